@@ -1,0 +1,1 @@
+"""The HTTP API (Litestar + msgspec): the edge through which people and systems act."""

@@ -1,0 +1,1 @@
+"""Closed Loop's composition root: settings, wiring and the command line."""

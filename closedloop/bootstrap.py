@@ -1,0 +1,31 @@
+"""The one place where Closed Loop is wired together from its settings.
+
+Nothing is built at import time: the CLI, the server and the tests all call
+:func:`build_command_center` with the settings they want.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from closedloop.settings import Settings
+from domain.application import CommandCenter
+from domain.calendar import CalendarError, WorkingCalendar
+
+
+def load_calendar(path: Path) -> WorkingCalendar:
+    """The working calendar from its TOML file; a bad file stops start-up with its reason."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise CalendarError(f"calendar file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CalendarError(f"calendar file {path} is not valid TOML: {e}") from None
+    return WorkingCalendar.from_mapping(data)
+
+
+def build_command_center(settings: Settings | None = None) -> CommandCenter:
+    settings = settings or Settings.from_env()
+    return CommandCenter(env=settings.store_env(), calendar=load_calendar(settings.calendar_path))

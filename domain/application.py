@@ -1,0 +1,809 @@
+"""The command center's use cases, over one event store (ADR 0002).
+
+:class:`CommandCenter` is the application service: each method is one command of the
+closed loop. It loads the aggregates a command touches, checks the rules that need
+more than one aggregate (the network's directions, a parent and its children, a warning
+and its instructions), lets the aggregates decide, and saves every change of one command
+in one atomic write. A write that loses a race (another writer saved first) is decided
+again on the new state: if the command is still valid it goes through, otherwise its
+domain error is reported. Nothing is ever silently overwritten (ADR 0007).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from domain.base import LoopAggregate
+from domain.calendar import WorkingCalendar, WorkingDuration
+from domain.disposition import Disposition, disposition_id
+from domain.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    DirectionRefused,
+    InvalidValue,
+    NotFound,
+    NotPermitted,
+)
+from domain.instruction import Instruction, Priority, instruction_id
+from domain.meta import Context, Meta, MetaAsDict, now
+from domain.network import NETWORK_ID, Network
+from domain.unit import Kind, Level, Unit, check_code, check_name, check_placement, unit_id
+from domain.warning import EarlyWarning, warning_id
+from domain.warning_key import WarningKey, warning_key_id
+
+TAggregate = TypeVar("TAggregate", bound=Aggregate)
+
+#: How many times a command is decided again after losing a race before giving up.
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did.
+
+    ``id`` and ``version`` name the aggregate the command was about (for ``forward``,
+    the new child instruction). ``position`` is the log position of the last event
+    written, for read-your-writes; it is ``None`` when nothing was written because the
+    command had already been applied (a retry with the same command id).
+    """
+
+    id: UUID
+    version: int
+    position: int | None
+    created: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recorded(self) -> bool:
+        return self.position is not None
+
+
+@dataclass
+class _Decision:
+    primary: LoopAggregate
+    touched: list[LoopAggregate]
+    created: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CommandCenter(Application[UUID]):
+    """Closed Loop's application: units, warnings, instructions and dispositions."""
+
+    name = "closedloop"
+    # Long-lived aggregates (a warning repeated all through a typhoon, the roster of a
+    # city's units) are rebuilt from a snapshot plus the events after it.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        EarlyWarning: 100,
+        Instruction: 100,
+        Disposition: 100,
+        Unit: 100,
+        Network: 100,
+        WarningKey: 100,
+    }
+    env: ClassVar[dict[str, str]] = {
+        # Aggregates are cached and fast-forwarded from the store on every read, so a
+        # cached copy is never staler than the store (ADR 0007).
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        calendar: WorkingCalendar | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.calendar = calendar or WorkingCalendar()
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)  # type: ignore[arg-type]
+        transcoder.register(MetaAsDict())  # type: ignore[attr-defined]
+
+    # -- the machinery of a command ----------------------------------------------------
+
+    def _execute(self, ctx: Context, decide: Callable[[], _Decision]) -> Outcome:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            decision = decide()
+            if not any(a.pending_events for a in decision.touched):
+                primary = decision.primary
+                return Outcome(primary.id, primary.version, None, decision.created, decision.extra)
+            try:
+                recordings = self.save(*decision.touched)
+            except IntegrityError:
+                # Someone else wrote first. With If-Match the client asked for exactly
+                # the version it saw, so report; otherwise decide again on the new state.
+                if ctx.expected_version is not None:
+                    raise ConcurrencyConflict(
+                        "the record changed while your command was being saved"
+                    ) from None
+                if attempt == MAX_ATTEMPTS:
+                    raise ConcurrencyConflict(
+                        "the record kept changing while your command was being saved; try again"
+                    ) from None
+                continue
+            primary = decision.primary
+            position = max(r.notification.id for r in recordings)
+            return Outcome(primary.id, primary.version, position, decision.created, decision.extra)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load(self, cls: type[TAggregate], aggregate_id: UUID, what: str) -> TAggregate:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{what} not found") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{what} not found")
+        return aggregate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    @staticmethod
+    def _check_version(ctx: Context, aggregate: LoopAggregate) -> None:
+        if ctx.expected_version is not None and aggregate.version != ctx.expected_version:
+            raise ConcurrencyConflict(
+                f"the record is at version {aggregate.version}, "
+                f"not at version {ctx.expected_version} as expected"
+            )
+
+    def _command(
+        self,
+        ctx: Context,
+        cls: type[TAggregate],
+        aggregate_id: UUID,
+        what: str,
+        act: Callable[[Any], list[LoopAggregate] | None],
+    ) -> Outcome:
+        """Run a command on one aggregate (plus whatever else ``act`` returns to save)."""
+
+        def decide() -> _Decision:
+            aggregate: Any = self._load(cls, aggregate_id, what)
+            if aggregate.has_seen(ctx.command_id):
+                return _Decision(aggregate, [])
+            self._check_version(ctx, aggregate)
+            others = act(aggregate) or []
+            return _Decision(aggregate, [aggregate, *others])
+
+        return self._execute(ctx, decide)
+
+    # -- the network -------------------------------------------------------------------
+
+    def unit(self, code: str) -> Unit:
+        """The unit with this code, as it is now."""
+        check_code(code)
+        return self._load(Unit, unit_id(code), f"unit {code}")
+
+    def units(self) -> list[Unit]:
+        """Every unit ever registered, in the order they joined (deactivated ones too)."""
+        if not self._exists(NETWORK_ID):
+            return []
+        roster = self._load(Network, NETWORK_ID, "the network")
+        return [self.unit(code) for code in roster.codes]
+
+    def ancestors(self, code: str) -> list[str]:
+        """The codes above a unit, from its parent up to the city."""
+        chain: list[str] = []
+        current = self.unit(code)
+        while current.parent is not None:
+            if current.parent in chain or len(chain) > 16:  # a corrupt tree must not hang us
+                break
+            chain.append(current.parent)
+            current = self.unit(current.parent)
+        return chain
+
+    def is_within(self, code: str, ancestor: str) -> bool:
+        """Whether ``code`` is ``ancestor`` itself or lies in its subtree."""
+        return code == ancestor or ancestor in self.ancestors(code)
+
+    def children(self, code: str) -> list[Unit]:
+        return [u for u in self.units() if u.parent == code]
+
+    def register_unit(
+        self,
+        ctx: Context,
+        *,
+        code: str,
+        name: str,
+        level: str,
+        kind: str,
+        parent: str | None,
+        name_en: str | None = None,
+    ) -> Outcome:
+        check_code(code)
+        name = check_name(name)
+        name_en = check_name(name_en, "English name") if name_en else ""
+        if level not in set(Level):
+            raise InvalidValue(f"unknown level {level!r}; one of: {', '.join(Level)}")
+        if kind not in set(Kind):
+            raise InvalidValue(f"unknown kind {kind!r}; one of: {', '.join(Kind)}")
+        new_id = unit_id(code)
+
+        def decide() -> _Decision:
+            if self._exists(new_id):
+                existing = self.unit(code)
+                if existing.has_seen(ctx.command_id):
+                    return _Decision(existing, [], created=True)
+                raise AlreadyExists(f"unit code {code} is already registered")
+            parent_unit = self.unit(parent) if parent is not None else None
+            check_placement(Level(level), Kind(kind), parent_unit)
+            meta = ctx.meta("RegisterUnit", new_id)
+            unit = Unit(
+                code=code,
+                name=name,
+                name_en=name_en,
+                level=level,
+                kind=kind,
+                parent=parent,
+                meta=meta,
+            )
+            if self._exists(NETWORK_ID):
+                roster = self._load(Network, NETWORK_ID, "the network")
+            else:
+                roster = Network(meta=ctx.meta("StartNetwork", NETWORK_ID))
+            roster.join(code, ctx.meta("RegisterUnit", NETWORK_ID))
+            return _Decision(unit, [unit, roster], created=True)
+
+        return self._execute(ctx, decide)
+
+    def rename_unit(
+        self, ctx: Context, code: str, name: str, name_en: str | None = None
+    ) -> Outcome:
+        return self._command(
+            ctx,
+            Unit,
+            unit_id(check_code(code)),
+            f"unit {code}",
+            lambda u: u.rename(name, name_en, ctx.meta("RenameUnit", u.id)),
+        )
+
+    def move_unit(self, ctx: Context, code: str, parent: str) -> Outcome:
+        def act(unit: Unit) -> None:
+            new_parent = self.unit(parent)
+            if parent == code or code in self.ancestors(parent):
+                raise InvalidValue(f"unit {code} cannot be moved under itself or its own subtree")
+            unit.move(new_parent, ctx.meta("MoveUnit", unit.id))
+
+        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
+
+    def deactivate_unit(self, ctx: Context, code: str, reason: str) -> Outcome:
+        def act(unit: Unit) -> None:
+            active_children = [c.code for c in self.children(code) if c.active]
+            if active_children:
+                raise InvalidValue(
+                    f"unit {code} still has active units under it "
+                    f"({', '.join(active_children[:5])}); move or deactivate them first"
+                )
+            unit.deactivate(reason, ctx.meta("DeactivateUnit", unit.id))
+
+        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
+
+    def reactivate_unit(self, ctx: Context, code: str) -> Outcome:
+        def act(unit: Unit) -> None:
+            if unit.parent is not None and not self.unit(unit.parent).active:
+                raise InvalidValue(f"reactivate unit {unit.parent} above it first")
+            unit.reactivate(ctx.meta("ReactivateUnit", unit.id))
+
+        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
+
+    def unit_history(self, code: str) -> list[Any]:
+        """Every change of a unit: registration, names, parents, (de)activation."""
+        self.unit(code)
+        return list(self.events.get(unit_id(code)))
+
+    def unit_as_of(self, code: str, when: datetime) -> Unit | None:
+        """The unit as it stood at a past moment (by recorded time), or None if not yet."""
+        aggregate = self.as_of(unit_id(check_code(code)), when)
+        return aggregate if isinstance(aggregate, Unit) else None
+
+    def _require_active(self, code: str) -> Unit:
+        unit = self.unit(code)
+        if not unit.active:
+            raise InvalidValue(f"unit {code} is deactivated; it cannot take instructions")
+        return unit
+
+    def check_direction(self, issuer: Unit, target: Unit) -> None:
+        """Instructions go down the network, or across to a department of the same
+        government; never up, never sideways to another government's units."""
+        if issuer.code in self.ancestors(target.code):
+            return
+        if issuer.kind == Kind.GOVERNMENT:
+            government: str | None = issuer.code
+        elif issuer.kind == Kind.DEPARTMENT:
+            government = issuer.parent
+        else:
+            government = None
+        if (
+            target.kind == Kind.DEPARTMENT
+            and government is not None
+            and target.parent == government
+        ):
+            return
+        raise DirectionRefused(
+            f"an instruction from {issuer.code} cannot go to {target.code}: instructions go "
+            "down the network or across to a department of the same government, never up"
+        )
+
+    # -- warnings ----------------------------------------------------------------------
+
+    def warning(self, warning_id_: UUID) -> EarlyWarning:
+        return self._load(EarlyWarning, warning_id_, "warning")
+
+    def raise_warning(
+        self,
+        ctx: Context,
+        *,
+        source: str,
+        rule: str,
+        theme: str,
+        level: int,
+        title: str,
+        unit: str,
+        description: str | None = None,
+        location: str | None = None,
+        observed_at: datetime | None = None,
+        dedup_key: str | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Raise a warning, or count a repeat on the open one with the same key.
+
+        ``Outcome.created`` tells which: True for a new warning, False for a repeat.
+        Without a deduplication key, the key is the source, rule, unit and location.
+        """
+        new_id = warning_id(ctx.command_id)
+        observed = observed_at or ctx.business_time()
+        key = dedup_key if dedup_key is not None else f"{source}|{rule}|{unit}|{location or ''}"
+
+        def decide() -> _Decision:
+            if self._exists(new_id):  # the same raise again: answer as the first time
+                return _Decision(self.warning(new_id), [], created=True)
+            self._require_active(unit)
+            key_id = warning_key_id(key)
+            pointer = self._load(WarningKey, key_id, "key") if self._exists(key_id) else None
+            if pointer is not None:
+                current = self.warning(pointer.warning_id)
+                if current.has_seen(ctx.command_id):
+                    return _Decision(current, [], created=False)
+                if current.is_open:
+                    meta = ctx.meta("RaiseWarning", current.loop_id)
+                    current.repeat(observed, level, meta)
+                    if level < current.level:  # a worse reading escalates the open warning
+                        current.change_level(level, f"repeat observed at level {level}", meta)
+                    return _Decision(current, [current], created=False)
+            meta = ctx.meta("RaiseWarning", new_id)
+            warning = EarlyWarning.raise_(
+                source=source,
+                rule=rule,
+                theme=theme,
+                level=level,
+                title=title,
+                description=description,
+                location=location,
+                unit=unit,
+                observed_at=observed,
+                dedup_key=key,
+                attributes=attributes,
+                meta=meta,
+            )
+            if pointer is None:
+                pointer = WarningKey(dedup_key=key, warning_id=new_id, meta=meta)
+            else:
+                pointer.repoint(new_id, meta)
+            return _Decision(warning, [warning, pointer], created=True)
+
+        return self._execute(ctx, decide)
+
+    def _on_warning(
+        self, ctx: Context, wid: UUID, command: str, act: Callable[[EarlyWarning, Meta], None]
+    ) -> Outcome:
+        return self._command(
+            ctx, EarlyWarning, wid, "warning", lambda w: act(w, ctx.meta(command, w.loop_id))
+        )
+
+    def change_warning_level(self, ctx: Context, wid: UUID, level: int, reason: str) -> Outcome:
+        return self._on_warning(
+            ctx, wid, "ChangeWarningLevel", lambda w, m: w.change_level(level, reason, m)
+        )
+
+    def acknowledge_warning(self, ctx: Context, wid: UUID) -> Outcome:
+        return self._on_warning(ctx, wid, "AcknowledgeWarning", lambda w, m: w.acknowledge(m))
+
+    def assess_warning(
+        self, ctx: Context, wid: UUID, *, confirmed: bool, note: str | None = None
+    ) -> Outcome:
+        return self._on_warning(
+            ctx, wid, "AssessWarning", lambda w, m: w.assess(confirmed, note, m)
+        )
+
+    def resolve_warning(self, ctx: Context, wid: UUID, note: str | None = None) -> Outcome:
+        return self._on_warning(ctx, wid, "ResolveWarning", lambda w, m: w.resolve(note, m))
+
+    def cancel_warning(self, ctx: Context, wid: UUID, reason: str) -> Outcome:
+        return self._on_warning(ctx, wid, "CancelWarning", lambda w, m: w.cancel(reason, m))
+
+    def close_warning(self, ctx: Context, wid: UUID, note: str | None = None) -> Outcome:
+        return self._on_warning(ctx, wid, "CloseWarning", lambda w, m: w.close(note, m))
+
+    # -- instructions ------------------------------------------------------------------
+
+    def instruction(self, iid: UUID) -> Instruction:
+        return self._load(Instruction, iid, "instruction")
+
+    def disposition(self, did: UUID) -> Disposition:
+        return self._load(Disposition, did, "disposition")
+
+    def deadline_for(self, priority: str, start: datetime, due_in: WorkingDuration) -> datetime:
+        """A deadline from a duration: clock time when urgent, working time otherwise."""
+        if priority == Priority.URGENT:
+            return start + due_in.clock()
+        return self.calendar.add(start, due_in)
+
+    def _resolve_deadline(
+        self,
+        priority: str,
+        start: datetime,
+        deadline: datetime | None,
+        due_in: WorkingDuration | None,
+    ) -> datetime:
+        if (deadline is None) == (due_in is None):
+            raise InvalidValue("give either a deadline or a duration (due_in), not both or neither")
+        if priority not in set(Priority):
+            raise InvalidValue(f"unknown priority {priority!r}; one of: urgent, high, normal")
+        if deadline is not None:
+            if deadline.tzinfo is None:
+                raise InvalidValue("the deadline must carry a time-zone offset")
+            if deadline <= now():
+                raise InvalidValue("the deadline lies in the past")
+            return deadline.astimezone(start.tzinfo)
+        assert due_in is not None
+        return self.deadline_for(priority, start, due_in)
+
+    def issue_instruction(
+        self,
+        ctx: Context,
+        *,
+        lead_unit: str,
+        title: str,
+        content: str | None = None,
+        priority: str = Priority.NORMAL,
+        deadline: datetime | None = None,
+        due_in: WorkingDuration | None = None,
+        cooperating_units: list[str] | None = None,
+        warning_ids: list[UUID] | None = None,
+        parent_id: UUID | None = None,
+    ) -> Outcome:
+        """Issue an instruction from the actor's unit; the clock starts now."""
+        new_id = instruction_id(ctx.command_id)
+        start = ctx.business_time()
+        resolved = self._resolve_deadline(priority, start, deadline, due_in)
+
+        def decide() -> _Decision:
+            if self._exists(new_id):
+                return _Decision(self.instruction(new_id), [], created=True)
+            issuer = self._require_active(ctx.actor.unit)
+            for code in [lead_unit, *(cooperating_units or [])]:
+                self.check_direction(issuer, self._require_active(code))
+            touched: list[LoopAggregate] = []
+            loop_id = new_id
+            parent: Instruction | None = None
+            if parent_id is not None:
+                parent = self.instruction(parent_id)
+                parent.check_can_forward(issuer.code, resolved)
+                if issuer.code not in self.ancestors(lead_unit):
+                    raise DirectionRefused(
+                        f"unit {issuer.code} can forward only to a unit below it, "
+                        f"and {lead_unit} is not"
+                    )
+                loop_id = parent.loop_id
+            warnings = [self.warning(w) for w in dict.fromkeys(warning_ids or [])]
+            for w in warnings:
+                w.check_can_link()
+            if parent is None and warnings:
+                loop_id = warnings[0].loop_id
+            meta = ctx.meta("IssueInstruction", loop_id, cause=_cause(parent_id, warning_ids))
+            instruction = Instruction.issue(
+                issuer=issuer.code,
+                lead=lead_unit,
+                cooperating=cooperating_units,
+                title=title,
+                content=content,
+                priority=priority,
+                deadline=resolved,
+                warning_ids=[w.id for w in warnings],
+                parent_id=parent_id,
+                meta=meta,
+            )
+            touched.append(instruction)
+            if parent is not None:
+                parent.forward(
+                    issuer.code, lead_unit, new_id, resolved, ctx.meta("Forward", parent.loop_id)
+                )
+                touched.append(parent)
+            for w in warnings:
+                w.link_instruction(new_id, ctx.meta("IssueInstruction", w.loop_id))
+                touched.append(w)
+            return _Decision(instruction, touched, created=True)
+
+        return self._execute(ctx, decide)
+
+    def forward(
+        self,
+        ctx: Context,
+        iid: UUID,
+        *,
+        to_unit: str,
+        title: str | None = None,
+        content: str | None = None,
+        deadline: datetime | None = None,
+        due_in: WorkingDuration | None = None,
+        priority: str | None = None,
+    ) -> Outcome:
+        """Pass an instruction (or part of it) down to a unit below: a child instruction.
+
+        Title, content, priority and deadline default to the parent's.
+        """
+        parent = self.instruction(iid)
+        if deadline is None and due_in is None:
+            deadline = parent.deadline
+        return self.issue_instruction(
+            ctx,
+            lead_unit=to_unit,
+            title=title or parent.title,
+            content=content if content is not None else parent.content,
+            priority=priority or parent.priority,
+            deadline=deadline,
+            due_in=due_in,
+            parent_id=iid,
+        )
+
+    def _on_instruction(
+        self,
+        ctx: Context,
+        iid: UUID,
+        command: str,
+        act: Callable[[Instruction, Meta], list[LoopAggregate] | None],
+    ) -> Outcome:
+        return self._command(
+            ctx, Instruction, iid, "instruction", lambda i: act(i, ctx.meta(command, i.loop_id))
+        )
+
+    def sign_for(self, ctx: Context, iid: UUID) -> Outcome:
+        """The actor's unit accepts the instruction; its disposition opens."""
+
+        def act(i: Instruction, meta: Meta) -> list[LoopAggregate]:
+            did = disposition_id(i.id, ctx.actor.unit)
+            i.sign_for(ctx.actor.unit, did, meta)
+            if self._exists(did):  # signed for before, returned, redirected back
+                return []
+            return [Disposition(instruction_id=i.id, unit=ctx.actor.unit, meta=meta)]
+
+        return self._on_instruction(ctx, iid, "SignFor", act)
+
+    def return_to_issuer(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
+        return self._on_instruction(
+            ctx, iid, "Return", lambda i, m: i.return_to_issuer(ctx.actor.unit, reason, m)
+        )
+
+    def redirect(
+        self, ctx: Context, iid: UUID, *, to_unit: str, from_unit: str | None = None
+    ) -> Outcome:
+        """The issuer sends a returned instruction to another unit (by default the lead's)."""
+
+        def act(i: Instruction, meta: Meta) -> None:
+            issuer = self._require_active(i.issuer)
+            self.check_direction(issuer, self._require_active(to_unit))
+            i.redirect(from_unit or i.lead, to_unit, meta)
+
+        return self._on_instruction(ctx, iid, "Redirect", act)
+
+    def _on_disposition_of(
+        self, ctx: Context, iid: UUID, command: str, act: Callable[[Disposition, Meta], None]
+    ) -> Outcome:
+        """A command that only adds to the actor's own disposition (no contention)."""
+        instruction = self.instruction(iid)
+        instruction.check_can_report(ctx.actor.unit)
+        did = instruction.dispositions[ctx.actor.unit]
+        return self._command(
+            ctx, Disposition, did, "disposition", lambda d: act(d, ctx.meta(command, d.loop_id))
+        )
+
+    def report_progress(self, ctx: Context, iid: UUID, note: str) -> Outcome:
+        return self._on_disposition_of(
+            ctx, iid, "ReportProgress", lambda d, m: d.report_progress(note, m)
+        )
+
+    def record_action(
+        self, ctx: Context, did: UUID, text: str, evidence: list[str] | None = None
+    ) -> Outcome:
+        def act(d: Disposition) -> None:
+            instruction = self.instruction(d.instruction_id)
+            if d.unit == ctx.actor.unit:
+                instruction.check_can_report(ctx.actor.unit)
+            d.record_action(text, evidence, ctx.meta("RecordAction", d.loop_id))
+
+        return self._command(ctx, Disposition, did, "disposition", act)
+
+    def request_extension(
+        self, ctx: Context, iid: UUID, *, deadline: datetime, reason: str
+    ) -> Outcome:
+        return self._on_instruction(
+            ctx,
+            iid,
+            "RequestExtension",
+            lambda i, m: i.request_extension(ctx.actor.unit, deadline, reason, m),
+        )
+
+    def decide_extension(
+        self, ctx: Context, iid: UUID, *, granted: bool, note: str | None = None
+    ) -> Outcome:
+        return self._on_instruction(
+            ctx, iid, "DecideExtension", lambda i, m: i.decide_extension(granted, note, m)
+        )
+
+    def submit(self, ctx: Context, iid: UUID, result: str) -> Outcome:
+        def act(i: Instruction, meta: Meta) -> list[LoopAggregate]:
+            unit = ctx.actor.unit
+            i.submit(unit, result, meta)
+            d = self.disposition(i.dispositions[unit])
+            d.submit(result.strip(), ctx.meta("Submit", d.loop_id))
+            return [d]
+
+        return self._on_instruction(ctx, iid, "Submit", act)
+
+    def verify(
+        self, ctx: Context, iid: UUID, *, accepted: bool, note: str | None = None
+    ) -> Outcome:
+        """Accepted closes the instruction (and tells its parent and warnings); rejected
+        sends it back to the lead unit for rework."""
+
+        def act(i: Instruction, meta: Meta) -> list[LoopAggregate]:
+            submitted = [u for u, s in i.assignees.items() if s == "submitted"]
+            i.verify(accepted, note, meta)
+            touched: list[LoopAggregate] = []
+            for unit in submitted if accepted else [i.lead]:
+                d = self.disposition(i.dispositions[unit])
+                d.record_verification(accepted, (note or "").strip(), ctx.meta("Verify", d.loop_id))
+                touched.append(d)
+            if accepted:
+                touched += self._tell_finished(ctx, i, "closed")
+            return touched
+
+        return self._on_instruction(ctx, iid, "Verify", act)
+
+    def _tell_finished(self, ctx: Context, i: Instruction, outcome: str) -> list[LoopAggregate]:
+        """A finished instruction frees its parent and its warnings to close."""
+        touched: list[LoopAggregate] = []
+        cause = str(i.id)
+        if i.parent_id is not None:
+            parent = self.instruction(i.parent_id)
+            parent.child_finished(i.id, outcome, ctx.meta("ChildFinished", parent.loop_id, cause))
+            touched.append(parent)
+        for wid in i.warning_ids:
+            w = self.warning(wid)
+            w.instruction_finished(i.id, outcome, ctx.meta("InstructionFinished", w.loop_id, cause))
+            touched.append(w)
+        return touched
+
+    def _check_issuer_or_superior(self, i: Instruction, unit: str, doing: str) -> None:
+        if unit != i.issuer and unit not in self.ancestors(i.issuer):
+            raise NotPermitted(f"only the issuing unit {i.issuer} or a unit above it may {doing}")
+
+    def remind(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
+        def act(i: Instruction, meta: Meta) -> None:
+            self._check_issuer_or_superior(i, ctx.actor.unit, "remind")
+            i.remind(note, meta)
+
+        return self._on_instruction(ctx, iid, "Remind", act)
+
+    def supervise(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
+        def act(i: Instruction, meta: Meta) -> None:
+            self._check_issuer_or_superior(i, ctx.actor.unit, "put it under supervision")
+            i.supervise(note, meta)
+
+        return self._on_instruction(ctx, iid, "Supervise", act)
+
+    def park(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
+        def act(i: Instruction, meta: Meta) -> None:
+            self._check_issuer_or_superior(i, ctx.actor.unit, "park it")
+            i.park(reason, meta)
+
+        return self._on_instruction(ctx, iid, "Park", act)
+
+    def resume(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
+        def act(i: Instruction, meta: Meta) -> None:
+            self._check_issuer_or_superior(i, ctx.actor.unit, "resume it")
+            i.resume(note, meta)
+
+        return self._on_instruction(ctx, iid, "Resume", act)
+
+    def cancel_instruction(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
+        """Cancel an instruction and, with it, every open instruction forwarded from it."""
+
+        def act(i: Instruction, meta: Meta) -> list[LoopAggregate]:
+            self._check_issuer_or_superior(i, ctx.actor.unit, "cancel it")
+            return self._cancel_tree(ctx, i, reason, meta, top=True)
+
+        return self._on_instruction(ctx, iid, "CancelInstruction", act)
+
+    def _cancel_tree(
+        self, ctx: Context, i: Instruction, reason: str, meta: Meta, *, top: bool
+    ) -> list[LoopAggregate]:
+        touched: list[LoopAggregate] = []
+        for child_id in list(i.open_children):
+            child = self.instruction(child_id)
+            if child.is_finished:
+                continue
+            child_meta = ctx.meta("CancelInstruction", child.loop_id, cause=str(i.id))
+            touched.append(child)
+            touched += self._cancel_tree(
+                ctx, child, f"parent cancelled: {reason}", child_meta, top=False
+            )
+            i.child_finished(child.id, "cancelled", meta)
+        i.cancel(reason, meta)
+        for did in i.dispositions.values():
+            d = self.disposition(did)
+            d.end("instruction cancelled", ctx.meta("CancelInstruction", d.loop_id, str(i.id)))
+            touched.append(d)
+        if top:
+            touched += self._tell_finished(ctx, i, "cancelled")
+        else:
+            for wid in i.warning_ids:
+                w = self.warning(wid)
+                w.instruction_finished(i.id, "cancelled", meta)
+                touched.append(w)
+        return touched
+
+    # -- reading -----------------------------------------------------------------------
+
+    def history(self, aggregate_id: UUID) -> list[Any]:
+        """The raw events of one aggregate, oldest first."""
+        events = list(self.events.get(aggregate_id))
+        if not events:
+            raise NotFound("nothing on the record under this id")
+        return events
+
+    def as_of_version(self, aggregate_id: UUID, version: int) -> LoopAggregate:
+        if version < 1:
+            raise InvalidValue("versions start at 1")
+        aggregate: Any = self.repository.get(aggregate_id, version=version)
+        assert isinstance(aggregate, LoopAggregate)
+        return aggregate
+
+    def as_of(self, aggregate_id: UUID, when: datetime) -> LoopAggregate | None:
+        """The aggregate as it stood at a past moment (by recorded time)."""
+        version = None
+        for e in self.history(aggregate_id):
+            if e.timestamp <= when:
+                version = e.originator_version
+        return None if version is None else self.as_of_version(aggregate_id, version)
+
+    def head_position(self) -> int:
+        """The position of the last event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    def iter_log(self, start: int = 1, batch: int = 1000) -> Iterator[Any]:
+        """Every event in log order: the one ordered log of all aggregates (ADR 0002)."""
+        while True:
+            notifications = self.notification_log.select(start, batch)
+            if not notifications:
+                return
+            yield from notifications
+            start = notifications[-1].id + 1
+
+    def overdue_by(self, iid: UUID, at: datetime | None = None) -> timedelta:
+        return self.instruction(iid).overdue_by(at or now(), self.calendar)
+
+
+def _cause(parent_id: UUID | None, warning_ids: list[UUID] | None) -> str | None:
+    if parent_id is not None:
+        return str(parent_id)
+    if warning_ids:
+        return str(warning_ids[0])
+    return None

@@ -1,0 +1,62 @@
+"""What every aggregate of the closed loop shares: its loop, and the commands it has seen.
+
+Every event carries a :class:`~domain.meta.Meta`. Applying an event also remembers its
+command id, so that a retried command (same id) is recognised and becomes a no-op
+instead of a second event (ADR 0003). The memory is bounded: a retry comes within
+minutes, not after thousands of further commands on the same aggregate.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.meta import Meta
+
+#: How many recent command ids an aggregate remembers for idempotency.
+REMEMBERED_COMMANDS = 256
+
+TLoopAggregate = TypeVar("TLoopAggregate", bound="LoopAggregate")
+
+
+class _RemembersCommand:
+    """Mix-in for events: after applying, note the event's command id on the aggregate."""
+
+    meta: Meta
+
+    def _remember(self, aggregate: Any) -> None:
+        # Created events reach here before the aggregate has the attribute.
+        seen: list[str] = aggregate.__dict__.setdefault("recent_commands", [])
+        if not seen or seen[-1] != self.meta.command_id:
+            seen.append(self.meta.command_id)
+            del seen[:-REMEMBERED_COMMANDS]
+
+
+class LoopAggregate(Aggregate):
+    """An aggregate that belongs to a loop and remembers the commands applied to it."""
+
+    loop_id: UUID
+    recent_commands: list[str]
+
+    class Created(Aggregate.Created, _RemembersCommand):
+        meta: Meta
+
+        def mutate(self, aggregate: Any) -> Any:
+            # The library rebases Created on our Event, whose mutate remembers the command.
+            aggregate = super().mutate(aggregate)
+            aggregate.loop_id = self.meta.loop_id
+            return aggregate
+
+    class Event(Aggregate.Event, _RemembersCommand):
+        meta: Meta
+
+        def mutate(self, aggregate: Any) -> Any:
+            aggregate = super().mutate(aggregate)
+            self._remember(aggregate)
+            return aggregate
+
+    def has_seen(self, command_id: str) -> bool:
+        """Whether a command with this id was already applied here (a retry)."""
+        return command_id in self.recent_commands

@@ -1,0 +1,510 @@
+"""An instruction: a task sent down the command network with a deadline.
+
+It is issued by one unit to exactly one lead unit (territorial, single responsibility)
+and optionally to cooperating units for joint disposal. Each assignee signs for it or
+returns it; the issuer redirects a returned one. Assignees may forward part of it to a
+unit below them (a child instruction), report progress, ask for an extension, and
+submit a result. The issuer verifies: accepted closes it, rejected sends it back for
+rework. The issuer, or a unit above the issuer, may remind, supervise, park and cancel.
+
+The deadline clock starts at dispatch, not at sign-for. Which units may be addressed
+(down the tree or across to a department, never up) needs the whole network and is
+checked by :mod:`domain.application`; everything about this instruction's own state is
+checked here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import LoopAggregate
+from domain.calendar import WorkingCalendar
+from domain.errors import InvalidTransition, InvalidValue, NotPermitted
+from domain.meta import Meta, derived_id
+from domain.warning import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
+
+MAX_COOPERATING = 20
+
+
+class Priority(StrEnum):
+    """Urgent instructions count clock time; the others count working time."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+class InstructionStatus(StrEnum):
+    DISPATCHED = "dispatched"  # waiting for the lead unit to sign for it
+    IN_PROGRESS = "in_progress"  # signed for, being handled
+    RETURNED = "returned"  # the lead unit sent it back; the issuer must redirect it
+    SUBMITTED = "submitted"  # the lead unit submitted its result; waiting for verification
+    REWORK = "rework"  # rejected at verification; being handled again
+    PARKED = "parked"  # moved to the backlog (seasonal or engineering cases)
+    CLOSED = "closed"  # verified and accepted: the loop of this instruction is closed
+    CANCELLED = "cancelled"
+
+
+class AssigneeStatus(StrEnum):
+    DISPATCHED = "dispatched"
+    SIGNED = "signed"
+    RETURNED = "returned"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+
+
+FINISHED = frozenset({InstructionStatus.CLOSED, InstructionStatus.CANCELLED})
+
+
+def instruction_id(command_id: str) -> UUID:
+    """The id of the instruction created by the command with this id."""
+    return derived_id("instruction", command_id)
+
+
+class Instruction(LoopAggregate):
+    """One instruction, its assignees' states and its deadline."""
+
+    class Issued(LoopAggregate.Created):
+        issuer: str
+        lead: str
+        cooperating: list[str]
+        title: str
+        content: str
+        priority: str
+        deadline: datetime
+        warning_ids: list[UUID]
+        parent_id: UUID | None
+
+    class SignedFor(LoopAggregate.Event):
+        unit: str
+        disposition_id: UUID
+
+    class ReturnedToIssuer(LoopAggregate.Event):
+        unit: str
+        reason: str
+
+    class Redirected(LoopAggregate.Event):
+        from_unit: str
+        to_unit: str
+
+    class Forwarded(LoopAggregate.Event):
+        unit: str
+        to_unit: str
+        child_id: UUID
+
+    class ChildFinished(LoopAggregate.Event):
+        child_id: UUID
+        outcome: str
+
+    class ExtensionRequested(LoopAggregate.Event):
+        unit: str
+        deadline: datetime
+        reason: str
+
+    class ExtensionDecided(LoopAggregate.Event):
+        granted: bool
+        deadline: datetime
+        note: str
+
+    class ResultSubmitted(LoopAggregate.Event):
+        unit: str
+        result: str
+
+    class Verified(LoopAggregate.Event):
+        accepted: bool
+        note: str
+
+    class Reminded(LoopAggregate.Event):
+        note: str
+
+    class Supervised(LoopAggregate.Event):
+        supervisor: str
+        note: str
+
+    class Parked(LoopAggregate.Event):
+        reason: str
+
+    class Resumed(LoopAggregate.Event):
+        note: str
+
+    class Cancelled(LoopAggregate.Event):
+        reason: str
+
+    @staticmethod
+    def create_id(meta: Meta) -> UUID:
+        return instruction_id(meta.command_id)
+
+    @event(Issued)
+    def __init__(
+        self,
+        issuer: str,
+        lead: str,
+        cooperating: list[str],
+        title: str,
+        content: str,
+        priority: str,
+        deadline: datetime,
+        warning_ids: list[UUID],
+        parent_id: UUID | None,
+        meta: Meta,
+    ) -> None:
+        self.issuer = issuer
+        self.lead = lead
+        self.cooperating = list(cooperating)
+        self.title = title
+        self.content = content
+        self.priority = Priority(priority)
+        self.issued_at = meta.occurred_at
+        self.deadline = deadline
+        self.original_deadline = deadline
+        self.warning_ids = list(warning_ids)
+        self.parent_id = parent_id
+        self.status = InstructionStatus.DISPATCHED
+        self.status_before_park: str | None = None
+        # Unit code -> AssigneeStatus, lead first.
+        self.assignees: dict[str, str] = {lead: AssigneeStatus.DISPATCHED}
+        for unit in cooperating:
+            self.assignees[unit] = AssigneeStatus.DISPATCHED
+        self.dispositions: dict[str, UUID] = {}
+        self.children: list[UUID] = []
+        self.open_children: list[UUID] = []
+        self.pending_extension: dict[str, str] | None = None
+        self.reminders = 0
+        self.supervised_by: str | None = None
+        self.rework_count = 0
+        self.signed_at: datetime | None = None
+        self.submitted_at: datetime | None = None
+        self.closed_at: datetime | None = None
+
+    @classmethod
+    def issue(
+        cls,
+        *,
+        issuer: str,
+        lead: str,
+        cooperating: list[str] | None,
+        title: str,
+        content: str | None,
+        priority: str,
+        deadline: datetime,
+        warning_ids: list[UUID] | None,
+        parent_id: UUID | None,
+        meta: Meta,
+    ) -> Instruction:
+        """Issue a new instruction; the caller has checked the units and the direction."""
+        cooperating = list(cooperating or [])
+        if priority not in set(Priority):
+            raise InvalidValue(f"unknown priority {priority!r}; one of: urgent, high, normal")
+        if lead == issuer or issuer in cooperating:
+            raise InvalidValue("a unit cannot issue an instruction to itself")
+        if lead in cooperating:
+            raise InvalidValue("the lead unit cannot also be a cooperating unit")
+        if len(set(cooperating)) != len(cooperating):
+            raise InvalidValue("a cooperating unit is named twice")
+        if len(cooperating) > MAX_COOPERATING:
+            raise InvalidValue(f"at most {MAX_COOPERATING} cooperating units")
+        if deadline.tzinfo is None:
+            raise InvalidValue("the deadline must carry a time-zone offset")
+        if deadline <= meta.occurred_at:
+            raise InvalidValue("the deadline must lie after the time of dispatch")
+        return cls(
+            issuer=issuer,
+            lead=lead,
+            cooperating=cooperating,
+            title=check_text(title, "an instruction's title", MAX_TITLE, required=True),
+            content=check_text(content, "the content", MAX_TEXT, required=False),
+            priority=priority,
+            deadline=deadline,
+            warning_ids=list(dict.fromkeys(warning_ids or [])),
+            parent_id=parent_id,
+            meta=meta,
+        )
+
+    # -- state questions -------------------------------------------------------------
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def overdue_by(self, now: datetime, calendar: WorkingCalendar) -> timedelta:
+        """How late the instruction is now: working time, or clock time when urgent."""
+        if self.is_finished or now <= self.deadline:
+            return timedelta(0)
+        if self.priority == Priority.URGENT:
+            return now - self.deadline
+        return calendar.overdue_by(self.deadline, now)
+
+    def time_left(self, now: datetime, calendar: WorkingCalendar) -> timedelta:
+        """Time left before the deadline: working time, or clock time when urgent."""
+        if self.is_finished or now >= self.deadline:
+            return timedelta(0)
+        if self.priority == Priority.URGENT:
+            return self.deadline - now
+        return calendar.time_left(self.deadline, now)
+
+    def is_overdue(self, now: datetime) -> bool:
+        return not self.is_finished and now > self.deadline
+
+    # -- guards ----------------------------------------------------------------------
+
+    def _check_live(self, doing: str) -> None:
+        if self.status == InstructionStatus.CLOSED:
+            raise InvalidTransition(
+                f"instruction {self.title!r} is closed; nothing more can be done on it"
+            )
+        if self.status == InstructionStatus.CANCELLED:
+            raise InvalidTransition(f"instruction {self.title!r} was cancelled; cannot {doing}")
+
+    def _check_working(self, doing: str) -> None:
+        self._check_live(doing)
+        if self.status == InstructionStatus.PARKED:
+            raise InvalidTransition(
+                f"instruction {self.title!r} is parked; it must be resumed before you {doing}"
+            )
+
+    def _check_assignee(self, unit: str, *statuses: AssigneeStatus, doing: str) -> None:
+        if unit not in self.assignees:
+            raise NotPermitted(f"unit {unit} is not an assignee of this instruction")
+        status = self.assignees[unit]
+        if status not in statuses:
+            raise InvalidTransition(
+                f"unit {unit} has {_assignee_phrase(status)}; it cannot {doing}"
+            )
+
+    def check_issuer(self, unit: str, doing: str) -> None:
+        if unit != self.issuer:
+            raise NotPermitted(f"only the issuing unit {self.issuer} may {doing}")
+
+    # -- the assignees' commands -----------------------------------------------------
+
+    def sign_for(self, unit: str, disposition_id: UUID, meta: Meta) -> None:
+        self._check_working("sign for it")
+        self._check_assignee(unit, AssigneeStatus.DISPATCHED, doing="sign for it")
+        self._signed_for(unit=unit, disposition_id=disposition_id, meta=meta)
+
+    @event(SignedFor)
+    def _signed_for(self, unit: str, disposition_id: UUID, meta: Meta) -> None:
+        self.assignees[unit] = AssigneeStatus.SIGNED
+        self.dispositions[unit] = disposition_id
+        if unit == self.lead:
+            self.status = InstructionStatus.IN_PROGRESS
+            self.signed_at = meta.occurred_at
+
+    def return_to_issuer(self, unit: str, reason: str, meta: Meta) -> None:
+        """Send it back as not ours (only before signing for it)."""
+        self._check_working("return it")
+        self._check_assignee(unit, AssigneeStatus.DISPATCHED, doing="return it")
+        reason = check_text(reason, "the reason for returning it", MAX_NOTE, required=True)
+        self._returned(unit=unit, reason=reason, meta=meta)
+
+    @event(ReturnedToIssuer)
+    def _returned(self, unit: str, reason: str, meta: Meta) -> None:
+        self.assignees[unit] = AssigneeStatus.RETURNED
+        if unit == self.lead:
+            self.status = InstructionStatus.RETURNED
+
+    def redirect(self, from_unit: str, to_unit: str, meta: Meta) -> None:
+        """The issuer sends a returned instruction (or share) to another unit."""
+        self._check_working("redirect it")
+        self.check_issuer(meta.unit, "redirect it")
+        if from_unit not in self.assignees or self.assignees[from_unit] != AssigneeStatus.RETURNED:
+            raise InvalidTransition(f"unit {from_unit} has not returned this instruction")
+        if to_unit == self.issuer:
+            raise InvalidValue("a unit cannot issue an instruction to itself")
+        if to_unit in self.assignees:
+            raise InvalidValue(f"unit {to_unit} is already an assignee of this instruction")
+        self._redirected(from_unit=from_unit, to_unit=to_unit, meta=meta)
+
+    @event(Redirected)
+    def _redirected(self, from_unit: str, to_unit: str, meta: Meta) -> None:
+        del self.assignees[from_unit]
+        self.assignees[to_unit] = AssigneeStatus.DISPATCHED
+        if from_unit == self.lead:
+            self.lead = to_unit
+            self.status = InstructionStatus.DISPATCHED
+            # Keep the lead first, as the record lists it.
+            self.assignees = {to_unit: self.assignees.pop(to_unit), **self.assignees}
+        else:
+            self.cooperating = [to_unit if u == from_unit else u for u in self.cooperating]
+
+    def check_can_forward(self, unit: str, deadline: datetime) -> None:
+        self._check_working("forward it")
+        self._check_assignee(unit, AssigneeStatus.SIGNED, doing="forward it")
+        if deadline > self.deadline:
+            raise InvalidValue(
+                "a forwarded instruction cannot be due later than the instruction it comes from"
+            )
+
+    def forward(
+        self, unit: str, to_unit: str, child_id: UUID, deadline: datetime, meta: Meta
+    ) -> None:
+        """Record that part of this was passed down as a child instruction."""
+        self.check_can_forward(unit, deadline)
+        self._forwarded(unit=unit, to_unit=to_unit, child_id=child_id, meta=meta)
+
+    @event(Forwarded)
+    def _forwarded(self, unit: str, to_unit: str, child_id: UUID, meta: Meta) -> None:
+        self.children.append(child_id)
+        self.open_children.append(child_id)
+
+    def child_finished(self, child_id: UUID, outcome: str, meta: Meta) -> None:
+        if child_id in self.open_children:
+            self._child_finished(child_id=child_id, outcome=outcome, meta=meta)
+
+    @event(ChildFinished)
+    def _child_finished(self, child_id: UUID, outcome: str, meta: Meta) -> None:
+        self.open_children.remove(child_id)
+
+    def check_can_report(self, unit: str) -> None:
+        """Progress reports and disposition actions need a signed assignee."""
+        self._check_working("report on it")
+        self._check_assignee(
+            unit, AssigneeStatus.SIGNED, AssigneeStatus.SUBMITTED, doing="report on it"
+        )
+
+    def request_extension(self, unit: str, deadline: datetime, reason: str, meta: Meta) -> None:
+        self._check_working("ask for an extension")
+        self._check_assignee(unit, AssigneeStatus.SIGNED, doing="ask for an extension")
+        if self.pending_extension is not None:
+            raise InvalidTransition("an extension request is already waiting for a decision")
+        if deadline.tzinfo is None:
+            raise InvalidValue("the requested deadline must carry a time-zone offset")
+        if deadline <= self.deadline:
+            raise InvalidValue("an extension must move the deadline later than it is now")
+        reason = check_text(reason, "the reason for an extension", MAX_NOTE, required=True)
+        self._extension_requested(unit=unit, deadline=deadline, reason=reason, meta=meta)
+
+    @event(ExtensionRequested)
+    def _extension_requested(self, unit: str, deadline: datetime, reason: str, meta: Meta) -> None:
+        self.pending_extension = {"unit": unit, "deadline": deadline.isoformat(), "reason": reason}
+
+    def decide_extension(self, granted: bool, note: str | None, meta: Meta) -> None:
+        self._check_live("decide an extension")
+        self.check_issuer(meta.unit, "decide an extension")
+        if self.pending_extension is None:
+            raise InvalidTransition("no extension request is waiting for a decision")
+        requested = datetime.fromisoformat(self.pending_extension["deadline"])
+        note = check_text(note, "the reason for denying", MAX_NOTE, required=not granted)
+        # A grant never shortens the deadline, whatever happened since the request.
+        deadline = max(self.deadline, requested) if granted else self.deadline
+        self._extension_decided(granted=granted, deadline=deadline, note=note, meta=meta)
+
+    @event(ExtensionDecided)
+    def _extension_decided(self, granted: bool, deadline: datetime, note: str, meta: Meta) -> None:
+        self.pending_extension = None
+        self.deadline = deadline
+
+    def submit(self, unit: str, result: str, meta: Meta) -> None:
+        self._check_working("submit a result")
+        self._check_assignee(unit, AssigneeStatus.SIGNED, doing="submit a result")
+        if unit == self.lead and self.open_children:
+            raise InvalidTransition(
+                f"{len(self.open_children)} forwarded instruction(s) are still open; "
+                "they must be closed before the result is submitted"
+            )
+        result = check_text(result, "the result", MAX_TEXT, required=True)
+        self._submitted(unit=unit, result=result, meta=meta)
+
+    @event(ResultSubmitted)
+    def _submitted(self, unit: str, result: str, meta: Meta) -> None:
+        self.assignees[unit] = AssigneeStatus.SUBMITTED
+        if unit == self.lead:
+            self.status = InstructionStatus.SUBMITTED
+            self.submitted_at = meta.occurred_at
+
+    # -- the issuer's commands -------------------------------------------------------
+
+    def verify(self, accepted: bool, note: str | None, meta: Meta) -> None:
+        """Accepted closes the instruction; rejected sends it back for rework."""
+        self._check_working("verify it")
+        self.check_issuer(meta.unit, "verify it")
+        if self.status != InstructionStatus.SUBMITTED:
+            raise InvalidTransition(
+                f"instruction {self.title!r} is {self.status.replace('_', ' ')}; "
+                "only a submitted result can be verified"
+            )
+        if self.open_children:
+            raise InvalidTransition(
+                f"{len(self.open_children)} forwarded instruction(s) are still open"
+            )
+        note = check_text(note, "the reason for rejecting", MAX_NOTE, required=not accepted)
+        self._verified(accepted=accepted, note=note, meta=meta)
+
+    @event(Verified)
+    def _verified(self, accepted: bool, note: str, meta: Meta) -> None:
+        if accepted:
+            for unit, status in self.assignees.items():
+                if status == AssigneeStatus.SUBMITTED:
+                    self.assignees[unit] = AssigneeStatus.ACCEPTED
+            self.status = InstructionStatus.CLOSED
+            self.closed_at = meta.occurred_at
+            self.pending_extension = None
+        else:
+            self.assignees[self.lead] = AssigneeStatus.SIGNED
+            self.status = InstructionStatus.REWORK
+            self.rework_count += 1
+
+    def remind(self, note: str | None, meta: Meta) -> None:
+        self._check_live("remind")
+        self._reminded(note=check_text(note, "the note", MAX_NOTE, required=False), meta=meta)
+
+    @event(Reminded)
+    def _reminded(self, note: str, meta: Meta) -> None:
+        self.reminders += 1
+
+    def supervise(self, note: str | None, meta: Meta) -> None:
+        self._check_live("put it under supervision")
+        if self.supervised_by == meta.unit:
+            raise InvalidTransition(f"already under supervision by {meta.unit}")
+        note = check_text(note, "the note", MAX_NOTE, required=False)
+        self._supervised(supervisor=meta.unit, note=note, meta=meta)
+
+    @event(Supervised)
+    def _supervised(self, supervisor: str, note: str, meta: Meta) -> None:
+        self.supervised_by = supervisor
+
+    def park(self, reason: str, meta: Meta) -> None:
+        self._check_working("park it")
+        reason = check_text(reason, "the reason for parking", MAX_NOTE, required=True)
+        self._parked(reason=reason, meta=meta)
+
+    @event(Parked)
+    def _parked(self, reason: str, meta: Meta) -> None:
+        self.status_before_park = self.status
+        self.status = InstructionStatus.PARKED
+
+    def resume(self, note: str | None, meta: Meta) -> None:
+        self._check_live("resume it")
+        if self.status != InstructionStatus.PARKED:
+            raise InvalidTransition("only a parked instruction can be resumed")
+        self._resumed(note=check_text(note, "the note", MAX_NOTE, required=False), meta=meta)
+
+    @event(Resumed)
+    def _resumed(self, note: str, meta: Meta) -> None:
+        self.status = InstructionStatus(self.status_before_park or InstructionStatus.DISPATCHED)
+        self.status_before_park = None
+
+    def cancel(self, reason: str, meta: Meta) -> None:
+        self._check_live("cancel it")
+        reason = check_text(reason, "the reason for cancelling", MAX_NOTE, required=True)
+        self._cancelled(reason=reason, meta=meta)
+
+    @event(Cancelled)
+    def _cancelled(self, reason: str, meta: Meta) -> None:
+        self.status = InstructionStatus.CANCELLED
+        self.pending_extension = None
+
+
+def _assignee_phrase(status: str) -> str:
+    phrases: dict[str, str] = {
+        AssigneeStatus.DISPATCHED: "not signed for it yet",
+        AssigneeStatus.SIGNED: "signed for it",
+        AssigneeStatus.RETURNED: "returned it",
+        AssigneeStatus.SUBMITTED: "submitted its result",
+        AssigneeStatus.ACCEPTED: "had its result accepted",
+    }
+    return phrases.get(status, status)

@@ -1,0 +1,138 @@
+"""Who, when and why: the metadata every event of the closed loop carries.
+
+The library stamps each event with the time it was created in the writing process (the
+*recorded* time, which no client can set). Everything else an auditor needs is ours to
+carry: the person, unit and role that acted, the business time they report, the command
+that caused the event and the loop it belongs to. See ADR 0003.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+from eventsourcing.persistence import Transcoding
+
+from domain.errors import InvalidValue
+
+#: Every deterministic identifier of Closed Loop is a UUIDv5 in this namespace, so that
+#: the same command id or unit code always names the same aggregate (ADR 0006).
+NAMESPACE = uuid5(NAMESPACE_URL, "urn:closedloop")
+
+#: How far into the future a reported business time may lie, for clocks that drift.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def now() -> datetime:
+    """The current instant in UTC (``freezegun`` moves it in tests)."""
+    return datetime.now(UTC)
+
+
+def derived_id(kind: str, key: str) -> UUID:
+    """The identifier of the ``kind`` aggregate named by ``key`` (a code, a command id)."""
+    return uuid5(NAMESPACE, f"{kind}:{key}")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person, unit and role on whose behalf a command is given."""
+
+    person: str
+    unit: str
+    role: str
+
+    def __post_init__(self) -> None:
+        for name in ("person", "unit", "role"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip() or len(value) > 128:
+                raise InvalidValue(f"the actor's {name} must be 1 to 128 characters")
+
+
+#: The actor of everything the system does by itself (deadline watch, playbooks...).
+SYSTEM = Actor(person="closedloop", unit="SYSTEM", role="system")
+
+
+@dataclass(frozen=True)
+class Context:
+    """A command's envelope: who gives it, its id, when it happened, what it expects.
+
+    ``command_id`` is the client's idempotency handle: the same id given again makes
+    the command a no-op. ``occurred_at`` is the business time the actor reports;
+    ``expected_version`` asks for optimistic concurrency against a version the client
+    has seen (``If-Match``); ``cause`` names what led to the command (another aggregate
+    or event), for the audit trail.
+    """
+
+    actor: Actor
+    command_id: str = field(default_factory=lambda: uuid4().hex)
+    occurred_at: datetime | None = None
+    expected_version: int | None = None
+    cause: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.command_id or len(self.command_id) > 128:
+            raise InvalidValue("a command id must be 1 to 128 characters")
+        if self.occurred_at is not None:
+            if self.occurred_at.tzinfo is None:
+                raise InvalidValue("the business time must carry a time-zone offset")
+            if self.occurred_at > now() + CLOCK_SKEW:
+                raise InvalidValue("the business time cannot lie in the future")
+
+    def business_time(self) -> datetime:
+        """The time the actor says this happened, in UTC (defaults to now)."""
+        return (self.occurred_at or now()).astimezone(UTC)
+
+    def meta(self, command: str, loop_id: UUID, cause: str | None = None) -> Meta:
+        """The metadata of the events this command causes on one aggregate of a loop."""
+        return Meta(
+            person=self.actor.person,
+            unit=self.actor.unit,
+            role=self.actor.role,
+            command=command,
+            command_id=self.command_id,
+            occurred_at=self.business_time(),
+            loop_id=loop_id,
+            cause=cause if cause is not None else self.cause,
+        )
+
+    def derived(self, suffix: str) -> Context:
+        """A context for a sub-command (one of several created by one command)."""
+        return replace(self, command_id=f"{self.command_id}/{suffix}", expected_version=None)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Stored with every event: who acted, the business time, the command and the loop."""
+
+    person: str
+    unit: str
+    role: str
+    command: str
+    command_id: str
+    occurred_at: datetime
+    loop_id: UUID
+    cause: str | None = None
+
+
+class MetaAsDict(Transcoding):
+    """Stores :class:`Meta` as a JSON object (its datetime and UUID transcoded in turn)."""
+
+    type = Meta
+    name = "closedloop_meta"
+
+    def encode(self, obj: Meta) -> dict[str, Any]:
+        return {
+            "person": obj.person,
+            "unit": obj.unit,
+            "role": obj.role,
+            "command": obj.command,
+            "command_id": obj.command_id,
+            "occurred_at": obj.occurred_at,
+            "loop_id": obj.loop_id,
+            "cause": obj.cause,
+        }
+
+    def decode(self, data: dict[str, Any]) -> Meta:
+        return Meta(**data)
