@@ -1,0 +1,107 @@
+"""Fixtures shared by every layer of the suite.
+
+The same tests run on the embedded SQLite store and on PostgreSQL (``center`` and
+``database_url`` are parametrized over both). PostgreSQL tests talk to the real server
+named by ``CLOSEDLOOP_TEST_POSTGRES_URL`` (default: the dev and CI machines' server);
+each test gets a schema of its own, dropped afterwards. Without a server they are
+skipped on a laptop, but with ``CLOSEDLOOP_REQUIRE_POSTGRES=1`` (as ``.ci/run`` sets)
+they fail instead: in CI the PostgreSQL half never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from closedloop.bootstrap import build_command_center, load_calendar
+from closedloop.settings import DEFAULT_CALENDAR, Settings
+from domain.application import CommandCenter
+from domain.calendar import WorkingCalendar
+
+POSTGRES_URL = os.environ.get(
+    "CLOSEDLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("CLOSEDLOOP_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_reason() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as e:
+        return f"PostgreSQL at {POSTGRES_URL} cannot be reached: {e}"
+
+
+_POSTGRES_DOWN = _postgres_reason()
+
+
+def require_postgres() -> None:
+    """Skip (on a laptop) or fail (in CI) when PostgreSQL is not there."""
+    if _POSTGRES_DOWN is None:
+        return
+    if REQUIRE_POSTGRES:
+        pytest.fail(_POSTGRES_DOWN + " (CLOSEDLOOP_REQUIRE_POSTGRES=1)")
+    pytest.skip(_POSTGRES_DOWN)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose ``schema`` is fresh and is dropped after the test."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}schema={schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/closedloop.sqlite3"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that uses it runs once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture(scope="session")
+def calendar() -> WorkingCalendar:
+    """The shipped calendar: Chinese office hours with the 2026 holidays."""
+    return load_calendar(DEFAULT_CALENDAR)
+
+
+def make_center(url: str) -> CommandCenter:
+    return build_command_center(Settings(database_url=url))
+
+
+@pytest.fixture
+def center(database_url: str) -> Iterator[CommandCenter]:
+    """The application on a fresh store, SQLite or PostgreSQL."""
+    app = make_center(database_url)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def memory_center(calendar: WorkingCalendar) -> Iterator[CommandCenter]:
+    """The application on the library's in-memory store: no I/O, for unit tests."""
+    app = CommandCenter(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, calendar=calendar)
+    try:
+        yield app
+    finally:
+        app.close()
