@@ -431,6 +431,19 @@ class CommandCenter(Application[UUID]):
     def close_warning(self, ctx: Context, wid: UUID, note: str | None = None) -> Outcome:
         return self._on_warning(ctx, wid, "CloseWarning", lambda w, m: w.close(note, m))
 
+    def link_instruction(self, ctx: Context, wid: UUID, iid: UUID) -> Outcome:
+        """Link an instruction already issued to a warning: the warning then closes only
+        once that instruction is finished too. Only the instruction's issuer may link it."""
+
+        def act(w: EarlyWarning) -> list[LoopAggregate]:
+            i = self.instruction(iid)
+            i.check_issuer(ctx.actor.unit, "link it to a warning")
+            w.link_instruction(i.id, ctx.meta("LinkInstruction", w.loop_id, str(i.id)))
+            i.link_to_warning(w.id, ctx.meta("LinkInstruction", i.loop_id, str(w.id)))
+            return [i]
+
+        return self._command(ctx, EarlyWarning, wid, "warning", act)
+
     # -- instructions ------------------------------------------------------------------
 
     def instruction(self, iid: UUID) -> Instruction:

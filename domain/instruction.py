@@ -91,6 +91,9 @@ class Instruction(LoopAggregate):
         from_unit: str
         to_unit: str
 
+    class LinkedToWarning(LoopAggregate.Event):
+        warning_id: UUID
+
     class Forwarded(LoopAggregate.Event):
         unit: str
         to_unit: str
@@ -330,6 +333,16 @@ class Instruction(LoopAggregate):
             self.assignees = {to_unit: self.assignees.pop(to_unit), **self.assignees}
         else:
             self.cooperating = [to_unit if u == from_unit else u for u in self.cooperating]
+
+    def link_to_warning(self, warning_id: UUID, meta: Meta) -> None:
+        """Record that this instruction answers a warning (besides those it was issued for)."""
+        self._check_live("link it to a warning")
+        if warning_id not in self.warning_ids:
+            self._linked_to_warning(warning_id=warning_id, meta=meta)
+
+    @event(LinkedToWarning)
+    def _linked_to_warning(self, warning_id: UUID, meta: Meta) -> None:
+        self.warning_ids.append(warning_id)
 
     def check_can_forward(self, unit: str, deadline: datetime) -> None:
         self._check_working("forward it")
