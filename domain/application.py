@@ -143,8 +143,13 @@ class CommandCenter(Application[UUID]):
             raise NotFound(f"{what} not found")
         return aggregate
 
-    def _exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+    def _find(self, cls: type[TAggregate], aggregate_id: UUID) -> TAggregate | None:
+        """The aggregate, or None when nothing is recorded under this id (one read)."""
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
 
     @staticmethod
     def _check_version(ctx: Context, aggregate: LoopAggregate) -> None:
@@ -183,9 +188,9 @@ class CommandCenter(Application[UUID]):
 
     def units(self) -> list[Unit]:
         """Every unit ever registered, in the order they joined (deactivated ones too)."""
-        if not self._exists(NETWORK_ID):
+        roster = self._find(Network, NETWORK_ID)
+        if roster is None:
             return []
-        roster = self._load(Network, NETWORK_ID, "the network")
         return [self.unit(code) for code in roster.codes]
 
     def ancestors(self, code: str) -> list[str]:
@@ -227,8 +232,8 @@ class CommandCenter(Application[UUID]):
         new_id = unit_id(code)
 
         def decide() -> _Decision:
-            if self._exists(new_id):
-                existing = self.unit(code)
+            existing = self._find(Unit, new_id)
+            if existing is not None:
                 if existing.has_seen(ctx.command_id):
                     return _Decision(existing, [], created=True)
                 raise AlreadyExists(f"unit code {code} is already registered")
@@ -244,9 +249,8 @@ class CommandCenter(Application[UUID]):
                 parent=parent,
                 meta=meta,
             )
-            if self._exists(NETWORK_ID):
-                roster = self._load(Network, NETWORK_ID, "the network")
-            else:
+            roster = self._find(Network, NETWORK_ID)
+            if roster is None:
                 roster = Network(meta=ctx.meta("StartNetwork", NETWORK_ID))
             roster.join(code, ctx.meta("RegisterUnit", NETWORK_ID))
             return _Decision(unit, [unit, roster], created=True)
@@ -362,11 +366,12 @@ class CommandCenter(Application[UUID]):
         key = dedup_key if dedup_key is not None else f"{source}|{rule}|{unit}|{location or ''}"
 
         def decide() -> _Decision:
-            if self._exists(new_id):  # the same raise again: answer as the first time
-                return _Decision(self.warning(new_id), [], created=True)
+            again = self._find(EarlyWarning, new_id)
+            if again is not None:  # the same raise again: answer as the first time
+                return _Decision(again, [], created=True)
             self._require_active(unit)
             key_id = warning_key_id(key)
-            pointer = self._load(WarningKey, key_id, "key") if self._exists(key_id) else None
+            pointer = self._find(WarningKey, key_id)
             if pointer is not None:
                 current = self.warning(pointer.warning_id)
                 if current.has_seen(ctx.command_id):
@@ -498,8 +503,9 @@ class CommandCenter(Application[UUID]):
         resolved = self._resolve_deadline(priority, start, deadline, due_in)
 
         def decide() -> _Decision:
-            if self._exists(new_id):
-                return _Decision(self.instruction(new_id), [], created=True)
+            again = self._find(Instruction, new_id)
+            if again is not None:
+                return _Decision(again, [], created=True)
             issuer = self._require_active(ctx.actor.unit)
             for code in [lead_unit, *(cooperating_units or [])]:
                 self.check_direction(issuer, self._require_active(code))
@@ -593,7 +599,7 @@ class CommandCenter(Application[UUID]):
         def act(i: Instruction, meta: Meta) -> list[LoopAggregate]:
             did = disposition_id(i.id, ctx.actor.unit)
             i.sign_for(ctx.actor.unit, did, meta)
-            if self._exists(did):  # signed for before, returned, redirected back
+            if self._find(Disposition, did) is not None:  # signed before, returned, back again
                 return []
             return [Disposition(instruction_id=i.id, unit=ctx.actor.unit, meta=meta)]
 
