@@ -11,6 +11,7 @@ domain error is reported. Nothing is ever silently overwritten (ADR 0007).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -102,6 +103,8 @@ class CommandCenter(Application[UUID]):
     ) -> None:
         super().__init__(env)
         self.calendar = calendar or WorkingCalendar()
+        # Per thread: the aggregates loaded by the decision under way (see _execute).
+        self._decision_scope = threading.local()
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
@@ -111,7 +114,15 @@ class CommandCenter(Application[UUID]):
 
     def _execute(self, ctx: Context, decide: Callable[[], _Decision]) -> Outcome:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            decision = decide()
+            # Within one decision each aggregate is loaded once (an identity map): a
+            # warning reached twice, through a parent and its child, is one object, not
+            # two copies racing each other on the same version.
+            self._decision_scope.loaded = {}
+            try:
+                decision = decide()
+            finally:
+                self._decision_scope.loaded = None
+            decision.touched = list({id(a): a for a in decision.touched}.values())
             if not any(a.pending_events for a in decision.touched):
                 primary = decision.primary
                 return Outcome(primary.id, primary.version, None, decision.created, decision.extra)
@@ -135,20 +146,23 @@ class CommandCenter(Application[UUID]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _load(self, cls: type[TAggregate], aggregate_id: UUID, what: str) -> TAggregate:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(f"{what} not found") from None
-        if not isinstance(aggregate, cls):
+        aggregate = self._find(cls, aggregate_id)
+        if aggregate is None:
             raise NotFound(f"{what} not found")
         return aggregate
 
     def _find(self, cls: type[TAggregate], aggregate_id: UUID) -> TAggregate | None:
         """The aggregate, or None when nothing is recorded under this id (one read)."""
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        loaded: dict[UUID, Any] | None = getattr(self._decision_scope, "loaded", None)
+        if loaded is not None and aggregate_id in loaded:
+            aggregate: Any = loaded[aggregate_id]
+        else:
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            if loaded is not None:
+                loaded[aggregate_id] = aggregate
         return aggregate if isinstance(aggregate, cls) else None
 
     @staticmethod
@@ -500,12 +514,12 @@ class CommandCenter(Application[UUID]):
         """Issue an instruction from the actor's unit; the clock starts now."""
         new_id = instruction_id(ctx.command_id)
         start = ctx.business_time()
-        resolved = self._resolve_deadline(priority, start, deadline, due_in)
 
         def decide() -> _Decision:
             again = self._find(Instruction, new_id)
-            if again is not None:
+            if again is not None:  # the same command again: answer as the first time
                 return _Decision(again, [], created=True)
+            resolved = self._resolve_deadline(priority, start, deadline, due_in)
             issuer = self._require_active(ctx.actor.unit)
             for code in [lead_unit, *(cooperating_units or [])]:
                 self.check_direction(issuer, self._require_active(code))
@@ -626,12 +640,16 @@ class CommandCenter(Application[UUID]):
         self, ctx: Context, iid: UUID, command: str, act: Callable[[Disposition, Meta], None]
     ) -> Outcome:
         """A command that only adds to the actor's own disposition (no contention)."""
-        instruction = self.instruction(iid)
-        instruction.check_can_report(ctx.actor.unit)
-        did = instruction.dispositions[ctx.actor.unit]
-        return self._command(
-            ctx, Disposition, did, "disposition", lambda d: act(d, ctx.meta(command, d.loop_id))
-        )
+        did = disposition_id(iid, ctx.actor.unit)
+        if self._find(Disposition, did) is None:
+            # Never signed for: let the instruction say why this unit cannot report.
+            self.instruction(iid).check_can_report(ctx.actor.unit)
+
+        def on_disposition(d: Disposition) -> None:
+            self.instruction(iid).check_can_report(ctx.actor.unit)
+            act(d, ctx.meta(command, d.loop_id))
+
+        return self._command(ctx, Disposition, did, "disposition", on_disposition)
 
     def report_progress(self, ctx: Context, iid: UUID, note: str) -> Outcome:
         return self._on_disposition_of(
