@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 # The embedded SQLite store under ./var/, with the demo district loaded (loading twice changes nothing).
 run: install
 	$(BIN)/closedloop demo load
+	$(BIN)/closedloop demo tokens
 	$(BIN)/closedloop serve
 
 # The whole suite. PostgreSQL tests run when 127.0.0.1:5432 answers; with

@@ -21,9 +21,14 @@ def load_calendar(path: Path) -> WorkingCalendar:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise CalendarError(f"calendar file {path} does not exist") from None
+    except OSError as e:
+        raise CalendarError(f"calendar file {path} cannot be read: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise CalendarError(f"calendar file {path} is not valid TOML: {e}") from None
-    return WorkingCalendar.from_mapping(data)
+    try:
+        return WorkingCalendar.from_mapping(data)
+    except CalendarError as e:
+        raise CalendarError(f"calendar file {path}: {e}") from None
 
 
 def build_command_center(settings: Settings | None = None) -> CommandCenter:

@@ -2,7 +2,11 @@
 
 closedloop serve [--host H] [--port P] [--workers N]
 closedloop demo load
+closedloop demo tokens
 closedloop units list
+closedloop token create --unit CODE --role ROLE [--role ROLE...] --user NAME [--label TEXT]
+closedloop token list
+closedloop token revoke ID
 """
 
 from __future__ import annotations
@@ -10,22 +14,104 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from api.tokens import ROLES
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings, SettingsError
 from domain.calendar import CalendarError
 from domain.errors import DomainError
 
 
+def asgi_app() -> Any:
+    """The application of one server worker, built from the environment's settings."""
+    from api.app import create_app
+
+    center = build_command_center(Settings.from_env())
+    return create_app(center, on_shutdown=[center.close])
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api.app import create_app
-
-    center = build_command_center(settings)
+    if args.workers < 1:
+        raise SettingsError("--workers must be at least 1")
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
-    uvicorn.run(create_app(center), host=args.host, port=args.port, log_level="info")
+    # Each worker process builds its own command center on the same store.
+    uvicorn.run(
+        "closedloop.cli:asgi_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+#: The demo tokens ``make run`` prints: (who, unit, roles).
+DEMO_TOKENS: list[tuple[str, str, list[str]]] = [
+    ("district dispatcher", "HW", ["dispatcher"]),
+    ("office handler", "HW-DH", ["handler"]),
+    ("community handler", "HW-DH-QS", ["handler"]),
+    ("duty officer", "HW", ["duty_officer"]),
+    ("auditor", "HC", ["auditor"]),
+    ("admin", "HC", ["admin"]),
+]
+DEMO_LABEL = "demo"
+
+
+def _demo_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from api.tokens import TokenBook
+
+    book = TokenBook(build_command_center(settings))
+    for entry in book.list():
+        if entry["label"] == DEMO_LABEL and not entry["revoked"]:
+            book.revoke(entry["token_id"], by="closedloop demo tokens", reason="demo reissued")
+    print("Demo tokens (shown once; `closedloop demo tokens` issues new ones):")
+    for who, unit, roles in DEMO_TOKENS:
+        issued = book.issue(
+            user=f"demo {who}", unit=unit, roles=roles, label=DEMO_LABEL, issued_by="demo"
+        )
+        print(f"  {who:<20} {unit:<9} {issued.secret}")
+    print(
+        f"Try: curl -H 'Authorization: Bearer <token>' http://{settings.host}:{settings.port}/v1/units"
+    )
+    return 0
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from api.tokens import TokenBook
+
+    book = TokenBook(build_command_center(settings))
+    issued = book.issue(user=args.user, unit=args.unit, roles=args.role, label=args.label)
+    print(issued.secret)
+    print(
+        f"token {issued.token_id} for {issued.user} at {issued.unit} "
+        f"({', '.join(issued.roles)}); the secret above is shown only once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from api.tokens import TokenBook
+
+    for e in TokenBook(build_command_center(settings)).list():
+        state = "revoked" if e["revoked"] else "active"
+        print(
+            f"{e['token_id']}\t{state}\t{e['unit']}\t{','.join(e['roles'])}\t{e['user']}"
+            f"\t{e['issued_at']}\t{e['label']}"
+        )
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from api.tokens import TokenBook
+
+    TokenBook(build_command_center(settings)).revoke(args.token_id, by="cli")
+    print(f"token {args.token_id} revoked")
     return 0
 
 
@@ -61,6 +147,25 @@ def parser() -> argparse.ArgumentParser:
     demo_sub.add_parser("load", help="load the demo district (twice changes nothing)").set_defaults(
         func=_demo_load
     )
+
+    demo_sub.add_parser(
+        "tokens", help="revoke the previous demo tokens and print six new ones"
+    ).set_defaults(func=_demo_tokens)
+
+    token = sub.add_parser("token", help="bearer tokens of the API")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="issue a token and print it once")
+    create.add_argument("--unit", required=True)
+    create.add_argument("--role", required=True, action="append", choices=ROLES)
+    create.add_argument("--user", required=True)
+    create.add_argument("--label", default="")
+    create.set_defaults(func=_token_create)
+    token_sub.add_parser("list", help="one token a line, its id first").set_defaults(
+        func=_token_list
+    )
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id", metavar="ID")
+    revoke.set_defaults(func=_token_revoke)
 
     units = sub.add_parser("units", help="the command network")
     units_sub = units.add_subparsers(dest="units_command", required=True)

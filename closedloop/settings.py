@@ -32,8 +32,8 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         port_text = env.get("CLOSEDLOOP_PORT", "8000")
-        if not port_text.isdigit():
-            raise SettingsError(f"CLOSEDLOOP_PORT must be a number, not {port_text!r}")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SettingsError(f"CLOSEDLOOP_PORT must be a port number, not {port_text!r}")
         return cls(
             database_url=env.get("CLOSEDLOOP_DATABASE_URL") or DEFAULT_DATABASE_URL,
             calendar_path=Path(env.get("CLOSEDLOOP_CALENDAR") or DEFAULT_CALENDAR),
@@ -59,6 +59,10 @@ def store_env(url: str) -> dict[str, str]:
     ``connect_timeout`` and ``lock_timeout``.
     """
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise SettingsError("CLOSEDLOOP_DATABASE_URL has a port that is not a number") from None
     if parts.scheme == "sqlite":
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path:
@@ -79,7 +83,7 @@ def store_env(url: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
@@ -90,6 +94,8 @@ def store_env(url: str) -> dict[str, str]:
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"]
         return env
+    # Only the scheme is echoed: the rest of the URL may hold a password.
     raise SettingsError(
-        f"CLOSEDLOOP_DATABASE_URL must start with sqlite:/// or postgresql://, not {url!r}"
+        f"CLOSEDLOOP_DATABASE_URL must start with sqlite:/// or postgresql://, "
+        f"not {parts.scheme or '(no scheme)'}://"
     )

@@ -631,7 +631,13 @@ class CommandCenter(Application[UUID]):
 
         def act(i: Instruction, meta: Meta) -> None:
             issuer = self._require_active(i.issuer)
-            self.check_direction(issuer, self._require_active(to_unit))
+            target = self._require_active(to_unit)
+            if i.parent_id is not None and issuer.code not in self.ancestors(to_unit):
+                # A forwarded part goes down only, as it did when it was forwarded.
+                raise DirectionRefused(
+                    f"unit {issuer.code} can forward only to a unit below it, and {to_unit} is not"
+                )
+            self.check_direction(issuer, target)
             i.redirect(from_unit or i.lead, to_unit, meta)
 
         return self._on_instruction(ctx, iid, "Redirect", act)
@@ -717,14 +723,21 @@ class CommandCenter(Application[UUID]):
     def _tell_finished(self, ctx: Context, i: Instruction, outcome: str) -> list[LoopAggregate]:
         """A finished instruction frees its parent and its warnings to close."""
         touched: list[LoopAggregate] = []
-        cause = str(i.id)
         if i.parent_id is not None:
             parent = self.instruction(i.parent_id)
-            parent.child_finished(i.id, outcome, ctx.meta("ChildFinished", parent.loop_id, cause))
+            parent.child_finished(
+                i.id, outcome, ctx.meta("ChildFinished", parent.loop_id, str(i.id))
+            )
             touched.append(parent)
+        return touched + self._tell_warnings(ctx, i, outcome)
+
+    def _tell_warnings(self, ctx: Context, i: Instruction, outcome: str) -> list[LoopAggregate]:
+        touched: list[LoopAggregate] = []
         for wid in i.warning_ids:
             w = self.warning(wid)
-            w.instruction_finished(i.id, outcome, ctx.meta("InstructionFinished", w.loop_id, cause))
+            w.instruction_finished(
+                i.id, outcome, ctx.meta("InstructionFinished", w.loop_id, str(i.id))
+            )
             touched.append(w)
         return touched
 
@@ -788,14 +801,9 @@ class CommandCenter(Application[UUID]):
             d = self.disposition(did)
             d.end("instruction cancelled", ctx.meta("CancelInstruction", d.loop_id, str(i.id)))
             touched.append(d)
-        if top:
-            touched += self._tell_finished(ctx, i, "cancelled")
-        else:
-            for wid in i.warning_ids:
-                w = self.warning(wid)
-                w.instruction_finished(i.id, "cancelled", meta)
-                touched.append(w)
-        return touched
+        # A child's parent is told by the loop above, which is cancelling it.
+        finished = self._tell_finished if top else self._tell_warnings
+        return touched + finished(ctx, i, "cancelled")
 
     # -- reading -----------------------------------------------------------------------
 
@@ -828,7 +836,9 @@ class CommandCenter(Application[UUID]):
     def iter_log(self, start: int = 1, batch: int = 1000) -> Iterator[Any]:
         """Every event in log order: the one ordered log of all aggregates (ADR 0002)."""
         while True:
-            notifications = self.notification_log.select(start, batch)
+            # The recorder, not the notification log: the log caps a read at its
+            # section size (10), far too small for a follower catching up.
+            notifications = self.recorder.select_notifications(start, batch)
             if not notifications:
                 return
             yield from notifications

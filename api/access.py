@@ -1,0 +1,125 @@
+"""Who is asking, and what they may see: the bearer token, the role, the unit's subtree.
+
+Authentication and the role check run as a guard, before the body is even read, so a
+request without a valid token or role is refused without touching anything. The unit
+rules of each act (issuer, assignee, superior, direction) are the domain's. Reading is
+scoped here: outside the auditor's and admin's roles, a unit sees what concerns its own
+subtree, and anything else answers 404, as if it did not exist (ADR 0008).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from api.idempotency import IdempotencyBook
+from api.problems import ProblemError
+from api.tokens import Principal, TokenBook
+from api.views import Views
+from domain.application import CommandCenter
+from domain.errors import NotFound
+from domain.instruction import Instruction
+from domain.warning import EarlyWarning
+from projections.catalog import Catalog
+
+_JSON_TYPES = ("application/json",)
+
+
+@dataclass
+class Services:
+    """Everything a handler needs, built once per application."""
+
+    center: CommandCenter
+    catalog: Catalog
+    tokens: TokenBook
+    idempotency: IdempotencyBook
+    views: Views
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def authenticate(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """The guard of every route but the public ones (health, schema)."""
+    if handler.opt.get("public") or connection.url.path.startswith("/schema"):
+        return
+    header = connection.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="closedloop"'}
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ProblemError(
+            401, "a bearer token is needed (Authorization: Bearer cl_…)", headers=challenge
+        )
+    services: Services = connection.app.state.services
+    principal = await anyio.to_thread.run_sync(services.tokens.authenticate, secret.strip())
+    if principal is None:
+        raise ProblemError(401, "the token is unknown or was revoked", headers=challenge)
+    role = handler.opt.get("role")
+    if role is not None and role not in principal.roles:
+        raise ProblemError(
+            403,
+            f"only the {role.replace('_', ' ')} role may do this; this token has: "
+            f"{', '.join(principal.roles)}",
+            code="role-required",
+        )
+    if connection.scope.get("method") in ("POST", "PUT", "PATCH"):
+        has_body = connection.headers.get("content-length", "0") != "0" or (
+            "transfer-encoding" in connection.headers
+        )
+        content_type = connection.headers.get("content-type", "")
+        if (has_body or content_type) and not _is_json(content_type):
+            raise ProblemError(
+                415, f"send JSON (application/json), not {content_type or 'an untyped body'}"
+            )
+    connection.state.principal = principal
+
+
+def current_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+def current_services(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+# -- scoping of reads ------------------------------------------------------------------
+
+
+def can_see_unit_case(catalog: Catalog, principal: Principal, codes: list[str]) -> bool:
+    if principal.reads_everything:
+        return True
+    catalog.catch_up()
+    return catalog.any_within(codes, principal.unit)
+
+
+def visible_warning(
+    services: Services, principal: Principal, warning: EarlyWarning
+) -> EarlyWarning:
+    if not can_see_unit_case(services.catalog, principal, [warning.unit]):
+        raise NotFound("warning not found")
+    return warning
+
+
+def visible_instruction(
+    services: Services, principal: Principal, instruction: Instruction
+) -> Instruction:
+    codes = [instruction.issuer, *instruction.assignees]
+    if not can_see_unit_case(services.catalog, principal, codes):
+        raise NotFound("instruction not found")
+    return instruction
+
+
+def scope_of(principal: Principal) -> str | None:
+    """The unit whose subtree bounds a list, or None for everything."""
+    return None if principal.reads_everything else principal.unit

@@ -1,0 +1,851 @@
+"""The v1 resources: thin handlers that check the scope, run a command, answer a view.
+
+Every handler runs in a worker thread (``sync_to_thread=True``): the event store library
+is synchronous. The role a handler needs is in its ``opt``; the guard checks it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from api import schemas as s
+from api.access import Services, scope_of, visible_instruction, visible_warning
+from api.commands import duration, etag, future, run
+from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
+from api.tokens import Principal
+from domain.application import Outcome
+from domain.disposition import Disposition
+from domain.errors import NotFound, NotPermitted
+from domain.instruction import InstructionStatus
+from domain.meta import Context, now
+from domain.warning import Theme, WarningStatus
+from projections.catalog import BadCursor
+
+Svc = NamedDependency[Services]
+Who = NamedDependency[Principal]
+
+
+def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        code: ResponseSpec(
+            data_container=s.Problem,
+            description="a problem (RFC 9457)",
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for code in statuses
+    }
+
+
+READ = _problems(400, 401, 404, 422)
+WRITE = _problems(400, 401, 403, 404, 409, 412, 413, 415, 422)
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page")]
+Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
+
+
+def _json(content: Any, version: int) -> Response[Any]:
+    return Response(content=content, headers={"ETag": etag(version)})
+
+
+def _page_args(cursor: str | None, limit: int) -> dict[str, Any]:
+    return {"cursor": cursor, "limit": limit}
+
+
+def _bad_cursor(e: BadCursor) -> ProblemError:
+    return invalid("cursor", str(e))
+
+
+# -- units -----------------------------------------------------------------------------
+
+
+class UnitController(Controller):
+    path = "/v1/units"
+    tags = ("units",)
+
+    @get("/", sync_to_thread=True, responses=READ)
+    def list_units(self, services: Svc) -> list[s.Unit]:
+        return [services.views.unit(u) for u in services.center.units()]
+
+    @get("/{code:str}", sync_to_thread=True, responses=READ)
+    def get_unit(self, services: Svc, code: FromPath[str]) -> Response[s.Unit]:
+        unit = services.center.unit(_code(code))
+        return _json(services.views.unit(unit), unit.version)
+
+    @post("/", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)
+    def register_unit(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        data: JSONBody[s.UnitCreate],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        if data.parent is not None or center.units():
+            _check_admin_over(services, principal, data.parent)
+
+        def act(ctx: Context) -> Outcome:
+            return center.register_unit(
+                ctx,
+                code=data.code,
+                name=data.name,
+                name_en=data.name_en,
+                level=str(data.level),
+                kind=str(data.kind),
+                parent=data.parent,
+            )
+
+        return run(
+            services,
+            request,
+            principal,
+            "admin",
+            data,
+            act,
+            status_of=lambda o: "active",
+            id_of=lambda o: data.code,
+            creates=True,
+        )
+
+    @patch("/{code:str}", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)
+    def update_unit(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        code: FromPath[str],
+        data: JSONBody[s.UnitUpdate],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        _check_admin_over(services, principal, _code(code))
+        if data.active is False and not (data.reason or "").strip():
+            raise invalid("reason", "say why the unit is deactivated")
+
+        def act(ctx: Context) -> Outcome:
+            outcome: Outcome | None = None
+            if data.name is not None or data.name_en is not None:
+                outcome = center.rename_unit(
+                    ctx.derived("rename"), code, data.name or center.unit(code).name, data.name_en
+                )
+            if data.parent is not None:
+                outcome = center.move_unit(ctx.derived("move"), code, data.parent)
+            if data.active is False:
+                outcome = center.deactivate_unit(ctx.derived("deactivate"), code, data.reason or "")
+            elif data.active is True and not center.unit(code).active:
+                outcome = center.reactivate_unit(ctx.derived("reactivate"), code)
+            if outcome is None:
+                unit = center.unit(code)
+                if ctx.expected_version is not None and ctx.expected_version != unit.version:
+                    raise ProblemError(412, f"the unit is at version {unit.version}")
+                return Outcome(unit.id, unit.version, None)
+            return outcome
+
+        return run(
+            services,
+            request,
+            principal,
+            "admin",
+            data,
+            act,
+            status_of=lambda o: "active" if center.unit(code).active else "inactive",
+            id_of=lambda o: code,
+        )
+
+
+def _code(code: str) -> str:
+    from domain.unit import check_code
+
+    try:
+        return check_code(code)
+    except Exception:
+        raise NotFound(f"unit {code} not found") from None
+
+
+def _check_admin_over(services: Services, principal: Principal, code: str | None) -> None:
+    """An admin manages the units of its own subtree."""
+    services.catalog.catch_up()
+    if code is None:
+        raise NotPermitted("only an admin at the top of the network may register a city")
+    services.center.unit(code)
+    if not services.catalog.is_within(code, principal.unit):
+        raise NotPermitted(f"an admin of {principal.unit} manages only the units under it")
+
+
+# -- warnings --------------------------------------------------------------------------
+
+
+class WarningController(Controller):
+    path = "/v1/warnings"
+    tags = ("warnings",)
+
+    @post("/", sync_to_thread=True, opt={"role": "monitor"}, responses=WRITE)
+    def raise_warning(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        data: JSONBody[s.WarningCreate],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        services.catalog.catch_up()
+        center.unit(data.unit)
+        if not services.catalog.is_within(data.unit, principal.unit):
+            raise NotPermitted(
+                f"a monitor of {principal.unit} raises warnings only for units under it"
+            )
+
+        def act(ctx: Context) -> Outcome:
+            return center.raise_warning(
+                ctx,
+                source=data.source or principal.user,
+                rule=data.rule,
+                theme=str(data.theme),
+                level=data.level,
+                title=data.title,
+                unit=data.unit,
+                description=data.description,
+                location=data.location,
+                observed_at=data.observed_at,
+                dedup_key=data.dedup_key,
+                attributes=data.attributes,
+            )
+
+        return run(
+            services,
+            request,
+            principal,
+            "monitor",
+            data,
+            act,
+            status_of=lambda o: str(center.warning(o.id).status),
+            creates=True,
+        )
+
+    @get("/", sync_to_thread=True, responses=READ)
+    def list_warnings(
+        self,
+        services: Svc,
+        principal: Who,
+        status: FromQuery[WarningStatus | None] = None,
+        level: Annotated[int | None, QueryParameter(ge=1, le=4)] = None,
+        theme: FromQuery[Theme | None] = None,
+        unit: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        raised_from: FromQuery[datetime | None] = None,
+        raised_to: FromQuery[datetime | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> s.WarningPage:
+        for name, value in (("raised_from", raised_from), ("raised_to", raised_to)):
+            if value is not None and value.tzinfo is None:
+                raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
+        try:
+            rows, next_cursor = services.catalog.warnings(
+                visible_to=scope_of(principal),
+                status=status,
+                level=level,
+                theme=theme,
+                unit=unit,
+                raised_from=raised_from,
+                raised_to=raised_to,
+                **_page_args(cursor, limit),
+            )
+        except BadCursor as e:
+            raise _bad_cursor(e) from None
+        return s.WarningPage(
+            items=[services.views.warning_row(r) for r in rows], next_cursor=next_cursor
+        )
+
+    @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
+    def get_warning(
+        self, services: Svc, principal: Who, wid: FromPath[UUID]
+    ) -> Response[s.Warning]:
+        w = visible_warning(services, principal, services.center.warning(wid))
+        return _json(services.views.warning(w), w.version)
+
+    def _step(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        data: JSONBody[s.Input | None],
+        act: Any,
+    ) -> Response[s.Receipt]:
+        center = services.center
+        visible_warning(services, principal, center.warning(wid))
+        return run(
+            services,
+            request,
+            principal,
+            "duty_officer",
+            data,
+            act,
+            status_of=lambda o: str(center.warning(o.id).status),
+        )
+
+    @post(
+        "/{wid:uuid}/acknowledge",
+        sync_to_thread=True,
+        opt={"role": "duty_officer"},
+        responses=WRITE,
+    )
+    def acknowledge(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        data: JSONBody[s.Input | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            wid,
+            data,
+            lambda ctx: services.center.acknowledge_warning(ctx, wid),
+        )
+
+    @post("/{wid:uuid}/assess", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE)
+    def assess(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        data: JSONBody[s.Assessment],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            wid,
+            data,
+            lambda ctx: services.center.assess_warning(
+                ctx, wid, confirmed=data.confirmed, note=data.note
+            ),
+        )
+
+    @post("/{wid:uuid}/resolve", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE)
+    def resolve(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        data: JSONBody[s.Remark | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            wid,
+            data,
+            lambda ctx: services.center.resolve_warning(ctx, wid, data.note if data else None),
+        )
+
+    @post("/{wid:uuid}/cancel", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE)
+    def cancel(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        data: JSONBody[s.Reason],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            wid,
+            data,
+            lambda ctx: services.center.cancel_warning(ctx, wid, data.reason),
+        )
+
+    @post("/{wid:uuid}/close", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE)
+    def close(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        data: JSONBody[s.Remark | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            wid,
+            data,
+            lambda ctx: services.center.close_warning(ctx, wid, data.note if data else None),
+        )
+
+
+# -- instructions ----------------------------------------------------------------------
+
+
+def _deadline_or_duration(deadline: datetime | None, due_in: str | None) -> dict[str, Any]:
+    if deadline is not None and due_in is not None:
+        raise invalid("due_in", "give either a deadline or a duration (due_in), not both")
+    return {"deadline": future(deadline, "deadline"), "due_in": duration(due_in)}
+
+
+class InstructionController(Controller):
+    path = "/v1/instructions"
+    tags = ("instructions",)
+
+    @post("/", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def issue(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        data: JSONBody[s.InstructionCreate],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        if data.deadline is None and data.due_in is None:
+            raise invalid("deadline", "give a deadline or a duration (due_in)")
+        when = _deadline_or_duration(data.deadline, data.due_in)
+        for wid in data.warning_ids:
+            visible_warning(services, principal, center.warning(wid))
+        if data.parent_id is not None:
+            visible_instruction(services, principal, center.instruction(data.parent_id))
+
+        def act(ctx: Context) -> Outcome:
+            return center.issue_instruction(
+                ctx,
+                lead_unit=data.lead_unit,
+                cooperating_units=list(data.cooperating_units),
+                title=data.title,
+                content=data.content,
+                priority=str(data.priority),
+                warning_ids=list(data.warning_ids),
+                parent_id=data.parent_id,
+                **when,
+            )
+
+        return run(
+            services,
+            request,
+            principal,
+            "dispatcher",
+            data,
+            act,
+            status_of=lambda o: str(center.instruction(o.id).status),
+            creates=True,
+        )
+
+    @get("/", sync_to_thread=True, responses=READ)
+    def list_instructions(
+        self,
+        services: Svc,
+        principal: Who,
+        assignee: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        issuer: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        status: FromQuery[InstructionStatus | None] = None,
+        overdue: FromQuery[bool | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> s.InstructionPage:
+        at = now()
+        try:
+            rows, next_cursor = services.catalog.instructions(
+                visible_to=scope_of(principal),
+                assignee=assignee,
+                issuer=issuer,
+                status=status,
+                overdue=overdue,
+                overdue_at=at,
+                **_page_args(cursor, limit),
+            )
+        except BadCursor as e:
+            raise _bad_cursor(e) from None
+        return s.InstructionPage(
+            items=[services.views.instruction_row(r, at) for r in rows], next_cursor=next_cursor
+        )
+
+    @get("/{iid:uuid}", sync_to_thread=True, responses=READ)
+    def get_instruction(
+        self, services: Svc, principal: Who, iid: FromPath[UUID]
+    ) -> Response[s.Instruction]:
+        center = services.center
+        i = visible_instruction(services, principal, center.instruction(iid))
+        dispositions: dict[UUID, Disposition] = {
+            did: center.disposition(did) for did in i.dispositions.values()
+        }
+        return _json(services.views.instruction(i, dispositions, now()), i.version)
+
+    def _step(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        role: str,
+        data: JSONBody[s.Input | None],
+        act: Any,
+        *,
+        creates: bool = False,
+    ) -> Response[s.Receipt]:
+        center = services.center
+        visible_instruction(services, principal, center.instruction(iid))
+        return run(
+            services,
+            request,
+            principal,
+            role,
+            data,
+            act,
+            status_of=lambda o: str(center.instruction(o.id).status),
+            creates=creates,
+        )
+
+    @post("/{iid:uuid}/sign", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
+    def sign(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Input | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "handler",
+            data,
+            lambda ctx: services.center.sign_for(ctx, iid),
+        )
+
+    @post("/{iid:uuid}/return", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
+    def return_(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Reason],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "handler",
+            data,
+            lambda ctx: services.center.return_to_issuer(ctx, iid, data.reason),
+        )
+
+    @post("/{iid:uuid}/redirect", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def redirect(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Redirect],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.redirect(
+                ctx, iid, to_unit=data.lead_unit, from_unit=data.from_unit
+            ),
+        )
+
+    @post("/{iid:uuid}/forward", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
+    def forward(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Forward],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        when = _deadline_or_duration(data.deadline, data.due_in)
+        parent = visible_instruction(services, principal, center.instruction(iid))
+        expected = request.headers.get("if-match")
+        if expected is not None:
+            from api.commands import expected_version
+
+            version = expected_version(request)
+            if version is not None and version != parent.version:
+                raise ProblemError(
+                    412, f"the instruction is at version {parent.version}, not {version}"
+                )
+        return run(
+            services,
+            request,
+            principal,
+            "handler",
+            data,
+            lambda ctx: center.forward(
+                ctx,
+                iid,
+                to_unit=data.to_unit,
+                title=data.title,
+                content=data.content,
+                priority=str(data.priority) if data.priority else None,
+                **when,
+            ),
+            status_of=lambda o: str(center.instruction(o.id).status),
+            creates=True,
+        )
+
+    @post("/{iid:uuid}/progress", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
+    def progress(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Progress],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        visible_instruction(services, principal, center.instruction(iid))
+        return run(
+            services,
+            request,
+            principal,
+            "handler",
+            data,
+            lambda ctx: center.report_progress(ctx, iid, data.note),
+            status_of=lambda o: str(center.disposition(o.id).status),
+        )
+
+    @post(
+        "/{iid:uuid}/extension-requests",
+        sync_to_thread=True,
+        opt={"role": "handler"},
+        responses=WRITE,
+    )
+    def request_extension(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.ExtensionRequest],
+    ) -> Response[s.Receipt]:
+        deadline = future(data.deadline, "deadline")
+        assert deadline is not None
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "handler",
+            data,
+            lambda ctx: services.center.request_extension(
+                ctx, iid, deadline=deadline, reason=data.reason
+            ),
+        )
+
+    @post(
+        "/{iid:uuid}/extension-decisions",
+        sync_to_thread=True,
+        opt={"role": "dispatcher"},
+        responses=WRITE,
+    )
+    def decide_extension(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.ExtensionDecision],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.decide_extension(
+                ctx, iid, granted=data.granted, note=data.note
+            ),
+        )
+
+    @post("/{iid:uuid}/submit", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
+    def submit(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Submission],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "handler",
+            data,
+            lambda ctx: services.center.submit(ctx, iid, data.result),
+        )
+
+    @post("/{iid:uuid}/verify", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def verify(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Verification],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.verify(ctx, iid, accepted=data.accepted, note=data.note),
+        )
+
+    @post("/{iid:uuid}/remind", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def remind(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Remark | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.remind(ctx, iid, data.note if data else None),
+        )
+
+    @post("/{iid:uuid}/supervise", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def supervise(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Remark | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.supervise(ctx, iid, data.note if data else None),
+        )
+
+    @post("/{iid:uuid}/park", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def park(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Reason],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.park(ctx, iid, data.reason),
+        )
+
+    @post("/{iid:uuid}/resume", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def resume(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Remark | None] = None,
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.resume(ctx, iid, data.note if data else None),
+        )
+
+    @post("/{iid:uuid}/cancel", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def cancel(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        data: JSONBody[s.Reason],
+    ) -> Response[s.Receipt]:
+        return self._step(
+            services,
+            principal,
+            request,
+            iid,
+            "dispatcher",
+            data,
+            lambda ctx: services.center.cancel_instruction(ctx, iid, data.reason),
+        )
+
+
+class DispositionController(Controller):
+    path = "/v1/dispositions"
+    tags = ("instructions",)
+
+    @get("/{did:uuid}", sync_to_thread=True, responses=READ)
+    def get_disposition(
+        self, services: Svc, principal: Who, did: FromPath[UUID]
+    ) -> Response[s.Disposition]:
+        center = services.center
+        d = center.disposition(did)
+        visible_instruction(services, principal, center.instruction(d.instruction_id))
+        return _json(services.views.disposition(d), d.version)
+
+    @post("/{did:uuid}/actions", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
+    def record_action(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        did: FromPath[UUID],
+        data: JSONBody[s.ActionCreate],
+    ) -> Response[s.Receipt]:
+        center = services.center
+        d = center.disposition(did)
+        visible_instruction(services, principal, center.instruction(d.instruction_id))
+        return run(
+            services,
+            request,
+            principal,
+            "handler",
+            data,
+            lambda ctx: center.record_action(ctx, did, data.text, list(data.evidence)),
+            status_of=lambda o: str(center.disposition(o.id).status),
+        )

@@ -1,0 +1,329 @@
+"""What the API accepts and answers: msgspec Structs, the only types at the edge.
+
+Inputs refuse unknown fields and state their bounds, so that a malformed request is
+refused (422, naming the field) before anything reaches the domain. Outputs are built
+from aggregates in :mod:`api.views` only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from domain.instruction import Priority
+from domain.unit import Kind, Level
+from domain.warning import Theme
+
+Code = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=10_000)]
+Note = Annotated[str, msgspec.Meta(max_length=2_000)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Duration = Annotated[str, msgspec.Meta(min_length=2, max_length=40, examples=["P1D", "PT4H"])]
+#: A client's own command id; the API scopes it by unit, which must fit in 128 characters.
+CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
+WarningLevel = Annotated[int, msgspec.Meta(ge=1, le=4)]
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What every command may carry: its own id (for retries) and the business time."""
+
+    command_id: CommandId | None = None
+    occurred_at: datetime | None = None
+
+
+# -- units ---------------------------------------------------------------------------
+
+
+class UnitCreate(Input, kw_only=True):
+    code: Code
+    name: Title
+    name_en: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    level: Level
+    kind: Kind
+    parent: Code | None = None
+
+
+class UnitUpdate(Input, kw_only=True):
+    """Rename, move, deactivate or reactivate; several at once are applied in that order."""
+
+    name: Title | None = None
+    name_en: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    parent: Code | None = None
+    active: bool | None = None
+    reason: Note | None = None
+
+
+class Unit(msgspec.Struct, kw_only=True):
+    code: str
+    name: str
+    name_en: str
+    level: str
+    kind: str
+    parent: str | None
+    active: bool
+    version: int
+
+
+# -- warnings ------------------------------------------------------------------------
+
+
+class WarningCreate(Input, kw_only=True):
+    rule: Short
+    theme: Theme
+    level: WarningLevel
+    title: Title
+    unit: Code
+    source: Short | None = None
+    description: Text | None = None
+    location: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    observed_at: datetime | None = None
+    dedup_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class Assessment(Input, kw_only=True):
+    confirmed: bool
+    note: Note | None = None
+
+
+class Remark(Input, kw_only=True):
+    note: Note | None = None
+
+
+class Reason(Input, kw_only=True):
+    reason: Note
+
+
+class Warning(msgspec.Struct, kw_only=True):
+    id: UUID
+    status: str
+    version: int
+    source: str
+    rule: str
+    theme: str
+    level: int
+    title: str
+    description: str
+    location: str
+    unit: str
+    dedup_key: str
+    observed_at: datetime
+    last_observed_at: datetime
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    assessment: str | None
+    repeats: int
+    instructions: list[UUID]
+    open_instructions: list[UUID]
+    attributes: dict[str, Any]
+
+
+class WarningSummary(msgspec.Struct, kw_only=True):
+    id: UUID
+    status: str
+    version: int
+    theme: str
+    level: int
+    title: str
+    unit: str
+    rule: str
+    raised_at: datetime
+    last_observed_at: datetime
+    repeats: int
+
+
+class WarningPage(msgspec.Struct, kw_only=True):
+    items: list[WarningSummary]
+    next_cursor: str | None
+
+
+# -- instructions --------------------------------------------------------------------
+
+
+class InstructionCreate(Input, kw_only=True):
+    lead_unit: Code
+    title: Title
+    content: Text | None = None
+    cooperating_units: Annotated[list[Code], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
+    priority: Priority = Priority.NORMAL
+    deadline: datetime | None = None
+    due_in: Duration | None = None
+    warning_ids: Annotated[list[UUID], msgspec.Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+    parent_id: UUID | None = None
+
+
+class Redirect(Input, kw_only=True):
+    lead_unit: Code
+    from_unit: Code | None = None
+
+
+class Forward(Input, kw_only=True):
+    to_unit: Code
+    title: Title | None = None
+    content: Text | None = None
+    priority: Priority | None = None
+    deadline: datetime | None = None
+    due_in: Duration | None = None
+
+
+class Progress(Input, kw_only=True):
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+
+
+class ExtensionRequest(Input, kw_only=True):
+    deadline: datetime
+    reason: Note
+
+
+class ExtensionDecision(Input, kw_only=True):
+    granted: bool
+    note: Note | None = None
+
+
+class Submission(Input, kw_only=True):
+    result: Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+
+
+class Verification(Input, kw_only=True):
+    accepted: bool
+    note: Note | None = None
+
+
+class ActionCreate(Input, kw_only=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+    evidence: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=1_000)]], msgspec.Meta(max_length=20)
+    ] = msgspec.field(default_factory=list)
+
+
+class Action(msgspec.Struct, kw_only=True):
+    kind: str
+    person: str
+    text: str
+    evidence: list[str]
+    occurred_at: datetime
+
+
+class Verdict(msgspec.Struct, kw_only=True):
+    accepted: bool
+    note: str
+    at: datetime
+
+
+class Disposition(msgspec.Struct, kw_only=True):
+    id: UUID
+    instruction_id: UUID
+    unit: str
+    status: str
+    version: int
+    opened_at: datetime
+    actions: list[Action]
+    results: list[str]
+    verifications: list[Verdict]
+
+
+class Assignee(msgspec.Struct, kw_only=True):
+    unit: str
+    lead: bool
+    state: str
+    disposition: Disposition | None
+
+
+class PendingExtension(msgspec.Struct, kw_only=True):
+    unit: str
+    deadline: datetime
+    reason: str
+
+
+class Instruction(msgspec.Struct, kw_only=True):
+    id: UUID
+    status: str
+    version: int
+    issuer: str
+    lead_unit: str
+    cooperating_units: list[str]
+    title: str
+    content: str
+    priority: str
+    deadline: datetime
+    original_deadline: datetime
+    issued_at: datetime
+    signed_at: datetime | None
+    submitted_at: datetime | None
+    closed_at: datetime | None
+    overdue: bool
+    warning_ids: list[UUID]
+    parent_id: UUID | None
+    children: list[UUID]
+    open_children: list[UUID]
+    pending_extension: PendingExtension | None
+    reminders: int
+    supervised_by: str | None
+    rework_count: int
+    assignees: list[Assignee]
+
+
+class InstructionSummary(msgspec.Struct, kw_only=True):
+    id: UUID
+    status: str
+    version: int
+    title: str
+    issuer: str
+    lead_unit: str
+    assignees: list[str]
+    priority: str
+    deadline: datetime
+    issued_at: datetime
+    parent_id: UUID | None
+    overdue: bool
+
+
+class InstructionPage(msgspec.Struct, kw_only=True):
+    items: list[InstructionSummary]
+    next_cursor: str | None
+
+
+# -- answers to commands, and the rest -----------------------------------------------
+
+
+class Receipt(msgspec.Struct, kw_only=True):
+    """What a command did: the resource it concerns, its new version and status, and the
+    log position of the last event written (None when the command was a repeat)."""
+
+    id: str
+    status: str
+    version: int
+    position: int | None
+    created: bool = False
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+    store: str
+    head: int
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem: every error the API answers."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] = msgspec.field(default_factory=list)

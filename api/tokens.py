@@ -1,0 +1,254 @@
+"""Bearer tokens, kept on the same event store as the closed loop (ADR 0008).
+
+A token belongs to one person, one unit and one or more roles. The secret is shown once,
+when it is issued; the store holds only its SHA-256. Each token is an
+:class:`AccessToken` aggregate whose id is derived from that hash, so the token a request
+presents is found by one keyed read; revoking it is an event, effective on the next read
+and on the record for the auditor. The :class:`TokenRoster` lists every token issued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+
+from domain.application import CommandCenter
+from domain.errors import ConcurrencyConflict, InvalidValue, NotFound
+from domain.meta import NAMESPACE, Actor, derived_id, now
+
+#: The roles of the issue's table; a token carries one or more of them.
+ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor")
+#: Roles that read everything, whatever their unit.
+READ_EVERYTHING = frozenset({"auditor", "admin"})
+
+TOKEN_PREFIX = "cl_"  # noqa: S105 (a prefix, not a secret)
+ROSTER_ID = derived_id("token-roster", "all")
+_ATTEMPTS = 8
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def access_token_id(token_hash: str) -> UUID:
+    return uuid5(NAMESPACE, f"access-token:{token_hash}")
+
+
+class AccessToken(Aggregate):
+    """One bearer token: whose it is, what it may do, and whether it was revoked."""
+
+    class Issued(Aggregate.Created):
+        token_hash: str
+        token_id: str
+        user: str
+        unit: str
+        roles: list[str]
+        label: str
+        issued_by: str
+
+    class Revoked(Aggregate.Event):
+        by: str
+        reason: str
+
+    @staticmethod
+    def create_id(token_hash: str) -> UUID:
+        return access_token_id(token_hash)
+
+    @event(Issued)
+    def __init__(
+        self,
+        token_hash: str,
+        token_id: str,
+        user: str,
+        unit: str,
+        roles: list[str],
+        label: str,
+        issued_by: str,
+    ) -> None:
+        self.token_hash = token_hash
+        self.token_id = token_id
+        self.user = user
+        self.unit = unit
+        self.roles = list(roles)
+        self.label = label
+        self.issued_by = issued_by
+        self.revoked = False
+
+    @event(Revoked)
+    def revoke(self, by: str, reason: str) -> None:
+        self.revoked = True
+
+
+class TokenRoster(Aggregate):
+    """Every token ever issued, by its public id, so that tokens can be listed and revoked."""
+
+    class Started(Aggregate.Created):
+        pass
+
+    class Listed(Aggregate.Event):
+        token_id: str
+        aggregate_id: UUID
+        user: str
+        unit: str
+        roles: list[str]
+        label: str
+        issued_at: datetime
+
+    class Delisted(Aggregate.Event):
+        token_id: str
+
+    @staticmethod
+    def create_id() -> UUID:
+        return ROSTER_ID
+
+    @event(Started)
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    @event(Listed)
+    def list_token(
+        self,
+        token_id: str,
+        aggregate_id: UUID,
+        user: str,
+        unit: str,
+        roles: list[str],
+        label: str,
+        issued_at: datetime,
+    ) -> None:
+        self.entries[token_id] = {
+            "token_id": token_id,
+            "aggregate_id": str(aggregate_id),
+            "user": user,
+            "unit": unit,
+            "roles": list(roles),
+            "label": label,
+            "issued_at": issued_at.isoformat(),
+            "revoked": False,
+        }
+
+    @event(Delisted)
+    def mark_revoked(self, token_id: str) -> None:
+        self.entries[token_id]["revoked"] = True
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who presents a token: the person, the unit and the roles it may act in."""
+
+    token_id: str
+    user: str
+    unit: str
+    roles: tuple[str, ...]
+
+    def actor(self, role: str) -> Actor:
+        return Actor(person=self.user, unit=self.unit, role=role)
+
+    @property
+    def reads_everything(self) -> bool:
+        return bool(READ_EVERYTHING.intersection(self.roles))
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    secret: str
+    token_id: str
+    user: str
+    unit: str
+    roles: tuple[str, ...]
+    label: str
+
+
+class TokenBook:
+    """Issues, finds, lists and revokes tokens on the command center's store."""
+
+    def __init__(self, center: CommandCenter) -> None:
+        self.center = center
+
+    def _get(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.center.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def issue(
+        self, *, user: str, unit: str, roles: list[str], label: str = "", issued_by: str = "cli"
+    ) -> IssuedToken:
+        roles = list(dict.fromkeys(roles))
+        if not roles:
+            raise InvalidValue("a token needs at least one role")
+        unknown = [r for r in roles if r not in ROLES]
+        if unknown:
+            raise InvalidValue(f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}")
+        Actor(person=user, unit=unit, role=roles[0])  # the same bounds as every actor
+        if len(label) > 200:
+            raise InvalidValue("a token's label is limited to 200 characters")
+        self.center.unit(unit)  # a token for a unit that does not exist is a typo
+        secret = new_secret()
+        token_id = "tok_" + secrets.token_hex(8)
+        token = AccessToken(
+            token_hash=secret_hash(secret),
+            token_id=token_id,
+            user=user,
+            unit=unit,
+            roles=roles,
+            label=label,
+            issued_by=issued_by,
+        )
+        for _ in range(_ATTEMPTS):
+            roster = self._get(ROSTER_ID) or TokenRoster()
+            roster.list_token(token_id, token.id, user, unit, roles, label, now())
+            try:
+                self.center.save(token, roster)
+            except IntegrityError:
+                continue  # another token was listed at the same moment; list again
+            return IssuedToken(secret, token_id, user, unit, tuple(roles), label)
+        raise ConcurrencyConflict("the token roster kept changing; try again")
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The principal behind a presented token, or None if unknown or revoked."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
+            return None
+        token = self._get(access_token_id(secret_hash(secret)))
+        if not isinstance(token, AccessToken) or token.revoked:
+            return None
+        # The id is derived from the hash; comparing the hash itself rules out a collision.
+        if not secrets.compare_digest(token.token_hash, secret_hash(secret)):
+            return None
+        return Principal(token.token_id, token.user, token.unit, tuple(token.roles))
+
+    def list(self) -> list[dict[str, Any]]:
+        roster = self._get(ROSTER_ID)
+        if roster is None:
+            return []
+        return [dict(e) for e in roster.entries.values()]
+
+    def revoke(self, token_id: str, *, by: str = "cli", reason: str = "revoked") -> None:
+        for _ in range(_ATTEMPTS):
+            roster = self._get(ROSTER_ID)
+            if roster is None or token_id not in roster.entries:
+                raise NotFound(f"no token {token_id}")
+            entry = roster.entries[token_id]
+            if entry["revoked"]:
+                return
+            token = self._get(UUID(entry["aggregate_id"]))
+            token.revoke(by, reason)
+            roster.mark_revoked(token_id)
+            try:
+                self.center.save(token, roster)
+            except IntegrityError:
+                continue
+            return
+        raise ConcurrencyConflict("the token roster kept changing; try again")

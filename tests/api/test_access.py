@@ -1,0 +1,238 @@
+"""Who may do what, and who sees what: tokens, roles, and the subtree of a unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from api.tokens import TokenBook
+from domain.application import CommandCenter
+from tests.api.conftest import As, issue, raise_warning
+
+Client = TestClient[Any]
+
+
+def test_no_token_is_401_with_a_bearer_challenge(client: Client) -> None:
+    r = client.get("/v1/units")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert r.json()["status"] == 401
+
+
+def test_an_unknown_token_is_401(client: Client) -> None:
+    r = client.get("/v1/units", headers={"Authorization": "Bearer cl_not-a-real-token"})
+    assert r.status_code == 401
+
+
+def test_a_revoked_token_is_refused_on_its_very_next_request(
+    client: Client, center: CommandCenter
+) -> None:
+    book = TokenBook(center)
+    token = book.issue(user="leaver", unit="HW", roles=["dispatcher"])
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    assert client.get("/v1/units", headers=headers).status_code == 200
+
+    book.revoke(token.token_id)
+
+    assert client.get("/v1/units", headers=headers).status_code == 401
+    assert [e["revoked"] for e in book.list() if e["token_id"] == token.token_id] == [True]
+
+
+def test_only_a_hash_of_the_token_is_stored(client: Client, center: CommandCenter) -> None:
+    token = TokenBook(center).issue(user="x", unit="HW", roles=["auditor"])
+    stored = b"".join(n.state for n in center.recorder.select_notifications(1, 100_000))
+    assert token.secret.encode() not in stored
+
+
+# (who, method, path kind, body) for acts each role may not do
+FORBIDDEN = [
+    ("auditor", "/v1/instructions", {"lead_unit": "HW-DH", "title": "t", "due_in": "P1D"}),
+    ("handler_only", "/v1/instructions", {"lead_unit": "HW-DH-QS", "title": "t", "due_in": "P1D"}),
+    (
+        "duty",
+        "/v1/warnings",
+        {"rule": "r", "theme": "other", "level": 3, "title": "t", "unit": "HW"},
+    ),
+    (
+        "district",
+        "/v1/units",
+        {"code": "X1", "name": "x", "level": "office", "kind": "government", "parent": "HW"},
+    ),
+    (
+        "monitor",
+        "/v1/units",
+        {"code": "X2", "name": "x", "level": "office", "kind": "government", "parent": "HW"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("who", "path", "body"), FORBIDDEN)
+def test_a_role_that_may_not_act_gets_403_with_a_reason_and_nothing_is_stored(
+    client: Client, as_: As, center: CommandCenter, who: str, path: str, body: dict[str, Any]
+) -> None:
+    who = "community" if who == "handler_only" else who
+    head = center.head_position()
+
+    r = client.post(path, json=body, headers=as_(who))
+
+    assert r.status_code == 403
+    assert "role" in r.json()["detail"]
+    assert center.head_position() == head
+
+
+def test_the_duty_officers_and_dispatchers_steps_need_their_roles(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    w = raise_warning(client, as_)
+    i = issue(client, as_)
+    head = center.head_position()
+
+    for who, url, body in [
+        ("district", f"/v1/warnings/{w['id']}/acknowledge", None),
+        ("auditor", f"/v1/warnings/{w['id']}/acknowledge", None),
+        ("office_handler_only", f"/v1/instructions/{i['id']}/remind", None),
+        ("district", f"/v1/instructions/{i['id']}/sign", None),
+        ("auditor", f"/v1/instructions/{i['id']}/cancel", {"reason": "x"}),
+    ]:
+        who = "community" if who == "office_handler_only" else who
+        r = client.post(url, json=body, headers=as_(who))
+        assert r.status_code == 403, (who, url, r.text)
+    assert center.head_position() == head
+
+
+def test_a_unit_rule_refused_by_the_domain_is_403_and_stores_nothing(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    i = issue(client, as_)
+    client.post(f"/v1/instructions/{i['id']}/sign", headers=as_("office"))
+    client.post(
+        f"/v1/instructions/{i['id']}/submit", json={"result": "done"}, headers=as_("office")
+    )
+    head = center.head_position()
+
+    # The office has the dispatcher role, but it did not issue this instruction.
+    r = client.post(
+        f"/v1/instructions/{i['id']}/verify", json={"accepted": True}, headers=as_("office")
+    )
+
+    assert r.status_code == 403
+    assert "issuing unit" in r.json()["detail"]
+    assert center.head_position() == head
+
+
+def test_a_monitor_raises_only_for_units_under_it(client: Client, as_: As) -> None:
+    r = client.post(
+        "/v1/warnings",
+        json={"rule": "r", "theme": "other", "level": 3, "title": "t", "unit": "HC"},
+        headers=as_("monitor"),
+    )
+    assert r.status_code == 403
+
+
+def test_an_office_sees_the_districts_instruction_to_it_but_not_the_districts_other_cases(
+    client: Client, as_: As
+) -> None:
+    to_office = issue(client, as_)
+    to_other_office = issue(client, as_, lead_unit="HW-XL")
+
+    listed = client.get("/v1/instructions", headers=as_("office")).json()["items"]
+
+    assert [i["id"] for i in listed] == [to_office["id"]]
+    assert (
+        client.get(f"/v1/instructions/{to_office['id']}", headers=as_("office")).status_code == 200
+    )
+    hidden = client.get(f"/v1/instructions/{to_other_office['id']}", headers=as_("office"))
+    assert hidden.status_code == 404
+
+
+def test_a_community_never_sees_another_communitys_cases(client: Client, as_: As) -> None:
+    parent = issue(client, as_)
+    p = f"/v1/instructions/{parent['id']}"
+    client.post(f"{p}/sign", headers=as_("office"))
+    mine = client.post(f"{p}/forward", json={"to_unit": "HW-DH-QS"}, headers=as_("office")).json()
+    theirs = client.post(f"{p}/forward", json={"to_unit": "HW-DH-HP"}, headers=as_("office")).json()
+    w = raise_warning(client, as_, unit="HW-DH-HP")
+
+    mine_listed = client.get("/v1/instructions", headers=as_("community")).json()["items"]
+    assert [i["id"] for i in mine_listed] == [mine["id"]]
+    assert (
+        client.get(f"/v1/instructions/{theirs['id']}", headers=as_("community")).status_code == 404
+    )
+    assert (
+        client.get(f"/v1/instructions/{parent['id']}", headers=as_("community")).status_code == 404
+    )
+    assert client.get(f"/v1/warnings/{w['id']}", headers=as_("community")).status_code == 404
+    assert client.get("/v1/warnings", headers=as_("community")).json()["items"] == []
+    # A district sees its whole subtree.
+    assert len(client.get("/v1/instructions", headers=as_("district")).json()["items"]) == 3
+
+
+def test_a_duty_officer_acts_only_on_warnings_in_its_subtree(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    w = raise_warning(client, as_, unit="HW-DH-QS")
+    head = center.head_position()
+
+    r = client.post(f"/v1/warnings/{w['id']}/acknowledge", headers=as_("duty_xl"))
+
+    assert r.status_code == 404
+    assert center.head_position() == head
+
+
+def test_the_auditor_reads_everything_and_changes_nothing(client: Client, as_: As) -> None:
+    i = issue(client, as_, lead_unit="HW-XL")
+    w = raise_warning(client, as_)
+    assert client.get(f"/v1/instructions/{i['id']}", headers=as_("auditor")).status_code == 200
+    assert client.get(f"/v1/warnings/{w['id']}", headers=as_("auditor")).status_code == 200
+    assert (
+        client.post(f"/v1/warnings/{w['id']}/acknowledge", headers=as_("auditor")).status_code
+        == 403
+    )
+
+
+def test_an_admin_registers_renames_moves_and_deactivates_a_unit(client: Client, as_: As) -> None:
+    r = client.post(
+        "/v1/units",
+        json={
+            "code": "HW-DH-NEW",
+            "name": "新社区",
+            "level": "community",
+            "kind": "government",
+            "parent": "HW-DH",
+        },
+        headers=as_("admin"),
+    )
+    assert r.status_code == 201, r.text
+    r = client.patch(
+        "/v1/units/HW-DH-NEW", json={"name": "新村社区", "parent": "HW-XL"}, headers=as_("admin")
+    )
+    assert r.status_code == 200, r.text
+    unit = client.get("/v1/units/HW-DH-NEW", headers=as_("district")).json()
+    assert (unit["name"], unit["parent"]) == ("新村社区", "HW-XL")
+    r = client.patch(
+        "/v1/units/HW-DH-NEW", json={"active": False, "reason": "merged"}, headers=as_("admin")
+    )
+    assert r.json()["status"] == "inactive"
+    assert (
+        client.post(
+            "/v1/units",
+            json={
+                "code": "HW-DH-NEW",
+                "name": "x",
+                "level": "community",
+                "kind": "government",
+                "parent": "HW-DH",
+            },
+            headers=as_("admin"),
+        ).status_code
+        == 409
+    )
+
+
+def test_every_token_reads_the_network(client: Client, as_: As) -> None:
+    r = client.get("/v1/units", headers=as_("community"))
+    assert r.status_code == 200
+    assert {"code", "name", "level", "kind", "parent", "active"} <= set(r.json()[0])
+    assert client.get("/v1/units/NOPE", headers=as_("community")).status_code == 404

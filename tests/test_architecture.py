@@ -1,0 +1,125 @@
+"""Dependencies point inward: ``domain/`` knows nothing of the layers around it.
+
+The domain may use the standard library, the event store library and itself. The API,
+the projections, the notifiers and the composition root (``closedloop/``) import the
+domain; the domain never imports them, nor any web, database or template library.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = ROOT / "domain"
+OUTER_LAYERS = ("api", "projections", "notifiers", "closedloop")
+ALLOWED_IN_DOMAIN = frozenset({"eventsourcing", "domain"})
+
+
+def imported_modules(source: str, filename: str = "<source>") -> dict[str, int]:
+    """The top-level names of every module a source imports, with a line of each.
+
+    Imports inside functions and ``if TYPE_CHECKING:`` blocks count too: they are
+    dependencies all the same. Relative imports stay inside the package.
+    """
+    found: dict[str, int] = {}
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.setdefault(alias.name.split(".")[0], node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.setdefault(node.module.split(".")[0], node.lineno)
+    return found
+
+
+def foreign_imports(path: Path) -> list[str]:
+    """What a domain file imports beyond the standard library, eventsourcing and domain."""
+    modules = imported_modules(path.read_text(encoding="utf-8"), str(path))
+    return [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for name, line in sorted(modules.items())
+        if name not in sys.stdlib_module_names and name not in ALLOWED_IN_DOMAIN
+    ]
+
+
+def domain_files() -> list[Path]:
+    return sorted(DOMAIN.rglob("*.py"))
+
+
+def test_the_check_finds_a_forbidden_import_wherever_it_hides() -> None:
+    source = (
+        "from __future__ import annotations\n"
+        "import json, os.path\n"
+        "from typing import TYPE_CHECKING\n"
+        "from . import meta\n"
+        "if TYPE_CHECKING:\n"
+        "    from api.schemas import UnitOut\n"
+        "def later():\n"
+        "    import litestar.status_codes\n"
+    )
+
+    modules = imported_modules(source)
+
+    assert set(modules) == {"__future__", "json", "os", "typing", "api", "litestar"}
+    assert modules["litestar"] == 8
+
+
+def test_the_domain_has_modules_to_check() -> None:
+    names = {p.stem for p in domain_files()}
+
+    assert {"application", "warning", "instruction", "disposition", "unit"} <= names
+
+
+def test_the_domain_imports_only_the_standard_library_eventsourcing_and_itself() -> None:
+    offending = [line for path in domain_files() for line in foreign_imports(path)]
+
+    assert offending == [], (
+        "domain/ must not depend on anything but the standard library and eventsourcing; "
+        "move the adapter out of domain/ or pass it in from closedloop/bootstrap.py:\n"
+        + "\n".join(offending)
+    )
+
+
+@pytest.mark.parametrize("layer", OUTER_LAYERS)
+def test_the_domain_never_imports_an_outer_layer(layer: str) -> None:
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in domain_files()
+        for name, line in imported_modules(path.read_text(encoding="utf-8")).items()
+        if name == layer
+    ]
+
+    assert offending == [], f"domain/ imports {layer}/ at " + ", ".join(offending)
+
+
+@pytest.mark.parametrize("layer", OUTER_LAYERS)
+def test_an_outer_layer_never_imports_the_tests(layer: str) -> None:
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for name, line in imported_modules(path.read_text(encoding="utf-8")).items()
+        if name == "tests"
+    ]
+
+    assert offending == [], f"{layer}/ imports the test suite at " + ", ".join(offending)
+
+
+def test_importing_the_whole_domain_loads_no_outer_layer_or_adapter_library() -> None:
+    # Run in a fresh interpreter: this test process has already imported everything.
+    modules = ", ".join(f"domain.{p.stem}" for p in domain_files() if p.stem != "__init__")
+    forbidden = [*OUTER_LAYERS, "litestar", "msgspec", "psycopg", "jinja2", "uvicorn"]
+    probe = (
+        "import sys\n"
+        f"import domain, {modules}\n"
+        f"print(' '.join(sorted(m for m in {forbidden!r} if m in sys.modules)))\n"
+    )
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert loaded == [], f"importing domain/ loads {', '.join(loaded)}"
