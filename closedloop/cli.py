@@ -53,7 +53,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 #: The demo tokens ``make run`` prints: (who, unit, roles).
 DEMO_TOKENS: list[tuple[str, str, list[str]]] = [
     ("district dispatcher", "HW", ["dispatcher"]),
-    ("office handler", "HW-DH", ["handler"]),
+    # The office both handles what the district sends and verifies what it forwards.
+    ("office handler", "HW-DH", ["handler", "dispatcher"]),
     ("community handler", "HW-DH-QS", ["handler"]),
     ("duty officer", "HW", ["duty_officer"]),
     ("auditor", "HC", ["auditor"]),
