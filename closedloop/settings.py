@@ -8,6 +8,7 @@ event store library's own settings, so nothing else needs to know them.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -92,6 +93,13 @@ def store_env(url: str) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "5"),
         }
         if "schema" in query:
+            # The library looks the schema up unquoted, so PostgreSQL folds it to lower
+            # case: a name that does not survive that would fail at the first save.
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", query["schema"]):
+                raise SettingsError(
+                    "the schema in CLOSEDLOOP_DATABASE_URL must be lower-case letters, "
+                    "digits and underscores"
+                )
             env["POSTGRES_SCHEMA"] = query["schema"]
         return env
     # Only the scheme is echoed: the rest of the URL may hold a password.

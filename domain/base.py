@@ -8,6 +8,9 @@ minutes, not after thousands of further commands on the same aggregate.
 
 from __future__ import annotations
 
+from copy import deepcopy
+from datetime import date
+from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -57,6 +60,39 @@ class LoopAggregate(Aggregate):
             self._remember(aggregate)
             return aggregate
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # The repository copies every aggregate it hands out of its cache. Most of an
+        # aggregate's state is immutable scalars (str, UUID, datetime, enums) and flat
+        # lists or dicts of them; copying those shallowly is as safe and several times
+        # faster than the generic deepcopy. Anything else is deep-copied as before.
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        state = clone.__dict__
+        for name, value in self.__dict__.items():
+            if _is_scalar(value):
+                state[name] = value
+            elif _is_flat(value):
+                state[name] = value.copy()
+            else:
+                state[name] = deepcopy(value, memo)
+        return clone
+
     def has_seen(self, command_id: str) -> bool:
         """Whether a command with this id was already applied here (a retry)."""
         return command_id in self.recent_commands
+
+
+_SCALARS = (str, int, float, UUID, date, Enum)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, _SCALARS)
+
+
+def _is_flat(value: object) -> bool:
+    """A plain list or dict holding scalars only."""
+    if type(value) is list:
+        return all(_is_scalar(v) for v in value)
+    if type(value) is dict:
+        return all(_is_scalar(v) for v in value.values())
+    return False

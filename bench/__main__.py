@@ -1,0 +1,46 @@
+"""``python -m bench [name] [options]``: run one benchmark, or every one when none is named."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from bench import loop_cost, rebuild
+
+#: Each benchmark takes its own command-line options and returns an exit status.
+BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "loop_cost": (loop_cost.main, "a full closed loop per event, against a bare save"),
+    "rebuild": (rebuild.main, "rebuilding the views on PostgreSQL, against reading the log"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m bench [name] [options]", "", "benchmarks:"]
+    lines += [f"  {name:<12} {summary}" for name, (_, summary) in BENCHES.items()]
+    lines.append("")
+    lines.append(
+        "With no name every benchmark runs with its defaults; `NAME --help` lists options."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    if not argv:
+        status = 0
+        for name, (run, _) in BENCHES.items():
+            print(f"== {name}", flush=True)
+            status = max(status, run([]))
+        return status
+    name, *rest = argv
+    if name in ("-h", "--help", "help", "list"):
+        print(usage())
+        return 0
+    if name not in BENCHES:
+        print(f"unknown benchmark {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    run, _ = BENCHES[name]
+    return run(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
