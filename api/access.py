@@ -25,7 +25,7 @@ from domain.application import CommandCenter
 from domain.errors import NotFound
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.catalog import Catalog
+from projections.service import ReadModels
 
 _JSON_TYPES = ("application/json",)
 
@@ -35,10 +35,12 @@ class Services:
     """Everything a handler needs, built once per application."""
 
     center: CommandCenter
-    catalog: Catalog
+    reads: ReadModels
     tokens: TokenBook
     idempotency: IdempotencyBook
     views: Views
+    #: The longest a read waits for the views to reach a client's position (seconds).
+    read_wait: float = 5.0
 
 
 def _is_json(content_type: str) -> bool:
@@ -96,17 +98,17 @@ def current_services(request: Request[Any, Any, Any]) -> Services:
 # -- scoping of reads ------------------------------------------------------------------
 
 
-def can_see_unit_case(catalog: Catalog, principal: Principal, codes: list[str]) -> bool:
+def can_see_unit_case(center: CommandCenter, principal: Principal, codes: list[str]) -> bool:
+    """Before a command: decided on the units as recorded, not on a view that may lag."""
     if principal.reads_everything:
         return True
-    catalog.catch_up()
-    return catalog.any_within(codes, principal.unit)
+    return any(center.is_within(code, principal.unit) for code in codes)
 
 
 def visible_warning(
     services: Services, principal: Principal, warning: EarlyWarning
 ) -> EarlyWarning:
-    if not can_see_unit_case(services.catalog, principal, [warning.unit]):
+    if not can_see_unit_case(services.center, principal, [warning.unit]):
         raise NotFound("warning not found")
     return warning
 
@@ -115,7 +117,7 @@ def visible_instruction(
     services: Services, principal: Principal, instruction: Instruction
 ) -> Instruction:
     codes = [instruction.issuer, *instruction.assignees]
-    if not can_see_unit_case(services.catalog, principal, codes):
+    if not can_see_unit_case(services.center, principal, codes):
         raise NotFound("instruction not found")
     return instruction
 

@@ -1,16 +1,19 @@
 """The Litestar application factory.
 
 ``create_app`` is given a ready :class:`~domain.application.CommandCenter` by the
-composition root; it builds nothing of the domain itself, only the API's own services
-(the token book, the idempotency records, the interim list catalog).
+composition root, and the read models (the views and, when they run in this process,
+their runner); it builds nothing of the domain itself, only the API's own services
+(the token book, the idempotency records). Without read models it keeps its views
+beside the center's store and runs them itself.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
@@ -21,16 +24,17 @@ from api.idempotency import IdempotencyBook
 from api.problems import EXCEPTION_HANDLERS, ProblemError
 from api.routes import (
     READ,
+    BoardController,
     DispositionController,
     InstructionController,
     UnitController,
     WarningController,
 )
-from api.schemas import Health
+from api.schemas import Health, ProjectionStatus
 from api.tokens import TokenBook
 from api.views import Views
 from domain.application import CommandCenter
-from projections.catalog import Catalog
+from projections.service import ReadModels
 
 #: Bodies over 1 MiB are refused (413) before they are read in full.
 MAX_BODY = 1024 * 1024
@@ -38,34 +42,87 @@ MAX_BODY = 1024 * 1024
 
 @get("/health", sync_to_thread=True, opt={"public": True}, responses=READ, tags=("system",))
 def health(services: NamedDependency[Services]) -> Health:
-    """Whether the event store answers."""
+    """Whether the event store answers, and how far each view has read its log."""
     try:
-        head = services.center.head_position()
+        views = services.reads.status()
     except Exception as e:
         raise ProblemError(503, f"the event store cannot be reached: {type(e).__name__}") from e
-    return Health(status="ok", store="reachable", head=head)
+    head = views[0]["head"] if views else services.center.head_position()
+    return Health(
+        status="ok",
+        store="reachable",
+        head=head,
+        projections=[ProjectionStatus(**v) for v in views],
+    )
 
 
-def build_services(center: CommandCenter) -> Services:
+@get(
+    "/metrics",
+    sync_to_thread=True,
+    opt={"public": True},
+    media_type=MediaType.TEXT,
+    tags=("system",),
+)
+def metrics(services: NamedDependency[Services]) -> str:
+    """Prometheus text format: the log's head, each view's position, lag and heartbeat."""
+    views = services.reads.status()
+    head = views[0]["head"] if views else services.center.head_position()
+    lines = [
+        "# HELP closedloop_log_head Position of the last event in the log.",
+        "# TYPE closedloop_log_head gauge",
+        f"closedloop_log_head {head}",
+        "# HELP closedloop_projection_position Last log position applied to the view.",
+        "# TYPE closedloop_projection_position gauge",
+        *(f'closedloop_projection_position{{view="{v["view"]}"}} {v["position"]}' for v in views),
+        "# HELP closedloop_projection_lag Events recorded but not yet applied to the view.",
+        "# TYPE closedloop_projection_lag gauge",
+        *(f'closedloop_projection_lag{{view="{v["view"]}"}} {v["lag"]}' for v in views),
+        "# HELP closedloop_projection_heartbeat_age_seconds Since the view's runner last "
+        "found the log read up to its head.",
+        "# TYPE closedloop_projection_heartbeat_age_seconds gauge",
+        *(
+            f'closedloop_projection_heartbeat_age_seconds{{view="{v["view"]}"}} '
+            f"{v['heartbeat_age']:.3f}"
+            for v in views
+            if v["heartbeat_age"] is not None
+        ),
+    ]
+    # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
+    return "\n".join(lines) + "\n"
+
+
+def build_services(center: CommandCenter, reads: ReadModels, read_wait: float) -> Services:
     return Services(
         center=center,
-        catalog=Catalog(center),
+        reads=reads,
         tokens=TokenBook(center),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
+        read_wait=read_wait,
     )
 
 
 def create_app(
     center: CommandCenter,
     *,
+    reads: ReadModels | None = None,
+    read_wait: float | None = None,
     debug: bool = False,
     on_shutdown: Sequence[Callable[[], Any]] = (),
 ) -> Litestar:
-    services = build_services(center)
+    """The API on ``center``; ``reads`` defaults to views beside its store, run here.
+
+    ``read_wait`` bounds a read-your-writes wait (``CLOSEDLOOP_READ_WAIT_SECONDS``, 5 s).
+    """
+    reads = reads or ReadModels.beside(center)
+    if read_wait is None:
+        read_wait = float(os.environ.get("CLOSEDLOOP_READ_WAIT_SECONDS") or 5)
+    services = build_services(center, reads, read_wait)
     return Litestar(
         route_handlers=[
             health,
+            metrics,
+            BoardController,
             UnitController,
             WarningController,
             InstructionController,
@@ -79,9 +136,8 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,
         state=State({"services": services}),
-        # The index is rebuilt from the log once, at start, not on the first request.
-        on_startup=[services.catalog.catch_up],
-        on_shutdown=list(on_shutdown),
+        on_startup=[reads.start],
+        on_shutdown=[reads.stop, *on_shutdown],
         openapi_config=OpenAPIConfig(
             title="Closed Loop",
             version="1.0.0",

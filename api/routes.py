@@ -26,7 +26,8 @@ from domain.errors import NotFound, NotPermitted
 from domain.instruction import InstructionStatus
 from domain.meta import Context, now
 from domain.warning import Theme, WarningStatus
-from projections.catalog import BadCursor
+from projections import queries as q
+from projections.queries import BadCursor
 
 Svc = NamedDependency[Services]
 Who = NamedDependency[Principal]
@@ -63,6 +64,45 @@ def _bad_cursor(e: BadCursor) -> ProblemError:
     return invalid("cursor", str(e))
 
 
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(
+        ge=0,
+        description="wait (boundedly) until the views have read the log up to this position: "
+        "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
+    ),
+]
+
+
+def _caught_up(
+    services: Services,
+    request: Request[Any, Any, Any],
+    min_position: int | None,
+    *views: str,
+) -> None:
+    """Wait for the views a read uses to reach the position the client asks for."""
+    wanted = min_position
+    header = request.headers.get("x-min-position")
+    if wanted is None and header is not None:
+        if not header.strip().isdigit():
+            raise invalid("X-Min-Position", "a log position is a whole number")
+        wanted = int(header)
+    if wanted is None:
+        return
+    head = services.center.head_position()
+    if wanted > head:
+        # No write answered this position: waiting for it would only time out.
+        raise invalid("min_position", f"the log holds no position {wanted} (its head is {head})")
+    if not services.reads.wait(views, wanted, services.read_wait):
+        raise ProblemError(
+            503,
+            f"the {', '.join(views)} view(s) have not read the log up to position {wanted} "
+            f"within {services.read_wait:g} s; try again shortly",
+            code="view-behind",
+            headers={"Retry-After": "1"},
+        )
+
+
 # -- units -----------------------------------------------------------------------------
 
 
@@ -71,13 +111,48 @@ class UnitController(Controller):
     tags = ("units",)
 
     @get("/", sync_to_thread=True, responses=READ)
-    def list_units(self, services: Svc) -> list[s.Unit]:
-        return [services.views.unit(u) for u in services.center.units()]
+    def list_units(
+        self, services: Svc, request: Request[Any, Any, Any], min_position: MinPosition = None
+    ) -> list[s.Unit]:
+        _caught_up(services, request, min_position, "units")
+        with services.reads.store.read() as tx:
+            return [services.views.unit_row(r) for r in q.units(tx)]
 
     @get("/{code:str}", sync_to_thread=True, responses=READ)
-    def get_unit(self, services: Svc, code: FromPath[str]) -> Response[s.Unit]:
-        unit = services.center.unit(_code(code))
-        return _json(services.views.unit(unit), unit.version)
+    def get_unit(
+        self,
+        services: Svc,
+        request: Request[Any, Any, Any],
+        code: FromPath[str],
+        min_position: MinPosition = None,
+    ) -> Response[s.Unit]:
+        _caught_up(services, request, min_position, "units")
+        with services.reads.store.read() as tx:
+            row = q.unit(tx, _code(code))
+        if row is None:
+            raise NotFound(f"unit {code} not found")
+        return _json(services.views.unit_row(row), row["version"])
+
+    @get("/{code:str}/inbox", sync_to_thread=True, responses=READ)
+    def inbox(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        code: FromPath[str],
+        include_finished: FromQuery[bool] = False,
+        min_position: MinPosition = None,
+    ) -> s.Inbox:
+        """A unit's instructions: those it must act on (as an assignee) and those it
+        issued, soonest deadline first, with time left or overdue in working time."""
+        _caught_up(services, request, min_position, "units", "instructions")
+        with services.reads.store.read() as tx:
+            if q.unit(tx, _code(code)) is None or not (
+                principal.reads_everything or q.within(tx, [code], principal.unit)
+            ):
+                raise NotFound(f"unit {code} not found")
+            rows = q.inbox(tx, code, include_finished=include_finished)
+        return services.views.inbox(code, rows, now(), services.center.calendar)
 
     @post("/", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)
     def register_unit(
@@ -170,11 +245,10 @@ def _code(code: str) -> str:
 
 def _check_admin_over(services: Services, principal: Principal, code: str | None) -> None:
     """An admin manages the units of its own subtree."""
-    services.catalog.catch_up()
     if code is None:
         raise NotPermitted("only an admin at the top of the network may register a city")
     services.center.unit(code)
-    if not services.catalog.is_within(code, principal.unit):
+    if not services.center.is_within(code, principal.unit):
         raise NotPermitted(f"an admin of {principal.unit} manages only the units under it")
 
 
@@ -194,9 +268,8 @@ class WarningController(Controller):
         data: JSONBody[s.WarningCreate],
     ) -> Response[s.Receipt]:
         center = services.center
-        services.catalog.catch_up()
         center.unit(data.unit)
-        if not services.catalog.is_within(data.unit, principal.unit):
+        if not center.is_within(data.unit, principal.unit):
             raise NotPermitted(
                 f"a monitor of {principal.unit} raises warnings only for units under it"
             )
@@ -233,6 +306,7 @@ class WarningController(Controller):
         self,
         services: Svc,
         principal: Who,
+        request: Request[Any, Any, Any],
         status: FromQuery[WarningStatus | None] = None,
         level: Annotated[int | None, QueryParameter(ge=1, le=4)] = None,
         theme: FromQuery[Theme | None] = None,
@@ -241,21 +315,25 @@ class WarningController(Controller):
         raised_to: FromQuery[datetime | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
+        min_position: MinPosition = None,
     ) -> s.WarningPage:
         for name, value in (("raised_from", raised_from), ("raised_to", raised_to)):
             if value is not None and value.tzinfo is None:
                 raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
+        _caught_up(services, request, min_position, "units", "warnings")
         try:
-            rows, next_cursor = services.catalog.warnings(
-                visible_to=scope_of(principal),
-                status=status,
-                level=level,
-                theme=theme,
-                unit=unit,
-                raised_from=raised_from,
-                raised_to=raised_to,
-                **_page_args(cursor, limit),
-            )
+            with services.reads.store.read() as tx:
+                rows, next_cursor = q.warnings(
+                    tx,
+                    visible_to=scope_of(principal),
+                    status=status,
+                    level=level,
+                    theme=theme,
+                    unit=unit,
+                    raised_from=raised_from,
+                    raised_to=raised_to,
+                    **_page_args(cursor, limit),
+                )
         except BadCursor as e:
             raise _bad_cursor(e) from None
         return s.WarningPage(
@@ -264,10 +342,21 @@ class WarningController(Controller):
 
     @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
     def get_warning(
-        self, services: Svc, principal: Who, wid: FromPath[UUID]
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        wid: FromPath[UUID],
+        min_position: MinPosition = None,
     ) -> Response[s.Warning]:
-        w = visible_warning(services, principal, services.center.warning(wid))
-        return _json(services.views.warning(w), w.version)
+        _caught_up(services, request, min_position, "units", "warnings")
+        with services.reads.store.read() as tx:
+            row = q.warning(tx, str(wid))
+            if row is None or not (
+                principal.reads_everything or q.within(tx, [row["unit"]], principal.unit)
+            ):
+                raise NotFound("warning not found")
+        return _json(services.views.warning(row), row["version"])
 
     def _step(
         self,
@@ -447,24 +536,29 @@ class InstructionController(Controller):
         self,
         services: Svc,
         principal: Who,
+        request: Request[Any, Any, Any],
         assignee: Annotated[str | None, QueryParameter(max_length=64)] = None,
         issuer: Annotated[str | None, QueryParameter(max_length=64)] = None,
         status: FromQuery[InstructionStatus | None] = None,
         overdue: FromQuery[bool | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
+        min_position: MinPosition = None,
     ) -> s.InstructionPage:
         at = now()
+        _caught_up(services, request, min_position, "units", "instructions")
         try:
-            rows, next_cursor = services.catalog.instructions(
-                visible_to=scope_of(principal),
-                assignee=assignee,
-                issuer=issuer,
-                status=status,
-                overdue=overdue,
-                overdue_at=at,
-                **_page_args(cursor, limit),
-            )
+            with services.reads.store.read() as tx:
+                rows, next_cursor = q.instructions(
+                    tx,
+                    visible_to=scope_of(principal),
+                    assignee=assignee,
+                    issuer=issuer,
+                    status=status,
+                    overdue=overdue,
+                    overdue_at=at,
+                    **_page_args(cursor, limit),
+                )
         except BadCursor as e:
             raise _bad_cursor(e) from None
         return s.InstructionPage(
@@ -473,14 +567,28 @@ class InstructionController(Controller):
 
     @get("/{iid:uuid}", sync_to_thread=True, responses=READ)
     def get_instruction(
-        self, services: Svc, principal: Who, iid: FromPath[UUID]
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        iid: FromPath[UUID],
+        min_position: MinPosition = None,
     ) -> Response[s.Instruction]:
-        center = services.center
-        i = visible_instruction(services, principal, center.instruction(iid))
+        _caught_up(services, request, min_position, "units", "instructions")
+        with services.reads.store.read() as tx:
+            row = q.instruction(tx, str(iid))
+            codes = [] if row is None else [row["issuer"], *(a["unit"] for a in row["assignees"])]
+            if row is None or not (
+                principal.reads_everything or q.within(tx, codes, principal.unit)
+            ):
+                raise NotFound("instruction not found")
+        # Dispositions are their own resource; the detail embeds them as recorded.
         dispositions: dict[UUID, Disposition] = {
-            did: center.disposition(did) for did in i.dispositions.values()
+            UUID(a["disposition_id"]): services.center.disposition(UUID(a["disposition_id"]))
+            for a in row["assignees"]
+            if a["disposition_id"]
         }
-        return _json(services.views.instruction(i, dispositions, now()), i.version)
+        return _json(services.views.instruction(row, dispositions, now()), row["version"])
 
     def _step(
         self,
@@ -849,3 +957,22 @@ class DispositionController(Controller):
             lambda ctx: center.record_action(ctx, did, data.text, list(data.evidence)),
             status_of=lambda o: str(center.disposition(o.id).status),
         )
+
+
+class BoardController(Controller):
+    path = "/v1/board"
+    tags = ("warnings",)
+
+    @get("/warnings", sync_to_thread=True, responses=READ)
+    def warning_board(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        min_position: MinPosition = None,
+    ) -> s.WarningBoard:
+        """The open warnings by theme, level and unit, with their age, repeats and state."""
+        _caught_up(services, request, min_position, "units", "warnings")
+        with services.reads.store.read() as tx:
+            rows = q.warning_board(tx, visible_to=scope_of(principal))
+        return services.views.board(rows, now())

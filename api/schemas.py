@@ -308,10 +308,85 @@ class Receipt(msgspec.Struct, kw_only=True):
     created: bool = False
 
 
+class ProjectionStatus(msgspec.Struct, kw_only=True):
+    """How far a view has read the log: its position, the log's head, the lag between."""
+
+    view: str
+    position: int
+    head: int
+    lag: int
+    heartbeat_age: float | None
+
+
 class Health(msgspec.Struct, kw_only=True):
     status: str
     store: str
     head: int
+    projections: list[ProjectionStatus] = msgspec.field(default_factory=list)
+
+
+# -- inboxes and the board -------------------------------------------------------------
+
+
+class InboxItem(msgspec.Struct, kw_only=True):
+    """An instruction in a unit's inbox; time left and overdue are working time unless
+    the instruction is urgent (clock time), as of the answer's ``at``."""
+
+    id: UUID
+    title: str
+    status: str
+    issuer: str
+    lead_unit: str
+    priority: str
+    deadline: datetime
+    issued_at: datetime
+    version: int
+    my_state: str | None
+    disposition_id: UUID | None
+    overdue: bool
+    time_left_seconds: int
+    overdue_seconds: int
+    supervised: bool
+    supervised_by: str | None
+    rework: bool
+    rework_count: int
+    reminders: int
+
+
+class Inbox(msgspec.Struct, kw_only=True):
+    unit: str
+    at: datetime
+    assigned: list[InboxItem]
+    issued: list[InboxItem]
+
+
+class BoardWarning(msgspec.Struct, kw_only=True):
+    id: UUID
+    title: str
+    status: str
+    repeats: int
+    raised_at: datetime
+    last_observed_at: datetime
+    age_seconds: int
+
+
+class BoardCell(msgspec.Struct, kw_only=True):
+    """The open warnings of one theme, level and unit."""
+
+    theme: str
+    level: int
+    unit: str
+    count: int
+    repeats: int
+    oldest_age_seconds: int
+    by_status: dict[str, int]
+    warnings: list[BoardWarning]
+
+
+class WarningBoard(msgspec.Struct, kw_only=True):
+    at: datetime
+    open: int
+    cells: list[BoardCell]
 
 
 class FieldError(msgspec.Struct, kw_only=True):

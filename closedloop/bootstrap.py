@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.calendar import CalendarError, WorkingCalendar
+
+if TYPE_CHECKING:
+    from projections.service import ReadModels
 
 
 def load_calendar(path: Path) -> WorkingCalendar:
@@ -34,3 +38,10 @@ def load_calendar(path: Path) -> WorkingCalendar:
 def build_command_center(settings: Settings | None = None) -> CommandCenter:
     settings = settings or Settings.from_env()
     return CommandCenter(env=settings.store_env(), calendar=load_calendar(settings.calendar_path))
+
+
+def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:
+    """The views beside ``center``'s store; with ``run``, fed by a runner in this process."""
+    from projections.service import ReadModels
+
+    return ReadModels.beside(center, run=run)

@@ -1,6 +1,7 @@
 """``closedloop``: the command line of the command center.
 
-closedloop serve [--host H] [--port P] [--workers N]
+closedloop serve [--host H] [--port P] [--workers N] [--no-projections]
+closedloop projections run | rebuild [NAME] | verify | status
 closedloop demo load
 closedloop demo tokens
 closedloop units list
@@ -24,18 +25,38 @@ from domain.errors import DomainError
 
 
 def asgi_app() -> Any:
-    """The application of one server worker, built from the environment's settings."""
+    """The application of one server worker, built from the environment's settings.
+
+    It runs the projections itself unless ``CLOSEDLOOP_PROJECTIONS=external`` (set by
+    ``serve --no-projections``, when ``closedloop projections run`` feeds the views).
+    """
+    import os
+
     from api.app import create_app
+    from closedloop.bootstrap import build_read_models
 
     center = build_command_center(Settings.from_env())
-    return create_app(center, on_shutdown=[center.close])
+    external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
+    reads = build_read_models(center, run=not external)
+    return create_app(center, reads=reads, on_shutdown=[center.close])
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     import uvicorn
 
     if args.workers < 1:
         raise SettingsError("--workers must be at least 1")
+    if args.no_projections:
+        if not settings.is_postgres:
+            raise SettingsError(
+                "--no-projections needs PostgreSQL; on SQLite the server runs the projections"
+            )
+        os.environ["CLOSEDLOOP_PROJECTIONS"] = "external"
+    elif args.workers > 1:
+        # Several workers may each run the projections: each view is applied once anyway.
+        pass
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
     # Each worker process builds its own command center on the same store.
@@ -133,6 +154,124 @@ def _units_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import signal
+    import threading
+
+    from projections.service import ReadModels
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    center = build_command_center(settings)
+    reads = ReadModels.beside(center, run=True, poll_interval=args.poll)
+    assert reads.runner is not None
+    if args.no_listen:
+        reads.runner.listen = False
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    reads.start()
+    print(f"projections following {settings.database_url}", flush=True)
+    done.wait()
+    reads.stop()
+    center.close()
+    return 0
+
+
+def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from projections.base import ViewStore
+    from projections.registry import view_classes
+    from projections.runner import Runner
+
+    center = build_command_center(settings)
+    store = ViewStore.for_env(center.env)
+    classes = [c for c in view_classes() if args.name in (None, c.name)]
+    if not classes:
+        names = ", ".join(c.name for c in view_classes())
+        print(f"closedloop: no view named {args.name}; the views are: {names}", file=sys.stderr)
+        return 2
+    views = [cls(store) for cls in classes]
+    for view in views:
+        store.reset(view)
+    head = center.head_position()
+    runner = Runner(center, store, views, batch=args.batch, listen=False)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ) as progress:
+        task = progress.add_task(", ".join(v.name for v in views), total=head)
+
+        def runner_position() -> int:
+            return min(runner.positions.values(), default=0)
+
+        runner.catch_up(lambda n: progress.update(task, completed=min(runner_position(), head)))
+        progress.update(task, completed=head)
+    print(f"rebuilt {', '.join(v.name for v in views)} up to position {runner_position()}")
+    store.close()
+    return 0
+
+
+def _projections_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.base import ViewStore
+    from projections.registry import view_classes
+    from projections.runner import Runner
+
+    center = build_command_center(settings)
+    live = ViewStore.for_env(center.env)
+    scratch = live.scratch()
+    try:
+        runner = Runner(center, scratch, listen=False)
+        # Rebuild up to where the live views are, so that both saw the same events.
+        target = min(
+            (live.max_tracking_id(f"closedloop/{c.name}") or 0 for c in view_classes()),
+            default=0,
+        )
+        runner.prepare()
+        while min(runner.positions.values(), default=0) < target and runner.step():
+            pass
+        for cls in view_classes():
+            live_at = live.max_tracking_id(f"closedloop/{cls.name}") or 0
+            scratch_at = scratch.max_tracking_id(f"closedloop/{cls.name}") or 0
+            for table in cls.tables():
+                a, b = live.table_rows(table), scratch.table_rows(table)
+                if live_at != scratch_at:
+                    print(
+                        f"closedloop: view {cls.name} is at {live_at}, its rebuild at {scratch_at}"
+                        " (the log moved on while verifying; run verify again)",
+                        file=sys.stderr,
+                    )
+                    return 1
+                if a != b:
+                    first = next(
+                        (f"live {x} / rebuilt {y}" for x, y in zip(a, b, strict=False) if x != y),
+                        f"live has {len(a)} rows, rebuilt {len(b)}",
+                    )
+                    print(
+                        f"closedloop: view {cls.name}, table {table} differs: {first}",
+                        file=sys.stderr,
+                    )
+                    return 1
+            print(f"{cls.name}: identical to a rebuild at position {live_at}")
+        return 0
+    finally:
+        scratch.discard()
+        live.close()
+
+
+def _projections_status(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.service import ReadModels
+
+    reads = ReadModels.beside(build_command_center(settings), run=False)
+    for v in reads.status():
+        beat = "-" if v["heartbeat_age"] is None else f"{v['heartbeat_age']:.1f}s"
+        print(f"{v['view']}\t{v['position']}\t{v['head']}\tlag {v['lag']}\theartbeat {beat}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="closedloop", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -141,7 +280,29 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="on PostgreSQL: leave the views to `closedloop projections run`",
+    )
     serve.set_defaults(func=_serve)
+
+    projections = sub.add_parser("projections", help="the read models (views)")
+    proj_sub = projections.add_subparsers(dest="projections_command", required=True)
+    run = proj_sub.add_parser("run", help="follow the log and feed the views (own process)")
+    run.add_argument("--poll", type=float, default=1.0, help="fallback polling interval (s)")
+    run.add_argument("--no-listen", action="store_true", help="poll only, no LISTEN/NOTIFY")
+    run.set_defaults(func=_projections_run)
+    rebuild = proj_sub.add_parser("rebuild", help="drop the views and replay the whole log")
+    rebuild.add_argument("name", nargs="?", default=None, metavar="NAME")
+    rebuild.add_argument("--batch", type=int, default=1000)
+    rebuild.set_defaults(func=_projections_rebuild)
+    proj_sub.add_parser(
+        "verify", help="rebuild into a scratch area and compare with the live views"
+    ).set_defaults(func=_projections_verify)
+    proj_sub.add_parser("status", help="each view's position, the head and the lag").set_defaults(
+        func=_projections_status
+    )
 
     demo = sub.add_parser("demo", help="the demo district")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)

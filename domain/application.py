@@ -424,8 +424,10 @@ class CommandCenter(Application[UUID]):
             pointer = self._find(WarningKey, key_id)
             if pointer is not None:
                 current = self.warning(pointer.warning_id)
-                if current.has_seen(ctx.command_id):
-                    return _Decision(current, [], created=False)
+                for wid in [pointer.warning_id, *reversed(pointer.earlier_warnings())]:
+                    seen = current if wid == current.id else self.warning(wid)
+                    if seen.has_seen(ctx.command_id):  # a retried repeat
+                        return _Decision(seen, [], created=False)
                 if current.is_open:
                     meta = ctx.meta("RaiseWarning", current.loop_id)
                     current.repeat(observed, level, meta)

@@ -49,3 +49,14 @@ class WarningKey(LoopAggregate):
     @event(Repointed)
     def _repointed(self, warning_id: UUID, previous_warning_id: UUID, meta: Meta) -> None:
         self.warning_id = warning_id
+        self.previous_warning_ids = [*self.earlier_warnings(), previous_warning_id][-8:]
+
+    def earlier_warnings(self) -> list[UUID]:
+        """The warnings that held this key before, most recent last (at most eight).
+
+        A repeat that folded into one of them and is retried after the key moved on
+        must be recognised there, not counted again on the new warning.
+        """
+        # Snapshots taken before this attribute existed do not carry it.
+        earlier: list[UUID] = self.__dict__.get("previous_warning_ids", [])
+        return earlier

@@ -50,7 +50,14 @@ def tokens(center: CommandCenter) -> dict[str, str]:
 
 @pytest.fixture
 def client(center: CommandCenter, tokens: dict[str, str]) -> Iterator[TestClient[Any]]:
+    def sees_everything_written(request: httpx.Request) -> None:
+        # The views follow the log asynchronously; like a client that carries the
+        # position of its last write, each read here asks for everything written so far.
+        if request.method == "GET" and "x-min-position" not in request.headers:
+            request.headers["X-Min-Position"] = str(center.head_position())
+
     with TestClient(create_app(center)) as c:
+        c.event_hooks["request"] = [sees_everything_written]
         c.event_hooks["response"] = [_no_server_error]
         yield c
 

@@ -130,8 +130,16 @@ def test_a_warning_is_closed_through_a_forwarded_instruction_reworked_once(
     act("office", f"{purl}/submit", {"result": "done"})
     assert act("district", f"{purl}/verify", {"accepted": True})["status"] == "closed"
     act("duty", f"{wurl}/resolve")
-    assert act("duty", f"{wurl}/close")["status"] == "closed"
+    closed = act("duty", f"{wurl}/close")
+    assert closed["status"] == "closed"
 
-    seen = http.get(wurl, headers={"Authorization": f"Bearer {tokens['duty']}"}).json()
+    # The views follow the log: a read asks for the position its own write answered.
+    seen = http.get(
+        wurl,
+        headers={
+            "Authorization": f"Bearer {tokens['duty']}",
+            "X-Min-Position": str(closed["position"]),
+        },
+    ).json()
     assert seen["status"] == "closed"
     assert seen["open_instructions"] == []

@@ -1,0 +1,539 @@
+"""The view store and the base class of every projection (ADR 0010).
+
+A *view* is a set of tables that one projection builds from the event log. Its tables
+live in a :class:`ViewStore`: on SQLite a file of its own beside the event store (so
+that writing a view never holds the event store's write lock), on PostgreSQL the
+database and schema of the events. SQL is written once, in a portable subset: ``?``
+placeholders, types TEXT / INTEGER / BIGINT (booleans as INTEGER), instants as
+ISO-8601 UTC text (:func:`iso`, sortable as text), ``INSERT … ON CONFLICT … DO UPDATE``.
+
+Exactly-once: a batch of events and the view's tracking position are written in one
+transaction, and the transaction first locks the view's tracking row, so that two
+runners on one PostgreSQL database serialize per view and the second one skips what
+the first applied (:meth:`View.process_batch`).
+"""
+
+# Table names are module constants; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import uuid
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.projection import Projection
+
+Params = Sequence[Any] | Mapping[str, Any]
+Dialect = Literal["sqlite", "postgres"]
+
+#: The store's own tables: positions, and per view its schema version and heartbeat.
+TRACKING_TABLE = "projection_tracking"
+STATE_TABLE = "projection_state"
+_OWN_TABLES = (
+    f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
+    "application_name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
+    "name TEXT PRIMARY KEY, version INTEGER NOT NULL, heartbeat TEXT)",
+)
+
+
+def iso(instant: datetime | None) -> str | None:
+    """An instant as the views store it: ISO-8601 in UTC with microseconds, sortable."""
+    if instant is None:
+        return None
+    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    """The instant :func:`iso` wrote."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def tracking_name(view_name: str) -> str:
+    """The tracking key of a view (one row per view in the tracking table)."""
+    return f"closedloop/{view_name}"
+
+
+def views_path(events_path: str) -> str:
+    """The views' SQLite file beside the event store's: ``x.sqlite3`` → ``x-views.sqlite3``."""
+    path = Path(events_path)
+    return str(path.with_name(f"{path.stem}-views{path.suffix}"))
+
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\?|%|:[A-Za-z_]\w*|[^'?%:]+|:")
+
+
+@lru_cache(maxsize=1024)
+def _to_psycopg(sql: str) -> str:
+    """``?`` → ``%s``, ``:name`` → ``%(name)s``, ``%`` → ``%%``, string literals untouched."""
+    out: list[str] = []
+    for part in _TOKEN.findall(sql):
+        if part == "?":
+            out.append("%s")
+        elif part == "%":
+            out.append("%%")
+        elif part.startswith(":") and len(part) > 1:
+            out.append(f"%({part[1:]})s")
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+class Tx:
+    """One transaction (or one read) on the view store."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cursor = cursor
+        self.dialect: Dialect = dialect
+
+    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; the rows it returns (``[]`` for DML without ``RETURNING``)."""
+        cursor = self._cursor
+        if self.dialect == "postgres":
+            cursor.execute(_to_psycopg(sql), params)
+            if cursor.description is None:
+                return []
+            return [tuple(row) for row in cursor.fetchall()]
+        cursor.execute(sql, params)
+        if cursor.description is None:
+            return []
+        return [tuple(row) for row in cursor.fetchall()]
+
+    def executemany(self, sql: str, seq: Iterable[Params]) -> None:
+        if self.dialect == "postgres":
+            self._cursor.executemany(_to_psycopg(sql), list(seq))
+        else:
+            self._cursor.executemany(sql, seq)
+
+
+class ViewStore(TrackingRecorder):
+    """Where the views live, with one tracking row per view (a :class:`TrackingRecorder`)."""
+
+    dialect: Dialect
+
+    def __init__(self) -> None:
+        self._created = False
+
+    # -- construction -----------------------------------------------------------------
+
+    @staticmethod
+    def for_url(database_url: str) -> ViewStore:
+        """The view store beside the event store named by ``CLOSEDLOOP_DATABASE_URL``."""
+        parts = urlsplit(database_url)
+        if parts.scheme == "sqlite":
+            path = parts.path[1:] if parts.path.startswith("/") else parts.path
+            if path == ":memory:":
+                return SQLiteViewStore.temporary()
+            return SQLiteViewStore(views_path(path))
+        if parts.scheme in ("postgresql", "postgres"):
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            return PostgresViewStore(
+                dbname=parts.path.lstrip("/"),
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 5432,
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or ""),
+                schema=query.get("schema", "public"),
+                connect_timeout=int(query.get("connect_timeout", "5")),
+            )
+        raise ValueError(f"no view store for a {parts.scheme or '(no scheme)'}:// database")
+
+    @staticmethod
+    def for_env(env: Mapping[str, str]) -> ViewStore:
+        """The view store beside the event store of an application's persistence settings."""
+        module = env.get("PERSISTENCE_MODULE", "")
+        if module == "eventsourcing.sqlite":
+            path = env.get("SQLITE_DBNAME", ":memory:")
+            if path == ":memory:" or path.startswith("file:"):
+                return SQLiteViewStore.temporary()
+            return SQLiteViewStore(views_path(path))
+        if module == "eventsourcing.postgres":
+            return PostgresViewStore(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env.get("POSTGRES_HOST", "127.0.0.1"),
+                port=int(env.get("POSTGRES_PORT", "5432")),
+                user=env.get("POSTGRES_USER", "postgres"),
+                password=env.get("POSTGRES_PASSWORD", ""),
+                schema=env.get("POSTGRES_SCHEMA") or "public",
+                connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+            )
+        # The in-memory event store (unit tests): views in a temporary SQLite file.
+        return SQLiteViewStore.temporary()
+
+    @abstractmethod
+    def scratch(self) -> ViewStore:
+        """An empty store of the same kind, for ``verify`` (dropped by :meth:`discard`)."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Close and delete a scratch store."""
+
+    # -- transactions -----------------------------------------------------------------
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+
+    @abstractmethod
+    def read(self) -> contextlib.AbstractContextManager[Tx]:
+        """A read-only snapshot."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def create_own_tables(self) -> None:
+        if self._created:
+            return
+        with self.transaction() as tx:
+            for statement in _OWN_TABLES:
+                tx.execute(statement)
+        self._created = True
+
+    # -- TrackingRecorder ---------------------------------------------------------------
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.transaction() as tx:
+            self.insert_tracking_in(tx, tracking)
+
+    def insert_tracking_in(self, tx: Tx, tracking: Tracking) -> None:
+        """Record a position inside ``tx``; a position not beyond the last is refused."""
+        rows = tx.execute(
+            f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id) VALUES (?, ?) "
+            "ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = excluded.notification_id "
+            f"WHERE {TRACKING_TABLE}.notification_id < excluded.notification_id "
+            "RETURNING notification_id",
+            (tracking.application_name, tracking.notification_id),
+        )
+        if not rows:
+            raise IntegrityError(
+                f"{tracking.application_name} is already at or beyond {tracking.notification_id}"
+            )
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        self.create_own_tables()
+        with self.read() as tx:
+            rows = tx.execute(
+                f"SELECT notification_id FROM {TRACKING_TABLE} WHERE application_name = ?",
+                (application_name,),
+            )
+        return int(rows[0][0]) if rows else None
+
+    def positions(self) -> dict[str, int]:
+        """Every tracked position, by tracking name."""
+        self.create_own_tables()
+        with self.read() as tx:
+            rows = tx.execute(f"SELECT application_name, notification_id FROM {TRACKING_TABLE}")
+        return {str(name): int(position) for name, position in rows}
+
+    def lock_position(self, tx: Tx, application_name: str) -> int:
+        """The position of ``application_name``, its row locked until ``tx`` ends."""
+        lock = (
+            f"UPDATE {TRACKING_TABLE} SET notification_id = notification_id "
+            "WHERE application_name = ? RETURNING notification_id"
+        )
+        rows = tx.execute(lock, (application_name,))
+        if not rows:
+            rows = tx.execute(
+                f"INSERT INTO {TRACKING_TABLE} (application_name, notification_id) VALUES (?, 0) "
+                "ON CONFLICT (application_name) DO NOTHING RETURNING notification_id",
+                (application_name,),
+            )
+            if not rows:
+                # Another runner created the row meanwhile: its transaction has ended.
+                rows = tx.execute(lock, (application_name,))
+        return int(rows[0][0])
+
+    def set_position(self, tx: Tx, application_name: str, position: int) -> None:
+        tx.execute(
+            f"UPDATE {TRACKING_TABLE} SET notification_id = ? WHERE application_name = ?",
+            (position, application_name),
+        )
+
+    # -- views' state -------------------------------------------------------------------
+
+    def state(self) -> dict[str, tuple[int, str | None]]:
+        """Per view name: the schema version its tables were built with, its heartbeat."""
+        self.create_own_tables()
+        with self.read() as tx:
+            rows = tx.execute(f"SELECT name, version, heartbeat FROM {STATE_TABLE}")
+        return {str(n): (int(v), h) for n, v, h in rows}
+
+    def beat(self, names: Iterable[str], at: datetime) -> None:
+        """Note that the runner of these views was alive and caught up at ``at``."""
+        with self.transaction() as tx:
+            tx.executemany(
+                f"UPDATE {STATE_TABLE} SET heartbeat = ? WHERE name = ?",
+                [(iso(at), name) for name in names],
+            )
+
+    def ensure(self, view: View) -> bool:
+        """Create the view's tables; drop and recreate them if its version changed.
+
+        Answers whether the view was (re)created empty and must replay from the start.
+        """
+        self.create_own_tables()
+        with self.transaction() as tx:
+            rows = tx.execute(f"SELECT version FROM {STATE_TABLE} WHERE name = ?", (view.name,))
+            if rows and int(rows[0][0]) == view.version:
+                for statement in view.create_statements:
+                    tx.execute(statement)
+                return False
+            self._reset_in(tx, view)
+            return True
+
+    def reset(self, view: View) -> None:
+        """Drop the view's tables and position, and create them empty."""
+        self.create_own_tables()
+        with self.transaction() as tx:
+            self._reset_in(tx, view)
+
+    def _reset_in(self, tx: Tx, view: View) -> None:
+        for table in view.tables():
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in view.create_statements:
+            tx.execute(statement)
+        tx.execute(
+            f"DELETE FROM {TRACKING_TABLE} WHERE application_name = ?",
+            (tracking_name(view.name),),
+        )
+        tx.execute(
+            f"INSERT INTO {STATE_TABLE} (name, version, heartbeat) VALUES (?, ?, NULL) "
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            (view.name, view.version),
+        )
+
+    def table_rows(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a table in a stable order (for ``verify``)."""
+        with self.read() as tx:
+            rows = tx.execute(f"SELECT * FROM {table}")
+        return sorted(rows, key=lambda row: tuple((v is None, str(v)) for v in row))
+
+
+class SQLiteViewStore(ViewStore):
+    """Views in an SQLite file (WAL), one connection per thread."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str, *, owned_dir: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self._owned_dir = owned_dir
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def temporary(cls) -> SQLiteViewStore:
+        """A store in a fresh temporary folder (for in-memory event stores and scratch)."""
+        folder = tempfile.mkdtemp(prefix="closedloop-views-")
+        return cls(os.path.join(folder, "views.sqlite3"), owned_dir=folder)
+
+    def scratch(self) -> ViewStore:
+        return SQLiteViewStore.temporary()
+
+    def discard(self) -> None:
+        self.close()
+        if self._owned_dir:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self._connection()
+        cursor = conn.cursor()
+        # IMMEDIATE takes the write lock at once: two writers wait instead of failing late.
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield Tx(cursor, "sqlite")
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cursor.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        conn = self._connection()
+        cursor = conn.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield Tx(cursor, "sqlite")
+        finally:
+            conn.rollback()
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+class PostgresViewStore(ViewStore):
+    """Views in the events' PostgreSQL database and schema, through a connection pool."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(
+        self,
+        *,
+        dbname: str,
+        host: str = "127.0.0.1",
+        port: int = 5432,
+        user: str = "postgres",
+        password: str = "",
+        schema: str = "public",
+        connect_timeout: int = 5,
+        pool_size: int = 4,
+    ) -> None:
+        from psycopg_pool import ConnectionPool
+
+        super().__init__()
+        self.schema = schema
+        self._conninfo: dict[str, Any] = {
+            "dbname": dbname,
+            "host": host,
+            "port": port,
+            "user": user,
+            "password": password,
+            "connect_timeout": connect_timeout,
+        }
+        self.pool = ConnectionPool(
+            kwargs={**self._conninfo, "options": f"-c search_path={schema}"},
+            min_size=1,
+            max_size=pool_size,
+            open=True,
+            name=f"closedloop-views-{schema}",
+        )
+
+    def connect(self, **kwargs: Any) -> Any:
+        """A connection of its own (for LISTEN), outside the pool."""
+        import psycopg
+
+        return psycopg.connect(**self._conninfo, options=f"-c search_path={self.schema}", **kwargs)
+
+    def scratch(self) -> ViewStore:
+        import psycopg
+
+        schema = f"{self.schema}_scratch_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(**self._conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        return PostgresViewStore(**self._conninfo, schema=schema, pool_size=2)
+
+    def discard(self) -> None:
+        import psycopg
+
+        self.close()
+        with psycopg.connect(**self._conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            yield Tx(cursor, "postgres")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            yield Tx(cursor, "postgres")
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+_TABLE_NAME = re.compile(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
+
+
+class View(Projection[ViewStore]):
+    """A projection that builds some tables of a :class:`ViewStore` from the log.
+
+    Subclasses set ``name``, ``create_statements`` and ``version`` and write
+    :meth:`apply`, one branch per event type; anything else is ignored. ``apply`` is
+    deterministic: no clock, only the event's fields (``event.timestamp``, the
+    recorded time; ``event.meta.occurred_at``, the business time).
+    """
+
+    name: str = ""
+    create_statements: ClassVar[list[str]] = []
+    #: Bump when the tables change: the runner then drops and rebuilds the view.
+    version: ClassVar[int] = 1
+    #: The log position of the event being applied (set by :meth:`process_batch`).
+    at: int = 0
+
+    @property
+    def store(self) -> ViewStore:
+        return self.view
+
+    @property
+    def tracking_name(self) -> str:
+        return tracking_name(self.name)
+
+    @classmethod
+    def tables(cls) -> list[str]:
+        """The tables the view creates, in creation order."""
+        return [m.group(1) for s in cls.create_statements if (m := _TABLE_NAME.search(s))]
+
+    @abstractmethod
+    def apply(self, event: Any, tx: Tx) -> None:
+        """Change the view for one event (a no-op for events it does not follow)."""
+
+    def position(self) -> int:
+        return self.view.max_tracking_id(self.tracking_name) or 0
+
+    def process_batch(self, events: Sequence[tuple[Any, int]]) -> int:
+        """Apply events (each with its log position) in one transaction with the position.
+
+        Events at or before the view's position are skipped (another runner applied
+        them): an event is applied once. Answers the view's position afterwards.
+        """
+        if not events:
+            return self.position()
+        with self.view.transaction() as tx:
+            current = self.view.lock_position(tx, self.tracking_name)
+            last = current
+            for event, position in events:
+                if position <= current:
+                    continue
+                self.at = position
+                self.apply(event, tx)
+                last = position
+            if last > current:
+                self.view.set_position(tx, self.tracking_name, last)
+        return last
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking.notification_id)])

@@ -1,0 +1,50 @@
+"""The loop index: for each loop (a root warning or root instruction), every aggregate
+that belongs to it, with its kind and the position of its first event in the loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.disposition import Disposition
+from domain.instruction import Instruction
+from domain.warning import EarlyWarning
+from projections.base import Tx, View
+
+KINDS: dict[str, str] = {
+    EarlyWarning.__qualname__: "warning",
+    Instruction.__qualname__: "instruction",
+    Disposition.__qualname__: "disposition",
+}
+
+
+class LoopsView(View):
+    name = "loops"
+    version = 1
+    create_statements = [  # noqa: RUF012
+        "CREATE TABLE IF NOT EXISTS loop_members ("
+        "loop_id TEXT NOT NULL, aggregate_id TEXT NOT NULL, kind TEXT NOT NULL, "
+        "first_position BIGINT NOT NULL, PRIMARY KEY (loop_id, aggregate_id))",
+        "CREATE INDEX IF NOT EXISTS loop_members_aggregate ON loop_members (aggregate_id)",
+    ]
+
+    def apply(self, event: Any, tx: Tx) -> None:
+        # An aggregate joins a loop by any event recorded under that loop's metadata
+        # (an instruction linked to a warning joins the warning's loop too).
+        kind = KINDS.get(type(event).__qualname__.split(".", 1)[0])
+        if kind is None:
+            return
+        tx.execute(
+            "INSERT INTO loop_members (loop_id, aggregate_id, kind, first_position) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (loop_id, aggregate_id) DO NOTHING",
+            (str(event.meta.loop_id), str(event.originator_id), kind, self.at),
+        )
+
+
+def loop_members(tx: Tx, loop_id: str) -> list[tuple[str, str, int]]:
+    """(aggregate id, kind, first position) of every member of a loop, in log order."""
+    rows = tx.execute(
+        "SELECT aggregate_id, kind, first_position FROM loop_members WHERE loop_id = ? "
+        "ORDER BY first_position, aggregate_id",
+        (loop_id,),
+    )
+    return [(str(a), str(k), int(p)) for a, k, p in rows]

@@ -1,0 +1,219 @@
+"""The projection runner: follows the event log and feeds every view, exactly once.
+
+One thread reads the log in batches (``recorder.select_notifications``: the notification
+log caps a read at 10), decodes each event once and hands the batch to every view that
+is behind, each view writing its changes and its position in one transaction. On
+SQLite it polls; on PostgreSQL it LISTENs on the channel the library NOTIFYs after each
+write and polls as well at a fallback interval, because a lost notification must never
+stall a view (library issue #305). After a store error it backs off and tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.application import CommandCenter
+from projections.base import View, ViewStore, from_iso, tracking_name
+from projections.registry import view_classes
+
+log = logging.getLogger("closedloop.projections")
+
+#: Events per transaction: large enough that a rebuild is not dominated by commits.
+BATCH = 1000
+HEARTBEAT_EVERY = 1.0
+
+
+class Runner:
+    """Feeds ``views`` from ``center``'s log until :meth:`stop`."""
+
+    def __init__(
+        self,
+        center: CommandCenter,
+        store: ViewStore,
+        views: Sequence[View] | None = None,
+        *,
+        poll_interval: float = 0.1,
+        listen: bool = True,
+        batch: int = BATCH,
+    ) -> None:
+        self.center = center
+        self.store = store
+        self.views: list[View] = (
+            list(views) if views is not None else [cls(store) for cls in view_classes()]
+        )
+        self.poll_interval = poll_interval
+        self.listen = listen and store.dialect == "postgres"
+        self.batch = batch
+        self.positions: dict[str, int] = {}
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._advanced = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._last_beat = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the views' tables (and rebuild a view whose version changed)."""
+        for view in self.views:
+            if self.store.ensure(view):
+                log.info(
+                    "view %s (version %s) builds from the first event", view.name, view.version
+                )
+        self.positions = {view.name: view.position() for view in self.views}
+
+    def start(self) -> Runner:
+        self.prepare()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="closedloop-projections", daemon=True
+        )
+        self._thread.start()
+        if self.listen:
+            self._listener = threading.Thread(
+                target=self._listen, name="closedloop-projections-listen", daemon=True
+            )
+            self._listener.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in (self._thread, self._listener):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._listener = None
+
+    def poke(self) -> None:
+        """Read the log now rather than at the next poll (a command was just written)."""
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            try:
+                advanced = self.step()
+                backoff = 0.0
+                self.last_error = None
+            except Exception as e:
+                backoff = min(max(backoff * 2, 0.2), 10.0)
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("projections: %s; trying again in %.1f s", self.last_error, backoff)
+                self._stop.wait(backoff)
+                continue
+            if not advanced:
+                self._beat()
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def step(self) -> int:
+        """Apply one batch of events to the views behind; answers how many were read."""
+        start = min(self.positions.values(), default=0) + 1
+        notifications = self.center.recorder.select_notifications(start, self.batch)
+        if not notifications:
+            return 0
+        mapper = self.center.mapper
+        events = [(mapper.to_domain_event(n), n.id) for n in notifications]
+        for view in self.views:
+            behind = self.positions.get(view.name, 0)
+            todo = [(e, p) for e, p in events if p > behind]
+            if todo:
+                self.positions[view.name] = view.process_batch(todo)
+        with self._advanced:
+            self._advanced.notify_all()
+        return len(notifications)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Apply everything recorded so far (for rebuilds and tests); answers the position."""
+        if not self.positions:
+            self.prepare()
+        while True:
+            count = self.step()
+            if progress is not None and count:
+                progress(count)
+            if count < self.batch and count == 0:
+                return min(self.positions.values(), default=0)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_EVERY:
+            return
+        self._last_beat = now
+        self.store.beat([v.name for v in self.views], datetime.now(UTC))
+
+    def _listen(self) -> None:
+        """Wake the loop on each NOTIFY; polling goes on beside it, whatever happens here."""
+        channel = getattr(self.center.recorder, "channel_name", None)
+        if channel is None:
+            return
+        from psycopg import sql
+
+        while not self._stop.is_set():
+            try:
+                with self.store.connect(autocommit=True) as conn:  # type: ignore[attr-defined]
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception as e:
+                log.warning("projections: LISTEN %s failed (%s); polling meanwhile", channel, e)
+                self._stop.wait(2.0)
+
+    # -- read-your-writes --------------------------------------------------------------
+
+    def wait_for(self, names: Iterable[str] | None, position: int, timeout: float) -> bool:
+        """Whether the named views (all when None) reach ``position`` within ``timeout``."""
+        wanted = list(names) if names is not None else [v.name for v in self.views]
+        deadline = time.monotonic() + timeout
+        self.poke()
+        with self._advanced:
+            while True:
+                if all(self.positions.get(n, 0) >= position for n in wanted):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._advanced.wait(min(remaining, 0.05))
+
+
+def wait_in_store(store: ViewStore, names: Iterable[str], position: int, timeout: float) -> bool:
+    """:meth:`Runner.wait_for` when the runner is another process: poll the positions."""
+    deadline = time.monotonic() + timeout
+    wanted = [tracking_name(n) for n in names]
+    while True:
+        positions = store.positions()
+        if all(positions.get(n, 0) >= position for n in wanted):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def status(store: ViewStore, head: int, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Per view: its position, the log's head, the lag and the heartbeat's age."""
+    positions = store.positions()
+    state = store.state()
+    now = datetime.now(UTC)
+    rows = []
+    for name in names:
+        position = positions.get(tracking_name(name), 0)
+        beat = from_iso(state.get(name, (0, None))[1])
+        rows.append(
+            {
+                "view": name,
+                "position": position,
+                "head": head,
+                "lag": max(head - position, 0),
+                "heartbeat_age": None if beat is None else (now - beat).total_seconds(),
+            }
+        )
+    return rows

@@ -1,0 +1,52 @@
+"""The read side as the API and the CLI see it: the view store, the runner when it runs
+in this process, read-your-writes waits and the per-view status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from domain.application import CommandCenter
+from projections.base import ViewStore
+from projections.registry import view_classes, view_names
+from projections.runner import Runner, status, wait_in_store
+
+
+class ReadModels:
+    def __init__(self, center: CommandCenter, store: ViewStore, runner: Runner | None) -> None:
+        self.center = center
+        self.store = store
+        self.runner = runner
+
+    @classmethod
+    def beside(cls, center: CommandCenter, *, run: bool = True, **runner_args: Any) -> ReadModels:
+        """The views beside ``center``'s store; with ``run``, fed by a runner in this process."""
+        store = ViewStore.for_env(center.env)
+        runner = Runner(center, store, **runner_args) if run else None
+        return cls(center, store, runner)
+
+    def start(self) -> None:
+        if self.runner is not None:
+            self.runner.start()
+        else:
+            # Another process feeds the views; this one only needs their tables to read.
+            self.store.create_own_tables()
+            with self.store.transaction() as tx:
+                for cls in view_classes():
+                    for statement in cls.create_statements:
+                        tx.execute(statement)
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        self.store.close()
+
+    def wait(self, names: Iterable[str], position: int, timeout: float) -> bool:
+        """Whether the views reach ``position`` within ``timeout`` seconds."""
+        names = list(names)
+        if self.runner is not None:
+            return self.runner.wait_for(names, position, timeout)
+        return wait_in_store(self.store, names, position, timeout)
+
+    def status(self) -> list[dict[str, Any]]:
+        return status(self.store, self.center.head_position(), view_names())

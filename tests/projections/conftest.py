@@ -1,0 +1,36 @@
+"""Views beside the ``center`` fixture's store, SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from domain.application import CommandCenter
+from projections.base import ViewStore
+from projections.registry import view_classes
+from projections.runner import Runner
+
+
+@pytest.fixture
+def store(center: CommandCenter) -> Iterator[ViewStore]:
+    views = ViewStore.for_env(center.env)
+    try:
+        yield views
+    finally:
+        views.close()
+
+
+def snapshot(store: ViewStore) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every view table."""
+    return {table: store.table_rows(table) for cls in view_classes() for table in cls.tables()}
+
+
+def rebuilt(center: CommandCenter, store: ViewStore) -> dict[str, list[tuple[object, ...]]]:
+    """The views rebuilt from the first event in a scratch store."""
+    scratch = store.scratch()
+    try:
+        Runner(center, scratch).catch_up()
+        return snapshot(scratch)
+    finally:
+        scratch.discard()
