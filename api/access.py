@@ -78,10 +78,13 @@ async def authenticate(
             "transfer-encoding" in connection.headers
         )
         content_type = connection.headers.get("content-type", "")
-        if (has_body or content_type) and not _is_json(content_type):
-            raise ProblemError(
-                415, f"send JSON (application/json), not {content_type or 'an untyped body'}"
-            )
+        # A handler may take other media types (CAP's XML); the rest take JSON only.
+        accepted = handler.opt.get("media_types")
+        media = content_type.split(";", 1)[0].strip().lower()
+        ok = media in accepted if accepted else _is_json(content_type)
+        if (has_body or content_type) and not ok:
+            wanted = ", ".join(accepted) if accepted else "JSON (application/json)"
+            raise ProblemError(415, f"send {wanted}, not {content_type or 'an untyped body'}")
     connection.state.principal = principal
 
 

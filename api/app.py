@@ -21,6 +21,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.access import Services, authenticate, current_principal, current_services
 from api.idempotency import IdempotencyBook
+from api.intake import INTAKE_HANDLERS
 from api.problems import EXCEPTION_HANDLERS, ProblemError
 from api.routes import (
     READ,
@@ -108,6 +109,7 @@ def create_app(
     reads: ReadModels | None = None,
     read_wait: float | None = None,
     debug: bool = False,
+    on_startup: Sequence[Callable[[], Any]] = (),
     on_shutdown: Sequence[Callable[[], Any]] = (),
 ) -> Litestar:
     """The API on ``center``; ``reads`` defaults to views beside its store, run here.
@@ -127,6 +129,7 @@ def create_app(
             WarningController,
             InstructionController,
             DispositionController,
+            *INTAKE_HANDLERS,
         ],
         guards=[authenticate],
         dependencies={
@@ -136,8 +139,8 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,
         state=State({"services": services}),
-        on_startup=[reads.start],
-        on_shutdown=[reads.stop, *on_shutdown],
+        on_startup=[reads.start, *on_startup],
+        on_shutdown=[*on_shutdown, reads.stop],
         openapi_config=OpenAPIConfig(
             title="Closed Loop",
             version="1.0.0",

@@ -15,6 +15,8 @@ from domain.application import CommandCenter
 from domain.calendar import CalendarError, WorkingCalendar
 
 if TYPE_CHECKING:
+    from closedloop.workers import Background
+    from projections.base import ViewStore
     from projections.service import ReadModels
 
 
@@ -45,3 +47,11 @@ def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:
     from projections.service import ReadModels
 
     return ReadModels.beside(center, run=run)
+
+
+def build_background(center: CommandCenter, store: ViewStore) -> Background:
+    """Playbooks and the deadline watch, with the shipped intake configuration."""
+    from closedloop.intake_config import build_intake
+    from closedloop.workers import Background
+
+    return Background(center, store, build_intake(center))

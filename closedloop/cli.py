@@ -2,6 +2,7 @@
 
 closedloop serve [--host H] [--port P] [--workers N] [--no-projections]
 closedloop projections run | rebuild [NAME] | verify | status
+closedloop watch run
 closedloop demo load
 closedloop demo tokens
 closedloop units list
@@ -33,12 +34,18 @@ def asgi_app() -> Any:
     import os
 
     from api.app import create_app
-    from closedloop.bootstrap import build_read_models
+    from closedloop.bootstrap import build_background, build_read_models
 
     center = build_command_center(Settings.from_env())
     external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
     reads = build_read_models(center, run=not external)
-    return create_app(center, reads=reads, on_shutdown=[center.close])
+    background = build_background(center, reads.store)
+    return create_app(
+        center,
+        reads=reads,
+        on_startup=[background.start],
+        on_shutdown=[background.stop, center.close],
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -272,6 +279,32 @@ def _projections_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from closedloop.bootstrap import build_background, build_read_models
+
+    center = build_command_center(settings)
+    reads = build_read_models(center, run=False)
+    reads.start()  # the views' tables, to read the open instructions from
+    background = build_background(center, reads.store)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    background.start()
+    print("playbooks and the deadline watch are running; Ctrl-C stops them")
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        background.stop()
+        reads.stop()
+        center.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="closedloop", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -303,6 +336,12 @@ def parser() -> argparse.ArgumentParser:
     proj_sub.add_parser("status", help="each view's position, the head and the lag").set_defaults(
         func=_projections_status
     )
+
+    watch = sub.add_parser("watch", help="playbooks and the deadline watch")
+    watch_sub = watch.add_subparsers(dest="watch_command", required=True)
+    watch_sub.add_parser(
+        "run", help="run them on their own (serve runs them in-process by default)"
+    ).set_defaults(func=_watch_run)
 
     demo = sub.add_parser("demo", help="the demo district")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)

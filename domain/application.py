@@ -790,6 +790,15 @@ class CommandCenter(Application[UUID]):
 
         return self._on_instruction(ctx, iid, "Remind", act)
 
+    def mark_overdue(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
+        """Record that an open instruction's deadline has passed (the deadline watch)."""
+
+        def act(i: Instruction, meta: Meta) -> None:
+            self._check_issuer_or_superior(i, ctx.actor.unit, "mark it overdue")
+            i.mark_overdue(note, meta)
+
+        return self._on_instruction(ctx, iid, "MarkOverdue", act)
+
     def supervise(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
         def act(i: Instruction, meta: Meta) -> None:
             self._check_issuer_or_superior(i, ctx.actor.unit, "put it under supervision")

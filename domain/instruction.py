@@ -124,6 +124,10 @@ class Instruction(LoopAggregate):
     class Reminded(LoopAggregate.Event):
         note: str
 
+    class MarkedOverdue(LoopAggregate.Event):
+        deadline: datetime
+        note: str
+
     class Supervised(LoopAggregate.Event):
         supervisor: str
         note: str
@@ -177,6 +181,7 @@ class Instruction(LoopAggregate):
         self.open_children: list[UUID] = []
         self.pending_extension: dict[str, str] | None = None
         self.reminders = 0
+        self.overdue_marked_for: datetime | None = None
         self.supervised_by: str | None = None
         self.rework_count = 0
         self.signed_at: datetime | None = None
@@ -468,6 +473,25 @@ class Instruction(LoopAggregate):
     @event(Reminded)
     def _reminded(self, note: str, meta: Meta) -> None:
         self.reminders += 1
+
+    def mark_overdue(self, note: str | None, meta: Meta) -> None:
+        """Put on the record that the deadline has passed with the case still open."""
+        self._check_working("mark it overdue")
+        if meta.occurred_at <= self.deadline:
+            raise InvalidTransition("the deadline has not passed yet")
+        if self.is_marked_overdue:
+            raise InvalidTransition("already marked overdue for this deadline")
+        note = check_text(note, "the note", MAX_NOTE, required=False)
+        self._marked_overdue(deadline=self.deadline, note=note, meta=meta)
+
+    @event(MarkedOverdue)
+    def _marked_overdue(self, deadline: datetime, note: str, meta: Meta) -> None:
+        self.overdue_marked_for = deadline
+
+    @property
+    def is_marked_overdue(self) -> bool:
+        """Marked overdue for the deadline in force (an extension starts a new watch)."""
+        return self.__dict__.get("overdue_marked_for") == self.deadline
 
     def supervise(self, note: str | None, meta: Meta) -> None:
         self._check_live("put it under supervision")

@@ -1,0 +1,271 @@
+"""The intake's resources: observations, CAP messages, warnings as CAP, emergency mode.
+
+Thin handlers over :class:`~domain.intake.Intake`, which does the work through the
+command center's commands. Register :data:`INTAKE_HANDLERS` in ``create_app``.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from api.access import Services, visible_warning
+from api.cap_xml import CAP_MEDIA_TYPES, MAX_CAP_BYTES, CapRejected, parse_cap, render_warning
+from api.problems import ProblemError, invalid
+from api.routes import READ, WRITE
+from api.schemas import Code, Short
+from api.tokens import Principal
+from closedloop.intake_config import build_intake
+from domain.intake import Intake
+from domain.meta import Context, now
+from domain.rules import Reading
+
+Svc = NamedDependency[Services]
+Who = NamedDependency[Principal]
+
+#: The sender named in the CAP messages this center renders.
+CAP_SENDER = "closedloop@haiwan.command-center"
+
+_BUILD_LOCK = threading.Lock()
+
+
+def intake_of(services: Services, request: Request[Any, Any, Any]) -> Intake:
+    """The application's intake, built on first use from the shipped configuration."""
+    state = request.app.state
+    intake: Intake | None = state.get("intake")
+    if intake is None:
+        with _BUILD_LOCK:
+            intake = state.get("intake")
+            if intake is None:
+                intake = build_intake(services.center)
+                state["intake"] = intake
+    return intake
+
+
+# -- what goes in and out ----------------------------------------------------------
+
+
+class ReadingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    source: Short
+    subject: Short
+    metric: Short
+    value: float | None
+    unit_of_measure: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    location: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    unit: Code
+    observed_at: datetime
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ObservationBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A monitor's batch; ``batch_id`` makes it idempotent (the same id answers the first
+    result again and records nothing new)."""
+
+    batch_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    readings: Annotated[list[ReadingIn], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ReadingOutcome(msgspec.Struct, kw_only=True):
+    index: int
+    rule: str | None
+    action: str
+    level: int | None = None
+    limit: float | None = None
+    explanation: str = ""
+    warning_id: UUID | None = None
+    instructions: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class BatchReceipt(msgspec.Struct, kw_only=True):
+    batch_id: str
+    readings: int
+    replayed: bool
+    results: list[ReadingOutcome]
+
+
+class CapReceipt(msgspec.Struct, kw_only=True):
+    message: str
+    outcome: str
+    warning_ids: list[UUID]
+    replayed: bool
+    instructions: list[dict[str, Any]]
+
+
+class EmergencySwitch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    on: bool
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    command_id: Annotated[str, msgspec.Meta(min_length=1, max_length=63)] | None = None
+
+
+class ScenarioOut(msgspec.Struct, kw_only=True):
+    name: str
+    emergency: bool
+    since: datetime | None
+    version: int
+    position: int | None = None
+
+
+# -- handlers ----------------------------------------------------------------------
+
+
+class ObservationController(Controller):
+    path = "/v1/observations"
+    tags = ("intake",)
+
+    @post("/", sync_to_thread=True, opt={"role": "monitor"}, responses=WRITE)
+    def observe(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ObservationBatchIn],
+    ) -> Response[BatchReceipt]:
+        center = services.center
+        readings: list[Reading] = []
+        for index, r in enumerate(data.readings):
+            where = f"readings[{index}]"
+            if r.observed_at.tzinfo is None:
+                raise invalid(f"{where}.observed_at", "the time must carry a time-zone offset")
+            center.unit(r.unit)
+            if not center.is_within(r.unit, principal.unit):
+                raise ProblemError(
+                    403,
+                    f"{where}: a monitor of {principal.unit} reports only for units under it, "
+                    f"not for {r.unit}",
+                    code="not-permitted",
+                )
+            readings.append(
+                Reading(
+                    source=r.source,
+                    subject=r.subject,
+                    metric=r.metric,
+                    value=r.value,
+                    unit_of_measure=r.unit_of_measure,
+                    location=r.location,
+                    unit=r.unit,
+                    observed_at=r.observed_at,
+                    attributes=r.attributes,
+                )
+            )
+        ctx = Context(principal.actor("monitor"), command_id=f"observe:{data.batch_id}")
+        result = intake_of(services, request).observe(ctx, data.batch_id, readings)
+        receipt = BatchReceipt(
+            batch_id=result.batch,
+            readings=result.readings,
+            replayed=result.replayed,
+            results=[msgspec.convert(r, ReadingOutcome) for r in result.results],
+        )
+        return Response(receipt, status_code=200 if result.replayed else 201)
+
+
+class CapController(Controller):
+    path = "/v1/cap"
+    tags = ("intake",)
+
+    @post(
+        "/",
+        opt={"role": "monitor", "media_types": CAP_MEDIA_TYPES},
+        responses=WRITE,
+        description="One CAP 1.2 <alert> (application/cap+xml or application/xml).",
+    )
+    async def receive(
+        self, services: Svc, principal: Who, request: Request[Any, Any, Any]
+    ) -> Response[CapReceipt]:
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in CAP_MEDIA_TYPES:
+            raise ProblemError(
+                415, f"send CAP 1.2 as application/cap+xml or application/xml, not {media or '?'}"
+            )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_CAP_BYTES:
+            raise ProblemError(413, f"a CAP message is limited to {MAX_CAP_BYTES // 1024} KiB")
+        body = await request.body()
+        intake = intake_of(services, request)
+
+        def work() -> CapReceipt:
+            try:
+                alert = parse_cap(body)
+            except CapRejected as e:
+                raise ProblemError(e.status, e.detail) from None
+            ctx = Context(principal.actor("monitor"), command_id=f"cap:{alert.key}"[:128])
+            result = intake.receive_cap(ctx, alert)
+            return CapReceipt(
+                message=result.key,
+                outcome=result.outcome,
+                warning_ids=result.warning_ids,
+                replayed=result.replayed,
+                instructions=result.instructions,
+            )
+
+        receipt = await anyio.to_thread.run_sync(work)
+        return Response(receipt, status_code=200 if receipt.replayed else 201)
+
+
+class WarningCapController(Controller):
+    path = "/v1/warnings"
+    tags = ("warnings",)
+
+    @get("/{wid:uuid}/cap", sync_to_thread=True, responses=READ, media_type="application/cap+xml")
+    def warning_as_cap(self, services: Svc, principal: Who, wid: FromPath[UUID]) -> Response[bytes]:
+        center = services.center
+        w = visible_warning(services, principal, center.warning(wid))
+        unit = center.unit(w.unit)
+        body = render_warning(
+            w,
+            sender=CAP_SENDER,
+            unit_name=unit.name,
+            zone=center.calendar.to_local(now()).tzinfo,
+            sent=now(),
+        )
+        return Response(body, media_type="application/cap+xml")
+
+
+class ScenarioController(Controller):
+    path = "/v1/scenarios"
+    tags = ("intake",)
+
+    @get("/{name:str}", sync_to_thread=True, responses=READ)
+    def get_scenario(
+        self, services: Svc, request: Request[Any, Any, Any], name: FromPath[str]
+    ) -> ScenarioOut:
+        scenario = intake_of(services, request).scenario(name)
+        if scenario is None:
+            return ScenarioOut(name=name, emergency=False, since=None, version=0)
+        return ScenarioOut(
+            name=name, emergency=scenario.emergency, since=scenario.since, version=scenario.version
+        )
+
+    @post("/{name:str}/emergency", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    def switch_emergency(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        name: FromPath[str],
+        data: JSONBody[EmergencySwitch],
+    ) -> ScenarioOut:
+        intake = intake_of(services, request)
+        args: dict[str, Any] = {"actor": principal.actor("dispatcher")}
+        if data.command_id is not None:
+            args["command_id"] = f"{principal.unit}:{data.command_id}"
+        outcome = intake.switch_emergency(Context(**args), name, on=data.on, reason=data.reason)
+        scenario = intake.scenario(name)
+        assert scenario is not None
+        return ScenarioOut(
+            name=name,
+            emergency=scenario.emergency,
+            since=scenario.since,
+            version=outcome.version,
+            position=outcome.position,
+        )
+
+
+INTAKE_HANDLERS = [ObservationController, CapController, WarningCapController, ScenarioController]

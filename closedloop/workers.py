@@ -1,0 +1,93 @@
+"""The work done beside answering requests: playbooks and the deadline watch.
+
+``closedloop serve`` runs it in the server process by default; ``closedloop watch run``
+runs it on its own (for a PostgreSQL deployment with several API processes). Both loops
+are safe to run twice at once or to restart at any moment: every act is a command whose
+id is derived from what caused it, so a repeated act is a no-op on the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from uuid import UUID
+
+from domain.application import CommandCenter
+from domain.intake import Intake
+from domain.watch import DeadlineWatch, WatchPolicy
+from projections.base import ViewStore
+
+log = logging.getLogger("closedloop.workers")
+
+#: The intake's place in the log, kept in the view store's tracking table.
+INTAKE_TRACKING = "closedloop/intake-playbooks"
+
+
+def open_instructions(store: ViewStore) -> Callable[[], list[UUID]]:
+    """The open instructions, from the instructions view (not a scan of the log)."""
+
+    def query() -> list[UUID]:
+        with store.read() as tx:
+            rows = tx.execute("SELECT id FROM instructions WHERE finished = 0")
+        return [UUID(row[0]) for row in rows]
+
+    return query
+
+
+class Background:
+    """Two daemon loops: playbooks for new and confirmed warnings, and the deadline watch."""
+
+    def __init__(
+        self,
+        center: CommandCenter,
+        store: ViewStore,
+        intake: Intake,
+        policy: WatchPolicy | None = None,
+        interval: float = 5.0,
+    ) -> None:
+        self.center = center
+        self.store = store
+        self.intake = intake
+        self.watch = DeadlineWatch(center, policy, open_instructions(store))
+        self.interval = interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.store.create_own_tables()
+        self._stop.clear()
+        for name, target in (("playbooks", self._follow), ("deadline-watch", self._watch)):
+            thread = threading.Thread(target=target, name=f"closedloop-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def follow_once(self) -> int:
+        """Run the playbooks for what the log holds since the last round; answer the
+        position reached. The position is saved after the acts, so a crash repeats
+        acts, and repeated acts are no-ops (derived command ids)."""
+        start = (self.store.max_tracking_id(INTAKE_TRACKING) or 0) + 1
+        reached = self.intake.follow(start) - 1
+        if reached >= start:
+            with self.store.transaction() as tx:
+                self.store.lock_position(tx, INTAKE_TRACKING)
+                self.store.set_position(tx, INTAKE_TRACKING, reached)
+        return reached
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.follow_once()
+            except Exception:
+                # A store briefly away must not end the loop; the next round retries.
+                log.exception("the playbook follower could not finish a round")
+            self._stop.wait(self.interval)
+
+    def _watch(self) -> None:
+        self.watch.run(self._stop)

@@ -1,0 +1,71 @@
+"""A scenario's emergency mode: switched on and off by a dispatcher, both on the record.
+
+In peacetime, deadlines are counted in working time. While a scenario (typhoon, reservoir
+flood...) is in emergency mode, the instructions issued for it run on clock time with the
+tighter limits its playbook defines. The switch itself is an event with who and why, so
+an auditor can tell which rule was in force when any instruction was issued.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import LoopAggregate
+from domain.errors import InvalidTransition
+from domain.meta import Meta, derived_id
+from domain.warning import MAX_NOTE, check_text
+
+
+def scenario_id(name: str) -> UUID:
+    return derived_id("scenario", name)
+
+
+class Scenario(LoopAggregate):
+    """One scenario and whether it is in emergency mode."""
+
+    class Started(LoopAggregate.Created):
+        name: str
+
+    class EmergencySwitchedOn(LoopAggregate.Event):
+        reason: str
+
+    class EmergencySwitchedOff(LoopAggregate.Event):
+        reason: str
+
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return scenario_id(name)
+
+    @event(Started)
+    def __init__(self, name: str, meta: Meta) -> None:
+        self.name = name
+        self.emergency = False
+        self.since: datetime | None = None
+        self.switched_by: str | None = None
+
+    def switch_on(self, reason: str, meta: Meta) -> None:
+        if self.emergency:
+            raise InvalidTransition(f"scenario {self.name} is already in emergency mode")
+        reason = check_text(reason, "the reason for emergency mode", MAX_NOTE, required=True)
+        self._on(reason=reason, meta=meta)
+
+    @event(EmergencySwitchedOn)
+    def _on(self, reason: str, meta: Meta) -> None:
+        self.emergency = True
+        self.since = meta.occurred_at
+        self.switched_by = meta.unit
+
+    def switch_off(self, reason: str, meta: Meta) -> None:
+        if not self.emergency:
+            raise InvalidTransition(f"scenario {self.name} is not in emergency mode")
+        reason = check_text(reason, "the reason for ending emergency mode", MAX_NOTE, required=True)
+        self._off(reason=reason, meta=meta)
+
+    @event(EmergencySwitchedOff)
+    def _off(self, reason: str, meta: Meta) -> None:
+        self.emergency = False
+        self.since = None
+        self.switched_by = meta.unit

@@ -1,0 +1,515 @@
+"""The early-warning intake: readings and CAP messages in, warnings and playbooks out.
+
+:class:`Intake` does its work only through the :class:`~domain.application.CommandCenter`'s
+public commands (raise, change level, resolve, cancel, issue instruction), so every rule
+of the closed loop still holds. What it decides by itself is done as the system
+(:data:`~domain.meta.SYSTEM`, or the dispatching unit of a playbook acting in the role
+``system``), with the rule, message or playbook that caused it named as the cause.
+
+Every command it gives has an id derived from what caused it (a batch and a reading's
+index, a CAP message, a warning and a playbook step), so doing the same work twice, after
+a crash or a retry, changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.application import CommandCenter, Outcome
+from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
+from domain.condition import Condition, ObservationBatch, batch_id, condition_id
+from domain.emergency import Scenario, scenario_id
+from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
+from domain.instruction import Priority
+from domain.meta import SYSTEM, Actor, Context, derived_id, now
+from domain.playbooks import Playbook, Step
+from domain.rules import Catalogue, Reading, Rule
+from domain.unit import Kind
+from domain.warning import EarlyWarning, WarningStatus
+
+T = TypeVar("T", bound=Aggregate)
+
+_ATTEMPTS = 8
+_WITHDRAWABLE = frozenset(
+    {
+        WarningStatus.RAISED,
+        WarningStatus.ACKNOWLEDGED,
+        WarningStatus.CONFIRMED,
+        WarningStatus.RESOLVED,
+    }
+)
+
+
+@dataclass
+class BatchResult:
+    batch: str
+    readings: int
+    results: list[dict[str, Any]]
+    replayed: bool = False
+
+
+@dataclass
+class CapResult:
+    key: str
+    outcome: str
+    warning_ids: list[UUID]
+    replayed: bool = False
+    instructions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Intake:
+    """Observations, CAP messages, playbooks and emergency mode over one command center."""
+
+    def __init__(
+        self,
+        center: CommandCenter,
+        *,
+        catalogue: Catalogue,
+        profile: CapProfile,
+        playbooks: Sequence[Playbook] = (),
+    ) -> None:
+        self.center = center
+        self.catalogue = catalogue
+        self.profile = profile
+        self.playbooks = list(playbooks)
+
+    def reload(
+        self,
+        *,
+        catalogue: Catalogue | None = None,
+        profile: CapProfile | None = None,
+        playbooks: Sequence[Playbook] | None = None,
+    ) -> None:
+        """Swap in configuration already loaded and checked (a bad file never gets here)."""
+        if catalogue is not None:
+            self.catalogue = catalogue
+        if profile is not None:
+            self.profile = profile
+        if playbooks is not None:
+            self.playbooks = list(playbooks)
+
+    # -- storage of the intake's own aggregates ------------------------------------------
+
+    def _find(self, cls: type[T], aggregate_id: UUID) -> T | None:
+        try:
+            aggregate: Aggregate = self.center.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    # -- observations ----------------------------------------------------------------
+
+    def observe(self, ctx: Context, batch: str, readings: Sequence[Reading]) -> BatchResult:
+        """Judge a batch of readings; the same batch again answers its first result."""
+        if not batch.strip() or len(batch) > 64:
+            raise InvalidValue("a batch id is 1 to 64 characters")
+        bid = batch_id(ctx.actor.unit, batch)
+        done = self._find(ObservationBatch, bid)
+        if done is not None:
+            return BatchResult(batch, done.readings, list(done.results), replayed=True)
+        results: list[dict[str, Any]] = []
+        for index, reading in enumerate(readings):
+            rules = self.catalogue.for_metric(reading.metric)
+            if not rules:
+                results.append(
+                    {"index": index, "rule": None, "action": "no_rule", "warning_id": None}
+                )
+                continue
+            for rule in rules:
+                base = f"obs:{bid.hex}:{index}:{derived_id('rule', rule.code).hex[:12]}"
+                result = self._apply_with_retry(ctx, batch, rule, reading, base)
+                results.append({"index": index, **result})
+        record = ObservationBatch(
+            unit=ctx.actor.unit,
+            batch=batch,
+            readings=len(readings),
+            results=results,
+            meta=ctx.meta("ObserveBatch", bid),
+        )
+        try:
+            self.center.save(record)
+        except IntegrityError:
+            # The same batch was being judged at the same time: the first record stands.
+            first = self._find(ObservationBatch, bid)
+            if first is not None:
+                return BatchResult(batch, first.readings, list(first.results), replayed=True)
+            raise
+        return BatchResult(batch, len(readings), results)
+
+    def _apply_with_retry(
+        self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
+    ) -> dict[str, Any]:
+        for _ in range(_ATTEMPTS):
+            try:
+                return self._apply(ctx, batch, rule, reading, base)
+            except IntegrityError:
+                continue  # another batch judged this subject at the same time; again
+        raise ConcurrencyConflict(f"the condition of {reading.subject} kept changing; try again")
+
+    def _apply(
+        self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
+    ) -> dict[str, Any]:
+        cid = condition_id(rule.code, reading.subject)
+        own = Context(actor=ctx.actor, command_id=base)
+        condition = self._find(Condition, cid)
+        if condition is None:
+            condition = Condition(
+                rule=rule.code, subject=reading.subject, meta=own.meta("StartCondition", cid)
+            )
+        elif condition.has_seen(base):
+            return {
+                "rule": rule.code,
+                "action": "already_recorded",
+                "warning_id": _text_id(condition.warning_id),
+            }
+        judgement = rule.judge(reading, self.catalogue.tz)
+        warning = self._open_warning(condition.warning_id)
+        system = Context(SYSTEM, command_id=base, cause=f"rule {rule.code}, batch {batch}")
+        applied = not condition.is_stale(reading.observed_at)
+        wid = warning.id if warning is not None else None
+        instructions: list[dict[str, Any]] = []
+        if not applied:
+            action = "stale"
+        elif not judgement.judged:
+            action = "unjudged"
+        elif judgement.level is not None:
+            reason = f"{reading.describe()}: {judgement.explanation}"
+            if warning is not None and judgement.level != warning.level:
+                self.center.change_warning_level(
+                    system.derived("level"), warning.id, judgement.level, reason[:2000]
+                )
+                action = "escalated" if judgement.level < warning.level else "de-escalated"
+            else:
+                action = "repeated"
+            outcome = self._raise(system.derived("raise"), rule, reading, judgement.level, reason)
+            if warning is None:
+                action = "raised" if outcome.created else "repeated"
+                if outcome.created:
+                    instructions = self.run_playbooks(outcome.id, "raise")
+            wid = outcome.id
+        elif warning is not None:
+            normal_since = condition.normal_since or reading.observed_at
+            if rule.is_settled(normal_since, condition.normal_count + 1, reading.observed_at):
+                self.center.resolve_warning(
+                    system.derived("resolve"),
+                    warning.id,
+                    f"{rule.code}: normal since {normal_since.isoformat()} "
+                    f"({condition.normal_count + 1} reading(s)); last {reading.describe()}",
+                )
+                action = "resolved"
+            else:
+                action = "settling"
+        else:
+            action = "normal"
+        condition.record(
+            metric=reading.metric,
+            value=reading.value,
+            observed_at=reading.observed_at,
+            level=judgement.level if judgement.judged else None,
+            judged=judgement.judged,
+            applied=applied,
+            action=action,
+            # After a resolution, or once people closed it, the condition lets go of it.
+            warning_id=None if action == "resolved" else wid,
+            meta=own.meta("RecordReading", cid),
+        )
+        self.center.save(condition)
+        result: dict[str, Any] = {
+            "rule": rule.code,
+            "action": action,
+            "level": judgement.level if applied and judgement.judged else None,
+            "limit": judgement.limit,
+            "explanation": judgement.explanation,
+            "warning_id": _text_id(wid),
+        }
+        if instructions:
+            result["instructions"] = instructions
+        return result
+
+    def _open_warning(self, wid: UUID | None) -> EarlyWarning | None:
+        if wid is None:
+            return None
+        warning = self._find(EarlyWarning, wid)
+        return warning if warning is not None and warning.is_open else None
+
+    def _raise(
+        self, ctx: Context, rule: Rule, reading: Reading, level: int, reason: str
+    ) -> Outcome:
+        return self.center.raise_warning(
+            ctx,
+            source=reading.source,
+            rule=rule.code,
+            theme=rule.theme,
+            level=level,
+            title=f"{rule.title}: {reading.subject}"[:200],
+            unit=reading.unit,
+            description=reason,
+            location=reading.location or None,
+            observed_at=reading.observed_at,
+            dedup_key=f"rule:{rule.code}|{reading.subject}",
+            attributes={
+                "subject": reading.subject,
+                "metric": reading.metric,
+                "value": reading.value,
+                "unit_of_measure": reading.unit_of_measure or rule.unit_of_measure,
+                **{k: v for k, v in reading.attributes.items() if isinstance(k, str)},
+            },
+        )
+
+    # -- CAP -------------------------------------------------------------------------
+
+    def receive_cap(self, ctx: Context, alert: CapAlert) -> CapResult:
+        """Act on one CAP message, once."""
+        mid = cap_message_id(alert.key)
+        seen = self._find(CapMessage, mid)
+        if seen is not None:
+            return CapResult(alert.key, seen.outcome, list(seen.warning_ids), replayed=True)
+        system = Context(SYSTEM, command_id=f"cap:{mid.hex}", cause=f"CAP {alert.key}"[:500])
+        references = [self._find(CapMessage, cap_message_id(",".join(r))) for r in alert.references]
+        referenced = [w for m in references if m is not None for w in m.warning_ids]
+        instructions: list[dict[str, Any]] = []
+        if alert.status not in self.profile.act_on_statuses or alert.msg_type in ("Ack", "Error"):
+            outcome, wids = f"recorded only ({alert.status} {alert.msg_type})", []
+        elif alert.is_withdrawal:
+            wids = self._withdraw(system, alert, referenced)
+            outcome = "withdrew" if wids else "nothing to withdraw"
+        elif alert.msg_type == "Update" and self._open_ones(referenced):
+            wids = self._supersede(system, alert, self._open_ones(referenced))
+            outcome = "superseded"
+        else:
+            raised = self._raise_cap(system, alert)
+            wids = [raised.id]
+            outcome = "raised" if raised.created else "repeated"
+            if raised.created:
+                instructions = self.run_playbooks(raised.id, "raise")
+        message = CapMessage(
+            key=alert.key,
+            msg_type=alert.msg_type,
+            status=alert.status,
+            references=[",".join(r) for r in alert.references],
+            warning_ids=wids,
+            outcome=outcome,
+            meta=ctx.meta("ReceiveCap", mid),
+        )
+        try:
+            self.center.save(message)
+        except IntegrityError:
+            first = self._find(CapMessage, mid)
+            if first is None:
+                raise
+            return CapResult(alert.key, first.outcome, list(first.warning_ids), replayed=True)
+        return CapResult(alert.key, outcome, wids, instructions=instructions)
+
+    def _open_ones(self, wids: Iterable[UUID]) -> list[EarlyWarning]:
+        found = [self._open_warning(w) for w in dict.fromkeys(wids)]
+        return [w for w in found if w is not None]
+
+    def _raise_cap(self, ctx: Context, alert: CapAlert) -> Outcome:
+        cw = warning_of(alert, self.profile)
+        try:
+            self.center.unit(cw.unit)
+        except NotFound:
+            raise InvalidValue(
+                f"the CAP profile maps this alert to unit {cw.unit} ({cw.unit_from}), "
+                "which is not registered"
+            ) from None
+        attributes = {**cw.attributes, "level_from": cw.level_from, "unit_from": cw.unit_from}
+        return self.center.raise_warning(
+            ctx,
+            source=alert.sender[:128],
+            rule=cw.rule,
+            theme=cw.theme,
+            level=cw.level,
+            title=cw.title,
+            unit=cw.unit,
+            description=cw.description or None,
+            location=cw.location or None,
+            observed_at=alert.sent_at,
+            dedup_key=f"cap:{cap_message_id(alert.key).hex}",
+            attributes=attributes,
+        )
+
+    def _supersede(self, ctx: Context, alert: CapAlert, warnings: list[EarlyWarning]) -> list[UUID]:
+        cw = warning_of(alert, self.profile)
+        for w in warnings:
+            if w.level != cw.level:
+                self.center.change_warning_level(
+                    ctx.derived(f"level:{w.id.hex}"),
+                    w.id,
+                    cw.level,
+                    f"CAP update {alert.identifier} sent {alert.sent}: {cw.level_from}",
+                )
+        return [w.id for w in warnings]
+
+    def _withdraw(self, ctx: Context, alert: CapAlert, wids: list[UUID]) -> list[UUID]:
+        withdrawn: list[UUID] = []
+        for wid in dict.fromkeys(wids):
+            w = self._find(EarlyWarning, wid)
+            if w is None or w.status not in _WITHDRAWABLE:
+                continue
+            self.center.cancel_warning(
+                ctx.derived(f"cancel:{wid.hex}"),
+                wid,
+                f"CAP {alert.msg_type} {alert.identifier} sent {alert.sent} withdrew it",
+            )
+            withdrawn.append(wid)
+        return withdrawn
+
+    # -- playbooks -------------------------------------------------------------------
+
+    def run_playbooks(self, wid: UUID, trigger: str) -> list[dict[str, Any]]:
+        """Issue the instructions of every playbook that applies to the warning now."""
+        w = self.center.warning(wid)
+        if w.status in (WarningStatus.FALSE_ALARM, WarningStatus.CANCELLED, WarningStatus.CLOSED):
+            return []
+        text = " ".join([w.title, w.rule, w.description, *_cap_events(w.attributes)])
+        issued: list[dict[str, Any]] = []
+        for book in self.playbooks:
+            if not book.applies_to(
+                trigger=trigger, rule=w.rule, theme=w.theme, level=w.level, text=text
+            ):
+                continue
+            emergency = self.in_emergency(book.scenario)
+            for step in book.steps:
+                for unit in self._targets(book, step, w):
+                    issued.append(self._issue_step(book, step, w, unit, emergency))
+        return issued
+
+    def _targets(self, book: Playbook, step: Step, w: EarlyWarning) -> list[str]:
+        units: list[str] = []
+        for target in step.to:
+            if target == "responsible":
+                units.append(w.unit)
+            elif target.startswith("unit:"):
+                units.append(target.removeprefix("unit:"))
+            else:
+                level = target.removeprefix("every:")
+                units += [
+                    u.code
+                    for u in self.center.units()
+                    if u.active
+                    and u.level == level
+                    and u.kind == Kind.GOVERNMENT
+                    and u.code != book.dispatcher
+                    and self.center.is_within(u.code, book.dispatcher)
+                ]
+        return list(dict.fromkeys(units))
+
+    def _issue_step(
+        self, book: Playbook, step: Step, w: EarlyWarning, unit: str, emergency: bool
+    ) -> dict[str, Any]:
+        key = derived_id("playbook-step", f"{w.id}:{book.code}:{step.code}:{unit}").hex
+        start = now()
+        ctx = Context(
+            Actor(person="closedloop", unit=book.dispatcher, role="system"),
+            command_id=f"playbook:{key}",
+            # The deadline is counted from this instant, which is also the dispatch time.
+            occurred_at=start,
+            cause=f"playbook {book.code} step {step.code} for warning {w.id}",
+        )
+        result: dict[str, Any] = {"playbook": book.code, "step": step.code, "unit": unit}
+        if unit == book.dispatcher:
+            return {**result, "skipped": "the dispatching unit does not instruct itself"}
+        priority = Priority.URGENT if emergency else step.priority
+        deadline = self.step_deadline(step, emergency, start)
+        try:
+            outcome = self.center.issue_instruction(
+                ctx,
+                lead_unit=unit,
+                title=step.title,
+                content=step.content or None,
+                priority=priority,
+                deadline=deadline,
+                warning_ids=[w.id],
+            )
+        except DomainError as e:
+            # One unit that cannot take it (deactivated, out of reach) must not stop the rest.
+            return {**result, "skipped": str(e)}
+        return {**result, "instruction_id": str(outcome.id), "emergency": emergency}
+
+    def step_deadline(self, step: Step, emergency: bool, start: datetime) -> datetime:
+        """Emergency mode: clock time with the tighter limit; otherwise the priority's count."""
+        if emergency:
+            return start + (step.emergency_due_in or step.due_in).clock()
+        return self.center.deadline_for(step.priority, start, step.due_in)
+
+    def follow(self, start: int = 1) -> int:
+        """Run playbooks for warnings raised or confirmed by anyone (the API included),
+        reading the log from ``start``; answers the next position to read from."""
+        position = start
+        for n in self.center.iter_log(start):
+            position = n.id + 1
+            if n.topic.endswith("EarlyWarning.Raised"):
+                trigger = "raise"
+            elif n.topic.endswith("EarlyWarning.Assessed"):
+                e = self.center.mapper.to_domain_event(n)
+                if not getattr(e, "confirmed", False):
+                    continue
+                trigger = "confirm"
+            else:
+                continue
+            try:
+                self.run_playbooks(n.originator_id, trigger)
+            except DomainError:
+                continue  # a warning gone meanwhile; the next event may still matter
+        return position
+
+    # -- emergency mode --------------------------------------------------------------
+
+    @property
+    def scenarios(self) -> list[str]:
+        return sorted({b.scenario for b in self.playbooks})
+
+    def scenario(self, name: str) -> Scenario | None:
+        if name not in self.scenarios:
+            raise NotFound(f"no playbook defines scenario {name!r}")
+        return self._find(Scenario, scenario_id(name))
+
+    def in_emergency(self, name: str) -> bool:
+        found = self._find(Scenario, scenario_id(name))
+        return found is not None and found.emergency
+
+    def switch_emergency(self, ctx: Context, name: str, *, on: bool, reason: str) -> Outcome:
+        """Switch a scenario's emergency mode on or off; both are events with who and why."""
+        sid = scenario_id(name)
+        for _ in range(_ATTEMPTS):
+            scenario = self.scenario(name)
+            if scenario is not None and scenario.has_seen(ctx.command_id):
+                return Outcome(scenario.id, scenario.version, None)
+            touched: list[Scenario] = []
+            if scenario is None:
+                scenario = Scenario(name=name, meta=ctx.meta("StartScenario", sid))
+            if on:
+                scenario.switch_on(reason, ctx.meta("SwitchEmergencyOn", sid))
+            else:
+                scenario.switch_off(reason, ctx.meta("SwitchEmergencyOff", sid))
+            touched.append(scenario)
+            try:
+                recordings = self.center.save(*touched)
+            except IntegrityError:
+                continue
+            return Outcome(sid, scenario.version, max(r.notification.id for r in recordings))
+        raise ConcurrencyConflict(f"scenario {name} kept changing; try again")
+
+
+def _text_id(wid: UUID | None) -> str | None:
+    return str(wid) if wid is not None else None
+
+
+def _cap_events(attributes: dict[str, Any]) -> list[str]:
+    cap = attributes.get("cap")
+    if not isinstance(cap, dict):
+        return []
+    return [
+        f"{i.get('event', '')} {i.get('headline', '')}"
+        for i in cap.get("infos", [])
+        if isinstance(i, dict)
+    ]

@@ -1,0 +1,153 @@
+"""The deadline watch: no deadline passes unnoticed.
+
+For every open instruction the watch
+
+1. reminds the assignees when the time left falls to ``remind_before`` (working time for
+   normal and high priority, clock time for urgent ones, as deadlines are counted);
+2. marks the instruction overdue once its deadline has passed;
+3. puts it under supervision by the issuer's superior unit once it has been overdue for
+   ``supervise_after`` more.
+
+Each act is a command of the command center given by the system (person ``closedloop``,
+role ``system``, in the unit entitled to act), with an id derived from the instruction,
+its deadline and the act: run twice, across restarts or by two watchers at once, it
+happens once. A new deadline (an extension granted) is a new deadline to watch.
+Parked instructions are not watched: their clock is stopped.
+
+Which instructions are open is asked of ``open_instructions`` when the composition root
+gives one (the instructions read model); otherwise it is read from the log (every
+``Instruction.Issued``) and kept in memory, and a restarted watch reads the log again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.application import CommandCenter
+from domain.calendar import WorkingDuration
+from domain.errors import DomainError
+from domain.instruction import Instruction, InstructionStatus, Priority
+from domain.meta import Actor, Context, derived_id, now
+
+WATCH_PERSON = "closedloop"
+
+log = logging.getLogger("closedloop.watch")
+
+
+@dataclass(frozen=True)
+class WatchPolicy:
+    remind_before: WorkingDuration = field(default_factory=lambda: WorkingDuration(seconds=7200))
+    supervise_after: WorkingDuration = field(default_factory=lambda: WorkingDuration(days=1))
+    interval: timedelta = timedelta(minutes=1)
+
+
+class DeadlineWatch:
+    """Reminds, marks overdue and escalates to supervision, each exactly once."""
+
+    def __init__(
+        self,
+        center: CommandCenter,
+        policy: WatchPolicy | None = None,
+        open_instructions: Callable[[], Iterable[UUID]] | None = None,
+    ) -> None:
+        self.center = center
+        self.policy = policy or WatchPolicy()
+        self.open_instructions = open_instructions
+        self._next = 1
+        self._open: set[UUID] = set()
+
+    def _catch_up(self) -> None:
+        if self.open_instructions is not None:
+            self._open = set(self.open_instructions())
+            return
+        for n in self.center.iter_log(self._next):
+            self._next = n.id + 1
+            if n.topic.endswith("Instruction.Issued"):
+                self._open.add(n.originator_id)
+
+    def tick(self, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Look at every open instruction once; answer what was done."""
+        at = at or now()
+        self._catch_up()
+        done: list[dict[str, Any]] = []
+        for iid in sorted(self._open):
+            try:
+                i = self.center.instruction(iid)
+            except DomainError:
+                self._open.discard(iid)
+                continue
+            if i.is_finished:
+                self._open.discard(iid)
+                continue
+            if i.status == InstructionStatus.PARKED:
+                continue
+            done += self._watch(i, at)
+        return done
+
+    def _watch(self, i: Instruction, at: datetime) -> list[dict[str, Any]]:
+        key = derived_id("deadline", f"{i.id}:{i.deadline.isoformat()}").hex
+        acts: list[dict[str, Any]] = []
+        calendar = self.center.calendar
+        if at <= i.deadline:
+            left = i.time_left(at, calendar)
+            if left <= self._span(i, self.policy.remind_before):
+                note = f"the deadline {self._local(i.deadline)} is near"
+                acts.append(self._act(i, key, "remind", i.issuer, note))
+            return [a for a in acts if a]
+        note = f"overdue: the deadline {self._local(i.deadline)} has passed"
+        acts.append(self._act(i, key, "overdue", i.issuer, note))
+        late = i.overdue_by(at, calendar)
+        if late >= self._span(i, self.policy.supervise_after):
+            superiors = self.center.ancestors(i.issuer)
+            if superiors:
+                note = f"overdue by {late} past the deadline {self._local(i.deadline)}"
+                acts.append(self._act(i, key, "supervise", superiors[0], note))
+        return [a for a in acts if a]
+
+    def _span(self, i: Instruction, duration: WorkingDuration) -> timedelta:
+        # Working durations compare with working time left; urgent ones with clock time.
+        if i.priority == Priority.URGENT:
+            return duration.clock()
+        return timedelta(seconds=duration.seconds) + duration.days * self.center.calendar.day_length
+
+    def _local(self, when: datetime) -> str:
+        return self.center.calendar.to_local(when).strftime("%Y-%m-%d %H:%M")
+
+    def _act(self, i: Instruction, key: str, act: str, unit: str, note: str) -> dict[str, Any]:
+        ctx = Context(
+            Actor(person=WATCH_PERSON, unit=unit, role="system"),
+            command_id=f"watch:{key}:{act}",
+            cause=f"deadline watch: {act}",
+        )
+        if i.has_seen(ctx.command_id):
+            return {}
+        try:
+            if act == "supervise":
+                outcome = self.center.supervise(ctx, i.id, note)
+            elif act == "overdue":
+                if i.is_marked_overdue:
+                    return {}
+                outcome = self.center.mark_overdue(ctx, i.id, note)
+            else:
+                outcome = self.center.remind(ctx, i.id, note)
+        except DomainError as e:
+            return {"instruction_id": str(i.id), "act": act, "skipped": str(e)}
+        if not outcome.recorded:
+            return {}
+        return {"instruction_id": str(i.id), "act": act, "by": unit}
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set (in a thread of ``closedloop serve`` or on its own)."""
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                # A store that is briefly away must not end the watch; the next tick retries.
+                log.exception("the deadline watch could not finish a round")
+            stop.wait(self.policy.interval.total_seconds())
