@@ -215,17 +215,29 @@ class WarningCapController(Controller):
 
     @get("/{wid:uuid}/cap", sync_to_thread=True, responses=READ, media_type="application/cap+xml")
     def warning_as_cap(self, services: Svc, principal: Who, wid: FromPath[UUID]) -> Response[bytes]:
-        center = services.center
-        w = visible_warning(services, principal, center.warning(wid))
-        unit = center.unit(w.unit)
-        body = render_warning(
-            w,
-            sender=CAP_SENDER,
-            unit_name=unit.name,
-            zone=center.calendar.to_local(now()).tzinfo,
-            sent=now(),
-        )
-        return Response(body, media_type="application/cap+xml")
+        return cap_response(services, principal, wid)
+
+
+def wants_cap(accept: str) -> bool:
+    """Whether an ``Accept`` header asks for CAP rather than JSON."""
+    return any(
+        part.split(";", 1)[0].strip().lower() in CAP_MEDIA_TYPES for part in accept.split(",")
+    )
+
+
+def cap_response(services: Services, principal: Principal, wid: UUID) -> Response[bytes]:
+    """A warning as a CAP 1.2 message (``/cap``, or ``Accept: application/cap+xml``)."""
+    center = services.center
+    w = visible_warning(services, principal, center.warning(wid))
+    unit = center.unit(w.unit)
+    body = render_warning(
+        w,
+        sender=CAP_SENDER,
+        unit_name=unit.name,
+        zone=center.calendar.to_local(now()).tzinfo,
+        sent=now(),
+    )
+    return Response(body, media_type="application/cap+xml")
 
 
 class ScenarioController(Controller):

@@ -348,7 +348,11 @@ class WarningController(Controller):
         request: Request[Any, Any, Any],
         wid: FromPath[UUID],
         min_position: MinPosition = None,
-    ) -> Response[s.Warning]:
+    ) -> Response[Any]:
+        from api.intake import cap_response, wants_cap  # the intake imports this module
+
+        if wants_cap(request.headers.get("accept", "")):
+            return cap_response(services, principal, wid)
         _caught_up(services, request, min_position, "units", "warnings")
         with services.reads.store.read() as tx:
             row = q.warning(tx, str(wid))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+import api
 from api.app import create_app
 from domain.application import CommandCenter
 from tests.api.conftest import As
@@ -74,6 +75,21 @@ def test_a_cap_message_becomes_a_warning_that_renders_back_as_cap(
     assert cap.status_code == 200
     assert cap.headers["content-type"].startswith("application/cap+xml")
     assert b"urn:oasis:names:tc:emergency:cap:1.2" in cap.content
+    assert_valid_cap(cap.content)
+
+    negotiated = client.get(
+        f"/v1/warnings/{wid}", headers=as_("auditor", accept="application/cap+xml")
+    )
+    assert negotiated.status_code == 200
+    assert negotiated.headers["content-type"].startswith("application/cap+xml")
+    assert_valid_cap(negotiated.content)
+
+
+def assert_valid_cap(body: bytes) -> None:
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(str(Path(api.__file__).parent / "schemas" / "CAP-v1.2.xsd"))
+    schema.validate(body.decode("utf-8"))
 
 
 def test_the_schema_breaking_sample_gets_422_and_json_gets_415(

@@ -1,0 +1,438 @@
+"""``GET /v1/reports/units/{code}``: a unit's standard indicators over a period (ADR 0011).
+
+One report, three renderings: JSON (the default), an HTML page fit to print as the
+monthly report (Chinese and English labels), and CSV. The format is chosen by
+``?format=json|html|csv`` or else by the ``Accept`` header. Rates are answered with
+their numerator and denominator, and their percent as an exact decimal string
+("93.72"), null when the denominator is 0. Reading is scoped as every read: outside the
+auditor's and admin's roles, a unit sees reports on its own subtree only; any other unit
+answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath, QueryParameter
+
+from api.access import scope_of
+from api.problems import invalid
+from api.routes import READ, MinPosition, Svc, Who, _caught_up
+from domain.errors import NotFound
+from domain.meta import now
+from domain.warning import LEVEL_NAMES
+from projections.reports import (
+    Durations,
+    Indicators,
+    PeriodError,
+    Rate,
+    Report,
+    parse_instant,
+    resolve_period,
+    unit_report,
+)
+from projections.units import is_within
+
+FORMATS = ("json", "html", "csv")
+_MEDIA = {"json": "application/json", "html": "text/html", "csv": "text/csv"}
+
+# -- the JSON shape ----------------------------------------------------------------------
+
+
+class RateOut(msgspec.Struct):
+    numerator: int
+    denominator: int
+    percent: str | None
+
+
+class DurationsOut(msgspec.Struct):
+    count: int
+    total_seconds: int
+    mean_seconds: str | None
+    p90_seconds: int | None
+
+
+class IndicatorsOut(msgspec.Struct):
+    filed: int
+    forwarded: int
+    due: int
+    closed: int
+    closed_on_time: int
+    closure_rate: RateOut
+    on_time_closure_rate: RateOut
+    verified: int
+    reworked: int
+    rework_rate: RateOut
+    signed: int
+    signed_on_time: int
+    on_time_sign_for_rate: RateOut
+    warnings_raised: int
+    warnings_acknowledged: int
+    time_to_acknowledge: DurationsOut
+    time_to_sign_for: DurationsOut
+    time_to_close: DurationsOut
+    overdue_now: int
+
+
+class ReportUnit(msgspec.Struct):
+    code: str
+    name: str
+    name_en: str
+    level: str
+
+
+class ReportRow(msgspec.Struct):
+    unit: ReportUnit
+    indicators: IndicatorsOut
+
+
+class ReportPeriod(msgspec.Struct, rename={"from_": "from"}):
+    from_: datetime
+    to: datetime
+    zone: str
+    label: str
+
+
+class SignForLimitsOut(msgspec.Struct):
+    working_seconds: int
+    urgent_seconds: int
+
+
+class UnitReport(msgspec.Struct):
+    unit: ReportUnit
+    period: ReportPeriod
+    as_of: datetime
+    position: int
+    sign_for_limits: SignForLimitsOut
+    total: IndicatorsOut
+    own: IndicatorsOut
+    children: list[ReportRow]
+    by_theme: dict[str, IndicatorsOut]
+    by_level: dict[str, IndicatorsOut]
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _rate(r: Rate) -> RateOut:
+    return RateOut(r.numerator, r.denominator, _text(r.percent))
+
+
+def _durations(d: Durations) -> DurationsOut:
+    return DurationsOut(d.count, d.total_seconds, _text(d.mean_seconds), d.p90_seconds)
+
+
+def indicators_out(i: Indicators) -> IndicatorsOut:
+    return IndicatorsOut(
+        filed=i.filed,
+        forwarded=i.forwarded,
+        due=i.due,
+        closed=i.closed,
+        closed_on_time=i.closed_on_time,
+        closure_rate=_rate(i.closure_rate),
+        on_time_closure_rate=_rate(i.on_time_closure_rate),
+        verified=i.verified,
+        reworked=i.reworked,
+        rework_rate=_rate(i.rework_rate),
+        signed=i.signed,
+        signed_on_time=i.signed_on_time,
+        on_time_sign_for_rate=_rate(i.on_time_sign_for_rate),
+        warnings_raised=i.warnings_raised,
+        warnings_acknowledged=i.warnings_acknowledged,
+        time_to_acknowledge=_durations(i.time_to_acknowledge),
+        time_to_sign_for=_durations(i.time_to_sign_for),
+        time_to_close=_durations(i.time_to_close),
+        overdue_now=i.overdue_now,
+    )
+
+
+def report_out(report: Report, zone: ZoneInfo) -> UnitReport:
+    def unit(u: Any) -> ReportUnit:
+        return ReportUnit(u.code, u.name, u.name_en, u.level)
+
+    p = report.period
+    return UnitReport(
+        unit=unit(report.unit),
+        period=ReportPeriod(p.start.astimezone(zone), p.end.astimezone(zone), p.zone, p.label),
+        as_of=report.as_of.astimezone(zone),
+        position=report.position,
+        sign_for_limits=SignForLimitsOut(
+            report.limits.working_seconds, report.limits.urgent_seconds
+        ),
+        total=indicators_out(report.total),
+        own=indicators_out(report.own),
+        children=[ReportRow(unit(r.unit), indicators_out(r.indicators)) for r in report.children],
+        by_theme={k: indicators_out(v) for k, v in report.by_theme.items()},
+        by_level={k: indicators_out(v) for k, v in report.by_level.items()},
+    )
+
+
+# -- the flat shape (CSV rows, HTML tables) -----------------------------------------------
+
+#: Column, Chinese label, English label: the order of the CSV and of the printed tables.
+COLUMNS: list[tuple[str, str, str]] = [
+    ("filed", "立案数", "Filed"),
+    ("forwarded", "其中转派", "of which forwarded"),
+    ("due", "应办结", "Due for closure"),
+    ("closed", "办结数", "Closed"),
+    ("closure_rate", "办结率", "Closure rate"),
+    ("closed_on_time", "按期办结", "Closed on time"),
+    ("on_time_closure_rate", "按期办结率", "On-time closure rate"),
+    ("verified", "核查数", "Verified"),
+    ("reworked", "返工数", "Reworked"),
+    ("rework_rate", "返工率", "Rework rate"),
+    ("signed", "签收数", "Signed for"),
+    ("signed_on_time", "按时签收", "Signed on time"),
+    ("on_time_sign_for_rate", "按时签收率", "On-time sign-for rate"),
+    ("warnings_raised", "预警数", "Warnings raised"),
+    ("warnings_acknowledged", "预警确认数", "Warnings acknowledged"),
+    ("time_to_acknowledge", "确认用时", "Time to acknowledge"),
+    ("time_to_sign_for", "签收用时", "Time to sign for"),
+    ("time_to_close", "办结用时", "Time to close"),
+    ("overdue_now", "当前超期", "Overdue now"),
+]
+
+THEME_LABELS = {
+    "meteorological": ("气象灾害", "Meteorological disasters"),
+    "reservoir": ("水库三防", "Reservoirs"),
+    "environment": ("生态环境", "Environment"),
+    "transportation": ("交通运输", "Transportation"),
+    "safety_production": ("安全生产", "Safety production"),
+    "tourism": ("文化旅游", "Tourism"),
+    "ecology": ("生态", "Ecology"),
+    "food_safety": ("食品安全", "Food safety"),
+    "high_places": ("高空", "High places"),
+    "other": ("其他", "Other"),
+    "none": ("无关联预警", "No warning"),
+}
+LEVEL_LABELS = {
+    "1": ("Ⅰ级（红色）", LEVEL_NAMES[1]),
+    "2": ("Ⅱ级（橙色）", LEVEL_NAMES[2]),
+    "3": ("Ⅲ级（黄色）", LEVEL_NAMES[3]),
+    "4": ("Ⅳ级（蓝色）", LEVEL_NAMES[4]),
+    "none": ("无关联预警", "No warning"),
+}
+
+
+def _hours(seconds: Decimal | int | None) -> str:
+    return "—" if seconds is None else f"{Decimal(seconds) / 3600:.1f} h"
+
+
+def cells(i: Indicators) -> dict[str, str]:
+    """Each column as a printed cell: a rate as ``93.72 % (911/972)``, durations in hours."""
+    out: dict[str, str] = {}
+    for name, _, _ in COLUMNS:
+        value = getattr(i, name)
+        if isinstance(value, Rate):
+            shown = "—" if value.percent is None else f"{value.percent} %"
+            out[name] = f"{shown} ({value.numerator}/{value.denominator})"
+        elif isinstance(value, Durations):
+            out[name] = (
+                f"{_hours(value.mean_seconds)} / P90 {_hours(value.p90_seconds)} (n={value.count})"
+            )
+        else:
+            out[name] = str(value)
+    return out
+
+
+def csv_fields(i: Indicators) -> dict[str, str]:
+    """Each figure in its own machine-readable column: rates split in three, durations in four."""
+    out: dict[str, str] = {}
+    for name, _, _ in COLUMNS:
+        value = getattr(i, name)
+        if isinstance(value, Rate):
+            out[f"{name}_percent"] = "" if value.percent is None else str(value.percent)
+            out[f"{name}_numerator"] = str(value.numerator)
+            out[f"{name}_denominator"] = str(value.denominator)
+        elif isinstance(value, Durations):
+            out[f"{name}_count"] = str(value.count)
+            out[f"{name}_total_seconds"] = str(value.total_seconds)
+            out[f"{name}_mean_seconds"] = _or_empty(value.mean_seconds)
+            out[f"{name}_p90_seconds"] = _or_empty(value.p90_seconds)
+        else:
+            out[name] = str(value)
+    return out
+
+
+def _or_empty(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def sections(report: Report) -> list[tuple[str, str, str, str, Indicators]]:
+    """Every row of a report: (section, key, Chinese name, English name, figures)."""
+    u = report.unit
+    rows = [
+        ("total", u.code, u.name, u.name_en, report.total),
+        ("own", u.code, u.name, u.name_en, report.own),
+    ]
+    rows += [
+        ("child", r.unit.code, r.unit.name, r.unit.name_en, r.indicators) for r in report.children
+    ]
+    for key, figures in report.by_theme.items():
+        zh, en = THEME_LABELS.get(key, (key, key))
+        rows.append(("theme", key, zh, en, figures))
+    for key, figures in report.by_level.items():
+        zh, en = LEVEL_LABELS.get(key, (key, key))
+        rows.append(("level", key, zh, en, figures))
+    return rows
+
+
+def render_csv(report: Report, zone: ZoneInfo) -> str:
+    buffer = io.StringIO()
+    period = (
+        report.period.start.astimezone(zone).isoformat(),
+        report.period.end.astimezone(zone).isoformat(),
+    )
+    writer: Any = None
+    for section, key, name, name_en, figures in sections(report):
+        fields = csv_fields(figures)
+        if writer is None:
+            header = ["section", "key", "name", "name_en", "from", "to", *fields]
+            writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\r\n")
+            writer.writeheader()
+        row = {"section": section, "key": key, "name": name, "name_en": name_en}
+        writer.writerow({**row, "from": period[0], "to": period[1], **fields})
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    folder = Path(__file__).parent / "templates"
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_UNIT_SECTIONS = ("total", "own", "child")
+
+
+def render_html(report: Report, zone: ZoneInfo) -> str:
+    rows = sections(report)
+    return (
+        _templates()
+        .get_template("report.html.j2")
+        .render(
+            report=report,
+            start=report.period.start.astimezone(zone),
+            end=report.period.end.astimezone(zone),
+            as_of=report.as_of.astimezone(zone),
+            columns=COLUMNS,
+            units=[
+                (s, k, zh, en, cells(f))
+                for s, k, zh, en, f in rows
+                if s in ("total", "own", "child")
+            ],
+            themes=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "theme"],
+            levels=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "level"],
+        )
+    )
+
+
+# -- the route ---------------------------------------------------------------------------
+
+
+def choose_format(requested: str | None, accept: str) -> str:
+    if requested is not None:
+        if requested not in FORMATS:
+            raise invalid(
+                "format", f"format must be one of {', '.join(FORMATS)}, not {requested!r}"
+            )
+        return requested
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media == "text/html":
+            return "html"
+        if media == "text/csv":
+            return "csv"
+        if media in ("application/json", "*/*"):
+            return "json"
+    return "json"
+
+
+class ReportController(Controller):
+    path = "/v1/reports"
+    tags = ("reports",)
+
+    @get("/units/{code:str}", sync_to_thread=True, responses=READ)
+    def unit_report(
+        self,
+        code: FromPath[str],
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        from_: Annotated[
+            str | None,
+            QueryParameter(name="from", max_length=64, description="a date or an RFC 3339 time"),
+        ] = None,
+        to: Annotated[
+            str | None,
+            QueryParameter(max_length=64, description="excluded: the period is [from, to)"),
+        ] = None,
+        period: Annotated[
+            str | None, QueryParameter(max_length=8, description="day, week or month (with date)")
+        ] = None,
+        date: Annotated[
+            str | None,
+            QueryParameter(max_length=10, description="a day of the period (today)"),
+        ] = None,
+        as_of: Annotated[
+            str | None,
+            QueryParameter(max_length=64, description="the moment 'overdue now' is counted at"),
+        ] = None,
+        format: Annotated[
+            str | None, QueryParameter(max_length=8, description="json, html or csv")
+        ] = None,
+        min_position: MinPosition = None,
+    ) -> Response[Any]:
+        """The standard indicators of a unit's subtree, of its own cases, of each child's
+        subtree, by theme and by level, over a period (default: this month)."""
+        kind = choose_format(format, request.headers.get("accept", ""))
+        zone_name = services.center.calendar.zone
+        zone = ZoneInfo(zone_name)
+        try:
+            moment = parse_instant(as_of, "as_of", zone) if as_of is not None else now()
+            span = resolve_period(
+                zone=zone_name,
+                today=moment.astimezone(zone).date(),
+                from_=from_,
+                to=to,
+                period=period,
+                on=date,
+            )
+        except PeriodError as e:
+            raise invalid(e.field, str(e)) from None
+        _caught_up(services, request, min_position, "units", "indicators")
+        store = services.reads.store
+        scope = scope_of(principal)
+        if scope is not None:
+            with store.read() as tx:
+                visible = is_within(tx, code, scope)
+            if not visible:
+                raise NotFound(f"unit {code} not found")
+        report = unit_report(store, code, span, as_of=moment)
+        if report is None:
+            raise NotFound(f"unit {code} not found")
+        if kind == "html":
+            return Response(render_html(report, zone), media_type="text/html; charset=utf-8")
+        if kind == "csv":
+            filename = f"report-{report.unit.code}-{report.period.label[:10]}.csv"
+            return Response(
+                render_csv(report, zone),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'inline; filename="{filename}"'},
+            )
+        return Response(msgspec.json.encode(report_out(report, zone)), media_type=_MEDIA["json"])
