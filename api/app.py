@@ -23,6 +23,7 @@ from api.access import Services, authenticate, current_principal, current_servic
 from api.idempotency import IdempotencyBook
 from api.intake import INTAKE_HANDLERS
 from api.problems import EXCEPTION_HANDLERS, ProblemError
+from api.reports import ReportController
 from api.routes import (
     READ,
     BoardController,
@@ -129,6 +130,7 @@ def create_app(
             WarningController,
             InstructionController,
             DispositionController,
+            ReportController,
             *INTAKE_HANDLERS,
         ],
         guards=[authenticate],

@@ -1,0 +1,253 @@
+"""How long a unit's report takes to compute, for a district with 100,000 loops.
+
+The indicators view and the units view are filled directly with generated rows through
+their own tables' SQL, not through the domain: building 100,000 loops through the
+commands would take far longer than the figure being measured and would measure the
+writes, not the report. The rows have the shape the projection writes (ADR 0011): a
+district of about 600 units (departments, offices, communities, enterprises), loops
+spread over two years, half of them answering a warning, a tenth reworked once.
+
+Each run asks ``projections.reports.unit_report`` for the district over a random month
+(and, separately, an office over a random month and the district over a year), on
+SQLite and on PostgreSQL, and reports p50 and p95. Target: the district's monthly
+report within 50 ms at p95.
+"""
+
+# Table names are constants; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from statistics import median
+from time import perf_counter
+
+import psycopg
+
+from projections.base import PostgresViewStore, SQLiteViewStore, ViewStore, iso
+from projections.indicators import (
+    CASES,
+    OPEN_END,
+    VERIFICATIONS,
+    WARNINGS,
+    IndicatorsView,
+    epoch,
+)
+from projections.reports import Period, resolve_period, unit_report
+from projections.units import UnitsView
+
+POSTGRES_URL = os.environ.get(
+    "CLOSEDLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TARGET_P95_MS = 50.0
+ZONE = "Asia/Shanghai"
+FIRST_DAY = datetime(2025, 1, 1, tzinfo=UTC)
+SPAN_DAYS = 730
+THEMES = ("meteorological", "reservoir", "environment", "transportation", "safety_production")
+
+
+def district() -> list[tuple[str, str | None, str]]:
+    """(code, parent, level) of a city with one district of about 600 units."""
+    units: list[tuple[str, str | None, str]] = [("HC", None, "city"), ("HW", "HC", "district")]
+    units += [(f"HW-D{d}", "HW", "district") for d in range(10)]
+    for o in range(8):
+        office = f"HW-O{o}"
+        units.append((office, "HW", "office"))
+        for c in range(12):
+            community = f"{office}-C{c}"
+            units.append((community, office, "community"))
+            units += [(f"{community}-E{e}", community, "enterprise") for e in range(5)]
+    return units
+
+
+def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
+    """Create and fill the two views; answers the codes cases were filed under."""
+    for view in (UnitsView(store), IndicatorsView(store)):
+        store.reset(view)
+    units = district()
+    paths: dict[str, str] = {}
+    unit_rows = []
+    for n, (code, parent, level) in enumerate(units):
+        paths[code] = (paths[parent] if parent else "/") + code + "/"
+        unit_rows.append(
+            (f"u{n}", code, code, code, level, "government", parent, paths[code],
+             paths[code].count("/") - 1, 1, 1, n + 1)
+        )  # fmt: skip
+    rng = random.Random(seed)
+    leads = [code for code, _, level in units if level not in ("city",)]
+    cases, warnings, verifications = [], [], []
+    for n in range(loops):
+        unit = rng.choice(leads)
+        filed = FIRST_DAY + timedelta(seconds=rng.randrange(SPAN_DAYS * 86400))
+        deadline = filed + timedelta(hours=rng.choice((2, 7, 24, 72, 168)))
+        received = filed
+        signed = filed + timedelta(seconds=rng.randrange(60, 4 * 86400))
+        closed = signed + timedelta(seconds=rng.randrange(600, 10 * 86400))
+        is_open = rng.random() < 0.03
+        theme, level = ("none", "none")
+        if rng.random() < 0.5:
+            theme, level = rng.choice(THEMES), str(rng.randint(1, 4))
+            raised = filed - timedelta(minutes=rng.randrange(1, 600))
+            ack = raised + timedelta(seconds=rng.randrange(30, 7200))
+            warnings.append(
+                (f"w{n}", unit, theme, level, iso(raised), epoch(raised), iso(ack), epoch(ack),
+                 int((ack - raised).total_seconds()))
+            )  # fmt: skip
+        seq = 2
+        if rng.random() < 0.1 and not is_open:
+            rejected = closed - timedelta(hours=6)
+            verifications.append(
+                (f"c{n}", seq, unit, theme, level, iso(rejected), epoch(rejected), 0)
+            )
+            seq += 1
+        if not is_open:
+            verifications.append((f"c{n}", seq, unit, theme, level, iso(closed), epoch(closed), 1))
+        cases.append(
+            (f"c{n}", unit, "HW", None, 0, rng.choice(("normal", "normal", "urgent")), theme,
+             level, "warning" if theme != "none" else "none", iso(filed), epoch(filed),
+             iso(deadline), epoch(deadline), iso(received), iso(signed), epoch(signed),
+             int((signed - received).total_seconds()), rng.randrange(0, 4 * 3600),
+             None if is_open else iso(closed), None if is_open else epoch(closed),
+             None if is_open else int((closed - filed).total_seconds()), None,
+             OPEN_END if is_open else iso(closed))
+        )  # fmt: skip
+    with store.transaction() as tx:
+        tx.executemany(
+            "INSERT INTO units (id, code, name, name_en, level, kind, parent, path, depth, "
+            "active, version, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            unit_rows,
+        )
+        tx.executemany(
+            f"INSERT INTO {CASES} (id, unit, issuer, parent_id, forwarded, priority, theme, "
+            "level, theme_from, filed_at, filed_epoch, deadline_at, due_epoch, received_at, "
+            "signed_at, signed_epoch, sign_s, sign_work_s, closed_at, closed_epoch, close_s, "
+            "cancelled_at, end_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            cases,
+        )
+        tx.executemany(
+            f"INSERT INTO {WARNINGS} (id, unit, theme, level, raised_at, raised_epoch, "
+            "acknowledged_at, ack_epoch, ack_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            warnings,
+        )
+        tx.executemany(
+            f"INSERT INTO {VERIFICATIONS} (case_id, seq, unit, theme, level, at, at_epoch, "
+            "accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            verifications,
+        )
+    if store.dialect == "postgres":
+        with store.transaction() as tx:
+            for table in ("units", CASES, WARNINGS, VERIFICATIONS):
+                tx.execute(f"ANALYZE {table}")
+    return leads
+
+
+def months(rng: random.Random, count: int) -> Iterator[Period]:
+    for _ in range(count):
+        day = FIRST_DAY.date() + timedelta(days=rng.randrange(SPAN_DAYS))
+        yield resolve_period(zone=ZONE, today=day, period="month")
+
+
+def year(rng: random.Random, count: int) -> Iterator[Period]:
+    for _ in range(count):
+        yield resolve_period(zone=ZONE, today=date(2025, 1, 1), from_="2025-01-01", to="2026-01-01")
+
+
+def timed(store: ViewStore, code: str, periods: Iterator[Period]) -> list[float]:
+    as_of = FIRST_DAY + timedelta(days=SPAN_DAYS)
+    millis = []
+    for period in periods:
+        began = perf_counter()
+        report = unit_report(store, code, period, as_of=as_of)
+        millis.append((perf_counter() - began) * 1000)
+        assert report is not None
+    return millis
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[-(-95 * len(ordered) // 100) - 1]
+
+
+def measure(name: str, store: ViewStore, args: argparse.Namespace) -> bool:
+    began = perf_counter()
+    fill(store, args.loops, args.seed)
+    print(f"{name}: filled {args.loops:,} loops in {perf_counter() - began:.1f} s", flush=True)
+    rng = random.Random(args.seed + 1)
+    timed(store, "HW", months(rng, 5))  # warm the caches and the pool
+    passed = True
+    cases = [
+        ("district HW, one month", "HW", months(rng, args.runs), True),
+        ("office HW-O3, one month", "HW-O3", months(rng, args.runs), False),
+        ("district HW, one year", "HW", year(rng, max(10, args.runs // 10)), False),
+    ]
+    for label, code, periods, is_target in cases:
+        millis = timed(store, code, periods)
+        verdict = ""
+        if is_target:
+            ok = p95(millis) < TARGET_P95_MS
+            passed = passed and ok
+            verdict = f"  target p95 < {TARGET_P95_MS:g} ms: {'PASS' if ok else 'MISS'}"
+        print(
+            f"{name:<9} {label:<26} p50 {median(millis):7.2f} ms  p95 {p95(millis):7.2f} ms"
+            f"  (n={len(millis)}){verdict}",
+            flush=True,
+        )
+    return passed
+
+
+@contextmanager
+def sqlite_store() -> Iterator[ViewStore]:
+    store = SQLiteViewStore.temporary()
+    try:
+        yield store
+    finally:
+        store.discard()
+
+
+@contextmanager
+def postgres_store(url: str) -> Iterator[ViewStore]:
+    store = ViewStore.for_url(url).scratch()
+    assert isinstance(store, PostgresViewStore)
+    try:
+        yield store
+    finally:
+        store.discard()
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench report_latency", description=__doc__)
+    parser.add_argument("--loops", type=int, default=100_000, help="loops in the district")
+    parser.add_argument("--runs", type=int, default=200, help="reports timed per case")
+    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument("--seed", type=int, default=20260401)
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse(argv)
+    passed = True
+    if args.store in ("sqlite", "both"):
+        with sqlite_store() as store:
+            passed = measure("sqlite", store, args) and passed
+    if args.store in ("postgres", "both"):
+        try:
+            with psycopg.connect(args.postgres_url, connect_timeout=3):
+                pass
+        except psycopg.Error as e:
+            print(f"skipping postgres: {e}", flush=True)
+        else:
+            with postgres_store(args.postgres_url) as store:
+                passed = measure("postgres", store, args) and passed
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

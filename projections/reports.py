@@ -1,0 +1,541 @@
+"""The standard indicators of a unit's subtree over a period, from the indicators view.
+
+Definitions are in ADR 0011. In short, for the period ``[start, end)`` and every case
+whose unit lies in the subtree:
+
+- *filed*: instructions dispatched in the period (each forwarded order counts);
+- *due*: instructions whose deadline (after extensions) falls in the period, except those
+  cancelled before their deadline; *closed*: of those, closed before the period's end;
+  *closed on time*: closed by the deadline;
+- *verified* / *reworked*: instructions verified in the period / of them, sent back at
+  least once in the period;
+- *signed* / *signed on time*: instructions their lead signed for in the period / within
+  the sign-for limit (:class:`SignForLimits`);
+- *time to acknowledge* (warnings acknowledged in the period, from raise), *to sign for*
+  (from dispatch to the signing unit), *to close* (instructions closed in the period,
+  from dispatch): count, exact mean, and the 90th percentile by nearest rank;
+- *overdue now*: instructions open at ``as_of`` whose deadline has passed.
+
+Counting happens in SQL, one grouped query per kind of fact, each a range scan of one
+index; durations are fetched and summarised here, exactly, because SQLite has no
+percentile. Rolling up (the unit, each child, each theme, each level) is pure Python
+over the groups, so a parent's figures are its own plus its children's by construction.
+"""
+
+# Table names are constants; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import calendar as calendar_module
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.instruction import Priority
+from domain.warning import Theme
+from projections.base import Tx, ViewStore, iso, tracking_name
+from projections.indicators import CASES, NONE, VERIFICATIONS, WARNINGS, IndicatorsView, epoch
+from projections.units import subtree_paths
+
+#: Report keys of the levels, most severe first, then cases that answer no warning.
+LEVELS = ("1", "2", "3", "4", NONE)
+THEMES = (*(t.value for t in Theme), NONE)
+
+
+class PeriodError(ValueError):
+    """A period that cannot be reported on; ``field`` names the parameter at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# -- exact figures -------------------------------------------------------------------------
+
+
+def _round_half_up(numerator: int, denominator: int, places: int) -> Decimal:
+    """``numerator / denominator`` rounded half up to ``places`` decimals, exactly."""
+    scale = 10**places
+    scaled = (2 * numerator * scale + denominator) // (2 * denominator)
+    return Decimal(scaled).scaleb(-places)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate with what it is made of, so that anyone can check it."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> Decimal | None:
+        """Percent, rounded half up to 2 places; None when nothing was counted."""
+        if self.denominator == 0:
+            return None
+        return _round_half_up(100 * self.numerator, self.denominator, 2)
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Count, exact mean (rounded half up to 0.1 s) and 90th percentile of durations."""
+
+    count: int
+    total_seconds: int
+    mean_seconds: Decimal | None
+    p90_seconds: int | None
+
+    @classmethod
+    def of(cls, seconds: Iterable[int]) -> Durations:
+        values = sorted(seconds)
+        if not values:
+            return cls(0, 0, None, None)
+        total = sum(values)
+        # Nearest rank: the smallest observed value with at least 90 % of values at or
+        # below it (PostgreSQL's percentile_disc(0.9)); never an interpolated value.
+        rank = -(-9 * len(values) // 10)
+        return cls(len(values), total, _round_half_up(total, len(values), 1), values[rank - 1])
+
+
+@dataclass(frozen=True)
+class SignForLimits:
+    """How soon a lead unit must sign for an instruction to have signed on time.
+
+    Urgent instructions count clock time, as their deadlines do; the others count
+    working time on the calendar (office hours, weekends, holidays).
+    """
+
+    working_seconds: int = 2 * 3600
+    urgent_seconds: int = 30 * 60
+
+    def on_time(self, priority: str, clock_seconds: int, working_seconds: int) -> bool:
+        if priority == Priority.URGENT:
+            return clock_seconds <= self.urgent_seconds
+        return working_seconds <= self.working_seconds
+
+
+@dataclass
+class Tally:
+    """What was counted for one group of cases; tallies add up."""
+
+    filed: int = 0
+    forwarded: int = 0
+    due: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    verified: int = 0
+    reworked: int = 0
+    signed_on_time: int = 0
+    warnings_raised: int = 0
+    overdue_now: int = 0
+    acknowledge: list[int] = field(default_factory=list)
+    sign: list[int] = field(default_factory=list)
+    close: list[int] = field(default_factory=list)
+
+    def add(self, other: Tally) -> Tally:
+        self.filed += other.filed
+        self.forwarded += other.forwarded
+        self.due += other.due
+        self.closed += other.closed
+        self.closed_on_time += other.closed_on_time
+        self.verified += other.verified
+        self.reworked += other.reworked
+        self.signed_on_time += other.signed_on_time
+        self.warnings_raised += other.warnings_raised
+        self.overdue_now += other.overdue_now
+        self.acknowledge.extend(other.acknowledge)
+        self.sign.extend(other.sign)
+        self.close.extend(other.close)
+        return self
+
+    @classmethod
+    def sum(cls, tallies: Iterable[Tally]) -> Tally:
+        total = cls()
+        for tally in tallies:
+            total.add(tally)
+        return total
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """The standard indicators of one group (a unit's subtree, a theme, a level)."""
+
+    filed: int
+    forwarded: int
+    due: int
+    closed: int
+    closed_on_time: int
+    closure_rate: Rate
+    on_time_closure_rate: Rate
+    verified: int
+    reworked: int
+    rework_rate: Rate
+    signed: int
+    signed_on_time: int
+    on_time_sign_for_rate: Rate
+    warnings_raised: int
+    warnings_acknowledged: int
+    time_to_acknowledge: Durations
+    time_to_sign_for: Durations
+    time_to_close: Durations
+    overdue_now: int
+
+    @classmethod
+    def of(cls, t: Tally) -> Indicators:
+        return cls(
+            filed=t.filed,
+            forwarded=t.forwarded,
+            due=t.due,
+            closed=t.closed,
+            closed_on_time=t.closed_on_time,
+            closure_rate=Rate(t.closed, t.due),
+            on_time_closure_rate=Rate(t.closed_on_time, t.due),
+            verified=t.verified,
+            reworked=t.reworked,
+            rework_rate=Rate(t.reworked, t.verified),
+            signed=len(t.sign),
+            signed_on_time=t.signed_on_time,
+            on_time_sign_for_rate=Rate(t.signed_on_time, len(t.sign)),
+            warnings_raised=t.warnings_raised,
+            warnings_acknowledged=len(t.acknowledge),
+            time_to_acknowledge=Durations.of(t.acknowledge),
+            time_to_sign_for=Durations.of(t.sign),
+            time_to_close=Durations.of(t.close),
+            overdue_now=t.overdue_now,
+        )
+
+
+# -- periods -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` in UTC at whole seconds, with the zone it was read in."""
+
+    start: datetime
+    end: datetime
+    zone: str
+    label: str
+
+    @property
+    def start_s(self) -> int:
+        return epoch(self.start)
+
+    @property
+    def end_s(self) -> int:
+        return epoch(self.end)
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PERIODS = ("day", "week", "month")
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def parse_instant(text: str, field: str, tz: ZoneInfo) -> datetime:
+    """A date (local midnight in ``tz``) or an RFC 3339 time with its offset, in UTC."""
+    text = text.strip()
+    try:
+        if _DATE.match(text):
+            return _local_midnight(date.fromisoformat(text), tz)
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise PeriodError(
+            field, f"{field} must be a date (2026-03-01) or an RFC 3339 time, not {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise PeriodError(field, f"{field} must carry a time-zone offset (+08:00 or Z)")
+    return value.astimezone(UTC)
+
+
+def _whole_second(instant: datetime) -> datetime:
+    return instant.replace(microsecond=0)
+
+
+def resolve_period(
+    *,
+    zone: str,
+    today: date,
+    from_: str | None = None,
+    to: str | None = None,
+    period: str | None = None,
+    on: str | None = None,
+) -> Period:
+    """The period a request names: ``from``/``to``, or ``period`` with a ``date`` in it
+    (``today`` by default), or, with nothing, the current month. Bounds are taken at
+    whole seconds; ``to`` is excluded."""
+    tz = ZoneInfo(zone)
+    if period is not None or (from_ is None and to is None):
+        if from_ is not None or to is not None:
+            raise PeriodError("period", "give either period (with date) or from and to, not both")
+        kind = period or "month"
+        if kind not in PERIODS:
+            raise PeriodError("period", f"period must be one of {', '.join(PERIODS)}, not {kind!r}")
+        day = today
+        if on is not None:
+            if not _DATE.match(on.strip()):
+                raise PeriodError("date", f"date must look like 2026-03-01, not {on!r}")
+            try:
+                day = date.fromisoformat(on.strip())
+            except ValueError:
+                raise PeriodError("date", f"{on!r} is not a date") from None
+        if kind == "day":
+            first, last, label = day, day + timedelta(days=1), day.isoformat()
+        elif kind == "week":
+            first = day - timedelta(days=day.weekday())
+            year, week, _ = first.isocalendar()
+            last, label = first + timedelta(days=7), f"{year}-W{week:02d}"
+        else:
+            first = day.replace(day=1)
+            days = calendar_module.monthrange(day.year, day.month)[1]
+            last, label = first + timedelta(days=days), f"{day.year}-{day.month:02d}"
+        return Period(_local_midnight(first, tz), _local_midnight(last, tz), zone, label)
+    if on is not None:
+        raise PeriodError("date", "date goes with period=day|week|month, not with from and to")
+    if from_ is None or to is None:
+        missing = "from" if from_ is None else "to"
+        raise PeriodError(missing, "give both from and to (to is excluded)")
+    start = _whole_second(parse_instant(from_, "from", tz))
+    end = _whole_second(parse_instant(to, "to", tz))
+    if end <= start:
+        raise PeriodError("to", "to must come after from (the period is [from, to))")
+    label = f"{start.astimezone(tz).isoformat()} – {end.astimezone(tz).isoformat()}"
+    return Period(start, end, zone, label)
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    code: str
+    name: str
+    name_en: str
+    level: str
+
+
+@dataclass(frozen=True)
+class Row:
+    unit: UnitRef
+    indicators: Indicators
+
+
+@dataclass(frozen=True)
+class Report:
+    """A unit's indicators over a period: its subtree, its own cases, each child's subtree,
+    and the subtree's figures by theme and by level."""
+
+    unit: UnitRef
+    period: Period
+    as_of: datetime
+    position: int
+    limits: SignForLimits
+    total: Indicators
+    own: Indicators
+    children: list[Row]
+    by_theme: dict[str, Indicators]
+    by_level: dict[str, Indicators]
+
+
+Key = tuple[str, str, str]  # bucket (a child's code, or "" for the unit's own), theme, level
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def gather(
+    tx: Tx, bucket: Mapping[str, str], period: Period, as_of: datetime, limits: SignForLimits
+) -> dict[Key, Tally]:
+    """The tallies of the subtree whose units are the keys of ``bucket``, grouped by
+    (``bucket[unit]``, theme, level): each unit's cases counted in its bucket."""
+    tallies: dict[Key, Tally] = {}
+    codes = sorted(bucket)
+
+    def at(row: tuple[Any, ...]) -> Tally:
+        key = (bucket[row[0]], row[1], row[2])
+        found = tallies.get(key)
+        if found is None:
+            found = tallies[key] = Tally()
+        return found
+
+    units = _marks(len(codes))
+    span = (period.start_s, period.end_s)
+    group = "GROUP BY unit, theme, level"
+
+    for row in tx.execute(
+        f"SELECT unit, theme, level, COUNT(*), SUM(forwarded) FROM {CASES} "
+        f"WHERE unit IN ({units}) AND filed_epoch >= ? AND filed_epoch < ? {group}",
+        (*codes, *span),
+    ):
+        tally = at(row)
+        tally.filed += int(row[3])
+        tally.forwarded += int(row[4])
+
+    for row in tx.execute(
+        "SELECT unit, theme, level, COUNT(*), "
+        "SUM(CASE WHEN closed_epoch < ? THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN closed_epoch < ? AND closed_at <= deadline_at THEN 1 ELSE 0 END) "
+        f"FROM {CASES} WHERE unit IN ({units}) AND due_epoch >= ? AND due_epoch < ? "
+        f"AND (cancelled_at IS NULL OR cancelled_at > deadline_at) {group}",
+        (period.end_s, period.end_s, *codes, *span),
+    ):
+        tally = at(row)
+        tally.due += int(row[3])
+        tally.closed += int(row[4])
+        tally.closed_on_time += int(row[5])
+
+    for row in tx.execute(
+        "SELECT unit, theme, level, COUNT(DISTINCT case_id), "
+        "COUNT(DISTINCT CASE WHEN accepted = 0 THEN case_id END) "
+        f"FROM {VERIFICATIONS} WHERE unit IN ({units}) AND at_epoch >= ? AND at_epoch < ? "
+        f"{group}",
+        (*codes, *span),
+    ):
+        tally = at(row)
+        tally.verified += int(row[3])
+        tally.reworked += int(row[4])
+
+    for row in tx.execute(
+        f"SELECT unit, theme, level, priority, sign_s, sign_work_s FROM {CASES} "
+        f"WHERE unit IN ({units}) AND signed_epoch >= ? AND signed_epoch < ?",
+        (*codes, *span),
+    ):
+        tally = at(row)
+        tally.sign.append(int(row[4]))
+        if limits.on_time(str(row[3]), int(row[4]), int(row[5])):
+            tally.signed_on_time += 1
+
+    for row in tx.execute(
+        f"SELECT unit, theme, level, close_s FROM {CASES} "
+        f"WHERE unit IN ({units}) AND closed_epoch >= ? AND closed_epoch < ?",
+        (*codes, *span),
+    ):
+        at(row).close.append(int(row[3]))
+
+    moment = iso(as_of)
+    for row in tx.execute(
+        f"SELECT unit, theme, level, COUNT(*) FROM {CASES} "
+        f"WHERE unit IN ({units}) AND end_at > ? AND deadline_at < ? AND filed_at <= ? {group}",
+        (*codes, moment, moment, moment),
+    ):
+        at(row).overdue_now += int(row[3])
+
+    for row in tx.execute(
+        f"SELECT unit, theme, level, COUNT(*) FROM {WARNINGS} "
+        f"WHERE unit IN ({units}) AND raised_epoch >= ? AND raised_epoch < ? {group}",
+        (*codes, *span),
+    ):
+        at(row).warnings_raised += int(row[3])
+
+    for row in tx.execute(
+        f"SELECT unit, theme, level, ack_s FROM {WARNINGS} "
+        f"WHERE unit IN ({units}) AND ack_epoch >= ? AND ack_epoch < ?",
+        (*codes, *span),
+    ):
+        at(row).acknowledge.append(int(row[3]))
+
+    return tallies
+
+
+def child_of(path: str, top_path: str) -> str:
+    """The child of the top unit whose subtree holds ``path`` ("": the top unit itself)."""
+    rest = path[len(top_path) :]
+    return rest.split("/", 1)[0]
+
+
+def buckets(paths: Mapping[str, str], top: str) -> dict[str, str]:
+    """Each unit of the subtree → the child of ``top`` it lies under (an empty text for ``top``)."""
+    top_path = paths[top]
+    return {code: child_of(path, top_path) for code, path in paths.items()}
+
+
+def _ordered(keys: Iterable[str], order: tuple[str, ...]) -> list[str]:
+    rank = {k: i for i, k in enumerate(order)}
+    return sorted(set(keys), key=lambda k: (rank.get(k, len(order)), k))
+
+
+def assemble(
+    *,
+    top: UnitRef,
+    children: list[UnitRef],
+    tallies: Mapping[Key, Tally],
+    period: Period,
+    as_of: datetime,
+    position: int,
+    limits: SignForLimits,
+) -> Report:
+    """Roll the groups up: the whole subtree, the unit's own cases, each child's subtree,
+    each theme and each level. Every child is listed, with zeros when nothing happened."""
+    own = Tally()
+    per_child: dict[str, Tally] = {c.code: Tally() for c in children}
+    per_theme: dict[str, Tally] = {}
+    per_level: dict[str, Tally] = {}
+    for (child, theme, level), tally in tallies.items():
+        if not child:
+            own.add(tally)
+        else:
+            per_child.setdefault(child, Tally()).add(tally)
+        per_theme.setdefault(theme, Tally()).add(tally)
+        per_level.setdefault(level, Tally()).add(tally)
+    total = Tally.sum([own, *per_child.values()])
+    refs = {c.code: c for c in children}
+    rows = [
+        Row(refs.get(code, UnitRef(code, code, code, "")), Indicators.of(per_child[code]))
+        for code in sorted(per_child)
+    ]
+    return Report(
+        unit=top,
+        period=period,
+        as_of=as_of,
+        position=position,
+        limits=limits,
+        total=Indicators.of(total),
+        own=Indicators.of(own),
+        children=rows,
+        by_theme={k: Indicators.of(per_theme[k]) for k in _ordered(per_theme, THEMES)},
+        by_level={k: Indicators.of(per_level[k]) for k in _ordered(per_level, LEVELS)},
+    )
+
+
+def _unit_refs(tx: Tx, where: str, params: tuple[Any, ...]) -> list[UnitRef]:
+    rows = tx.execute(f"SELECT code, name, name_en, level FROM units WHERE {where}", params)
+    return [UnitRef(str(c), str(n), str(e), str(lv)) for c, n, e, lv in rows]
+
+
+def unit_report(
+    store: ViewStore,
+    code: str,
+    period: Period,
+    *,
+    as_of: datetime,
+    limits: SignForLimits | None = None,
+) -> Report | None:
+    """The report of ``code`` from one read of the views, or None if the unit is unknown."""
+    limits = limits or SignForLimits()
+    with store.read() as tx:
+        paths = subtree_paths(tx, code)
+        if not paths:
+            return None
+        top = _unit_refs(tx, "code = ?", (code,))[0]
+        children = _unit_refs(tx, "parent = ?", (code,))
+        tallies = gather(tx, buckets(paths, code), period, as_of, limits)
+        rows = tx.execute(
+            "SELECT notification_id FROM projection_tracking WHERE application_name = ?",
+            (tracking_name(IndicatorsView.name),),
+        )
+    return assemble(
+        top=top,
+        children=children,
+        tallies=tallies,
+        period=period,
+        as_of=as_of,
+        position=int(rows[0][0]) if rows else 0,
+        limits=limits,
+    )
