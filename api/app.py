@@ -20,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.access import Services, authenticate, current_principal, current_services
+from api.audit import AUDIT_HANDLERS
 from api.idempotency import IdempotencyBook
 from api.intake import INTAKE_HANDLERS
 from api.problems import EXCEPTION_HANDLERS, ProblemError
@@ -132,6 +133,7 @@ def create_app(
             DispositionController,
             ReportController,
             *INTAKE_HANDLERS,
+            *AUDIT_HANDLERS,
         ],
         guards=[authenticate],
         dependencies={

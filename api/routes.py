@@ -52,6 +52,27 @@ Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page"
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
 
 
+AsOf = Annotated[
+    datetime | None, QueryParameter(description="the state as it was at this recorded time")
+]
+AtVersion = Annotated[int | None, QueryParameter(ge=1, description="the state at this version")]
+
+
+def _past(
+    services: Services,
+    principal: Principal,
+    kind: str,
+    aid: UUID,
+    at: datetime | None,
+    version: int | None,
+) -> Response[Any]:
+    """``?as_of=`` or ``?version=``: the state then, rebuilt from the events (audit)."""
+    from api.audit import past_state  # the audit routes import this module
+
+    past = past_state(services, principal, kind, aid, at, version)
+    return Response(content=past, headers={"ETag": etag(past.version)})
+
+
 def _json(content: Any, version: int) -> Response[Any]:
     return Response(content=content, headers={"ETag": etag(version)})
 
@@ -348,9 +369,13 @@ class WarningController(Controller):
         request: Request[Any, Any, Any],
         wid: FromPath[UUID],
         min_position: MinPosition = None,
+        as_of: AsOf = None,
+        version: AtVersion = None,
     ) -> Response[Any]:
         from api.intake import cap_response, wants_cap  # the intake imports this module
 
+        if as_of is not None or version is not None:
+            return _past(services, principal, "warnings", wid, as_of, version)
         if wants_cap(request.headers.get("accept", "")):
             return cap_response(services, principal, wid)
         _caught_up(services, request, min_position, "units", "warnings")
@@ -577,7 +602,11 @@ class InstructionController(Controller):
         request: Request[Any, Any, Any],
         iid: FromPath[UUID],
         min_position: MinPosition = None,
-    ) -> Response[s.Instruction]:
+        as_of: AsOf = None,
+        version: AtVersion = None,
+    ) -> Response[Any]:
+        if as_of is not None or version is not None:
+            return _past(services, principal, "instructions", iid, as_of, version)
         _caught_up(services, request, min_position, "units", "instructions")
         with services.reads.store.read() as tx:
             row = q.instruction(tx, str(iid))
@@ -933,8 +962,15 @@ class DispositionController(Controller):
 
     @get("/{did:uuid}", sync_to_thread=True, responses=READ)
     def get_disposition(
-        self, services: Svc, principal: Who, did: FromPath[UUID]
-    ) -> Response[s.Disposition]:
+        self,
+        services: Svc,
+        principal: Who,
+        did: FromPath[UUID],
+        as_of: AsOf = None,
+        version: AtVersion = None,
+    ) -> Response[Any]:
+        if as_of is not None or version is not None:
+            return _past(services, principal, "dispositions", did, as_of, version)
         center = services.center
         d = center.disposition(did)
         visible_instruction(services, principal, center.instruction(d.instruction_id))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import loop_cost, rebuild, report_latency
+from bench import audit, loop_cost, rebuild, report_latency
 
 #: Each benchmark takes its own command-line options and returns an exit status.
 BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "loop_cost": (loop_cost.main, "a full closed loop per event, against a bare save"),
     "report_latency": (report_latency.main, "a unit's report for a district of 100,000 loops"),
     "rebuild": (rebuild.main, "rebuilding the views on PostgreSQL, against reading the log"),
+    "audit": (audit.main, "verifying the hash chain, against reading and hashing the log"),
 }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from api.tokens import ROLES
+from closedloop.audit_cli import add_audit_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings, SettingsError
 from domain.calendar import CalendarError
@@ -35,16 +36,19 @@ def asgi_app() -> Any:
 
     from api.app import create_app
     from closedloop.bootstrap import build_background, build_read_models
+    from projections.audit import AuditChain
 
     center = build_command_center(Settings.from_env())
     external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
     reads = build_read_models(center, run=not external)
     background = build_background(center, reads.store)
+    # Several workers may each run the chain: they take turns on its tracking row.
+    chain = AuditChain.beside(center, reads.store)
     return create_app(
         center,
         reads=reads,
-        on_startup=[background.start],
-        on_shutdown=[background.stop, center.close],
+        on_startup=[background.start, chain.start],
+        on_shutdown=[chain.stop, background.stop, center.close],
     )
 
 
@@ -166,6 +170,7 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
+    from projections.audit import AuditChain
     from projections.service import ReadModels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -177,9 +182,12 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
+    chain = AuditChain.beside(center, reads.store)
     reads.start()
-    print(f"projections following {settings.database_url}", flush=True)
+    chain.start()
+    print(f"projections and the audit chain following {settings.database_url}", flush=True)
     done.wait()
+    chain.stop()
     reads.stop()
     center.close()
     return 0
@@ -336,6 +344,8 @@ def parser() -> argparse.ArgumentParser:
     proj_sub.add_parser("status", help="each view's position, the head and the lag").set_defaults(
         func=_projections_status
     )
+
+    add_audit_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")
     watch_sub = watch.add_subparsers(dest="watch_command", required=True)

@@ -62,10 +62,11 @@ class Background:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
+        # No parameters: Litestar hands its app to a shutdown hook that takes one.
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(10.0)
         self._threads.clear()
 
     def follow_once(self) -> int:

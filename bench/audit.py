@@ -1,0 +1,218 @@
+"""Verifying the audit chain beside reading and hashing the log; a loop's timeline latency.
+
+A fresh store (SQLite in a temporary folder by default, or a scratch schema of the
+PostgreSQL database given with ``--url``) gets ``--events`` events. Making them one
+command at a time through the domain would take many minutes, so they are real domain
+events (warnings raised, repeated, acknowledged and assessed, built by the aggregates
+themselves) converted by the application's mapper and written in bulk with
+``recorder.insert_events``, 5,000 a transaction. One real closed loop of about 50
+events is given through the command center in slices between those batches, so that
+its events lie scattered through the log.
+
+Then, in the same run: the raw rate (read every row with ``select_notifications`` and
+SHA-256 its stored state, no checks), the chain follower's rate, and the verification
+rate (recompute the chain, compare every row and checkpoint); the target is a ratio of
+at least 0.5. And the timeline of the loop, read 200 times: the target is p95 < 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import statistics
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.audit import loop_timeline
+from closedloop.bootstrap import build_command_center
+from closedloop.settings import Settings
+from domain.application import CommandCenter
+from domain.demo import load_demo
+from domain.meta import Meta
+from domain.warning import EarlyWarning
+from projections import audit
+from projections.base import ViewStore
+from projections.loops import LoopsView
+from projections.runner import Runner
+from tests.unit.builders import COMMUNITY, DISTRICT, OFFICE, ONE_DAY, confirmed_warning, ctx, issue
+
+UNITS = ["HW-DH-QS", "HW-DH-HP", "HW-XL-SQ", "HW-NG-GK", "HW-XL-FL"]
+
+
+def bulk(center: CommandCenter, count: int, first: int) -> None:
+    """Write about ``count`` real domain events with ``insert_events``, in big batches."""
+    start = datetime.now(UTC) - timedelta(days=30)
+    written = 0
+    n = first
+    while written < count:
+        stored: list[Any] = []
+        while len(stored) < 5000 and written + len(stored) < count:
+            n += 1
+            at = start + timedelta(seconds=n)
+
+            def meta(cmd: str, k: int = 0, n: int = n, at: datetime = at) -> Meta:
+                return Meta(
+                    person="bench",
+                    unit="HW",
+                    role="monitor",
+                    command=cmd,
+                    command_id=f"bench-{n}-{cmd}-{k}",
+                    occurred_at=at,
+                    loop_id=uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{n}"),
+                )
+
+            w = EarlyWarning.raise_(
+                source="bench",
+                rule="reservoir.level",
+                theme="reservoir",
+                level=1 + n % 4,
+                title=f"水位读数 reading {n}",
+                description=None,
+                location=None,
+                unit=UNITS[n % len(UNITS)],
+                observed_at=at,
+                dedup_key=f"bench-{n}",
+                attributes={"n": n},
+                meta=meta("raise"),
+            )
+            for k in range(2):
+                w.repeat(at, w.level, meta("repeat", k))
+            w.acknowledge(meta("acknowledge"))
+            w.assess(True, None, meta("assess"))
+            stored += [center.mapper.to_stored_event(e) for e in w.collect_events()]
+        center.recorder.insert_events(stored)
+        written += len(stored)
+
+
+def loop_steps(center: CommandCenter, ids: dict[str, Any]) -> Iterator[Callable[[], Any]]:
+    """A warning closed through a forwarded instruction with many progress reports."""
+
+    def raised() -> None:
+        ids["w"] = confirmed_warning(center, unit=OFFICE)
+
+    def issued() -> None:
+        ids["p"] = issue(center, DISTRICT, OFFICE, warning_ids=[ids["w"]])
+        center.sign_for(ctx(OFFICE), ids["p"])
+
+    def forwarded() -> None:
+        ids["c"] = center.forward(ctx(OFFICE), ids["p"], to_unit=COMMUNITY, due_in=ONE_DAY).id
+        center.sign_for(ctx(COMMUNITY), ids["c"])
+
+    yield raised
+    yield issued
+    yield forwarded
+    for k in range(27):
+
+        def report(k: int = k) -> Any:
+            return center.report_progress(ctx(COMMUNITY), ids["c"], f"sandbags row {k}")
+
+        yield report
+    yield lambda: center.submit(ctx(COMMUNITY), ids["c"], "bank secured")
+    yield lambda: center.verify(ctx(OFFICE), ids["c"], accepted=True)
+    yield lambda: center.submit(ctx(OFFICE), ids["p"], "done")
+    yield lambda: center.verify(ctx(DISTRICT), ids["p"], accepted=True)
+    yield lambda: center.resolve_warning(ctx(DISTRICT), ids["w"], "under the limit")
+    yield lambda: center.close_warning(ctx(DISTRICT), ids["w"])
+
+
+def raw_rate(center: CommandCenter, page: int) -> tuple[int, float]:
+    """Read every row and SHA-256 its state: the floor of any verification."""
+    started = perf_counter()
+    count = 0
+    prev = bytes(32)
+    for n in audit.log_rows(center, page=page):
+        prev = hashlib.sha256(prev + n.state).digest()
+        count += 1
+    return count, count / (perf_counter() - started)
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench audit", description=__doc__)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--url", default=None, help="a PostgreSQL database (default: SQLite)")
+    p.add_argument("--page", type=int, default=5000, help="rows per read when verifying")
+    args = p.parse_args(argv)
+
+    folder = Path(tempfile.mkdtemp(prefix="closedloop-bench-audit-"))
+    schema = None
+    if args.url:
+        import psycopg
+
+        schema = f"bench_audit_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{args.url}?schema={schema}"
+    else:
+        url = f"sqlite:///{folder}/bench.sqlite3"
+    center = build_command_center(Settings(database_url=url))
+    store = ViewStore.for_env(center.env)
+    try:
+        load_demo(center)
+        started = perf_counter()
+        ids: dict[str, Any] = {}
+        steps = list(loop_steps(center, ids))
+        per_slice = args.events // len(steps)
+        for i, step in enumerate(steps):
+            step()
+            bulk(center, per_slice, first=i * per_slice)
+        head = center.head_position()
+        loop_id = ids["w"]
+        print(f"log: {head:,} events written in {perf_counter() - started:.0f} s ({url})")
+
+        started = perf_counter()
+        Runner(center, store, [LoopsView(store)], listen=False, batch=5000).catch_up()
+        print(f"loop index built in {perf_counter() - started:.1f} s")
+
+        settings = audit.AuditSettings(key_path=folder / "audit.key", every_events=1000)
+        chain = audit.AuditChain.beside(center, store, settings)
+        chain.batch = 5000
+        started = perf_counter()
+        chain.checkpoint_now()
+        follow = head / (perf_counter() - started)
+        assert chain.signer is not None
+
+        count, raw = raw_rate(center, args.page)
+        started = perf_counter()
+        result = audit.verify(center, store, chain.signer.public, page=args.page)
+        rate = result.events / (perf_counter() - started)
+        if not result.ok:
+            print(f"verification failed: {result.summary()}")
+            return 1
+        ratio = rate / raw
+        print(f"raw read + SHA-256 of each stored row:   {raw:,.0f} events/s ({count:,} rows)")
+        print(f"chain follower (hash + write + sign):    {follow:,.0f} events/s")
+        print(
+            f"verification (chain + {result.checkpoints} checkpoints): {rate:,.0f} events/s "
+            f"— ratio {ratio:.2f} (target ≥ 0.50)"
+        )
+
+        zone = ZoneInfo("Asia/Shanghai")
+        timeline = loop_timeline(center, store, loop_id, zone)
+        samples = []
+        for _ in range(200):
+            started = perf_counter()
+            loop_timeline(center, store, loop_id, zone)
+            samples.append((perf_counter() - started) * 1000)
+        p95 = statistics.quantiles(samples, n=20)[-1]
+        print(
+            f"timeline of a loop of {len(timeline.entries)} events "
+            f"({timeline.members} aggregates) in {head:,}: "
+            f"p50 {statistics.median(samples):.2f} ms, p95 {p95:.2f} ms (target < 20 ms)"
+        )
+        return 0 if ratio >= 0.5 and p95 < 20 else 1
+    finally:
+        store.close()
+        center.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        if schema is not None:
+            import psycopg
+
+            with psycopg.connect(args.url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

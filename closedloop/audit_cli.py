@@ -1,0 +1,165 @@
+"""``closedloop audit …``: verify the record, export it, chain and sign it now (ADR 0013).
+
+closedloop audit verify [--public-key KEY]
+closedloop audit export [--from POSITION|TIME] [--to POSITION|TIME] [--output FILE]
+closedloop audit chain
+closedloop audit checkpoints
+
+``cli.py`` adds these with :func:`add_audit_commands`. ``verify`` exits 0 when the record
+is untouched and 1 naming the first position at fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from closedloop.bootstrap import build_command_center
+from closedloop.settings import Settings, SettingsError
+
+
+def _bound(text: str | None, flag: str) -> int | datetime | None:
+    """A log position (an integer) or a recorded time (ISO 8601 with an offset)."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(
+            f"{flag} takes a log position or an ISO 8601 time, not {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        raise SettingsError(f"{flag}: the time must carry a time-zone offset, e.g. +08:00")
+    return when
+
+
+def _open(settings: Settings) -> tuple[Any, Any, Any]:
+    from projections import audit
+    from projections.base import ViewStore
+
+    center = build_command_center(settings)
+    store = ViewStore.for_env(center.env)
+    try:
+        audit_settings = audit.AuditSettings.from_env()
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
+    return center, store, audit_settings
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import audit
+
+    center, store, audit_settings = _open(settings)
+    try:
+        if args.public_key:
+            try:
+                key = audit.PublicKey.from_verifier(args.public_key)
+            except ValueError as e:
+                raise SettingsError(f"--public-key: {e}") from None
+        else:
+            key = audit.Signer.from_file(
+                audit_settings.key_path, audit_settings.origin, create=False
+            ).public
+        result = audit.verify(center, store, key)
+    except FileNotFoundError as e:
+        print(f"closedloop audit: no audit key at {e.filename}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+        center.close()
+    if result.ok:
+        print(result.summary())
+        return 0
+    for fault in sorted(result.faults, key=lambda f: f.position):
+        print(f"closedloop audit: {fault}", file=sys.stderr)
+    print(result.summary(), file=sys.stderr)
+    return 1
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import audit
+
+    start, stop = _bound(args.start, "--from"), _bound(args.stop, "--to")
+    center, store, _ = _open(settings)
+    try:
+        lines = audit.export_lines(
+            center,
+            store,
+            start=start if isinstance(start, int) else None,
+            stop=stop if isinstance(stop, int) else None,
+            since=start if isinstance(start, datetime) else None,
+            until=stop if isinstance(stop, datetime) else None,
+        )
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            for line in lines:
+                out.write(line)
+        finally:
+            if args.output:
+                out.close()
+            else:
+                out.flush()
+    finally:
+        store.close()
+        center.close()
+    return 0
+
+
+def _chain(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import audit
+
+    center, store, audit_settings = _open(settings)
+    try:
+        chain = audit.AuditChain.beside(center, store, audit_settings)
+        checkpoint = chain.checkpoint_now()
+        print(f"chained up to position {chain.position}")
+        if checkpoint is not None:
+            print(checkpoint.note(), end="")
+    finally:
+        store.close()
+        center.close()
+    return 0
+
+
+def _checkpoints(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import audit
+
+    center, store, _ = _open(settings)
+    try:
+        for row in audit.checkpoints(store):
+            print(row["note"])
+    finally:
+        store.close()
+        center.close()
+    return 0
+
+
+def add_audit_commands(subparsers: Any) -> None:
+    """Add ``audit verify | export | chain | checkpoints`` to the CLI's subcommands."""
+    auditing = subparsers.add_parser("audit", help="tamper evidence: verify and export the log")
+    sub = auditing.add_subparsers(dest="audit_command", required=True)
+    verify = sub.add_parser(
+        "verify", help="recompute the hash chain, check every checkpoint; non-zero if tampered"
+    )
+    verify.add_argument(
+        "--public-key",
+        default=None,
+        metavar="KEY",
+        help="the verifier key (GET /v1/audit/public-key) instead of the local key file",
+    )
+    verify.set_defaults(func=_verify)
+    export = sub.add_parser("export", help="the log (or a slice) as NDJSON with chain hashes")
+    export.add_argument("--from", dest="start", default=None, metavar="POSITION|TIME")
+    export.add_argument("--to", dest="stop", default=None, metavar="POSITION|TIME")
+    export.add_argument("--output", "-o", default=None, metavar="FILE")
+    export.set_defaults(func=_export)
+    sub.add_parser(
+        "chain", help="chain what is recorded now and sign a checkpoint of its head"
+    ).set_defaults(func=_chain)
+    sub.add_parser("checkpoints", help="print every signed checkpoint note").set_defaults(
+        func=_checkpoints
+    )

@@ -1,0 +1,143 @@
+"""The audit chain beside a store (SQLite and PostgreSQL), and tampering by direct SQL.
+
+:class:`Tamper` edits the event store's own table the way someone with database access
+would: the library's ``stored_events`` on SQLite (the position is the row id) and
+``closedloop_events`` in the test's schema on PostgreSQL (``notification_id``).
+"""
+
+# Table names come from the recorder; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from domain.application import CommandCenter
+from domain.demo import load_demo
+from projections import audit
+from projections.base import ViewStore
+from tests.unit.builders import (
+    COMMUNITY,
+    DISTRICT,
+    OFFICE,
+    ONE_DAY,
+    confirmed_warning,
+    ctx,
+    issue,
+)
+
+
+@pytest.fixture
+def audit_settings(tmp_path: Path) -> audit.AuditSettings:
+    return audit.AuditSettings(key_path=tmp_path / "keys" / "audit-signing.key", every_events=10)
+
+
+@pytest.fixture
+def store(center: CommandCenter) -> Iterator[ViewStore]:
+    views = ViewStore.for_env(center.env)
+    try:
+        yield views
+    finally:
+        views.close()
+
+
+@pytest.fixture
+def chain(
+    center: CommandCenter, store: ViewStore, audit_settings: audit.AuditSettings
+) -> audit.AuditChain:
+    return audit.AuditChain.beside(center, store, audit_settings)
+
+
+def a_whole_loop(center: CommandCenter) -> dict[str, Any]:
+    """A warning closed through an instruction forwarded once; answers the ids."""
+    wid = confirmed_warning(center, unit=OFFICE)
+    parent = issue(center, DISTRICT, OFFICE, warning_ids=[wid])
+    center.sign_for(ctx(OFFICE), parent)
+    child = center.forward(ctx(OFFICE), parent, to_unit=COMMUNITY, due_in=ONE_DAY).id
+    center.sign_for(ctx(COMMUNITY), child)
+    center.report_progress(ctx(COMMUNITY), child, "sandbags laid along the bank")
+    center.submit(ctx(COMMUNITY), child, "bank secured")
+    center.verify(ctx(OFFICE), child, accepted=True)
+    center.submit(ctx(OFFICE), parent, "done")
+    center.verify(ctx(DISTRICT), parent, accepted=True)
+    center.resolve_warning(ctx(DISTRICT), wid, "level back under the limit")
+    center.close_warning(ctx(DISTRICT), wid)
+    return {"warning": wid, "parent": parent, "child": child}
+
+
+@pytest.fixture
+def recorded(center: CommandCenter) -> dict[str, Any]:
+    load_demo(center)
+    return a_whole_loop(center)
+
+
+class Tamper:
+    """Direct SQL on the event store's table, bypassing the application."""
+
+    def __init__(self, center: CommandCenter) -> None:
+        self.center = center
+        recorder: Any = center.recorder
+        self.table = recorder.events_table_name
+        self.postgres = center.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+        if self.postgres:
+            self.schema = recorder.datastore.schema
+            self.position = "notification_id"
+        else:
+            self.path = center.env["SQLITE_DBNAME"]
+            self.position = "rowid"
+
+    def run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self.postgres:
+            env = self.center.env
+            with psycopg.connect(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=int(env["POSTGRES_PORT"]),
+                user=env["POSTGRES_USER"],
+                options=f"-c search_path={self.schema}",
+                autocommit=True,
+            ) as conn:
+                cursor = conn.execute(sql.replace("?", "%s"), params)
+                return list(cursor.fetchall()) if cursor.description else []
+        lite = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            return lite.execute(sql, params).fetchall()
+        finally:
+            lite.close()
+
+    def state(self, position: int) -> bytes:
+        rows = self.run(f"SELECT state FROM {self.table} WHERE {self.position} = ?", (position,))
+        return bytes(rows[0][0])
+
+    def change_one_byte(self, position: int, marker: bytes) -> None:
+        """Change the byte after ``marker`` in the state of the event at ``position``."""
+        state = bytearray(self.state(position))
+        at = state.index(marker) + len(marker)
+        state[at] = ord("X") if state[at] != ord("X") else ord("Y")
+        self.run(
+            f"UPDATE {self.table} SET state = ? WHERE {self.position} = ?",
+            (bytes(state), position),
+        )
+
+    def delete(self, position: int) -> None:
+        self.run(f"DELETE FROM {self.table} WHERE {self.position} = ?", (position,))
+
+    def cut_tail(self, position: int) -> None:
+        self.run(f"DELETE FROM {self.table} WHERE {self.position} >= ?", (position,))
+
+    def swap(self, first: int, second: int) -> None:
+        p = self.position
+        self.run(f"UPDATE {self.table} SET {p} = -1 WHERE {p} = ?", (first,))
+        self.run(f"UPDATE {self.table} SET {p} = ? WHERE {p} = ?", (first, second))
+        self.run(f"UPDATE {self.table} SET {p} = ? WHERE {p} = -1", (second,))
+
+
+@pytest.fixture
+def tamper(center: CommandCenter) -> Tamper:
+    return Tamper(center)
