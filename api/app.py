@@ -34,6 +34,7 @@ from api.routes import (
     WarningController,
 )
 from api.schemas import Health, ProjectionStatus
+from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.tokens import TokenBook
 from api.views import Views
 from domain.application import CommandCenter
@@ -134,6 +135,7 @@ def create_app(
             ReportController,
             *INTAKE_HANDLERS,
             *AUDIT_HANDLERS,
+            *SUBSCRIPTION_HANDLERS,
         ],
         guards=[authenticate],
         dependencies={

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from api.tokens import ROLES
 from closedloop.audit_cli import add_audit_commands
 from closedloop.bootstrap import build_command_center
+from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.settings import Settings, SettingsError
 from domain.calendar import CalendarError
 from domain.errors import DomainError
@@ -29,27 +30,35 @@ from domain.errors import DomainError
 def asgi_app() -> Any:
     """The application of one server worker, built from the environment's settings.
 
-    It runs the projections itself unless ``CLOSEDLOOP_PROJECTIONS=external`` (set by
-    ``serve --no-projections``, when ``closedloop projections run`` feeds the views).
+    By default the worker also runs everything that follows the log: the projections,
+    the audit chain, the webhook notifiers, the playbooks and the deadline watch. With
+    ``CLOSEDLOOP_PROJECTIONS=external`` (``serve --no-projections``, PostgreSQL only) it
+    only answers requests, and ``closedloop projections run``, ``notifiers run`` and
+    ``watch run`` do that work in processes of their own.
     """
     import os
 
     from api.app import create_app
     from closedloop.bootstrap import build_background, build_read_models
+    from notifiers.service import Notifiers
     from projections.audit import AuditChain
 
     center = build_command_center(Settings.from_env())
     external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
     reads = build_read_models(center, run=not external)
-    background = build_background(center, reads.store)
-    # Several workers may each run the chain: they take turns on its tracking row.
-    chain = AuditChain.beside(center, reads.store)
-    return create_app(
-        center,
-        reads=reads,
-        on_startup=[background.start, chain.start],
-        on_shutdown=[chain.stop, background.stop, center.close],
-    )
+    starts: list[Callable[[], Any]] = []
+    stops: list[Callable[[], Any]] = []
+    notifiers = Notifiers(center, reads.store, follow=not external, deliver=not external)
+    if not external:
+        # Several workers may each run these: each takes turns on its tracking rows, and
+        # deliveries are claimed with a lease, so nothing is done twice.
+        background = build_background(center, reads.store)
+        chain = AuditChain.beside(center, reads.store)
+        starts += [background.start, chain.start, notifiers.start]
+        stops += [notifiers.stop, chain.stop, background.stop]
+    app = create_app(center, reads=reads, on_startup=starts, on_shutdown=[*stops, center.close])
+    app.state["webhooks"] = notifiers
+    return app
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -346,6 +355,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     add_audit_commands(sub)
+    add_notifier_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")
     watch_sub = watch.add_subparsers(dest="watch_command", required=True)

@@ -1,5 +1,6 @@
-"""Notification hooks that tell departments what happened.
+"""Notification hooks that tell departments what happened (ADR 0014).
 
-Nothing is here yet: the webhook delivery of the notification-hooks issue will live in
-this package, following the event log like the projections do.
+An outbox view derives, from the committed log, one delivery per matching subscription;
+a delivery worker sends them as signed Standard Webhooks with retries, and records
+every attempt. Subscriptions are aggregates of their own (``domain.subscription``).
 """

@@ -1,0 +1,362 @@
+"""Webhook subscriptions and their deliveries: ``/v1/subscriptions`` and ``/v1/deliveries``.
+
+Only the admin role acts here, and an admin manages the subscriptions of its own unit's
+subtree: anything else answers 404, as if it did not exist. The signing secret is in the
+answer to a registration and to a rotation, and nowhere else, ever. Register the
+handlers with ``*SUBSCRIPTION_HANDLERS``; the notifiers' services are taken from the
+application's state (``webhooks``) or built beside the read models on first use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from api.access import Services
+from api.idempotency import command_id_for
+from api.problems import ProblemError, invalid
+from api.tokens import Principal
+from domain.errors import NotFound
+from domain.meta import Context
+from domain.subscription import Subscription
+from notifiers.book import Done
+from notifiers.delivery import (
+    STATUSES,
+    TargetRefused,
+    check_target,
+    deliveries,
+    delivery,
+    redeliver,
+)
+from notifiers.outbox import TYPE_NAMES, OutboxView
+from notifiers.service import Notifiers
+from projections.runner import wait_in_store
+
+ADMIN = {"role": "admin"}
+
+
+Who = NamedDependency[Principal]
+
+
+class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: str
+    event_types: list[str] = msgspec.field(default_factory=list)
+    themes: list[str] = msgspec.field(default_factory=list)
+    min_level: int | None = None
+    units: list[str] = msgspec.field(default_factory=list)
+    subtrees: list[str] = msgspec.field(default_factory=list)
+    addressed_only: bool = False
+    language: str = "zh"
+    template: str | None = None
+    description: str | None = None
+    active: bool = True
+    #: A ``whsec_`` secret of the client's own; one is generated when not given.
+    secret: str | None = None
+    #: The unit that subscribes; defaults to the admin's own.
+    unit: str | None = None
+
+
+class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: str | msgspec.UnsetType = msgspec.UNSET
+    event_types: list[str] | msgspec.UnsetType = msgspec.UNSET
+    themes: list[str] | msgspec.UnsetType = msgspec.UNSET
+    min_level: int | msgspec.UnsetType | None = msgspec.UNSET
+    units: list[str] | msgspec.UnsetType = msgspec.UNSET
+    subtrees: list[str] | msgspec.UnsetType = msgspec.UNSET
+    addressed_only: bool | msgspec.UnsetType = msgspec.UNSET
+    language: str | msgspec.UnsetType = msgspec.UNSET
+    template: str | msgspec.UnsetType | None = msgspec.UNSET
+    description: str | msgspec.UnsetType | None = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class Reason(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: str = "disabled by its admin"
+
+
+class Rotation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    secret: str | None = None
+
+
+def webhooks_of(request: Request[Any, Any, Any]) -> Notifiers:
+    """The notifiers' book and settings (no follower, no worker: those run elsewhere)."""
+    state = request.app.state
+    found: Notifiers | None = state.get("webhooks")
+    if found is None:
+        services: Services = state.services
+        found = Notifiers(services.center, services.reads.store, follow=False, deliver=False)
+        with services.reads.store.transaction() as tx:
+            for statement in OutboxView.create_statements:
+                tx.execute(statement)
+        state["webhooks"] = found
+    return found
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _context(request: Request[Any, Any, Any], principal: Principal) -> Context:
+    key = request.headers.get("idempotency-key")
+    args: dict[str, Any] = {"actor": principal.actor("admin")}
+    if key:
+        args["command_id"] = command_id_for(principal.token_id, key)
+    return Context(**args)
+
+
+def _caught_up(request: Request[Any, Any, Any], webhooks: Notifiers, position: int | None) -> None:
+    header = request.headers.get("x-min-position")
+    wanted = position if position is not None else int(header) if header else None
+    if wanted is None:
+        return
+    services = _services(request)
+    if not wait_in_store(webhooks.store, [OutboxView.name], wanted, services.read_wait):
+        raise ProblemError(
+            503,
+            f"the outbox has not read the log up to position {wanted}; try again shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
+def _owned(
+    request: Request[Any, Any, Any], principal: Principal, sid: FromPath[UUID]
+) -> Subscription:
+    """The subscription, if it belongs to the admin's subtree; 404 otherwise."""
+    subscription = webhooks_of(request).book.get(sid)
+    if not _services(request).center.is_within(subscription.unit, principal.unit):
+        raise NotFound("subscription not found")
+    return subscription
+
+
+def _check_scope(request: Request[Any, Any, Any], unit: str, fields: dict[str, Any]) -> None:
+    center = _services(request).center
+    for name in ("units", "subtrees"):
+        for code in fields.get(name) or []:
+            center.unit(code)
+            if not center.is_within(code, unit):
+                raise invalid(name, f"unit {code} lies outside the subtree of {unit}")
+
+
+def _check_url(webhooks: Notifiers, url: str) -> None:
+    try:
+        check_target(url, webhooks.config.allowed_networks)
+    except TargetRefused as e:
+        raise invalid("url", str(e)) from None
+
+
+def view(s: Subscription) -> dict[str, Any]:
+    """A subscription as the API shows it: everything but its secret."""
+    return {
+        "id": str(s.id),
+        "unit": s.unit,
+        "url": s.url,
+        "event_types": s.event_types,
+        "themes": s.themes,
+        "min_level": s.min_level,
+        "units": s.units,
+        "subtrees": s.subtrees,
+        "addressed_only": s.addressed_only,
+        "language": s.language,
+        "template": s.template,
+        "description": s.description,
+        "active": s.active,
+        "disabled_reason": s.disabled_reason,
+        "secret_fingerprint": s.secret_fingerprint,
+        "previous_secret_until": s.previous_until.isoformat() if s.previous_until else None,
+        "version": s.version,
+    }
+
+
+def _answer(
+    request: Request[Any, Any, Any], done: Done, status: int = 200, **extra: Any
+) -> Response[Any]:
+    body = {**view(webhooks_of(request).book.get(done.id)), "position": done.position, **extra}
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        headers={"ETag": f'"{done.version}"', "Cache-Control": "no-store"},
+        media_type="application/json",
+    )
+
+
+class SubscriptionController(Controller):
+    path = "/v1/subscriptions"
+    tags = ("webhooks",)
+
+    @get("/event-types", sync_to_thread=False)
+    def event_types(self) -> list[str]:
+        """Every notification type a subscription may ask for."""
+        return list(TYPE_NAMES)
+
+    @post("/", sync_to_thread=True, opt=ADMIN)
+    def create(
+        self, request: Request[Any, Any, Any], principal: Who, data: JSONBody[SubscriptionCreate]
+    ) -> Response[Any]:
+        """Register an endpoint; the answer holds its secret, shown this once."""
+        webhooks = webhooks_of(request)
+        center = _services(request).center
+        unit = data.unit or principal.unit
+        center.unit(unit)
+        if not center.is_within(unit, principal.unit):
+            raise invalid("unit", f"unit {unit} lies outside the subtree of {principal.unit}")
+        fields = msgspec.structs.asdict(data)
+        fields.pop("unit")
+        _check_scope(request, unit, fields)
+        _check_url(webhooks, data.url)
+        if data.template:
+            webhooks.outbox.texts.check(data.template)
+        done = webhooks.book.register(_context(request, principal), unit=unit, **fields)
+        return _answer(request, done, 201 if done.secret else 200, secret=done.secret)
+
+    @get("/", sync_to_thread=True, opt=ADMIN)
+    def list_(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Who,
+        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+    ) -> list[dict[str, Any]]:
+        """The subscriptions of the admin's subtree (no secrets)."""
+        webhooks = webhooks_of(request)
+        _caught_up(request, webhooks, min_position)
+        center = _services(request).center
+        return webhooks.book.listed(lambda unit: center.is_within(unit, principal.unit))
+
+    @get("/{sid:uuid}", sync_to_thread=True, opt=ADMIN)
+    def get_(self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]) -> Any:
+        return view(_owned(request, principal, sid))
+
+    @patch("/{sid:uuid}", sync_to_thread=True, opt=ADMIN)
+    def update(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Who,
+        sid: FromPath[UUID],
+        data: JSONBody[SubscriptionUpdate],
+    ) -> Response[Any]:
+        webhooks = webhooks_of(request)
+        subscription = _owned(request, principal, sid)
+        changes = {
+            k: v
+            for k, v in msgspec.structs.asdict(data).items()
+            if v is not msgspec.UNSET and k != "active"
+        }
+        _check_scope(request, subscription.unit, changes)
+        if "url" in changes:
+            _check_url(webhooks, changes["url"])
+        if changes.get("template"):
+            webhooks.outbox.texts.check(changes["template"])
+        ctx = _context(request, principal)
+        done = webhooks.book.update(ctx, sid, changes) if changes else None
+        if data.active is not msgspec.UNSET and data.active != subscription.active:
+            if data.active:
+                done = webhooks.book.enable(ctx.derived("enable"), sid)
+            else:
+                done = webhooks.book.disable(ctx.derived("disable"), sid, "disabled by its admin")
+        done = done or Done(subscription.id, subscription.version, None)
+        return _answer(request, done)
+
+    @post("/{sid:uuid}/rotate", sync_to_thread=True, opt=ADMIN)
+    def rotate(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Who,
+        sid: FromPath[UUID],
+        data: JSONBody[Rotation | None] = None,
+    ) -> Response[Any]:
+        """A new secret, shown this once; the previous one still signs for a grace period."""
+        _owned(request, principal, sid)
+        done = webhooks_of(request).book.rotate(
+            _context(request, principal), sid, data.secret if data else None
+        )
+        return _answer(request, done, secret=done.secret)
+
+    @post("/{sid:uuid}/disable", sync_to_thread=True, opt=ADMIN)
+    def disable(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Who,
+        sid: FromPath[UUID],
+        data: JSONBody[Reason],
+    ) -> Response[Any]:
+        _owned(request, principal, sid)
+        ctx = _context(request, principal)
+        return _answer(request, webhooks_of(request).book.disable(ctx, sid, data.reason))
+
+    @post("/{sid:uuid}/enable", sync_to_thread=True, opt=ADMIN)
+    def enable(
+        self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]
+    ) -> Response[Any]:
+        _owned(request, principal, sid)
+        ctx = _context(request, principal)
+        return _answer(request, webhooks_of(request).book.enable(ctx, sid))
+
+    @delete("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, status_code=204)
+    def delete_(self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]) -> None:
+        _owned(request, principal, sid)
+        ctx = _context(request, principal)
+        webhooks_of(request).book.delete(ctx, sid, "deleted by its admin")
+
+
+class DeliveryController(Controller):
+    path = "/v1/deliveries"
+    tags = ("webhooks",)
+
+    def _visible(self, request: Request[Any, Any, Any], principal: Principal) -> list[str]:
+        center = _services(request).center
+        rows = webhooks_of(request).book.listed(lambda u: center.is_within(u, principal.unit))
+        return [r["id"] for r in rows]
+
+    @get("/", sync_to_thread=True, opt=ADMIN)
+    def list_(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Who,
+        subscription: FromQuery[UUID | None] = None,
+        status: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+    ) -> list[dict[str, Any]]:
+        """What was sent and what failed, newest first, with every attempt."""
+        if status is not None and status not in STATUSES:
+            raise invalid("status", f"a delivery's status is one of: {', '.join(STATUSES)}")
+        webhooks = webhooks_of(request)
+        _caught_up(request, webhooks, min_position)
+        visible = self._visible(request, principal)
+        ids = [str(subscription)] if subscription is not None else visible
+        ids = [i for i in ids if i in visible]
+        return deliveries(
+            webhooks.store,
+            subscription_ids=ids,
+            status=status,
+            since=since,
+            until=until,
+            limit=limit,
+            attempts=True,
+        )
+
+    @post("/{delivery_id:str}/redeliver", sync_to_thread=True, opt=ADMIN, status_code=202)
+    def redeliver_(
+        self, request: Request[Any, Any, Any], principal: Who, delivery_id: FromPath[str]
+    ) -> dict[str, Any]:
+        """Send a notification again (same ``webhook-id``), due now, with a fresh schedule."""
+        webhooks = webhooks_of(request)
+        visible = set(self._visible(request, principal))
+        found = delivery(webhooks.store, delivery_id)
+        if found is None or found["subscription_id"] not in visible:
+            raise NotFound("delivery not found")
+        if not redeliver(webhooks.store, delivery_id):
+            raise ProblemError(409, "the delivery is still pending or was cancelled")
+        webhooks.poke()
+        return {"id": delivery_id, "status": "pending"}
+
+
+SUBSCRIPTION_HANDLERS = [SubscriptionController, DeliveryController]

@@ -1,0 +1,63 @@
+"""``closedloop notifiers run``: the outbox follower and the delivery worker in a process
+of their own (on PostgreSQL; on the default SQLite store ``closedloop serve`` runs them).
+
+Wire it with ``add_notifier_commands(subparsers)`` in the CLI's parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import Any
+
+from closedloop.bootstrap import build_command_center
+from closedloop.settings import Settings, SettingsError
+
+
+def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
+    from notifiers.service import Notifiers
+    from projections.base import ViewStore
+
+    if not settings.is_postgres and not args.allow_sqlite:
+        raise SettingsError(
+            "notifiers run needs PostgreSQL; on SQLite closedloop serve runs the notifiers"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    center = build_command_center(settings)
+    store = ViewStore.for_url(settings.database_url)
+    notifiers = Notifiers(center, store, follow=not args.no_follow, deliver=not args.no_deliver)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    notifiers.start()
+    print(f"notifiers following {settings.database_url}", flush=True)
+    done.wait()
+    notifiers.stop()
+    store.close()
+    center.close()
+    return 0
+
+
+def add_notifier_commands(subparsers: Any) -> None:
+    notifiers = subparsers.add_parser("notifiers", help="webhook notifications")
+    sub = notifiers.add_subparsers(dest="notifiers_command", required=True)
+    run = sub.add_parser("run", help="derive and deliver notifications (own process)")
+    run.add_argument("--no-follow", action="store_true", help="deliver only")
+    run.add_argument("--no-deliver", action="store_true", help="derive only")
+    run.add_argument("--allow-sqlite", action="store_true", help=argparse.SUPPRESS)
+    run.set_defaults(func=_notifiers_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m closedloop.notifiers_cli run`` until the lead wires it into the CLI."""
+    parser = argparse.ArgumentParser(prog="closedloop")
+    add_notifier_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args, Settings.from_env())
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

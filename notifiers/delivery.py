@@ -1,0 +1,520 @@
+"""The delivery worker: sends the outbox's due notifications, signed, and records each try.
+
+Each notification follows the Standard Webhooks specification: headers ``webhook-id``
+(the same on every retry), ``webhook-timestamp`` and ``webhook-signature`` (``v1,`` and
+the base64 HMAC-SHA256 of ``id.timestamp.body``; both secrets' during a rotation).
+
+Claiming: a worker takes due deliveries with a lease (its name and an expiry) in a
+transaction of its own (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sends them, and then
+records the attempt. Two workers never hold the same delivery at once. A worker that
+dies between sending and recording leaves a lease that expires, and the delivery is
+sent again under the same ``webhook-id``: delivery is *at least once*, and a receiver
+acts once by remembering the ids it has seen (ADR 0014).
+
+Order: a delivery is not claimed while an earlier one of the same subscription and loop
+is still pending, so each endpoint sees each loop's notifications in log order.
+"""
+
+# Table names are constants; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from notifiers.config import Network, WebhookConfig
+from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
+from notifiers.secrets import Keyring, signature_header
+from projections.base import ViewStore, from_iso, iso
+
+log = logging.getLogger("closedloop.notifiers")
+
+#: Test-only: the probability (0 to 1) that the worker kills itself with SIGKILL right
+#: after a POST was answered and before its attempt is recorded (the worst moment).
+CRASH_AFTER_POST = "CLOSEDLOOP_WEBHOOK_TEST_CRASH_AFTER_POST"
+USER_AGENT = "closedloop-webhooks/1"
+
+
+class TargetRefused(Exception):
+    """The endpoint's address is in a range that is not allowed."""
+
+
+def check_target(url: str, allowed: tuple[Network, ...]) -> None:
+    """Refuse private, loopback, link-local and other non-public addresses.
+
+    Every address the host resolves to is checked: a name that resolves to one public
+    and one private address is refused. ``allowed`` lists the networks let through
+    anyway (``CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS``).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused(f"{url!r} is not an http(s) URL")
+    host = parts.hostname
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise TargetRefused(f"{host} does not resolve: {e.strerror}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if any(address in net for net in allowed):
+            continue
+        if not address.is_global or address.is_multicast:
+            raise TargetRefused(
+                f"{host} resolves to {address}, a private or reserved address "
+                "(allow it with CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS)"
+            )
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from ``Retry-After`` (a number of seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+@dataclass
+class Claimed:
+    id: str
+    subscription_id: str
+    body: bytes
+    tries: int
+    url: str
+    secrets: list[str]
+
+
+@dataclass
+class Result:
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class DeliveryWorker:
+    """Claims, sends and records deliveries until :meth:`stop`."""
+
+    def __init__(
+        self,
+        store: ViewStore,
+        keyring: Keyring,
+        config: WebhookConfig,
+        *,
+        on_failing: Callable[[str, str], None] | None = None,
+        client: httpx.Client | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.config = config
+        self.on_failing = on_failing or (lambda sid, reason: None)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(
+                config.timeout, connect=config.connect_timeout, pool=config.timeout
+            ),
+            follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=config.concurrency * 2,
+                max_keepalive_connections=config.concurrency * 2,
+            ),
+            headers={"user-agent": USER_AGENT},
+        )
+        self._owns_client = client is None
+        self._crash = float(os.environ.get(CRASH_AFTER_POST) or 0)
+        self._plain: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> DeliveryWorker:
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="webhook")
+        self._thread = threading.Thread(target=self._run, name="closedloop-webhooks", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._owns_client:
+            self.client.close()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            with self._lock:
+                free = self.config.concurrency - self._inflight
+            claimed: list[Claimed] = []
+            if free > 0:
+                try:
+                    claimed = self.claim(free)
+                    backoff = 0.0
+                    self.last_error = None
+                except Exception as e:
+                    backoff = min(max(backoff * 2, 0.2), 10.0)
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    log.exception("webhooks: %s; trying again in %.1f s", self.last_error, backoff)
+                    self._stop.wait(backoff)
+                    continue
+            for item in claimed:
+                with self._lock:
+                    self._inflight += 1
+                assert self._pool is not None
+                self._pool.submit(self._deliver_one, item)
+            if not claimed:
+                self._wake.wait(self.config.poll_interval)
+                self._wake.clear()
+
+    def _deliver_one(self, item: Claimed) -> None:
+        try:
+            self.deliver(item)
+        except Exception:
+            log.exception("webhooks: delivery %s could not be recorded", item.id)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+            self._wake.set()
+
+    # -- one round by hand (tests, bench) ----------------------------------------------
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Send everything due now, in this thread, until nothing is due; answers how many."""
+        sent = 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            claimed = self.claim(self.config.concurrency)
+            if not claimed:
+                return sent
+            for item in claimed:
+                self.deliver(item)
+                sent += 1
+        return sent
+
+    # -- claiming ----------------------------------------------------------------------
+
+    def claim(self, limit: int) -> list[Claimed]:
+        now = datetime.now(UTC)
+        at = iso(now)
+        until = iso(now + timedelta(seconds=self.config.lease))
+        skip_locked = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == "postgres" else ""
+        with self.store.transaction() as tx:
+            rows = tx.execute(
+                f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                f"SELECT d.id FROM {DELIVERIES} d JOIN {SUBSCRIPTIONS} s "
+                "ON s.id = d.subscription_id "
+                "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
+                "AND (d.lease_until IS NULL OR d.lease_until < ?) AND s.active = 1 "
+                f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
+                "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
+                "AND e.status = 'pending' AND e.position < d.position) "
+                f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
+                "RETURNING id, subscription_id, body, tries",
+                (self.owner, until, at, at, limit),
+            )
+            if not rows:
+                return []
+            sub_ids = sorted({r[1] for r in rows})
+            marks = ", ".join("?" for _ in sub_ids)
+            subs = {
+                r[0]: r[1:]
+                for r in tx.execute(
+                    "SELECT id, url, secret_ciphertext, previous_ciphertext, previous_until "
+                    f"FROM {SUBSCRIPTIONS} WHERE id IN ({marks})",
+                    sub_ids,
+                )
+            }
+        claimed = []
+        for delivery_id, sid, body, tries in rows:
+            url, current, previous, previous_until = subs[sid]
+            keys = [self._decrypt(current)]
+            until_prev = from_iso(previous_until)
+            if previous and until_prev is not None and until_prev > now:
+                keys.append(self._decrypt(previous))
+            claimed.append(
+                Claimed(delivery_id, sid, str(body).encode("utf-8"), int(tries), url, keys)
+            )
+        return claimed
+
+    def _decrypt(self, ciphertext: str) -> str:
+        secret = self._plain.get(ciphertext)
+        if secret is None:
+            secret = self._plain[ciphertext] = self.keyring.decrypt(ciphertext)
+        return secret
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send(self, item: Claimed) -> Result:
+        started = time.monotonic()
+        try:
+            check_target(item.url, self.config.allowed_networks)
+        except TargetRefused as e:
+            return Result(None, 0, f"refused: {e}")
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": item.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(item.secrets, item.id, timestamp, item.body),
+        }
+        try:
+            with self.client.stream("POST", item.url, content=item.body, headers=headers) as r:
+                read = 0
+                for chunk in r.iter_raw():
+                    read += len(chunk)
+                    if read > self.config.max_response_bytes:
+                        break  # the answer's body is not needed beyond this
+                    if time.monotonic() - started > self.config.timeout * 3:
+                        break  # a trickling answer must not hold a worker
+                latency = int((time.monotonic() - started) * 1000)
+                wait = None
+                if r.status_code in (429, 503):
+                    wait = retry_after(r.headers.get("retry-after"), datetime.now(UTC))
+                return Result(r.status_code, latency, None, wait)
+        except httpx.HTTPError as e:
+            latency = int((time.monotonic() - started) * 1000)
+            return Result(None, latency, f"{type(e).__name__}: {e}"[:500])
+
+    def deliver(self, item: Claimed) -> Result:
+        result = self.send(item)
+        if self._crash and random.random() < self._crash:  # noqa: S311 (a test's dice)
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.record(item, result)
+        return result
+
+    # -- recording ---------------------------------------------------------------------
+
+    def _delay(self, tries: int, result: Result) -> float | None:
+        """Seconds until the next try, or None when the schedule is exhausted."""
+        if result.retry_after is not None:
+            return min(result.retry_after, self.config.retry_after_cap)
+        if tries > len(self.config.schedule):
+            return None
+        base = self.config.schedule[tries - 1]
+        spread = base * self.config.jitter
+        return max(base + random.uniform(-spread, spread), 0.0)  # noqa: S311 (jitter)
+
+    def record(self, item: Claimed, result: Result) -> str:
+        """Record one attempt and decide what follows; answers the delivery's new status."""
+        now = datetime.now(UTC)
+        at = iso(now)
+        tries = item.tries + 1
+        error = result.error or (None if result.ok else f"HTTP {result.status_code}")
+        disable: str | None = None
+        with self.store.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO {ATTEMPTS} (id, delivery_id, at, status_code, latency_ms, error, "
+                "owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    uuid.uuid4().hex,
+                    item.id,
+                    at,
+                    result.status_code,
+                    result.latency_ms,
+                    error,
+                    self.owner,
+                ),
+            )
+            if result.ok:
+                status = "delivered"
+                next_at = at
+            elif result.status_code == 410:
+                status = "failed"
+                next_at = at
+                disable = "the endpoint answered 410 Gone"
+            else:
+                delay = self._delay(tries, result)
+                if delay is None:
+                    status = "dead"
+                    next_at = at
+                else:
+                    status = "pending"
+                    next_at = iso(now + timedelta(seconds=delay))
+            # Only a delivery still pending changes: if a lease ran out and another worker
+            # sent it meanwhile, its record stands and this attempt is just history.
+            tx.execute(
+                f"UPDATE {DELIVERIES} SET status = ?, tries = ?, next_attempt_at = ?, "
+                "lease_owner = NULL, lease_until = NULL, last_attempt_at = ?, "
+                "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, "
+                "last_status = ?, last_error = ? WHERE id = ? AND status = 'pending'",
+                (
+                    status,
+                    tries,
+                    next_at,
+                    at,
+                    status,
+                    at,
+                    result.status_code,
+                    error,
+                    item.id,
+                ),
+            )
+            if status in ("delivered", "dead"):
+                rows = tx.execute(
+                    f"INSERT INTO {ENDPOINTS} (subscription_id, consecutive_dead, "
+                    "last_success_at, last_failure_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (subscription_id) DO UPDATE SET "
+                    "consecutive_dead = CASE WHEN ? = 'delivered' THEN 0 "
+                    f"ELSE {ENDPOINTS}.consecutive_dead + 1 END, "
+                    "last_success_at = COALESCE(excluded.last_success_at, "
+                    f"{ENDPOINTS}.last_success_at), "
+                    "last_failure_at = COALESCE(excluded.last_failure_at, "
+                    f"{ENDPOINTS}.last_failure_at) RETURNING consecutive_dead",
+                    (
+                        item.subscription_id,
+                        0 if status == "delivered" else 1,
+                        at if status == "delivered" else None,
+                        None if status == "delivered" else at,
+                        status,
+                    ),
+                )
+                dead_in_a_row = int(rows[0][0])
+                if status == "dead" and dead_in_a_row >= self.config.disable_after_dead:
+                    disable = (
+                        f"{dead_in_a_row} notifications in a row could not be delivered "
+                        f"(last: {error})"
+                    )
+        if status == "dead":
+            log.warning("webhooks: %s dead-lettered after %d tries (%s)", item.id, tries, error)
+        if disable is not None:
+            log.warning("webhooks: disabling subscription %s: %s", item.subscription_id, disable)
+            self.on_failing(item.subscription_id, disable)
+        return status
+
+
+# -- reads and the hand redelivery -------------------------------------------------------
+
+DELIVERY_COLUMNS = (
+    "id",
+    "subscription_id",
+    "position",
+    "event_type",
+    "loop_id",
+    "aggregate_id",
+    "status",
+    "tries",
+    "next_attempt_at",
+    "created_at",
+    "last_attempt_at",
+    "delivered_at",
+    "last_status",
+    "last_error",
+)
+STATUSES = ("pending", "delivered", "dead", "failed", "cancelled")
+
+
+def deliveries(
+    store: ViewStore,
+    *,
+    subscription_ids: list[str] | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    attempts: bool = False,
+) -> list[dict[str, Any]]:
+    """Deliveries, newest first, with their attempts when asked."""
+    where = ["1 = 1"]
+    params: list[Any] = []
+    if subscription_ids is not None:
+        if not subscription_ids:
+            return []
+        where.append(f"subscription_id IN ({', '.join('?' for _ in subscription_ids)})")
+        params.extend(subscription_ids)
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(iso(since))
+    if until is not None:
+        where.append("created_at < ?")
+        params.append(iso(until))
+    with store.read() as tx:
+        rows = tx.execute(
+            f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM {DELIVERIES} WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, position DESC, id LIMIT ?",
+            (*params, limit),
+        )
+        out = [dict(zip(DELIVERY_COLUMNS, r, strict=True)) for r in rows]
+        if attempts:
+            for d in out:
+                d["attempts"] = [
+                    {"at": a, "status_code": s, "latency_ms": ms, "error": e}
+                    for a, s, ms, e in tx.execute(
+                        f"SELECT at, status_code, latency_ms, error FROM {ATTEMPTS} "
+                        "WHERE delivery_id = ? ORDER BY at",
+                        (d["id"],),
+                    )
+                ]
+    return out
+
+
+def delivery(store: ViewStore, delivery_id: str) -> dict[str, Any] | None:
+    with store.read() as tx:
+        rows = tx.execute(
+            f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM {DELIVERIES} WHERE id = ?",
+            (delivery_id,),
+        )
+    return dict(zip(DELIVERY_COLUMNS, rows[0], strict=True)) if rows else None
+
+
+def redeliver(store: ViewStore, delivery_id: str) -> bool:
+    """Put a finished delivery back in the queue, due now, with a fresh schedule.
+
+    Answers False when it is still pending (it will be sent anyway) or was cancelled
+    with its subscription.
+    """
+    at = iso(datetime.now(UTC))
+    with store.transaction() as tx:
+        rows = tx.execute(
+            f"UPDATE {DELIVERIES} SET status = 'pending', tries = 0, next_attempt_at = ?, "
+            "lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND status IN ('dead', 'failed', 'delivered') RETURNING id",
+            (at, delivery_id),
+        )
+    return bool(rows)

@@ -1,0 +1,135 @@
+"""Notifications as the composition root starts them: the outbox follower and the worker.
+
+``closedloop serve`` on the default store runs both in its process
+(:meth:`Notifiers.start` / :meth:`Notifiers.stop`); on PostgreSQL ``closedloop notifiers
+run`` runs them in a process of their own, as many as wanted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from domain.application import CommandCenter
+from domain.errors import DomainError
+from domain.meta import SYSTEM, Context
+from notifiers.book import SubscriptionBook
+from notifiers.config import WebhookConfig
+from notifiers.delivery import DeliveryWorker
+from notifiers.outbox import OutboxView
+from notifiers.secrets import Keyring
+from notifiers.texts import Texts
+from projections.base import ViewStore
+from projections.runner import Runner
+
+log = logging.getLogger("closedloop.notifiers")
+
+
+def loader_for(center: CommandCenter) -> Any:
+    """The aggregate as of a version (None: as it is now), read from the event store."""
+
+    def load(aggregate_id: UUID, version: int | None) -> Any:
+        return center.repository.get(aggregate_id, version=version)
+
+    return load
+
+
+class Notifiers:
+    """The outbox follower and the delivery worker over one view store."""
+
+    def __init__(
+        self,
+        center: CommandCenter,
+        store: ViewStore,
+        *,
+        keyring: Keyring | None = None,
+        config: WebhookConfig | None = None,
+        env: Mapping[str, str] | None = None,
+        follow: bool = True,
+        deliver: bool = True,
+        listen: bool = True,
+        **worker_args: Any,
+    ) -> None:
+        self.center = center
+        self.store = store
+        self.config = config or WebhookConfig.from_env(env)
+        self.keyring = keyring or Keyring.from_env(env)
+        self.book = SubscriptionBook(
+            center, self.keyring, store, rotation_grace=self.config.rotation_grace
+        )
+        self.outbox = OutboxView(
+            store, loader=loader_for(center), texts=Texts(), public_url=self.config.public_url
+        )
+        self.follower = (
+            Runner(
+                center,
+                store,
+                [self.outbox],
+                poll_interval=min(self.config.poll_interval, 0.2),
+                listen=listen,
+            )
+            if follow
+            else None
+        )
+        self.worker = (
+            DeliveryWorker(
+                store, self.keyring, self.config, on_failing=self.disable_failing, **worker_args
+            )
+            if deliver
+            else None
+        )
+
+    def prepare(self) -> None:
+        """Create the outbox's tables (a new view version rebuilds its derived tables)."""
+        self.store.create_own_tables()
+        self.store.ensure(self.outbox)
+
+    def start(self) -> Notifiers:
+        self.prepare()
+        if self.follower is not None:
+            self.follower.start()
+        if self.worker is not None:
+            self.worker.start()
+        return self
+
+    def stop(self) -> None:
+        # No parameters: Litestar hands its app to a shutdown hook that takes one.
+        if self.worker is not None:
+            self.worker.stop(10.0)
+        if self.follower is not None:
+            self.follower.stop(10.0)
+
+    def poke(self) -> None:
+        if self.follower is not None:
+            self.follower.poke()
+        if self.worker is not None:
+            self.worker.poke()
+
+    def catch_up(self) -> int:
+        """Derive every delivery for what is recorded so far (tests, bench)."""
+        assert self.follower is not None
+        return self.follower.catch_up()
+
+    def disable_failing(self, subscription_id: str, reason: str) -> None:
+        """Disable an endpoint that keeps failing; the event tells its unit's other endpoints.
+
+        The command id is the same for every worker that reaches this decision for the
+        same subscription at the same version, so it is recorded once.
+        """
+        sid = UUID(subscription_id)
+        try:
+            current = self.book.get(sid)
+            if not current.active:
+                return
+            ctx = Context(
+                actor=SYSTEM,
+                command_id=f"webhooks:disable:{sid}:{current.version}",
+                cause=f"subscription:{sid}",
+            )
+            self.book.disable(ctx, sid, reason, failing=True)
+        except DomainError as e:
+            log.warning("webhooks: could not disable %s: %s", subscription_id, e)
+            return
+        log.warning("webhooks: subscription %s of unit %s disabled: %s", sid, current.unit, reason)
