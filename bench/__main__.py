@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit, loop_cost, rebuild, report_latency, webhooks
+from bench import audit, http_issue, loop_cost, rebuild, report_latency, webhooks
 
 #: Each benchmark takes its own command-line options and returns an exit status.
 BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
@@ -13,6 +13,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "report_latency": (report_latency.main, "a unit's report for a district of 100,000 loops"),
     "rebuild": (rebuild.main, "rebuilding the views on PostgreSQL, against reading the log"),
     "audit": (audit.main, "verifying the hash chain, against reading and hashing the log"),
+    "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
 }
 

@@ -5,8 +5,9 @@ itself (warnings raised, repeated, acknowledged and assessed, saved a hundred
 aggregates at a time), then in the same run: the notification log is read end to end
 with ``select_notifications`` in the runner's batch size, once without and once with
 decoding each event into its domain object, and every view is rebuilt from the first
-event into an empty schema. The ratio is rebuild rate over the decoded read rate (the
-rebuild decodes too); the target is at least 0.2.
+event into an empty schema (``--view`` rebuilds one alone). The target is a rebuild rate
+of at least 0.2 of the raw read rate; the rebuild decodes each event, and that decoding
+is inside its rate, not inside the raw read's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from domain.demo import load_demo
 from domain.meta import Meta
 from domain.warning import EarlyWarning
 from projections.base import ViewStore
+from projections.registry import view_classes
 from projections.runner import Runner
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -94,8 +96,9 @@ def read_rate(center: CommandCenter, batch: int, decode: bool) -> tuple[int, flo
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench rebuild", description=__doc__)
     p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--url", default=DEFAULT_URL, help="a PostgreSQL database to use")
+    p.add_argument("--view", action="append", help="rebuild only this view (repeatable)")
     args = p.parse_args(argv)
 
     schema = f"bench_rebuild_{uuid.uuid4().hex[:8]}"
@@ -112,7 +115,8 @@ def main(argv: Sequence[str]) -> int:
         _, mapped = read_rate(center, args.batch, decode=True)
         store = ViewStore.for_env(center.env)
         try:
-            runner = Runner(center, store, batch=args.batch, listen=False)
+            views = [c(store) for c in view_classes() if not args.view or c.name in args.view]
+            runner = Runner(center, store, views, batch=args.batch, listen=False)
             for view in runner.views:
                 store.reset(view)
             runner.prepare()
@@ -125,11 +129,11 @@ def main(argv: Sequence[str]) -> int:
         rate = rebuilt / elapsed
         print(f"read the log (select_notifications, batch {args.batch}): {raw:,.0f} events/s")
         print(f"read and decode each event (mapper included):        {mapped:,.0f} events/s")
-        views = ", ".join(v.name for v in runner.views)
-        print(f"rebuild every view ({views}): {rate:,.0f} events/s")
-        ratio = rate / mapped
-        print(f"ratio rebuild / decoded read: {ratio:.2f} (target ≥ 0.20)")
-        print(f"ratio rebuild / raw read:     {rate / raw:.2f}")
+        names = ", ".join(v.name for v in runner.views)
+        print(f"rebuild ({names}), decoding included: {rate:,.0f} events/s")
+        ratio = rate / raw
+        print(f"ratio rebuild / raw read:     {ratio:.2f} (target ≥ 0.20)")
+        print(f"ratio rebuild / decoded read: {rate / mapped:.2f}")
         return 0 if ratio >= 0.2 else 1
     finally:
         center.close()

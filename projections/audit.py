@@ -25,9 +25,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -35,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -168,8 +170,10 @@ def _record(
 
 def _plain(state: bytes) -> bool:
     """Whether sorting keys by code point is sorting them by UTF-16 code units."""
-    if not state.isascii() and any(state.find(lead) >= 0 for lead in _FOUR_BYTE_LEADS):
-        return False
+    if not state.isascii():
+        for lead in _FOUR_BYTE_LEADS:
+            if lead in state:
+                return False
     return _SURROGATE.search(state) is None
 
 
@@ -188,7 +192,34 @@ def canonical(position: int, aggregate: Any, version: int, topic: str, state: by
         except (_NotPlain, msgspec.DecodeError):
             pass
         else:
-            return _SORTED.encode(_record(position, aggregate, version, topic, payload))
+            # _record and _untag, written out: verification runs this once per event.
+            stamp = meta = None
+            if type(payload) is dict:
+                stamp = payload.pop("timestamp", None)
+                if (
+                    type(stamp) is dict
+                    and len(stamp) == 2
+                    and stamp.get("_type_") == "datetime_iso"
+                ):
+                    stamp = stamp.get("_data_", stamp)
+                meta = payload.pop("meta", None)
+                if (
+                    type(meta) is dict
+                    and len(meta) == 2
+                    and meta.get("_type_") == "closedloop_meta"
+                ):
+                    meta = meta.get("_data_", meta)
+            return _SORTED.encode(
+                {
+                    "position": position,
+                    "aggregate": str(aggregate),
+                    "version": version,
+                    "type": topic,
+                    "recorded_at": stamp,
+                    "payload": payload,
+                    "metadata": meta,
+                }
+            )
     rec = record(position, aggregate, version, topic, state)
     return _AS_GIVEN.encode(_rfc8785_value(rec))
 
@@ -598,10 +629,10 @@ def checkpoints(store: ViewStore) -> list[dict[str, Any]]:
     ]
 
 
-def chain_rows(
+def chain_pages(
     store: ViewStore, start: int = 1, page: int = 5000
-) -> Iterator[tuple[int, int, bytes]]:
-    """(position, seq, hash) of the chain from ``start``, in pages (constant memory)."""
+) -> Iterator[list[tuple[int, int, str]]]:
+    """(position, seq, hex hash) of the chain from ``start``, a page at a time."""
     while True:
         with store.read() as tx:
             rows = tx.execute(
@@ -609,11 +640,20 @@ def chain_rows(
                 "ORDER BY position LIMIT ?",
                 (start, page),
             )
-        for position, seq, digest in rows:
-            yield int(position), int(seq), bytes.fromhex(digest)
+        if rows:
+            yield rows
         if len(rows) < page:
             return
         start = int(rows[-1][0]) + 1
+
+
+def chain_rows(
+    store: ViewStore, start: int = 1, page: int = 5000
+) -> Iterator[tuple[int, int, bytes]]:
+    """(position, seq, hash) of the chain from ``start``, in pages (constant memory)."""
+    for rows in chain_pages(store, start, page):
+        for position, seq, digest in rows:
+            yield int(position), int(seq), bytes.fromhex(digest)
 
 
 def chain_hash_before(store: ViewStore, position: int) -> bytes:
@@ -626,14 +666,132 @@ def chain_hash_before(store: ViewStore, position: int) -> bytes:
     return bytes.fromhex(rows[0][0]) if rows else GENESIS
 
 
-def log_rows(center: CommandCenter, start: int = 1, page: int = 5000) -> Iterator[Notification]:
-    """The stored events from ``start`` in log order, in pages (constant memory)."""
+#: A stored event as the chain reads it: position, aggregate id (text), version, topic
+#: and stored state, the arguments of :func:`canonical`.
+StoredRow = tuple[int, str, int, str, bytes]
+
+
+def _on_postgres(center: CommandCenter) -> bool:
+    module = center.env.get("PERSISTENCE_MODULE", "") if center.env else ""
+    return "postgres" in module or hasattr(center.recorder, "channel_name")
+
+
+def log_pages(center: CommandCenter, start: int = 1, page: int = 5000) -> Iterator[list[StoredRow]]:
+    """The stored events from ``start`` in log order, a page at a time (constant memory).
+
+    On PostgreSQL, one range read of the events table a page, in binary and as plain
+    tuples, the aggregate id written as text by the server: the library's
+    ``select_notifications`` transfers the state hex-encoded and builds a dict, a UUID
+    and a ``Notification`` for every row, which cost more than hashing it.
+    """
+    if _on_postgres(center):
+        yield from _postgres_log_pages(center, start, page)
+        return
     while True:
         notifications = center.recorder.select_notifications(start, page)
-        yield from notifications
+        if notifications:
+            yield [
+                (n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+                for n in notifications
+            ]
         if len(notifications) < page:
             return
         start = notifications[-1].id + 1
+
+
+def _postgres_log_pages(center: CommandCenter, start: int, page: int) -> Iterator[list[StoredRow]]:
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier
+
+    recorder: Any = center.recorder
+    statement = SQL(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    while True:
+        with (
+            recorder.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(statement, (start, page), prepare=True)
+            rows: list[StoredRow] = cursor.fetchall()
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        start = rows[-1][0] + 1
+
+
+_Page = TypeVar("_Page")
+
+
+@contextlib.contextmanager
+def read_ahead(pages: Iterator[_Page]) -> Iterator[Iterator[_Page]]:
+    """``pages``, the next one read by a thread of its own while this one is used.
+
+    The database then finds and sends a page while the caller hashes the one before:
+    its work and ours overlap instead of adding up. At most one page waits, so memory
+    stays constant; leaving the block early stops the thread.
+    """
+    waiting: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def read() -> None:
+        try:
+            for page in pages:
+                if not hand_over((True, page)):
+                    return
+        except BaseException as e:  # the reader's failure is the caller's to see
+            hand_over((False, e))
+        else:
+            hand_over((False, None))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    def received() -> Iterator[_Page]:
+        while True:
+            is_page, item = waiting.get()
+            if not is_page:
+                if item is not None:
+                    raise item
+                return
+            yield item
+
+    thread = threading.Thread(target=read, name="closedloop-audit-read", daemon=True)
+    thread.start()
+    try:
+        yield received()
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def reading_log(
+    center: CommandCenter, start: int = 1, page: int = 5000
+) -> Iterator[Iterator[StoredRow]]:
+    """The stored events from ``start`` in log order, as :func:`verify` reads them.
+
+    On PostgreSQL the next page is fetched while this one is used (:func:`read_ahead`);
+    on SQLite, in line.
+    """
+    ahead = read_ahead if _on_postgres(center) else contextlib.nullcontext
+    with ahead(log_pages(center, start, page)) as pages:
+        yield itertools.chain.from_iterable(pages)
 
 
 # -- verification ------------------------------------------------------------------------
@@ -736,84 +894,117 @@ def verify(
         )
     tracked_at = int(tracked[0][0]) if tracked else 0
 
-    prev, seq = GENESIS, 0
-    matched: Checkpoint | None = None  # the last checkpoint the recomputed chain met
-    cp_index = 0
-    chain = chain_rows(store, page=page)
-    chained = next(chain, None)
-    last_chained_position = 0
-    fault: Fault | None = None
-    for n in log_rows(center, page=page):
-        result.events += 1
-        if chained is None:
-            if n.id <= tracked_at:
-                fault = Fault(n.id, "the chain's rows from here on were removed")
-                break
-            result.pending += 1
-            continue
-        c_position, c_seq, c_hash = chained
-        if n.id < c_position:
-            fault = Fault(n.id, "an event the chain does not cover was inserted into the log")
-            break
-        if n.id > c_position:
-            fault = Fault(c_position, "the chained event at this position is missing from the log")
-            break
-        try:
-            data = canonical_of(n)
-        except (ValueError, TypeError) as e:
-            fault = Fault(n.id, f"the stored event is not readable JSON ({e})")
-            break
-        prev = link(prev, data)
-        seq += 1
-        if c_seq != seq:
-            fault = Fault(n.id, f"the chain counts this event as number {c_seq}, not {seq}")
-            break
-        if c_hash != prev:
-            fault = Fault(n.id, "the event differs from what the chain recorded (changed or moved)")
-            break
-        while cp_index < len(cps) and cps[cp_index].size == seq:
-            cp = cps[cp_index]
-            if cp.head != prev or cp.position != n.id:
-                since = matched.position if matched else 0
-                fault = Fault(
-                    cp.position,
-                    f"checkpoint of size {cp.size} does not match the chain: the log and "
-                    f"chain were rewritten after position {since}",
-                )
-                break
-            matched = cp
-            cp_index += 1
-        if fault is not None:
-            break
-        result.chained = seq
-        result.head_position, result.head = n.id, prev
-        last_chained_position = n.id
-        chained = next(chain, None)
-        if progress is not None and seq % 10000 == 0:
-            progress(seq)
-    else:
-        if chained is not None:
-            fault = Fault(
-                chained[0],
-                f"the log ends at position {last_chained_position} but the chain goes on: "
-                "its tail was cut off",
-            )
-        elif cp_index < len(cps):
-            cp = cps[cp_index]
-            fault = Fault(
-                last_chained_position + 1,
-                f"the log ends at position {last_chained_position} ({seq} events) but "
-                f"checkpoint of size {cp.size} signed it up to position {cp.position}: "
-                "its tail was cut off",
-            )
-        elif last_chained_position < tracked_at:
-            fault = Fault(
-                last_chained_position + 1,
-                f"the chain was tracked up to {tracked_at} but its rows end here",
-            )
+    # PostgreSQL fetches the next pages while this process hashes (pools serve the
+    # reading threads); a SQLite view store keeps a connection per thread, so there
+    # the pages are read in line.
+    ahead = read_ahead if _on_postgres(center) else contextlib.nullcontext
+    with (
+        reading_log(center, page=page) as events,
+        ahead(chain_pages(store, page=page)) as chain_pages_,
+    ):
+        fault = _recompute(
+            result,
+            events,
+            itertools.chain.from_iterable(chain_pages_),
+            cps,
+            tracked_at,
+            progress,
+        )
     if fault is not None:
         result.faults.append(fault)
     return result
+
+
+def _recompute(
+    result: Verification,
+    events: Iterator[StoredRow],
+    chain: Iterator[tuple[int, int, str]],
+    cps: list[Checkpoint],
+    tracked_at: int,
+    progress: Callable[[int], None] | None,
+) -> Fault | None:
+    """Walk the log and the chain side by side; the first fault, if any.
+
+    This loop runs once per stored event: what it does not need per event (the
+    result's fields, the next checkpoint's size) it keeps in locals.
+    """
+    prev, seq = GENESIS, 0
+    matched: Checkpoint | None = None  # the last checkpoint the recomputed chain met
+    cp_index = 0
+    next_size = cps[0].size if cps else -1
+    chained = next(chain, None)
+    last_chained_position = 0
+    head = GENESIS
+    done = count = 0
+    sha256 = hashlib.sha256
+    try:
+        for position, aggregate, version, topic, state in events:
+            count += 1
+            if chained is None:
+                if position <= tracked_at:
+                    return Fault(position, "the chain's rows from here on were removed")
+                result.pending += 1
+                continue
+            c_position, c_seq, c_hash = chained
+            if position != c_position:
+                if position < c_position:
+                    return Fault(
+                        position, "an event the chain does not cover was inserted into the log"
+                    )
+                return Fault(
+                    c_position, "the chained event at this position is missing from the log"
+                )
+            try:
+                data = canonical(position, aggregate, version, topic, state)
+            except (ValueError, TypeError) as e:
+                return Fault(position, f"the stored event is not readable JSON ({e})")
+            prev = sha256(prev + data).digest()
+            seq += 1
+            if c_seq != seq:
+                return Fault(position, f"the chain counts this event as number {c_seq}, not {seq}")
+            if c_hash != prev.hex():
+                return Fault(
+                    position, "the event differs from what the chain recorded (changed or moved)"
+                )
+            while seq == next_size:
+                cp = cps[cp_index]
+                if cp.head != prev or cp.position != position:
+                    since = matched.position if matched else 0
+                    return Fault(
+                        cp.position,
+                        f"checkpoint of size {cp.size} does not match the chain: the log and "
+                        f"chain were rewritten after position {since}",
+                    )
+                matched = cp
+                cp_index += 1
+                next_size = cps[cp_index].size if cp_index < len(cps) else -1
+            last_chained_position, head, done = position, prev, seq
+            chained = next(chain, None)
+            if progress is not None and seq % 10000 == 0:
+                progress(seq)
+    finally:
+        result.events, result.chained = count, done
+        result.head_position, result.head = last_chained_position, head
+    if chained is not None:
+        return Fault(
+            chained[0],
+            f"the log ends at position {last_chained_position} but the chain goes on: "
+            "its tail was cut off",
+        )
+    if cp_index < len(cps):
+        cp = cps[cp_index]
+        return Fault(
+            last_chained_position + 1,
+            f"the log ends at position {last_chained_position} ({seq} events) but "
+            f"checkpoint of size {cp.size} signed it up to position {cp.position}: "
+            "its tail was cut off",
+        )
+    if last_chained_position < tracked_at:
+        return Fault(
+            last_chained_position + 1,
+            f"the chain was tracked up to {tracked_at} but its rows end here",
+        )
+    return None
 
 
 # -- export ------------------------------------------------------------------------------

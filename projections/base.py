@@ -10,7 +10,9 @@ ISO-8601 UTC text (:func:`iso`, sortable as text), ``INSERT … ON CONFLICT … 
 Exactly-once: a batch of events and the view's tracking position are written in one
 transaction, and the transaction first locks the view's tracking row, so that two
 runners on one PostgreSQL database serialize per view and the second one skips what
-the first applied (:meth:`View.process_batch`).
+the first applied (:meth:`View.process_in`). The runner applies a batch to every view in
+one such transaction, and a view may keep its rows in memory for the batch
+(:class:`RowBuffer`, ADR 0016).
 """
 
 # Table names are module constants; every value is a bound parameter.
@@ -19,6 +21,7 @@ the first applied (:meth:`View.process_batch`).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import shutil
@@ -27,9 +30,9 @@ import tempfile
 import threading
 import uuid
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, singledispatchmethod
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -93,19 +96,47 @@ def _to_psycopg(sql: str) -> str:
     return "".join(out)
 
 
-class Tx:
-    """One transaction (or one read) on the view store."""
+_ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+
+@lru_cache(maxsize=1024)
+def _returns_rows(sql: str) -> bool:
+    return _ROWS.search(sql) is not None
+
+
+#: Bound parameters per statement on PostgreSQL stay well under its 65,535.
+_MAX_PARAMS = 30_000
+
+
+#: PostgreSQL type per column of a view table (the same in every schema: one definition).
+_COLUMN_TYPES: dict[str, dict[str, str]] = {}
+
+
+class Tx:
+    """One transaction (or one read) on the view store.
+
+    A *pipelined* transaction (PostgreSQL, :meth:`ViewStore.transaction` with
+    ``bulk=True``) sends statements without waiting for each answer; a statement that
+    returns rows (``SELECT``, ``RETURNING``) waits for everything sent before it. An
+    error then surfaces at the next such wait or at commit, and rolls the whole
+    transaction back all the same.
+    """
+
+    def __init__(self, cursor: Any, dialect: Dialect, *, pipelined: bool = False) -> None:
         self._cursor = cursor
         self.dialect: Dialect = dialect
+        self.pipelined = pipelined
 
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run one statement; the rows it returns (``[]`` for DML without ``RETURNING``)."""
         cursor = self._cursor
         if self.dialect == "postgres":
             cursor.execute(_to_psycopg(sql), params)
-            if cursor.description is None:
+            if self.pipelined:
+                # The answer has not arrived yet: what the statement is says whether to wait.
+                if not _returns_rows(sql):
+                    return []
+            elif cursor.description is None:
                 return []
             return [tuple(row) for row in cursor.fetchall()]
         cursor.execute(sql, params)
@@ -118,6 +149,55 @@ class Tx:
             self._cursor.executemany(_to_psycopg(sql), list(seq))
         else:
             self._cursor.executemany(sql, seq)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        """``INSERT INTO {table} ({columns})`` many rows, then ``tail`` (an ``ON CONFLICT``).
+
+        On PostgreSQL the rows go as one array per column in one statement (a statement
+        per row costs a parse and an execution each, and a long ``VALUES`` list costs
+        psycopg a slow parse); SQLite, in process, takes them one by one. On PostgreSQL
+        the rows of one call must not repeat a conflict key.
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.dialect == "sqlite":
+            values = ", ".join("?" * len(columns))
+            self._cursor.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({values}) {tail}", rows
+            )
+            return
+        types = self._column_types(table)
+        arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
+        self._cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {_to_psycopg(tail)}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        types = _COLUMN_TYPES.get(table)
+        if types is None:
+            rows = self.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ?",
+                (table,),
+            )
+            types = _COLUMN_TYPES[table] = {str(n): str(t) for n, t in rows}
+        return types
+
+    def select_in(
+        self, sql: str, keys: Sequence[Any], params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` whose ``{keys}`` placeholder becomes ``?, ?, …`` for ``keys``
+        (in chunks, after ``params``)."""
+        found: list[tuple[Any, ...]] = []
+        step = 900 if self.dialect == "sqlite" else _MAX_PARAMS
+        for start in range(0, len(keys), step):
+            chunk = keys[start : start + step]
+            found += self.execute(sql.format(keys=", ".join("?" * len(chunk))), (*params, *chunk))
+        return found
 
 
 class ViewStore(TrackingRecorder):
@@ -185,8 +265,12 @@ class ViewStore(TrackingRecorder):
     # -- transactions -----------------------------------------------------------------
 
     @abstractmethod
-    def transaction(self) -> contextlib.AbstractContextManager[Tx]:
-        """A write transaction: committed when the block ends, rolled back on error."""
+    def transaction(self, *, bulk: bool = False) -> contextlib.AbstractContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        ``bulk`` is for the runner's batches: on PostgreSQL the statements are
+        pipelined (see :class:`Tx`).
+        """
 
     @abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Tx]:
@@ -367,7 +451,7 @@ class SQLiteViewStore(ViewStore):
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, bulk: bool = False) -> Iterator[Tx]:
         conn = self._connection()
         cursor = conn.cursor()
         # IMMEDIATE takes the write lock at once: two writers wait instead of failing late.
@@ -462,9 +546,14 @@ class PostgresViewStore(ViewStore):
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            yield Tx(cursor, "postgres")
+    def transaction(self, *, bulk: bool = False) -> Iterator[Tx]:
+        with self.pool.connection() as conn:
+            if not bulk:
+                with conn.transaction(), conn.cursor() as cursor:
+                    yield Tx(cursor, "postgres")
+                return
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:
+                yield Tx(cursor, "postgres", pipelined=True)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -474,6 +563,9 @@ class PostgresViewStore(ViewStore):
     def close(self) -> None:
         self.pool.close()
 
+
+#: Per view class, per event type: the branch of its ``apply`` (None: ignored).
+_BRANCHES: dict[type, dict[type, Callable[[Any, Any, Tx], None] | None]] = {}
 
 _TABLE_NAME = re.compile(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
 
@@ -485,14 +577,21 @@ class View(Projection[ViewStore]):
     :meth:`apply`, one branch per event type; anything else is ignored. ``apply`` is
     deterministic: no clock, only the event's fields (``event.timestamp``, the
     recorded time; ``event.meta.occurred_at``, the business time).
+
+    When ``apply`` is a ``singledispatchmethod``, events of a type it has no branch
+    for are not handed to it at all (its fallback ignores them). A view may also
+    override :meth:`apply_batch` to change its rows in memory and write each once per
+    batch (ADR 0016).
     """
 
     name: str = ""
     create_statements: ClassVar[list[str]] = []
     #: Bump when the tables change: the runner then drops and rebuilds the view.
     version: ClassVar[int] = 1
-    #: The log position of the event being applied (set by :meth:`process_batch`).
+    #: The log position of the event being applied (set by :meth:`apply_batch`).
     at: int = 0
+    #: The ``singledispatchmethod`` whose branches say which events the view follows.
+    dispatcher: ClassVar[str] = "apply"
 
     @property
     def store(self) -> ViewStore:
@@ -507,33 +606,115 @@ class View(Projection[ViewStore]):
         """The tables the view creates, in creation order."""
         return [m.group(1) for s in cls.create_statements if (m := _TABLE_NAME.search(s))]
 
+    @classmethod
+    def branch(cls, event_type: type) -> Callable[[Any, Any, Tx], None] | None:
+        """The function that applies events of ``event_type`` (called with the view, the
+        event and the transaction), or None when the view ignores them."""
+        known = _BRANCHES.setdefault(cls, {})
+        if event_type not in known:
+            method = inspect.getattr_static(cls, cls.dispatcher, None)
+            if isinstance(method, singledispatchmethod):
+                found = method.dispatcher.dispatch(event_type)
+                # The fallback of a dispatching ``apply`` ignores the event.
+                known[event_type] = None if found is method.dispatcher.registry[object] else found
+            else:
+                known[event_type] = getattr(cls, cls.dispatcher)
+        return known[event_type]
+
     @abstractmethod
     def apply(self, event: Any, tx: Tx) -> None:
         """Change the view for one event (a no-op for events it does not follow)."""
 
+    def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
+        """Change the view for events in log order (each with its position), inside ``tx``.
+
+        By default :meth:`apply` for each event that the view follows.
+        """
+        branch = self.branch
+        for event, position in events:
+            # The branch itself, not the dispatching method: binding it costs per call.
+            if (apply := branch(type(event))) is not None:
+                self.at = position
+                apply(self, event, tx)
+
     def position(self) -> int:
         return self.view.max_tracking_id(self.tracking_name) or 0
 
-    def process_batch(self, events: Sequence[tuple[Any, int]]) -> int:
-        """Apply events (each with its log position) in one transaction with the position.
+    def process_in(self, tx: Tx, events: Sequence[tuple[Any, int]]) -> int:
+        """Apply events (each with its log position) and set the position, inside ``tx``.
 
-        Events at or before the view's position are skipped (another runner applied
-        them): an event is applied once. Answers the view's position afterwards.
+        The view's tracking row is locked first and events at or before its position
+        are skipped (another runner applied them): an event is applied once. Answers
+        the view's position afterwards.
         """
+        current = self.view.lock_position(tx, self.tracking_name)
+        todo = [(e, p) for e, p in events if p > current] if events[0][1] <= current else events
+        if not todo:
+            return current
+        self.apply_batch(todo, tx)
+        last = todo[-1][1]
+        self.view.set_position(tx, self.tracking_name, last)
+        return last
+
+    def process_batch(self, events: Sequence[tuple[Any, int]]) -> int:
+        """:meth:`process_in` in a transaction of its own."""
         if not events:
             return self.position()
-        with self.view.transaction() as tx:
-            current = self.view.lock_position(tx, self.tracking_name)
-            last = current
-            for event, position in events:
-                if position <= current:
-                    continue
-                self.at = position
-                self.apply(event, tx)
-                last = position
-            if last > current:
-                self.view.set_position(tx, self.tracking_name, last)
-        return last
+        with self.view.transaction(bulk=True) as tx:
+            return self.process_in(tx, events)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([(domain_event, tracking.notification_id)])
+
+
+class RowBuffer:
+    """Rows of one table by primary key, read at most once and written once per batch.
+
+    A view that changes the same rows again and again (a warning repeated a hundred
+    times) keeps them here during :meth:`View.apply_batch` and writes them with one
+    upsert at its end, instead of one statement per event. Rows are dicts by column.
+    """
+
+    def __init__(self, table: str, columns: Sequence[str], key: str = "id") -> None:
+        self.table = table
+        self.columns = list(columns)
+        self.key = key
+        self._rows: dict[Any, dict[str, Any] | None] = {}
+        self._dirty: dict[Any, dict[str, Any]] = {}
+        others = [c for c in self.columns if c != key]
+        self._select = f"SELECT {', '.join(self.columns)} FROM {table} WHERE {key} IN ({{keys}})"
+        self._upsert = f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
+            f"{c} = excluded.{c}" for c in others
+        )
+
+    def load(self, tx: Tx, keys: Iterable[Any]) -> None:
+        """Read the rows of ``keys`` not read yet, in as few statements as can be."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._rows]
+        if not wanted:
+            return
+        for k in wanted:
+            self._rows[k] = None
+        for values in tx.select_in(self._select, wanted):
+            row = dict(zip(self.columns, values, strict=True))
+            self._rows[row[self.key]] = row
+
+    def get(self, tx: Tx, key: Any) -> dict[str, Any] | None:
+        """The row to change (None if the table has none): it is written at :meth:`flush`."""
+        if key not in self._rows:
+            self.load(tx, [key])
+        row = self._rows[key]
+        if row is not None:
+            self._dirty[key] = row
+        return row
+
+    def add(self, row: dict[str, Any]) -> None:
+        """A new row, written at :meth:`flush`."""
+        self._rows[row[self.key]] = self._dirty[row[self.key]] = row
+
+    def flush(self, tx: Tx) -> None:
+        """Write every row changed or added, and forget them all."""
+        if self._dirty:
+            rows = [tuple(row[c] for c in self.columns) for row in self._dirty.values()]
+            tx.insert_rows(self.table, self.columns, rows, self._upsert)
+        self._rows.clear()
+        self._dirty.clear()

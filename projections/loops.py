@@ -3,6 +3,7 @@ that belongs to it, with its kind and the position of its first event in the loo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from domain.disposition import Disposition
@@ -17,6 +18,17 @@ KINDS: dict[str, str] = {
 }
 
 
+_KIND_OF: dict[type, str | None] = {}
+
+
+def _kind(event_type: type) -> str | None:
+    try:
+        return _KIND_OF[event_type]
+    except KeyError:
+        kind = _KIND_OF[event_type] = KINDS.get(event_type.__qualname__.split(".", 1)[0])
+        return kind
+
+
 class LoopsView(View):
     name = "loops"
     version = 1
@@ -28,15 +40,25 @@ class LoopsView(View):
     ]
 
     def apply(self, event: Any, tx: Tx) -> None:
+        self.apply_batch([(event, self.at)], tx)
+
+    def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
         # An aggregate joins a loop by any event recorded under that loop's metadata
-        # (an instruction linked to a warning joins the warning's loop too).
-        kind = KINDS.get(type(event).__qualname__.split(".", 1)[0])
-        if kind is None:
-            return
-        tx.execute(
-            "INSERT INTO loop_members (loop_id, aggregate_id, kind, first_position) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (loop_id, aggregate_id) DO NOTHING",
-            (str(event.meta.loop_id), str(event.originator_id), kind, self.at),
+        # (an instruction linked to a warning joins the warning's loop too). Most events
+        # name a membership already known: only the first of each is written, once.
+        first: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+        for event, position in events:
+            kind = _kind(type(event))
+            if kind is None:
+                continue
+            key = (str(event.meta.loop_id), str(event.originator_id))
+            if key not in first:
+                first[key] = (*key, kind, position)
+        tx.insert_rows(
+            "loop_members",
+            ("loop_id", "aggregate_id", "kind", "first_position"),
+            list(first.values()),
+            "ON CONFLICT (loop_id, aggregate_id) DO NOTHING",
         )
 
 

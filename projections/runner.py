@@ -2,7 +2,8 @@
 
 One thread reads the log in batches (``recorder.select_notifications``: the notification
 log caps a read at 10), decodes each event once and hands the batch to every view that
-is behind, each view writing its changes and its position in one transaction. On
+is behind, all of them in one transaction in which each view writes its changes and
+its position (ADR 0016). On
 SQLite it polls; on PostgreSQL it LISTENs on the channel the library NOTIFYs after each
 write and polls as well at a fallback interval, because a lost notification must never
 stall a view (library issue #305). After a store error it backs off and tries again.
@@ -10,7 +11,9 @@ stall a view (library issue #305). After a store error it backs off and tries ag
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -121,27 +124,71 @@ class Runner:
         notifications = self.center.recorder.select_notifications(start, self.batch)
         if not notifications:
             return 0
-        mapper = self.center.mapper
-        events = [(mapper.to_domain_event(n), n.id) for n in notifications]
-        for view in self.views:
-            behind = self.positions.get(view.name, 0)
-            todo = [(e, p) for e, p in events if p > behind]
-            if todo:
-                self.positions[view.name] = view.process_batch(todo)
-        with self._advanced:
-            self._advanced.notify_all()
+        to_domain_event = self.center.mapper.to_domain_event
+        self.apply([(to_domain_event(n), n.id) for n in notifications])
         return len(notifications)
 
+    def apply(self, events: Sequence[tuple[Any, int]]) -> None:
+        """Feed decoded events (in log order, with their positions) to every view behind.
+
+        One transaction for the batch and all the views: each view locks its tracking
+        row (always in the registry's order, so two runners cannot deadlock), skips
+        what it already has, and writes its changes and its position.
+        """
+        advanced: dict[str, int] = {}
+        with self.store.transaction(bulk=True) as tx:
+            for view in self.views:
+                behind = self.positions.get(view.name, 0)
+                todo = events if events[0][1] > behind else [e for e in events if e[1] > behind]
+                if todo:
+                    advanced[view.name] = view.process_in(tx, todo)
+        # Only what was committed counts as applied.
+        self.positions.update(advanced)
+        with self._advanced:
+            self._advanced.notify_all()
+
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Apply everything recorded so far (for rebuilds and tests); answers the position."""
+        """Apply everything recorded so far (for rebuilds and tests); answers the position.
+
+        A second thread reads and decodes the next batch while this one applies the
+        last: during a rebuild the database works on one while Python decodes the other.
+        """
         if not self.positions:
             self.prepare()
-        while True:
-            count = self.step()
-            if progress is not None and count:
-                progress(count)
-            if count < self.batch and count == 0:
-                return min(self.positions.values(), default=0)
+        batches: queue.Queue[list[tuple[Any, int]] | BaseException | None] = queue.Queue(2)
+        done = threading.Event()
+
+        def read() -> None:
+            try:
+                position = min(self.positions.values(), default=0)
+                to_domain_event = self.center.mapper.to_domain_event
+                select = self.center.recorder.select_notifications
+                while not done.is_set():
+                    notifications = select(position + 1, self.batch)
+                    if not notifications:
+                        break
+                    position = notifications[-1].id
+                    batches.put([(to_domain_event(n), n.id) for n in notifications])
+                batches.put(None)
+            except BaseException as e:
+                batches.put(e)
+
+        reader = threading.Thread(target=read, name="closedloop-projections-read", daemon=True)
+        reader.start()
+        try:
+            while (events := batches.get()) is not None:
+                if isinstance(events, BaseException):
+                    raise events
+                self.apply(events)
+                if progress is not None:
+                    progress(len(events))
+        finally:
+            done.set()
+            # Unblock a reader waiting on a full queue, then let it end.
+            while reader.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    batches.get(timeout=0.05)
+        return min(self.positions.values(), default=0)
 
     def _beat(self) -> None:
         now = time.monotonic()

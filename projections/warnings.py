@@ -1,17 +1,15 @@
 """The warnings view: one row per early warning, for the API's list and detail and the
 warning board (open warnings by theme, level and unit; ages are computed when asked)."""
 
-# Table names are constants; every value is a bound parameter.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
 from domain.warning import EarlyWarning, WarningStatus
-from projections.base import Tx, View, iso
+from projections.base import RowBuffer, Tx, View, ViewStore, iso
 
 OPEN = (WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED, WarningStatus.CONFIRMED)
 
@@ -31,6 +29,7 @@ def dumps(value: Any) -> str:
 class WarningsView(View):
     name = "warnings"
     version = 1
+    dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS warnings ("
         "id TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL, "
@@ -46,112 +45,151 @@ class WarningsView(View):
         "CREATE INDEX IF NOT EXISTS warnings_status ON warnings (status, position)",
     ]
 
-    def _touch(self, tx: Tx, event: Any, sets: str = "", params: tuple[Any, ...] = ()) -> None:
-        tx.execute(
-            f"UPDATE warnings SET {sets}{', ' if sets else ''}version = ?, last_position = ? "
-            "WHERE id = ?",
-            (*params, event.originator_version, self.at, str(event.originator_id)),
-        )
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self._rows: RowBuffer | None = None
 
-    def _lists(self, tx: Tx, event: Any) -> tuple[list[str], list[str]]:
-        rows = tx.execute(
-            "SELECT instructions, open_instructions FROM warnings WHERE id = ?",
-            (str(event.originator_id),),
-        )
-        return json.loads(rows[0][0]), json.loads(rows[0][1])
+    # Rows are changed in memory and written once per batch: a storm repeats a warning
+    # many times, and each repeat would otherwise be a statement of its own.
+
+    def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
+        rows = self._rows = RowBuffer("warnings", COLUMNS.split(", "))
+        try:
+            # Read at once every warning the batch changes but did not raise itself.
+            raised = set()
+            needed = []
+            for event, _ in events:
+                if isinstance(event, EarlyWarning.Raised):
+                    raised.add(event.originator_id)
+                elif isinstance(event, FOLLOWED) and event.originator_id not in raised:
+                    needed.append(str(event.originator_id))
+            rows.load(tx, needed)
+            super().apply_batch(events, tx)
+            rows.flush(tx)
+        finally:
+            self._rows = None
+
+    def _row(self, tx: Tx, event: Any) -> dict[str, Any] | None:
+        """The warning's row to change, its version and last position already set."""
+        assert self._rows is not None
+        row = self._rows.get(tx, str(event.originator_id))
+        if row is not None:
+            row["version"] = event.originator_version
+            row["last_position"] = self.at
+        return row
+
+    def apply(self, event: Any, tx: Tx) -> None:
+        if self._rows is None:
+            self.apply_batch([(event, self.at)], tx)
+        else:
+            self._change(event, tx)
 
     @singledispatchmethod
-    def apply(self, event: Any, tx: Tx) -> None:
+    def _change(self, event: Any, tx: Tx) -> None:
         """Events of other aggregates leave the warnings unchanged."""
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Raised, tx: Tx) -> None:
-        tx.execute(
-            f"INSERT INTO warnings ({COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, '[]', '[]', "
-            "?, ?, ?)",
-            (
-                str(event.originator_id),
-                self.at,
-                event.originator_version,
-                WarningStatus.RAISED.value,
-                event.source,
-                event.rule,
-                event.theme,
-                event.level,
-                event.title,
-                event.description,
-                event.location,
-                event.unit,
-                event.dedup_key,
-                iso(event.observed_at),
-                iso(event.observed_at),
-                iso(event.meta.occurred_at),
-                dumps(event.attributes),
-                str(event.meta.loop_id),
-                self.at,
-            ),
+        assert self._rows is not None
+        self._rows.add(
+            {
+                "id": str(event.originator_id),
+                "position": self.at,
+                "version": event.originator_version,
+                "status": WarningStatus.RAISED.value,
+                "source": event.source,
+                "rule": event.rule,
+                "theme": event.theme,
+                "level": event.level,
+                "title": event.title,
+                "description": event.description,
+                "location": event.location,
+                "unit": event.unit,
+                "dedup_key": event.dedup_key,
+                "observed_at": iso(event.observed_at),
+                "last_observed_at": iso(event.observed_at),
+                "raised_at": iso(event.meta.occurred_at),
+                "acknowledged_at": None,
+                "closed_at": None,
+                "assessment": None,
+                "repeats": 0,
+                "instructions": "[]",
+                "open_instructions": "[]",
+                "attributes": dumps(event.attributes),
+                "loop_id": str(event.meta.loop_id),
+                "last_position": self.at,
+            }
         )
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Repeated, tx: Tx) -> None:
-        # max() on ISO-8601 UTC text is max() on the instants.
-        observed = iso(event.observed_at)
-        self._touch(
-            tx,
-            event,
-            "repeats = repeats + 1, last_observed_at = "
-            "CASE WHEN last_observed_at < ? THEN ? ELSE last_observed_at END",
-            (observed, observed),
-        )
+        if (row := self._row(tx, event)) is not None:
+            row["repeats"] += 1
+            # max() on ISO-8601 UTC text is max() on the instants.
+            row["last_observed_at"] = max(row["last_observed_at"], iso(event.observed_at))
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.LevelChanged, tx: Tx) -> None:
-        self._touch(tx, event, "level = ?", (event.level,))
+        if (row := self._row(tx, event)) is not None:
+            row["level"] = event.level
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Acknowledged, tx: Tx) -> None:
-        self._touch(
-            tx,
-            event,
-            "status = ?, acknowledged_at = ?",
-            (WarningStatus.ACKNOWLEDGED.value, iso(event.meta.occurred_at)),
-        )
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = WarningStatus.ACKNOWLEDGED.value
+            row["acknowledged_at"] = iso(event.meta.occurred_at)
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Assessed, tx: Tx) -> None:
-        status = WarningStatus.CONFIRMED if event.confirmed else WarningStatus.FALSE_ALARM
-        self._touch(tx, event, "status = ?, assessment = ?", (status.value, event.note))
+        if (row := self._row(tx, event)) is not None:
+            status = WarningStatus.CONFIRMED if event.confirmed else WarningStatus.FALSE_ALARM
+            row["status"] = status.value
+            row["assessment"] = event.note
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.InstructionLinked, tx: Tx) -> None:
-        linked, still_open = self._lists(tx, event)
-        linked.append(str(event.instruction_id))
-        still_open.append(str(event.instruction_id))
-        self._touch(
-            tx, event, "instructions = ?, open_instructions = ?", (dumps(linked), dumps(still_open))
-        )
+        if (row := self._row(tx, event)) is not None:
+            linked = json.loads(row["instructions"])
+            still_open = json.loads(row["open_instructions"])
+            linked.append(str(event.instruction_id))
+            still_open.append(str(event.instruction_id))
+            row["instructions"] = dumps(linked)
+            row["open_instructions"] = dumps(still_open)
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.InstructionFinished, tx: Tx) -> None:
-        _, still_open = self._lists(tx, event)
-        if str(event.instruction_id) in still_open:
-            still_open.remove(str(event.instruction_id))
-        self._touch(tx, event, "open_instructions = ?", (dumps(still_open),))
+        if (row := self._row(tx, event)) is not None:
+            still_open = json.loads(row["open_instructions"])
+            if str(event.instruction_id) in still_open:
+                still_open.remove(str(event.instruction_id))
+            row["open_instructions"] = dumps(still_open)
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Resolved, tx: Tx) -> None:
-        self._touch(tx, event, "status = ?", (WarningStatus.RESOLVED.value,))
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = WarningStatus.RESOLVED.value
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Cancelled, tx: Tx) -> None:
-        self._touch(tx, event, "status = ?", (WarningStatus.CANCELLED.value,))
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = WarningStatus.CANCELLED.value
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Closed, tx: Tx) -> None:
-        self._touch(
-            tx,
-            event,
-            "status = ?, closed_at = ?",
-            (WarningStatus.CLOSED.value, iso(event.meta.occurred_at)),
-        )
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = WarningStatus.CLOSED.value
+            row["closed_at"] = iso(event.meta.occurred_at)
+
+
+#: The events that change a warning already in the view.
+FOLLOWED = (
+    EarlyWarning.Repeated,
+    EarlyWarning.LevelChanged,
+    EarlyWarning.Acknowledged,
+    EarlyWarning.Assessed,
+    EarlyWarning.InstructionLinked,
+    EarlyWarning.InstructionFinished,
+    EarlyWarning.Resolved,
+    EarlyWarning.Cancelled,
+    EarlyWarning.Closed,
+)

@@ -75,9 +75,7 @@ def test_a_read_waits_for_the_views_to_reach_the_writers_position(
     as_ = As(tokens)
     with TestClient(create_app(center, reads=reads, read_wait=0.3)) as client:
         position = center.head_position()
-        behind = client.get(
-            "/v1/warnings", params={"min_position": position}, headers=as_("duty")
-        )
+        behind = client.get("/v1/warnings", params={"min_position": position}, headers=as_("duty"))
         health = client.get("/health").json()
         metrics = client.get("/metrics").text
 

@@ -1,0 +1,37 @@
+"""The ceiling for ``bench http``: a bare Litestar app that only decodes the body.
+
+One POST handler at the API's own path takes the very ``InstructionCreate`` the API
+takes, so msgspec decodes and validates the same body against the same constraints,
+and answers 201 with a tiny JSON. No guard, no store, no thread hop: what is left of a
+request here is what Litestar and the ASGI server cost, and the API's rate is measured
+against it. Run it as ``uvicorn bench.bare_app:create_app --factory``.
+"""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import msgspec
+from litestar import Litestar, get, post
+
+from api.schemas import InstructionCreate
+
+
+class Issued(msgspec.Struct):
+    id: str
+
+
+@post("/v1/instructions")
+async def issue(data: InstructionCreate) -> Issued:
+    # Read the decoded body, so that an optimiser could never skip the decoding.
+    return Issued(id=f"{uuid4()}" if data.lead_unit else "")
+
+
+@get("/health")
+async def health() -> dict[str, str]:
+    # The bench waits for this before it starts the load, as it does for the API's.
+    return {"status": "ok"}
+
+
+def create_app() -> Litestar:
+    return Litestar(route_handlers=[issue, health], openapi_config=None)
