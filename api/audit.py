@@ -30,7 +30,7 @@ from litestar.response import Stream
 
 from api.access import Services, visible_instruction, visible_warning
 from api.problems import ProblemError, invalid
-from api.routes import READ, _problems
+from api.routes import READ, _problems, caught_up
 from api.tokens import Principal
 from domain.application import CommandCenter
 from domain.disposition import Disposition
@@ -611,15 +611,7 @@ class LoopController(Controller):
         ``format=html`` (or ``Accept: text/html``) answers a printable page for the case
         file.
         """
-        position = min_position
-        if position is None and request.headers.get("x-min-position", "").isdigit():
-            position = int(request.headers["x-min-position"])
-        if position is not None and not services.reads.wait(
-            ["loops"], position, services.read_wait
-        ):
-            raise ProblemError(
-                503, "the loop index has not caught up yet", headers={"Retry-After": "1"}
-            )
+        caught_up(services, request, min_position, "loops")
         _check_loop_visible(services, principal, loop_id)
         timeline = loop_timeline(
             services.center, services.reads.store, loop_id, services.views.zone

@@ -27,7 +27,7 @@ from litestar.params import FromPath, QueryParameter
 
 from api.access import scope_of
 from api.problems import invalid
-from api.routes import READ, MinPosition, Svc, Who, _caught_up
+from api.routes import READ, MinPosition, Svc, Who, caught_up
 from domain.errors import NotFound
 from domain.meta import now
 from domain.warning import LEVEL_NAMES
@@ -415,7 +415,7 @@ class ReportController(Controller):
             )
         except PeriodError as e:
             raise invalid(e.field, str(e)) from None
-        _caught_up(services, request, min_position, "units", "indicators")
+        caught_up(services, request, min_position, "units", "indicators")
         store = services.reads.store
         scope = scope_of(principal)
         if scope is not None:

@@ -6,6 +6,7 @@ is synchronous. The role a handler needs is in its ``opt``; the guard checks it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -95,13 +96,18 @@ MinPosition = Annotated[
 ]
 
 
-def _caught_up(
+def caught_up(
     services: Services,
     request: Request[Any, Any, Any],
     min_position: int | None,
     *views: str,
+    wait: Callable[[int], bool] | None = None,
 ) -> None:
-    """Wait for the views a read uses to reach the position the client asks for."""
+    """Wait for the views a read uses to reach the position the client asks for.
+
+    ``wait`` replaces the wait on the read models for views kept elsewhere (the outbox).
+    A position past the log's head is the client's mistake (422), never a 503.
+    """
     wanted = min_position
     header = request.headers.get("x-min-position")
     if wanted is None and header is not None:
@@ -114,7 +120,10 @@ def _caught_up(
     if wanted > head:
         # No write answered this position: waiting for it would only time out.
         raise invalid("min_position", f"the log holds no position {wanted} (its head is {head})")
-    if not services.reads.wait(views, wanted, services.read_wait):
+    reached = (
+        wait(wanted) if wait is not None else services.reads.wait(views, wanted, services.read_wait)
+    )
+    if not reached:
         raise ProblemError(
             503,
             f"the {', '.join(views)} view(s) have not read the log up to position {wanted} "
@@ -135,7 +144,7 @@ class UnitController(Controller):
     def list_units(
         self, services: Svc, request: Request[Any, Any, Any], min_position: MinPosition = None
     ) -> list[s.Unit]:
-        _caught_up(services, request, min_position, "units")
+        caught_up(services, request, min_position, "units")
         with services.reads.store.read() as tx:
             return [services.views.unit_row(r) for r in q.units(tx)]
 
@@ -147,7 +156,7 @@ class UnitController(Controller):
         code: FromPath[str],
         min_position: MinPosition = None,
     ) -> Response[s.Unit]:
-        _caught_up(services, request, min_position, "units")
+        caught_up(services, request, min_position, "units")
         with services.reads.store.read() as tx:
             row = q.unit(tx, _code(code))
         if row is None:
@@ -166,7 +175,7 @@ class UnitController(Controller):
     ) -> s.Inbox:
         """A unit's instructions: those it must act on (as an assignee) and those it
         issued, soonest deadline first, with time left or overdue in working time."""
-        _caught_up(services, request, min_position, "units", "instructions")
+        caught_up(services, request, min_position, "units", "instructions")
         with services.reads.store.read() as tx:
             if q.unit(tx, _code(code)) is None or not (
                 principal.reads_everything or q.within(tx, [code], principal.unit)
@@ -341,7 +350,7 @@ class WarningController(Controller):
         for name, value in (("raised_from", raised_from), ("raised_to", raised_to)):
             if value is not None and value.tzinfo is None:
                 raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
-        _caught_up(services, request, min_position, "units", "warnings")
+        caught_up(services, request, min_position, "units", "warnings")
         try:
             with services.reads.store.read() as tx:
                 rows, next_cursor = q.warnings(
@@ -378,7 +387,7 @@ class WarningController(Controller):
             return _past(services, principal, "warnings", wid, as_of, version)
         if wants_cap(request.headers.get("accept", "")):
             return cap_response(services, principal, wid)
-        _caught_up(services, request, min_position, "units", "warnings")
+        caught_up(services, request, min_position, "units", "warnings")
         with services.reads.store.read() as tx:
             row = q.warning(tx, str(wid))
             if row is None or not (
@@ -575,7 +584,7 @@ class InstructionController(Controller):
         min_position: MinPosition = None,
     ) -> s.InstructionPage:
         at = now()
-        _caught_up(services, request, min_position, "units", "instructions")
+        caught_up(services, request, min_position, "units", "instructions")
         try:
             with services.reads.store.read() as tx:
                 rows, next_cursor = q.instructions(
@@ -607,7 +616,7 @@ class InstructionController(Controller):
     ) -> Response[Any]:
         if as_of is not None or version is not None:
             return _past(services, principal, "instructions", iid, as_of, version)
-        _caught_up(services, request, min_position, "units", "instructions")
+        caught_up(services, request, min_position, "units", "instructions")
         with services.reads.store.read() as tx:
             row = q.instruction(tx, str(iid))
             codes = [] if row is None else [row["issuer"], *(a["unit"] for a in row["assignees"])]
@@ -1012,7 +1021,7 @@ class BoardController(Controller):
         min_position: MinPosition = None,
     ) -> s.WarningBoard:
         """The open warnings by theme, level and unit, with their age, repeats and state."""
-        _caught_up(services, request, min_position, "units", "warnings")
+        caught_up(services, request, min_position, "units", "warnings")
         with services.reads.store.read() as tx:
             rows = q.warning_board(tx, visible_to=scope_of(principal))
         return services.views.board(rows, now())

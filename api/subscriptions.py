@@ -21,6 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api.access import Services
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
+from api.routes import caught_up
 from api.tokens import Principal
 from domain.errors import NotFound
 from domain.meta import Context
@@ -112,17 +113,16 @@ def _context(request: Request[Any, Any, Any], principal: Principal) -> Context:
 
 
 def _caught_up(request: Request[Any, Any, Any], webhooks: Notifiers, position: int | None) -> None:
-    header = request.headers.get("x-min-position")
-    wanted = position if position is not None else int(header) if header else None
-    if wanted is None:
-        return
     services = _services(request)
-    if not wait_in_store(webhooks.store, [OutboxView.name], wanted, services.read_wait):
-        raise ProblemError(
-            503,
-            f"the outbox has not read the log up to position {wanted}; try again shortly",
-            headers={"Retry-After": "1"},
-        )
+    caught_up(
+        services,
+        request,
+        position,
+        OutboxView.name,
+        wait=lambda wanted: wait_in_store(
+            webhooks.store, [OutboxView.name], wanted, services.read_wait
+        ),
+    )
 
 
 def _owned(
