@@ -150,6 +150,9 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, RecursionError):
+        # Only a body nested thousands deep gets the decoder this far.
+        return problem(400, "the body is nested too deeply to be read")
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "the server could not answer; the error is logged")
 

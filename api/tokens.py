@@ -198,16 +198,17 @@ class TokenBook:
         self.center.unit(unit)  # a token for a unit that does not exist is a typo
         secret = new_secret()
         token_id = "tok_" + secrets.token_hex(8)
-        token = AccessToken(
-            token_hash=secret_hash(secret),
-            token_id=token_id,
-            user=user,
-            unit=unit,
-            roles=roles,
-            label=label,
-            issued_by=issued_by,
-        )
         for _ in range(_ATTEMPTS):
+            # Built anew each attempt: a save that failed has already taken its events.
+            token = AccessToken(
+                token_hash=secret_hash(secret),
+                token_id=token_id,
+                user=user,
+                unit=unit,
+                roles=roles,
+                label=label,
+                issued_by=issued_by,
+            )
             roster = self._get(ROSTER_ID) or TokenRoster()
             roster.list_token(token_id, token.id, user, unit, roles, label, now())
             try:

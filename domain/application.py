@@ -34,11 +34,11 @@ from domain.errors import (
     NotPermitted,
 )
 from domain.instruction import Instruction, Priority, instruction_id
-from domain.meta import Context, Meta, MetaAsDict, now
+from domain.meta import CLOCK_SKEW, Context, Meta, MetaAsDict, now
 from domain.network import NETWORK_ID, Network
 from domain.unit import Kind, Level, Unit, check_code, check_name, check_placement, unit_id
 from domain.warning import EarlyWarning, warning_id
-from domain.warning_key import WarningKey, warning_key_id
+from domain.warning_key import WarningKey, condition_key, warning_key_id
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
 
@@ -412,15 +412,22 @@ class CommandCenter(Application[UUID]):
         Without a deduplication key, the key is the source, rule, unit and location.
         """
         new_id = warning_id(ctx.command_id)
+        if observed_at is not None:
+            # Checked here, not only in EarlyWarning.raise_: a repeat never reaches it.
+            if observed_at.tzinfo is None:
+                raise InvalidValue("the observed time must carry a time-zone offset")
+            if observed_at > now() + CLOCK_SKEW:
+                raise InvalidValue("the observed time cannot lie in the future")
         observed = observed_at or ctx.business_time()
         key = dedup_key if dedup_key is not None else f"{source}|{rule}|{unit}|{location or ''}"
+        scoped_key = condition_key(unit, rule, key)
 
         def decide() -> _Decision:
             again = self._find(EarlyWarning, new_id)
             if again is not None:  # the same raise again: answer as the first time
                 return _Decision(again, [], created=True)
             self._require_active(unit)
-            key_id = warning_key_id(key)
+            key_id = warning_key_id(scoped_key)
             pointer = self._find(WarningKey, key_id)
             if pointer is not None:
                 current = self.warning(pointer.warning_id)
@@ -450,7 +457,7 @@ class CommandCenter(Application[UUID]):
                 meta=meta,
             )
             if pointer is None:
-                pointer = WarningKey(dedup_key=key, warning_id=new_id, meta=meta)
+                pointer = WarningKey(dedup_key=scoped_key, warning_id=new_id, meta=meta)
             else:
                 pointer.repoint(new_id, meta)
             return _Decision(warning, [warning, pointer], created=True)
@@ -753,6 +760,12 @@ class CommandCenter(Application[UUID]):
                 d.record_verification(accepted, (note or "").strip(), ctx.meta("Verify", d.loop_id))
                 touched.append(d)
             if accepted:
+                # A cooperating unit that never submitted: its disposition ends with the case.
+                for unit, did in i.dispositions.items():
+                    if unit not in submitted:
+                        d = self.disposition(did)
+                        d.end("instruction closed", ctx.meta("Verify", d.loop_id, str(i.id)))
+                        touched.append(d)
                 touched += self._tell_finished(ctx, i, "closed")
             return touched
 

@@ -24,7 +24,7 @@ from eventsourcing.domain import event
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar
 from domain.errors import InvalidTransition, InvalidValue, NotPermitted
-from domain.meta import Meta, derived_id
+from domain.meta import LONGEST_DEADLINE, Meta, derived_id
 from domain.warning import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 
 MAX_COOPERATING = 20
@@ -219,6 +219,7 @@ class Instruction(LoopAggregate):
             raise InvalidValue("the deadline must carry a time-zone offset")
         if deadline <= meta.occurred_at:
             raise InvalidValue("the deadline must lie after the time of dispatch")
+        _check_not_too_far(deadline, meta)
         return cls(
             issuer=issuer,
             lead=lead,
@@ -393,6 +394,7 @@ class Instruction(LoopAggregate):
             raise InvalidValue("the requested deadline must carry a time-zone offset")
         if deadline <= self.deadline:
             raise InvalidValue("an extension must move the deadline later than it is now")
+        _check_not_too_far(deadline, meta)
         reason = check_text(reason, "the reason for an extension", MAX_NOTE, required=True)
         self._extension_requested(unit=unit, deadline=deadline, reason=reason, meta=meta)
 
@@ -534,6 +536,11 @@ class Instruction(LoopAggregate):
     def _cancelled(self, reason: str, meta: Meta) -> None:
         self.status = InstructionStatus.CANCELLED
         self.pending_extension = None
+
+
+def _check_not_too_far(deadline: datetime, meta: Meta) -> None:
+    if deadline > meta.occurred_at + LONGEST_DEADLINE:
+        raise InvalidValue("a deadline cannot lie more than ten years ahead")
 
 
 def _assignee_phrase(status: str) -> str:

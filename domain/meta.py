@@ -21,6 +21,13 @@ from domain.errors import InvalidValue
 #: the same command id or unit code always names the same aggregate (ADR 0006).
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:closedloop")
 
+#: No case of a command center is older than this; earlier times are typing mistakes.
+EARLIEST_YEAR = 1970
+
+#: How far a deadline may lie ahead: beyond it a date is a typing mistake (9999-12-31),
+#: and working-time arithmetic on it would run for seconds.
+LONGEST_DEADLINE = timedelta(days=3660)
+
 #: How far into the future a reported business time may lie, for clocks that drift.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -79,6 +86,8 @@ class Context:
                 raise InvalidValue("the business time must carry a time-zone offset")
             if self.occurred_at > now() + CLOCK_SKEW:
                 raise InvalidValue("the business time cannot lie in the future")
+            if self.occurred_at.year < EARLIEST_YEAR:
+                raise InvalidValue(f"the business time cannot lie before {EARLIEST_YEAR}")
 
     def business_time(self) -> datetime:
         """The time the actor says this happened, in UTC (defaults to now)."""

@@ -17,8 +17,15 @@ from domain.base import LoopAggregate
 from domain.meta import Meta, derived_id
 
 
-def warning_key_id(dedup_key: str) -> UUID:
-    return derived_id("warning-key", dedup_key)
+def condition_key(unit: str, rule: str, dedup_key: str) -> str:
+    """A deduplication key as it is kept: one rule's condition at one unit. The same words
+    sent by another unit's monitor, or under another rule, name another condition."""
+    return f"{unit}|{rule}|{dedup_key}"
+
+
+def warning_key_id(key: str) -> UUID:
+    """The aggregate id of a key made by :func:`condition_key`."""
+    return derived_id("warning-key", key)
 
 
 class WarningKey(LoopAggregate):

@@ -144,6 +144,19 @@ def test_malformed_json_is_400(client: Client, as_: As) -> None:
     _is_problem(r, 400)
 
 
+def test_a_body_nested_thousands_deep_is_400_and_stores_nothing(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    head = center.head_position()
+    r = client.post(
+        "/v1/warnings",
+        content=b"[" * 5000 + b"]" * 5000,
+        headers=as_("monitor", **{"Content-Type": "application/json"}),
+    )
+    _is_problem(r, 400)
+    assert center.head_position() == head
+
+
 def test_a_body_over_one_mebibyte_is_413(client: Client, as_: As) -> None:
     big = {**WARNING, "description": "x" * (1024 * 1024 + 10)}
     r = client.post("/v1/warnings", json=big, headers=as_("monitor"))

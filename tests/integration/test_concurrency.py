@@ -25,7 +25,7 @@ from domain.disposition import disposition_id
 from domain.errors import ConcurrencyConflict, DomainError, InvalidTransition
 from domain.instruction import AssigneeStatus, InstructionStatus
 from domain.meta import Actor, Context, now
-from domain.warning_key import WarningKey, warning_key_id
+from domain.warning_key import WarningKey, condition_key, warning_key_id
 from tests.conftest import make_center
 
 T = TypeVar("T")
@@ -234,7 +234,11 @@ def test_eight_monitors_raising_the_same_condition_at_once_open_one_warning_with
         warning = app.warning(wid)
         assert warning.repeats == 7
         assert event_names(app, wid).count("Repeated") == 7
-        pointer: WarningKey = app.repository.get(warning_key_id("qingshan-reservoir|flood-limit"))
+        pointer: WarningKey = app.repository.get(
+            warning_key_id(
+                condition_key("E-QSRES", "level-over-flood-limit", "qingshan-reservoir|flood-limit")
+            )
+        )
         assert pointer.warning_id == wid
         assert pointer.version == 1
 

@@ -13,7 +13,7 @@ from domain.demo import load_demo
 from domain.errors import InvalidTransition, InvalidValue, NotFound, NotPermitted
 from domain.meta import now
 from domain.warning import EarlyWarning, WarningStatus
-from domain.warning_key import warning_key_id
+from domain.warning_key import condition_key, warning_key_id
 from tests.unit.builders import (
     DISTRICT,
     OFFICE,
@@ -396,7 +396,9 @@ def test_a_new_condition_raises_a_warning_and_claims_its_key(app: CommandCenter)
     )
     assert outcome.created
     assert event_names(app, outcome.id) == ["Raised"]
-    claimed = last_event(app, warning_key_id("reservoir:qingshan"))
+    claimed = last_event(
+        app, warning_key_id(condition_key(WATER, "RES-FLOOD-LIMIT", "reservoir:qingshan"))
+    )
     assert claimed.warning_id == outcome.id
 
 
@@ -468,7 +470,9 @@ def test_once_the_warning_is_no_longer_open_the_same_key_opens_a_new_one(
     second = raise_warning(app, dedup_key="reservoir:qingshan")
     assert second != first
     assert event_names(app, second) == ["Raised"]
-    repointed = last_event(app, warning_key_id("reservoir:qingshan"))
+    repointed = last_event(
+        app, warning_key_id(condition_key(WATER, "RES-FLOOD-LIMIT", "reservoir:qingshan"))
+    )
     assert (repointed.warning_id, repointed.previous_warning_id) == (second, first)
     # And the next repeat belongs to the new one.
     assert raise_warning(app, dedup_key="reservoir:qingshan") == second
