@@ -34,19 +34,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.audit import loop_timeline
+from bench.workload import storm_warning
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from domain.meta import Meta
-from domain.warning import EarlyWarning
 from projections import audit
 from projections.base import ViewStore
 from projections.loops import LoopsView
 from projections.runner import Runner
 from tests.unit.builders import COMMUNITY, DISTRICT, OFFICE, ONE_DAY, confirmed_warning, ctx, issue
-
-UNITS = ["HW-DH-QS", "HW-DH-HP", "HW-XL-SQ", "HW-NG-GK", "HW-XL-FL"]
 
 
 def bulk(center: CommandCenter, count: int, first: int) -> None:
@@ -58,37 +55,7 @@ def bulk(center: CommandCenter, count: int, first: int) -> None:
         stored: list[Any] = []
         while len(stored) < 5000 and written + len(stored) < count:
             n += 1
-            at = start + timedelta(seconds=n)
-
-            def meta(cmd: str, k: int = 0, n: int = n, at: datetime = at) -> Meta:
-                return Meta(
-                    person="bench",
-                    unit="HW",
-                    role="monitor",
-                    command=cmd,
-                    command_id=f"bench-{n}-{cmd}-{k}",
-                    occurred_at=at,
-                    loop_id=uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{n}"),
-                )
-
-            w = EarlyWarning.raise_(
-                source="bench",
-                rule="reservoir.level",
-                theme="reservoir",
-                level=1 + n % 4,
-                title=f"水位读数 reading {n}",
-                description=None,
-                location=None,
-                unit=UNITS[n % len(UNITS)],
-                observed_at=at,
-                dedup_key=f"bench-{n}",
-                attributes={"n": n},
-                meta=meta("raise"),
-            )
-            for k in range(2):
-                w.repeat(at, w.level, meta("repeat", k))
-            w.acknowledge(meta("acknowledge"))
-            w.assess(True, None, meta("assess"))
+            w = storm_warning(n, start)
             stored += [center.mapper.to_stored_event(e) for e in w.collect_events()]
         center.recorder.insert_events(stored)
         written += len(stored)

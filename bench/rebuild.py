@@ -20,12 +20,11 @@ from time import perf_counter
 
 import psycopg
 
+from bench.workload import storm_warning
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from domain.meta import Meta
-from domain.warning import EarlyWarning
 from projections.base import ViewStore
 from projections.registry import view_classes
 from projections.runner import Runner
@@ -36,43 +35,12 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def fill(center: CommandCenter, events: int) -> int:
     """Write about ``events`` events; answers the log's head."""
     start = datetime.now(UTC) - timedelta(days=30)
-    units = ["HW-DH-QS", "HW-DH-HP", "HW-XL-SQ", "HW-NG-GK", "HW-XL-FL"]
     n = 0
     while center.head_position() < events:
         batch = []
         for _ in range(100):
             n += 1
-            at = start + timedelta(seconds=n)
-
-            def meta(cmd: str, k: int = 0, n: int = n, at: datetime = at) -> Meta:
-                return Meta(
-                    person="bench",
-                    unit="HW",
-                    role="monitor",
-                    command=cmd,
-                    command_id=f"bench-{n}-{cmd}-{k}",
-                    occurred_at=at,
-                    loop_id=uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{n}"),
-                )
-
-            w = EarlyWarning.raise_(
-                source="bench",
-                rule="reservoir.level",
-                theme="reservoir",
-                level=1 + n % 4,
-                title=f"reading {n}",
-                description=None,
-                location=None,
-                unit=units[n % len(units)],
-                observed_at=at,
-                dedup_key=f"bench-{n}",
-                attributes={"n": n},
-                meta=meta("raise"),
-            )
-            for k in range(2):
-                w.repeat(at, w.level, meta("repeat", k))
-            w.acknowledge(meta("acknowledge"))
-            w.assess(True, None, meta("assess"))
+            w = storm_warning(n, start)
             batch.append(w)
         center.save(*batch)
     return center.head_position()
