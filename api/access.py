@@ -54,6 +54,11 @@ async def authenticate(
     """The guard of every route but the public ones (health, schema)."""
     if handler.opt.get("public") or connection.url.path.startswith("/schema"):
         return
+    # Query filters reach SQL as text; PostgreSQL refuses a NUL in text, so refuse it here.
+    if "\x00" in connection.url.path or any(
+        "\x00" in key or "\x00" in value for key, value in connection.query_params.multi_items()
+    ):
+        raise ProblemError(400, "the address cannot contain a NUL character")
     header = connection.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="closedloop"'}

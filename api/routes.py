@@ -23,7 +23,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
 from api.tokens import Principal
 from domain.application import Outcome
 from domain.disposition import Disposition
-from domain.errors import NotFound, NotPermitted
+from domain.errors import InvalidValue, NotFound, NotPermitted
 from domain.instruction import InstructionStatus
 from domain.meta import Context, now
 from domain.warning import Theme, WarningStatus
@@ -193,7 +193,7 @@ class UnitController(Controller):
         data: JSONBody[s.UnitCreate],
     ) -> Response[s.Receipt]:
         center = services.center
-        if data.parent is not None or center.units():
+        if data.parent is not None or center.has_units():
             _check_admin_over(services, principal, data.parent)
 
         def act(ctx: Context) -> Outcome:
@@ -269,7 +269,7 @@ def _code(code: str) -> str:
 
     try:
         return check_code(code)
-    except Exception:
+    except InvalidValue:
         raise NotFound(f"unit {code} not found") from None
 
 

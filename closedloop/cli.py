@@ -206,7 +206,7 @@ def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from projections.base import ViewStore
-    from projections.registry import view_classes
+    from projections.registry import build_views, view_classes
     from projections.runner import Runner
 
     center = build_command_center(settings)
@@ -216,7 +216,7 @@ def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         names = ", ".join(c.name for c in view_classes())
         print(f"closedloop: no view named {args.name}; the views are: {names}", file=sys.stderr)
         return 2
-    views = [cls(store) for cls in classes]
+    views = build_views(store, center.calendar, classes)
     for view in views:
         store.reset(view)
     head = center.head_position()
@@ -345,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_projections_run)
     rebuild = proj_sub.add_parser("rebuild", help="drop the views and replay the whole log")
     rebuild.add_argument("name", nargs="?", default=None, metavar="NAME")
-    rebuild.add_argument("--batch", type=int, default=1000)
+    rebuild.add_argument("--batch", type=int, default=5000)
     rebuild.set_defaults(func=_projections_rebuild)
     proj_sub.add_parser(
         "verify", help="rebuild into a scratch area and compare with the live views"

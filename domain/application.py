@@ -232,6 +232,10 @@ class CommandCenter(Application[UUID]):
             return []
         return [self.unit(code) for code in roster.codes]
 
+    def has_units(self) -> bool:
+        """Whether any unit was ever registered (one read of the roster, not of every unit)."""
+        return self._find(Network, NETWORK_ID) is not None
+
     def ancestors(self, code: str) -> list[str]:
         """The codes above a unit, from its parent up to the city."""
         chain: list[str] = []

@@ -15,7 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.errors import InvalidTransition, InvalidValue, NotPermitted
+from domain.errors import InvalidTransition, InvalidValue, NotPermitted, check_printable
 from domain.meta import Meta, derived_id
 from domain.warning import MAX_NOTE, MAX_TEXT, check_text
 
@@ -105,6 +105,8 @@ class Disposition(LoopAggregate):
             raise InvalidValue(f"at most {MAX_EVIDENCE} evidence references per action")
         if any(len(ref) > MAX_REFERENCE for ref in refs):
             raise InvalidValue(f"an evidence reference is limited to {MAX_REFERENCE} characters")
+        for ref in refs:
+            check_printable(ref, "an evidence reference")
         self._action_recorded(text=text, evidence=refs, meta=meta)
 
     @event(ActionRecorded)

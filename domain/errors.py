@@ -58,3 +58,10 @@ class ConcurrencyConflict(DomainError):
     """
 
     code = "concurrency-conflict"
+
+
+def check_printable(value: str, what: str) -> None:
+    """Refuse text with a NUL character: no one types it, and PostgreSQL cannot store it
+    in a text column, so it would stall every view that copies the text."""
+    if "\x00" in value:
+        raise InvalidValue(f"{what} cannot contain a NUL character")

@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.persistence import Transcoding
 
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, check_printable
 
 #: Every deterministic identifier of Closed Loop is a UUIDv5 in this namespace, so that
 #: the same command id or unit code always names the same aggregate (ADR 0006).
@@ -55,6 +55,7 @@ class Actor:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip() or len(value) > 128:
                 raise InvalidValue(f"the actor's {name} must be 1 to 128 characters")
+            check_printable(value, f"the actor's {name}")
 
 
 #: The actor of everything the system does by itself (deadline watch, playbooks...).
@@ -81,6 +82,7 @@ class Context:
     def __post_init__(self) -> None:
         if not self.command_id or len(self.command_id) > 128:
             raise InvalidValue("a command id must be 1 to 128 characters")
+        check_printable(self.command_id, "a command id")
         if self.occurred_at is not None:
             if self.occurred_at.tzinfo is None:
                 raise InvalidValue("the business time must carry a time-zone offset")

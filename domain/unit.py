@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.errors import InvalidTransition, InvalidValue
+from domain.errors import InvalidTransition, InvalidValue, check_printable
 from domain.meta import Meta, derived_id
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -63,6 +63,7 @@ def check_name(name: str, what: str = "name") -> str:
         raise InvalidValue(f"a unit's {what} cannot be empty")
     if len(name) > MAX_NAME:
         raise InvalidValue(f"a unit's {what} is limited to {MAX_NAME} characters")
+    check_printable(name, f"a unit's {what}")
     return name.strip()
 
 

@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.errors import InvalidTransition, InvalidValue
+from domain.errors import InvalidTransition, InvalidValue, check_printable
 from domain.meta import Meta, derived_id
 
 MAX_TITLE = 200
@@ -77,7 +77,26 @@ def check_text(value: str | None, what: str, limit: int, *, required: bool) -> s
         return ""
     if len(value) > limit:
         raise InvalidValue(f"{what} is limited to {limit} characters")
+    check_printable(value, what)
     return value.strip()
+
+
+def _checked_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The free attributes as given, once no key or text in them holds a NUL."""
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            check_printable(value, "a warning's attribute")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(attributes)
+    return dict(attributes)
 
 
 class EarlyWarning(LoopAggregate):
@@ -202,7 +221,7 @@ class EarlyWarning(LoopAggregate):
             unit=unit,
             observed_at=observed_at,
             dedup_key=check_text(dedup_key, "the deduplication key", 256, required=True),
-            attributes=dict(attributes or {}),
+            attributes=_checked_attributes(attributes or {}),
             meta=meta,
         )
 

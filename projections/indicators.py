@@ -305,7 +305,3 @@ class IndicatorsView(View):
             f"UPDATE {CASES} SET cancelled_at = ?, end_at = ? WHERE id = ?",
             (at, at, str(event.originator_id)),
         )
-
-
-#: Read by :mod:`projections.registry`. The reports also read the units view's tree.
-VIEWS: list[type[View]] = [IndicatorsView]

@@ -2,32 +2,41 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
 
-from projections.base import View
+from domain.calendar import WorkingCalendar
+from projections.base import View, ViewStore
+from projections.indicators import IndicatorsView
 from projections.instructions import InstructionsView
 from projections.loops import LoopsView
 from projections.units import UnitsView
 from projections.warnings import WarningsView
 
-CORE_VIEWS: list[type[View]] = [UnitsView, WarningsView, InstructionsView, LoopsView]
+#: The order matters: views lock their tracking rows in this order, so two runners can
+#: never wait on each other (ADR 0016).
+VIEW_CLASSES: list[type[View]] = [
+    UnitsView,
+    WarningsView,
+    InstructionsView,
+    LoopsView,
+    IndicatorsView,
+]
 
-#: Modules whose ``VIEWS`` list adds views (the reports' indicators).
-EXTENSIONS = ("projections.indicators",)
+
+def build_views(
+    store: ViewStore, calendar: WorkingCalendar, classes: Sequence[type[View]] | None = None
+) -> list[View]:
+    """The views over ``store``, each given what it needs: the indicators count sign-for
+    limits in the deployment's working time, so they take its calendar."""
+    return [
+        cls(store, calendar) if issubclass(cls, IndicatorsView) else cls(store)
+        for cls in (classes if classes is not None else VIEW_CLASSES)
+    ]
 
 
 def view_classes() -> list[type[View]]:
-    classes = list(CORE_VIEWS)
-    for module_name in EXTENSIONS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-            continue
-        classes.extend(c for c in getattr(module, "VIEWS", []) if c not in classes)
-    return classes
+    return list(VIEW_CLASSES)
 
 
 def view_names() -> list[str]:
-    return [c.name for c in view_classes()]
+    return [c.name for c in VIEW_CLASSES]

@@ -22,7 +22,7 @@ from typing import Any
 
 from domain.application import CommandCenter
 from projections.base import View, ViewStore, from_iso, tracking_name
-from projections.registry import view_classes
+from projections.registry import build_views
 
 log = logging.getLogger("closedloop.projections")
 
@@ -47,7 +47,7 @@ class Runner:
         self.center = center
         self.store = store
         self.views: list[View] = (
-            list(views) if views is not None else [cls(store) for cls in view_classes()]
+            list(views) if views is not None else build_views(store, center.calendar)
         )
         self.poll_interval = poll_interval
         self.listen = listen and store.dialect == "postgres"

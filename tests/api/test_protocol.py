@@ -157,6 +157,11 @@ def test_a_body_nested_thousands_deep_is_400_and_stores_nothing(
     assert center.head_position() == head
 
 
+def test_a_nul_character_in_a_filter_is_400_not_a_database_error(client: Client, as_: As) -> None:
+    r = client.get("/v1/warnings", params={"unit": "HW\x00"}, headers=as_("duty"))
+    _is_problem(r, 400)
+
+
 def test_a_body_over_one_mebibyte_is_413(client: Client, as_: As) -> None:
     big = {**WARNING, "description": "x" * (1024 * 1024 + 10)}
     r = client.post("/v1/warnings", json=big, headers=as_("monitor"))

@@ -6,19 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-schemathesis = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
 
-from api.app import create_app  # noqa: E402
-from api.tokens import ROLES, TokenBook  # noqa: E402
-from domain.application import CommandCenter  # noqa: E402
+from api.app import create_app
+from api.tokens import ROLES, TokenBook
+from domain.application import CommandCenter
 
 #: Examples per operation; CI stays within a minute or two on both stores.
 EXAMPLES = 12

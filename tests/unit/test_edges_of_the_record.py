@@ -27,10 +27,9 @@ def raise_(center: CommandCenter, unit: str, rule: str, **extra: Any) -> Outcome
         rule=rule,
         theme="reservoir",
         level=3,
-        title="above the limit",
         unit=unit,
         dedup_key="res-qs",
-        **extra,
+        **{"title": "above the limit", **extra},
     )
 
 
@@ -115,3 +114,21 @@ def test_a_cooperating_unit_that_never_submitted_has_its_disposition_ended_at_cl
         memory_center.disposition(dispositions["HW-XL"]).status
         == DispositionStatus.CLOSED_UNVERIFIED
     )
+
+
+def test_text_with_a_nul_character_is_refused_before_it_reaches_any_store(
+    memory_center: CommandCenter,
+) -> None:
+    load_demo(memory_center)
+    head = memory_center.head_position()
+    with pytest.raises(InvalidValue, match="NUL"):
+        raise_(memory_center, "HW-DH-QS", "reservoir.flood_limit", title="above\x00")
+    with pytest.raises(InvalidValue, match="NUL"):
+        raise_(memory_center, "HW-DH-QS", "rule.two", attributes={"gauge": ["a\x00"]})
+    with pytest.raises(InvalidValue, match="NUL"):
+        memory_center.issue_instruction(
+            Context(DISTRICT), lead_unit="HW-DH", title="Patrol\x00", due_in=WorkingDuration(days=1)
+        )
+    with pytest.raises(InvalidValue, match="NUL"):
+        Actor("li\x00", "HW", "dispatcher")
+    assert memory_center.head_position() == head
