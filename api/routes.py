@@ -234,23 +234,15 @@ class UnitController(Controller):
             raise invalid("reason", "say why the unit is deactivated")
 
         def act(ctx: Context) -> Outcome:
-            outcome: Outcome | None = None
-            if data.name is not None or data.name_en is not None:
-                outcome = center.rename_unit(
-                    ctx.derived("rename"), code, data.name or center.unit(code).name, data.name_en
-                )
-            if data.parent is not None:
-                outcome = center.move_unit(ctx.derived("move"), code, data.parent)
-            if data.active is False:
-                outcome = center.deactivate_unit(ctx.derived("deactivate"), code, data.reason or "")
-            elif data.active is True and not center.unit(code).active:
-                outcome = center.reactivate_unit(ctx.derived("reactivate"), code)
-            if outcome is None:
-                unit = center.unit(code)
-                if ctx.expected_version is not None and ctx.expected_version != unit.version:
-                    raise ProblemError(412, f"the unit is at version {unit.version}")
-                return Outcome(unit.id, unit.version, None)
-            return outcome
+            return center.update_unit(
+                ctx,
+                code,
+                name=data.name,
+                name_en=data.name_en,
+                parent=data.parent,
+                active=data.active,
+                reason=data.reason,
+            )
 
         return run(
             services,

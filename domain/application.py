@@ -311,45 +311,68 @@ class CommandCenter(Application[UUID]):
 
         return self._execute(ctx, decide)
 
+    def update_unit(
+        self,
+        ctx: Context,
+        code: str,
+        *,
+        name: str | None = None,
+        name_en: str | None = None,
+        parent: str | None = None,
+        active: bool | None = None,
+        reason: str | None = None,
+    ) -> Outcome:
+        """Rename, move, deactivate or reactivate a unit: any of them, decided together and
+        saved together, so that one refused part leaves the unit as it was."""
+
+        def act(unit: Unit) -> None:
+            if name is not None or name_en is not None:
+                unit.rename(name or unit.name, name_en, ctx.meta("RenameUnit", unit.id))
+            if parent is not None:
+                new_parent = self.unit(parent)
+                if parent == code or code in self.ancestors(parent):
+                    raise InvalidValue(
+                        f"unit {code} cannot be moved under itself or its own subtree"
+                    )
+                unit.move(new_parent, ctx.meta("MoveUnit", unit.id))
+            if active is False:
+                active_children = [c.code for c in self.children(code) if c.active]
+                if active_children:
+                    raise InvalidValue(
+                        f"unit {code} still has active units under it "
+                        f"({', '.join(active_children[:5])}); move or deactivate them first"
+                    )
+                unit.deactivate(reason or "", ctx.meta("DeactivateUnit", unit.id))
+            elif active is True and not unit.active:
+                self._reactivate(unit, ctx.meta("ReactivateUnit", unit.id))
+
+        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
+
     def rename_unit(
         self, ctx: Context, code: str, name: str, name_en: str | None = None
     ) -> Outcome:
+        return self.update_unit(ctx, code, name=name, name_en=name_en)
+
+    def move_unit(self, ctx: Context, code: str, parent: str) -> Outcome:
+        return self.update_unit(ctx, code, parent=parent)
+
+    def deactivate_unit(self, ctx: Context, code: str, reason: str) -> Outcome:
+        return self.update_unit(ctx, code, active=False, reason=reason)
+
+    def reactivate_unit(self, ctx: Context, code: str) -> Outcome:
+        """Unlike ``update_unit(active=True)``, refuses a unit that is already active."""
         return self._command(
             ctx,
             Unit,
             unit_id(check_code(code)),
             f"unit {code}",
-            lambda u: u.rename(name, name_en, ctx.meta("RenameUnit", u.id)),
+            lambda u: self._reactivate(u, ctx.meta("ReactivateUnit", u.id)),
         )
 
-    def move_unit(self, ctx: Context, code: str, parent: str) -> Outcome:
-        def act(unit: Unit) -> None:
-            new_parent = self.unit(parent)
-            if parent == code or code in self.ancestors(parent):
-                raise InvalidValue(f"unit {code} cannot be moved under itself or its own subtree")
-            unit.move(new_parent, ctx.meta("MoveUnit", unit.id))
-
-        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
-
-    def deactivate_unit(self, ctx: Context, code: str, reason: str) -> Outcome:
-        def act(unit: Unit) -> None:
-            active_children = [c.code for c in self.children(code) if c.active]
-            if active_children:
-                raise InvalidValue(
-                    f"unit {code} still has active units under it "
-                    f"({', '.join(active_children[:5])}); move or deactivate them first"
-                )
-            unit.deactivate(reason, ctx.meta("DeactivateUnit", unit.id))
-
-        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
-
-    def reactivate_unit(self, ctx: Context, code: str) -> Outcome:
-        def act(unit: Unit) -> None:
-            if unit.parent is not None and not self.unit(unit.parent).active:
-                raise InvalidValue(f"reactivate unit {unit.parent} above it first")
-            unit.reactivate(ctx.meta("ReactivateUnit", unit.id))
-
-        return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
+    def _reactivate(self, unit: Unit, meta: Meta) -> None:
+        if unit.parent is not None and not self.unit(unit.parent).active:
+            raise InvalidValue(f"reactivate unit {unit.parent} above it first")
+        unit.reactivate(meta)
 
     def unit_history(self, code: str) -> list[Any]:
         """Every change of a unit: registration, names, parents, (de)activation."""

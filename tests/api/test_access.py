@@ -236,3 +236,20 @@ def test_every_token_reads_the_network(client: Client, as_: As) -> None:
     assert r.status_code == 200
     assert {"code", "name", "level", "kind", "parent", "active"} <= set(r.json()[0])
     assert client.get("/v1/units/NOPE", headers=as_("community")).status_code == 404
+
+
+def test_a_unit_update_refused_in_part_changes_nothing_and_honours_if_match(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    head = center.head_position()
+    # A rename with a move under the unit's own community: the whole update is refused.
+    r = client.patch(
+        "/v1/units/HW-DH", json={"name": "改名", "parent": "HW-DH-QS"}, headers=as_("admin")
+    )
+    assert r.status_code == 422, r.text
+    stale = client.patch(
+        "/v1/units/HW-DH", json={"name": "改名"}, headers=as_("admin", **{"If-Match": '"99"'})
+    )
+    assert stale.status_code == 412, stale.text
+    assert center.head_position() == head
+    assert center.unit("HW-DH").name == "东湖街道办事处"
