@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -724,10 +724,14 @@ class CommandCenter(Application[UUID]):
             self.instruction(iid).check_can_report(ctx.actor.unit)
 
         def on_disposition(d: Disposition) -> None:
-            self.instruction(iid).check_can_report(ctx.actor.unit)
+            instruction = self.instruction(iid)
+            # The client named the instruction: its If-Match is the instruction's version.
+            self._check_version(ctx, instruction)
+            instruction.check_can_report(ctx.actor.unit)
             act(d, ctx.meta(command, d.loop_id))
 
-        return self._command(ctx, Disposition, did, "disposition", on_disposition)
+        on_own_record = replace(ctx, expected_version=None)
+        return self._command(on_own_record, Disposition, did, "disposition", on_disposition)
 
     def report_progress(self, ctx: Context, iid: UUID, note: str) -> Outcome:
         return self._on_disposition_of(

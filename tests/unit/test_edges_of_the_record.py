@@ -12,7 +12,7 @@ from domain.application import CommandCenter, Outcome
 from domain.calendar import WorkingDuration
 from domain.demo import load_demo
 from domain.disposition import DispositionStatus
-from domain.errors import InvalidValue
+from domain.errors import ConcurrencyConflict, InvalidValue
 from domain.meta import Actor, Context
 
 DISTRICT = Actor("li", "HW", "dispatcher")
@@ -132,3 +132,23 @@ def test_text_with_a_nul_character_is_refused_before_it_reaches_any_store(
     with pytest.raises(InvalidValue, match="NUL"):
         Actor("li\x00", "HW", "dispatcher")
     assert memory_center.head_position() == head
+
+
+def test_progress_with_an_expected_version_is_checked_against_the_instruction(
+    memory_center: CommandCenter,
+) -> None:
+    load_demo(memory_center)
+    iid = memory_center.issue_instruction(
+        Context(DISTRICT), lead_unit="HW-DH", title="Patrol", due_in=WorkingDuration(days=1)
+    ).id
+    memory_center.sign_for(Context(OFFICE), iid)
+    version = memory_center.instruction(iid).version
+
+    with pytest.raises(ConcurrencyConflict):
+        memory_center.report_progress(
+            Context(OFFICE, expected_version=version - 1), iid, "on the way"
+        )
+    outcome = memory_center.report_progress(
+        Context(OFFICE, expected_version=version), iid, "on the way"
+    )
+    assert outcome.recorded
