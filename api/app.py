@@ -38,6 +38,7 @@ from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.tokens import TokenBook
 from api.views import Views
 from domain.application import CommandCenter
+from domain.intake import Intake
 from projections.service import ReadModels
 
 #: Bodies over 1 MiB are refused (413) before they are read in full.
@@ -114,6 +115,7 @@ def create_app(
     debug: bool = False,
     on_startup: Sequence[Callable[[], Any]] = (),
     on_shutdown: Sequence[Callable[[], Any]] = (),
+    intake: Intake | None = None,
 ) -> Litestar:
     """The API on ``center``; ``reads`` defaults to views beside its store, run here.
 
@@ -144,7 +146,7 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,
-        state=State({"services": services}),
+        state=State({"services": services, "intake": intake}),
         on_startup=[reads.start, *on_startup],
         on_shutdown=[*on_shutdown, reads.stop],
         openapi_config=OpenAPIConfig(

@@ -30,7 +30,7 @@ from litestar.response import Stream
 
 from api.access import Services, visible_instruction, visible_warning
 from api.problems import ProblemError, invalid
-from api.routes import READ, _problems, caught_up
+from api.routes import LARGEST, READ, _problems, caught_up
 from api.tokens import Principal
 from domain.application import CommandCenter
 from domain.disposition import Disposition
@@ -521,7 +521,9 @@ AsOfTime = Annotated[
     datetime | None,
     QueryParameter(description="a recorded time (RFC 3339 with offset): the state then"),
 ]
-AsOfVersion = Annotated[int | None, QueryParameter(ge=1, description="the state at a version")]
+AsOfVersion = Annotated[
+    int | None, QueryParameter(ge=1, le=LARGEST, description="the state at a version")
+]
 
 
 class AuditedWarnings(Controller):
@@ -604,7 +606,7 @@ class LoopController(Controller):
         format: Annotated[
             str | None, QueryParameter(pattern="^(json|html)$", description="json or html")
         ] = None,
-        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+        min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
     ) -> Response[Timeline]:
         """Every event of a loop in log order, with who acted, when, and what it meant.
 
@@ -646,7 +648,7 @@ class AuditController(Controller):
         self,
         services: Svc,
         principal: Who,
-        after: Annotated[int, QueryParameter(ge=0, description="sizes above this")] = 0,
+        after: Annotated[int, QueryParameter(ge=0, le=LARGEST, description="sizes above this")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[CheckpointOut]:
         """The signed checkpoints, oldest first (each a signed note)."""
@@ -686,8 +688,8 @@ class AuditController(Controller):
         self,
         services: Svc,
         principal: Who,
-        from_position: Annotated[int | None, QueryParameter(ge=1)] = None,
-        to_position: Annotated[int | None, QueryParameter(ge=1)] = None,
+        from_position: Annotated[int | None, QueryParameter(ge=1, le=LARGEST)] = None,
+        to_position: Annotated[int | None, QueryParameter(ge=1, le=LARGEST)] = None,
         since: Annotated[
             datetime | None, QueryParameter(description="recorded at or after")
         ] = None,

@@ -6,7 +6,6 @@ command center's commands. Register :data:`INTAKE_HANDLERS` in ``create_app``.
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,7 +22,6 @@ from api.problems import ProblemError, invalid
 from api.routes import READ, WRITE
 from api.schemas import Code, Short
 from api.tokens import Principal
-from closedloop.intake_config import build_intake
 from domain.intake import Intake
 from domain.meta import Context, now
 from domain.rules import Reading
@@ -34,19 +32,12 @@ Who = NamedDependency[Principal]
 #: The sender named in the CAP messages this center renders.
 CAP_SENDER = "closedloop@haiwan.command-center"
 
-_BUILD_LOCK = threading.Lock()
-
 
 def intake_of(services: Services, request: Request[Any, Any, Any]) -> Intake:
-    """The application's intake, built on first use from the shipped configuration."""
-    state = request.app.state
-    intake: Intake | None = state.get("intake")
+    """The intake the composition root gave this application (``create_app(intake=…)``)."""
+    intake: Intake | None = request.app.state.get("intake")
     if intake is None:
-        with _BUILD_LOCK:
-            intake = state.get("intake")
-            if intake is None:
-                intake = build_intake(services.center)
-                state["intake"] = intake
+        raise ProblemError(503, "the warning intake is not configured in this server")
     return intake
 
 

@@ -49,6 +49,9 @@ def _problems(*statuses: int) -> dict[int, ResponseSpec]:
 READ = _problems(400, 401, 404, 422)
 WRITE = _problems(400, 401, 403, 404, 409, 412, 413, 415, 422)
 
+#: The largest whole number the stores keep (a BIGINT): positions and versions stop here.
+LARGEST = 2**63 - 1
+
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
 
@@ -56,7 +59,9 @@ Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from 
 AsOf = Annotated[
     datetime | None, QueryParameter(description="the state as it was at this recorded time")
 ]
-AtVersion = Annotated[int | None, QueryParameter(ge=1, description="the state at this version")]
+AtVersion = Annotated[
+    int | None, QueryParameter(ge=1, le=LARGEST, description="the state at this version")
+]
 
 
 def _past(
@@ -90,6 +95,7 @@ MinPosition = Annotated[
     int | None,
     QueryParameter(
         ge=0,
+        le=LARGEST,
         description="wait (boundedly) until the views have read the log up to this position: "
         "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
     ),

@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api.access import Services
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
-from api.routes import caught_up
+from api.routes import LARGEST, READ, WRITE, caught_up
 from api.tokens import Principal
 from domain.errors import NotFound
 from domain.meta import Context
@@ -190,12 +190,12 @@ class SubscriptionController(Controller):
     path = "/v1/subscriptions"
     tags = ("webhooks",)
 
-    @get("/event-types", sync_to_thread=False)
+    @get("/event-types", sync_to_thread=False, responses=READ)
     def event_types(self) -> list[str]:
         """Every notification type a subscription may ask for."""
         return list(TYPE_NAMES)
 
-    @post("/", sync_to_thread=True, opt=ADMIN)
+    @post("/", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def create(
         self, request: Request[Any, Any, Any], principal: Who, data: JSONBody[SubscriptionCreate]
     ) -> Response[Any]:
@@ -215,12 +215,12 @@ class SubscriptionController(Controller):
         done = webhooks.book.register(_context(request, principal), unit=unit, **fields)
         return _answer(request, done, 201 if done.secret else 200, secret=done.secret)
 
-    @get("/", sync_to_thread=True, opt=ADMIN)
+    @get("/", sync_to_thread=True, opt=ADMIN, responses=READ)
     def list_(
         self,
         request: Request[Any, Any, Any],
         principal: Who,
-        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+        min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
     ) -> list[dict[str, Any]]:
         """The subscriptions of the admin's subtree (no secrets)."""
         webhooks = webhooks_of(request)
@@ -228,11 +228,11 @@ class SubscriptionController(Controller):
         center = _services(request).center
         return webhooks.book.listed(lambda unit: center.is_within(unit, principal.unit))
 
-    @get("/{sid:uuid}", sync_to_thread=True, opt=ADMIN)
+    @get("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, responses=READ)
     def get_(self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]) -> Any:
         return view(_owned(request, principal, sid))
 
-    @patch("/{sid:uuid}", sync_to_thread=True, opt=ADMIN)
+    @patch("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def update(
         self,
         request: Request[Any, Any, Any],
@@ -262,7 +262,7 @@ class SubscriptionController(Controller):
         done = done or Done(subscription.id, subscription.version, None)
         return _answer(request, done)
 
-    @post("/{sid:uuid}/rotate", sync_to_thread=True, opt=ADMIN)
+    @post("/{sid:uuid}/rotate", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def rotate(
         self,
         request: Request[Any, Any, Any],
@@ -277,7 +277,7 @@ class SubscriptionController(Controller):
         )
         return _answer(request, done, secret=done.secret)
 
-    @post("/{sid:uuid}/disable", sync_to_thread=True, opt=ADMIN)
+    @post("/{sid:uuid}/disable", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def disable(
         self,
         request: Request[Any, Any, Any],
@@ -289,7 +289,7 @@ class SubscriptionController(Controller):
         ctx = _context(request, principal)
         return _answer(request, webhooks_of(request).book.disable(ctx, sid, data.reason))
 
-    @post("/{sid:uuid}/enable", sync_to_thread=True, opt=ADMIN)
+    @post("/{sid:uuid}/enable", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def enable(
         self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]
     ) -> Response[Any]:
@@ -297,7 +297,7 @@ class SubscriptionController(Controller):
         ctx = _context(request, principal)
         return _answer(request, webhooks_of(request).book.enable(ctx, sid))
 
-    @delete("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, status_code=204)
+    @delete("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, status_code=204, responses=WRITE)
     def delete_(self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]) -> None:
         _owned(request, principal, sid)
         ctx = _context(request, principal)
@@ -313,7 +313,7 @@ class DeliveryController(Controller):
         rows = webhooks_of(request).book.listed(lambda u: center.is_within(u, principal.unit))
         return [r["id"] for r in rows]
 
-    @get("/", sync_to_thread=True, opt=ADMIN)
+    @get("/", sync_to_thread=True, opt=ADMIN, responses=READ)
     def list_(
         self,
         request: Request[Any, Any, Any],
@@ -323,7 +323,7 @@ class DeliveryController(Controller):
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+        min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
     ) -> list[dict[str, Any]]:
         """What was sent and what failed, newest first, with every attempt."""
         if status is not None and status not in STATUSES:
@@ -343,7 +343,13 @@ class DeliveryController(Controller):
             attempts=True,
         )
 
-    @post("/{delivery_id:str}/redeliver", sync_to_thread=True, opt=ADMIN, status_code=202)
+    @post(
+        "/{delivery_id:str}/redeliver",
+        sync_to_thread=True,
+        opt=ADMIN,
+        status_code=202,
+        responses=WRITE,
+    )
     def redeliver_(
         self, request: Request[Any, Any, Any], principal: Who, delivery_id: FromPath[str]
     ) -> dict[str, Any]:

@@ -7,15 +7,19 @@ Nothing is built at import time: the CLI, the server and the tests all call
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.calendar import CalendarError, WorkingCalendar
 
 if TYPE_CHECKING:
+    from litestar import Litestar
+
     from closedloop.workers import Background
+    from domain.intake import Intake
     from projections.base import ViewStore
     from projections.service import ReadModels
 
@@ -49,9 +53,42 @@ def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:
     return ReadModels.beside(center, run=run)
 
 
-def build_background(center: CommandCenter, store: ViewStore) -> Background:
-    """Playbooks and the deadline watch, with the shipped intake configuration."""
+def build_background(
+    center: CommandCenter, store: ViewStore, intake: Intake | None = None
+) -> Background:
+    """Playbooks and the deadline watch (with the shipped intake unless one is given)."""
     from closedloop.intake_config import build_intake
     from closedloop.workers import Background
 
-    return Background(center, store, build_intake(center))
+    return Background(center, store, intake or build_intake(center))
+
+
+def build_app(
+    center: CommandCenter, *, follow_the_log: bool = True, close_center: bool = False
+) -> Litestar:
+    """The whole server on ``center``: the API, and, unless ``follow_the_log`` is off,
+    everything that follows the log in the same process (projections, audit chain,
+    webhook notifiers, playbooks and the deadline watch). With it off, other processes
+    (``projections run``, ``notifiers run``, ``watch run``) do that work."""
+    from api.app import create_app
+    from closedloop.intake_config import build_intake
+    from notifiers.service import Notifiers
+    from projections.audit import AuditChain
+
+    reads = build_read_models(center, run=follow_the_log)
+    intake = build_intake(center)  # one for the API and the playbooks alike
+    notifiers = Notifiers(center, reads.store, follow=follow_the_log, deliver=follow_the_log)
+    starts: list[Callable[[], Any]] = []
+    stops: list[Callable[[], Any]] = []
+    if follow_the_log:
+        # Several workers may each run these: each takes turns on its tracking rows, and
+        # deliveries are claimed with a lease, so nothing is done twice.
+        background = build_background(center, reads.store, intake)
+        chain = AuditChain.beside(center, reads.store)
+        starts += [background.start, chain.start, notifiers.start]
+        stops += [notifiers.stop, chain.stop, background.stop]
+    if close_center:
+        stops.append(center.close)
+    app = create_app(center, reads=reads, intake=intake, on_startup=starts, on_shutdown=stops)
+    app.state["webhooks"] = notifiers
+    return app

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from api.tokens import ROLES
@@ -38,27 +38,11 @@ def asgi_app() -> Any:
     """
     import os
 
-    from api.app import create_app
-    from closedloop.bootstrap import build_background, build_read_models
-    from notifiers.service import Notifiers
-    from projections.audit import AuditChain
+    from closedloop.bootstrap import build_app
 
     center = build_command_center(Settings.from_env())
     external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
-    reads = build_read_models(center, run=not external)
-    starts: list[Callable[[], Any]] = []
-    stops: list[Callable[[], Any]] = []
-    notifiers = Notifiers(center, reads.store, follow=not external, deliver=not external)
-    if not external:
-        # Several workers may each run these: each takes turns on its tracking rows, and
-        # deliveries are claimed with a lease, so nothing is done twice.
-        background = build_background(center, reads.store)
-        chain = AuditChain.beside(center, reads.store)
-        starts += [background.start, chain.start, notifiers.start]
-        stops += [notifiers.stop, chain.stop, background.stop]
-    app = create_app(center, reads=reads, on_startup=starts, on_shutdown=[*stops, center.close])
-    app.state["webhooks"] = notifiers
-    return app
+    return build_app(center, follow_the_log=not external, close_center=True)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -36,7 +36,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "p" or not value.isdigit():
+        if kind != "p" or not value.isdigit() or int(value) >= 2**63:
             raise ValueError(text)
         return int(value)
     except (ValueError, UnicodeDecodeError):

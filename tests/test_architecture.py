@@ -96,6 +96,20 @@ def test_the_domain_never_imports_an_outer_layer(layer: str) -> None:
     assert offending == [], f"domain/ imports {layer}/ at " + ", ".join(offending)
 
 
+@pytest.mark.parametrize("layer", ["api", "projections", "notifiers"])
+def test_no_adapter_imports_the_composition_root(layer: str) -> None:
+    # closedloop/ wires the adapters together; an adapter reaching back into it would
+    # build its own pieces behind the composition root's back.
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for name, line in imported_modules(path.read_text(encoding="utf-8")).items()
+        if name == "closedloop"
+    ]
+
+    assert offending == [], f"{layer}/ imports closedloop/ at " + ", ".join(offending)
+
+
 @pytest.mark.parametrize("layer", OUTER_LAYERS)
 def test_an_outer_layer_never_imports_the_tests(layer: str) -> None:
     offending = [

@@ -14,8 +14,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from api.app import create_app
 from api.tokens import ROLES, TokenBook
+from closedloop.bootstrap import build_app
 from domain.application import CommandCenter
 
 #: Examples per operation; CI stays within a minute or two on both stores.
@@ -33,7 +33,8 @@ def test_generated_requests_never_get_a_server_error_and_answers_match_the_schem
 ) -> None:
     # The schema is loaded inside the test (not with schemathesis' pytest plugin) so that
     # it runs on the ``center`` fixture, once per store.
-    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", create_app(center))
+    # The whole server, as closedloop serve builds it: views, outbox, chain and all.
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", build_app(center))
     headers = {"Authorization": f"Bearer {fuzz_token}"}
     checked = 0
     for result in schema.get_all_operations():
