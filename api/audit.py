@@ -384,10 +384,9 @@ def _check_loop_visible(services: Services, principal: Principal, loop_id: UUID)
     if principal.reads_everything:
         return
     center = services.center
-    try:
-        root: Any = center.repository.get(loop_id)
-    except Exception:  # an unknown id: answered as any other missing loop
-        raise NotFound("loop not found") from None
+    root = center.find(loop_id)
+    if root is None:
+        raise NotFound("loop not found")
     if isinstance(root, EarlyWarning):
         visible_warning(services, principal, root)
     elif isinstance(root, Instruction):
@@ -437,10 +436,7 @@ def _visible_aggregate(
     """The current aggregate, if the principal may see it (404 otherwise)."""
     center = services.center
     what = kind.rstrip("s")
-    try:
-        aggregate: Any = center.repository.get(aggregate_id)
-    except Exception:
-        raise NotFound(f"{what} not found") from None
+    aggregate = center.find(aggregate_id)
     if not isinstance(aggregate, _KIND_OF[kind]):
         raise NotFound(f"{what} not found")
     if isinstance(aggregate, EarlyWarning):

@@ -190,6 +190,10 @@ class CommandCenter(Application[UUID]):
                 return True
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
+    def find(self, aggregate_id: UUID) -> LoopAggregate | None:
+        """Whatever is on the record under this id, as it is now, or None."""
+        return self._find(LoopAggregate, aggregate_id)
+
     @staticmethod
     def _check_version(ctx: Context, aggregate: LoopAggregate) -> None:
         if ctx.expected_version is not None and aggregate.version != ctx.expected_version:
