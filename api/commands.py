@@ -71,7 +71,6 @@ def run(
     data: Input | None,
     act: Callable[[Context], Outcome],
     *,
-    status_of: Callable[[Outcome], str],
     id_of: Callable[[Outcome], str] = lambda o: str(o.id),
     creates: bool = False,
 ) -> Response[Any]:
@@ -118,7 +117,7 @@ def run(
 
     receipt = Receipt(
         id=id_of(outcome),
-        status=status_of(outcome),
+        status=outcome.status,
         version=outcome.version,
         position=outcome.position,
         created=outcome.created,

@@ -220,7 +220,6 @@ class UnitController(Controller):
             "admin",
             data,
             act,
-            status_of=lambda o: "active",
             id_of=lambda o: data.code,
             creates=True,
         )
@@ -257,7 +256,6 @@ class UnitController(Controller):
             "admin",
             data,
             act,
-            status_of=lambda o: "active" if center.unit(code).active else "inactive",
             id_of=lambda o: code,
         )
 
@@ -325,7 +323,6 @@ class WarningController(Controller):
             "monitor",
             data,
             act,
-            status_of=lambda o: str(center.warning(o.id).status),
             creates=True,
         )
 
@@ -412,7 +409,6 @@ class WarningController(Controller):
             "duty_officer",
             data,
             act,
-            status_of=lambda o: str(center.warning(o.id).status),
         )
 
     @post(
@@ -563,7 +559,6 @@ class InstructionController(Controller):
             "dispatcher",
             data,
             act,
-            status_of=lambda o: str(center.instruction(o.id).status),
             creates=True,
         )
 
@@ -651,7 +646,6 @@ class InstructionController(Controller):
             role,
             data,
             act,
-            status_of=lambda o: str(center.instruction(o.id).status),
             creates=creates,
         )
 
@@ -750,7 +744,6 @@ class InstructionController(Controller):
                 priority=str(data.priority) if data.priority else None,
                 **when,
             ),
-            status_of=lambda o: str(center.instruction(o.id).status),
             creates=True,
         )
 
@@ -772,7 +765,6 @@ class InstructionController(Controller):
             "handler",
             data,
             lambda ctx: center.report_progress(ctx, iid, data.note),
-            status_of=lambda o: str(center.disposition(o.id).status),
         )
 
     @post(
@@ -1002,7 +994,6 @@ class DispositionController(Controller):
             "handler",
             data,
             lambda ctx: center.record_action(ctx, did, data.text, list(data.evidence)),
-            status_of=lambda o: str(center.disposition(o.id).status),
         )
 
 

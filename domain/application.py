@@ -61,6 +61,9 @@ class Outcome:
     position: int | None
     created: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The aggregate's status after the command (``closed``, ``active``...), so that an
+    #: answer need not read the aggregate again.
+    status: str = ""
 
     @property
     def recorded(self) -> bool:
@@ -124,8 +127,7 @@ class CommandCenter(Application[UUID]):
                 self._decision_scope.loaded = None
             decision.touched = list({id(a): a for a in decision.touched}.values())
             if not any(a.pending_events for a in decision.touched):
-                primary = decision.primary
-                return Outcome(primary.id, primary.version, None, decision.created, decision.extra)
+                return self._outcome(decision, None)
             try:
                 recordings = self.save(*decision.touched)
             except IntegrityError:
@@ -146,10 +148,21 @@ class CommandCenter(Application[UUID]):
                 # events. The decision's objects are not touched after this point.
                 for aggregate in decision.touched:
                     self.repository.cache.put(aggregate.id, aggregate)
-            primary = decision.primary
             position = max(r.notification.id for r in recordings)
-            return Outcome(primary.id, primary.version, position, decision.created, decision.extra)
+            return self._outcome(decision, position)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _outcome(decision: _Decision, position: int | None) -> Outcome:
+        primary = decision.primary
+        return Outcome(
+            primary.id,
+            primary.version,
+            position,
+            decision.created,
+            decision.extra,
+            str(getattr(primary, "status", "")),
+        )
 
     def _load(self, cls: type[TAggregate], aggregate_id: UUID, what: str) -> TAggregate:
         aggregate = self._find(cls, aggregate_id)

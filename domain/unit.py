@@ -157,6 +157,10 @@ class Unit(LoopAggregate):
         self.active = True
 
     @property
+    def status(self) -> str:
+        return "active" if self.active else "inactive"
+
+    @property
     def is_government(self) -> bool:
         return self.kind == Kind.GOVERNMENT
 
