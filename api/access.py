@@ -67,7 +67,12 @@ async def authenticate(
             401, "a bearer token is needed (Authorization: Bearer cl_…)", headers=challenge
         )
     services: Services = connection.app.state.services
-    principal = await anyio.to_thread.run_sync(services.tokens.authenticate, secret.strip())
+    secret = secret.strip()
+    # A token seen valid moments ago is answered from memory, on the event loop; only a
+    # lookup on the store goes to a worker thread (ADR 0017).
+    principal = services.tokens.remembered(secret) or await anyio.to_thread.run_sync(
+        services.tokens.authenticate, secret
+    )
     if principal is None:
         raise ProblemError(401, "the token is unknown or was revoked", headers=challenge)
     role = handler.opt.get("role")

@@ -35,7 +35,7 @@ from api.routes import (
 )
 from api.schemas import Health, ProjectionStatus
 from api.subscriptions import SUBSCRIPTION_HANDLERS
-from api.tokens import TokenBook
+from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.views import Views
 from domain.application import CommandCenter
 from domain.intake import Intake
@@ -96,11 +96,28 @@ def metrics(services: NamedDependency[Services]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _token_cache_seconds() -> float:
+    """How long a valid token is trusted from memory (``CLOSEDLOOP_TOKEN_CACHE_SECONDS``)."""
+    text = os.environ.get("CLOSEDLOOP_TOKEN_CACHE_SECONDS", "").strip()
+    if not text:
+        return DEFAULT_CACHE_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 300:
+        raise ValueError(
+            f"CLOSEDLOOP_TOKEN_CACHE_SECONDS must be a number of seconds from 0 to 300, "
+            f"not {text!r}"
+        )
+    return seconds
+
+
 def build_services(center: CommandCenter, reads: ReadModels, read_wait: float) -> Services:
     return Services(
         center=center,
         reads=reads,
-        tokens=TokenBook(center),
+        tokens=TokenBook(center, _token_cache_seconds()),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,

@@ -3,14 +3,23 @@
 A token belongs to one person, one unit and one or more roles. The secret is shown once,
 when it is issued; the store holds only its SHA-256. Each token is an
 :class:`AccessToken` aggregate whose id is derived from that hash, so the token a request
-presents is found by one keyed read; revoking it is an event, effective on the next read
-and on the record for the auditor. The :class:`TokenRoster` lists every token issued.
+presents is found by one keyed read; revoking it is an event, on the record for the
+auditor. The :class:`TokenRoster` lists every token issued.
+
+A token found valid is remembered for a few seconds (``cache_seconds``, ADR 0017), so
+that a busy client is not looked up on the store at every request. Revoking a token
+forgets it at once in the process that revoked it; another process (a second server
+worker, the ``closedloop token revoke`` command) stops honouring it within
+``cache_seconds``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -171,11 +180,27 @@ class IssuedToken:
     label: str
 
 
+#: How long a token found valid is trusted without reading the store again (seconds).
+DEFAULT_CACHE_SECONDS = 5.0
+#: At most this many tokens are remembered; past it the memory starts afresh.
+_CACHE_LIMIT = 10_000
+
+
 class TokenBook:
     """Issues, finds, lists and revokes tokens on the command center's store."""
 
-    def __init__(self, center: CommandCenter) -> None:
+    def __init__(
+        self,
+        center: CommandCenter,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.center = center
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        # secret hash -> (principal, when to look again, on the monotonic clock)
+        self._trusted: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
 
     def _get(self, aggregate_id: UUID) -> Any:
         try:
@@ -218,17 +243,37 @@ class TokenBook:
             return IssuedToken(secret, token_id, user, unit, tuple(roles), label)
         raise ConcurrencyConflict("the token roster kept changing; try again")
 
+    def remembered(self, secret: str) -> Principal | None:
+        """The principal of a token found valid less than ``cache_seconds`` ago, without
+        reading the store; None when it must be looked up (:meth:`authenticate`)."""
+        entry = self._trusted.get(secret_hash(secret))
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return entry[0]
+
     def authenticate(self, secret: str) -> Principal | None:
         """The principal behind a presented token, or None if unknown or revoked."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
             return None
-        token = self._get(access_token_id(secret_hash(secret)))
+        digest = secret_hash(secret)
+        token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:
             return None
         # The id is derived from the hash; comparing the hash itself rules out a collision.
-        if not secrets.compare_digest(token.token_hash, secret_hash(secret)):
+        if not secrets.compare_digest(token.token_hash, digest):
             return None
-        return Principal(token.token_id, token.user, token.unit, tuple(token.roles))
+        principal = Principal(token.token_id, token.user, token.unit, tuple(token.roles))
+        if self.cache_seconds > 0:
+            with self._lock:
+                if len(self._trusted) >= _CACHE_LIMIT:
+                    self._trusted.clear()
+                self._trusted[digest] = (principal, self.clock() + self.cache_seconds)
+        return principal
+
+    def forget(self) -> None:
+        """Trust nothing remembered: every token is looked up again at its next use."""
+        with self._lock:
+            self._trusted.clear()
 
     def list(self) -> list[dict[str, Any]]:
         roster = self._get(ROSTER_ID)
@@ -243,6 +288,7 @@ class TokenBook:
                 raise NotFound(f"no token {token_id}")
             entry = roster.entries[token_id]
             if entry["revoked"]:
+                self.forget()  # revoked elsewhere: stop trusting it here at once too
                 return
             token = self._get(UUID(entry["aggregate_id"]))
             token.revoke(by, reason)
@@ -251,5 +297,6 @@ class TokenBook:
                 self.center.save(token, roster)
             except IntegrityError:
                 continue
+            self.forget()
             return
         raise ConcurrencyConflict("the token roster kept changing; try again")

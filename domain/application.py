@@ -28,6 +28,7 @@ from domain.disposition import Disposition, disposition_id
 from domain.errors import (
     AlreadyExists,
     ConcurrencyConflict,
+    DomainError,
     DirectionRefused,
     InvalidValue,
     NotFound,
@@ -121,10 +122,21 @@ class CommandCenter(Application[UUID]):
             # warning reached twice, through a parent and its child, is one object, not
             # two copies racing each other on the same version.
             self._decision_scope.loaded = {}
+            self._decision_scope.first_attempt = attempt == 1
+            self._decision_scope.assumed_new = False
             try:
                 decision = decide()
+            except DomainError:
+                if not self._decision_scope.assumed_new or attempt == MAX_ATTEMPTS:
+                    raise
+                # Refused while assuming the command is new: if it is a repeat, its
+                # first run may be what changed the state it was refused on (a warning
+                # it closed), and it must be answered as the first time. Decide again,
+                # reading the store.
+                continue
             finally:
                 self._decision_scope.loaded = None
+            assumed_new = self._decision_scope.assumed_new
             decision.touched = list({id(a): a for a in decision.touched}.values())
             if not any(a.pending_events for a in decision.touched):
                 return self._outcome(decision, None)
@@ -133,7 +145,9 @@ class CommandCenter(Application[UUID]):
             except IntegrityError:
                 # Someone else wrote first. With If-Match the client asked for exactly
                 # the version it saw, so report; otherwise decide again on the new state.
-                if ctx.expected_version is not None:
+                # A decision that only assumed its new id was free is decided again
+                # either way: the id may be taken by this very command, sent twice.
+                if ctx.expected_version is not None and not assumed_new:
                     raise ConcurrencyConflict(
                         "the record changed while your command was being saved"
                     ) from None
@@ -193,15 +207,33 @@ class CommandCenter(Application[UUID]):
         every new id a command checks first (a new warning, instruction, disposition) is
         a miss. Aggregates are never deleted, so a cached one exists.
         """
-        cache = self.repository.cache
-        if cache is not None:
-            try:
-                cache.get(aggregate_id)
-            except KeyError:
-                pass
-            else:
-                return True
+        if self._is_cached(aggregate_id):
+            return True
         return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    def _find_repeat(self, cls: type[TAggregate], new_id: UUID) -> TAggregate | None:
+        """What an earlier run of this command created under ``new_id``, or None.
+
+        Ids derived from command ids are nearly always new, so on the first attempt the
+        store is not asked (one read fewer for every such command): the id is assumed
+        free, and if it was taken after all the save fails on it and the decision runs
+        again, this time reading (see ``_execute``).
+        """
+        scope = self._decision_scope
+        if getattr(scope, "first_attempt", False) and not self._is_cached(new_id):
+            scope.assumed_new = True
+            return None
+        return self._find(cls, new_id)
+
+    def _is_cached(self, aggregate_id: UUID) -> bool:
+        cache = self.repository.cache
+        if cache is None:
+            return False
+        try:
+            cache.get(aggregate_id)
+        except KeyError:
+            return False
+        return True
 
     def find(self, aggregate_id: UUID) -> LoopAggregate | None:
         """Whatever is on the record under this id, as it is now, or None."""
@@ -605,7 +637,7 @@ class CommandCenter(Application[UUID]):
         start = ctx.business_time()
 
         def decide() -> _Decision:
-            again = self._find(Instruction, new_id)
+            again = self._find_repeat(Instruction, new_id)
             if again is not None:  # the same command again: answer as the first time
                 return _Decision(again, [], created=True)
             resolved = self._resolve_deadline(priority, start, deadline, due_in)

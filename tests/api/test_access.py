@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from api.tokens import TokenBook
+from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from domain.application import CommandCenter
 from tests.api.conftest import As, issue, raise_warning
 
@@ -26,18 +26,55 @@ def test_an_unknown_token_is_401(client: Client) -> None:
     assert r.status_code == 401
 
 
-def test_a_revoked_token_is_refused_on_its_very_next_request(
+def test_a_token_revoked_by_the_server_is_refused_on_its_very_next_request(
     client: Client, center: CommandCenter
 ) -> None:
-    book = TokenBook(center)
-    token = book.issue(user="leaver", unit="HW", roles=["dispatcher"])
+    served: TokenBook = client.app.state.services.tokens
+    token = served.issue(user="leaver", unit="HW", roles=["dispatcher"])
     headers = {"Authorization": f"Bearer {token.secret}"}
     assert client.get("/v1/units", headers=headers).status_code == 200
 
-    book.revoke(token.token_id)
+    served.revoke(token.token_id)
 
     assert client.get("/v1/units", headers=headers).status_code == 401
-    assert [e["revoked"] for e in book.list() if e["token_id"] == token.token_id] == [True]
+    assert [e["revoked"] for e in served.list() if e["token_id"] == token.token_id] == [True]
+
+
+def test_a_token_revoked_by_another_process_is_refused_once_the_trust_period_ends(
+    client: Client, center: CommandCenter
+) -> None:
+    # `closedloop token revoke` runs in a process of its own, with a book of its own.
+    elsewhere = TokenBook(center)
+    token = elsewhere.issue(user="leaver", unit="HW", roles=["dispatcher"])
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    # The server's clock, stepped by hand: the lookups run on threads of their own,
+    # where freezegun's frozen clock does not reliably reach.
+    seconds = [1000.0]
+    client.app.state.services.tokens.clock = lambda: seconds[0]
+    assert client.get("/v1/units", headers=headers).status_code == 200
+
+    elsewhere.revoke(token.token_id)
+
+    # Within the trust period the server has not read the revocation yet...
+    seconds[0] += DEFAULT_CACHE_SECONDS - 0.5
+    assert client.get("/v1/units", headers=headers).status_code == 200
+    # ...and past it, it has.
+    seconds[0] += 1.0
+    assert client.get("/v1/units", headers=headers).status_code == 401
+
+
+def test_with_no_trust_period_a_revocation_from_elsewhere_holds_at_the_next_request(
+    client: Client, center: CommandCenter
+) -> None:
+    server = TokenBook(center, cache_seconds=0)
+    elsewhere = TokenBook(center)
+    token = elsewhere.issue(user="leaver", unit="HW", roles=["dispatcher"])
+    assert server.authenticate(token.secret) is not None
+
+    elsewhere.revoke(token.token_id)
+
+    assert server.remembered(token.secret) is None
+    assert server.authenticate(token.secret) is None
 
 
 def test_only_a_hash_of_the_token_is_stored(client: Client, center: CommandCenter) -> None:

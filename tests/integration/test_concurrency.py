@@ -261,3 +261,35 @@ def test_a_refused_racer_gets_a_domain_error_never_a_storage_error(
     assert len(refused) == 1
     assert isinstance(refused[0], DomainError), repr(refused[0])
     assert event_names(center, iid).count("SignedFor") == 1
+
+
+@pytest.mark.parametrize("if_match", [False, True], ids=["plain", "with If-Match"])
+def test_an_instruction_issued_again_by_a_process_that_never_saw_it_is_issued_once(
+    center: CommandCenter, database_url: str, if_match: bool
+) -> None:
+    # The second server's cache is cold: it assumes the command's id is free, the save
+    # fails on it, and the answer must still be the first issue's, with nothing added.
+    load_demo(center)
+    other = make_center(database_url)
+    try:
+
+        def ctx() -> Context:
+            return Context(
+                DISPATCHER, command_id="HW:flood-patrol-1", expected_version=1 if if_match else None
+            )
+
+        def issue_once(app: CommandCenter) -> Outcome:
+            return app.issue_instruction(
+                ctx(), lead_unit=LEAD, title="东湖路段防汛巡查", deadline=now() + timedelta(days=2)
+            )
+
+        first = issue_once(center)
+        head = center.head_position()
+        again = issue_once(other)
+
+        assert (again.id, again.created, again.version) == (first.id, True, 1)
+        assert not again.recorded
+        assert center.head_position() == head
+        assert event_names(other, first.id) == ["Issued"]
+    finally:
+        other.close()
