@@ -29,6 +29,8 @@ log = logging.getLogger("closedloop.projections")
 #: Events per transaction: large enough that a rebuild is not dominated by commits.
 BATCH = 1000
 HEARTBEAT_EVERY = 1.0
+#: After a short batch, how long the runner lets the next events gather (seconds).
+SETTLE = 0.02
 
 
 class Runner:
@@ -43,6 +45,7 @@ class Runner:
         poll_interval: float = 0.1,
         listen: bool = True,
         batch: int = BATCH,
+        settle: float = SETTLE,
     ) -> None:
         self.center = center
         self.store = store
@@ -52,6 +55,7 @@ class Runner:
         self.poll_interval = poll_interval
         self.listen = listen and store.dialect == "postgres"
         self.batch = batch
+        self.settle = settle
         self.positions: dict[str, int] = {}
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -117,6 +121,12 @@ class Runner:
                 self._beat()
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
+            elif advanced < self.batch and self.settle > 0:
+                # Under a stream of commands every one of them pokes: stepping at each
+                # would cost a transaction per event. The first event after a quiet
+                # spell is applied at once; then the runner lets the next ones gather
+                # for a moment and applies them together.
+                self._stop.wait(self.settle)
 
     def step(self) -> int:
         """Apply one batch of events to the views behind; answers how many were read."""
