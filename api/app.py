@@ -35,6 +35,7 @@ from api.routes import (
 )
 from api.schemas import Health, ProjectionStatus
 from api.subscriptions import SUBSCRIPTION_HANDLERS
+from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.views import Views
 from domain.application import CommandCenter
@@ -154,6 +155,7 @@ def create_app(
             ReportController,
             *INTAKE_HANDLERS,
             *AUDIT_HANDLERS,
+            *TOKEN_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
         ],
         guards=[authenticate],

@@ -28,8 +28,8 @@ from domain.disposition import Disposition, disposition_id
 from domain.errors import (
     AlreadyExists,
     ConcurrencyConflict,
-    DomainError,
     DirectionRefused,
+    DomainError,
     InvalidValue,
     NotFound,
     NotPermitted,

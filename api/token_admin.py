@@ -1,0 +1,161 @@
+"""Bearer tokens over HTTP: ``/v1/tokens``, for the admin role.
+
+The same acts as ``closedloop token create|list|revoke``, for an admin who has no shell
+on the server. An admin manages the tokens of its own unit's subtree; a token outside it
+answers 404, as if it did not exist. The secret is in the answer to its creation and
+nowhere else: not in the list, not in the store (only its SHA-256), and not in an
+idempotency record, which is why a creation refuses an ``Idempotency-Key``. A token
+revoked here is refused from this server's very next request (ADR 0017).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from api.access import Services
+from api.problems import invalid
+from api.routes import READ, WRITE
+from api.tokens import ROLES, Principal
+from domain.errors import InvalidValue, NotFound, NotPermitted, check_printable
+
+Svc = NamedDependency[Services]
+Who = NamedDependency[Principal]
+ADMIN = {"role": "admin"}
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Role = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+
+class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A token for one person of one unit, with one or more roles."""
+
+    user: Name
+    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(ROLES))]
+    label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class TokenRevocation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+
+
+class TokenEntry(msgspec.Struct, kw_only=True):
+    """A token as listed: everything but its secret."""
+
+    token_id: str
+    user: str
+    unit: str
+    roles: list[str]
+    label: str
+    issued_at: str
+    revoked: bool
+
+
+class TokenIssued(msgspec.Struct, kw_only=True):
+    """A new token: ``token`` is its secret, shown this once."""
+
+    token: str
+    token_id: str
+    user: str
+    unit: str
+    roles: list[str]
+    label: str
+
+
+def _entry(entry: dict[str, Any]) -> TokenEntry:
+    return TokenEntry(
+        token_id=entry["token_id"],
+        user=entry["user"],
+        unit=entry["unit"],
+        roles=list(entry["roles"]),
+        label=entry["label"],
+        issued_at=entry["issued_at"],
+        revoked=bool(entry["revoked"]),
+    )
+
+
+def _manages(services: Services, principal: Principal, unit: str) -> bool:
+    return services.center.is_within(unit, principal.unit)
+
+
+class TokenController(Controller):
+    path = "/v1/tokens"
+    tags = ("tokens",)
+    opt = ADMIN
+
+    @get("/", sync_to_thread=True, responses=READ)
+    def list_tokens(self, services: Svc, principal: Who) -> list[TokenEntry]:
+        """The tokens of the admin's subtree, revoked ones included, oldest first."""
+        return [
+            _entry(e) for e in services.tokens.list() if _manages(services, principal, e["unit"])
+        ]
+
+    @post("/", sync_to_thread=True, responses=WRITE)
+    def create_token(
+        self,
+        services: Svc,
+        principal: Who,
+        request: Request[Any, Any, Any],
+        data: JSONBody[TokenCreate],
+    ) -> Response[TokenIssued]:
+        if request.headers.get("idempotency-key") is not None:
+            raise invalid(
+                "Idempotency-Key",
+                "a token's secret is shown once and kept nowhere, so a creation cannot be "
+                "answered again; send it without an Idempotency-Key",
+            )
+        for value, field in ((data.user, "user"), (data.label, "label")):
+            try:
+                check_printable(value, f"the {field}")
+            except InvalidValue as e:
+                raise invalid(field, str(e)) from None
+        unknown = [r for r in data.roles if r not in ROLES]
+        if unknown:
+            raise invalid(
+                "roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}"
+            )
+        services.center.unit(data.unit)  # 404 for a unit that does not exist
+        if not _manages(services, principal, data.unit):
+            raise NotPermitted(f"an admin of {principal.unit} issues tokens only to units under it")
+        issued = services.tokens.issue(
+            user=data.user,
+            unit=data.unit,
+            roles=list(data.roles),
+            label=data.label,
+            issued_by=f"{principal.user} ({principal.token_id})",
+        )
+        body = TokenIssued(
+            token=issued.secret,
+            token_id=issued.token_id,
+            user=issued.user,
+            unit=issued.unit,
+            roles=list(issued.roles),
+            label=issued.label,
+        )
+        # The secret must not linger in a cache between here and the admin.
+        return Response(body, status_code=201, headers={"Cache-Control": "no-store"})
+
+    @post("/{token_id:str}/revoke", sync_to_thread=True, status_code=200, responses=WRITE)
+    def revoke_token(
+        self,
+        services: Svc,
+        principal: Who,
+        token_id: FromPath[str],
+        data: JSONBody[TokenRevocation | None] = None,
+    ) -> TokenEntry:
+        entry = next((e for e in services.tokens.list() if e["token_id"] == token_id), None)
+        if entry is None or not _manages(services, principal, entry["unit"]):
+            raise NotFound(f"no token {token_id}")
+        reason = (data.reason if data is not None else None) or "revoked by an admin"
+        services.tokens.revoke(
+            token_id, by=f"{principal.user} ({principal.token_id})", reason=reason
+        )
+        return _entry({**entry, "revoked": True})
+
+
+TOKEN_HANDLERS = [TokenController]
