@@ -320,10 +320,6 @@ def measure(url: str, args: argparse.Namespace, logs: Path) -> Figures:
     token = closedloop(
         env, "token", "create", "--unit", "HW", "--role", "dispatcher", "--user", "bench"
     ).splitlines()[0]
-    if args.workers > 1 and not args.no_projections:
-        # Workers that start together on a store whose views were never built race to
-        # create the same tables, and the loser's failed startup stops the server.
-        closedloop(env, "projections", "rebuild")
     workers = str(args.workers)
     ours_port, bare_port = free_port(), free_port()
     # `closedloop serve` hands uvicorn its defaults plus log level info; the bare app

@@ -87,8 +87,9 @@ def build_app(
         chain = AuditChain.beside(center, reads.store)
         starts += [background.start, chain.start, notifiers.start]
         stops += [notifiers.stop, chain.stop, background.stop]
-    if close_center:
-        stops.append(center.close)
     app = create_app(center, reads=reads, intake=intake, on_startup=starts, on_shutdown=stops)
+    if close_center:
+        # Last of all: the followers and the views' runner use the store until they stop.
+        app.on_shutdown.append(center.close)
     app.state["webhooks"] = notifiers
     return app

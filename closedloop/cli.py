@@ -14,6 +14,7 @@ closedloop token revoke ID
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -58,13 +59,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 "--no-projections needs PostgreSQL; on SQLite the server runs the projections"
             )
         os.environ["CLOSEDLOOP_PROJECTIONS"] = "external"
-    elif args.workers > 1:
-        # Several workers may each run the projections: each view is applied once anyway.
-        pass
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
     # Each worker process builds its own command center on the same store.
-    uvicorn.run(
+    config = uvicorn.Config(
         "closedloop.cli:asgi_app",
         factory=True,
         host=args.host,
@@ -72,7 +70,43 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         log_level="info",
     )
+    if args.workers == 1:
+        uvicorn.Server(config).run()
+        return 0
+    _prepare_store(settings)
+    _serve_workers(config)
     return 0
+
+
+def _prepare_store(settings: Settings) -> None:
+    """Create the event store's tables before the workers start, and tell the workers
+    (through the event store library's own setting, which they inherit) not to create
+    them again: run at once, its statements collide ("tuple concurrently updated") and
+    the loser's start fails. The views' tables take a lock of their own."""
+    import os
+
+    build_command_center(settings).close()
+    os.environ["CREATE_TABLE"] = "false"
+
+
+def tcp_listener(config: Any) -> socket.socket:
+    """The listening socket uvicorn binds for its workers, marked as TCP.
+
+    uvicorn creates it with protocol 0, and asyncio turns Nagle's algorithm off
+    (TCP_NODELAY) only on connections accepted from a socket whose protocol is TCP: each
+    keep-alive request would otherwise wait about 40 ms for a delayed ACK
+    (uvicorn issue 3149). The same descriptor, wrapped again with the protocol named.
+    """
+    sock: socket.socket = config.bind_socket()
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return sock
+    return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+
+
+def _serve_workers(config: Any) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[tcp_listener(config)]).run()
 
 
 #: The demo tokens ``make run`` prints: (who, unit, roles).

@@ -419,6 +419,7 @@ class ChainBroken(RuntimeError):
 def ensure_tables(store: ViewStore) -> None:
     store.create_own_tables()
     with store.transaction() as tx:
+        tx.lock_schema_changes()
         for statement in CREATE_STATEMENTS:
             tx.execute(statement)
 

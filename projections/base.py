@@ -127,6 +127,16 @@ class Tx:
         self.dialect: Dialect = dialect
         self.pipelined = pipelined
 
+    def lock_schema_changes(self) -> None:
+        """Hold, to the end of this transaction, the right to create and drop tables.
+
+        Two PostgreSQL sessions creating one table at once (two server workers starting
+        on a fresh database) collide even with ``IF NOT EXISTS``: the loser fails on a
+        catalogue key and its process stops. On SQLite one writer at a time is the rule.
+        """
+        if self.dialect == "postgres":
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run one statement; the rows it returns (``[]`` for DML without ``RETURNING``)."""
         cursor = self._cursor
@@ -283,6 +293,7 @@ class ViewStore(TrackingRecorder):
         if self._created:
             return
         with self.transaction() as tx:
+            tx.lock_schema_changes()
             for statement in _OWN_TABLES:
                 tx.execute(statement)
         self._created = True
@@ -372,6 +383,7 @@ class ViewStore(TrackingRecorder):
         """
         self.create_own_tables()
         with self.transaction() as tx:
+            tx.lock_schema_changes()
             rows = tx.execute(f"SELECT version FROM {STATE_TABLE} WHERE name = ?", (view.name,))
             if rows and int(rows[0][0]) == view.version:
                 for statement in view.create_statements:
@@ -384,6 +396,7 @@ class ViewStore(TrackingRecorder):
         """Drop the view's tables and position, and create them empty."""
         self.create_own_tables()
         with self.transaction() as tx:
+            tx.lock_schema_changes()
             self._reset_in(tx, view)
 
     def _reset_in(self, tx: Tx, view: View) -> None:

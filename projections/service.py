@@ -32,6 +32,7 @@ class ReadModels:
             # Another process feeds the views; this one only needs their tables to read.
             self.store.create_own_tables()
             with self.store.transaction() as tx:
+                tx.lock_schema_changes()
                 for cls in view_classes():
                     for statement in cls.create_statements:
                         tx.execute(statement)
