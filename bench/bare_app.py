@@ -4,11 +4,15 @@ One POST handler at the API's own path takes the very ``InstructionCreate`` the 
 takes, so msgspec decodes and validates the same body against the same constraints,
 and answers 201 with a tiny JSON. No guard, no store, no thread hop: what is left of a
 request here is what Litestar and the ASGI server cost, and the API's rate is measured
-against it. Run it as ``uvicorn bench.bare_app:create_app --factory``.
+against it. Run it as ``python -m bench.bare_app --port P [--workers N]``: started the
+way ``closedloop serve`` starts the API, several workers included (one listening socket
+marked as TCP, so that neither server pays Nagle's delay).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from uuid import uuid4
 
 import msgspec
@@ -35,3 +39,32 @@ async def health() -> dict[str, str]:
 
 def create_app() -> Litestar:
     return Litestar(route_handlers=[issue, health], openapi_config=None)
+
+
+def main(argv: list[str]) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from closedloop.cli import tcp_listener
+
+    parser = argparse.ArgumentParser(prog="python -m bench.bare_app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    config = uvicorn.Config(
+        "bench.bare_app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    if args.workers == 1:
+        uvicorn.Server(config).run()
+    else:
+        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -328,9 +328,8 @@ def measure(url: str, args: argparse.Namespace, logs: Path) -> Figures:
     ours_argv += ["--port", str(ours_port), "--workers", workers]
     if args.no_projections:
         ours_argv.append("--no-projections")
-    bare_argv = [sys.executable, "-m", "uvicorn", "bench.bare_app:create_app", "--factory"]
-    bare_argv += ["--host", HOST, "--port", str(bare_port), "--workers", workers]
-    bare_argv += ["--log-level", "info"]
+    bare_argv = [sys.executable, "-m", "bench.bare_app", "--host", HOST]
+    bare_argv += ["--port", str(bare_port), "--workers", workers]
     figures = Figures()
     with (
         server("ours", ours_argv, env, ours_port, logs) as ours,
@@ -380,14 +379,6 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         )
     )
     print("Medians over the runs; CPU in cores (1.0 = one core busy).")
-    if args.workers > 1:
-        # uvicorn's multi-worker listener leaves Nagle on (Kludex/uvicorn#3149): each
-        # keep-alive request waits ~40 ms for a delayed ACK, which caps the bare server
-        # far more than ours, so the ratio flatters the API.
-        print(
-            "CAUTION: with --workers > 1 uvicorn leaves TCP_NODELAY off (uvicorn issue 3149);"
-            " every request waits ~40 ms for a delayed ACK and the ratio is not comparable."
-        )
     print()
     header = (
         f"{'server':<7} {'runs':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
