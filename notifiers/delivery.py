@@ -13,6 +13,11 @@ acts once by remembering the ids it has seen (ADR 0014).
 
 Order: a delivery is not claimed while an earlier one of the same subscription and loop
 is still pending, so each endpoint sees each loop's notifications in log order.
+
+Safety (ADR 0020): the HTTP client connects only to addresses it has just checked (a name
+rebinding to a private address after registration is refused), takes no proxy from the
+environment, follows no redirect, reads at most ``max_response_bytes`` of an answer, and
+ends every attempt by a deadline (three times the timeout) shorter than the lease.
 """
 
 # Table names are constants; every value is a bound parameter.
