@@ -6,8 +6,9 @@ Nothing is built at import time: the CLI, the server and the tests all call
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,40 @@ def load_calendar(path: Path) -> WorkingCalendar:
         raise CalendarError(f"calendar file {path}: {e}") from None
 
 
+@contextlib.contextmanager
+def _one_process_at_a_time(env: Mapping[str, str]) -> Iterator[None]:
+    """On PostgreSQL, hold an advisory lock of the schema while the event store's tables
+    are created. The library re-runs ``CREATE OR REPLACE FUNCTION`` each time, and two
+    processes doing that at the same moment (two ``notifiers run``, ``serve --workers``)
+    make one of them fail with "tuple concurrently updated"."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env.get("POSTGRES_HOST", "127.0.0.1"),
+        port=int(env.get("POSTGRES_PORT", "5432")),
+        user=env.get("POSTGRES_USER", "postgres"),
+        password=env.get("POSTGRES_PASSWORD", ""),
+        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+        autocommit=True,
+    ) as conn:
+        key = "closedloop:create-tables:" + (env.get("POSTGRES_SCHEMA") or "public")
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
 def build_command_center(settings: Settings | None = None) -> CommandCenter:
     settings = settings or Settings.from_env()
-    return CommandCenter(env=settings.store_env(), calendar=load_calendar(settings.calendar_path))
+    env = settings.store_env()
+    calendar = load_calendar(settings.calendar_path)
+    with _one_process_at_a_time(env):
+        return CommandCenter(env=env, calendar=calendar)
 
 
 def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:

@@ -39,10 +39,12 @@ class WebhookConfig:
     #: Each delay is drawn uniformly within ± this fraction of itself.
     jitter: float = 0.2
     connect_timeout: float = 5.0
-    #: For sending the body and for each read of the answer.
+    #: For sending the body and for each read of the answer; the whole attempt
+    #: (connecting, sending, the answer's headers and body) is cut at three times this.
     timeout: float = 10.0
     max_response_bytes: int = 64 * 1024
-    #: A claimed delivery belongs to its worker until then; longer than any attempt.
+    #: A claimed delivery belongs to its worker until then; longer than any attempt, or a
+    #: second worker could send it while the first is still waiting for the answer.
     lease: float = 60.0
     concurrency: int = 8
     poll_interval: float = 0.5
@@ -56,6 +58,18 @@ class WebhookConfig:
     allowed_networks: tuple[Network, ...] = field(default_factory=tuple)
     #: The API's address, for the links in each notification.
     public_url: str = "http://127.0.0.1:8000"
+
+    def __post_init__(self) -> None:
+        if self.lease <= self.attempt_deadline:
+            raise ValueError(
+                f"the webhook lease ({self.lease:g} s) must be longer than an attempt may "
+                f"last (three times the timeout: {self.attempt_deadline:g} s)"
+            )
+
+    @property
+    def attempt_deadline(self) -> float:
+        """Seconds one attempt may take in all, however slowly the receiver answers."""
+        return 3 * self.timeout
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookConfig:

@@ -13,6 +13,11 @@ acts once by remembering the ids it has seen (ADR 0014).
 
 Order: a delivery is not claimed while an earlier one of the same subscription and loop
 is still pending, so each endpoint sees each loop's notifications in log order.
+
+Safety (ADR 0020): the HTTP client connects only to addresses it has just checked (a name
+rebinding to a private address after registration is refused), takes no proxy from the
+environment, follows no redirect, reads at most ``max_response_bytes`` of an answer, and
+ends every attempt by a deadline (three times the timeout) shorter than the lease.
 """
 
 # Table names are constants; every value is a bound parameter.
@@ -20,6 +25,7 @@ is still pending, so each endpoint sees each loop's notifications in log order.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import ipaddress
 import logging
@@ -27,16 +33,18 @@ import os
 import random
 import signal
 import socket
+import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from notifiers.config import Network, WebhookConfig
@@ -50,36 +58,177 @@ log = logging.getLogger("closedloop.notifiers")
 #: after a POST was answered and before its attempt is recorded (the worst moment).
 CRASH_AFTER_POST = "CLOSEDLOOP_WEBHOOK_TEST_CRASH_AFTER_POST"
 USER_AGENT = "closedloop-webhooks/1"
+#: Tries to record an attempt before the worker gives up on it (and its lease ends).
+_RECORD_TRIES = 4
 
 
 class TargetRefused(Exception):
     """The endpoint's address is in a range that is not allowed."""
 
 
-def check_target(url: str, allowed: tuple[Network, ...]) -> None:
-    """Refuse private, loopback, link-local and other non-public addresses.
+def _refused(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, allowed: tuple[Network, ...]
+) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever it looks like
+    if any(address in net for net in allowed):
+        return False
+    return not address.is_global or address.is_multicast
 
-    Every address the host resolves to is checked: a name that resolves to one public
-    and one private address is refused. ``allowed`` lists the networks let through
-    anyway (``CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS``).
+
+def allowed_addresses(host: str, port: int, allowed: tuple[Network, ...]) -> list[str]:
+    """The addresses ``host`` resolves to now, every one of them checked.
+
+    A name that resolves to one public and one private address is refused whole: which
+    one a connection would take is not ours to choose. ``allowed`` lists the networks
+    let through anyway (``CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS``).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused(f"{url!r} is not an http(s) URL")
-    host = parts.hostname
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise TargetRefused(f"{host} does not resolve: {e.strerror}") from None
+    addresses: list[str] = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if any(address in net for net in allowed):
-            continue
-        if not address.is_global or address.is_multicast:
+        text = str(info[4][0])
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if _refused(address, allowed):
             raise TargetRefused(
                 f"{host} resolves to {address}, a private or reserved address "
                 "(allow it with CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS)"
             )
+        if text not in addresses:
+            addresses.append(text)
+    return addresses
+
+
+def check_target(url: str, allowed: tuple[Network, ...]) -> None:
+    """Refuse a URL that is not http(s) or whose host resolves to a non-public address
+    (private, loopback, link-local, reserved, multicast) that ``allowed`` does not list.
+
+    This is the check at registration. At delivery the worker checks again, on the
+    addresses it actually connects to (:class:`GuardedTransport`).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused(f"{url!r} is not an http(s) URL")
+    default = 443 if parts.scheme == "https" else 80
+    allowed_addresses(parts.hostname, parts.port or default, allowed)
+
+
+# -- the guarded HTTP transport -----------------------------------------------------------
+
+#: When the attempt under way in this thread must end (``time.monotonic()``), if any.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "webhook_deadline", default=None
+)
+
+
+def _left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of the attempt; ``expired`` when nothing is."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the attempt ran out of time")
+    return left if timeout is None else min(timeout, left)
+
+
+class _BoundedStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the attempt's deadline, so that an
+    answer trickled a byte at a time (headers included) cannot hold a worker."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)
+        )
+        return _BoundedStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Resolves the host once, checks every address, and connects to a checked one.
+
+    Checking a name and then letting the HTTP client resolve it again would let a DNS
+    answer that changes in between (rebinding) reach a private address: here the address
+    connected to is the address checked. TLS still verifies the certificate against the
+    name, which httpcore passes to ``start_tls``.
+    """
+
+    def __init__(self, allowed: tuple[Network, ...]) -> None:
+        self.allowed = allowed
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        failure: Exception | None = None
+        for address in allowed_addresses(host, port, self.allowed):
+            try:
+                stream = self._inner.connect_tcp(
+                    address,
+                    port,
+                    _left(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                failure = e
+                continue
+            return _BoundedStream(stream)
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise TargetRefused("a webhook is not delivered to a unix socket")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport over :class:`_GuardedBackend`; no proxy from the environment
+    (a proxy would be the address checked, not the target)."""
+
+    def __init__(self, allowed: tuple[Network, ...], limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        # httpx offers no way to hand its pool a network backend: the pool is built again
+        # with the same settings and ours. The rebinding test fails if this stops working.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_GuardedBackend(allowed),
+        )
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
@@ -96,6 +245,22 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
+
+
+def guarded_client(config: WebhookConfig) -> httpx.Client:
+    """The worker's HTTP client: bounded timeouts, no redirects followed, no proxy from
+    the environment, and each connection's address checked as it is made."""
+    limits = httpx.Limits(
+        max_connections=config.concurrency * 2,
+        max_keepalive_connections=config.concurrency * 2,
+    )
+    return httpx.Client(
+        transport=GuardedTransport(config.allowed_networks, limits),
+        timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout, pool=config.timeout),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": USER_AGENT},
+    )
 
 
 @dataclass
@@ -138,17 +303,7 @@ class DeliveryWorker:
         self.config = config
         self.on_failing = on_failing or (lambda sid, reason: None)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(
-                config.timeout, connect=config.connect_timeout, pool=config.timeout
-            ),
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=config.concurrency * 2,
-                max_keepalive_connections=config.concurrency * 2,
-            ),
-            headers={"user-agent": USER_AGENT},
-        )
+        self.client = client or guarded_client(config)
         self._owns_client = client is None
         self._crash = float(os.environ.get(CRASH_AFTER_POST) or 0)
         self._plain: dict[str, str] = {}
@@ -243,8 +398,11 @@ class DeliveryWorker:
         until = iso(now + timedelta(seconds=self.config.lease))
         skip_locked = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == "postgres" else ""
         with self.store.transaction() as tx:
+            # The rows are picked and locked once (a materialized CTE, never re-run by the
+            # planner); rows another worker has locked are skipped, and one it leased and
+            # committed meanwhile fails the lease condition when PostgreSQL re-checks it.
             rows = tx.execute(
-                f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                "WITH due AS MATERIALIZED ("
                 f"SELECT d.id FROM {DELIVERIES} d JOIN {SUBSCRIPTIONS} s "
                 "ON s.id = d.subscription_id "
                 "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
@@ -253,8 +411,10 @@ class DeliveryWorker:
                 "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
                 "AND e.status = 'pending' AND e.position < d.position) "
                 f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
+                f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
+                "WHERE id IN (SELECT id FROM due) "
                 "RETURNING id, subscription_id, body, tries",
-                (self.owner, until, at, at, limit),
+                (at, at, limit, self.owner, until),
             )
             if not rows:
                 return []
@@ -290,10 +450,6 @@ class DeliveryWorker:
 
     def send(self, item: Claimed) -> Result:
         started = time.monotonic()
-        try:
-            check_target(item.url, self.config.allowed_networks)
-        except TargetRefused as e:
-            return Result(None, 0, f"refused: {e}")
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -301,23 +457,30 @@ class DeliveryWorker:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(item.secrets, item.id, timestamp, item.body),
         }
+        # Every read and write of this attempt ends by then (see _BoundedStream).
+        token = _DEADLINE.set(started + self.config.attempt_deadline)
         try:
             with self.client.stream("POST", item.url, content=item.body, headers=headers) as r:
                 read = 0
-                for chunk in r.iter_raw():
-                    read += len(chunk)
-                    if read > self.config.max_response_bytes:
-                        break  # the answer's body is not needed beyond this
-                    if time.monotonic() - started > self.config.timeout * 3:
-                        break  # a trickling answer must not hold a worker
+                try:
+                    for chunk in r.iter_raw():
+                        read += len(chunk)
+                        if read > self.config.max_response_bytes:
+                            break  # the answer's body is not needed beyond this
+                except httpx.TimeoutException:
+                    pass  # the status is in: a body trickling past the deadline is not read
                 latency = int((time.monotonic() - started) * 1000)
                 wait = None
                 if r.status_code in (429, 503):
                     wait = retry_after(r.headers.get("retry-after"), datetime.now(UTC))
                 return Result(r.status_code, latency, None, wait)
+        except TargetRefused as e:
+            return Result(None, int((time.monotonic() - started) * 1000), f"refused: {e}")
         except httpx.HTTPError as e:
             latency = int((time.monotonic() - started) * 1000)
             return Result(None, latency, f"{type(e).__name__}: {e}"[:500])
+        finally:
+            _DEADLINE.reset(token)
 
     def deliver(self, item: Claimed) -> Result:
         result = self.send(item)
@@ -339,7 +502,33 @@ class DeliveryWorker:
         return max(base + random.uniform(-spread, spread), 0.0)  # noqa: S311 (jitter)
 
     def record(self, item: Claimed, result: Result) -> str:
-        """Record one attempt and decide what follows; answers the delivery's new status."""
+        """Record one attempt and decide what follows; answers the delivery's new status.
+
+        A store error (a deadlock, a connection lost) is tried again a few times before
+        giving up: an attempt that is not recorded is sent again once its lease ends.
+        """
+        attempt_id = uuid.uuid4().hex  # the same on every try: recorded once at most
+        for n in range(_RECORD_TRIES):
+            try:
+                status, disable = self._record(item, result, attempt_id)
+                break
+            except Exception as e:
+                if n == _RECORD_TRIES - 1:
+                    raise
+                log.warning(
+                    "webhooks: recording an attempt of %s failed (%s); trying again",
+                    item.id,
+                    type(e).__name__,
+                )
+                time.sleep(0.05 * 2**n)
+        if status == "dead":
+            log.warning("webhooks: %s dead-lettered after %d tries", item.id, item.tries + 1)
+        if disable is not None:
+            log.warning("webhooks: disabling subscription %s: %s", item.subscription_id, disable)
+            self.on_failing(item.subscription_id, disable)
+        return status
+
+    def _record(self, item: Claimed, result: Result, attempt_id: str) -> tuple[str, str | None]:
         now = datetime.now(UTC)
         at = iso(now)
         tries = item.tries + 1
@@ -348,9 +537,9 @@ class DeliveryWorker:
         with self.store.transaction() as tx:
             tx.execute(
                 f"INSERT INTO {ATTEMPTS} (id, delivery_id, at, status_code, latency_ms, error, "
-                "owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "owner) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (
-                    uuid.uuid4().hex,
+                    attempt_id,
                     item.id,
                     at,
                     result.status_code,
@@ -374,13 +563,15 @@ class DeliveryWorker:
                 else:
                     status = "pending"
                     next_at = iso(now + timedelta(seconds=delay))
-            # Only a delivery still pending changes: if a lease ran out and another worker
-            # sent it meanwhile, its record stands and this attempt is just history.
-            tx.execute(
+            # Only a delivery still pending changes, and a failure only while this worker
+            # still holds the lease: if the lease ran out and another worker took the
+            # delivery over, this attempt is history and the other worker decides.
+            changed = tx.execute(
                 f"UPDATE {DELIVERIES} SET status = ?, tries = ?, next_attempt_at = ?, "
                 "lease_owner = NULL, lease_until = NULL, last_attempt_at = ?, "
                 "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END, "
-                "last_status = ?, last_error = ? WHERE id = ? AND status = 'pending'",
+                "last_status = ?, last_error = ? WHERE id = ? AND status = 'pending' "
+                "AND (? = 'delivered' OR lease_owner = ?) RETURNING id",
                 (
                     status,
                     tries,
@@ -391,8 +582,12 @@ class DeliveryWorker:
                     result.status_code,
                     error,
                     item.id,
+                    status,
+                    self.owner,
                 ),
             )
+            if not changed:
+                return "superseded", None
             if status in ("delivered", "dead"):
                 rows = tx.execute(
                     f"INSERT INTO {ENDPOINTS} (subscription_id, consecutive_dead, "
@@ -418,12 +613,7 @@ class DeliveryWorker:
                         f"{dead_in_a_row} notifications in a row could not be delivered "
                         f"(last: {error})"
                     )
-        if status == "dead":
-            log.warning("webhooks: %s dead-lettered after %d tries (%s)", item.id, tries, error)
-        if disable is not None:
-            log.warning("webhooks: disabling subscription %s: %s", item.subscription_id, disable)
-            self.on_failing(item.subscription_id, disable)
-        return status
+        return status, disable
 
 
 # -- reads and the hand redelivery -------------------------------------------------------

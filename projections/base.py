@@ -382,13 +382,23 @@ class ViewStore(TrackingRecorder):
         Answers whether the view was (re)created empty and must replay from the start.
         """
         self.create_own_tables()
+        with self.read() as tx:
+            rows = tx.execute(f"SELECT version FROM {STATE_TABLE} WHERE name = ?", (view.name,))
+        if rows and int(rows[0][0]) == view.version:
+            # Tables added since (IF NOT EXISTS), each in a transaction of its own: on
+            # PostgreSQL ``CREATE INDEX IF NOT EXISTS`` share-locks its table even when the
+            # index is there, and one transaction holding several such locks deadlocks with
+            # another process writing those tables (a second worker starting beside one
+            # that runs).
+            for statement in view.create_statements:
+                with self.transaction() as tx:
+                    tx.execute(statement)
+            return False
         with self.transaction() as tx:
             tx.lock_schema_changes()
             rows = tx.execute(f"SELECT version FROM {STATE_TABLE} WHERE name = ?", (view.name,))
             if rows and int(rows[0][0]) == view.version:
-                for statement in view.create_statements:
-                    tx.execute(statement)
-                return False
+                return False  # another process built it meanwhile
             self._reset_in(tx, view)
             return True
 

@@ -92,7 +92,7 @@ class Receiver:
         return False
 
 
-def serve(receiver: Receiver) -> ThreadingHTTPServer:
+def serve(receiver: Receiver, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
@@ -114,7 +114,7 @@ def serve(receiver: Receiver) -> ThreadingHTTPServer:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    server = ThreadingHTTPServer((host, receiver.port), Handler)
     server.daemon_threads = True
     receiver.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()

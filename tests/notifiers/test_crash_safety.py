@@ -29,7 +29,10 @@ from tests.notifiers.test_delivery import a_loop, raise_warning, subscribe
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(url: str, key: Path, crash: float) -> subprocess.Popen[bytes]:
+def start_worker(
+    url: str, key: Path, crash: float, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``closedloop notifiers run`` on ``url``; its log goes to ``log`` when given."""
     env = {
         **os.environ,
         "CLOSEDLOOP_DATABASE_URL": url,
@@ -37,7 +40,7 @@ def start_worker(url: str, key: Path, crash: float) -> subprocess.Popen[bytes]:
         "CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "CLOSEDLOOP_WEBHOOK_RETRY_SCHEDULE": "50ms,100ms,200ms,200ms,200ms,200ms,200ms,200ms",
         "CLOSEDLOOP_WEBHOOK_LEASE": "3s",
-        "CLOSEDLOOP_WEBHOOK_TIMEOUT": "1s",
+        "CLOSEDLOOP_WEBHOOK_TIMEOUT": "900ms",
         "CLOSEDLOOP_WEBHOOK_POLL": "50ms",
         "CLOSEDLOOP_WEBHOOK_CONCURRENCY": "4",
         CRASH_AFTER_POST: str(crash),
@@ -47,7 +50,7 @@ def start_worker(url: str, key: Path, crash: float) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab") if log is not None else subprocess.DEVNULL,
     )
 
 

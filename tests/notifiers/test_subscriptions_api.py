@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -171,3 +172,58 @@ def test_deliveries_are_listed_and_a_dead_letter_is_redelivered(
         f"/v1/deliveries/{dead[0]['id']}/redeliver", headers=as_(client, "admin_xl")
     )
     assert other.status_code == 404
+
+
+def test_deliveries_are_filtered_by_subscription_status_and_time(
+    api: tuple[TestClient[Any], Notifiers], receiver: Receiver, demo: CommandCenter
+) -> None:
+    from tests.notifiers.test_delivery import raise_warning
+
+    client, _ = api
+    first = client.post("/v1/subscriptions", json={"url": receiver.url}).json()
+    second = client.post(
+        "/v1/subscriptions", json={"url": receiver.url, "event_types": ["warning.raised"]}
+    ).json()
+    receiver.secrets += [first["secret"], second["secret"]]
+    raise_warning(demo, "before")
+    assert receiver.wait_for(2, timeout=10)
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    receiver.answer = lambda r: (500, {}, 0.0)
+    raise_warning(demo, "after")
+    deadline = time.monotonic() + 15
+    dead: list[Any] = []
+    while time.monotonic() < deadline and len(dead) < 2:
+        dead = client.get("/v1/deliveries", params={"status": "dead"}).json()
+        time.sleep(0.1)
+
+    def ids(**params: Any) -> set[str]:
+        r = client.get("/v1/deliveries", params=params)
+        assert r.status_code == 200, r.text
+        return {d["id"] for d in r.json()}
+
+    everything = ids()
+    assert len(everything) == 4
+    mine = ids(subscription=second["id"])
+    assert len(mine) == 2
+    assert mine < everything
+    assert ids(subscription=second["id"], status="dead") == mine & {d["id"] for d in dead}
+    assert len(ids(status="delivered")) == 2
+    assert ids(since=between.isoformat()) == {d["id"] for d in dead}
+    assert ids(until=between.isoformat()) == everything - {d["id"] for d in dead}
+    assert client.get("/v1/deliveries", params={"status": "lost"}).status_code == 422
+
+
+def test_a_repeated_creation_does_not_show_the_secret_again(
+    api: tuple[TestClient[Any], Notifiers], receiver: Receiver
+) -> None:
+    client, _ = api
+    headers = {"Idempotency-Key": "create-once"}
+    first = client.post("/v1/subscriptions", json={"url": receiver.url}, headers=headers)
+    again = client.post("/v1/subscriptions", json={"url": receiver.url}, headers=headers)
+    assert first.status_code == 201
+    assert first.json()["secret"].startswith("whsec_")
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["secret"] is None
+    assert first.json()["secret"] not in again.text

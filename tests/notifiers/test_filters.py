@@ -1,0 +1,65 @@
+"""Which subscription hears which event: the filters alone, no store (events in, yes/no out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from notifiers.outbox import Notice, SubscriptionRow, matches
+
+PARENTS = {"HW": None, "HW-DH": "HW", "HW-DH-QS": "HW-DH", "HW-XL": "HW"}
+
+
+def within(code: str, ancestor: str) -> bool:
+    current: str | None = code
+    while current is not None:
+        if current == ancestor:
+            return True
+        current = PARENTS[current]
+    return False
+
+
+def sub(unit: str = "HW", **changes: Any) -> SubscriptionRow:
+    fields: dict[str, Any] = {
+        "id": "s",
+        "unit": unit,
+        "event_types": [],
+        "themes": [],
+        "min_level": None,
+        "units": [],
+        "subtrees": [],
+        "addressed_only": False,
+        "language": "zh",
+        "template": "",
+    }
+    fields.update(changes)
+    return SubscriptionRow(**fields)
+
+
+WARNING_QS = Notice("warning.raised", ("HW-DH-QS",), ("HW-DH-QS",), "reservoir", 2)
+WARNING_XL = Notice("warning.raised", ("HW-XL",), ("HW-XL",), "meteorological", 4)
+
+
+@pytest.mark.parametrize(
+    ("subscription", "notice", "hears"),
+    [
+        (sub(themes=["reservoir"]), WARNING_QS, True),
+        (sub(themes=["reservoir"]), WARNING_XL, False),
+        (sub(subtrees=["HW-DH"]), WARNING_QS, True),
+        (sub(subtrees=["HW-DH"]), WARNING_XL, False),
+        (sub(units=["HW-DH"]), WARNING_QS, False),  # a unit, not its subtree
+        (sub(units=["HW-DH-QS"]), WARNING_QS, True),
+        (sub(min_level=2), WARNING_QS, True),  # level I is the most severe
+        (sub(min_level=2), WARNING_XL, False),
+        (sub(unit="HW-XL"), WARNING_QS, False),  # a unit hears only its own subtree
+        (sub(unit="HW-DH", subtrees=["HW"]), WARNING_XL, False),  # filters cannot widen it
+        (sub(event_types=["instruction.issued"]), WARNING_QS, False),
+        (sub(min_level=4), Notice("instruction.issued", ("HW",), ("HW",)), False),
+        (sub(), Notice("subscription.disabled", ("HW",), ("HW",), exclude="s"), False),
+    ],
+)
+def test_filters_narrow_what_a_unit_hears(
+    subscription: SubscriptionRow, notice: Notice, hears: bool
+) -> None:
+    assert matches(subscription, notice, within) is hears
