@@ -73,20 +73,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers == 1:
         uvicorn.Server(config).run()
         return 0
-    _prepare_store(settings)
     _serve_workers(config)
     return 0
-
-
-def _prepare_store(settings: Settings) -> None:
-    """Create the event store's tables before the workers start, and tell the workers
-    (through the event store library's own setting, which they inherit) not to create
-    them again: run at once, its statements collide ("tuple concurrently updated") and
-    the loser's start fails. The views' tables take a lock of their own."""
-    import os
-
-    build_command_center(settings).close()
-    os.environ["CREATE_TABLE"] = "false"
 
 
 def tcp_listener(config: Any) -> socket.socket:

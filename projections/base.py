@@ -392,6 +392,7 @@ class ViewStore(TrackingRecorder):
             # that runs).
             for statement in view.create_statements:
                 with self.transaction() as tx:
+                    tx.lock_schema_changes()
                     tx.execute(statement)
             return False
         with self.transaction() as tx:
