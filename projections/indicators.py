@@ -96,6 +96,16 @@ class IndicatorsView(View):
         f"ON {CASES} (unit, closed_epoch, theme, level, close_s)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_open "
         f"ON {CASES} (unit, end_at, deadline_at, filed_at, theme, level)",
+        # The same facts led by the period (ADR 0018): when a subtree holds most of the
+        # units, one range of the period beats a range per unit, and the planner chooses.
+        f"CREATE INDEX IF NOT EXISTS {CASES}_filed_t "
+        f"ON {CASES} (filed_epoch, unit, theme, level, forwarded)",
+        f"CREATE INDEX IF NOT EXISTS {CASES}_due_t ON {CASES} "
+        "(due_epoch, unit, theme, level, closed_epoch, closed_at, deadline_at, cancelled_at)",
+        f"CREATE INDEX IF NOT EXISTS {CASES}_signed_t ON {CASES} "
+        "(signed_epoch, unit, theme, level, priority, sign_s, sign_work_s)",
+        f"CREATE INDEX IF NOT EXISTS {CASES}_closed_t "
+        f"ON {CASES} (closed_epoch, unit, theme, level, close_s)",
         f"CREATE TABLE IF NOT EXISTS {WARNINGS} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, theme TEXT NOT NULL, level TEXT NOT NULL, "
         "raised_at TEXT NOT NULL, raised_epoch BIGINT NOT NULL, "
@@ -104,6 +114,10 @@ class IndicatorsView(View):
         f"ON {WARNINGS} (unit, raised_epoch, theme, level)",
         f"CREATE INDEX IF NOT EXISTS {WARNINGS}_ack "
         f"ON {WARNINGS} (unit, ack_epoch, theme, level, ack_s)",
+        f"CREATE INDEX IF NOT EXISTS {WARNINGS}_raised_t "
+        f"ON {WARNINGS} (raised_epoch, unit, theme, level)",
+        f"CREATE INDEX IF NOT EXISTS {WARNINGS}_ack_t "
+        f"ON {WARNINGS} (ack_epoch, unit, theme, level, ack_s)",
         # One row per verification: a case verified twice in a period is one verified
         # case, and a rejection then an acceptance is one reworked case.
         f"CREATE TABLE IF NOT EXISTS {VERIFICATIONS} ("
@@ -113,6 +127,8 @@ class IndicatorsView(View):
         "PRIMARY KEY (case_id, seq))",
         f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at "
         f"ON {VERIFICATIONS} (unit, at_epoch, theme, level, case_id, accepted)",
+        f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at_t "
+        f"ON {VERIFICATIONS} (at_epoch, unit, theme, level, case_id, accepted)",
     ]
 
     def __init__(self, view: ViewStore, calendar: WorkingCalendar | None = None) -> None:
