@@ -180,7 +180,7 @@ class Tx:
             )
             return
         types = self._column_types(table)
-        arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
+        arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)
         self._cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {_to_psycopg(tail)}",
             [list(column) for column in zip(*rows, strict=True)],
@@ -731,6 +731,12 @@ class RowBuffer:
             self._dirty[key] = row
         return row
 
+    def peek(self, tx: Tx, key: Any) -> dict[str, Any] | None:
+        """The row as it stands in the batch, to read only (not written back for this)."""
+        if key not in self._rows:
+            self.load(tx, [key])
+        return self._rows[key]
+
     def add(self, row: dict[str, Any]) -> None:
         """A new row, written at :meth:`flush`."""
         self._rows[row[self.key]] = self._dirty[row[self.key]] = row
@@ -741,4 +747,73 @@ class RowBuffer:
             rows = [tuple(row[c] for c in self.columns) for row in self._dirty.values()]
             tx.insert_rows(self.table, self.columns, rows, self._upsert)
         self._rows.clear()
+        self._dirty.clear()
+
+
+class GroupBuffer:
+    """Rows of one table in groups (every assignee of one instruction), each group read
+    at most once and written once per batch.
+
+    The table's primary key is (``group``, ``member``). A group is read whole, changed
+    in memory as a list of dicts by column, and at :meth:`flush` its rows are written
+    with one upsert and the rows no longer in it are deleted.
+    """
+
+    def __init__(self, table: str, columns: Sequence[str], group: str, member: str) -> None:
+        self.table = table
+        self.columns = list(columns)
+        self.group = group
+        self.member = member
+        self._groups: dict[Any, list[dict[str, Any]]] = {}
+        self._stored: dict[Any, set[Any]] = {}
+        self._dirty: dict[Any, None] = {}
+        others = [c for c in self.columns if c not in (group, member)]
+        self._select = f"SELECT {', '.join(self.columns)} FROM {table} WHERE {group} IN ({{keys}})"
+        self._delete = f"DELETE FROM {table} WHERE {group} = ? AND {member} = ?"
+        self._upsert = f"ON CONFLICT ({group}, {member}) DO UPDATE SET " + ", ".join(
+            f"{c} = excluded.{c}" for c in others
+        )
+
+    def load(self, tx: Tx, keys: Iterable[Any]) -> None:
+        """Read the groups of ``keys`` not read yet, in as few statements as can be."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._groups]
+        if not wanted:
+            return
+        for k in wanted:
+            self._groups[k] = []
+            self._stored[k] = set()
+        for values in tx.select_in(self._select, wanted):
+            row = dict(zip(self.columns, values, strict=True))
+            self._groups[row[self.group]].append(row)
+            self._stored[row[self.group]].add(row[self.member])
+
+    def get(self, tx: Tx, key: Any) -> list[dict[str, Any]]:
+        """The rows of a group (empty if it has none), to change in place or to add to
+        and remove from: they are written at :meth:`flush`."""
+        if key not in self._groups:
+            self.load(tx, [key])
+        self._dirty[key] = None
+        return self._groups[key]
+
+    def put(self, key: Any, rows: list[dict[str, Any]]) -> None:
+        """A new group, written at :meth:`flush`."""
+        self._groups[key] = rows
+        self._stored.setdefault(key, set())
+        self._dirty[key] = None
+
+    def flush(self, tx: Tx) -> None:
+        """Write every group changed or added, delete the rows taken out, forget them all."""
+        rows: list[tuple[Any, ...]] = []
+        gone: list[tuple[Any, Any]] = []
+        for key in self._dirty:
+            present = set()
+            for row in self._groups[key]:
+                rows.append(tuple(row[c] for c in self.columns))
+                present.add(row[self.member])
+            gone += [(key, m) for m in sorted(self._stored[key] - present)]
+        if gone:
+            tx.executemany(self._delete, gone)
+        tx.insert_rows(self.table, self.columns, rows, self._upsert)
+        self._groups.clear()
+        self._stored.clear()
         self._dirty.clear()

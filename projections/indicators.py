@@ -24,6 +24,7 @@ roll-up follows the tree of the units view as it is when the report is asked.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, singledispatchmethod
 from importlib import resources
@@ -32,7 +33,7 @@ from typing import Any
 from domain.calendar import WorkingCalendar
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import Tx, View, ViewStore, iso
+from projections.base import RowBuffer, Tx, View, ViewStore, iso
 
 #: Theme and level of a case that answers no warning.
 NONE = "none"
@@ -71,6 +72,7 @@ class IndicatorsView(View):
 
     name = "indicators"
     version = 1
+    dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, issuer TEXT NOT NULL, "
@@ -94,6 +96,16 @@ class IndicatorsView(View):
         f"ON {CASES} (unit, closed_epoch, theme, level, close_s)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_open "
         f"ON {CASES} (unit, end_at, deadline_at, filed_at, theme, level)",
+        # The same facts led by the period (ADR 0018): when a subtree holds most of the
+        # units, one range of the period beats a range per unit, and the planner chooses.
+        f"CREATE INDEX IF NOT EXISTS {CASES}_filed_t "
+        f"ON {CASES} (filed_epoch, unit, theme, level, forwarded)",
+        f"CREATE INDEX IF NOT EXISTS {CASES}_due_t ON {CASES} "
+        "(due_epoch, unit, theme, level, closed_epoch, closed_at, deadline_at, cancelled_at)",
+        f"CREATE INDEX IF NOT EXISTS {CASES}_signed_t ON {CASES} "
+        "(signed_epoch, unit, theme, level, priority, sign_s, sign_work_s)",
+        f"CREATE INDEX IF NOT EXISTS {CASES}_closed_t "
+        f"ON {CASES} (closed_epoch, unit, theme, level, close_s)",
         f"CREATE TABLE IF NOT EXISTS {WARNINGS} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, theme TEXT NOT NULL, level TEXT NOT NULL, "
         "raised_at TEXT NOT NULL, raised_epoch BIGINT NOT NULL, "
@@ -102,6 +114,10 @@ class IndicatorsView(View):
         f"ON {WARNINGS} (unit, raised_epoch, theme, level)",
         f"CREATE INDEX IF NOT EXISTS {WARNINGS}_ack "
         f"ON {WARNINGS} (unit, ack_epoch, theme, level, ack_s)",
+        f"CREATE INDEX IF NOT EXISTS {WARNINGS}_raised_t "
+        f"ON {WARNINGS} (raised_epoch, unit, theme, level)",
+        f"CREATE INDEX IF NOT EXISTS {WARNINGS}_ack_t "
+        f"ON {WARNINGS} (ack_epoch, unit, theme, level, ack_s)",
         # One row per verification: a case verified twice in a period is one verified
         # case, and a rejection then an acceptance is one reworked case.
         f"CREATE TABLE IF NOT EXISTS {VERIFICATIONS} ("
@@ -111,76 +127,127 @@ class IndicatorsView(View):
         "PRIMARY KEY (case_id, seq))",
         f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at "
         f"ON {VERIFICATIONS} (unit, at_epoch, theme, level, case_id, accepted)",
+        f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at_t "
+        f"ON {VERIFICATIONS} (at_epoch, unit, theme, level, case_id, accepted)",
     ]
 
     def __init__(self, view: ViewStore, calendar: WorkingCalendar | None = None) -> None:
         super().__init__(view)
         self.calendar = calendar if calendar is not None else shipped_calendar()
+        self._cases: RowBuffer | None = None
+        self._warnings: RowBuffer | None = None
+        self._verified: list[dict[str, Any]] = []
+
+    # Rows are changed in memory and written once per batch (ADR 0016): the rows a batch
+    # changes but did not create are read in one statement per table, new verifications
+    # go in one insert, and no statement waits for an answer in the middle of a batch.
+
+    def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
+        self._cases = cases = RowBuffer(CASES, CASE_COLUMNS)
+        self._warnings = warnings = RowBuffer(WARNINGS, WARNING_COLUMNS)
+        self._verified = []
+        try:
+            new: set[Any] = set()
+            case_ids: list[str] = []
+            warning_ids: list[str] = []
+            for event, _ in events:
+                kind = type(event)
+                if kind is EarlyWarning.Raised or kind is Instruction.Issued:
+                    new.add(event.originator_id)
+                    if kind is Instruction.Issued:
+                        if event.warning_ids:
+                            warning_ids.append(str(event.warning_ids[0]))
+                        if event.parent_id is not None and event.parent_id not in new:
+                            case_ids.append(str(event.parent_id))
+                elif kind in _WARNING_CHANGES:
+                    if event.originator_id not in new:
+                        warning_ids.append(str(event.originator_id))
+                elif kind in _CASE_CHANGES:
+                    if event.originator_id not in new:
+                        case_ids.append(str(event.originator_id))
+                    if kind is Instruction.LinkedToWarning:
+                        warning_ids.append(str(event.warning_id))
+            warnings.load(tx, warning_ids)
+            cases.load(tx, case_ids)
+            super().apply_batch(events, tx)
+            warnings.flush(tx)
+            cases.flush(tx)
+            if self._verified:
+                tx.insert_rows(
+                    VERIFICATIONS,
+                    VERIFICATION_COLUMNS,
+                    [tuple(row[c] for c in VERIFICATION_COLUMNS) for row in self._verified],
+                )
+        finally:
+            self._cases = self._warnings = None
+            self._verified = []
+
+    def apply(self, event: Any, tx: Tx) -> None:
+        if self._cases is None:
+            self.apply_batch([(event, self.at)], tx)
+        else:
+            self._change(event, tx)
 
     # -- helpers -----------------------------------------------------------------------
 
     def _theme_of_warning(self, tx: Tx, warning_id: Any) -> tuple[str, str] | None:
-        rows = tx.execute(f"SELECT theme, level FROM {WARNINGS} WHERE id = ?", (str(warning_id),))
-        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+        assert self._warnings is not None
+        row = self._warnings.peek(tx, str(warning_id))
+        return None if row is None else (row["theme"], row["level"])
 
-    def _case(self, tx: Tx, event: Any, columns: str) -> tuple[Any, ...] | None:
-        rows = tx.execute(
-            f"SELECT {columns} FROM {CASES} WHERE id = ?", (str(event.originator_id),)
-        )
-        return rows[0] if rows else None
+    def _case(self, tx: Tx, event: Any) -> dict[str, Any] | None:
+        """The case's row to change (written back at the end of the batch)."""
+        assert self._cases is not None
+        return self._cases.get(tx, str(event.originator_id))
 
     @singledispatchmethod
-    def apply(self, event: Any, tx: Tx) -> None:
+    def _change(self, event: Any, tx: Tx) -> None:
         """Events that change no indicator leave the view as it is."""
 
     # -- warnings ----------------------------------------------------------------------
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Raised, tx: Tx) -> None:
+        assert self._warnings is not None
         raised = event.meta.occurred_at
-        tx.execute(
-            f"INSERT INTO {WARNINGS} (id, unit, theme, level, raised_at, raised_epoch) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                str(event.originator_id),
-                event.unit,
-                event.theme,
-                str(event.level),
-                iso(raised),
-                epoch(raised),
-            ),
+        self._warnings.add(
+            {
+                "id": str(event.originator_id),
+                "unit": event.unit,
+                "theme": event.theme,
+                "level": str(event.level),
+                "raised_at": iso(raised),
+                "raised_epoch": epoch(raised),
+                "acknowledged_at": None,
+                "ack_epoch": None,
+                "ack_s": None,
+            }
         )
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.LevelChanged, tx: Tx) -> None:
         # A warning is reported at its latest level; the instructions it caused keep the
         # level they were dispatched under (see the Issued branch).
-        tx.execute(
-            f"UPDATE {WARNINGS} SET level = ? WHERE id = ?",
-            (str(event.level), str(event.originator_id)),
-        )
+        assert self._warnings is not None
+        if (row := self._warnings.get(tx, str(event.originator_id))) is not None:
+            row["level"] = str(event.level)
 
-    @apply.register
+    @_change.register
     def _(self, event: EarlyWarning.Acknowledged, tx: Tx) -> None:
-        rows = tx.execute(
-            f"SELECT raised_at FROM {WARNINGS} WHERE id = ?", (str(event.originator_id),)
-        )
+        assert self._warnings is not None
+        if (row := self._warnings.get(tx, str(event.originator_id))) is None:
+            return
         acknowledged = event.meta.occurred_at
-        raised = datetime.fromisoformat(rows[0][0])
-        tx.execute(
-            f"UPDATE {WARNINGS} SET acknowledged_at = ?, ack_epoch = ?, ack_s = ? WHERE id = ?",
-            (
-                iso(acknowledged),
-                epoch(acknowledged),
-                seconds_between(raised, acknowledged),
-                str(event.originator_id),
-            ),
-        )
+        raised = datetime.fromisoformat(row["raised_at"])
+        row["acknowledged_at"] = iso(acknowledged)
+        row["ack_epoch"] = epoch(acknowledged)
+        row["ack_s"] = seconds_between(raised, acknowledged)
 
     # -- instructions ------------------------------------------------------------------
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Issued, tx: Tx) -> None:
+        assert self._cases is not None
         filed = event.meta.occurred_at
         theme, level, source = NONE, NONE, NONE
         found = self._theme_of_warning(tx, event.warning_ids[0]) if event.warning_ids else None
@@ -188,120 +255,164 @@ class IndicatorsView(View):
             (theme, level), source = found, "warning"
         elif event.parent_id is not None:
             # A forwarded part answers what its parent answers.
-            rows = tx.execute(
-                f"SELECT theme, level FROM {CASES} WHERE id = ?", (str(event.parent_id),)
-            )
-            if rows and rows[0][0] != NONE:
-                theme, level, source = str(rows[0][0]), str(rows[0][1]), "parent"
-        tx.execute(
-            f"INSERT INTO {CASES} (id, unit, issuer, parent_id, forwarded, priority, theme, "
-            "level, theme_from, filed_at, filed_epoch, deadline_at, due_epoch, received_at, "
-            "end_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(event.originator_id),
-                event.lead,
-                event.issuer,
-                None if event.parent_id is None else str(event.parent_id),
-                0 if event.parent_id is None else 1,
-                event.priority,
-                theme,
-                level,
-                source,
-                iso(filed),
-                epoch(filed),
-                iso(event.deadline),
-                epoch(event.deadline),
-                iso(filed),
-                OPEN_END,
-            ),
+            parent = self._cases.peek(tx, str(event.parent_id))
+            if parent is not None and parent["theme"] != NONE:
+                theme, level, source = parent["theme"], parent["level"], "parent"
+        filed_at = iso(filed)
+        self._cases.add(
+            {
+                "id": str(event.originator_id),
+                "unit": event.lead,
+                "issuer": event.issuer,
+                "parent_id": None if event.parent_id is None else str(event.parent_id),
+                "forwarded": 0 if event.parent_id is None else 1,
+                "priority": event.priority,
+                "theme": theme,
+                "level": level,
+                "theme_from": source,
+                "filed_at": filed_at,
+                "filed_epoch": epoch(filed),
+                "deadline_at": iso(event.deadline),
+                "due_epoch": epoch(event.deadline),
+                "received_at": filed_at,
+                "signed_at": None,
+                "signed_epoch": None,
+                "sign_s": None,
+                "sign_work_s": None,
+                "closed_at": None,
+                "closed_epoch": None,
+                "close_s": None,
+                "cancelled_at": None,
+                "end_at": OPEN_END,
+            }
         )
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.LinkedToWarning, tx: Tx) -> None:
-        case = self._case(tx, event, "theme_from")
+        case = self._case(tx, event)
         found = self._theme_of_warning(tx, event.warning_id)
         # The first warning linked to the instruction itself decides; an inherited
         # theme gives way to it.
-        if case is None or case[0] == "warning" or found is None:
+        if case is None or case["theme_from"] == "warning" or found is None:
             return
-        tx.execute(
-            f"UPDATE {CASES} SET theme = ?, level = ?, theme_from = 'warning' WHERE id = ?",
-            (found[0], found[1], str(event.originator_id)),
-        )
+        case["theme"], case["level"] = found
+        case["theme_from"] = "warning"
+        # Its verifications are reported under its theme too: those of this batch are
+        # still in memory, the others in the table.
+        for row in self._verified:
+            if row["case_id"] == case["id"]:
+                row["theme"], row["level"] = found
         tx.execute(
             f"UPDATE {VERIFICATIONS} SET theme = ?, level = ? WHERE case_id = ?",
-            (found[0], found[1], str(event.originator_id)),
+            (found[0], found[1], case["id"]),
         )
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Redirected, tx: Tx) -> None:
-        case = self._case(tx, event, "unit")
-        if case is None or case[0] != event.from_unit:
+        case = self._case(tx, event)
+        if case is None or case["unit"] != event.from_unit:
             return  # a cooperating unit's share changed hands; the lead stays
-        tx.execute(
-            f"UPDATE {CASES} SET unit = ?, received_at = ? WHERE id = ?",
-            (event.to_unit, iso(event.meta.occurred_at), str(event.originator_id)),
-        )
+        case["unit"] = event.to_unit
+        case["received_at"] = iso(event.meta.occurred_at)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.SignedFor, tx: Tx) -> None:
-        case = self._case(tx, event, "unit, received_at, signed_at")
-        if case is None or case[0] != event.unit or case[2] is not None:
+        case = self._case(tx, event)
+        if case is None or case["unit"] != event.unit or case["signed_at"] is not None:
             return  # only the lead's signature starts the handling
-        received = datetime.fromisoformat(case[1])
+        received = datetime.fromisoformat(case["received_at"])
         signed = event.meta.occurred_at
         work = self.calendar.working_time_between(received, signed) if signed > received else None
-        tx.execute(
-            f"UPDATE {CASES} SET signed_at = ?, signed_epoch = ?, sign_s = ?, sign_work_s = ? "
-            "WHERE id = ?",
-            (
-                iso(signed),
-                epoch(signed),
-                seconds_between(received, signed),
-                0 if work is None else work // timedelta(seconds=1),
-                str(event.originator_id),
-            ),
-        )
+        case["signed_at"] = iso(signed)
+        case["signed_epoch"] = epoch(signed)
+        case["sign_s"] = seconds_between(received, signed)
+        case["sign_work_s"] = 0 if work is None else work // timedelta(seconds=1)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.ExtensionDecided, tx: Tx) -> None:
-        tx.execute(
-            f"UPDATE {CASES} SET deadline_at = ?, due_epoch = ? WHERE id = ?",
-            (iso(event.deadline), epoch(event.deadline), str(event.originator_id)),
-        )
+        if (case := self._case(tx, event)) is not None:
+            case["deadline_at"] = iso(event.deadline)
+            case["due_epoch"] = epoch(event.deadline)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Verified, tx: Tx) -> None:
-        case = self._case(tx, event, "unit, filed_at, theme, level")
+        case = self._case(tx, event)
         if case is None:
             return
         at = event.meta.occurred_at
-        tx.execute(
-            f"INSERT INTO {VERIFICATIONS} (case_id, seq, unit, theme, level, at, at_epoch, "
-            "accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(event.originator_id),
-                event.originator_version,
-                case[0],
-                case[2],
-                case[3],
-                iso(at),
-                epoch(at),
-                1 if event.accepted else 0,
-            ),
+        at_iso, at_epoch = iso(at), epoch(at)
+        self._verified.append(
+            {
+                "case_id": case["id"],
+                "seq": event.originator_version,
+                "unit": case["unit"],
+                "theme": case["theme"],
+                "level": case["level"],
+                "at": at_iso,
+                "at_epoch": at_epoch,
+                "accepted": 1 if event.accepted else 0,
+            }
         )
         if event.accepted:
-            filed = datetime.fromisoformat(case[1])
-            tx.execute(
-                f"UPDATE {CASES} SET closed_at = ?, closed_epoch = ?, close_s = ?, end_at = ? "
-                "WHERE id = ?",
-                (iso(at), epoch(at), seconds_between(filed, at), iso(at), str(event.originator_id)),
-            )
+            filed = datetime.fromisoformat(case["filed_at"])
+            case["closed_at"] = at_iso
+            case["closed_epoch"] = at_epoch
+            case["close_s"] = seconds_between(filed, at)
+            case["end_at"] = at_iso
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Cancelled, tx: Tx) -> None:
-        at = iso(event.meta.occurred_at)
-        tx.execute(
-            f"UPDATE {CASES} SET cancelled_at = ?, end_at = ? WHERE id = ?",
-            (at, at, str(event.originator_id)),
-        )
+        if (case := self._case(tx, event)) is not None:
+            case["cancelled_at"] = case["end_at"] = iso(event.meta.occurred_at)
+
+
+CASE_COLUMNS = [
+    "id",
+    "unit",
+    "issuer",
+    "parent_id",
+    "forwarded",
+    "priority",
+    "theme",
+    "level",
+    "theme_from",
+    "filed_at",
+    "filed_epoch",
+    "deadline_at",
+    "due_epoch",
+    "received_at",
+    "signed_at",
+    "signed_epoch",
+    "sign_s",
+    "sign_work_s",
+    "closed_at",
+    "closed_epoch",
+    "close_s",
+    "cancelled_at",
+    "end_at",
+]
+WARNING_COLUMNS = [
+    "id",
+    "unit",
+    "theme",
+    "level",
+    "raised_at",
+    "raised_epoch",
+    "acknowledged_at",
+    "ack_epoch",
+    "ack_s",
+]
+VERIFICATION_COLUMNS = ["case_id", "seq", "unit", "theme", "level", "at", "at_epoch", "accepted"]
+
+#: The events that change a warning row, and those that change a case row, already there.
+_WARNING_CHANGES = frozenset({EarlyWarning.LevelChanged, EarlyWarning.Acknowledged})
+_CASE_CHANGES = frozenset(
+    {
+        Instruction.LinkedToWarning,
+        Instruction.Redirected,
+        Instruction.SignedFor,
+        Instruction.ExtensionDecided,
+        Instruction.Verified,
+        Instruction.Cancelled,
+    }
+)

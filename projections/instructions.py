@@ -3,16 +3,16 @@ list and detail and the units' inboxes (time left is computed when asked, on the
 working calendar)."""
 
 # Table names are constants; every value is a bound parameter.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
 from domain.instruction import AssigneeStatus, Instruction, InstructionStatus
-from projections.base import Tx, View, iso
+from projections.base import GroupBuffer, RowBuffer, Tx, View, ViewStore, iso
 from projections.warnings import dumps
 
 FINISHED = (InstructionStatus.CLOSED.value, InstructionStatus.CANCELLED.value)
@@ -28,6 +28,7 @@ COLUMNS = (
 class InstructionsView(View):
     name = "instructions"
     version = 1
+    dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS instructions ("
         "id TEXT PRIMARY KEY, position BIGINT NOT NULL, version INTEGER NOT NULL, "
@@ -49,224 +50,290 @@ class InstructionsView(View):
         "ON instruction_assignees (unit, instruction_id)",
     ]
 
+    def __init__(self, view: ViewStore) -> None:
+        super().__init__(view)
+        self._rows: RowBuffer | None = None
+        self._assignees: GroupBuffer | None = None
+
+    # Rows are changed in memory and written once per batch (ADR 0016): the instructions
+    # and assignees a batch changes but did not issue are read in one statement each.
+
+    def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
+        self._rows = rows = RowBuffer("instructions", INSTRUCTION_COLUMNS)
+        self._assignees = assignees = GroupBuffer(
+            "instruction_assignees", ASSIGNEE_COLUMNS, "instruction_id", "unit"
+        )
+        try:
+            issued: set[Any] = set()
+            needed: list[str] = []
+            for event, _ in events:
+                kind = type(event)
+                if kind is Instruction.Issued:
+                    issued.add(event.originator_id)
+                elif kind in FOLLOWED and event.originator_id not in issued:
+                    needed.append(str(event.originator_id))
+            rows.load(tx, needed)
+            assignees.load(tx, [k for k in needed if rows.peek(tx, k) is not None])
+            super().apply_batch(events, tx)
+            rows.flush(tx)
+            assignees.flush(tx)
+        finally:
+            self._rows = None
+            self._assignees = None
+
+    def apply(self, event: Any, tx: Tx) -> None:
+        if self._rows is None:
+            self.apply_batch([(event, self.at)], tx)
+        else:
+            self._change(event, tx)
+
     # -- helpers -----------------------------------------------------------------------
 
-    def _touch(self, tx: Tx, event: Any, sets: str = "", params: tuple[Any, ...] = ()) -> None:
-        tx.execute(
-            f"UPDATE instructions SET {sets}{', ' if sets else ''}version = ?, "
-            "last_position = ? WHERE id = ?",
-            (*params, event.originator_version, self.at, str(event.originator_id)),
-        )
+    def _row(self, tx: Tx, event: Any) -> dict[str, Any] | None:
+        """The instruction's row to change, its version and last position already set."""
+        assert self._rows is not None
+        row = self._rows.get(tx, str(event.originator_id))
+        if row is not None:
+            row["version"] = event.originator_version
+            row["last_position"] = self.at
+        return row
 
-    def _get(self, tx: Tx, event: Any, column: str) -> Any:
-        rows = tx.execute(
-            f"SELECT {column} FROM instructions WHERE id = ?", (str(event.originator_id),)
-        )
-        return rows[0][0]
+    def _units(self, tx: Tx, event: Any) -> list[dict[str, Any]]:
+        """The instruction's assignee rows, to change in place."""
+        assert self._assignees is not None
+        return self._assignees.get(tx, str(event.originator_id))
 
     def _assignee(self, tx: Tx, event: Any, unit: str, status: str) -> None:
-        tx.execute(
-            "UPDATE instruction_assignees SET status = ? WHERE instruction_id = ? AND unit = ?",
-            (status, str(event.originator_id), unit),
-        )
+        for assignee in self._units(tx, event):
+            if assignee["unit"] == unit:
+                assignee["status"] = status
 
-    def _lead_status(self, tx: Tx, event: Any, unit: str, status: str, at: str = "") -> None:
+    def _lead_status(
+        self, row: dict[str, Any], event: Any, unit: str, status: str, at: str = ""
+    ) -> None:
         """The instruction's status follows its lead unit's acts, not a cooperating unit's."""
-        if self._get(tx, event, "lead") == unit:
-            sets = "status = ?" + (f", {at} = ?" if at else "")
-            params: tuple[Any, ...] = (status, iso(event.meta.occurred_at)) if at else (status,)
-            self._touch(tx, event, sets, params)
-        else:
-            self._touch(tx, event)
+        if row["lead"] == unit:
+            row["status"] = status
+            if at:
+                row[at] = iso(event.meta.occurred_at)
 
     # -- events ------------------------------------------------------------------------
 
     @singledispatchmethod
-    def apply(self, event: Any, tx: Tx) -> None:
+    def _change(self, event: Any, tx: Tx) -> None:
         """Events of other aggregates leave the instructions unchanged."""
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Issued, tx: Tx) -> None:
+        assert self._rows is not None
+        assert self._assignees is not None
         iid = str(event.originator_id)
         deadline = iso(event.deadline)
-        tx.execute(
-            f"INSERT INTO instructions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, NULL, NULL, NULL, 0, ?, ?, '[]', '[]', NULL, 0, NULL, 0, NULL, ?, ?)",
-            (
-                iid,
-                self.at,
-                event.originator_version,
-                InstructionStatus.DISPATCHED.value,
-                event.issuer,
-                event.lead,
-                dumps(list(event.cooperating)),
-                event.title,
-                event.content,
-                event.priority,
-                deadline,
-                deadline,
-                iso(event.meta.occurred_at),
-                dumps([str(w) for w in dict.fromkeys(event.warning_ids)]),
-                None if event.parent_id is None else str(event.parent_id),
-                str(event.meta.loop_id),
-                self.at,
-            ),
+        self._rows.add(
+            {
+                "id": iid,
+                "position": self.at,
+                "version": event.originator_version,
+                "status": InstructionStatus.DISPATCHED.value,
+                "issuer": event.issuer,
+                "lead": event.lead,
+                "cooperating": dumps(list(event.cooperating)),
+                "title": event.title,
+                "content": event.content,
+                "priority": event.priority,
+                "deadline": deadline,
+                "original_deadline": deadline,
+                "issued_at": iso(event.meta.occurred_at),
+                "signed_at": None,
+                "submitted_at": None,
+                "closed_at": None,
+                "finished": 0,
+                "warning_ids": dumps([str(w) for w in dict.fromkeys(event.warning_ids)]),
+                "parent_id": None if event.parent_id is None else str(event.parent_id),
+                "children": "[]",
+                "open_children": "[]",
+                "pending_extension": None,
+                "reminders": 0,
+                "supervised_by": None,
+                "rework_count": 0,
+                "status_before_park": None,
+                "loop_id": str(event.meta.loop_id),
+                "last_position": self.at,
+            }
         )
-        tx.executemany(
-            "INSERT INTO instruction_assignees (instruction_id, unit, lead, ord, status, "
-            "disposition_id) VALUES (?, ?, ?, ?, ?, NULL)",
+        self._assignees.put(
+            iid,
             [
-                (iid, unit, 1 if n == 0 else 0, n, AssigneeStatus.DISPATCHED.value)
-                for n, unit in enumerate([event.lead, *event.cooperating])
+                {
+                    "instruction_id": iid,
+                    "unit": unit,
+                    "lead": 1 if n == 0 else 0,
+                    "ord": n,
+                    "status": AssigneeStatus.DISPATCHED.value,
+                    "disposition_id": None,
+                }
+                for n, unit in enumerate(dict.fromkeys([event.lead, *event.cooperating]))
             ],
         )
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.SignedFor, tx: Tx) -> None:
-        tx.execute(
-            "UPDATE instruction_assignees SET status = ?, disposition_id = ? "
-            "WHERE instruction_id = ? AND unit = ?",
-            (
-                AssigneeStatus.SIGNED.value,
-                str(event.disposition_id),
-                str(event.originator_id),
-                event.unit,
-            ),
-        )
-        self._lead_status(tx, event, event.unit, InstructionStatus.IN_PROGRESS.value, "signed_at")
+        if (row := self._row(tx, event)) is None:
+            return
+        for assignee in self._units(tx, event):
+            if assignee["unit"] == event.unit:
+                assignee["status"] = AssigneeStatus.SIGNED.value
+                assignee["disposition_id"] = str(event.disposition_id)
+        self._lead_status(row, event, event.unit, InstructionStatus.IN_PROGRESS.value, "signed_at")
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.ReturnedToIssuer, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is None:
+            return
         self._assignee(tx, event, event.unit, AssigneeStatus.RETURNED.value)
-        self._lead_status(tx, event, event.unit, InstructionStatus.RETURNED.value)
+        self._lead_status(row, event, event.unit, InstructionStatus.RETURNED.value)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Redirected, tx: Tx) -> None:
-        iid = str(event.originator_id)
-        was_lead = self._get(tx, event, "lead") == event.from_unit
-        tx.execute(
-            "DELETE FROM instruction_assignees WHERE instruction_id = ? AND unit = ?",
-            (iid, event.from_unit),
+        if (row := self._row(tx, event)) is None:
+            return
+        was_lead = row["lead"] == event.from_unit
+        units = self._units(tx, event)
+        units[:] = [a for a in units if a["unit"] not in (event.from_unit, event.to_unit)]
+        order = 0 if was_lead else max((int(a["ord"]) for a in units), default=0) + 1
+        units.append(
+            {
+                "instruction_id": str(event.originator_id),
+                "unit": event.to_unit,
+                "lead": 1 if was_lead else 0,
+                "ord": order,
+                "status": AssigneeStatus.DISPATCHED.value,
+                "disposition_id": None,
+            }
         )
         if was_lead:
-            order = 0
+            row["lead"] = event.to_unit
+            row["status"] = InstructionStatus.DISPATCHED.value
         else:
-            rows = tx.execute(
-                "SELECT MAX(ord) FROM instruction_assignees WHERE instruction_id = ?", (iid,)
-            )
-            order = int(rows[0][0] or 0) + 1
-        tx.execute(
-            "INSERT INTO instruction_assignees (instruction_id, unit, lead, ord, status, "
-            "disposition_id) VALUES (?, ?, ?, ?, ?, NULL)",
-            (iid, event.to_unit, 1 if was_lead else 0, order, AssigneeStatus.DISPATCHED.value),
-        )
-        if was_lead:
-            self._touch(
-                tx,
-                event,
-                "lead = ?, status = ?",
-                (event.to_unit, InstructionStatus.DISPATCHED.value),
-            )
-        else:
-            cooperating = json.loads(self._get(tx, event, "cooperating"))
+            cooperating = json.loads(row["cooperating"])
             cooperating = [event.to_unit if u == event.from_unit else u for u in cooperating]
-            self._touch(tx, event, "cooperating = ?", (dumps(cooperating),))
+            row["cooperating"] = dumps(cooperating)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.LinkedToWarning, tx: Tx) -> None:
-        warnings = json.loads(self._get(tx, event, "warning_ids"))
-        warnings.append(str(event.warning_id))
-        self._touch(tx, event, "warning_ids = ?", (dumps(warnings),))
+        if (row := self._row(tx, event)) is not None:
+            warnings = json.loads(row["warning_ids"])
+            warnings.append(str(event.warning_id))
+            row["warning_ids"] = dumps(warnings)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Forwarded, tx: Tx) -> None:
-        children = json.loads(self._get(tx, event, "children"))
-        still_open = json.loads(self._get(tx, event, "open_children"))
-        children.append(str(event.child_id))
-        still_open.append(str(event.child_id))
-        self._touch(
-            tx, event, "children = ?, open_children = ?", (dumps(children), dumps(still_open))
-        )
+        if (row := self._row(tx, event)) is not None:
+            children = json.loads(row["children"])
+            still_open = json.loads(row["open_children"])
+            children.append(str(event.child_id))
+            still_open.append(str(event.child_id))
+            row["children"] = dumps(children)
+            row["open_children"] = dumps(still_open)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.ChildFinished, tx: Tx) -> None:
-        still_open = json.loads(self._get(tx, event, "open_children"))
-        if str(event.child_id) in still_open:
-            still_open.remove(str(event.child_id))
-        self._touch(tx, event, "open_children = ?", (dumps(still_open),))
+        if (row := self._row(tx, event)) is not None:
+            still_open = json.loads(row["open_children"])
+            if str(event.child_id) in still_open:
+                still_open.remove(str(event.child_id))
+            row["open_children"] = dumps(still_open)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.ExtensionRequested, tx: Tx) -> None:
-        pending = {"unit": event.unit, "deadline": iso(event.deadline), "reason": event.reason}
-        self._touch(tx, event, "pending_extension = ?", (dumps(pending),))
+        if (row := self._row(tx, event)) is not None:
+            pending = {"unit": event.unit, "deadline": iso(event.deadline), "reason": event.reason}
+            row["pending_extension"] = dumps(pending)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.ExtensionDecided, tx: Tx) -> None:
-        self._touch(tx, event, "pending_extension = NULL, deadline = ?", (iso(event.deadline),))
+        if (row := self._row(tx, event)) is not None:
+            row["pending_extension"] = None
+            row["deadline"] = iso(event.deadline)
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.ResultSubmitted, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is None:
+            return
         self._assignee(tx, event, event.unit, AssigneeStatus.SUBMITTED.value)
-        self._lead_status(tx, event, event.unit, InstructionStatus.SUBMITTED.value, "submitted_at")
+        self._lead_status(row, event, event.unit, InstructionStatus.SUBMITTED.value, "submitted_at")
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Verified, tx: Tx) -> None:
-        iid = str(event.originator_id)
+        if (row := self._row(tx, event)) is None:
+            return
+        units = self._units(tx, event)
         if event.accepted:
-            tx.execute(
-                "UPDATE instruction_assignees SET status = ? "
-                "WHERE instruction_id = ? AND status = ?",
-                (AssigneeStatus.ACCEPTED.value, iid, AssigneeStatus.SUBMITTED.value),
-            )
-            self._touch(
-                tx,
-                event,
-                "status = ?, closed_at = ?, finished = 1, pending_extension = NULL",
-                (InstructionStatus.CLOSED.value, iso(event.meta.occurred_at)),
-            )
+            for assignee in units:
+                if assignee["status"] == AssigneeStatus.SUBMITTED.value:
+                    assignee["status"] = AssigneeStatus.ACCEPTED.value
+            row["status"] = InstructionStatus.CLOSED.value
+            row["closed_at"] = iso(event.meta.occurred_at)
+            row["finished"] = 1
+            row["pending_extension"] = None
         else:
-            tx.execute(
-                "UPDATE instruction_assignees SET status = ? WHERE instruction_id = ? AND lead = 1",
-                (AssigneeStatus.SIGNED.value, iid),
-            )
-            self._touch(
-                tx,
-                event,
-                "status = ?, rework_count = rework_count + 1",
-                (InstructionStatus.REWORK.value,),
-            )
+            for assignee in units:
+                if assignee["lead"] == 1:
+                    assignee["status"] = AssigneeStatus.SIGNED.value
+            row["status"] = InstructionStatus.REWORK.value
+            row["rework_count"] += 1
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Reminded, tx: Tx) -> None:
-        self._touch(tx, event, "reminders = reminders + 1")
+        if (row := self._row(tx, event)) is not None:
+            row["reminders"] += 1
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Supervised, tx: Tx) -> None:
-        self._touch(tx, event, "supervised_by = ?", (event.supervisor,))
+        if (row := self._row(tx, event)) is not None:
+            row["supervised_by"] = event.supervisor
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Parked, tx: Tx) -> None:
-        self._touch(
-            tx,
-            event,
-            "status_before_park = status, status = ?",
-            (InstructionStatus.PARKED.value,),
-        )
+        if (row := self._row(tx, event)) is not None:
+            row["status_before_park"] = row["status"]
+            row["status"] = InstructionStatus.PARKED.value
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Resumed, tx: Tx) -> None:
-        self._touch(
-            tx,
-            event,
-            "status = COALESCE(status_before_park, ?), status_before_park = NULL",
-            (InstructionStatus.DISPATCHED.value,),
-        )
+        if (row := self._row(tx, event)) is not None:
+            before = row["status_before_park"]
+            row["status"] = before if before is not None else InstructionStatus.DISPATCHED.value
+            row["status_before_park"] = None
 
-    @apply.register
+    @_change.register
     def _(self, event: Instruction.Cancelled, tx: Tx) -> None:
-        self._touch(
-            tx,
-            event,
-            "status = ?, finished = 1, pending_extension = NULL",
-            (InstructionStatus.CANCELLED.value,),
-        )
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = InstructionStatus.CANCELLED.value
+            row["finished"] = 1
+            row["pending_extension"] = None
+
+
+INSTRUCTION_COLUMNS = COLUMNS.split(", ")
+ASSIGNEE_COLUMNS = ["instruction_id", "unit", "lead", "ord", "status", "disposition_id"]
+
+#: The events that change an instruction already in the view.
+FOLLOWED = frozenset(
+    {
+        Instruction.SignedFor,
+        Instruction.ReturnedToIssuer,
+        Instruction.Redirected,
+        Instruction.LinkedToWarning,
+        Instruction.Forwarded,
+        Instruction.ChildFinished,
+        Instruction.ExtensionRequested,
+        Instruction.ExtensionDecided,
+        Instruction.ResultSubmitted,
+        Instruction.Verified,
+        Instruction.Reminded,
+        Instruction.Supervised,
+        Instruction.Parked,
+        Instruction.Resumed,
+        Instruction.Cancelled,
+    }
+)

@@ -390,100 +390,157 @@ def _unpacked(field: Any) -> list[int]:
     return [int(v) for v in str(field).split(",")]
 
 
-def gather(
-    tx: Tx, bucket: Mapping[str, str], period: Period, as_of: datetime, limits: SignForLimits
-) -> dict[Key, Tally]:
-    """The tallies of the subtree whose units are the keys of ``bucket``, grouped by
-    (``bucket[unit]``, theme, level): each unit's cases counted in its bucket."""
-    tallies: dict[Key, Tally] = {}
-
-    def at(row: tuple[Any, ...]) -> Tally:
-        key = (str(row[0]), str(row[1]), str(row[2]))
-        found = tallies.get(key)
-        if found is None:
-            found = tallies[key] = Tally()
-        return found
-
-    with_b, units = subtree_table(tx, bucket)
+def _fact_queries(
+    tx: Tx, period: Period, as_of: datetime, limits: SignForLimits
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """Each kind of fact as a grouped query over ``b`` (see :func:`subtree_table`), with
+    its parameters, answering (bucket, theme, level, n1, n2, n3, packed durations)."""
     span = (period.start_s, period.end_s)
     keys = "b.bucket, c.theme, c.level"
     group = f"GROUP BY {keys}"
     cases = f"FROM b JOIN {CASES} c ON c.unit = b.code"
     warnings = f"FROM b JOIN {WARNINGS} c ON c.unit = b.code"
-
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, COUNT(*), SUM(c.forwarded) {cases} "
-        f"WHERE c.filed_epoch >= ? AND c.filed_epoch < ? {group}",
-        (*units, *span),
-    ):
-        tally = at(row)
-        tally.filed += int(row[3])
-        tally.forwarded += int(row[4])
-
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, COUNT(*), "
-        "SUM(CASE WHEN c.closed_epoch < ? THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN c.closed_epoch < ? AND c.closed_at <= c.deadline_at THEN 1 ELSE 0 END) "
-        f"{cases} WHERE c.due_epoch >= ? AND c.due_epoch < ? "
-        f"AND (c.cancelled_at IS NULL OR c.cancelled_at > c.deadline_at) {group}",
-        (*units, period.end_s, period.end_s, *span),
-    ):
-        tally = at(row)
-        tally.due += int(row[3])
-        tally.closed += int(row[4])
-        tally.closed_on_time += int(row[5])
-
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, COUNT(DISTINCT c.case_id), "
-        "COUNT(DISTINCT CASE WHEN c.accepted = 0 THEN c.case_id END) "
-        f"FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
-        f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
-        (*units, *span),
-    ):
-        tally = at(row)
-        tally.verified += int(row[3])
-        tally.reworked += int(row[4])
-
+    nothing = "NULL" if tx.dialect == "sqlite" else "CAST(NULL AS BIGINT[])"
     on_time, on_time_params = limits.sql_on_time()
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), "
-        f"{_packed(tx, 'c.sign_s')} {cases} "
-        f"WHERE c.signed_epoch >= ? AND c.signed_epoch < ? {group}",
-        (*units, *on_time_params, *span),
-    ):
-        tally = at(row)
-        tally.signed_on_time += int(row[3])
-        tally.sign.extend(_unpacked(row[4]))
-
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, {_packed(tx, 'c.close_s')} {cases} "
-        f"WHERE c.closed_epoch >= ? AND c.closed_epoch < ? {group}",
-        (*units, *span),
-    ):
-        at(row).close.extend(_unpacked(row[3]))
-
     moment = iso(as_of)
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, COUNT(*) {cases} "
-        f"WHERE c.end_at > ? AND c.deadline_at < ? AND c.filed_at <= ? {group}",
-        (*units, moment, moment, moment),
-    ):
-        at(row).overdue_now += int(row[3])
+    return [
+        (
+            f"SELECT {keys}, COUNT(*), SUM(c.forwarded), 0, {nothing} {cases} "
+            f"WHERE c.filed_epoch >= ? AND c.filed_epoch < ? {group}",
+            span,
+        ),
+        (
+            f"SELECT {keys}, COUNT(*), "
+            "SUM(CASE WHEN c.closed_epoch < ? THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN c.closed_epoch < ? AND c.closed_at <= c.deadline_at "
+            f"THEN 1 ELSE 0 END), {nothing} "
+            f"{cases} WHERE c.due_epoch >= ? AND c.due_epoch < ? "
+            f"AND (c.cancelled_at IS NULL OR c.cancelled_at > c.deadline_at) {group}",
+            (period.end_s, period.end_s, *span),
+        ),
+        (
+            f"SELECT {keys}, COUNT(DISTINCT c.case_id), "
+            f"COUNT(DISTINCT CASE WHEN c.accepted = 0 THEN c.case_id END), 0, {nothing} "
+            f"FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
+            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
+            span,
+        ),
+        (
+            f"SELECT {keys}, SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0, 0, "
+            f"{_packed(tx, 'c.sign_s')} {cases} "
+            f"WHERE c.signed_epoch >= ? AND c.signed_epoch < ? {group}",
+            (*on_time_params, *span),
+        ),
+        (
+            f"SELECT {keys}, 0, 0, 0, {_packed(tx, 'c.close_s')} {cases} "
+            f"WHERE c.closed_epoch >= ? AND c.closed_epoch < ? {group}",
+            span,
+        ),
+        (
+            f"SELECT {keys}, COUNT(*), 0, 0, {nothing} {cases} "
+            f"WHERE c.end_at > ? AND c.deadline_at < ? AND c.filed_at <= ? {group}",
+            (moment, moment, moment),
+        ),
+        (
+            f"SELECT {keys}, COUNT(*), 0, 0, {nothing} {warnings} "
+            f"WHERE c.raised_epoch >= ? AND c.raised_epoch < ? {group}",
+            span,
+        ),
+        (
+            f"SELECT {keys}, 0, 0, 0, {_packed(tx, 'c.ack_s')} {warnings} "
+            f"WHERE c.ack_epoch >= ? AND c.ack_epoch < ? {group}",
+            span,
+        ),
+    ]
 
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, COUNT(*) {warnings} "
-        f"WHERE c.raised_epoch >= ? AND c.raised_epoch < ? {group}",
-        (*units, *span),
-    ):
-        at(row).warnings_raised += int(row[3])
 
-    for row in tx.execute(
-        f"{with_b} SELECT {keys}, {_packed(tx, 'c.ack_s')} {warnings} "
-        f"WHERE c.ack_epoch >= ? AND c.ack_epoch < ? {group}",
-        (*units, *span),
-    ):
-        at(row).acknowledge.extend(_unpacked(row[3]))
+def _count_filed(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.filed += a
+    t.forwarded += b
 
+
+def _count_due(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.due += a
+    t.closed += b
+    t.closed_on_time += c
+
+
+def _count_verified(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.verified += a
+    t.reworked += b
+
+
+def _count_signed(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.signed_on_time += a
+    t.sign.extend(d)
+
+
+def _count_closed(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.close.extend(d)
+
+
+def _count_overdue(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.overdue_now += a
+
+
+def _count_raised(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.warnings_raised += a
+
+
+def _count_acknowledged(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.acknowledge.extend(d)
+
+
+#: What each query of :func:`_fact_queries` adds to a tally, in the same order.
+_COUNTERS = (
+    _count_filed,
+    _count_due,
+    _count_verified,
+    _count_signed,
+    _count_closed,
+    _count_overdue,
+    _count_raised,
+    _count_acknowledged,
+)
+
+
+def gather(
+    tx: Tx, bucket: Mapping[str, str], period: Period, as_of: datetime, limits: SignForLimits
+) -> dict[Key, Tally]:
+    """The tallies of the subtree whose units are the keys of ``bucket``, grouped by
+    (``bucket[unit]``, theme, level): each unit's cases counted in its bucket.
+
+    On PostgreSQL every kind of fact is one branch of a single statement (one round
+    trip, the subtree sent and planned once); SQLite, in process, runs them one by one.
+    """
+    tallies: dict[Key, Tally] = {}
+    with_b, units = subtree_table(tx, bucket)
+    queries = _fact_queries(tx, period, as_of, limits)
+    if tx.dialect == "postgres":
+        sql = " UNION ALL ".join(
+            f"(SELECT {n} AS q, f.* FROM ({query}) f)" for n, (query, _) in enumerate(queries)
+        )
+        params = tuple(p for _, query_params in queries for p in query_params)
+        answers = [(row[0], row[1:]) for row in tx.execute(f"{with_b} {sql}", (*units, *params))]
+    else:
+        answers = [
+            (n, row)
+            for n, (query, query_params) in enumerate(queries)
+            for row in tx.execute(f"{with_b} {query}", (*units, *query_params))
+        ]
+    for n, row in answers:
+        key = (str(row[0]), str(row[1]), str(row[2]))
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = Tally()
+        packed = row[6]
+        _COUNTERS[n](
+            tally,
+            int(row[3] or 0),
+            int(row[4] or 0),
+            int(row[5] or 0),
+            [] if packed is None else _unpacked(packed),
+        )
     return tallies
 
 

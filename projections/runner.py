@@ -1,9 +1,9 @@
 """The projection runner: follows the event log and feeds every view, exactly once.
 
 One thread reads the log in batches (``recorder.select_notifications``: the notification
-log caps a read at 10), decodes each event once and hands the batch to every view that
-is behind, all of them in one transaction in which each view writes its changes and
-its position (ADR 0016). On
+log caps a read at 10), decodes each event once (:mod:`projections.decoding`) and hands
+the batch to every view that is behind, all of them in one transaction in which each
+view writes its changes and its position (ADR 0016). On
 SQLite it polls; on PostgreSQL it LISTENs on the channel the library NOTIFYs after each
 write and polls as well at a fallback interval, because a lost notification must never
 stall a view (library issue #305). After a store error it backs off and tries again.
@@ -22,6 +22,7 @@ from typing import Any
 
 from domain.application import CommandCenter
 from projections.base import View, ViewStore, from_iso, tracking_name
+from projections.decoding import event_decoder
 from projections.registry import build_views
 
 log = logging.getLogger("closedloop.projections")
@@ -64,6 +65,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self._last_beat = 0.0
+        self._decode = event_decoder(center.mapper)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class Runner:
         notifications = self.center.recorder.select_notifications(start, self.batch)
         if not notifications:
             return 0
-        to_domain_event = self.center.mapper.to_domain_event
+        to_domain_event = self._decode
         self.apply([(to_domain_event(n), n.id) for n in notifications])
         return len(notifications)
 
@@ -171,7 +173,7 @@ class Runner:
         def read() -> None:
             try:
                 position = min(self.positions.values(), default=0)
-                to_domain_event = self.center.mapper.to_domain_event
+                to_domain_event = self._decode
                 select = self.center.recorder.select_notifications
                 while not done.is_set():
                     notifications = select(position + 1, self.batch)
