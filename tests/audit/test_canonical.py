@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from projections import audit
 
@@ -64,3 +66,30 @@ def test_values_rfc8785_refuses_still_chain_so_that_no_event_stalls_the_chain(ra
     once = audit.canonical(1, "a", 1, "t", raw)
     assert once == audit.canonical(1, "a", 1, "t", raw)
     assert once != audit.canonical(1, "a", 1, "t", raw.replace(b"1", b"2"))
+
+
+# Keys and strings from every plane (the fast path is chosen by the bytes it writes),
+# integers inside I-JSON's range, and floats that rfc8785 accepts.
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT
+)
+_JSON = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=st.dictionaries(_TEXT, _JSON, max_size=5), escaped=st.booleans())
+def test_any_state_canonicalizes_exactly_as_rfc8785_whichever_path_it_takes(
+    state: dict[str, Any], escaped: bool
+) -> None:
+    raw = json.dumps(state, ensure_ascii=escaped, separators=(",", ":")).encode()
+    reference = rfc8785.dumps(audit.record(7, "agg", 3, "domain.x:X.Happened", raw))
+    assert audit.canonical(7, "agg", 3, "domain.x:X.Happened", raw) == reference
