@@ -138,8 +138,6 @@ def _not_plain(_: str) -> Any:
 _DECODE = msgspec.json.Decoder(float_hook=_not_plain)
 _SORTED = msgspec.json.Encoder(order="sorted")
 _AS_GIVEN = msgspec.json.Encoder()
-#: An escaped surrogate: a character beyond the BMP written as \uD8xx\uDCxx.
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: The lead bytes of four-byte UTF-8 sequences (characters beyond the BMP).
 _FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 
@@ -168,13 +166,15 @@ def _record(
     }
 
 
-def _plain(state: bytes) -> bool:
-    """Whether sorting keys by code point is sorting them by UTF-16 code units."""
-    if not state.isascii():
-        for lead in _FOUR_BYTE_LEADS:
-            if lead in state:
-                return False
-    return _SURROGATE.search(state) is None
+def _beyond_bmp(encoded: bytes) -> bool:
+    """Whether UTF-8 ``encoded`` holds a character beyond the BMP (a four-byte sequence)."""
+    if encoded.isascii():
+        return False
+    # A loop rather than any(): this runs for every event that is not ASCII.
+    for lead in _FOUR_BYTE_LEADS:  # noqa: SIM110
+        if lead in encoded:
+            return True
+    return False
 
 
 def canonical(position: int, aggregate: Any, version: int, topic: str, state: bytes) -> bytes:
@@ -182,44 +182,41 @@ def canonical(position: int, aggregate: Any, version: int, topic: str, state: by
 
     msgspec with sorted keys writes exactly RFC 8785 for strings, integers, booleans,
     null, objects and arrays, many times faster than the pure-Python ``rfc8785``
-    package; a state with a float, or a key beyond the BMP, takes the careful path.
-    Both are total: integers beyond I-JSON's range are written in full and NaN or
-    Infinity as Python stored them, so that no stored event can stall the chain.
+    package. Two things take the careful path: a float (the decoder refuses it) and a
+    character beyond the BMP, where sorting keys by code point and by UTF-16 code units
+    can differ. msgspec writes such a character as four raw UTF-8 bytes, also when the
+    state had it escaped as a surrogate pair, so it is looked for in the bytes written
+    (one pass, and none at all for ASCII) rather than in the state. Both paths are
+    total: integers beyond I-JSON's range are written in full and NaN or Infinity as
+    Python stored them, so that no stored event can stall the chain.
     """
-    if _plain(state):
-        try:
-            payload = _DECODE.decode(state)
-        except (_NotPlain, msgspec.DecodeError):
-            pass
-        else:
-            # _record and _untag, written out: verification runs this once per event.
-            stamp = meta = None
-            if type(payload) is dict:
-                stamp = payload.pop("timestamp", None)
-                if (
-                    type(stamp) is dict
-                    and len(stamp) == 2
-                    and stamp.get("_type_") == "datetime_iso"
-                ):
-                    stamp = stamp.get("_data_", stamp)
-                meta = payload.pop("meta", None)
-                if (
-                    type(meta) is dict
-                    and len(meta) == 2
-                    and meta.get("_type_") == "closedloop_meta"
-                ):
-                    meta = meta.get("_data_", meta)
-            return _SORTED.encode(
-                {
-                    "position": position,
-                    "aggregate": str(aggregate),
-                    "version": version,
-                    "type": topic,
-                    "recorded_at": stamp,
-                    "payload": payload,
-                    "metadata": meta,
-                }
-            )
+    try:
+        payload = _DECODE.decode(state)
+    except (_NotPlain, msgspec.DecodeError):
+        pass
+    else:
+        # _record and _untag, written out: verification runs this once per event.
+        stamp = meta = None
+        if type(payload) is dict:
+            stamp = payload.pop("timestamp", None)
+            if type(stamp) is dict and len(stamp) == 2 and stamp.get("_type_") == "datetime_iso":
+                stamp = stamp.get("_data_", stamp)
+            meta = payload.pop("meta", None)
+            if type(meta) is dict and len(meta) == 2 and meta.get("_type_") == "closedloop_meta":
+                meta = meta.get("_data_", meta)
+        encoded = _SORTED.encode(
+            {
+                "aggregate": aggregate if type(aggregate) is str else str(aggregate),
+                "metadata": meta,
+                "payload": payload,
+                "position": position,
+                "recorded_at": stamp,
+                "type": topic,
+                "version": version,
+            }
+        )
+        if not _beyond_bmp(encoded):
+            return encoded
     rec = record(position, aggregate, version, topic, state)
     return _AS_GIVEN.encode(_rfc8785_value(rec))
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from projections import audit
 
@@ -16,6 +18,8 @@ STATES: list[Any] = [
     {"名称": "海城市人民政府", "name_en": "Haicheng", "z": [True, False, None, 0, -1]},
     {"é": 1, "e": 2, "\u00e9\u0301": 3, "": {"nested": {"b": 1, "a": [{"y": 1, "x": 2}]}}},
     {"emoji": "flood 🌊", "🌊": "key beyond the BMP"},
+    # U+FF01 sorts before U+1F30A by code point, after it by UTF-16 code units (D83C).
+    {"\uff01": "fullwidth", "🌊": "wave", "a": {"\ue000": 1, "\U0001f30a": 2}},
     {"ratio": 0.1, "big": 1e21, "whole": 2.0, "neg": -0.0},
     {"id": 9007199254740991, "digits": "1234567890123456789"},
     {"line separators": "\u2028\u2029", "control": "\x00\x1f"},
@@ -64,3 +68,35 @@ def test_values_rfc8785_refuses_still_chain_so_that_no_event_stalls_the_chain(ra
     once = audit.canonical(1, "a", 1, "t", raw)
     assert once == audit.canonical(1, "a", 1, "t", raw)
     assert once != audit.canonical(1, "a", 1, "t", raw.replace(b"1", b"2"))
+
+
+# Strings from every plane (the fast path is chosen by the bytes it writes), keys mostly
+# from the ranges whose order differs between code points and UTF-16 code units
+# (U+E000-U+FFFF against anything beyond the BMP), integers inside I-JSON's range, and
+# floats that rfc8785 accepts.
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
+_KEYS = (
+    st.text(st.sampled_from("a\u00e9\ue000\uff01\uffff\U0001f30a\U0010ffff"), max_size=2) | _TEXT
+)
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT
+)
+_JSON = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=st.dictionaries(_KEYS, _JSON, max_size=5), escaped=st.booleans())
+def test_any_state_canonicalizes_exactly_as_rfc8785_whichever_path_it_takes(
+    state: dict[str, Any], escaped: bool
+) -> None:
+    raw = json.dumps(state, ensure_ascii=escaped, separators=(",", ":")).encode()
+    reference = rfc8785.dumps(audit.record(7, "agg", 3, "domain.x:X.Happened", raw))
+    assert audit.canonical(7, "agg", 3, "domain.x:X.Happened", raw) == reference
