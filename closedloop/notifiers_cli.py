@@ -51,7 +51,8 @@ def add_notifier_commands(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m closedloop.notifiers_cli run`` until the lead wires it into the CLI."""
+    """The notifier commands alone (``python -m closedloop.notifiers_cli notifiers run``); the
+    same commands are part of ``closedloop``."""
     parser = argparse.ArgumentParser(prog="closedloop")
     add_notifier_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
