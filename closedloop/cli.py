@@ -71,8 +71,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level="info",
     )
     if args.workers == 1:
-        uvicorn.Server(config).run()
-        return 0
+        server = uvicorn.Server(config)
+        server.run()
+        # As uvicorn.run does: a server that could not start is a failure to a supervisor.
+        return 0 if server.started else 3
     _serve_workers(config)
     return 0
 

@@ -94,3 +94,25 @@ def test_connections_to_the_workers_listener_go_without_nagles_delay() -> None:
 
     assert seen == [seen[0]]
     assert seen[0] != 0
+
+
+def test_a_server_that_cannot_listen_exits_with_a_failure(tmp_path: Path) -> None:
+    # A supervisor (systemd, a container runtime) must see that the server did not start.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "CLOSEDLOOP_DATABASE_URL": f"sqlite:///{tmp_path}/taken.sqlite3",
+            "CLOSEDLOOP_PORT": str(port),
+        }
+        done = subprocess.run(
+            [str(BIN), "serve", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert "address already in use" in (done.stdout + done.stderr).lower()
