@@ -201,6 +201,9 @@ class TokenBook:
         # secret hash -> (principal, when to look again, on the monotonic clock)
         self._trusted: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
+        # Bumped by forget(): a lookup that began before a revocation must not put back
+        # what the revocation made this book forget.
+        self._generation = 0
 
     def _get(self, aggregate_id: UUID) -> Any:
         try:
@@ -256,6 +259,7 @@ class TokenBook:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
             return None
         digest = secret_hash(secret)
+        generation = self._generation
         token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:
             return None
@@ -265,14 +269,16 @@ class TokenBook:
         principal = Principal(token.token_id, token.user, token.unit, tuple(token.roles))
         if self.cache_seconds > 0:
             with self._lock:
-                if len(self._trusted) >= _CACHE_LIMIT:
-                    self._trusted.clear()
-                self._trusted[digest] = (principal, self.clock() + self.cache_seconds)
+                if generation == self._generation:
+                    if len(self._trusted) >= _CACHE_LIMIT:
+                        self._trusted.clear()
+                    self._trusted[digest] = (principal, self.clock() + self.cache_seconds)
         return principal
 
     def forget(self) -> None:
         """Trust nothing remembered: every token is looked up again at its next use."""
         with self._lock:
+            self._generation += 1
             self._trusted.clear()
 
     def list(self) -> list[dict[str, Any]]:

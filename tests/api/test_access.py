@@ -290,3 +290,21 @@ def test_a_unit_update_refused_in_part_changes_nothing_and_honours_if_match(
     assert stale.status_code == 412, stale.text
     assert center.head_position() == head
     assert center.unit("HW-DH").name == "东湖街道办事处"
+
+
+def test_a_lookup_overtaken_by_a_revocation_does_not_put_the_token_back_in_memory(
+    client: Client, center: CommandCenter
+) -> None:
+    book = TokenBook(center)
+    token = book.issue(user="leaver", unit="HW", roles=["dispatcher"])
+    read = book._get
+
+    def read_then_see_a_revocation_land(aggregate_id: Any) -> Any:
+        found = read(aggregate_id)  # still valid as read...
+        book.forget()  # ...but a revocation completes before the lookup answers
+        return found
+
+    book._get = read_then_see_a_revocation_land  # type: ignore[method-assign]
+    assert book.authenticate(token.secret) is not None
+
+    assert book.remembered(token.secret) is None
