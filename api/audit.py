@@ -1,5 +1,5 @@
 """The auditor's resources: a loop's timeline, an aggregate's history and past states,
-the log's export, the signed checkpoints and their verification (ADR 0013).
+the log's export, the signed checkpoints and their verification (ADR 0013, ADR 0021).
 
 Register :data:`AUDIT_HANDLERS` in ``create_app``. The timeline, histories and past
 states are scoped like every read (a unit sees what concerns its subtree; the auditor
@@ -691,7 +691,9 @@ class AuditController(Controller):
         ] = None,
         until: Annotated[datetime | None, QueryParameter(description="recorded before")] = None,
     ) -> Stream:
-        """The log, or a slice of it, as NDJSON with each event's chain hashes."""
+        """The log, or a slice of it, as NDJSON: each event's record, and in ``chain``
+        its form, the hashes before it and its own, and its stored state in base64
+        (what an outside verifier frames and hashes in form 2, ADR 0021)."""
         _auditor(principal)
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:

@@ -1,4 +1,4 @@
-"""``closedloop audit …``: verify the record, export it, chain and sign it now (ADR 0013).
+"""``closedloop audit …``: verify the record, export it, chain and sign it now (ADR 0013, 0021).
 
 closedloop audit verify [--public-key KEY]
 closedloop audit export [--from POSITION|TIME] [--to POSITION|TIME] [--output FILE]

@@ -1,20 +1,28 @@
 """Tamper evidence for the event log: a hash chain, signed checkpoints, and their check.
 
-Every stored event, in log order, is hashed into a chain (ADR 0013)::
+Every stored event, in log order, is hashed into a chain (ADR 0013, ADR 0021)::
 
-    hash(n) = SHA-256(hash(n-1) || canonical(record(n)))      hash(0) = 32 zero bytes
+    hash(n) = SHA-256(hash(n-1) || bytes(n))      hash(0) = 32 zero bytes
 
-where ``record(n)`` is the event's position, aggregate, version, type, recorded time,
-payload and metadata, read from the stored row (never from a decoded domain event), and
-``canonical`` is RFC 8785 JSON. A follower (:class:`AuditChain`) appends the chain in
-the view store, its rows and its tracking position in one transaction, within a bounded
-delay of each write. At least every N events or T minutes it signs a checkpoint with an
-Ed25519 key kept in a file: a text note in the style of transparency-log checkpoints
-(origin, size, base64 head hash, then the signature line of a C2SP signed note).
+where ``bytes(n)`` depends on the *form* recorded in the event's chain row. In form 2
+(ADR 0021, every row chained since) it is :func:`frame`: a fixed framing of the event's
+position, aggregate, version and topic and its stored state bytes exactly as written,
+so that any change of any byte is seen. In form 1 (ADR 0013, rows chained before) it is
+:func:`canonical`: RFC 8785 JSON of the record of position, aggregate, version, type,
+recorded time, payload and metadata. Both are read from the stored row, never from a
+decoded domain event. A form-2 frame begins with ``closedloop-chain/2``, canonical JSON
+with ``{``: the two sets of bytes never meet, so a row's form is covered by its hash.
 
-:func:`verify` recomputes the chain from the first event, streaming, and names the
-first position at fault: an event changed, moved, deleted or inserted, the tail cut off,
-a checkpoint signed by another key or edited, or the chain itself rewritten.
+A follower (:class:`AuditChain`) appends the chain in the view store, its rows and its
+tracking position in one transaction, within a bounded delay of each write. At least
+every N events or T minutes it signs a checkpoint with an Ed25519 key kept in a file: a
+text note in the style of transparency-log checkpoints (origin, size, base64 head hash,
+then the signature line of a C2SP signed note).
+
+:func:`verify` recomputes the chain from the first event, streaming, each row in its
+own form, and names the first position at fault: an event changed, moved, deleted or
+inserted, the tail cut off, a checkpoint signed by another key or edited, or the chain
+itself rewritten.
 """
 
 # Table names are module constants; every value is a bound parameter.
@@ -60,14 +68,23 @@ TRACKING = "closedloop/audit-chain"
 CREATE_STATEMENTS = (
     # seq counts the events chained (a checkpoint's size); positions may have gaps on
     # PostgreSQL, where a rolled-back write still spends a value of the sequence.
+    # form: how the row's event was hashed (1: canonical JSON, ADR 0013; 2: the frame of
+    # its stored bytes, ADR 0021). Tables made before ADR 0021 get the column from
+    # ensure_tables, their rows form 1 by its default.
     f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-    "position BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+    "position BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, "
+    "form SMALLINT NOT NULL DEFAULT 1)",
     f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
     "size BIGINT PRIMARY KEY, position BIGINT NOT NULL, head TEXT NOT NULL, "
     "signed_at TEXT NOT NULL, key_id TEXT NOT NULL, note TEXT NOT NULL)",
 )
 
 GENESIS = bytes(32)
+#: The form the follower chains new events in (ADR 0021); form 1 rows stay verifiable.
+CHAIN_FORM = 2
+FORMS = (1, 2)
+#: The first line of every form-2 frame.
+FRAME_TAG = "closedloop-chain/2"
 DEFAULT_KEY_PATH = "var/audit-signing.key"
 DEFAULT_ORIGIN = "closedloop/audit"
 
@@ -248,6 +265,46 @@ def canonical_of(n: Notification) -> bytes:
     return canonical(n.id, n.originator_id, n.originator_version, n.topic, n.state)
 
 
+# -- form 2: the stored bytes, framed (ADR 0021) -----------------------------------------
+
+
+def frame(position: int, aggregate: Any, version: int, topic: str, state: bytes) -> bytes:
+    """The bytes form 2 hashes for a stored event: its fields, then its state as stored.
+
+    Lines separated by LF (0x0A), all text UTF-8::
+
+        closedloop-chain/2
+        <position, decimal>
+        <aggregate id, the UUID as 36 lowercase characters with hyphens>
+        <version, decimal>
+        <byte length of the topic, decimal>:<topic>
+        <byte length of the state, decimal>:<the stored state bytes, exactly as written>
+
+    with nothing after the state. Every field of variable length is prefixed by its
+    length and the others cannot hold a line feed, so two different events never frame
+    alike; and a frame never begins with ``{`` as canonical JSON (form 1) always does.
+    """
+    topic_length = len(topic) if topic.isascii() else len(topic.encode())
+    return (
+        f"{FRAME_TAG}\n{position}\n{aggregate}\n{version}\n"
+        f"{topic_length}:{topic}\n{len(state)}:".encode()
+        + state
+    )
+
+
+def framed_of(n: Notification) -> bytes:
+    return frame(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+
+
+def chain_bytes(form: int, row: StoredRow) -> bytes:
+    """What the chain hashes of a stored event in ``form`` (1 or 2)."""
+    if form == 2:
+        return frame(*row)
+    if form == 1:
+        return canonical(*row)
+    raise ValueError(f"unknown chain form {form}")
+
+
 # -- the signing key and the checkpoint notes --------------------------------------------
 
 
@@ -419,6 +476,21 @@ def ensure_tables(store: ViewStore) -> None:
         tx.lock_schema_changes()
         for statement in CREATE_STATEMENTS:
             tx.execute(statement)
+        if not _has_column(tx, CHAIN_TABLE, "form"):
+            # A chain begun before ADR 0021: every row it holds was hashed in form 1.
+            tx.execute(f"ALTER TABLE {CHAIN_TABLE} ADD COLUMN form SMALLINT NOT NULL DEFAULT 1")
+
+
+def _has_column(tx: Tx, table: str, column: str) -> bool:
+    if tx.dialect == "postgres":
+        rows = tx.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?",
+            (table, column),
+        )
+    else:
+        rows = tx.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column))
+    return bool(rows)
 
 
 def _last_checkpoint(tx: Tx) -> tuple[int, datetime | None]:
@@ -452,12 +524,18 @@ class AuditChain:
         settings: AuditSettings | None = None,
         *,
         batch: int = 1000,
+        form: int = CHAIN_FORM,
     ) -> None:
+        if form not in FORMS:
+            raise ValueError(f"unknown chain form {form}")
         self.center = center
         self.store = store
         self.signer = signer
         self.settings = settings or AuditSettings()
         self.batch = batch
+        #: The form new rows are hashed in: 2; 1 only to write a chain as it was
+        #: written before ADR 0021 (tests of chains that switch).
+        self.form = form
         self.position = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -530,15 +608,18 @@ class AuditChain:
             seq, prev = self._head(tx, current)
             last_size, last_at = _last_checkpoint(tx) if self.signer else (0, None)
             rows = []
+            form = self.form
+            hashed = framed_of if form == 2 else canonical_of
             for n in notifications:
-                prev = link(prev, canonical_of(n))
+                prev = link(prev, hashed(n))
                 seq += 1
-                rows.append((n.id, seq, prev.hex()))
+                rows.append((n.id, seq, prev.hex(), form))
                 if self.signer is not None and seq - last_size >= self.settings.every_events:
                     self._sign(tx, seq, prev, n.id)
                     last_size, last_at = seq, now()
             tx.executemany(
-                f"INSERT INTO {CHAIN_TABLE} (position, seq, hash) VALUES (?, ?, ?)", rows
+                f"INSERT INTO {CHAIN_TABLE} (position, seq, hash, form) VALUES (?, ?, ?, ?)",
+                rows,
             )
             self.store.set_position(tx, TRACKING, notifications[-1].id)
             if (
@@ -629,12 +710,12 @@ def checkpoints(store: ViewStore) -> list[dict[str, Any]]:
 
 def chain_pages(
     store: ViewStore, start: int = 1, page: int = 5000
-) -> Iterator[list[tuple[int, int, str]]]:
-    """(position, seq, hex hash) of the chain from ``start``, a page at a time."""
+) -> Iterator[list[tuple[int, int, str, int]]]:
+    """(position, seq, hex hash, form) of the chain from ``start``, a page at a time."""
     while True:
         with store.read() as tx:
             rows = tx.execute(
-                f"SELECT position, seq, hash FROM {CHAIN_TABLE} WHERE position >= ? "
+                f"SELECT position, seq, hash, form FROM {CHAIN_TABLE} WHERE position >= ? "
                 "ORDER BY position LIMIT ?",
                 (start, page),
             )
@@ -647,11 +728,11 @@ def chain_pages(
 
 def chain_rows(
     store: ViewStore, start: int = 1, page: int = 5000
-) -> Iterator[tuple[int, int, bytes]]:
-    """(position, seq, hash) of the chain from ``start``, in pages (constant memory)."""
+) -> Iterator[tuple[int, int, bytes, int]]:
+    """(position, seq, hash, form) of the chain from ``start``, in pages (constant memory)."""
     for rows in chain_pages(store, start, page):
-        for position, seq, digest in rows:
-            yield int(position), int(seq), bytes.fromhex(digest)
+        for position, seq, digest, form in rows:
+            yield int(position), int(seq), bytes.fromhex(digest), int(form)
 
 
 def chain_hash_before(store: ViewStore, position: int) -> bytes:
@@ -665,7 +746,7 @@ def chain_hash_before(store: ViewStore, position: int) -> bytes:
 
 
 #: A stored event as the chain reads it: position, aggregate id (text), version, topic
-#: and stored state, the arguments of :func:`canonical`.
+#: and stored state, the arguments of :func:`frame` and :func:`canonical`.
 StoredRow = tuple[int, str, int, str, bytes]
 
 
@@ -916,7 +997,7 @@ def verify(
 def _recompute(
     result: Verification,
     events: Iterator[StoredRow],
-    chain: Iterator[tuple[int, int, str]],
+    chain: Iterator[tuple[int, int, str, int]],
     cps: list[Checkpoint],
     tracked_at: int,
     progress: Callable[[int], None] | None,
@@ -924,7 +1005,10 @@ def _recompute(
     """Walk the log and the chain side by side; the first fault, if any.
 
     This loop runs once per stored event: what it does not need per event (the
-    result's fields, the next checkpoint's size) it keeps in locals.
+    result's fields, the next checkpoint's size) it keeps in locals. Each event is
+    hashed in the form its chain row names; the form needs no check of its own, since
+    the bytes of one form are never those of the other (a row whose form was edited
+    hashes differently from what was recorded).
     """
     prev, seq = GENESIS, 0
     matched: Checkpoint | None = None  # the last checkpoint the recomputed chain met
@@ -943,7 +1027,7 @@ def _recompute(
                     return Fault(position, "the chain's rows from here on were removed")
                 result.pending += 1
                 continue
-            c_position, c_seq, c_hash = chained
+            c_position, c_seq, c_hash, c_form = chained
             if position != c_position:
                 if position < c_position:
                     return Fault(
@@ -952,11 +1036,25 @@ def _recompute(
                 return Fault(
                     c_position, "the chained event at this position is missing from the log"
                 )
-            try:
-                data = canonical(position, aggregate, version, topic, state)
-            except (ValueError, TypeError) as e:
-                return Fault(position, f"the stored event is not readable JSON ({e})")
-            prev = sha256(prev + data).digest()
+            if c_form == 2:
+                # frame(), written out: verification runs this once per event.
+                prev = sha256(
+                    prev
+                    + (
+                        f"{FRAME_TAG}\n{position}\n{aggregate}\n{version}\n"
+                        f"{len(topic) if topic.isascii() else len(topic.encode())}:{topic}\n"
+                        f"{len(state)}:"
+                    ).encode()
+                    + state
+                ).digest()
+            elif c_form == 1:
+                try:
+                    data = canonical(position, aggregate, version, topic, state)
+                except (ValueError, TypeError) as e:
+                    return Fault(position, f"the stored event is not readable JSON ({e})")
+                prev = sha256(prev + data).digest()
+            else:
+                return Fault(position, f"the chain row names an unknown form {c_form}")
             seq += 1
             if c_seq != seq:
                 return Fault(position, f"the chain counts this event as number {c_seq}, not {seq}")
@@ -1020,10 +1118,13 @@ def export_lines(
 ) -> Iterator[bytes]:
     """The log (or a slice by position or recorded time) as NDJSON, one event a line.
 
-    Each line is the canonical record plus ``chain``: the hash before it and its own,
-    so that anyone can check a slice with SHA-256 and an RFC 8785 encoder alone
-    (strip ``chain``, canonicalize, hash after ``prev``). Events not chained yet carry
-    ``"hash": null``.
+    Each line is the record of the event (position, aggregate, version, type,
+    recorded_at, payload, metadata) plus ``chain``: the row's ``form``, the hash
+    before it (``prev``), its own (``hash``) and ``state``, the stored state bytes in
+    base64, so that anyone can check a slice with SHA-256 alone. Form 2 (ADR 0021):
+    hash after ``prev`` the :func:`frame` of position, aggregate, version, type and
+    the decoded ``state``. Form 1 (ADR 0013): strip ``chain``, RFC 8785, hash after
+    ``prev``. Events not chained yet carry ``"form": null, "hash": null``.
     """
     position = max(start or 1, 1)
     prev: bytes | None = chain_hash_before(store, position)
@@ -1033,15 +1134,17 @@ def export_lines(
             return
         first, last = notifications[0].id, notifications[-1].id
         with store.read() as tx:
-            hashes = dict(
-                tx.execute(
-                    f"SELECT position, hash FROM {CHAIN_TABLE} WHERE position BETWEEN ? AND ?",
+            hashes = {
+                position: (digest, form)
+                for position, digest, form in tx.execute(
+                    f"SELECT position, hash, form FROM {CHAIN_TABLE} "
+                    "WHERE position BETWEEN ? AND ?",
                     (first, last),
                 )
-            )
+            }
         for n in notifications:
             rec = record(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            digest = hashes.get(n.id)
+            digest, form = hashes.get(n.id, (None, None))
             if since is not None or until is not None:
                 recorded = _recorded_at(rec)
                 if recorded is not None and (
@@ -1050,7 +1153,12 @@ def export_lines(
                 ):
                     prev = bytes.fromhex(digest) if digest else None
                     continue
-            rec["chain"] = {"prev": prev.hex() if prev else None, "hash": digest}
+            rec["chain"] = {
+                "form": form,
+                "prev": prev.hex() if prev else None,
+                "hash": digest,
+                "state": base64.b64encode(n.state).decode(),
+            }
             prev = bytes.fromhex(digest) if digest else None
             yield json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         if len(notifications) < page:

@@ -10,6 +10,8 @@ would: the library's ``stored_events`` on SQLite (the position is the row id) an
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import rfc8785
 
 from domain.application import CommandCenter
 from domain.demo import load_demo
@@ -47,11 +50,61 @@ def store(center: CommandCenter) -> Iterator[ViewStore]:
         views.close()
 
 
-@pytest.fixture
+#: In a chain that switches form, the events chained in form 1 (as before ADR 0021).
+SWITCH = 40
+
+
+@pytest.fixture(params=["form 2", "form 1 then 2"])
 def chain(
-    center: CommandCenter, store: ViewStore, audit_settings: audit.AuditSettings
+    request: pytest.FixtureRequest,
+    center: CommandCenter,
+    store: ViewStore,
+    audit_settings: audit.AuditSettings,
+    recorded: dict[str, Any],
 ) -> audit.AuditChain:
-    return audit.AuditChain.beside(center, store, audit_settings)
+    """The follower of ``recorded``, in one of two cases: the whole chain written in
+    form 2, or its first :data:`SWITCH` events chained in form 1 by a follower from
+    before ADR 0021 (with their checkpoints) and the rest in form 2 by today's."""
+    follower = audit.AuditChain.beside(center, store, audit_settings)
+    if request.param == "form 1 then 2":
+        follower.form, follower.batch = 1, SWITCH
+        assert follower.step() == SWITCH
+        follower.form, follower.batch = audit.CHAIN_FORM, 1000
+    return follower
+
+
+def forms(store: ViewStore) -> dict[int, int]:
+    """The form of every chain row, by position."""
+    with store.read() as tx:
+        return {int(p): int(f) for p, f in tx.execute("SELECT position, form FROM audit_chain")}
+
+
+def rechain_as_an_outsider(lines: list[dict[str, Any]], prev: bytes = bytes(32)) -> bytes:
+    """The head an auditor computes from exported lines with SHA-256, base64 and an
+    RFC 8785 encoder, following the documented recipe (not this project's code);
+    asserts every line's ``prev`` and ``hash`` on the way."""
+    for line in lines:
+        link = line.pop("chain")
+        assert link["prev"] == prev.hex()
+        if link["form"] == 2:
+            state = base64.b64decode(link["state"], validate=True)
+            topic = line["type"].encode("utf-8")
+            hashed = b"\n".join(
+                [
+                    b"closedloop-chain/2",
+                    str(line["position"]).encode(),
+                    line["aggregate"].encode(),
+                    str(line["version"]).encode(),
+                    str(len(topic)).encode() + b":" + topic,
+                    str(len(state)).encode() + b":" + state,
+                ]
+            )
+        else:
+            assert link["form"] == 1
+            hashed = rfc8785.dumps(line)
+        prev = hashlib.sha256(prev + hashed).digest()
+        assert link["hash"] == prev.hex()
+    return prev
 
 
 def a_whole_loop(center: CommandCenter) -> dict[str, Any]:
@@ -124,6 +177,16 @@ class Tamper:
             f"UPDATE {self.table} SET state = ? WHERE {self.position} = ?",
             (bytes(state), position),
         )
+
+    def replace(self, position: int, old: bytes, new: bytes) -> bytes:
+        """Replace the first ``old`` in the stored state at ``position``; the state before."""
+        state = self.state(position)
+        assert old in state
+        self.run(
+            f"UPDATE {self.table} SET state = ? WHERE {self.position} = ?",
+            (state.replace(old, new, 1), position),
+        )
+        return state
 
     def delete(self, position: int) -> None:
         self.run(f"DELETE FROM {self.table} WHERE {self.position} = ?", (position,))

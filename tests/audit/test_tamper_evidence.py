@@ -11,7 +11,7 @@ import pytest
 from domain.application import CommandCenter
 from projections import audit
 from projections.base import ViewStore
-from tests.audit.conftest import Tamper
+from tests.audit.conftest import Tamper, forms
 
 
 def position_of(center: CommandCenter, topic_suffix: str, after: int = 0) -> int:
@@ -158,11 +158,14 @@ def test_a_log_and_chain_rewritten_together_are_caught_by_the_next_checkpoint(
     chain.checkpoint_now()
     target = position_of(center, "Instruction.Issued", after=20)
     tamper.change_one_byte(target, b'"title":"')
-    # Someone who can write the database recomputes the chain from the change on.
+    # Someone who can write the database recomputes the chain from the change on, each
+    # row in its own form.
+    written = forms(store)
     with store.transaction() as tx:
         _seq, prev = audit.AuditChain._head(tx, target - 1)
         for n in center.iter_log(target):
-            prev = audit.link(prev, audit.canonical_of(n))
+            row = (n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+            prev = audit.link(prev, audit.chain_bytes(written[n.id], row))
             tx.execute("UPDATE audit_chain SET hash = ? WHERE position = ?", (prev.hex(), n.id))
     fault = verified(center, store, chain).first_fault
     signed = [c["position"] for c in audit.checkpoints(store) if c["position"] >= target]
