@@ -5,7 +5,8 @@ on the server. An admin manages the tokens of its own unit's subtree; a token ou
 answers 404, as if it did not exist. The secret is in the answer to its creation and
 nowhere else: not in the list, not in the store (only its SHA-256), and not in an
 idempotency record, which is why a creation refuses an ``Idempotency-Key``. A token
-revoked here is refused from this server's very next request (ADR 0017).
+revoked here is refused from the very next request by the server process that took the
+revocation, and by its other worker processes within the token trust period (ADR 0017).
 """
 
 from __future__ import annotations
@@ -152,6 +153,10 @@ class TokenController(Controller):
         if entry is None or not _manages(services, principal, entry["unit"]):
             raise NotFound(f"no token {token_id}")
         reason = (data.reason if data is not None else None) or "revoked by an admin"
+        try:
+            check_printable(reason, "the reason")
+        except InvalidValue as e:
+            raise invalid("reason", str(e)) from None
         services.tokens.revoke(
             token_id, by=f"{principal.user} ({principal.token_id})", reason=reason
         )

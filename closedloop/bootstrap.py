@@ -63,7 +63,16 @@ def _one_process_at_a_time(env: Mapping[str, str]) -> Iterator[None]:
         autocommit=True,
     ) as conn:
         key = "closedloop:create-tables:" + (env.get("POSTGRES_SCHEMA") or "public")
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        # A process that hangs holding the lock must not stall every later start in
+        # silence: past a minute the start fails, naming the lock.
+        conn.execute("SET lock_timeout = '60s'")
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        except psycopg.errors.LockNotAvailable:
+            raise RuntimeError(
+                f"another process has held the lock for creating the event store's tables "
+                f"({key}) for a minute; is one stuck while starting?"
+            ) from None
         try:
             yield
         finally:

@@ -649,6 +649,8 @@ class CommandCenter(Application[UUID]):
             parent: Instruction | None = None
             if parent_id is not None:
                 parent = self.instruction(parent_id)
+                # If-Match on a forward names the parent's version.
+                self._check_version(ctx, parent)
                 parent.check_can_forward(issuer.code, resolved)
                 if issuer.code not in self.ancestors(lead_unit):
                     raise DirectionRefused(

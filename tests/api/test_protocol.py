@@ -65,6 +65,25 @@ def test_if_match_on_the_current_version_goes_through(client: Client, as_: As) -
     _is_problem(stale, 412)
 
 
+def test_a_forward_retried_with_its_now_stale_if_match_answers_as_the_first_time(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    i = issue(client, as_)
+    client.post(f"/v1/instructions/{i['id']}/sign", headers=as_("office"))
+    seen = client.get(f"/v1/instructions/{i['id']}", headers=as_("office")).headers["etag"]
+    body = {"to_unit": "HW-DH-QS", "command_id": "fwd-qs-1"}
+    url = f"/v1/instructions/{i['id']}/forward"
+
+    first = client.post(url, json=body, headers=as_("office", **{"If-Match": seen}))
+    head = center.head_position()
+    # The answer was lost; the client sends the same forward again, If-Match and all.
+    again = client.post(url, json=body, headers=as_("office", **{"If-Match": seen}))
+
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert center.head_position() == head
+
+
 def test_the_same_idempotency_key_and_body_answers_the_first_response_and_stores_nothing(
     client: Client, as_: As, center: CommandCenter
 ) -> None:

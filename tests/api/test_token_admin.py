@@ -146,3 +146,20 @@ def test_a_creation_with_an_idempotency_key_is_refused_because_the_secret_is_kep
 def test_revoking_a_token_that_does_not_exist_is_404(client: Client, as_: As) -> None:
     r = client.post("/v1/tokens/tok_0000000000000000/revoke", headers=as_("admin"))
     assert r.status_code == 404
+
+
+def test_a_revocation_reason_with_a_nul_is_refused_and_the_token_still_works(
+    client: Client, as_: As
+) -> None:
+    issued = client.post("/v1/tokens", json=NEW, headers=as_("admin")).json()
+
+    r = client.post(
+        f"/v1/tokens/{issued['token_id']}/revoke",
+        json={"reason": "lost\x00"},
+        headers=as_("admin"),
+    )
+
+    assert r.status_code == 422
+    assert "reason" in r.text
+    me = {"Authorization": f"Bearer {issued['token']}"}
+    assert client.get("/v1/units", headers=me).status_code == 200

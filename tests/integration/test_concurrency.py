@@ -293,3 +293,26 @@ def test_an_instruction_issued_again_by_a_process_that_never_saw_it_is_issued_on
         assert event_names(other, first.id) == ["Issued"]
     finally:
         other.close()
+
+
+def test_a_forward_against_a_parent_version_that_moved_on_is_refused_and_stores_nothing(
+    center: CommandCenter,
+) -> None:
+    load_demo(center)
+    iid = issue(center)
+    handler = Actor(person="zhang.min", unit=LEAD, role="handler")
+    center.sign_for(Context(handler), iid)
+    seen = center.instruction(iid).version
+    center.remind(Context(DISPATCHER), iid, "the rain is coming back tonight")
+    assert center.instruction(iid).version > seen
+    head = center.head_position()
+
+    with pytest.raises(ConcurrencyConflict):
+        center.forward(
+            Context(handler, expected_version=seen),
+            iid,
+            to_unit="HW-DH-QS",
+            deadline=now() + timedelta(days=1),
+        )
+
+    assert center.head_position() == head
