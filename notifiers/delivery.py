@@ -76,15 +76,30 @@ def _refused(
     return not address.is_global or address.is_multicast
 
 
-def allowed_addresses(host: str, port: int, allowed: tuple[Network, ...]) -> list[str]:
+#: Name lookups run here, so that a caller can stop waiting for one (``getaddrinfo``
+#: has no timeout of its own, and a receiver's name server may answer as slowly as it
+#: likes). A lookup given up on finishes in the background and is discarded.
+_RESOLVER = ThreadPoolExecutor(4, thread_name_prefix="webhook-resolve")
+#: The longest a name lookup may take when no attempt deadline bounds it (seconds).
+RESOLVE_TIMEOUT = 10.0
+
+
+def allowed_addresses(
+    host: str, port: int, allowed: tuple[Network, ...], timeout: float | None = None
+) -> list[str]:
     """The addresses ``host`` resolves to now, every one of them checked.
 
     A name that resolves to one public and one private address is refused whole: which
     one a connection would take is not ours to choose. ``allowed`` lists the networks
-    let through anyway (``CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS``).
+    let through anyway (``CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS``). The lookup gives up
+    after ``timeout`` seconds (:data:`RESOLVE_TIMEOUT` when None) with ``TimeoutError``.
     """
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=RESOLVE_TIMEOUT if timeout is None else timeout)
+    except TimeoutError:
+        lookup.cancel()
+        raise TimeoutError(f"looking {host} up took too long") from None
     except socket.gaierror as e:
         raise TargetRefused(f"{host} does not resolve: {e.strerror}") from None
     addresses: list[str] = []
@@ -112,7 +127,10 @@ def check_target(url: str, allowed: tuple[Network, ...]) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused(f"{url!r} is not an http(s) URL")
     default = 443 if parts.scheme == "https" else 80
-    allowed_addresses(parts.hostname, parts.port or default, allowed)
+    try:
+        allowed_addresses(parts.hostname, parts.port or default, allowed)
+    except TimeoutError as e:
+        raise TargetRefused(f"{e}; check the name, or try again later") from None
 
 
 # -- the guarded HTTP transport -----------------------------------------------------------
@@ -187,7 +205,13 @@ class _GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         failure: Exception | None = None
-        for address in allowed_addresses(host, port, self.allowed):
+        try:
+            addresses = allowed_addresses(
+                host, port, self.allowed, _left(timeout, httpcore.ConnectTimeout)
+            )
+        except TimeoutError as e:
+            raise httpcore.ConnectTimeout(str(e)) from None
+        for address in addresses:
             try:
                 stream = self._inner.connect_tcp(
                     address,

@@ -239,3 +239,52 @@ def test_no_secret_is_ever_logged(
     for secret in receiver.secrets:
         assert secret not in logged
         assert secret.removeprefix("whsec_") not in logged
+
+
+SLOW = "hooks.slow-dns.test"
+
+
+def test_a_name_whose_dns_answers_slowly_cannot_hold_an_attempt_past_its_bounds(
+    make_notifiers: Callable[..., Notifiers], demo: CommandCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A receiver's own name server may answer as slowly as it likes; getaddrinfo has no
+    # timeout, so an attempt that waited for it could outlast its lease.
+    endpoint = Receiver()
+    server = serve(endpoint, "127.0.0.1")
+    try:
+        notifiers = make_notifiers(fast_config())
+        url = f"http://{SLOW}:{endpoint.port}/hook"
+        real = socket.getaddrinfo
+        slow = threading.Event()
+
+        def dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            if host != SLOW:
+                return real(host, port, *args, **kwargs)
+            if slow.is_set():
+                time.sleep(5)
+            return real("127.0.0.1", port, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", dns)
+        subscribe(notifiers, endpoint, url=url)
+        assert notifiers.worker is not None
+        raise_warning(notifiers.center, "slow dns")
+        notifiers.catch_up()
+        slow.set()
+
+        claimed = notifiers.worker.claim(1)
+        started = time.monotonic()
+        notifiers.worker.deliver(claimed[0])
+        took = time.monotonic() - started
+
+        # Bounded by the connect timeout (0.5 s here), far below the 5 s the lookup takes.
+        assert took < 2.0
+        assert endpoint.received == []
+        attempt = next(d for d in deliveries(notifiers.store, attempts=True) if d["attempts"])
+        assert "took too long" in attempt["attempts"][0]["error"]
+        # Registration is bounded too, and refuses the name with a reason.
+        monkeypatch.setattr("notifiers.delivery.RESOLVE_TIMEOUT", 0.2)
+        with pytest.raises(Exception, match="took too long"):
+            check_target(url, notifiers.config.allowed_networks)
+    finally:
+        server.shutdown()
+        server.server_close()
