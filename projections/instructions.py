@@ -13,7 +13,7 @@ from typing import Any
 
 from domain.instruction import AssigneeStatus, Instruction, InstructionStatus
 from projections.base import GroupBuffer, RowBuffer, Tx, View, ViewStore, iso
-from projections.warnings import dumps
+from projections.warnings import add_to_lists, dumps, remove_from_list
 
 FINISHED = (InstructionStatus.CLOSED.value, InstructionStatus.CANCELLED.value)
 
@@ -222,27 +222,17 @@ class InstructionsView(View):
     @_change.register
     def _(self, event: Instruction.LinkedToWarning, tx: Tx) -> None:
         if (row := self._row(tx, event)) is not None:
-            warnings = json.loads(row["warning_ids"])
-            warnings.append(str(event.warning_id))
-            row["warning_ids"] = dumps(warnings)
+            add_to_lists(row, event.warning_id, "warning_ids")
 
     @_change.register
     def _(self, event: Instruction.Forwarded, tx: Tx) -> None:
         if (row := self._row(tx, event)) is not None:
-            children = json.loads(row["children"])
-            still_open = json.loads(row["open_children"])
-            children.append(str(event.child_id))
-            still_open.append(str(event.child_id))
-            row["children"] = dumps(children)
-            row["open_children"] = dumps(still_open)
+            add_to_lists(row, event.child_id, "children", "open_children")
 
     @_change.register
     def _(self, event: Instruction.ChildFinished, tx: Tx) -> None:
         if (row := self._row(tx, event)) is not None:
-            still_open = json.loads(row["open_children"])
-            if str(event.child_id) in still_open:
-                still_open.remove(str(event.child_id))
-            row["open_children"] = dumps(still_open)
+            remove_from_list(row, event.child_id, "open_children")
 
     @_change.register
     def _(self, event: Instruction.ExtensionRequested, tx: Tx) -> None:

@@ -26,6 +26,20 @@ def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def add_to_lists(row: dict[str, Any], item: Any, *columns: str) -> None:
+    """Append ``item`` (as text) to each JSON list column of a buffered row."""
+    for column in columns:
+        row[column] = dumps([*json.loads(row[column]), str(item)])
+
+
+def remove_from_list(row: dict[str, Any], item: Any, column: str) -> None:
+    """Take ``item`` (as text) out of a JSON list column of a buffered row, if it is there."""
+    values = json.loads(row[column])
+    if str(item) in values:
+        values.remove(str(item))
+    row[column] = dumps(values)
+
+
 class WarningsView(View):
     name = "warnings"
     version = 1
@@ -149,20 +163,12 @@ class WarningsView(View):
     @_change.register
     def _(self, event: EarlyWarning.InstructionLinked, tx: Tx) -> None:
         if (row := self._row(tx, event)) is not None:
-            linked = json.loads(row["instructions"])
-            still_open = json.loads(row["open_instructions"])
-            linked.append(str(event.instruction_id))
-            still_open.append(str(event.instruction_id))
-            row["instructions"] = dumps(linked)
-            row["open_instructions"] = dumps(still_open)
+            add_to_lists(row, event.instruction_id, "instructions", "open_instructions")
 
     @_change.register
     def _(self, event: EarlyWarning.InstructionFinished, tx: Tx) -> None:
         if (row := self._row(tx, event)) is not None:
-            still_open = json.loads(row["open_instructions"])
-            if str(event.instruction_id) in still_open:
-                still_open.remove(str(event.instruction_id))
-            row["open_instructions"] = dumps(still_open)
+            remove_from_list(row, event.instruction_id, "open_instructions")
 
     @_change.register
     def _(self, event: EarlyWarning.Resolved, tx: Tx) -> None:
