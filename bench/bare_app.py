@@ -41,30 +41,16 @@ def create_app() -> Litestar:
     return Litestar(route_handlers=[issue, health], openapi_config=None)
 
 
-def main(argv: list[str]) -> None:
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from closedloop.cli import tcp_listener
+def main(argv: list[str]) -> int:
+    from closedloop.cli import run_asgi
 
     parser = argparse.ArgumentParser(prog="python -m bench.bare_app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    config = uvicorn.Config(
-        "bench.bare_app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-    )
-    if args.workers == 1:
-        uvicorn.Server(config).run()
-    else:
-        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+    return run_asgi("bench.bare_app:create_app", args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -49,8 +49,6 @@ def asgi_app() -> Any:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
-    import uvicorn
-
     if args.workers < 1:
         raise SettingsError("--workers must be at least 1")
     if args.no_projections:
@@ -62,20 +60,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
     # Each worker process builds its own command center on the same store.
+    return run_asgi("closedloop.cli:asgi_app", args.host, args.port, args.workers)
+
+
+def run_asgi(factory: str, host: str, port: int, workers: int) -> int:
+    """Serve the application ``factory`` names with uvicorn, on one or several workers;
+    the exit status a supervisor reads (3: the server could not start, as uvicorn.run)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
     config = uvicorn.Config(
-        "closedloop.cli:asgi_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
+        factory, factory=True, host=host, port=port, workers=workers, log_level="info"
     )
-    if args.workers == 1:
+    if workers == 1:
         server = uvicorn.Server(config)
         server.run()
-        # As uvicorn.run does: a server that could not start is a failure to a supervisor.
         return 0 if server.started else 3
-    _serve_workers(config)
+    Multiprocess(config, sockets=[tcp_listener(config)]).run()
     return 0
 
 
@@ -91,12 +92,6 @@ def tcp_listener(config: Any) -> socket.socket:
     if sock.family not in (socket.AF_INET, socket.AF_INET6):
         return sock
     return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-
-
-def _serve_workers(config: Any) -> None:
-    from uvicorn.supervisors import Multiprocess
-
-    Multiprocess(config, sockets=[tcp_listener(config)]).run()
 
 
 #: The demo tokens ``make run`` prints: (who, unit, roles).
