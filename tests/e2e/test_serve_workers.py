@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +16,7 @@ import pytest
 import uvicorn
 
 from closedloop.cli import tcp_listener
-from tests.e2e.test_whole_loop_over_http import _free_port
-
-BIN = Path(sys.executable).parent / "closedloop"
+from tests.e2e.server import BIN, free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +24,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.postgres
 def test_four_workers_start_together_on_a_fresh_database_and_all_serve(postgres_url: str) -> None:
     # Nothing exists in the schema yet: the workers would all create the same tables.
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CLOSEDLOOP_DATABASE_URL": postgres_url, "CLOSEDLOOP_PORT": str(port)}
     env.pop("CLOSEDLOOP_PROJECTIONS", None)
     proc = subprocess.Popen(
@@ -39,16 +36,7 @@ def test_four_workers_start_together_on_a_fresh_database_and_all_serve(postgres_
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "the server stopped while its workers started"
-            assert time.monotonic() < deadline, "the server did not answer within 60 s"
-            time.sleep(0.3)
+        wait_until_healthy(base, proc, 60)
         # Let the slowest worker finish its start; a failed start stops the server.
         time.sleep(3)
         assert proc.poll() is None, "a worker failed to start and the server stopped"
@@ -70,7 +58,7 @@ def test_four_workers_start_together_on_a_fresh_database_and_all_serve(postgres_
 
 
 def test_connections_to_the_workers_listener_go_without_nagles_delay() -> None:
-    config = uvicorn.Config("closedloop.cli:asgi_app", host="127.0.0.1", port=_free_port())
+    config = uvicorn.Config("closedloop.cli:asgi_app", host="127.0.0.1", port=free_port())
     listener = tcp_listener(config)
     seen: list[int] = []
 

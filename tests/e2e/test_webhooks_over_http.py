@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_whole_loop_over_http import BIN, _cli, _free_port
+from tests.e2e.server import BIN, cli, free_port, wait_until_healthy
 from tests.notifiers.conftest import Receiver, serve
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def receiver() -> Iterator[Receiver]:
 def test_serve_delivers_a_notification_of_a_command_to_a_subscribed_endpoint(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CLOSEDLOOP_DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite3",
@@ -39,9 +39,9 @@ def test_serve_delivers_a_notification_of_a_command_to_a_subscribed_endpoint(
         "CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "CLOSEDLOOP_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    _cli(env, "demo", "load")
-    admin = _cli(env, "token", "create", "--unit", "HW", "--user", "admin", "--role", "admin")
-    monitor = _cli(env, "token", "create", "--unit", "HW", "--user", "mon", "--role", "monitor")
+    cli(env, "demo", "load")
+    admin = cli(env, "token", "create", "--unit", "HW", "--user", "admin", "--role", "admin")
+    monitor = cli(env, "token", "create", "--unit", "HW", "--user", "mon", "--role", "monitor")
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -50,16 +50,7 @@ def test_serve_delivers_a_notification_of_a_command_to_a_subscribed_endpoint(
     base = f"http://127.0.0.1:{port}"
     http = httpx.Client(base_url=base, timeout=10)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if http.get("/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
+        wait_until_healthy(base, proc, 30)
 
         r = http.post(
             "/v1/subscriptions",

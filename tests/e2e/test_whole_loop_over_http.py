@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,36 +11,22 @@ from typing import Any
 import httpx
 import pytest
 
-BIN = Path(sys.executable).parent / "closedloop"
+from tests.e2e.server import BIN, cli, free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN), *args], env=env, capture_output=True, text=True, check=True, timeout=60
-    )
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CLOSEDLOOP_DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite3",
         "CLOSEDLOOP_PORT": str(port),
     }
-    _cli(env, "demo", "load")
+    cli(env, "demo", "load")
     tokens = {
-        name: _cli(env, "token", "create", "--unit", unit, "--user", name, *roles)
+        name: cli(env, "token", "create", "--unit", unit, "--user", name, *roles)
         for name, unit, roles in [
             ("monitor", "HW", ("--role", "monitor")),
             ("duty", "HW", ("--role", "duty_officer")),
@@ -60,16 +43,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
+        wait_until_healthy(base, proc, 30)
         yield base, tokens
     finally:
         proc.terminate()
