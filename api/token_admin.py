@@ -69,15 +69,8 @@ class TokenIssued(msgspec.Struct, kw_only=True):
 
 
 def _entry(entry: dict[str, Any]) -> TokenEntry:
-    return TokenEntry(
-        token_id=entry["token_id"],
-        user=entry["user"],
-        unit=entry["unit"],
-        roles=list(entry["roles"]),
-        label=entry["label"],
-        issued_at=entry["issued_at"],
-        revoked=bool(entry["revoked"]),
-    )
+    """A roster entry as listed (its aggregate id left out)."""
+    return msgspec.convert(entry, TokenEntry)
 
 
 def _manages(services: Services, principal: Principal, unit: str) -> bool:
@@ -120,7 +113,7 @@ class TokenController(Controller):
             raise invalid(
                 "roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}"
             )
-        services.center.unit(data.unit)  # 404 for a unit that does not exist
+        # A unit that does not exist answers 404 here, through its ancestors.
         if not _manages(services, principal, data.unit):
             raise NotPermitted(f"an admin of {principal.unit} issues tokens only to units under it")
         issued = services.tokens.issue(
