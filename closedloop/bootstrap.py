@@ -53,15 +53,9 @@ def _one_process_at_a_time(env: Mapping[str, str]) -> Iterator[None]:
         return
     import psycopg
 
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env.get("POSTGRES_HOST", "127.0.0.1"),
-        port=int(env.get("POSTGRES_PORT", "5432")),
-        user=env.get("POSTGRES_USER", "postgres"),
-        password=env.get("POSTGRES_PASSWORD", ""),
-        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
-        autocommit=True,
-    ) as conn:
+    from projections.base import postgres_conninfo
+
+    with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
         key = "closedloop:create-tables:" + (env.get("POSTGRES_SCHEMA") or "public")
         # A process that hangs holding the lock must not stall every later start in
         # silence: past a minute the start fails, naming the lock.

@@ -54,6 +54,18 @@ _OWN_TABLES = (
 )
 
 
+def postgres_conninfo(env: Mapping[str, str]) -> dict[str, Any]:
+    """psycopg's connection arguments from the event store library's PostgreSQL settings."""
+    return {
+        "dbname": env["POSTGRES_DBNAME"],
+        "host": env.get("POSTGRES_HOST", "127.0.0.1"),
+        "port": int(env.get("POSTGRES_PORT", "5432")),
+        "user": env.get("POSTGRES_USER", "postgres"),
+        "password": env.get("POSTGRES_PASSWORD", ""),
+        "connect_timeout": int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+    }
+
+
 def iso(instant: datetime | None) -> str | None:
     """An instant as the views store it: ISO-8601 in UTC with microseconds, sortable."""
     if instant is None:
@@ -253,13 +265,7 @@ class ViewStore(TrackingRecorder):
             return SQLiteViewStore(views_path(path))
         if module == "eventsourcing.postgres":
             return PostgresViewStore(
-                dbname=env["POSTGRES_DBNAME"],
-                host=env.get("POSTGRES_HOST", "127.0.0.1"),
-                port=int(env.get("POSTGRES_PORT", "5432")),
-                user=env.get("POSTGRES_USER", "postgres"),
-                password=env.get("POSTGRES_PASSWORD", ""),
-                schema=env.get("POSTGRES_SCHEMA") or "public",
-                connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+                **postgres_conninfo(env), schema=env.get("POSTGRES_SCHEMA") or "public"
             )
         # The in-memory event store (unit tests): views in a temporary SQLite file.
         return SQLiteViewStore.temporary()
