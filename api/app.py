@@ -97,28 +97,16 @@ def metrics(services: NamedDependency[Services]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _token_cache_seconds() -> float:
-    """How long a valid token is trusted from memory (``CLOSEDLOOP_TOKEN_CACHE_SECONDS``)."""
-    text = os.environ.get("CLOSEDLOOP_TOKEN_CACHE_SECONDS", "").strip()
-    if not text:
-        return DEFAULT_CACHE_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 300:
-        raise ValueError(
-            f"CLOSEDLOOP_TOKEN_CACHE_SECONDS must be a number of seconds from 0 to 300, "
-            f"not {text!r}"
-        )
-    return seconds
-
-
-def build_services(center: CommandCenter, reads: ReadModels, read_wait: float) -> Services:
+def build_services(
+    center: CommandCenter,
+    reads: ReadModels,
+    read_wait: float,
+    token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+) -> Services:
     return Services(
         center=center,
         reads=reads,
-        tokens=TokenBook(center, _token_cache_seconds()),
+        tokens=TokenBook(center, token_cache_seconds),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
@@ -134,15 +122,17 @@ def create_app(
     on_startup: Sequence[Callable[[], Any]] = (),
     on_shutdown: Sequence[Callable[[], Any]] = (),
     intake: Intake | None = None,
+    token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
 ) -> Litestar:
     """The API on ``center``; ``reads`` defaults to views beside its store, run here.
 
-    ``read_wait`` bounds a read-your-writes wait (``CLOSEDLOOP_READ_WAIT_SECONDS``, 5 s).
+    ``read_wait`` bounds a read-your-writes wait (``CLOSEDLOOP_READ_WAIT_SECONDS``, 5 s);
+    ``token_cache_seconds`` is how long a token found valid is trusted from memory.
     """
     reads = reads or ReadModels.beside(center)
     if read_wait is None:
         read_wait = float(os.environ.get("CLOSEDLOOP_READ_WAIT_SECONDS") or 5)
-    services = build_services(center, reads, read_wait)
+    services = build_services(center, reads, read_wait, token_cache_seconds)
     return Litestar(
         route_handlers=[
             health,

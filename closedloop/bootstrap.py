@@ -99,7 +99,11 @@ def build_background(
 
 
 def build_app(
-    center: CommandCenter, *, follow_the_log: bool = True, close_center: bool = False
+    center: CommandCenter,
+    *,
+    follow_the_log: bool = True,
+    close_center: bool = False,
+    settings: Settings | None = None,
 ) -> Litestar:
     """The whole server on ``center``: the API, and, unless ``follow_the_log`` is off,
     everything that follows the log in the same process (projections, audit chain,
@@ -122,7 +126,15 @@ def build_app(
         chain = AuditChain.beside(center, reads.store)
         starts += [background.start, chain.start, notifiers.start]
         stops += [notifiers.stop, chain.stop, background.stop]
-    app = create_app(center, reads=reads, intake=intake, on_startup=starts, on_shutdown=stops)
+    settings = settings or Settings.from_env()
+    app = create_app(
+        center,
+        reads=reads,
+        intake=intake,
+        on_startup=starts,
+        on_shutdown=stops,
+        token_cache_seconds=settings.token_cache_seconds,
+    )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.
         app.on_shutdown.append(center.close)

@@ -41,9 +41,10 @@ def asgi_app() -> Any:
 
     from closedloop.bootstrap import build_app
 
-    center = build_command_center(Settings.from_env())
+    settings = Settings.from_env()
+    center = build_command_center(settings)
     external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
-    return build_app(center, follow_the_log=not external, close_center=True)
+    return build_app(center, follow_the_log=not external, close_center=True, settings=settings)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

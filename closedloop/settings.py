@@ -27,6 +27,8 @@ class Settings:
     calendar_path: Path = DEFAULT_CALENDAR
     host: str = "127.0.0.1"
     port: int = 8000
+    #: How long a token found valid is trusted from memory (ADR 0017).
+    token_cache_seconds: float = 5.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -40,6 +42,7 @@ class Settings:
             calendar_path=Path(env.get("CLOSEDLOOP_CALENDAR") or DEFAULT_CALENDAR),
             host=env.get("CLOSEDLOOP_HOST", "127.0.0.1"),
             port=int(port_text),
+            token_cache_seconds=_seconds(env, "CLOSEDLOOP_TOKEN_CACHE_SECONDS", 5.0, 300),
         )
 
     @property
@@ -49,6 +52,19 @@ class Settings:
     def store_env(self) -> dict[str, str]:
         """The event store library's settings for ``database_url``."""
         return {**store_env(self.database_url), **self.extra_env}
+
+
+def _seconds(env: dict[str, str], name: str, default: float, most: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= most:
+        raise SettingsError(f"{name} must be a number of seconds from 0 to {most:g}, not {text!r}")
+    return seconds
 
 
 def store_env(url: str) -> dict[str, str]:

@@ -245,3 +245,14 @@ def test_a_calendar_file_with_a_wrong_zone_stops_start_up_naming_the_file(tmp_pa
         load_calendar(wrong)
 
     assert str(wrong) in str(refused.value)
+
+
+def test_the_token_trust_period_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).token_cache_seconds == 5.0
+    assert Settings.from_env({"CLOSEDLOOP_TOKEN_CACHE_SECONDS": "0"}).token_cache_seconds == 0
+
+
+@pytest.mark.parametrize("text", ["soon", "-1", "301", "nan"])
+def test_a_token_trust_period_that_is_not_0_to_300_seconds_is_refused_by_name(text: str) -> None:
+    with pytest.raises(SettingsError, match="CLOSEDLOOP_TOKEN_CACHE_SECONDS"):
+        Settings.from_env({"CLOSEDLOOP_TOKEN_CACHE_SECONDS": text})
