@@ -9,7 +9,6 @@ beside the center's store and runs them itself.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -117,7 +116,7 @@ def create_app(
     center: CommandCenter,
     *,
     reads: ReadModels | None = None,
-    read_wait: float | None = None,
+    read_wait: float = 5.0,
     debug: bool = False,
     on_startup: Sequence[Callable[[], Any]] = (),
     on_shutdown: Sequence[Callable[[], Any]] = (),
@@ -126,12 +125,10 @@ def create_app(
 ) -> Litestar:
     """The API on ``center``; ``reads`` defaults to views beside its store, run here.
 
-    ``read_wait`` bounds a read-your-writes wait (``CLOSEDLOOP_READ_WAIT_SECONDS``, 5 s);
+    ``read_wait`` bounds a read-your-writes wait (seconds);
     ``token_cache_seconds`` is how long a token found valid is trusted from memory.
     """
     reads = reads or ReadModels.beside(center)
-    if read_wait is None:
-        read_wait = float(os.environ.get("CLOSEDLOOP_READ_WAIT_SECONDS") or 5)
     services = build_services(center, reads, read_wait, token_cache_seconds)
     return Litestar(
         route_handlers=[

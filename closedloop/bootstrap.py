@@ -134,6 +134,7 @@ def build_app(
         on_startup=starts,
         on_shutdown=stops,
         token_cache_seconds=settings.token_cache_seconds,
+        read_wait=settings.read_wait_seconds,
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

@@ -29,6 +29,8 @@ class Settings:
     port: int = 8000
     #: How long a token found valid is trusted from memory (ADR 0017).
     token_cache_seconds: float = 5.0
+    #: The longest a read waits for the views to reach a client's position.
+    read_wait_seconds: float = 5.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +45,7 @@ class Settings:
             host=env.get("CLOSEDLOOP_HOST", "127.0.0.1"),
             port=int(port_text),
             token_cache_seconds=_seconds(env, "CLOSEDLOOP_TOKEN_CACHE_SECONDS", 5.0, 300),
+            read_wait_seconds=_seconds(env, "CLOSEDLOOP_READ_WAIT_SECONDS", 5.0, 60),
         )
 
     @property

@@ -256,3 +256,9 @@ def test_the_token_trust_period_is_read_from_the_environment() -> None:
 def test_a_token_trust_period_that_is_not_0_to_300_seconds_is_refused_by_name(text: str) -> None:
     with pytest.raises(SettingsError, match="CLOSEDLOOP_TOKEN_CACHE_SECONDS"):
         Settings.from_env({"CLOSEDLOOP_TOKEN_CACHE_SECONDS": text})
+
+
+def test_the_read_wait_is_read_from_the_environment_and_bounded() -> None:
+    assert Settings.from_env({"CLOSEDLOOP_READ_WAIT_SECONDS": "2.5"}).read_wait_seconds == 2.5
+    with pytest.raises(SettingsError, match="CLOSEDLOOP_READ_WAIT_SECONDS"):
+        Settings.from_env({"CLOSEDLOOP_READ_WAIT_SECONDS": "a while"})
