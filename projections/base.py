@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import operator
 import os
 import re
 import shutil
@@ -70,7 +71,30 @@ def iso(instant: datetime | None) -> str | None:
     """An instant as the views store it: ISO-8601 in UTC with microseconds, sortable."""
     if instant is None:
         return None
-    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+    if instant.tzinfo is not UTC:
+        instant = instant.astimezone(UTC)
+    # Without a timespec the text is the same whenever there are microseconds to show,
+    # and cheaper to ask for: a rebuild writes a few of these per event.
+    if instant.microsecond:
+        return instant.isoformat()
+    return instant.isoformat(timespec="microseconds")
+
+
+#: How many ids :func:`id_text` remembers.
+ID_TEXTS = 65_536
+_ID_TEXTS: dict[uuid.UUID, str] = {}
+
+
+def id_text(value: uuid.UUID) -> str:
+    """``str(value)``, remembered: the views key their rows by an aggregate's id as text,
+    and the same few ids recur in many events of a batch (a UUID turns into text in
+    Python, slowly)."""
+    text = _ID_TEXTS.get(value)
+    if text is None:
+        if len(_ID_TEXTS) >= ID_TEXTS:
+            _ID_TEXTS.clear()
+        text = _ID_TEXTS[value] = str(value)
+    return text
 
 
 def from_iso(text: str | None) -> datetime | None:
@@ -697,6 +721,15 @@ class View(Projection[ViewStore]):
         self.process_batch([(domain_event, tracking.notification_id)])
 
 
+def _values_of(columns: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function answering a row's values as a tuple, in ``columns``' order."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda row: (row[only],)
+    # itemgetter looks the columns up in C: a rebuild turns every row it writes.
+    return operator.itemgetter(*columns)
+
+
 class RowBuffer:
     """Rows of one table by primary key, read at most once and written once per batch.
 
@@ -711,6 +744,7 @@ class RowBuffer:
         self.key = key
         self._rows: dict[Any, dict[str, Any] | None] = {}
         self._dirty: dict[Any, dict[str, Any]] = {}
+        self._values = _values_of(self.columns)
         others = [c for c in self.columns if c != key]
         self._select = f"SELECT {', '.join(self.columns)} FROM {table} WHERE {key} IN ({{keys}})"
         self._upsert = f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
@@ -750,7 +784,8 @@ class RowBuffer:
     def flush(self, tx: Tx) -> None:
         """Write every row changed or added, and forget them all."""
         if self._dirty:
-            rows = [tuple(row[c] for c in self.columns) for row in self._dirty.values()]
+            values = self._values
+            rows = [values(row) for row in self._dirty.values()]
             tx.insert_rows(self.table, self.columns, rows, self._upsert)
         self._rows.clear()
         self._dirty.clear()
@@ -771,6 +806,7 @@ class GroupBuffer:
         self.group = group
         self.member = member
         self._groups: dict[Any, list[dict[str, Any]]] = {}
+        self._values = _values_of(self.columns)
         self._stored: dict[Any, set[Any]] = {}
         self._dirty: dict[Any, None] = {}
         others = [c for c in self.columns if c not in (group, member)]
@@ -814,7 +850,7 @@ class GroupBuffer:
         for key in self._dirty:
             present = set()
             for row in self._groups[key]:
-                rows.append(tuple(row[c] for c in self.columns))
+                rows.append(self._values(row))
                 present.add(row[self.member])
             gone += [(key, m) for m in sorted(self._stored[key] - present)]
         if gone:

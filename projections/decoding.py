@@ -15,10 +15,21 @@ encrypts is used as it is.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    JSONTranscoder,
+    Mapper,
+    Transcoder,
+    UUIDAsHex,
+)
+
+#: How many distinct UUIDs the decoder remembers (a loop's id recurs in all its events).
+UUID_CACHE = 65_536
 
 
 class _FastJSONTranscoder(Transcoder):
@@ -26,30 +37,77 @@ class _FastJSONTranscoder(Transcoder):
 
     def __init__(self, store: JSONTranscoder) -> None:
         self._store = store
-        self._names = store.names
         self._parse = msgspec.json.Decoder().decode
+        self._uuids: dict[str, UUID] = {}
+        # The library's own transcodings of UUIDs and datetimes are called directly
+        # (the same functions, without a method call and an assert each); a UUID read
+        # again is taken from a bounded memory, as UUIDs are immutable.
+        self._decoders: dict[str, Callable[[Any], Any]] = {}
+        for name, transcoding in store.names.items():
+            if type(transcoding) is UUIDAsHex:
+                self._decoders[name] = self._uuid
+            elif type(transcoding) is DatetimeAsISO:
+                self._decoders[name] = datetime.fromisoformat
+            else:
+                self._decoders[name] = transcoding.decode
 
     def encode(self, obj: Any) -> bytes:
         return self._store.encode(obj)
 
     def decode(self, data: bytes) -> Any:
         try:
-            return self._revive(self._parse(data))
+            value = self._parse(data)
+            if type(value) is dict:
+                return self._revive_dict(value)
+            if type(value) is list:
+                return self._revive_list(value)
+            return value
         except Exception:
             # What msgspec refuses, or a transcoding not registered: the store's own
             # decoder answers, or raises its own error.
             return self._store.decode(data)
 
-    def _revive(self, value: Any) -> Any:
-        if type(value) is dict:
-            for key, item in value.items():
-                kind = type(item)
-                if kind is dict or kind is list:
-                    value[key] = self._revive(item)
-            if len(value) == 2 and "_type_" in value and "_data_" in value:
-                return self._names[value["_type_"]].decode(value["_data_"])
-            return value
-        return [self._revive(x) if type(x) is dict or type(x) is list else x for x in value]
+    def _uuid(self, data: str) -> UUID:
+        found = self._uuids.get(data)
+        if found is None:
+            if type(data) is not str:
+                raise TypeError(f"a UUID is transcoded as text, not {type(data).__name__}")
+            if len(self._uuids) >= UUID_CACHE:
+                self._uuids.clear()
+            found = self._uuids[data] = UUID(data)
+        return found
+
+    def _revive_dict(self, value: dict[str, Any]) -> Any:
+        for key, item in value.items():
+            kind = type(item)
+            if kind is dict:
+                # Most objects in the log are a transcoded scalar: decoded here directly,
+                # without a call of its own (its text holds nothing to revive first).
+                if len(item) == 2 and "_type_" in item and "_data_" in item:
+                    data = item["_data_"]
+                    kind = type(data)
+                    if kind is dict:
+                        data = self._revive_dict(data)
+                    elif kind is list:
+                        data = self._revive_list(data)
+                    value[key] = self._decoders[item["_type_"]](data)
+                else:
+                    value[key] = self._revive_dict(item)
+            elif kind is list:
+                value[key] = self._revive_list(item)
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return self._decoders[value["_type_"]](value["_data_"])
+        return value
+
+    def _revive_list(self, value: list[Any]) -> list[Any]:
+        return [
+            self._revive_dict(x)
+            if type(x) is dict
+            else self._revive_list(x)
+            if type(x) is list
+            else x
+            for x in value
+        ]
 
 
 def event_decoder(mapper: Mapper[Any]) -> Callable[[Any], Any]:

@@ -33,7 +33,7 @@ from typing import Any
 from domain.calendar import WorkingCalendar
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import RowBuffer, Tx, View, ViewStore, iso
+from projections.base import RowBuffer, Tx, View, ViewStore, id_text, iso
 
 #: Theme and level of a case that answers no warning.
 NONE = "none"
@@ -161,10 +161,10 @@ class IndicatorsView(View):
                             case_ids.append(str(event.parent_id))
                 elif kind in _WARNING_CHANGES:
                     if event.originator_id not in new:
-                        warning_ids.append(str(event.originator_id))
+                        warning_ids.append(id_text(event.originator_id))
                 elif kind in _CASE_CHANGES:
                     if event.originator_id not in new:
-                        case_ids.append(str(event.originator_id))
+                        case_ids.append(id_text(event.originator_id))
                     if kind is Instruction.LinkedToWarning:
                         warning_ids.append(str(event.warning_id))
             warnings.load(tx, warning_ids)
@@ -198,7 +198,7 @@ class IndicatorsView(View):
     def _case(self, tx: Tx, event: Any) -> dict[str, Any] | None:
         """The case's row to change (written back at the end of the batch)."""
         assert self._cases is not None
-        return self._cases.get(tx, str(event.originator_id))
+        return self._cases.get(tx, id_text(event.originator_id))
 
     @singledispatchmethod
     def _change(self, event: Any, tx: Tx) -> None:
@@ -212,7 +212,7 @@ class IndicatorsView(View):
         raised = event.meta.occurred_at
         self._warnings.add(
             {
-                "id": str(event.originator_id),
+                "id": id_text(event.originator_id),
                 "unit": event.unit,
                 "theme": event.theme,
                 "level": str(event.level),
@@ -229,13 +229,13 @@ class IndicatorsView(View):
         # A warning is reported at its latest level; the instructions it caused keep the
         # level they were dispatched under (see the Issued branch).
         assert self._warnings is not None
-        if (row := self._warnings.get(tx, str(event.originator_id))) is not None:
+        if (row := self._warnings.get(tx, id_text(event.originator_id))) is not None:
             row["level"] = str(event.level)
 
     @_change.register
     def _(self, event: EarlyWarning.Acknowledged, tx: Tx) -> None:
         assert self._warnings is not None
-        if (row := self._warnings.get(tx, str(event.originator_id))) is None:
+        if (row := self._warnings.get(tx, id_text(event.originator_id))) is None:
             return
         acknowledged = event.meta.occurred_at
         raised = datetime.fromisoformat(row["raised_at"])
@@ -261,7 +261,7 @@ class IndicatorsView(View):
         filed_at = iso(filed)
         self._cases.add(
             {
-                "id": str(event.originator_id),
+                "id": id_text(event.originator_id),
                 "unit": event.lead,
                 "issuer": event.issuer,
                 "parent_id": None if event.parent_id is None else str(event.parent_id),

@@ -9,7 +9,7 @@ from typing import Any
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import Tx, View
+from projections.base import Tx, View, id_text
 
 KINDS: dict[str, str] = {
     EarlyWarning.__qualname__: "warning",
@@ -46,14 +46,15 @@ class LoopsView(View):
         # An aggregate joins a loop by any event recorded under that loop's metadata
         # (an instruction linked to a warning joins the warning's loop too). Most events
         # name a membership already known: only the first of each is written, once.
-        first: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+        # Keyed by the ids themselves: a UUID hashes faster than it turns into text.
+        first: dict[tuple[Any, Any], tuple[str, str, str, int]] = {}
         for event, position in events:
             kind = _kind(type(event))
             if kind is None:
                 continue
-            key = (str(event.meta.loop_id), str(event.originator_id))
+            key = (event.meta.loop_id, event.originator_id)
             if key not in first:
-                first[key] = (*key, kind, position)
+                first[key] = (id_text(key[0]), id_text(key[1]), kind, position)
         tx.insert_rows(
             "loop_members",
             ("loop_id", "aggregate_id", "kind", "first_position"),

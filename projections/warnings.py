@@ -9,7 +9,7 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.warning import EarlyWarning, WarningStatus
-from projections.base import RowBuffer, Tx, View, ViewStore, iso
+from projections.base import RowBuffer, Tx, View, ViewStore, id_text, iso
 
 OPEN = (WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED, WarningStatus.CONFIRMED)
 
@@ -76,7 +76,7 @@ class WarningsView(View):
                 if isinstance(event, EarlyWarning.Raised):
                     raised.add(event.originator_id)
                 elif isinstance(event, FOLLOWED) and event.originator_id not in raised:
-                    needed.append(str(event.originator_id))
+                    needed.append(id_text(event.originator_id))
             rows.load(tx, needed)
             super().apply_batch(events, tx)
             rows.flush(tx)
@@ -86,7 +86,7 @@ class WarningsView(View):
     def _row(self, tx: Tx, event: Any) -> dict[str, Any] | None:
         """The warning's row to change, its version and last position already set."""
         assert self._rows is not None
-        row = self._rows.get(tx, str(event.originator_id))
+        row = self._rows.get(tx, id_text(event.originator_id))
         if row is not None:
             row["version"] = event.originator_version
             row["last_position"] = self.at
@@ -105,9 +105,10 @@ class WarningsView(View):
     @_change.register
     def _(self, event: EarlyWarning.Raised, tx: Tx) -> None:
         assert self._rows is not None
+        observed_at = iso(event.observed_at)
         self._rows.add(
             {
-                "id": str(event.originator_id),
+                "id": id_text(event.originator_id),
                 "position": self.at,
                 "version": event.originator_version,
                 "status": WarningStatus.RAISED.value,
@@ -120,8 +121,8 @@ class WarningsView(View):
                 "location": event.location,
                 "unit": event.unit,
                 "dedup_key": event.dedup_key,
-                "observed_at": iso(event.observed_at),
-                "last_observed_at": iso(event.observed_at),
+                "observed_at": observed_at,
+                "last_observed_at": observed_at,
                 "raised_at": iso(event.meta.occurred_at),
                 "acknowledged_at": None,
                 "closed_at": None,
@@ -130,7 +131,7 @@ class WarningsView(View):
                 "instructions": "[]",
                 "open_instructions": "[]",
                 "attributes": dumps(event.attributes),
-                "loop_id": str(event.meta.loop_id),
+                "loop_id": id_text(event.meta.loop_id),
                 "last_position": self.at,
             }
         )

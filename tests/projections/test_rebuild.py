@@ -3,7 +3,10 @@ the first event; a runner stopped mid-stream and restarted applies nothing twice
 
 from __future__ import annotations
 
+import gc
 import threading
+
+import pytest
 
 from domain.application import CommandCenter
 from projections.base import ViewStore, tracking_name
@@ -66,3 +69,27 @@ def test_views_built_one_event_per_transaction_equal_views_built_in_large_batche
     assert one_by_one == center.head_position()
     assert snapshot(store) == rebuilt(center, store)
     assert any(int(str(row[19])) > 0 for row in snapshot(store)["warnings"]), "none repeated"
+
+
+def test_a_catch_up_leaves_the_garbage_collector_as_it_found_it(
+    center: CommandCenter, store: ViewStore
+) -> None:
+    # The catch-up quietens the collector for itself (ADR 0022); the process it runs in
+    # must get its own settings back, also when the catch-up fails.
+    run_workload(center, rounds=1)
+    before = gc.get_threshold()
+    Runner(center, store).catch_up()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+    failing = Runner(center, store)
+    failing.positions = {"warnings": 0}
+
+    def refuse(events: object) -> None:
+        raise RuntimeError("the store went away")
+
+    failing.apply = refuse  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="went away"):
+        failing.catch_up()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -35,7 +35,12 @@ class TestPostgresViewStoreTracksLikeTheLibrary(TrackingRecorderTestCase):
             store.discard()
 
     def create_recorder(self) -> ViewStore:
-        store = ViewStore.for_url(POSTGRES_URL).scratch()
+        # The store of the database's own schema only names where the scratch goes.
+        public = ViewStore.for_url(POSTGRES_URL)
+        try:
+            store = public.scratch()
+        finally:
+            public.close()
         self.stores.append(store)
         store.create_own_tables()
         return store
