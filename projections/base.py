@@ -314,7 +314,11 @@ class ViewStore(TrackingRecorder):
 
     @abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Tx]:
-        """A read-only snapshot."""
+        """A read-only snapshot: every statement inside sees the same committed state."""
+
+    #: Whether reads in several threads at once are reads of the same database, and
+    #: worth running side by side (a report splits its queries in two).
+    concurrent_reads: bool = True
 
     @abstractmethod
     def close(self) -> None: ...
@@ -476,6 +480,9 @@ class SQLiteViewStore(ViewStore):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Each thread has a connection of its own: to a file, the same database; in
+        # memory, a database of its own.
+        self.concurrent_reads = path != ":memory:"
 
     @classmethod
     def temporary(cls) -> SQLiteViewStore:
@@ -611,8 +618,19 @@ class PostgresViewStore(ViewStore):
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            yield Tx(cursor, "postgres")
+        from psycopg import IsolationLevel
+
+        with self.pool.connection() as conn:
+            # READ COMMITTED would take a new snapshot for each statement: a report's
+            # subtree and its counts could then come from two states of the views.
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            try:
+                with conn.transaction(), conn.cursor() as cursor:
+                    yield Tx(cursor, "postgres")
+            finally:
+                conn.isolation_level = None
+                conn.read_only = None
 
     def close(self) -> None:
         self.pool.close()

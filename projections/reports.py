@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import calendar as calendar_module
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -43,7 +45,7 @@ from domain.instruction import Priority
 from domain.warning import Theme
 from projections.base import Tx, ViewStore, iso, tracking_name
 from projections.indicators import CASES, NONE, VERIFICATIONS, WARNINGS, IndicatorsView, epoch
-from projections.units import subtree_paths
+from projections.units import UnitsView, subtree_paths
 
 #: Report keys of the levels, most severe first, then cases that answer no warning.
 LEVELS = ("1", "2", "3", "4", NONE)
@@ -380,13 +382,15 @@ def _packed(tx: Tx, column: str) -> str:
     far cheaper than one row per case (measured: ranking them with window functions in
     SQLite costs several times more than this)."""
     if tx.dialect == "postgres":
-        return f"array_agg({column})"
+        # In order: the roll-up's sort then meets runs already sorted, which it merges
+        # in about linear time.
+        return f"array_agg({column} ORDER BY {column})"
     return f"group_concat({column})"
 
 
 def _unpacked(field: Any) -> list[int]:
-    if isinstance(field, list):
-        return [int(v) for v in field]
+    if type(field) is list:  # PostgreSQL's BIGINT[] arrives as a list of int already
+        return field
     return [int(v) for v in str(field).split(",")]
 
 
@@ -504,32 +508,40 @@ _COUNTERS = (
 )
 
 
-def gather(
-    tx: Tx, bucket: Mapping[str, str], period: Period, as_of: datetime, limits: SignForLimits
-) -> dict[Key, Tally]:
-    """The tallies of the subtree whose units are the keys of ``bucket``, grouped by
-    (``bucket[unit]``, theme, level): each unit's cases counted in its bucket.
+def _answers(
+    tx: Tx,
+    bucket: Mapping[str, str],
+    which: Sequence[int],
+    period: Period,
+    as_of: datetime,
+    limits: SignForLimits,
+) -> list[tuple[int, Sequence[Any]]]:
+    """The rows of the fact queries numbered ``which``, each with its number.
 
-    On PostgreSQL every kind of fact is one branch of a single statement (one round
-    trip, the subtree sent and planned once); SQLite, in process, runs them one by one.
+    On PostgreSQL they are the branches of a single statement (one round trip, the
+    subtree sent and planned once); SQLite, in process, runs them one by one.
     """
-    tallies: dict[Key, Tally] = {}
     with_b, units = subtree_table(tx, bucket)
     queries = _fact_queries(tx, period, as_of, limits)
+    chosen = [(n, *queries[n]) for n in which]
     if tx.dialect == "postgres":
         sql = " UNION ALL ".join(
-            f"(SELECT {n} AS q, f.* FROM ({query}) f)" for n, (query, _) in enumerate(queries)
+            f"(SELECT {n} AS q, f.* FROM ({query}) f)" for n, query, _ in chosen
         )
-        params = tuple(p for _, query_params in queries for p in query_params)
-        answers = [(row[0], row[1:]) for row in tx.execute(f"{with_b} {sql}", (*units, *params))]
-    else:
-        answers = [
-            (n, row)
-            for n, (query, query_params) in enumerate(queries)
-            for row in tx.execute(f"{with_b} {query}", (*units, *query_params))
-        ]
+        params = tuple(p for _, _, query_params in chosen for p in query_params)
+        return [(row[0], row[1:]) for row in tx.execute(f"{with_b} {sql}", (*units, *params))]
+    return [
+        (n, row)
+        for n, query, query_params in chosen
+        for row in tx.execute(f"{with_b} {query}", (*units, *query_params))
+    ]
+
+
+def _tallies(answers: Iterable[tuple[int, Sequence[Any]]]) -> dict[Key, Tally]:
+    """The answers added up by (bucket, theme, level)."""
+    tallies: dict[Key, Tally] = {}
     for n, row in answers:
-        key = (str(row[0]), str(row[1]), str(row[2]))
+        key: Key = tuple(row[:3])
         tally = tallies.get(key)
         if tally is None:
             tally = tallies[key] = Tally()
@@ -542,6 +554,14 @@ def gather(
             [] if packed is None else _unpacked(packed),
         )
     return tallies
+
+
+def gather(
+    tx: Tx, bucket: Mapping[str, str], period: Period, as_of: datetime, limits: SignForLimits
+) -> dict[Key, Tally]:
+    """The tallies of the subtree whose units are the keys of ``bucket``, grouped by
+    (``bucket[unit]``, theme, level): each unit's cases counted in its bucket."""
+    return _tallies(_answers(tx, bucket, range(len(_COUNTERS)), period, as_of, limits))
 
 
 def child_of(path: str, top_path: str) -> str:
@@ -609,6 +629,104 @@ def _unit_refs(tx: Tx, where: str, params: tuple[Any, ...]) -> list[UnitRef]:
     return [UnitRef(str(c), str(n), str(e), str(lv)) for c, n, e, lv in rows]
 
 
+#: The fact queries of :func:`_fact_queries` in two halves of about equal cost, read at
+#: the same time in two reads of their own (a district's month is a few tens of
+#: milliseconds of database work, and the database has more than one core to do it).
+HALVES = ((0, 1, 2, 6), (3, 4, 5, 7))
+#: How many times the two halves are read again when the views moved on between them.
+ATTEMPTS = 3
+
+_helpers: ThreadPoolExecutor | None = None
+_helpers_lock = threading.Lock()
+
+
+def _helper_threads() -> ThreadPoolExecutor:
+    global _helpers  # one pool for the process, made when first needed
+    with _helpers_lock:
+        if _helpers is None:
+            _helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="closedloop-report")
+        return _helpers
+
+
+@dataclass
+class _Read:
+    """What one read of the views answered for a report."""
+
+    #: The positions of the units and indicators views in this read's snapshot: two
+    #: reads that saw the same positions saw the same rows (a view's rows and its
+    #: position are written in one transaction, ADR 0016).
+    marks: tuple[int, int]
+    answers: list[tuple[int, Sequence[Any]]]
+    top: UnitRef | None = None
+    children: list[UnitRef] = field(default_factory=list)
+
+
+def _marks(tx: Tx) -> tuple[int, int]:
+    rows = dict(
+        tx.execute(
+            "SELECT application_name, notification_id FROM projection_tracking "
+            "WHERE application_name IN (?, ?)",
+            (tracking_name(UnitsView.name), tracking_name(IndicatorsView.name)),
+        )
+    )
+    return (
+        int(rows.get(tracking_name(UnitsView.name)) or 0),
+        int(rows.get(tracking_name(IndicatorsView.name)) or 0),
+    )
+
+
+def _read(
+    store: ViewStore,
+    code: str,
+    which: Sequence[int],
+    period: Period,
+    as_of: datetime,
+    limits: SignForLimits,
+    *,
+    units: bool,
+) -> _Read | None:
+    """One read: the fact queries ``which`` (and, with ``units``, the unit and its
+    children); None when the unit is not in the view."""
+    with store.read() as tx:
+        marks = _marks(tx)
+        paths = subtree_paths(tx, code)
+        if not paths:
+            return None
+        found = _Read(marks, _answers(tx, buckets(paths, code), which, period, as_of, limits))
+        if units:
+            found.top = _unit_refs(tx, "code = ?", (code,))[0]
+            found.children = _unit_refs(tx, "parent = ?", (code,))
+    return found
+
+
+class _ViewsMovedOn(Exception):
+    """The two halves of a report saw different states of the views."""
+
+
+def _read_in_halves(
+    store: ViewStore, code: str, period: Period, as_of: datetime, limits: SignForLimits
+) -> _Read | None:
+    """Both halves read at the same time, or :class:`_ViewsMovedOn`."""
+    second = _helper_threads().submit(
+        _read, store, code, HALVES[1], period, as_of, limits, units=False
+    )
+    # This thread holds no connection while it waits for the other: a burst of reports
+    # cannot take every connection of the pool and wait for one more.
+    first = _read(store, code, HALVES[0], period, as_of, limits, units=True)
+    # Not started yet (the helpers are busy with other reports): read it here instead.
+    other = (
+        _read(store, code, HALVES[1], period, as_of, limits, units=False)
+        if second.cancel()
+        else second.result()
+    )
+    if first is None and other is None:
+        return None
+    if first is None or other is None or first.marks != other.marks:
+        raise _ViewsMovedOn
+    first.answers += other.answers
+    return first
+
+
 def unit_report(
     store: ViewStore,
     code: str,
@@ -617,25 +735,34 @@ def unit_report(
     as_of: datetime,
     limits: SignForLimits | None = None,
 ) -> Report | None:
-    """The report of ``code`` from one read of the views, or None if the unit is unknown."""
+    """The report of ``code`` as the views stand, or None if the unit is unknown.
+
+    When the store reads concurrently, the fact queries are read in two halves at the
+    same time, and the halves are used only if both saw the same positions of the
+    views; else they are read again, and at last in one read. Every figure of a
+    report comes from one state of the views.
+    """
     limits = limits or SignForLimits()
-    with store.read() as tx:
-        paths = subtree_paths(tx, code)
-        if not paths:
-            return None
-        top = _unit_refs(tx, "code = ?", (code,))[0]
-        children = _unit_refs(tx, "parent = ?", (code,))
-        tallies = gather(tx, buckets(paths, code), period, as_of, limits)
-        rows = tx.execute(
-            "SELECT notification_id FROM projection_tracking WHERE application_name = ?",
-            (tracking_name(IndicatorsView.name),),
-        )
+    found: _Read | None
+    for _ in range(ATTEMPTS if store.concurrent_reads else 0):
+        try:
+            found = _read_in_halves(store, code, period, as_of, limits)
+        except _ViewsMovedOn:
+            continue
+        break
+    else:
+        # One read for everything: the store reads one at a time, or the views kept
+        # moving on between the halves.
+        found = _read(store, code, range(len(_COUNTERS)), period, as_of, limits, units=True)
+    if found is None:
+        return None
+    assert found.top is not None
     return assemble(
-        top=top,
-        children=children,
-        tallies=tallies,
+        top=found.top,
+        children=found.children,
+        tallies=_tallies(found.answers),
         period=period,
         as_of=as_of,
-        position=int(rows[0][0]) if rows else 0,
+        position=found.marks[1],
         limits=limits,
     )

@@ -3,6 +3,7 @@ the tree: community → office → district → city."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -10,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from domain.calendar import WorkingDuration
+from projections import reports
+from projections.base import ViewStore
 from projections.reports import Indicators, Period, Report, resolve_period, unit_report
-from tests.reports.conftest import Month, local
+from tests.reports.conftest import Clock, Month, local, project
 
 AS_OF = local("2026-05-01 12:00")
 
@@ -163,3 +167,50 @@ def test_an_empty_period_answers_zero_counts_and_null_rates(april: Month) -> Non
     assert all(figures[name] == 0 for name in COUNTS if name != "overdue_now")
     assert found.total.closure_rate.percent is None
     assert found.total.time_to_close.mean_seconds is None
+
+
+def test_a_report_read_in_two_halves_equals_the_report_read_at_once(
+    april: Month, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_halves = report(april, "HW")
+    monkeypatch.setattr(april.store, "concurrent_reads", False)
+    assert report(april, "HW") == in_halves
+
+
+def test_halves_that_saw_the_views_move_on_between_them_are_read_again(
+    april: Month, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A case filed on 20 April, recorded but not yet in the views.
+    Clock(april.center)(
+        "2026-04-20 10:00",
+        april.center.issue_instruction,
+        "HW",
+        lead_unit="HW-DH",
+        title="filed while a report is read",
+        due_in=WorkingDuration.parse("P1D"),
+    )
+    assert report(april, "HW").total.filed == 9
+
+    # The first time, the second half reads, then the views take the new case in, and
+    # only then the first half reads: the two halves saw two states of the views.
+    real_read = reports._read
+    moved_on = threading.Event()
+    calls: list[tuple[int, ...]] = []
+
+    def read(store: ViewStore, code: str, which: Any, *args: Any, **kwargs: Any) -> Any:
+        first_time = tuple(which) not in calls
+        calls.append(tuple(which))
+        if first_time and tuple(which) == reports.HALVES[0]:
+            assert moved_on.wait(10), "the second half never ran"
+        found = real_read(store, code, which, *args, **kwargs)
+        if first_time and tuple(which) == reports.HALVES[1]:
+            project(april.center, april.store)
+            moved_on.set()
+        return found
+
+    monkeypatch.setattr(reports, "_read", read)
+    found = report(april, "HW")
+
+    assert len(calls) == 4, "the halves were not read again"
+    assert found.total.filed == 10
+    assert found.position == april.center.head_position()
