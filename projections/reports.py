@@ -656,7 +656,7 @@ class _Read:
     #: reads that saw the same positions saw the same rows (a view's rows and its
     #: position are written in one transaction, ADR 0016).
     marks: tuple[int, int]
-    answers: list[tuple[int, Sequence[Any]]]
+    tallies: dict[Key, Tally]
     top: UnitRef | None = None
     children: list[UnitRef] = field(default_factory=list)
 
@@ -692,10 +692,14 @@ def _read(
         paths = subtree_paths(tx, code)
         if not paths:
             return None
-        found = _Read(marks, _answers(tx, buckets(paths, code), which, period, as_of, limits))
+        answers = _answers(tx, buckets(paths, code), which, period, as_of, limits)
+        found = _Read(marks, {})
         if units:
             found.top = _unit_refs(tx, "code = ?", (code,))[0]
             found.children = _unit_refs(tx, "parent = ?", (code,))
+    # Added up in the thread that read them, while the other half may still be waiting
+    # for the database.
+    found.tallies = _tallies(answers)
     return found
 
 
@@ -723,7 +727,8 @@ def _read_in_halves(
         return None
     if first is None or other is None or first.marks != other.marks:
         raise _ViewsMovedOn
-    first.answers += other.answers
+    for key, tally in other.tallies.items():
+        first.tallies.setdefault(key, Tally()).add(tally)
     return first
 
 
@@ -760,7 +765,7 @@ def unit_report(
     return assemble(
         top=found.top,
         children=found.children,
-        tallies=_tallies(found.answers),
+        tallies=found.tallies,
         period=period,
         as_of=as_of,
         position=found.marks[1],
