@@ -81,7 +81,7 @@ def iso(instant: datetime | None) -> str | None:
 
 
 #: How many ids :func:`id_text` remembers.
-ID_TEXTS = 65_536
+ID_TEXTS = 16_384
 _ID_TEXTS: dict[uuid.UUID, str] = {}
 
 
@@ -623,14 +623,17 @@ class PostgresViewStore(ViewStore):
         with self.pool.connection() as conn:
             # READ COMMITTED would take a new snapshot for each statement: a report's
             # subtree and its counts could then come from two states of the views.
-            conn.isolation_level = IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
             try:
+                conn.isolation_level = IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
                 with conn.transaction(), conn.cursor() as cursor:
                     yield Tx(cursor, "postgres")
             finally:
-                conn.isolation_level = None
-                conn.read_only = None
+                # A broken connection is dropped by the pool; resetting it would only
+                # hide the error that broke it.
+                if not conn.broken:
+                    conn.isolation_level = None
+                    conn.read_only = None
 
     def close(self) -> None:
         self.pool.close()
@@ -712,14 +715,21 @@ class View(Projection[ViewStore]):
     def position(self) -> int:
         return self.view.max_tracking_id(self.tracking_name) or 0
 
-    def process_in(self, tx: Tx, events: Sequence[tuple[Any, int]]) -> int:
+    def process_in(
+        self, tx: Tx, events: Sequence[tuple[Any, int]], expected: int | None = None
+    ) -> int:
         """Apply events (each with its log position) and set the position, inside ``tx``.
 
         The view's tracking row is locked first and events at or before its position
-        are skipped (another runner applied them): an event is applied once. Answers
-        the view's position afterwards.
+        are skipped (another runner applied them): an event is applied once. A view
+        found behind ``expected`` (the position its runner last knew) was reset under
+        it, by a rebuild: nothing is applied, or the events before this batch would be
+        missing from it for good; the runner reads again from the position answered.
+        Answers the view's position afterwards.
         """
         current = self.view.lock_position(tx, self.tracking_name)
+        if expected is not None and current < expected:
+            return current
         todo = [(e, p) for e, p in events if p > current] if events[0][1] <= current else events
         if not todo:
             return current

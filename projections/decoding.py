@@ -29,7 +29,7 @@ from eventsourcing.persistence import (
 )
 
 #: How many distinct UUIDs the decoder remembers (a loop's id recurs in all its events).
-UUID_CACHE = 65_536
+UUID_CACHE = 16_384
 
 
 class _FastJSONTranscoder(Transcoder):
@@ -39,11 +39,14 @@ class _FastJSONTranscoder(Transcoder):
         self._store = store
         self._parse = msgspec.json.Decoder().decode
         self._uuids: dict[str, UUID] = {}
+        self._decoders: dict[str, Callable[[Any], Any]] = {}
+        self._learn_transcodings()
+
+    def _learn_transcodings(self) -> None:
         # The library's own transcodings of UUIDs and datetimes are called directly
         # (the same functions, without a method call and an assert each); a UUID read
         # again is taken from a bounded memory, as UUIDs are immutable.
-        self._decoders: dict[str, Callable[[Any], Any]] = {}
-        for name, transcoding in store.names.items():
+        for name, transcoding in self._store.names.items():
             if type(transcoding) is UUIDAsHex:
                 self._decoders[name] = self._uuid
             elif type(transcoding) is DatetimeAsISO:
@@ -64,7 +67,10 @@ class _FastJSONTranscoder(Transcoder):
             return value
         except Exception:
             # What msgspec refuses, or a transcoding not registered: the store's own
-            # decoder answers, or raises its own error.
+            # decoder answers, or raises its own error. A transcoding registered with
+            # the store since is learnt for the next events.
+            if len(self._decoders) != len(self._store.names):
+                self._learn_transcodings()
             return self._store.decode(data)
 
     def _uuid(self, data: str) -> UUID:

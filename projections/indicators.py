@@ -96,8 +96,11 @@ class IndicatorsView(View):
         f"ON {CASES} (unit, closed_epoch, theme, level, close_s)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_open "
         f"ON {CASES} (unit, end_at, deadline_at, filed_at, theme, level)",
-        # The same facts led by the period (ADR 0018): when a subtree holds most of the
-        # units, one range of the period beats a range per unit, and the planner chooses.
+        # The same facts led by the period (ADRs 0018, 0023): when a subtree holds most
+        # of the units, one range of the period beats a range per unit, and the planner
+        # chooses. For "overdue now", the period is the cases open after the moment.
+        f"CREATE INDEX IF NOT EXISTS {CASES}_open_t "
+        f"ON {CASES} (end_at, unit, deadline_at, filed_at, theme, level)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_filed_t "
         f"ON {CASES} (filed_epoch, unit, theme, level, forwarded)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_due_t ON {CASES} "

@@ -382,9 +382,7 @@ def _packed(tx: Tx, column: str) -> str:
     far cheaper than one row per case (measured: ranking them with window functions in
     SQLite costs several times more than this)."""
     if tx.dialect == "postgres":
-        # In order: the roll-up's sort then meets runs already sorted, which it merges
-        # in about linear time.
-        return f"array_agg({column} ORDER BY {column})"
+        return f"array_agg({column})"
     return f"group_concat({column})"
 
 
@@ -423,10 +421,13 @@ def _fact_queries(
             (period.end_s, period.end_s, *span),
         ),
         (
-            f"SELECT {keys}, COUNT(DISTINCT c.case_id), "
-            f"COUNT(DISTINCT CASE WHEN c.accepted = 0 THEN c.case_id END), 0, {nothing} "
-            f"FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
-            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
+            # Each case once per group, and whether it was sent back there: the same
+            # counts as COUNT(DISTINCT …), grouped by hashing rather than by sorting.
+            f"SELECT bucket, theme, level, COUNT(*), SUM(rejected), 0, {nothing} FROM ("
+            f"SELECT {keys}, c.case_id, MAX(CASE WHEN c.accepted = 0 THEN 1 ELSE 0 END) "
+            f"AS rejected FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
+            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? GROUP BY {keys}, c.case_id) v "
+            "GROUP BY bucket, theme, level",
             span,
         ),
         (
@@ -556,14 +557,6 @@ def _tallies(answers: Iterable[tuple[int, Sequence[Any]]]) -> dict[Key, Tally]:
     return tallies
 
 
-def gather(
-    tx: Tx, bucket: Mapping[str, str], period: Period, as_of: datetime, limits: SignForLimits
-) -> dict[Key, Tally]:
-    """The tallies of the subtree whose units are the keys of ``bucket``, grouped by
-    (``bucket[unit]``, theme, level): each unit's cases counted in its bucket."""
-    return _tallies(_answers(tx, bucket, range(len(_COUNTERS)), period, as_of, limits))
-
-
 def child_of(path: str, top_path: str) -> str:
     """The child of the top unit whose subtree holds ``path`` ("": the top unit itself)."""
     rest = path[len(top_path) :]
@@ -632,9 +625,8 @@ def _unit_refs(tx: Tx, where: str, params: tuple[Any, ...]) -> list[UnitRef]:
 #: The fact queries of :func:`_fact_queries` in two halves of about equal cost, read at
 #: the same time in two reads of their own (a district's month is a few tens of
 #: milliseconds of database work, and the database has more than one core to do it).
-HALVES = ((0, 1, 2, 6), (3, 4, 5, 7))
-#: How many times the two halves are read again when the views moved on between them.
-ATTEMPTS = 3
+HALVES = ((0, 1, 2, 5), (3, 4, 6, 7))
+assert sorted(HALVES[0] + HALVES[1]) == list(range(len(_COUNTERS))), "a fact left out"
 
 _helpers: ThreadPoolExecutor | None = None
 _helpers_lock = threading.Lock()
@@ -744,21 +736,21 @@ def unit_report(
 
     When the store reads concurrently, the fact queries are read in two halves at the
     same time, and the halves are used only if both saw the same positions of the
-    views; else they are read again, and at last in one read. Every figure of a
-    report comes from one state of the views.
+    views; else everything is read again in one read. Every figure of a report comes
+    from one state of the views (ADR 0023).
     """
     limits = limits or SignForLimits()
-    found: _Read | None
-    for _ in range(ATTEMPTS if store.concurrent_reads else 0):
+    everything = range(len(_COUNTERS))
+    if not store.concurrent_reads:
+        found = _read(store, code, everything, period, as_of, limits, units=True)
+    else:
         try:
             found = _read_in_halves(store, code, period, as_of, limits)
         except _ViewsMovedOn:
-            continue
-        break
-    else:
-        # One read for everything: the store reads one at a time, or the views kept
-        # moving on between the halves.
-        found = _read(store, code, range(len(_COUNTERS)), period, as_of, limits, units=True)
+            # Rare (a batch of the runner landed between the two halves' snapshots);
+            # reading everything at once then is cheaper than trying the halves again
+            # while the views are busy.
+            found = _read(store, code, everything, period, as_of, limits, units=True)
     if found is None:
         return None
     assert found.top is not None

@@ -154,7 +154,7 @@ class Runner:
                 behind = self.positions.get(view.name, 0)
                 todo = events if events[0][1] > behind else [e for e in events if e[1] > behind]
                 if todo:
-                    advanced[view.name] = view.process_in(tx, todo)
+                    advanced[view.name] = view.process_in(tx, todo, expected=behind)
         # Only what was committed counts as applied.
         self.positions.update(advanced)
         with self._advanced:
@@ -246,6 +246,11 @@ class Runner:
                 self._advanced.wait(min(remaining, 0.05))
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_restore: tuple[tuple[int, ...], bool] | None = None
+
+
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
     """The cyclic garbage collector, mostly out of the way of a catch-up.
@@ -257,17 +262,31 @@ def _fewer_collections() -> Iterator[None]:
     about a fifth of its time (ADR 0022). For the catch-up, what the process held
     before is set aside (``gc.freeze``) and the youngest generation is collected at
     100,000 allocations instead of 700; both are undone afterwards. The settings are
-    the process's, so this is for a process whose work is the catch-up (``projections
-    rebuild`` and ``verify``, tests): the server's runner steps batch by batch instead.
+    the process's: catch-ups that overlap (in threads) share one quiet spell, undone
+    when the last ends, and a process that froze objects itself keeps them frozen.
+    The server's runner steps batch by batch and never comes here.
     """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
+    global _quiet_depth, _quiet_restore
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            thresholds = gc.get_threshold()
+            freezes = gc.get_freeze_count() == 0
+            _quiet_restore = (thresholds, freezes)
+            if freezes:
+                gc.freeze()
+            gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
+        _quiet_depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_restore is not None:
+                saved, froze = _quiet_restore
+                gc.set_threshold(*saved)
+                if froze:
+                    gc.unfreeze()
+                _quiet_restore = None
 
 
 def wait_in_store(store: ViewStore, names: Iterable[str], position: int, timeout: float) -> bool:

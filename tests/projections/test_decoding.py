@@ -49,7 +49,7 @@ def test_what_msgspec_refuses_is_decoded_by_the_store_s_own_transcoder(
 _scalars = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
     | st.sampled_from(["uuid_hex", "datetime_iso", "closedloop_meta", "0" * 32])
@@ -74,14 +74,16 @@ def test_any_stored_state_decodes_as_the_store_decodes_it(value: dict[str, Any])
     store = JSONTranscoder()
     for transcoding in (UUIDAsHex(), DatetimeAsISO(), MetaAsDict()):
         store.register(transcoding)
+    data = store.encode(value)
     try:
-        data = store.encode(value)
         expected: Any = store.decode(data)
-    except Exception as e:  # the store itself cannot round-trip it: nor may we differ
+    except Exception as e:  # the store itself cannot decode it: nor may we differ
         with pytest.raises(type(e)):
-            _FastJSONTranscoder(store).decode(store.encode(value))
+            _FastJSONTranscoder(store).decode(data)
         return
-    assert _FastJSONTranscoder(store).decode(data) == expected
+    ours = _FastJSONTranscoder(store).decode(data)
+    # repr tells 1 from 1.0 and True, and shows the order of keys.
+    assert repr(ours) == repr(expected)
 
 
 def test_the_memory_of_uuids_is_bounded_and_answers_equal_uuids() -> None:

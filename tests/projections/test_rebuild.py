@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,27 @@ def test_a_runner_stopped_mid_stream_and_restarted_applies_each_event_once(
     assert len(repeats) == len(live["warnings"])
 
 
+def test_a_runner_whose_views_were_reset_under_it_reads_again_from_the_first_event(
+    center: CommandCenter, store: ViewStore
+) -> None:
+    # A server's runner has applied everything; `projections rebuild` resets the views
+    # in place; more events come. The server's runner must not apply only the new
+    # events to the empty tables (and mark them done up to the head).
+    run_workload(center, rounds=1)
+    server = Runner(center, store)
+    server.catch_up()
+    for view in server.views:
+        store.reset(view)
+    for n in range(3):
+        warning(center, 700 + n)
+
+    while server.step():
+        pass
+
+    assert server.positions["warnings"] == center.head_position()
+    assert snapshot(store) == rebuilt(center, store)
+
+
 def test_views_built_one_event_per_transaction_equal_views_built_in_large_batches(
     center: CommandCenter, store: ViewStore
 ) -> None:
@@ -93,3 +115,37 @@ def test_a_catch_up_leaves_the_garbage_collector_as_it_found_it(
         failing.catch_up()
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_overlapping_catch_ups_restore_the_collector_once_and_keep_what_the_process_froze(
+    center: CommandCenter, store: ViewStore
+) -> None:
+    run_workload(center, rounds=1)
+    before = gc.get_threshold()
+    gc.freeze()  # the process's own objects, frozen by the process
+    frozen = gc.get_freeze_count()
+    try:
+        inner_done = threading.Event()
+        outer = Runner(center, store)
+        inner = Runner(center, ViewStore.for_env(center.env))
+        apply = outer.apply
+
+        def slow(events: Any) -> None:
+            # The other catch-up runs while this one is in the middle of its own.
+            if not inner_done.is_set():
+                inner.catch_up()
+                inner_done.set()
+                assert gc.get_threshold() != before, "restored while a catch-up still ran"
+            apply(events)
+
+        outer.apply = slow  # type: ignore[method-assign]
+        try:
+            outer.catch_up()
+        finally:
+            inner.store.close()
+        assert inner_done.is_set()
+        assert gc.get_threshold() == before
+        # Still frozen (a few of those objects may have been freed meanwhile).
+        assert gc.get_freeze_count() > frozen // 2
+    finally:
+        gc.unfreeze()

@@ -1,0 +1,48 @@
+"""Every event's Meta reads back from the store as the Meta that was written."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from domain.meta import Meta, MetaAsDict
+
+
+def meta(**changes: object) -> Meta:
+    written = Meta(
+        "li", "HW", "dispatcher", "IssueInstruction", "HW:c-1", datetime.now(UTC), uuid4()
+    )
+    return dataclasses.replace(written, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cause", [None, "instruction 42"])
+def test_a_meta_decodes_equal_hashable_and_frozen(cause: str | None) -> None:
+    written = meta(cause=cause)
+    read = MetaAsDict().decode(MetaAsDict().encode(written))
+    assert read == written
+    assert hash(read) == hash(written)
+    assert repr(read) == repr(written)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.unit = "HC"  # type: ignore[misc]
+
+
+def test_a_meta_stored_before_cause_existed_gets_the_default() -> None:
+    stored = MetaAsDict().encode(meta())
+    del stored["cause"]
+    assert MetaAsDict().decode(stored).cause is None
+
+
+def test_unknown_fields_are_refused_not_kept() -> None:
+    stored = {**MetaAsDict().encode(meta()), "extra": 1}
+    with pytest.raises(TypeError):
+        MetaAsDict().decode(stored)
+
+
+def test_meta_is_still_a_dataclass_that_decode_may_fill_directly() -> None:
+    # The decoder skips __init__ when every field is present: that is the same object
+    # only while Meta runs nothing after __init__ and keeps its fields in __dict__.
+    assert not hasattr(Meta, "__post_init__")
+    assert not hasattr(Meta, "__slots__")
