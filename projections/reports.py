@@ -420,16 +420,7 @@ def _fact_queries(
             f"AND (c.cancelled_at IS NULL OR c.cancelled_at > c.deadline_at) {group}",
             (period.end_s, period.end_s, *span),
         ),
-        (
-            # Each case once per group, and whether it was sent back there: the same
-            # counts as COUNT(DISTINCT …), grouped by hashing rather than by sorting.
-            f"SELECT bucket, theme, level, COUNT(*), SUM(rejected), 0, {nothing} FROM ("
-            f"SELECT {keys}, c.case_id, MAX(CASE WHEN c.accepted = 0 THEN 1 ELSE 0 END) "
-            f"AS rejected FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
-            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? GROUP BY {keys}, c.case_id) v "
-            "GROUP BY bucket, theme, level",
-            span,
-        ),
+        (_verified(tx, keys, nothing), span),
         (
             f"SELECT {keys}, SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END), 0, 0, "
             f"{_packed(tx, 'c.sign_s')} {cases} "
@@ -457,6 +448,27 @@ def _fact_queries(
             span,
         ),
     ]
+
+
+def _verified(tx: Tx, keys: str, nothing: str) -> str:
+    """Cases verified in the period, and of them those sent back at least once."""
+    if tx.dialect == "postgres":
+        # Each case once per group, and whether it was sent back there: the counts of
+        # COUNT(DISTINCT …), grouped by hashing where PostgreSQL would sort for each
+        # group (7.5 → 5.7 ms for a district's month). SQLite is slower this way.
+        return (
+            f"SELECT bucket, theme, level, COUNT(*), SUM(rejected), 0, {nothing} FROM ("
+            f"SELECT {keys}, c.case_id, MAX(CASE WHEN c.accepted = 0 THEN 1 ELSE 0 END) "
+            f"AS rejected FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
+            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? GROUP BY {keys}, c.case_id) v "
+            "GROUP BY bucket, theme, level"
+        )
+    return (
+        f"SELECT {keys}, COUNT(DISTINCT c.case_id), "
+        f"COUNT(DISTINCT CASE WHEN c.accepted = 0 THEN c.case_id END), 0, {nothing} "
+        f"FROM b JOIN {VERIFICATIONS} c ON c.unit = b.code "
+        f"WHERE c.at_epoch >= ? AND c.at_epoch < ? GROUP BY {keys}"
+    )
 
 
 def _count_filed(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
@@ -526,6 +538,11 @@ def _answers(
     queries = _fact_queries(tx, period, as_of, limits)
     chosen = [(n, *queries[n]) for n in which]
     if tx.dialect == "postgres":
+        # Planned for these very values each time: after five runs psycopg prepares the
+        # statement, and PostgreSQL's generic plan for it, blind to the period and to
+        # the size of the subtree, probes the unit-led indexes once per unit (measured:
+        # half of the report 20 ms with plans for the values, 32 ms with the generic).
+        tx.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         sql = " UNION ALL ".join(
             f"(SELECT {n} AS q, f.* FROM ({query}) f)" for n, query, _ in chosen
         )
