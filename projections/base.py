@@ -173,11 +173,18 @@ class Tx:
         if self.dialect == "postgres":
             self.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
 
-    def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        """Run one statement; the rows it returns (``[]`` for DML without ``RETURNING``)."""
+    def execute(
+        self, sql: str, params: Params = (), *, prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; the rows it returns (``[]`` for DML without ``RETURNING``).
+
+        ``prepare=False`` keeps PostgreSQL from preparing the statement, so it is
+        planned for its very values each time (psycopg prepares a statement after five
+        runs, and the server may then use a generic plan, blind to the values).
+        """
         cursor = self._cursor
         if self.dialect == "postgres":
-            cursor.execute(_to_psycopg(sql), params)
+            cursor.execute(_to_psycopg(sql), params, prepare=prepare)
             if self.pipelined:
                 # The answer has not arrived yet: what the statement is says whether to wait.
                 if not _returns_rows(sql):
