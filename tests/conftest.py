@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -22,6 +23,9 @@ from closedloop.bootstrap import build_command_center, load_calendar
 from closedloop.settings import DEFAULT_CALENDAR, Settings
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
+
+if TYPE_CHECKING:
+    from tests.notifiers.conftest import Receiver
 
 POSTGRES_URL = os.environ.get(
     "CLOSEDLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -105,3 +109,16 @@ def memory_center(calendar: WorkingCalendar) -> Iterator[CommandCenter]:
         yield app
     finally:
         app.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A department's webhook endpoint: a real HTTP server on loopback that checks each
+    delivery's signature (the notifiers' tests and the end-to-end ones)."""
+    from tests.notifiers.conftest import Receiver, serve
+
+    r = Receiver()
+    server = serve(r)
+    yield r
+    server.shutdown()
+    server.server_close()

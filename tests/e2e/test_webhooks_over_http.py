@@ -6,25 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.server import BIN, cli, free_port, wait_until_healthy
-from tests.notifiers.conftest import Receiver, serve
+from tests.notifiers.conftest import Receiver
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    server = serve(r)
-    yield r
-    server.shutdown()
-    server.server_close()
 
 
 def test_serve_delivers_a_notification_of_a_command_to_a_subscribed_endpoint(

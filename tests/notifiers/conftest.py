@@ -121,15 +121,6 @@ def serve(receiver: Receiver, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    server = serve(r)
-    yield r
-    server.shutdown()
-    server.server_close()
-
-
 def fast_config(**changes: Any) -> WebhookConfig:
     args: dict[str, Any] = {
         "schedule": (0.05, 0.1, 0.2),
