@@ -5,70 +5,32 @@ until drained. Every notification reaches the receiver, which acts on each
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from domain.demo import load_demo
-from notifiers.delivery import CRASH_AFTER_POST, deliveries
+from notifiers.delivery import deliveries
 from notifiers.outbox import ATTEMPTS
-from notifiers.secrets import Keyring
-from notifiers.service import Notifiers
-from projections.base import ViewStore
-from tests.conftest import make_center
-from tests.notifiers.conftest import Receiver, fast_config
-from tests.notifiers.test_delivery import a_loop, raise_warning, subscribe
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def start_worker(
-    url: str, key: Path, crash: float, log: Path | None = None
-) -> subprocess.Popen[bytes]:
-    """``closedloop notifiers run`` on ``url``; its log goes to ``log`` when given."""
-    env = {
-        **os.environ,
-        "CLOSEDLOOP_DATABASE_URL": url,
-        "CLOSEDLOOP_WEBHOOK_KEY": str(key),
-        "CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-        "CLOSEDLOOP_WEBHOOK_RETRY_SCHEDULE": "50ms,100ms,200ms,200ms,200ms,200ms,200ms,200ms",
-        "CLOSEDLOOP_WEBHOOK_LEASE": "3s",
-        "CLOSEDLOOP_WEBHOOK_TIMEOUT": "900ms",
-        "CLOSEDLOOP_WEBHOOK_POLL": "50ms",
-        "CLOSEDLOOP_WEBHOOK_CONCURRENCY": "4",
-        CRASH_AFTER_POST: str(crash),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "closedloop.notifiers_cli", "notifiers", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab") if log is not None else subprocess.DEVNULL,
-    )
+from tests.notifiers.conftest import Receiver
+from tests.notifiers.processes import start_worker, subscribed_demo
+from tests.notifiers.test_delivery import a_loop, raise_warning
 
 
 @pytest.mark.postgres
 def test_killed_delivery_processes_lose_nothing_and_act_once(
     postgres_url: str, receiver: Receiver, tmp_path: Path
 ) -> None:
-    center = make_center(postgres_url)
-    store = ViewStore.for_url(postgres_url)
     key = tmp_path / "webhook.key"
-    try:
-        load_demo(center)
-        setup = Notifiers(
-            center, store, keyring=Keyring.from_file(key), config=fast_config(), deliver=False
-        )
-        setup.prepare()
-        subscribe(setup, receiver)
-        subscribe(setup, receiver, language="en")
+    with subscribed_demo(postgres_url, receiver, key, {}, {"language": "en"}) as (
+        center,
+        store,
+        setup,
+    ):
         for n in range(6):
             raise_warning(center, f"warning {n}")
             a_loop(center, f"loop {n}")
@@ -117,6 +79,3 @@ def test_killed_delivery_processes_lose_nothing_and_act_once(
         # At least once on the wire; the crashes at the worst moment made some twice.
         assert set(seen) == expected
         print(f"{rounds} kills, {sum(seen.values()) - len(seen)} deliveries seen twice")
-    finally:
-        store.close()
-        center.close()
