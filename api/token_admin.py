@@ -73,6 +73,14 @@ def _entry(entry: dict[str, Any]) -> TokenEntry:
     return msgspec.convert(entry, TokenEntry)
 
 
+def _printable(value: str, field: str) -> None:
+    """The domain's check of free text, answered as a 422 that names the field."""
+    try:
+        check_printable(value, f"the {field}")
+    except InvalidValue as e:
+        raise invalid(field, str(e)) from None
+
+
 def _manages(services: Services, principal: Principal, unit: str) -> bool:
     return services.center.is_within(unit, principal.unit)
 
@@ -103,11 +111,8 @@ class TokenController(Controller):
                 "a token's secret is shown once and kept nowhere, so a creation cannot be "
                 "answered again; send it without an Idempotency-Key",
             )
-        for value, field in ((data.user, "user"), (data.label, "label")):
-            try:
-                check_printable(value, f"the {field}")
-            except InvalidValue as e:
-                raise invalid(field, str(e)) from None
+        _printable(data.user, "user")
+        _printable(data.label, "label")
         unknown = [r for r in data.roles if r not in ROLES]
         if unknown:
             raise invalid(
@@ -146,10 +151,7 @@ class TokenController(Controller):
         if entry is None or not _manages(services, principal, entry["unit"]):
             raise NotFound(f"no token {token_id}")
         reason = (data.reason if data is not None else None) or "revoked by an admin"
-        try:
-            check_printable(reason, "the reason")
-        except InvalidValue as e:
-            raise invalid("reason", str(e)) from None
+        _printable(reason, "reason")
         services.tokens.revoke(
             token_id, by=f"{principal.user} ({principal.token_id})", reason=reason
         )
