@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from api.tokens import DEFAULT_CACHE_SECONDS
+
 DEFAULT_DATABASE_URL = "sqlite:///var/closedloop.sqlite3"
 DEFAULT_CALENDAR = Path(__file__).parent / "calendars" / "china.toml"
 
@@ -28,7 +30,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     #: How long a token found valid is trusted from memory (ADR 0017).
-    token_cache_seconds: float = 5.0
+    token_cache_seconds: float = DEFAULT_CACHE_SECONDS
     #: The longest a read waits for the views to reach a client's position.
     read_wait_seconds: float = 5.0
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -44,8 +46,12 @@ class Settings:
             calendar_path=Path(env.get("CLOSEDLOOP_CALENDAR") or DEFAULT_CALENDAR),
             host=env.get("CLOSEDLOOP_HOST", "127.0.0.1"),
             port=int(port_text),
-            token_cache_seconds=_seconds(env, "CLOSEDLOOP_TOKEN_CACHE_SECONDS", 5.0, 300),
-            read_wait_seconds=_seconds(env, "CLOSEDLOOP_READ_WAIT_SECONDS", 5.0, 60),
+            token_cache_seconds=_seconds(
+                env, "CLOSEDLOOP_TOKEN_CACHE_SECONDS", cls.token_cache_seconds, 300
+            ),
+            read_wait_seconds=_seconds(
+                env, "CLOSEDLOOP_READ_WAIT_SECONDS", cls.read_wait_seconds, 60
+            ),
         )
 
     @property
