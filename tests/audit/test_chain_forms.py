@@ -29,6 +29,16 @@ def verified(
     return audit.verify(center, store, chain.signer.public, page=7)
 
 
+def first_fault_at(
+    center: CommandCenter, store: ViewStore, chain: audit.AuditChain, position: int
+) -> str:
+    """Verification stops first at ``position``; answers why."""
+    fault = verified(center, store, chain).first_fault
+    assert fault is not None, "the change was not caught"
+    assert fault.position == position
+    return fault.reason
+
+
 def test_the_frame_is_the_documented_bytes() -> None:
     """The framing an outside verifier implements from the README, byte for byte."""
     state = b'{"title":"caf\xc3\xa9"}'
@@ -89,10 +99,7 @@ def test_a_change_of_bytes_that_keeps_the_meaning_is_caught_in_form_2(
     assert json.loads(after) == json.loads(before)
     row: tuple[Any, ...] = (ISSUED, "a", 1, "t")
     assert audit.canonical(*row, after) == audit.canonical(*row, before)  # form 1 is blind
-    fault = verified(center, store, chain).first_fault
-    assert fault is not None
-    assert fault.position == ISSUED
-    assert "differs" in fault.reason
+    assert "differs" in first_fault_at(center, store, chain, ISSUED)
 
 
 def test_a_character_beyond_ascii_written_as_its_escape_is_caught_in_form_2(
@@ -105,9 +112,7 @@ def test_a_character_beyond_ascii_written_as_its_escape_is_caught_in_form_2(
     first = next(c for c in state.decode() if not c.isascii())
     tamper.replace(target, first.encode(), f"\\u{ord(first):04x}".encode())
     assert json.loads(tamper.state(target)) == json.loads(state)
-    fault = verified(center, store, chain).first_fault
-    assert fault is not None
-    assert fault.position == target
+    first_fault_at(center, store, chain, target)
 
 
 def test_a_row_marked_as_form_1_to_hide_a_change_is_caught_at_its_position(
@@ -118,10 +123,7 @@ def test_a_row_marked_as_form_1_to_hide_a_change_is_caught_at_its_position(
     tamper.replace(ISSUED, b'"title":"I', b'"title":"\\u0049')
     with store.transaction() as tx:
         tx.execute("UPDATE audit_chain SET form = 1 WHERE position = ?", (ISSUED,))
-    fault = verified(center, store, chain).first_fault
-    assert fault is not None
-    assert fault.position == ISSUED
-    assert "differs" in fault.reason
+    assert "differs" in first_fault_at(center, store, chain, ISSUED)
 
 
 def _edit_a_form_and_verify(
@@ -132,10 +134,8 @@ def _edit_a_form_and_verify(
     target = next(p for p in sorted(written) if written[p] != to and p > 10)
     with store.transaction() as tx:
         tx.execute("UPDATE audit_chain SET form = ? WHERE position = ?", (to, target))
-    fault = verified(center, store, chain).first_fault
-    assert fault is not None
-    assert fault.position == target
-    assert ("unknown form" if to == 3 else "differs") in fault.reason
+    reason = first_fault_at(center, store, chain, target)
+    assert ("unknown form" if to == 3 else "differs") in reason
 
 
 @pytest.mark.parametrize("to", [1, 3])
@@ -180,9 +180,7 @@ def test_a_chain_table_from_before_forms_is_upgraded_and_continued_in_form_2(
 
     tamper.change_one_byte(switched + 5, b'"command":"')
     tamper.change_one_byte(switched - 5, b'"command":"')
-    fault = verified(center, store, today).first_fault
-    assert fault is not None
-    assert fault.position == switched - 5
+    first_fault_at(center, store, today, switched - 5)
 
 
 def test_an_export_of_a_chain_that_switched_rechains_with_sha256_and_base64_and_rfc8785(
