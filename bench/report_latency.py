@@ -27,17 +27,21 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from time import perf_counter
+from typing import Any
 
 import psycopg
 
 from projections.base import PostgresViewStore, SQLiteViewStore, ViewStore, iso
 from projections.indicators import (
     CASES,
+    NUMBERS,
     OPEN_END,
     VERIFICATIONS,
     WARNINGS,
     IndicatorsView,
     epoch,
+    theme_level_name,
+    unit_number_name,
 )
 from projections.reports import Period, resolve_period, unit_report
 from projections.units import UnitsView
@@ -79,9 +83,18 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
             (f"u{n}", code, code, code, level, "government", parent, paths[code],
              paths[code].count("/") - 1, 1, 1, n + 1)
         )  # fmt: skip
+    # The view's numbers for units and (theme, level) pairs (ADR 0024), given here
+    # up front rather than in the order of first use: the report only joins on them.
+    numbers: dict[str, int] = {}
+
+    def number(name: str) -> int:
+        return numbers.setdefault(name, len(numbers) + 1)
+
     rng = random.Random(seed)
     leads = [code for code, _, level in units if level not in ("city",)]
-    cases, warnings, verifications = [], [], []
+    cases: list[tuple[Any, ...]] = []
+    warnings: list[tuple[Any, ...]] = []
+    verifications: list[tuple[Any, ...]] = []
     for n in range(loops):
         unit = rng.choice(leads)
         filed = FIRST_DAY + timedelta(seconds=rng.randrange(SPAN_DAYS * 86400))
@@ -96,23 +109,32 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
             raised = filed - timedelta(minutes=rng.randrange(1, 600))
             ack = raised + timedelta(seconds=rng.randrange(30, 7200))
             warnings.append(
-                (f"w{n}", unit, theme, level, iso(raised), epoch(raised), iso(ack), epoch(ack),
-                 int((ack - raised).total_seconds()))
+                (f"w{n}", unit, number(unit_number_name(unit)), theme, level,
+                 number(theme_level_name(theme, level)), iso(raised), epoch(raised), iso(ack),
+                 epoch(ack), int((ack - raised).total_seconds()))
             )  # fmt: skip
-        seq = 2
+        unit_no, theme_level = (
+            number(unit_number_name(unit)),
+            number(theme_level_name(theme, level)),
+        )
+        seq, before = 2, None  # the verification before, as the view links them
         if rng.random() < 0.1 and not is_open:
             rejected = closed - timedelta(hours=6)
             verifications.append(
-                (f"c{n}", seq, unit, theme, level, iso(rejected), epoch(rejected), 0)
-            )
-            seq += 1
+                (f"c{n}", seq, unit, unit_no, theme, level, theme_level, iso(rejected),
+                 epoch(rejected), 0, None, None)
+            )  # fmt: skip
+            seq, before = seq + 1, epoch(rejected)
         if not is_open:
-            verifications.append((f"c{n}", seq, unit, theme, level, iso(closed), epoch(closed), 1))
+            verifications.append(
+                (f"c{n}", seq, unit, unit_no, theme, level, theme_level, iso(closed),
+                 epoch(closed), 1, before, None)
+            )  # fmt: skip
         cases.append(
-            (f"c{n}", unit, "HW", None, 0, rng.choice(("normal", "normal", "urgent")), theme,
-             level, "warning" if theme != "none" else "none", iso(filed), epoch(filed),
-             iso(deadline), epoch(deadline), iso(received), iso(signed), epoch(signed),
-             int((signed - received).total_seconds()), rng.randrange(0, 4 * 3600),
+            (f"c{n}", unit, unit_no, "HW", None, 0, rng.choice(("normal", "normal", "urgent")),
+             theme, level, theme_level, "warning" if theme != "none" else "none", iso(filed),
+             epoch(filed), iso(deadline), epoch(deadline), iso(received), iso(signed),
+             epoch(signed), int((signed - received).total_seconds()), rng.randrange(0, 4 * 3600),
              None if is_open else iso(closed), None if is_open else epoch(closed),
              None if is_open else int((closed - filed).total_seconds()), None,
              OPEN_END if is_open else iso(closed))
@@ -124,29 +146,32 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
             unit_rows,
         )
         tx.executemany(
-            f"INSERT INTO {CASES} (id, unit, issuer, parent_id, forwarded, priority, theme, "
-            "level, theme_from, filed_at, filed_epoch, deadline_at, due_epoch, received_at, "
-            "signed_at, signed_epoch, sign_s, sign_work_s, closed_at, closed_epoch, close_s, "
-            "cancelled_at, end_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {CASES} (id, unit, unit_no, issuer, parent_id, forwarded, priority, "
+            "theme, level, theme_level, theme_from, filed_at, filed_epoch, deadline_at, "
+            "due_epoch, received_at, signed_at, signed_epoch, sign_s, sign_work_s, closed_at, "
+            "closed_epoch, close_s, cancelled_at, end_at) "
+            f"VALUES ({', '.join(['?'] * 25)})",
             cases,
         )
         tx.executemany(
-            f"INSERT INTO {WARNINGS} (id, unit, theme, level, raised_at, raised_epoch, "
-            "acknowledged_at, ack_epoch, ack_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {WARNINGS} (id, unit, unit_no, theme, level, theme_level, raised_at, "
+            "raised_epoch, acknowledged_at, ack_epoch, ack_s) "
+            f"VALUES ({', '.join(['?'] * 11)})",
             warnings,
         )
         tx.executemany(
-            f"INSERT INTO {VERIFICATIONS} (case_id, seq, unit, theme, level, at, at_epoch, "
-            "accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {VERIFICATIONS} (case_id, seq, unit, unit_no, theme, level, "
+            "theme_level, at, at_epoch, accepted, prev_epoch, prev_rejected_epoch) "
+            f"VALUES ({', '.join(['?'] * 12)})",
             verifications,
         )
+        tx.executemany(f"INSERT INTO {NUMBERS} (name, no) VALUES (?, ?)", list(numbers.items()))
     if isinstance(store, PostgresViewStore):
         # VACUUM as autovacuum would after these inserts: until the visibility map is
         # set, the covering indexes cannot answer alone (every row is fetched from the
         # heap), which no long-running deployment sees.
         with store.connect(autocommit=True) as conn:
-            for table in ("units", CASES, WARNINGS, VERIFICATIONS):
+            for table in ("units", CASES, WARNINGS, VERIFICATIONS, NUMBERS):
                 conn.execute(f"VACUUM (ANALYZE) {table}")
     return leads
 
