@@ -419,9 +419,13 @@ def subtree_table(tx: Tx, subtree: Subtree) -> tuple[str, str, tuple[Any, ...]]:
     each case's bucket by the table's integer key (a quarter cheaper, measured, than
     joining a list of values again in every query)."""
     if tx.dialect == "postgres":
+        # Grouped by unit (each is there once): PostgreSQL then knows the units are
+        # distinct and hashes this short list, streaming the facts past it, where it
+        # hashed the facts of the period for the list to probe (measured: a half of the
+        # report 20-23 -> 16-18 ms of server time).
         return (
-            "WITH b (no, bucket) AS "
-            "(SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[])))",
+            "WITH b (no, bucket) AS (SELECT u, MIN(k) FROM "
+            "unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) AS x (u, k) GROUP BY u)",
             "b",
             (subtree.units, subtree.buckets),
         )
@@ -641,15 +645,6 @@ class Tallies:
             counter(other, a, b, c, d)
         return self
 
-    def add(self, other: Tallies) -> Tallies:
-        for mine, theirs in (
-            (self.by_bucket, other.by_bucket),
-            (self.by_theme_level, other.by_theme_level),
-        ):
-            for key, tally in theirs.items():
-                mine.setdefault(key, Tally()).add(tally)
-        return self
-
 
 def child_of(path: str, top_path: str) -> str:
     """The child of the top unit whose subtree holds ``path`` ("": the top unit itself)."""
@@ -687,7 +682,6 @@ def assemble(
     """Roll the tallies up: the whole subtree, the unit's own cases, each child's subtree,
     each theme and each level. Every child is listed, with zeros when nothing happened."""
     per_bucket = tallies.by_bucket
-    # Sorted runs (each half sorted its own): merged, not sorted from scratch.
     _sorted_durations(per_bucket.values())
     _sorted_durations(tallies.by_theme_level.values())
     own = per_bucket.get(0) or Tally()
@@ -752,7 +746,7 @@ class _Read:
     #: highest number given): two reads that saw the same positions saw the same rows
     #: (a view's rows and its position are written in one transaction, ADR 0016).
     marks: tuple[int, int, int]
-    tallies: Tallies
+    answers: list[tuple[int, Sequence[Any]]]
     numbering: _Numbering
 
 
@@ -839,12 +833,7 @@ def _read(
         if numbering is None:
             return None
         answers = _answers(tx, numbering.subtree, which, period, as_of, limits)
-    # Added up, and the durations sorted, in the thread that read them, while the other
-    # half may still be waiting for the database.
-    tallies = Tallies().count(answers)
-    _sorted_durations(tallies.by_bucket.values())
-    _sorted_durations(tallies.by_theme_level.values())
-    return _Read(marks, tallies, numbering)
+    return _Read(marks, answers, numbering)
 
 
 class _ViewsMovedOn(Exception):
@@ -853,12 +842,18 @@ class _ViewsMovedOn(Exception):
 
 def _read_in_halves(
     store: ViewStore, code: str, period: Period, as_of: datetime, limits: SignForLimits
-) -> _Read | None:
-    """Both halves read at the same time, or :class:`_ViewsMovedOn`."""
+) -> tuple[_Read, Tallies] | None:
+    """Both halves read at the same time and added up, or :class:`_ViewsMovedOn`."""
     second = _helper_threads().submit(_read, store, code, HALVES[1], period, as_of, limits)
     # This thread holds no connection while it waits for the other: a burst of reports
     # cannot take every connection of the pool and wait for one more.
     first = _read(store, code, HALVES[0], period, as_of, limits)
+    tallies = Tallies()
+    if first is not None:
+        # Added up here, while the other half may still be reading. Only this thread
+        # adds up: two threads doing so at once would take turns at the interpreter's
+        # lock, each waiting for the other's turn to end.
+        tallies.count(first.answers)
     # Not started yet (the helpers are busy with other reports): read it here instead.
     other = (
         _read(store, code, HALVES[1], period, as_of, limits) if second.cancel() else second.result()
@@ -867,8 +862,7 @@ def _read_in_halves(
         return None
     if first is None or other is None or first.marks != other.marks:
         raise _ViewsMovedOn
-    first.tallies.add(other.tallies)
-    return first
+    return first, tallies.count(other.answers)
 
 
 def unit_report(
@@ -887,27 +881,31 @@ def unit_report(
     from one state of the views (ADR 0023).
     """
     limits = limits or SignForLimits()
-    everything = range(len(_COUNTERS))
-    if not store.concurrent_reads:
-        found = _read(store, code, everything, period, as_of, limits)
-    else:
+    found: tuple[_Read, Tallies] | None = None
+    if store.concurrent_reads:
         try:
             found = _read_in_halves(store, code, period, as_of, limits)
+            if found is None:
+                return None
         except _ViewsMovedOn:
             # Rare (a batch of the runner landed between the two halves' snapshots);
             # reading everything at once then is cheaper than trying the halves again
             # while the views are busy.
-            found = _read(store, code, everything, period, as_of, limits)
+            pass
     if found is None:
-        return None
+        whole = _read(store, code, range(len(_COUNTERS)), period, as_of, limits)
+        if whole is None:
+            return None
+        found = whole, Tallies().count(whole.answers)
+    read, tallies = found
     return assemble(
-        top=found.numbering.top,
-        children=found.numbering.children,
-        tallies=found.tallies,
-        bucket_codes=found.numbering.subtree.bucket_codes,
-        theme_levels=found.numbering.theme_levels,
+        top=read.numbering.top,
+        children=read.numbering.children,
+        tallies=tallies,
+        bucket_codes=read.numbering.subtree.bucket_codes,
+        theme_levels=read.numbering.theme_levels,
         period=period,
         as_of=as_of,
-        position=found.marks[1],
+        position=read.marks[1],
         limits=limits,
     )
