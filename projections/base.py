@@ -327,6 +327,11 @@ class ViewStore(TrackingRecorder):
     #: worth running side by side (a report splits its queries in two).
     concurrent_reads: bool = True
 
+    def scratch_table(self, statement: str) -> None:
+        """Make sure the calling thread's reads can use the temporary table that
+        ``CREATE TEMP TABLE IF NOT EXISTS …`` ``statement`` makes (SQLite only; a
+        PostgreSQL read is READ ONLY and uses none)."""
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -533,6 +538,19 @@ class SQLiteViewStore(ViewStore):
             conn.commit()
         finally:
             cursor.close()
+
+    def scratch_table(self, statement: str) -> None:
+        # Created outside any transaction, once per connection: a read that created it
+        # would drop it again at its rollback, and rolling back a change of schema
+        # makes SQLite read the schema again and prepare every statement anew.
+        conn = self._connection()
+        made: set[str] | None = getattr(self._local, "scratch", None)
+        if made is None:
+            made = self._local.scratch = set()
+        if statement not in made or conn.in_transaction:
+            conn.execute(statement)
+            if not conn.in_transaction:  # else it may yet be rolled back with the rest
+                made.add(statement)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:

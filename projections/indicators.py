@@ -224,7 +224,8 @@ class IndicatorsView(View):
 
     # Rows are changed in memory and written once per batch (ADR 0016): the rows a batch
     # changes but did not create are read in one statement per table, and no statement
-    # waits for an answer in the middle of a batch.
+    # waits for an answer in the middle of a batch, except to number a (theme, level)
+    # pair met for the first time through an instruction or a change of level.
 
     def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
         self._cases = cases = RowBuffer(CASES, CASE_COLUMNS)

@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -414,10 +414,10 @@ def subtree_table(tx: Tx, subtree: Subtree) -> tuple[str, str, tuple[Any, ...]]:
     reported unit rather than by unit: a district's month is a few hundred groups, where
     grouping by unit answered nearly one group per case. PostgreSQL takes the list as
     two arrays in a WITH clause (two parameters to send and plan, not two per unit).
-    SQLite gets a temporary table, filled once for the read's queries and gone with its
-    transaction: each fact query then scans its period on the period-led index and finds
-    each case's bucket by the table's integer key (a quarter cheaper, measured, than
-    joining a list of values again in every query)."""
+    SQLite gets a temporary table of its connection (:data:`_SUBTREE`), filled once for
+    the read's queries and emptied again by its rollback: each fact query then scans its
+    period on the period-led index and finds each case's bucket by the table's integer
+    key (a quarter cheaper, measured, than joining a list of values in every query)."""
     if tx.dialect == "postgres":
         # Grouped by unit (each is there once): PostgreSQL then knows the units are
         # distinct and hashes this short list, streaming the facts past it, where it
@@ -431,9 +431,6 @@ def subtree_table(tx: Tx, subtree: Subtree) -> tuple[str, str, tuple[Any, ...]]:
         )
     # Writing the temporary database takes no lock on the views' file: the read keeps
     # its snapshot and the projections' writer is not held up.
-    tx.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {_SUBTREE} (no INTEGER PRIMARY KEY, bucket INTEGER)"
-    )
     tx.execute(f"DELETE FROM {_SUBTREE}")
     tx.executemany(
         f"INSERT INTO {_SUBTREE} (no, bucket) VALUES (?, ?)",
@@ -444,6 +441,9 @@ def subtree_table(tx: Tx, subtree: Subtree) -> tuple[str, str, tuple[Any, ...]]:
 
 #: SQLite's temporary table of a report's subtree (see :func:`subtree_table`).
 _SUBTREE = "temp.report_subtree"
+_SUBTREE_TABLE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_SUBTREE} (no INTEGER PRIMARY KEY, bucket INTEGER)"
+)
 
 
 def _packed(tx: Tx, column: str) -> str:
@@ -742,28 +742,43 @@ def _helper_threads() -> ThreadPoolExecutor:
 class _Read:
     """What one read of the views answered for a report."""
 
-    #: The positions of the units and indicators views in this read's snapshot (and the
-    #: highest number given): two reads that saw the same positions saw the same rows
-    #: (a view's rows and its position are written in one transaction, ADR 0016).
-    marks: tuple[int, int, int]
+    marks: _Marks
     answers: list[tuple[int, Sequence[Any]]]
     numbering: _Numbering
+
+
+class _Marks(NamedTuple):
+    """Where a read's snapshot of the views stands."""
+
+    #: The positions of the units and indicators views: two reads that saw the same
+    #: positions saw the same rows (a view's rows and its position are written in one
+    #: transaction, ADR 0016).
+    units: int
+    indicators: int
+    #: The highest number the indicators view has given.
+    highest: int
+    #: How many units and the sum of their versions: it grows with every change of the
+    #: network the units view applies, and with nothing else (the views' positions move
+    #: with every batch of the log, whatever it holds).
+    network: tuple[int, int]
 
 
 _MARKS = (
     "SELECT (SELECT notification_id FROM projection_tracking WHERE application_name = ?), "
     "(SELECT notification_id FROM projection_tracking WHERE application_name = ?), "
-    f"(SELECT MAX(no) FROM {NUMBERS})"
+    f"(SELECT MAX(no) FROM {NUMBERS}), (SELECT COUNT(*) FROM units), "
+    "(SELECT SUM(version) FROM units)"
 )
 
 
-def _marks(tx: Tx) -> tuple[int, int, int]:
-    """The positions of the units and indicators views, and the highest number given,
-    in one statement."""
-    units, indicators, highest = tx.execute(
+def _marks(tx: Tx) -> _Marks:
+    """Where this read's snapshot stands, in one statement."""
+    units, indicators, highest, count, versions = tx.execute(
         _MARKS, (tracking_name(UnitsView.name), tracking_name(IndicatorsView.name))
     )[0]
-    return int(units or 0), int(indicators or 0), int(highest or 0)
+    return _Marks(
+        int(units or 0), int(indicators or 0), int(highest or 0), (int(count), int(versions or 0))
+    )
 
 
 @dataclass(frozen=True)
@@ -777,23 +792,22 @@ class _Numbering:
     theme_levels: dict[int, tuple[str, str]]
 
 
-#: Per store, numberings already read, by (unit, units view position, highest number).
-#: The units view at a position is a function of the log, and so is the table of
-#: numbers with a given highest number (numbers are given one by one, in the log's
-#: order, and never change): the key says everything the value depends on, even across
-#: a rebuild. Finding a subtree's numbers reads one row per unit; a report then reads
-#: them once per change of the tree or of the numbers, not twice per report.
-_numberings: weakref.WeakKeyDictionary[ViewStore, dict[tuple[str, int, int], _Numbering]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Per store, numberings already read, by (unit, the network's mark, highest number).
+#: Each change of the network the units view applies adds a unit or raises a version,
+#: so the mark names one state of the units view along the log; and the numbers with a
+#: given highest number are a function of the log too (given one by one, in the log's
+#: order, never changed): the key says everything the value depends on, even across a
+#: rebuild. Finding a subtree's numbers reads one row per unit; a report then reads
+#: them once per change of the network or of the numbers, not twice per report.
+_numberings: weakref.WeakKeyDictionary[
+    ViewStore, dict[tuple[str, tuple[int, int], int], _Numbering]
+] = weakref.WeakKeyDictionary()
 _numberings_lock = threading.Lock()
 _NUMBERINGS_KEPT = 64
 
 
-def _numbering(
-    store: ViewStore, tx: Tx, code: str, units_position: int, highest: int
-) -> _Numbering | None:
-    key = (code, units_position, highest)
+def _numbering(store: ViewStore, tx: Tx, code: str, marks: _Marks) -> _Numbering | None:
+    key = (code, marks.network, marks.highest)
     with _numberings_lock:
         known = _numberings.setdefault(store, {})
         found = known.get(key)
@@ -827,9 +841,10 @@ def _read(
     limits: SignForLimits,
 ) -> _Read | None:
     """One read: the fact queries ``which``; None when the unit is not in the view."""
+    store.scratch_table(_SUBTREE_TABLE)
     with store.read() as tx:
         marks = _marks(tx)
-        numbering = _numbering(store, tx, code, marks[0], marks[2])
+        numbering = _numbering(store, tx, code, marks)
         if numbering is None:
             return None
         answers = _answers(tx, numbering.subtree, which, period, as_of, limits)
@@ -906,6 +921,6 @@ def unit_report(
         theme_levels=read.numbering.theme_levels,
         period=period,
         as_of=as_of,
-        position=read.marks[1],
+        position=read.marks.indicators,
         limits=limits,
     )

@@ -215,3 +215,23 @@ def test_halves_that_saw_the_views_move_on_between_them_are_read_again_at_once(
     assert calls[-1] == tuple(range(8)), "the report was not read again, in one read"
     assert found.total.filed == 10
     assert found.position == april.center.head_position()
+
+
+def test_a_report_after_a_unit_moved_counts_its_cases_under_its_new_parent(
+    april: Month,
+) -> None:
+    # Reports of both parents first, so that what a report keeps of the network is warm.
+    before_dh, before_xl = report(april, "HW-DH"), report(april, "HW-XL")
+    assert (before_dh.total.filed, before_xl.total.filed) == (6, 2)
+
+    Clock(april.center)("2026-04-30 18:00", april.center.move_unit, "HC", "HW-XL-SQ", "HW-DH")
+    Clock(april.center)(
+        "2026-04-30 18:01", april.center.rename_unit, "HC", "HW-DH", "东湖街道办", "Donghu"
+    )
+    project(april.center, april.store)
+
+    after_dh, after_xl = report(april, "HW-DH"), report(april, "HW-XL")
+    assert (after_dh.total.filed, after_xl.total.filed) == (7, 1)
+    assert "HW-XL-SQ" in [row.unit.code for row in after_dh.children]
+    assert "HW-XL-SQ" not in [row.unit.code for row in after_xl.children]
+    assert after_dh.unit.name_en == "Donghu"
