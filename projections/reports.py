@@ -766,8 +766,9 @@ class _Marks(NamedTuple):
 _MARKS = (
     "SELECT (SELECT notification_id FROM projection_tracking WHERE application_name = ?), "
     "(SELECT notification_id FROM projection_tracking WHERE application_name = ?), "
-    f"(SELECT MAX(no) FROM {NUMBERS}), (SELECT COUNT(*) FROM units), "
-    "(SELECT SUM(version) FROM units)"
+    f"(SELECT MAX(no) FROM {NUMBERS}), n.units, n.versions "
+    # One pass over the units for both (two scalar subqueries would read them twice).
+    "FROM (SELECT COUNT(*) AS units, SUM(version) AS versions FROM units) n"
 )
 
 
