@@ -19,6 +19,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from api.schemas import FieldError, Problem
 from domain.errors import (
     AlreadyExists,
+    CommandIdReused,
     ConcurrencyConflict,
     DomainError,
     InvalidTransition,
@@ -111,6 +112,10 @@ def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Respon
         # With If-Match the client asked for a version; without, retries were exhausted.
         status = 412 if "if-match" in request.headers else 409
         return problem(status, str(exc), code=exc.code)
+    if isinstance(exc, CommandIdReused):
+        # The field at fault is known: the body's command id.
+        errors = [FieldError(field="command_id", message=str(exc))]
+        return problem(422, str(exc), code=exc.code, errors=errors)
     for cls, status in _DOMAIN_STATUS:
         if isinstance(exc, cls):
             return problem(status, str(exc), code=exc.code)

@@ -27,6 +27,7 @@ from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.disposition import Disposition, disposition_id
 from domain.errors import (
     AlreadyExists,
+    CommandIdReused,
     ConcurrencyConflict,
     DirectionRefused,
     DomainError,
@@ -501,6 +502,14 @@ class CommandCenter(Application[UUID]):
         def decide() -> _Decision:
             again = self._find(EarlyWarning, new_id)
             if again is not None:  # the same raise again: answer as the first time
+                _check_same_command(
+                    ctx,
+                    "raise a warning",
+                    (again.source, source.strip()),
+                    (again.rule, rule.strip()),
+                    (again.unit, unit),
+                    (again.title, title.strip()),
+                )
                 return _Decision(again, [], created=True)
             self._require_active(unit)
             key_id = warning_key_id(scoped_key)
@@ -639,6 +648,13 @@ class CommandCenter(Application[UUID]):
         def decide() -> _Decision:
             again = self._find_repeat(Instruction, new_id)
             if again is not None:  # the same command again: answer as the first time
+                _check_same_command(
+                    ctx,
+                    "issue an instruction",
+                    (again.issuer, ctx.actor.unit),
+                    (again.title, title.strip()),
+                    (again.parent_id, parent_id),
+                )
                 return _Decision(again, [], created=True)
             resolved = self._resolve_deadline(priority, start, deadline, due_in)
             issuer = self._require_active(ctx.actor.unit)
@@ -988,6 +1004,22 @@ class CommandCenter(Application[UUID]):
 
     def overdue_by(self, iid: UUID, at: datetime | None = None) -> timedelta:
         return self.instruction(iid).overdue_by(at or now(), self.calendar)
+
+
+def _check_same_command(ctx: Context, first: str, *recorded_and_given: tuple[Any, Any]) -> None:
+    """Refuse a command that reuses the id of a different one (:class:`CommandIdReused`).
+
+    Only what a genuine retry cannot change is compared (who gave it, what it names and
+    is called): a deadline given as ``due_in`` is counted from the moment, and the record
+    may have moved on since (redirected, repeated), so neither tells a retry apart. The
+    message names neither the first command's record nor its content: whoever reused
+    the id may be another unit, not entitled to read it.
+    """
+    if any(recorded != given for recorded, given in recorded_and_given):
+        raise CommandIdReused(
+            f"command id {ctx.command_id!r} was already used to {first} with other "
+            "content; a new command needs a new command id"
+        )
 
 
 def _cause(parent_id: UUID | None, warning_ids: list[UUID] | None) -> str | None:

@@ -26,6 +26,17 @@ class InvalidValue(DomainError):
     code = "invalid-value"
 
 
+class CommandIdReused(InvalidValue):
+    """A command id given again with a different command: the record keeps the first.
+
+    A command id makes a retry harmless (the same command again answers as the first
+    time); the same id on another warning or instruction would otherwise be answered as
+    that retry, and the new one would be lost without a word.
+    """
+
+    code = "command-id-reused"
+
+
 class InvalidTransition(DomainError):
     """The command does not apply in the current state (e.g. verifying an unsubmitted case)."""
 

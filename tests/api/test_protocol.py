@@ -134,6 +134,22 @@ def test_a_command_retried_with_its_command_id_is_a_no_op(
     assert center.head_position() == head
 
 
+def test_a_command_id_reused_for_another_instruction_is_422_and_stores_nothing(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    body = {"lead_unit": "HW-DH", "title": "Inspect", "due_in": "P1D", "command_id": "c-2"}
+    first = client.post("/v1/instructions", json=body, headers=as_("district"))
+    head = center.head_position()
+
+    r = client.post("/v1/instructions", json={**body, "title": "Evacuate"}, headers=as_("district"))
+
+    problem = _is_problem(r, 422)
+    assert problem["type"].endswith(":command-id-reused")
+    assert problem["errors"][0]["field"] == "command_id"
+    assert first.json()["id"] not in problem["detail"]  # the client may not be its issuer
+    assert center.head_position() == head
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

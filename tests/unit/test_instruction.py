@@ -16,12 +16,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.demo import load_demo
 from domain.disposition import DispositionStatus, disposition_id
 from domain.errors import (
+    CommandIdReused,
     ConcurrencyConflict,
     InvalidTransition,
     InvalidValue,
@@ -1007,6 +1010,56 @@ def test_issuing_again_with_the_same_command_id_is_a_no_op(app: CommandCenter) -
     with nothing_stored(app):
         again = app.issue_instruction(retry, lead_unit=OFFICE, title="Inspect", due_in=TWO_DAYS)
     assert (again.id, again.position, again.created) == (first.id, None, True)
+
+
+def test_the_same_command_id_on_a_different_instruction_is_refused_and_the_first_kept(
+    app: CommandCenter,
+) -> None:
+    reused = ctx(DISTRICT, command_id="dispatch-0042")
+    first = app.issue_instruction(reused, lead_unit=OFFICE, title="Inspect", due_in=TWO_DAYS)
+    with nothing_stored(app), pytest.raises(CommandIdReused, match="dispatch-0042"):
+        app.issue_instruction(reused, lead_unit=OFFICE, title="Evacuate", due_in=TWO_DAYS)
+    assert app.instruction(first.id).title == "Inspect"
+
+
+def test_another_unit_reusing_a_command_id_is_refused_not_shown_the_first_units_instruction(
+    app: CommandCenter,
+) -> None:
+    app.issue_instruction(
+        ctx(DISTRICT, command_id="order-1"), lead_unit=OFFICE, title="Inspect", due_in=TWO_DAYS
+    )
+    with nothing_stored(app), pytest.raises(CommandIdReused) as refused:
+        app.issue_instruction(
+            ctx(OFFICE, command_id="order-1"), lead_unit=COMMUNITY, title="Inspect", due_in=TWO_DAYS
+        )
+    assert "Inspect" not in str(refused.value)  # nothing of the district's record
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    first=st.text(min_size=1, max_size=40).filter(str.strip),
+    second=st.text(min_size=1, max_size=40).filter(str.strip),
+)
+def test_an_issue_given_again_under_its_command_id_is_answered_as_the_first_or_refused(
+    app: CommandCenter, first: str, second: str
+) -> None:
+    """Never a different instruction answered as if it were the one asked for: the same
+    title (as stored, trimmed) is the first issue again; any other is refused."""
+    reused = ctx(DISTRICT, command_id=f"c-{uuid4().hex}")
+    try:
+        original = app.issue_instruction(reused, lead_unit=OFFICE, title=first, due_in=TWO_DAYS)
+    except InvalidValue:  # a title the domain refuses (control characters): no first issue
+        return
+    with nothing_stored(app):
+        try:
+            again = app.issue_instruction(reused, lead_unit=OFFICE, title=second, due_in=TWO_DAYS)
+        except CommandIdReused:
+            assert first.strip() != second.strip()
+        else:
+            assert first.strip() == second.strip()
+            assert (again.id, again.created) == (original.id, True)
 
 
 def test_the_same_command_id_on_another_instruction_is_a_new_command(app: CommandCenter) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from domain.errors import InvalidTransition, InvalidValue, NotFound, NotPermitted
+from domain.errors import (
+    CommandIdReused,
+    InvalidTransition,
+    InvalidValue,
+    NotFound,
+    NotPermitted,
+)
 from domain.meta import now
 from domain.warning import EarlyWarning, WarningStatus
 from domain.warning_key import condition_key, warning_key_id
@@ -495,6 +501,26 @@ def test_raising_the_same_warning_again_with_its_command_id_is_a_no_op(
     with nothing_stored(app):
         again = app.raise_warning(command, **fields)
     assert (again.id, again.created, again.position) == (first.id, True, None)
+
+
+def test_the_same_command_id_on_a_different_warning_is_refused_and_the_first_kept(
+    app: CommandCenter,
+) -> None:
+    command = ctx(WATER, command_id="telemetry-0001")
+    fields: dict[str, Any] = {
+        "source": "reservoir-telemetry",
+        "rule": "RES-FLOOD-LIMIT",
+        "theme": "reservoir",
+        "level": 2,
+        "title": "Qingshan above limit",
+        "unit": WATER,
+        "dedup_key": "reservoir:qingshan",
+    }
+    first = app.raise_warning(command, **fields)
+    other = {**fields, "title": "Baisha above limit", "dedup_key": "reservoir:baisha"}
+    with nothing_stored(app), pytest.raises(CommandIdReused, match="telemetry-0001"):
+        app.raise_warning(command, **other)
+    assert app.warning(first.id).title == "Qingshan above limit"
 
 
 def test_a_repeat_given_again_with_its_command_id_is_counted_once(app: CommandCenter) -> None:
