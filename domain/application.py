@@ -11,6 +11,7 @@ domain error is reported. Nothing is ever silently overwritten (ADR 0007).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -255,12 +256,24 @@ class CommandCenter(Application[UUID]):
         aggregate_id: UUID,
         what: str,
         act: Callable[[Any], list[LoopAggregate] | None],
+        command: str | None = None,
     ) -> Outcome:
-        """Run a command on one aggregate (plus whatever else ``act`` returns to save)."""
+        """Run a command on one aggregate (plus whatever else ``act`` returns to save).
+
+        ``command`` names the events ``act`` records on the aggregate: the same id seen
+        here before with another command is a reuse, refused, not a retry (ADR 0025).
+        """
 
         def decide() -> _Decision:
             aggregate: Any = self._load(cls, aggregate_id, what)
             if aggregate.has_seen(ctx.command_id):
+                first = aggregate.command_seen(ctx.command_id)
+                if command is not None and first is not None and first != command:
+                    raise CommandIdReused(
+                        f"command id {ctx.command_id!r} was already used on this {what} "
+                        f"for another step ({_step(first)}, not {_step(command)}); "
+                        "a new command needs a new command id"
+                    )
                 return _Decision(aggregate, [])
             self._check_version(ctx, aggregate)
             others = act(aggregate) or []
@@ -553,7 +566,12 @@ class CommandCenter(Application[UUID]):
         self, ctx: Context, wid: UUID, command: str, act: Callable[[EarlyWarning, Meta], None]
     ) -> Outcome:
         return self._command(
-            ctx, EarlyWarning, wid, "warning", lambda w: act(w, ctx.meta(command, w.loop_id))
+            ctx,
+            EarlyWarning,
+            wid,
+            "warning",
+            lambda w: act(w, ctx.meta(command, w.loop_id)),
+            command,
         )
 
     def change_warning_level(self, ctx: Context, wid: UUID, level: int, reason: str) -> Outcome:
@@ -591,7 +609,7 @@ class CommandCenter(Application[UUID]):
             i.link_to_warning(w.id, ctx.meta("LinkInstruction", i.loop_id, str(w.id)))
             return [i]
 
-        return self._command(ctx, EarlyWarning, wid, "warning", act)
+        return self._command(ctx, EarlyWarning, wid, "warning", act, "LinkInstruction")
 
     # -- instructions ------------------------------------------------------------------
 
@@ -743,7 +761,12 @@ class CommandCenter(Application[UUID]):
         act: Callable[[Instruction, Meta], list[LoopAggregate] | None],
     ) -> Outcome:
         return self._command(
-            ctx, Instruction, iid, "instruction", lambda i: act(i, ctx.meta(command, i.loop_id))
+            ctx,
+            Instruction,
+            iid,
+            "instruction",
+            lambda i: act(i, ctx.meta(command, i.loop_id)),
+            command,
         )
 
     def sign_for(self, ctx: Context, iid: UUID) -> Outcome:
@@ -798,7 +821,9 @@ class CommandCenter(Application[UUID]):
             act(d, ctx.meta(command, d.loop_id))
 
         on_own_record = replace(ctx, expected_version=None)
-        return self._command(on_own_record, Disposition, did, "disposition", on_disposition)
+        return self._command(
+            on_own_record, Disposition, did, "disposition", on_disposition, command
+        )
 
     def report_progress(self, ctx: Context, iid: UUID, note: str) -> Outcome:
         return self._on_disposition_of(
@@ -814,7 +839,7 @@ class CommandCenter(Application[UUID]):
                 instruction.check_can_report(ctx.actor.unit)
             d.record_action(text, evidence, ctx.meta("RecordAction", d.loop_id))
 
-        return self._command(ctx, Disposition, did, "disposition", act)
+        return self._command(ctx, Disposition, did, "disposition", act, "RecordAction")
 
     def request_extension(
         self, ctx: Context, iid: UUID, *, deadline: datetime, reason: str
@@ -1004,6 +1029,11 @@ class CommandCenter(Application[UUID]):
 
     def overdue_by(self, iid: UUID, at: datetime | None = None) -> timedelta:
         return self.instruction(iid).overdue_by(at or now(), self.calendar)
+
+
+def _step(command: str) -> str:
+    """A command's name as words: ``ReportProgress`` → ``report progress``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", command).lower()
 
 
 def _check_same_command(ctx: Context, first: str, *recorded_and_given: tuple[Any, Any]) -> None:

@@ -2,8 +2,10 @@
 
 Every event carries a :class:`~domain.meta.Meta`. Applying an event also remembers its
 command id, so that a retried command (same id) is recognised and becomes a no-op
-instead of a second event (ADR 0003). The memory is bounded: a retry comes within
-minutes, not after thousands of further commands on the same aggregate.
+instead of a second event (ADR 0003), and the command's name with it, so that an id
+reused for another command is refused rather than taken for a retry (ADR 0025). The
+memory is bounded: a retry comes within minutes, not after thousands of further
+commands on the same aggregate.
 """
 
 from __future__ import annotations
@@ -30,11 +32,20 @@ class _RemembersCommand:
     meta: Meta
 
     def _remember(self, aggregate: Any) -> None:
-        # Created events reach here before the aggregate has the attribute.
-        seen: list[str] = aggregate.__dict__.setdefault("recent_commands", [])
-        if not seen or seen[-1] != self.meta.command_id:
-            seen.append(self.meta.command_id)
+        # Created events reach here before the aggregate has the attributes; a snapshot
+        # taken before the names were kept has the ids only (their names stay unknown).
+        state = aggregate.__dict__
+        seen: list[str] = state.setdefault("recent_commands", [])
+        names: dict[str, str] = state.setdefault("recent_command_names", {})
+        command_id = self.meta.command_id
+        if not seen or seen[-1] != command_id:
+            seen.append(command_id)
+            for forgotten in seen[:-REMEMBERED_COMMANDS]:
+                names.pop(forgotten, None)
             del seen[:-REMEMBERED_COMMANDS]
+        # The command the id first came with on this aggregate: a step of it may add
+        # events of other names here (a verification closing the case), never first.
+        names.setdefault(command_id, self.meta.command)
 
 
 class LoopAggregate(Aggregate):
@@ -42,6 +53,7 @@ class LoopAggregate(Aggregate):
 
     loop_id: UUID
     recent_commands: list[str]
+    recent_command_names: dict[str, str]
 
     class Created(Aggregate.Created, _RemembersCommand):
         meta: Meta
@@ -80,6 +92,11 @@ class LoopAggregate(Aggregate):
     def has_seen(self, command_id: str) -> bool:
         """Whether a command with this id was already applied here (a retry)."""
         return command_id in self.recent_commands
+
+    def command_seen(self, command_id: str) -> str | None:
+        """The name of the command this id was applied here with; None if not known."""
+        names: dict[str, str] = self.__dict__.get("recent_command_names", {})
+        return names.get(command_id)
 
 
 _SCALARS = (str, int, float, UUID, date, Enum)

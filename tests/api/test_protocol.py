@@ -150,6 +150,25 @@ def test_a_command_id_reused_for_another_instruction_is_422_and_stores_nothing(
     assert center.head_position() == head
 
 
+def test_a_command_id_reused_for_another_step_is_422_and_the_warning_stays_as_it_was(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    w = raise_warning(client, as_)
+    url = f"/v1/warnings/{w['id']}"
+    client.post(f"{url}/acknowledge", json={"command_id": "d-1"}, headers=as_("duty"))
+    head = center.head_position()
+
+    r = client.post(
+        f"{url}/cancel", json={"command_id": "d-1", "reason": "false alarm"}, headers=as_("duty")
+    )
+
+    problem = _is_problem(r, 422)
+    assert problem["type"].endswith(":command-id-reused")
+    assert problem["errors"][0]["field"] == "command_id"
+    assert center.head_position() == head
+    assert client.get(url, headers=as_("duty")).json()["status"] == "acknowledged"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -1062,6 +1062,80 @@ def test_an_issue_given_again_under_its_command_id_is_answered_as_the_first_or_r
             assert (again.id, again.created) == (original.id, True)
 
 
+def test_a_command_id_reused_for_another_step_is_refused_and_the_step_not_taken_for_done(
+    app: CommandCenter,
+) -> None:
+    iid = signed(app, DISTRICT, OFFICE)
+    reused = ctx(DISTRICT, command_id="desk-17")
+    app.remind(reused, iid, "report by noon")
+    with nothing_stored(app), pytest.raises(CommandIdReused, match="remind, not supervise"):
+        app.supervise(reused, iid, "two days late")
+    assert app.instruction(iid).supervised_by is None
+
+
+def test_a_command_id_of_a_step_that_touched_another_record_is_refused_there(
+    app: CommandCenter,
+) -> None:
+    """Verifying a forwarded part tells its parent; the same id given again for a step on
+    the parent is a reuse, not a retry of what the parent already recorded under it."""
+    parent = issue(app, DISTRICT, OFFICE)
+    app.sign_for(ctx(OFFICE), parent)
+    child = app.forward(ctx(OFFICE), parent, to_unit=COMMUNITY).id
+    app.sign_for(ctx(COMMUNITY), child)
+    app.submit(ctx(COMMUNITY), child, "done")
+    shared = ctx(OFFICE, command_id="office-desk-3")
+    app.verify(shared, child, accepted=True)
+    with nothing_stored(app), pytest.raises(CommandIdReused):
+        app.remind(shared, parent)
+
+
+#: Steps a district may take on the instruction it issued, any order (some refused).
+DISTRICT_STEPS: dict[str, Callable[[CommandCenter, Context, UUID], Any]] = {
+    "Remind": lambda app, c, iid: app.remind(c, iid, "report by noon"),
+    "Supervise": lambda app, c, iid: app.supervise(c, iid, "late"),
+    "Park": lambda app, c, iid: app.park(c, iid, "after the flood season"),
+    "Resume": lambda app, c, iid: app.resume(c, iid, "season over"),
+}
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(sorted(DISTRICT_STEPS)), st.sampled_from(["a", "b", "c"])),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_command_id_is_recorded_once_answered_again_only_for_its_own_step_else_refused(
+    app: CommandCenter, steps: list[tuple[str, str]]
+) -> None:
+    """Whatever steps come under whatever ids, a step is recorded, refused, or, only when
+    it is the very step its id first came with, answered as that step again: never
+    silently dropped."""
+    iid = signed(app, DISTRICT, OFFICE)
+    prefix = uuid4().hex  # a fresh namespace of ids for each example
+    first_step: dict[str, str] = {}
+    for step, cid in steps:
+        head = app.head_position()
+        try:
+            outcome = DISTRICT_STEPS[step](app, ctx(DISTRICT, command_id=f"{prefix}:{cid}"), iid)
+        except CommandIdReused:
+            assert first_step.get(cid) not in (None, step)
+            assert app.head_position() == head
+            continue
+        except (InvalidTransition, InvalidValue):  # not valid now (say, resuming a live case)
+            assert cid not in first_step
+            assert app.head_position() == head
+            continue
+        if outcome.position is None:
+            assert first_step.get(cid) == step  # the same step again: a retry
+        else:
+            assert cid not in first_step  # recorded: the id was new to this instruction
+            first_step[cid] = step
+
+
 def test_the_same_command_id_on_another_instruction_is_a_new_command(app: CommandCenter) -> None:
     first, second = issue(app, DISTRICT, OFFICE), issue(app, DISTRICT, OFFICE)
     shared = ctx(DISTRICT, command_id="remind-all")

@@ -523,6 +523,17 @@ def test_the_same_command_id_on_a_different_warning_is_refused_and_the_first_kep
     assert app.warning(first.id).title == "Qingshan above limit"
 
 
+def test_a_command_id_reused_to_close_an_acknowledged_warning_is_refused(
+    app: CommandCenter,
+) -> None:
+    wid = raise_warning(app)
+    reused = ctx(DISTRICT, command_id="duty-desk-1")
+    app.acknowledge_warning(reused, wid)
+    with nothing_stored(app), pytest.raises(CommandIdReused, match="acknowledge warning"):
+        app.cancel_warning(reused, wid, "false alarm")
+    assert app.warning(wid).is_open
+
+
 def test_a_repeat_given_again_with_its_command_id_is_counted_once(app: CommandCenter) -> None:
     first = raise_warning(app, dedup_key="reservoir:qingshan")
     command = ctx(WATER, command_id="telemetry-0002")
