@@ -1042,8 +1042,8 @@ def _check_same_command(ctx: Context, first: str, *recorded_and_given: tuple[Any
     Only what a genuine retry cannot change is compared (who gave it, what it names and
     is called): a deadline given as ``due_in`` is counted from the moment, and the record
     may have moved on since (redirected, repeated), so neither tells a retry apart. The
-    message names neither the first command's record nor its content: whoever reused
-    the id may be another unit, not entitled to read it.
+    message names nothing of the first command's record: whoever gave the id again may
+    not be entitled to read it.
     """
     if any(recorded != given for recorded, given in recorded_and_given):
         raise CommandIdReused(

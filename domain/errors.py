@@ -30,8 +30,9 @@ class CommandIdReused(InvalidValue):
     """A command id given again with a different command: the record keeps the first.
 
     A command id makes a retry harmless (the same command again answers as the first
-    time); the same id on another warning or instruction would otherwise be answered as
-    that retry, and the new one would be lost without a word.
+    time); the same id given to another warning or instruction, or to another step on a
+    record that saw it, would otherwise be answered as that retry, and the new command
+    lost without a word (ADR 0025).
     """
 
     code = "command-id-reused"
