@@ -270,9 +270,9 @@ class CommandCenter(Application[UUID]):
                 first = aggregate.command_seen(ctx.command_id)
                 if command is not None and first is not None and first != command:
                     raise CommandIdReused(
-                        f"command id {ctx.command_id!r} was already used on this {what} "
-                        f"for another step ({_step(first)}, not {_step(command)}); "
-                        "a new command needs a new command id"
+                        f"this command id was already used on this {what} for another "
+                        f"step ({_step(first)}, not {_step(command)}); a new command "
+                        "needs a new command id"
                     )
                 return _Decision(aggregate, [])
             self._check_version(ctx, aggregate)
@@ -516,7 +516,6 @@ class CommandCenter(Application[UUID]):
             again = self._find(EarlyWarning, new_id)
             if again is not None:  # the same raise again: answer as the first time
                 _check_same_command(
-                    ctx,
                     "raise a warning",
                     (again.source, source.strip()),
                     (again.rule, rule.strip()),
@@ -667,7 +666,6 @@ class CommandCenter(Application[UUID]):
             again = self._find_repeat(Instruction, new_id)
             if again is not None:  # the same command again: answer as the first time
                 _check_same_command(
-                    ctx,
                     "issue an instruction",
                     (again.issuer, ctx.actor.unit),
                     (again.title, title.strip()),
@@ -1036,7 +1034,7 @@ def _step(command: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", command).lower()
 
 
-def _check_same_command(ctx: Context, first: str, *recorded_and_given: tuple[Any, Any]) -> None:
+def _check_same_command(first: str, *recorded_and_given: tuple[Any, Any]) -> None:
     """Refuse a command that reuses the id of a different one (:class:`CommandIdReused`).
 
     Only what a genuine retry cannot change is compared (who gave it, what it names and
@@ -1046,9 +1044,11 @@ def _check_same_command(ctx: Context, first: str, *recorded_and_given: tuple[Any
     not be entitled to read it.
     """
     if any(recorded != given for recorded, given in recorded_and_given):
+        # The id is not quoted: the API puts the client's id in its unit's namespace,
+        # and the field the client gave is named beside the message.
         raise CommandIdReused(
-            f"command id {ctx.command_id!r} was already used to {first} with other "
-            "content; a new command needs a new command id"
+            f"this command id was already used to {first} with other content; "
+            "a new command needs a new command id"
         )
 
 
