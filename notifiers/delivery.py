@@ -717,6 +717,49 @@ def delivery(store: ViewStore, delivery_id: str) -> dict[str, Any] | None:
     return dict(zip(DELIVERY_COLUMNS, rows[0], strict=True)) if rows else None
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """How one subscription's endpoint fares, for the operators' monitoring."""
+
+    subscription_id: str
+    unit: str
+    active: bool
+    #: Deliveries given up on in a row (reset by the next one delivered).
+    dead_in_a_row: int
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The deliveries still waiting for an attempt, and since when the oldest waits."""
+
+    pending: int
+    oldest_pending_at: datetime | None
+
+
+def backlog(store: ViewStore) -> Backlog:
+    """The queue as it stands: a range of the status-led index, not a scan of history."""
+    with store.read() as tx:
+        count, oldest = tx.execute(
+            f"SELECT COUNT(*), MIN(created_at) FROM {DELIVERIES} WHERE status = 'pending'"
+        )[0]
+    return Backlog(int(count), from_iso(oldest))
+
+
+def endpoints(store: ViewStore) -> list[Endpoint]:
+    """Every subscription not deleted, with its endpoint's record (none yet: no answer)."""
+    with store.read() as tx:
+        rows = tx.execute(
+            f"SELECT s.id, s.unit, s.active, e.consecutive_dead, e.last_success_at "
+            f"FROM {SUBSCRIPTIONS} s LEFT JOIN {ENDPOINTS} e ON e.subscription_id = s.id "
+            "WHERE s.deleted = 0 ORDER BY s.unit, s.id"
+        )
+    return [
+        Endpoint(str(sid), str(unit), bool(active), int(dead or 0), from_iso(ok))
+        for sid, unit, active, dead, ok in rows
+    ]
+
+
 def redeliver(store: ViewStore, delivery_id: str) -> bool:
     """Put a finished delivery back in the queue, due now, with a fresh schedule.
 

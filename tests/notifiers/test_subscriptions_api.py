@@ -174,6 +174,42 @@ def test_deliveries_are_listed_and_a_dead_letter_is_redelivered(
     assert other.status_code == 404
 
 
+def test_metrics_show_an_endpoint_failing_then_disabled_for_the_operators_to_alert_on(
+    api: tuple[TestClient[Any], Notifiers], receiver: Receiver, demo: CommandCenter
+) -> None:
+    """The unit's only endpoint is down: the department hears nothing, so whoever
+    watches the center's metrics must (fast_config disables after 3 dead in a row)."""
+    from tests.notifiers.test_delivery import raise_warning
+
+    client, _ = api
+    created = client.post("/v1/subscriptions", json={"url": receiver.url}).json()
+    label = f'subscription="{created["id"]}",unit="HW"'
+
+    def metrics_once(line: str) -> str:
+        """/metrics as soon as it shows ``line`` (the outbox follows the log)."""
+        deadline = time.monotonic() + 20
+        while True:
+            text = client.get("/metrics").text
+            if line in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
+
+    healthy = metrics_once(f"closedloop_webhook_subscription_active{{{label}}} 1")
+    assert f"closedloop_webhook_subscription_active{{{label}}} 1" in healthy
+    assert f"closedloop_webhook_dead_in_a_row{{{label}}} 0" in healthy
+
+    receiver.answer = lambda r: (500, {}, 0.0)
+    for n in range(3):
+        raise_warning(demo, f"storm {n}")
+    metrics = metrics_once(f"closedloop_webhook_subscription_active{{{label}}} 0")
+
+    assert f"closedloop_webhook_subscription_active{{{label}}} 0" in metrics
+    dead = next(x for x in metrics.splitlines() if x.startswith("closedloop_webhook_dead_in"))
+    assert int(dead.rsplit(" ", 1)[1]) >= 3
+    assert "closedloop_webhook_pending " in metrics
+    assert receiver.url not in metrics  # an endpoint's address is not for every scraper
+
+
 def test_deliveries_are_filtered_by_subscription_status_and_time(
     api: tuple[TestClient[Any], Notifiers], receiver: Receiver, demo: CommandCenter
 ) -> None:
