@@ -484,22 +484,25 @@ def test_once_the_warning_is_no_longer_open_the_same_key_opens_a_new_one(
     assert raise_warning(app, dedup_key="reservoir:qingshan") == second
 
 
+#: A raise as the reservoir telemetry sends it.
+QINGSHAN: dict[str, Any] = {
+    "source": "reservoir-telemetry",
+    "rule": "RES-FLOOD-LIMIT",
+    "theme": "reservoir",
+    "level": 2,
+    "title": "Qingshan above limit",
+    "unit": WATER,
+    "dedup_key": "reservoir:qingshan",
+}
+
+
 def test_raising_the_same_warning_again_with_its_command_id_is_a_no_op(
     app: CommandCenter,
 ) -> None:
     command = ctx(WATER, command_id="telemetry-0001")
-    fields: dict[str, Any] = {
-        "source": "reservoir-telemetry",
-        "rule": "RES-FLOOD-LIMIT",
-        "theme": "reservoir",
-        "level": 2,
-        "title": "Qingshan above limit",
-        "unit": WATER,
-        "dedup_key": "reservoir:qingshan",
-    }
-    first = app.raise_warning(command, **fields)
+    first = app.raise_warning(command, **QINGSHAN)
     with nothing_stored(app):
-        again = app.raise_warning(command, **fields)
+        again = app.raise_warning(command, **QINGSHAN)
     assert (again.id, again.created, again.position) == (first.id, True, None)
 
 
@@ -507,17 +510,8 @@ def test_the_same_command_id_on_a_different_warning_is_refused_and_the_first_kep
     app: CommandCenter,
 ) -> None:
     command = ctx(WATER, command_id="telemetry-0001")
-    fields: dict[str, Any] = {
-        "source": "reservoir-telemetry",
-        "rule": "RES-FLOOD-LIMIT",
-        "theme": "reservoir",
-        "level": 2,
-        "title": "Qingshan above limit",
-        "unit": WATER,
-        "dedup_key": "reservoir:qingshan",
-    }
-    first = app.raise_warning(command, **fields)
-    other = {**fields, "title": "Baisha above limit", "dedup_key": "reservoir:baisha"}
+    first = app.raise_warning(command, **QINGSHAN)
+    other = {**QINGSHAN, "title": "Baisha above limit", "dedup_key": "reservoir:baisha"}
     with nothing_stored(app), pytest.raises(CommandIdReused, match="raise a warning"):
         app.raise_warning(command, **other)
     assert app.warning(first.id).title == "Qingshan above limit"
@@ -537,18 +531,9 @@ def test_a_command_id_reused_to_close_an_acknowledged_warning_is_refused(
 def test_a_repeat_given_again_with_its_command_id_is_counted_once(app: CommandCenter) -> None:
     first = raise_warning(app, dedup_key="reservoir:qingshan")
     command = ctx(WATER, command_id="telemetry-0002")
-    fields: dict[str, Any] = {
-        "source": "reservoir-telemetry",
-        "rule": "RES-FLOOD-LIMIT",
-        "theme": "reservoir",
-        "level": 2,
-        "title": "Qingshan above limit",
-        "unit": WATER,
-        "dedup_key": "reservoir:qingshan",
-    }
-    app.raise_warning(command, **fields)
+    app.raise_warning(command, **QINGSHAN)
     with nothing_stored(app):
-        again = app.raise_warning(command, **fields)
+        again = app.raise_warning(command, **QINGSHAN)
     assert (again.id, again.created, again.position) == (first, False, None)
     assert app.warning(first).repeats == 1
 
@@ -558,20 +543,11 @@ def test_a_repeat_given_again_after_a_new_warning_took_its_key_is_not_counted_ag
 ) -> None:
     first = raise_warning(app, dedup_key="reservoir:qingshan")
     command = ctx(WATER, command_id="telemetry-0003")
-    fields: dict[str, Any] = {
-        "source": "reservoir-telemetry",
-        "rule": "RES-FLOOD-LIMIT",
-        "theme": "reservoir",
-        "level": 2,
-        "title": "Qingshan above limit",
-        "unit": WATER,
-        "dedup_key": "reservoir:qingshan",
-    }
-    app.raise_warning(command, **fields)  # folds into the first warning
+    app.raise_warning(command, **QINGSHAN)  # folds into the first warning
     app.resolve_warning(ctx(DISTRICT), first, "receded")
     second = raise_warning(app, dedup_key="reservoir:qingshan")
     with nothing_stored(app):
-        again = app.raise_warning(command, **fields)  # the client's retry of the repeat
+        again = app.raise_warning(command, **QINGSHAN)  # the client's retry of the repeat
     assert again.position is None
     assert app.warning(second).repeats == 0
 
