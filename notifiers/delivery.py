@@ -66,13 +66,42 @@ class TargetRefused(Exception):
     """The endpoint's address is in a range that is not allowed."""
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits, reached through a
+#: translator (RFC 6052's well-known NAT64 prefix) or taken as IPv4 by some stacks (the
+#: deprecated IPv4-compatible form, RFC 4291 2.5.5.1).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: The prefix RFC 8215 sets aside for a network's own translators: where the IPv4 address
+#: sits in it is the network's choice, so nothing in it is taken for public.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _ipv4_inside(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to, if it embeds one."""
+    if address.ipv4_mapped is not None:  # ::ffff:127.0.0.1
+        return address.ipv4_mapped
+    if address.sixtofour is not None:  # 2002:7f00:1:: (6to4)
+        return address.sixtofour
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _refused(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address, allowed: tuple[Network, ...]
 ) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever it looks like
+    """Whether a webhook may not connect to ``address``: an address that is not public
+    (private, loopback, link-local, reserved, multicast), or an IPv6 address that leads
+    to one (Python's ``is_global`` takes 64:ff9b::7f00:1 and 2002:7f00:1:: for public),
+    unless a network of ``allowed`` holds it."""
     if any(address in net for net in allowed):
         return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return True
+        inside = _ipv4_inside(address)
+        if inside is not None:
+            return _refused(inside, allowed)
     return not address.is_global or address.is_multicast
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from domain.application import CommandCenter
 from notifiers.config import networks
-from notifiers.delivery import check_target, deliveries
+from notifiers.delivery import TargetRefused, check_target, deliveries
 from notifiers.service import Notifiers
 from tests.notifiers.conftest import Receiver, fast_config, serve
 from tests.notifiers.test_delivery import raise_warning, subscribe
@@ -49,6 +49,34 @@ def rebinding(monkeypatch: pytest.MonkeyPatch) -> Rebinding:
     dns = Rebinding(socket.getaddrinfo)
     monkeypatch.setattr(socket, "getaddrinfo", dns)
     return dns
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::a00:1",  # a network's own translator (RFC 8215)
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "::10.0.0.1",  # IPv4-compatible (deprecated)
+        "::ffff:169.254.169.254",  # IPv4-mapped cloud metadata address
+    ],
+)
+def test_an_ipv6_address_that_leads_to_a_private_ipv4_one_is_refused(address: str) -> None:
+    """Python takes most of these for public addresses; through a translator or a relay
+    they reach the private IPv4 address inside them."""
+    with pytest.raises(TargetRefused, match="private or reserved"):
+        check_target(f"http://[{address}]/hook", ())
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2001:4860::8888"])
+def test_an_ipv6_address_that_leads_to_a_public_one_is_let_through(address: str) -> None:
+    check_target(f"http://[{address}]/hook", ())
+
+
+def test_a_network_allowed_by_its_ipv4_range_is_allowed_through_nat64_too() -> None:
+    check_target("http://[64:ff9b::a00:1]/hook", networks("10.0.0.0/8"))
 
 
 def test_a_name_that_rebinds_to_a_private_address_is_refused_at_delivery(
