@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, get
+from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
@@ -33,14 +33,14 @@ from api.routes import (
     WarningController,
 )
 from api.schemas import Health, ProjectionStatus
-from api.subscriptions import SUBSCRIPTION_HANDLERS, webhooks_of
+from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.views import Views
 from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.meta import now
-from notifiers.delivery import backlog, endpoints
+from notifiers.delivery import webhook_health
 from projections.service import ReadModels
 
 #: Bodies over 1 MiB are refused (413) before they are read in full.
@@ -70,7 +70,7 @@ def health(services: NamedDependency[Services]) -> Health:
     media_type=MediaType.TEXT,
     tags=("system",),
 )
-def metrics(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> str:
+def metrics(services: NamedDependency[Services]) -> str:
     """Prometheus text format: the log's head, each view's position, lag and heartbeat;
     the webhooks' queue and how each subscription's endpoint fares."""
     views = services.reads.status()
@@ -94,53 +94,38 @@ def metrics(request: Request[Any, Any, Any], services: NamedDependency[Services]
             for v in views
             if v["heartbeat_age"] is not None
         ),
-        *_webhook_metrics(request),
+        *_webhook_metrics(services),
     ]
     # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
     return "\n".join(lines) + "\n"
 
 
-def _label(value: str) -> str:
-    """A label value in the text format: backslash, quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _webhook_metrics(request: Request[Any, Any, Any]) -> list[str]:
-    """What an operator alerts on: deliveries piling up, and endpoints failing or disabled
-    (a department whose only endpoint is down hears nothing, so someone else must)."""
-    store = webhooks_of(request).store
-    queue = backlog(store)
+def _webhook_metrics(services: Services) -> list[str]:
+    """What an operator alerts on: deliveries piling up, endpoints failing or disabled (a
+    department whose only endpoint is down hears nothing, so someone else must)."""
+    health = webhook_health(services.reads.store)
     waited = 0.0
-    if queue.oldest_pending_at is not None:
-        waited = max(0.0, (now() - queue.oldest_pending_at).total_seconds())
-    lines = [
-        "# HELP closedloop_webhook_pending Webhook deliveries waiting for an attempt.",
+    if health.oldest_pending_at is not None:
+        waited = max(0.0, (now() - health.oldest_pending_at).total_seconds())
+    return [
+        "# HELP closedloop_webhook_pending Deliveries of active subscriptions waiting for "
+        "an attempt.",
         "# TYPE closedloop_webhook_pending gauge",
-        f"closedloop_webhook_pending {queue.pending}",
-        "# HELP closedloop_webhook_oldest_pending_age_seconds How long the oldest waiting "
-        "delivery has waited (0 when none waits).",
+        f"closedloop_webhook_pending {health.pending}",
+        "# HELP closedloop_webhook_oldest_pending_age_seconds How long the oldest of them "
+        "has waited (0 when none waits).",
         "# TYPE closedloop_webhook_oldest_pending_age_seconds gauge",
         f"closedloop_webhook_oldest_pending_age_seconds {waited:.3f}",
+        "# HELP closedloop_webhook_subscriptions Subscriptions by state: disabled by their "
+        "admin, or after deliveries given up on in a row.",
+        "# TYPE closedloop_webhook_subscriptions gauge",
+        f'closedloop_webhook_subscriptions{{state="active"}} {health.active}',
+        f'closedloop_webhook_subscriptions{{state="disabled"}} {health.disabled}',
+        "# HELP closedloop_webhook_failing_endpoints Active subscriptions whose last "
+        "deliveries were given up on.",
+        "# TYPE closedloop_webhook_failing_endpoints gauge",
+        f"closedloop_webhook_failing_endpoints {health.failing}",
     ]
-    found = endpoints(store)
-    labels = [f'subscription="{_label(e.subscription_id)}",unit="{_label(e.unit)}"' for e in found]
-    lines += [
-        "# HELP closedloop_webhook_subscription_active 1 while a subscription delivers, 0 once "
-        "disabled (by its admin, or after deliveries given up on in a row).",
-        "# TYPE closedloop_webhook_subscription_active gauge",
-        *(
-            f"closedloop_webhook_subscription_active{{{label}}} {int(e.active)}"
-            for e, label in zip(found, labels, strict=True)
-        ),
-        "# HELP closedloop_webhook_dead_in_a_row Deliveries to the subscription's endpoint "
-        "given up on in a row (0 after one is delivered).",
-        "# TYPE closedloop_webhook_dead_in_a_row gauge",
-        *(
-            f"closedloop_webhook_dead_in_a_row{{{label}}} {e.dead_in_a_row}"
-            for e, label in zip(found, labels, strict=True)
-        ),
-    ]
-    return lines
 
 
 def build_services(

@@ -40,9 +40,15 @@ class _RemembersCommand:
         command_id = self.meta.command_id
         if not seen or seen[-1] != command_id:
             seen.append(command_id)
-            for forgotten in seen[:-REMEMBERED_COMMANDS]:
-                names.pop(forgotten, None)
-            del seen[:-REMEMBERED_COMMANDS]
+            if len(seen) > REMEMBERED_COMMANDS:
+                dropped = seen[:-REMEMBERED_COMMANDS]
+                del seen[:-REMEMBERED_COMMANDS]
+                for forgotten in dropped:
+                    # An id may be in the list twice (a cascade: two verifications under
+                    # one id each telling the same warning): its name stays with the copy
+                    # still remembered.
+                    if forgotten not in seen:
+                        names.pop(forgotten, None)
         # The command the id first came with on this aggregate: a step of it may add
         # events of other names here (a verification closing the case), never first.
         names.setdefault(command_id, self.meta.command)

@@ -50,7 +50,7 @@ import httpx
 from notifiers.config import Network, WebhookConfig
 from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
 from notifiers.secrets import Keyring, signature_header
-from projections.base import ViewStore, from_iso, iso
+from projections.base import Tx, ViewStore, from_iso, iso
 
 log = logging.getLogger("closedloop.notifiers")
 
@@ -71,6 +71,8 @@ class TargetRefused(Exception):
 #: deprecated IPv4-compatible form, RFC 4291 2.5.5.1).
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: SIIT's "IPv4-translated" form (RFC 2765), ``::ffff:0:a.b.c.d``.
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 #: The prefix RFC 8215 sets aside for a network's own translators: where the IPv4 address
 #: sits in it is the network's choice, so nothing in it is taken for public.
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
@@ -82,7 +84,11 @@ def _ipv4_inside(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None
         return address.ipv4_mapped
     if address.sixtofour is not None:  # 2002:7f00:1:: (6to4)
         return address.sixtofour
-    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+    if (
+        address in _NAT64
+        or address in _IPV4_TRANSLATED
+        or (address in _IPV4_COMPATIBLE and int(address) > 1)
+    ):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -102,7 +108,7 @@ def _refused(
         inside = _ipv4_inside(address)
         if inside is not None:
             return _refused(inside, allowed)
-    return not address.is_global or address.is_multicast
+    return not address.is_global or address.is_multicast or address.is_reserved
 
 
 #: Name lookups run here, so that a caller can stop waiting for one (``getaddrinfo``
@@ -747,46 +753,50 @@ def delivery(store: ViewStore, delivery_id: str) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """How one subscription's endpoint fares, for the operators' monitoring."""
+class WebhookHealth:
+    """What the center's monitoring watches of the webhooks: counts only, no subscription
+    named (``/metrics`` answers anyone who can reach it; ``/v1/subscriptions`` and
+    ``/v1/deliveries`` tell an admin which)."""
 
-    subscription_id: str
-    unit: str
-    active: bool
-    #: Deliveries given up on in a row (reset by the next one delivered).
-    dead_in_a_row: int
-    last_success_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """The deliveries still waiting for an attempt, and since when the oldest waits."""
-
+    #: Deliveries of active subscriptions waiting for an attempt (a disabled one's wait
+    #: for it to be enabled again, and are not a backlog of the worker's).
     pending: int
     oldest_pending_at: datetime | None
+    active: int
+    disabled: int
+    #: Active subscriptions whose endpoint's last deliveries were given up on.
+    failing: int
 
 
-def backlog(store: ViewStore) -> Backlog:
-    """The queue as it stands: a range of the status-led index, not a scan of history."""
+def webhook_health(store: ViewStore) -> WebhookHealth:
+    """The webhooks as they stand; all zero before the notifiers made their tables (they
+    may run in processes of their own, started after the API)."""
     with store.read() as tx:
-        count, oldest = tx.execute(
-            f"SELECT COUNT(*), MIN(created_at) FROM {DELIVERIES} WHERE status = 'pending'"
+        if not _has_table(tx, ENDPOINTS):  # the last table the outbox makes
+            return WebhookHealth(0, None, 0, 0, 0)
+        pending, oldest = tx.execute(
+            f"SELECT COUNT(*), MIN(d.created_at) FROM {DELIVERIES} d "
+            f"JOIN {SUBSCRIPTIONS} s ON s.id = d.subscription_id "
+            "WHERE d.status = 'pending' AND s.active = 1 AND s.deleted = 0"
         )[0]
-    return Backlog(int(count), from_iso(oldest))
-
-
-def endpoints(store: ViewStore) -> list[Endpoint]:
-    """Every subscription not deleted, with its endpoint's record (none yet: no answer)."""
-    with store.read() as tx:
-        rows = tx.execute(
-            f"SELECT s.id, s.unit, s.active, e.consecutive_dead, e.last_success_at "
+        active, disabled, failing = tx.execute(
+            "SELECT SUM(CASE WHEN s.active = 1 THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN s.active = 0 THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN s.active = 1 AND e.consecutive_dead > 0 THEN 1 ELSE 0 END) "
             f"FROM {SUBSCRIPTIONS} s LEFT JOIN {ENDPOINTS} e ON e.subscription_id = s.id "
-            "WHERE s.deleted = 0 ORDER BY s.unit, s.id"
-        )
-    return [
-        Endpoint(str(sid), str(unit), bool(active), int(dead or 0), from_iso(ok))
-        for sid, unit, active, dead, ok in rows
-    ]
+            "WHERE s.deleted = 0"
+        )[0]
+    return WebhookHealth(
+        int(pending), from_iso(oldest), int(active or 0), int(disabled or 0), int(failing or 0)
+    )
+
+
+def _has_table(tx: Tx, table: str) -> bool:
+    if tx.dialect == "postgres":  # in the schema the store's search path names
+        return bool(tx.execute("SELECT to_regclass(?) IS NOT NULL", (table,))[0][0])
+    return bool(
+        tx.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    )
 
 
 def redeliver(store: ViewStore, delivery_id: str) -> bool:

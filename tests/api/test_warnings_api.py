@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from api.tokens import TokenBook
 from domain.application import CommandCenter
 from tests.api.conftest import As, raise_warning
 
@@ -131,3 +132,27 @@ def test_answers_are_in_rfc3339_with_the_zones_offset(client: Client, as_: As) -
     w = raise_warning(client, as_)
     detail = client.get(f"/v1/warnings/{w['id']}", headers=as_("duty")).json()
     assert detail["raised_at"].endswith("+08:00")
+
+
+def test_a_raise_retried_by_another_instance_of_the_monitoring_system_answers_the_first(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    """Two instances of one adapter, each with a monitor token of the unit, and no
+    ``source`` in the body: the server names the source after each token, and the retry
+    is still the same raise."""
+    other = TokenBook(center).issue(user="adapter-b", unit="HW", roles=["monitor"]).secret
+    body = {
+        "rule": "reservoir.level",
+        "theme": "reservoir",
+        "level": 2,
+        "title": "Qingshan above the limit",
+        "unit": "HW-DH-QS",
+        "command_id": "adapter-17",
+    }
+    first = client.post("/v1/warnings", json=body, headers=as_("monitor"))
+    head = center.head_position()
+    again = client.post("/v1/warnings", json=body, headers={"Authorization": f"Bearer {other}"})
+    assert first.status_code == 201
+    assert again.status_code in (200, 201), again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert center.head_position() == head

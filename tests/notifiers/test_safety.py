@@ -61,6 +61,7 @@ def rebinding(monkeypatch: pytest.MonkeyPatch) -> Rebinding:
         "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
         "::10.0.0.1",  # IPv4-compatible (deprecated)
         "::ffff:169.254.169.254",  # IPv4-mapped cloud metadata address
+        "::ffff:0:7f00:1",  # IPv4-translated (RFC 2765) of 127.0.0.1
     ],
 )
 def test_an_ipv6_address_that_leads_to_a_private_ipv4_one_is_refused(address: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from uuid import uuid4
 
 import pytest
 
+from domain.base import REMEMBERED_COMMANDS, LoopAggregate, _RemembersCommand
 from domain.meta import Meta, MetaAsDict
 
 
@@ -46,3 +48,27 @@ def test_meta_is_still_a_dataclass_that_decode_may_fill_directly() -> None:
     # only while Meta runs nothing after __init__ and keeps its fields in __dict__.
     assert not hasattr(Meta, "__post_init__")
     assert not hasattr(Meta, "__slots__")
+
+
+def test_an_id_remembered_twice_keeps_its_command_until_its_last_copy_is_forgotten() -> None:
+    """A cascade records one id on one record twice (two verifications under one id,
+    each telling the same warning): forgetting the older copy keeps the name, so a
+    reuse of that id is still told from a retry (ADR 0025)."""
+    record = SimpleNamespace()
+
+    def apply(command_id: str, command: str) -> None:
+        event = SimpleNamespace(meta=SimpleNamespace(command_id=command_id, command=command))
+        _RemembersCommand._remember(event, record)  # type: ignore[arg-type]
+
+    apply("x", "InstructionFinished")
+    apply("y", "AcknowledgeWarning")
+    apply("x", "InstructionFinished")
+    for n in range(REMEMBERED_COMMANDS - 2):  # the first "x" falls out of the memory
+        apply(f"filler-{n}", "Remind")
+    assert "x" in record.recent_commands
+    assert LoopAggregate.command_seen(record, "x") == "InstructionFinished"  # type: ignore[arg-type]
+    apply("z1", "Remind")
+    apply("z2", "Remind")  # "y", then the second "x", fall out too
+    assert "x" not in record.recent_commands
+    assert LoopAggregate.command_seen(record, "x") is None  # type: ignore[arg-type]
+    assert len(record.recent_command_names) == REMEMBERED_COMMANDS
