@@ -72,7 +72,7 @@ def health(services: NamedDependency[Services]) -> Health:
 )
 def metrics(services: NamedDependency[Services]) -> str:
     """Prometheus text format: the log's head, each view's position, lag and heartbeat;
-    the webhooks' queue and how each subscription's endpoint fares."""
+    the webhooks' queue, and their subscriptions and failing endpoints counted."""
     views = services.reads.status()
     head = views[0]["head"] if views else services.center.head_position()
     lines = [
