@@ -33,6 +33,7 @@ from api.problems import ProblemError, invalid
 from api.routes import LARGEST, READ, _problems, caught_up
 from api.tokens import Principal
 from domain.application import CommandCenter
+from domain.base import BOOKKEEPING
 from domain.disposition import Disposition
 from domain.errors import NotFound
 from domain.instruction import Instruction
@@ -469,7 +470,7 @@ def history_of(services: Services, principal: Principal, kind: str, aid: UUID) -
 def state_of(aggregate: Any) -> dict[str, Any]:
     """The aggregate's own fields as JSON-ready values (what it looked like then)."""
     fields = {
-        k: v for k, v in vars(aggregate).items() if not k.startswith("_") and k != "recent_commands"
+        k: v for k, v in vars(aggregate).items() if not k.startswith("_") and k not in BOOKKEEPING
     }
     state: dict[str, Any] = msgspec.to_builtins(fields)
     return state

@@ -32,34 +32,43 @@ class _RemembersCommand:
     meta: Meta
 
     def _remember(self, aggregate: Any) -> None:
-        # Created events reach here before the aggregate has the attributes; a snapshot
-        # taken before the names were kept has the ids only (their names stay unknown).
-        state = aggregate.__dict__
-        seen: list[str] = state.setdefault("recent_commands", [])
-        names: dict[str, str] = state.setdefault("recent_command_names", {})
+        commands = _recent_commands(aggregate)
         command_id = self.meta.command_id
-        if not seen or seen[-1] != command_id:
-            seen.append(command_id)
-            if len(seen) > REMEMBERED_COMMANDS:
-                dropped = seen[:-REMEMBERED_COMMANDS]
-                del seen[:-REMEMBERED_COMMANDS]
-                for forgotten in dropped:
-                    # An id may be in the list twice (a cascade: two verifications under
-                    # one id each telling the same warning): its name stays with the copy
-                    # still remembered.
-                    if forgotten not in seen:
-                        names.pop(forgotten, None)
-        # The command the id first came with on this aggregate: a step of it may add
-        # events of other names here (a verification closing the case), never first.
-        names.setdefault(command_id, self.meta.command)
+        if command_id in commands:
+            # Seen again (a command's second event here, or a cascade under the same
+            # id): the most recent now, still under the command it first came with (a
+            # step may add events of other names here, a verification closing the case).
+            commands[command_id] = commands.pop(command_id)
+        else:
+            commands[command_id] = self.meta.command
+            if len(commands) > REMEMBERED_COMMANDS:
+                del commands[next(iter(commands))]  # the least recently seen
+
+
+#: The aggregate's memory of recent commands: command id -> the command's name, least
+#: recently seen first (ADRs 0003, 0025). Bookkeeping, not part of what the record says.
+COMMANDS = "recent_command_names"
+#: Where a snapshot taken before ADR 0025 kept the ids alone, oldest first.
+_LEGACY_COMMANDS = "recent_commands"
+BOOKKEEPING = frozenset({COMMANDS, _LEGACY_COMMANDS})
+
+
+def _recent_commands(aggregate: Any) -> dict[str, str | None]:
+    """The aggregate's memory, made on first use: a Created event reaches here before the
+    aggregate has it, and one restored from a snapshot taken before the names were kept
+    has its ids only (taken over, names unknown, and the old list dropped)."""
+    state = aggregate.__dict__
+    commands: dict[str, str | None] | None = state.get(COMMANDS)
+    if commands is None:
+        commands = state[COMMANDS] = dict.fromkeys(state.pop(_LEGACY_COMMANDS, ()))
+    return commands
 
 
 class LoopAggregate(Aggregate):
     """An aggregate that belongs to a loop and remembers the commands applied to it."""
 
     loop_id: UUID
-    recent_commands: list[str]
-    recent_command_names: dict[str, str]
+    recent_command_names: dict[str, str | None]
 
     class Created(Aggregate.Created, _RemembersCommand):
         meta: Meta
@@ -97,12 +106,11 @@ class LoopAggregate(Aggregate):
 
     def has_seen(self, command_id: str) -> bool:
         """Whether a command with this id was already applied here (a retry)."""
-        return command_id in self.recent_commands
+        return command_id in _recent_commands(self)
 
     def command_seen(self, command_id: str) -> str | None:
         """The name of the command this id was applied here with; None if not known."""
-        names: dict[str, str] = self.__dict__.get("recent_command_names", {})
-        return names.get(command_id)
+        return _recent_commands(self).get(command_id)
 
 
 _SCALARS = (str, int, float, UUID, date, Enum)

@@ -126,6 +126,8 @@ def test_a_past_version_answers_the_state_then(api: Any) -> None:
     first = client.get(url, params={"version": 1}, headers=who["district"]).json()
     assert first["version"] == 1
     assert first["state"]["status"] == "dispatched"
+    # The record as it was, not the engine's bookkeeping (other units' command ids).
+    assert not {"recent_commands", "recent_command_names"} & set(first["state"])
     latest = client.get(url, params={"version": 99}, headers=who["district"])
     assert latest.status_code == 404
     both = client.get(

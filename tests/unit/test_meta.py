@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -50,25 +51,38 @@ def test_meta_is_still_a_dataclass_that_decode_may_fill_directly() -> None:
     assert not hasattr(Meta, "__slots__")
 
 
-def test_an_id_remembered_twice_keeps_its_command_until_its_last_copy_is_forgotten() -> None:
+def _apply(record: Any, command_id: str, command: str) -> None:
+    event = SimpleNamespace(meta=SimpleNamespace(command_id=command_id, command=command))
+    _RemembersCommand._remember(event, record)  # type: ignore[arg-type]
+
+
+def test_an_id_seen_again_keeps_its_command_until_it_is_the_least_recent() -> None:
     """A cascade records one id on one record twice (two verifications under one id,
-    each telling the same warning): forgetting the older copy keeps the name, so a
-    reuse of that id is still told from a retry (ADR 0025)."""
+    each telling the same warning): seeing it again keeps it remembered, under the
+    command it first came with, so a reuse of that id is still told from a retry
+    (ADR 0025)."""
     record = SimpleNamespace()
-
-    def apply(command_id: str, command: str) -> None:
-        event = SimpleNamespace(meta=SimpleNamespace(command_id=command_id, command=command))
-        _RemembersCommand._remember(event, record)  # type: ignore[arg-type]
-
-    apply("x", "InstructionFinished")
-    apply("y", "AcknowledgeWarning")
-    apply("x", "InstructionFinished")
-    for n in range(REMEMBERED_COMMANDS - 2):  # the first "x" falls out of the memory
-        apply(f"filler-{n}", "Remind")
-    assert "x" in record.recent_commands
+    _apply(record, "x", "InstructionFinished")
+    _apply(record, "y", "AcknowledgeWarning")
+    _apply(record, "x", "InstructionFinished")
+    for n in range(REMEMBERED_COMMANDS - 1):  # "y" goes, being the least recent
+        _apply(record, f"filler-{n}", "Remind")
+    assert LoopAggregate.has_seen(record, "x")  # type: ignore[arg-type]
+    assert not LoopAggregate.has_seen(record, "y")  # type: ignore[arg-type]
     assert LoopAggregate.command_seen(record, "x") == "InstructionFinished"  # type: ignore[arg-type]
-    apply("z1", "Remind")
-    apply("z2", "Remind")  # "y", then the second "x", fall out too
-    assert "x" not in record.recent_commands
+    _apply(record, "z", "Remind")  # now "x" is the least recent, and goes
+    assert not LoopAggregate.has_seen(record, "x")  # type: ignore[arg-type]
     assert LoopAggregate.command_seen(record, "x") is None  # type: ignore[arg-type]
     assert len(record.recent_command_names) == REMEMBERED_COMMANDS
+
+
+def test_a_record_from_a_snapshot_of_before_the_names_still_knows_its_ids() -> None:
+    """A snapshot taken before ADR 0025 kept the ids alone: they are still retries, with
+    their commands unknown (so never refused as reuses), and new ones get names."""
+    record = SimpleNamespace(recent_commands=["old-1", "old-2"])
+    assert LoopAggregate.has_seen(record, "old-1")  # type: ignore[arg-type]
+    assert LoopAggregate.command_seen(record, "old-1") is None  # type: ignore[arg-type]
+    _apply(record, "new", "Remind")
+    assert LoopAggregate.has_seen(record, "old-2")  # type: ignore[arg-type]
+    assert LoopAggregate.command_seen(record, "new") == "Remind"  # type: ignore[arg-type]
+    assert not hasattr(record, "recent_commands")  # one memory from then on
