@@ -1036,7 +1036,7 @@ def _step(command: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", command).lower()
 
 
-def _check_same_command(first: str, *recorded_and_given: tuple[Any, Any]) -> None:
+def _check_same_command(command: str, *recorded_and_given: tuple[Any, Any]) -> None:
     """Refuse a command that reuses the id of a different one (:class:`CommandIdReused`).
 
     Only what a genuine retry cannot change is compared (who gave it, what it names and
@@ -1049,7 +1049,7 @@ def _check_same_command(first: str, *recorded_and_given: tuple[Any, Any]) -> Non
         # The id is not quoted: the API puts the client's id in its unit's namespace,
         # and the field the client gave is named beside the message.
         raise CommandIdReused(
-            f"this command id was already used to {first} with other content; "
+            f"this command id was already used to {command} with other content; "
             "a new command needs a new command id"
         )
 

@@ -50,7 +50,7 @@ import httpx
 from notifiers.config import Network, WebhookConfig
 from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
 from notifiers.secrets import Keyring, signature_header
-from projections.base import Tx, ViewStore, from_iso, iso
+from projections.base import ViewStore, from_iso, iso
 
 log = logging.getLogger("closedloop.notifiers")
 
@@ -772,7 +772,7 @@ def webhook_health(store: ViewStore) -> WebhookHealth:
     """The webhooks as they stand; all zero before the notifiers made their tables (they
     may run in processes of their own, started after the API)."""
     with store.read() as tx:
-        if not _has_table(tx, ENDPOINTS):  # the last table the outbox makes
+        if not tx.has_table(ENDPOINTS):  # the last table the outbox makes
             return WebhookHealth(0, None, 0, 0, 0)
         pending, oldest = tx.execute(
             f"SELECT COUNT(*), MIN(d.created_at) FROM {DELIVERIES} d "
@@ -788,14 +788,6 @@ def webhook_health(store: ViewStore) -> WebhookHealth:
         )[0]
     return WebhookHealth(
         int(pending), from_iso(oldest), int(active or 0), int(disabled or 0), int(failing or 0)
-    )
-
-
-def _has_table(tx: Tx, table: str) -> bool:
-    if tx.dialect == "postgres":  # in the schema the store's search path names
-        return bool(tx.execute("SELECT to_regclass(?) IS NOT NULL", (table,))[0][0])
-    return bool(
-        tx.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
     )
 
 

@@ -229,6 +229,14 @@ class Tx:
             [list(column) for column in zip(*rows, strict=True)],
         )
 
+    def has_table(self, table: str) -> bool:
+        """Whether ``table`` exists (on PostgreSQL, in the schema of the search path)."""
+        if self.dialect == "postgres":
+            return bool(self.execute("SELECT to_regclass(?) IS NOT NULL", (table,))[0][0])
+        return bool(
+            self.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        )
+
     def _column_types(self, table: str) -> dict[str, str]:
         types = _COLUMN_TYPES.get(table)
         if types is None:
