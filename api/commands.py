@@ -75,12 +75,14 @@ def run(
     creates: bool = False,
 ) -> Response[Any]:
     """Run one command and answer its receipt (201 when it created the resource)."""
-    body = msgspec.json.encode(data) if data is not None else b""
-    fingerprint = request_hash(request.method, request.url.path, body)
     key = request.headers.get("idempotency-key")
+    fingerprint = ""
     if key is not None:
         if not key.strip() or len(key) > MAX_KEY:
             raise invalid("Idempotency-Key", f"an idempotency key is 1 to {MAX_KEY} characters")
+        # Only a keyed request is compared with an earlier one.
+        body = msgspec.json.encode(data) if data is not None else b""
+        fingerprint = request_hash(request.method, request.url.path, body)
         replay = services.idempotency.find(principal.token_id, key)
         if replay is not None:
             if replay.request_hash != fingerprint:

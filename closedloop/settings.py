@@ -116,6 +116,8 @@ def store_env(url: str) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": query.get("pool_size", "5"),
             "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", "10"),
             "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "5"),
+            # One round trip per command, checking what it read (ADR 0027).
+            "APPLICATION_RECORDER_TOPIC": "closedloop.eventstore:CheckingPostgresRecorder",
         }
         if "schema" in query:
             # The library looks the schema up unquoted, so PostgreSQL folds it to lower

@@ -14,14 +14,16 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.utils import strtobool
 
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar, WorkingDuration
@@ -73,6 +75,35 @@ class Outcome:
         return self.position is not None
 
 
+class _Repository(Repository[UUID]):
+    """The library's repository, plus a read of the cache that does not ask the store."""
+
+    def cached_copy(self, aggregate_id: UUID) -> Any | None:
+        """A copy of the aggregate as this process last saw it, or None if not cached.
+
+        Taken under the lock the library holds while it fast-forwards a cached
+        aggregate in place, so the copy is never half of one version and half of the next.
+        """
+        if self.cache is None:
+            return None
+        lock = self._use_fastforward_lock(aggregate_id)
+        try:
+            with lock:
+                try:
+                    aggregate = self.cache.get(aggregate_id)
+                except KeyError:
+                    return None
+                return deepcopy(aggregate)
+        finally:
+            self._disuse_fastforward_lock(aggregate_id)
+
+
+#: Records that change seldom and that nearly every command reads: the units and the
+#: roster. A first attempt takes them from this process's cache without asking the store,
+#: when the store checks at the write that they had not moved on (ADR 0027).
+_REFERENCE: tuple[type[LoopAggregate], ...] = (Unit, Network)
+
+
 @dataclass
 class _Decision:
     primary: LoopAggregate
@@ -112,6 +143,24 @@ class CommandCenter(Application[UUID]):
         # Per thread: the aggregates loaded by the decision under way (see _execute).
         self._decision_scope = threading.local()
 
+    def construct_repository(self) -> Repository[UUID]:
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return _Repository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize) if maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            ),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
+
+    @property
+    def _checks_reads(self) -> bool:
+        """Whether the store checks a command's read set when it writes (ADR 0027)."""
+        return bool(getattr(self.recorder, "checks_reads", False))
+
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
         transcoder.register(MetaAsDict())  # type: ignore[attr-defined]
@@ -119,37 +168,51 @@ class CommandCenter(Application[UUID]):
     # -- the machinery of a command ----------------------------------------------------
 
     def _execute(self, ctx: Context, decide: Callable[[], _Decision]) -> Outcome:
+        checks_reads = self._checks_reads
+        scope = self._decision_scope
         for attempt in range(1, MAX_ATTEMPTS + 1):
             # Within one decision each aggregate is loaded once (an identity map): a
             # warning reached twice, through a parent and its child, is one object, not
             # two copies racing each other on the same version.
-            self._decision_scope.loaded = {}
-            self._decision_scope.first_attempt = attempt == 1
-            self._decision_scope.assumed_new = False
+            scope.loaded = {}
+            scope.read_versions = {}
+            scope.first_attempt = attempt == 1
+            scope.assumed_new = False
+            scope.trusts_cache = checks_reads and attempt == 1
+            scope.used_cache = False
             try:
                 decision = decide()
             except DomainError:
-                if not self._decision_scope.assumed_new or attempt == MAX_ATTEMPTS:
+                if not (scope.assumed_new or scope.used_cache) or attempt == MAX_ATTEMPTS:
                     raise
                 # Refused while assuming the command is new: if it is a repeat, its
                 # first run may be what changed the state it was refused on (a warning
-                # it closed), and it must be answered as the first time. Decide again,
-                # reading the store.
+                # it closed), and it must be answered as the first time. Refused on a
+                # unit taken from the cache: the unit may have changed since. Either
+                # way, decide again, reading the store.
                 continue
             finally:
-                self._decision_scope.loaded = None
-            assumed_new = self._decision_scope.assumed_new
+                scope.loaded = None
+            assumed_new = scope.assumed_new
+            used_cache = scope.used_cache
             decision.touched = list({id(a): a for a in decision.touched}.values())
             if not any(a.pending_events for a in decision.touched):
                 return self._outcome(decision, None)
             try:
-                recordings = self.save(*decision.touched)
+                if checks_reads:
+                    written = {a.id for a in decision.touched}
+                    reads = [(i, v) for i, v in scope.read_versions.items() if i not in written]
+                    recordings = self.save(*decision.touched, reads=reads)
+                else:
+                    recordings = self.save(*decision.touched)
             except IntegrityError:
-                # Someone else wrote first. With If-Match the client asked for exactly
-                # the version it saw, so report; otherwise decide again on the new state.
-                # A decision that only assumed its new id was free is decided again
-                # either way: the id may be taken by this very command, sent twice.
-                if ctx.expected_version is not None and not assumed_new:
+                # Someone else wrote first, or something the decision read has changed.
+                # With If-Match the client asked for exactly the version it saw, so
+                # report; otherwise decide again on the new state. A decision that only
+                # assumed its new id was free, or took units from the cache, is decided
+                # again either way: the id may be taken by this very command, sent
+                # twice, and a cached unit may be what was out of date.
+                if ctx.expected_version is not None and not (assumed_new or used_cache):
                     raise ConcurrencyConflict(
                         "the record changed while your command was being saved"
                     ) from None
@@ -188,19 +251,33 @@ class CommandCenter(Application[UUID]):
 
     def _find(self, cls: type[TAggregate], aggregate_id: UUID) -> TAggregate | None:
         """The aggregate, or None when nothing is recorded under this id (one read)."""
-        loaded: dict[UUID, Any] | None = getattr(self._decision_scope, "loaded", None)
+        scope = self._decision_scope
+        loaded: dict[UUID, Any] | None = getattr(scope, "loaded", None)
         if loaded is not None and aggregate_id in loaded:
             aggregate: Any = loaded[aggregate_id]
         else:
-            if not self._may_exist(aggregate_id):
-                return None
-            try:
-                aggregate = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
+            aggregate = None
+            if loaded is not None and scope.trusts_cache and cls in _REFERENCE:
+                aggregate = self._reference_cache.cached_copy(aggregate_id)
+                scope.used_cache = scope.used_cache or aggregate is not None
+            if aggregate is None:
+                if not self._may_exist(aggregate_id):
+                    return None
+                try:
+                    aggregate = self.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    return None
             if loaded is not None:
                 loaded[aggregate_id] = aggregate
+                # What the decision saw, for the store to check when it writes.
+                scope.read_versions[aggregate_id] = aggregate.version
         return aggregate if isinstance(aggregate, cls) else None
+
+    @property
+    def _reference_cache(self) -> _Repository:
+        repository = self.repository
+        assert isinstance(repository, _Repository)
+        return repository
 
     def _may_exist(self, aggregate_id: UUID) -> bool:
         """False when nothing is recorded under this id, for one read of the events table.

@@ -82,6 +82,8 @@ CREATE_STATEMENTS = (
 GENESIS = bytes(32)
 #: The form the follower chains new events in (ADR 0021); form 1 rows stay verifiable.
 CHAIN_FORM = 2
+#: After a short batch, how long the chain lets the next events gather (seconds).
+SETTLE = 0.2
 FORMS = (1, 2)
 #: The first line of every form-2 frame.
 FRAME_TAG = "closedloop-chain/2"
@@ -525,6 +527,7 @@ class AuditChain:
         *,
         batch: int = 1000,
         form: int = CHAIN_FORM,
+        settle: float = SETTLE,
     ) -> None:
         if form not in FORMS:
             raise ValueError(f"unknown chain form {form}")
@@ -533,6 +536,7 @@ class AuditChain:
         self.signer = signer
         self.settings = settings or AuditSettings()
         self.batch = batch
+        self.settle = settle
         #: The form new rows are hashed in: 2; 1 only to write a chain as it was
         #: written before ADR 0021 (tests of chains that switch).
         self.form = form
@@ -583,6 +587,12 @@ class AuditChain:
                 continue
             if not advanced:
                 self._stop.wait(self.settings.poll_interval)
+            elif advanced < self.batch:
+                # Under a stream of commands a step finds one or two new events: each
+                # costs a transaction and a round of thread switches in a process that
+                # is also answering requests. Nobody waits on the chain by the
+                # millisecond, so the next events gather for a moment first.
+                self._stop.wait(self.settle)
 
     def catch_up(self) -> int:
         """Chain everything recorded so far; answers the position reached."""

@@ -82,6 +82,7 @@ def test_a_postgresql_url_carries_user_password_host_port_schema_and_pool_settin
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_CONNECT_TIMEOUT": "7",
         "POSTGRES_LOCK_TIMEOUT": "9",
+        "APPLICATION_RECORDER_TOPIC": "closedloop.eventstore:CheckingPostgresRecorder",
     }
 
 
@@ -99,6 +100,7 @@ def test_a_bare_postgresql_url_gets_the_local_server_defaults_and_no_schema() ->
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "5",
+        "APPLICATION_RECORDER_TOPIC": "closedloop.eventstore:CheckingPostgresRecorder",
     }
 
 
