@@ -15,6 +15,7 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
 from api.idempotency import IdempotencyBook
@@ -98,7 +99,16 @@ async def authenticate(
     connection.state.principal = principal
 
 
-def current_principal(request: Request[Any, Any, Any]) -> Principal:
+def current_principal(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Principal:
+    """The token's holder, found by the guard.
+
+    It names ``services`` without using it: Litestar resolves independent dependencies
+    of a request together in an anyio task group, which cost about a tenth of the event
+    loop's time per request under load; one depending on the other, they are resolved
+    one after the other, with no task group.
+    """
     principal: Principal = request.state.principal
     return principal
 
