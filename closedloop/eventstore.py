@@ -182,6 +182,10 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
         """Write ``batch``; each write gets its positions, its refusal or its error."""
         try:
             self._call(batch)
+        except (InterfaceError, OperationalError) as e:
+            # The store stayed away through every retry: the same for each command.
+            for write in batch:
+                write.error = e
         except Exception as e:
             if len(batch) == 1:
                 batch[0].error = e
