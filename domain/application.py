@@ -23,7 +23,6 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
-from eventsourcing.utils import strtobool
 
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar, WorkingDuration
@@ -75,27 +74,25 @@ class Outcome:
         return self.position is not None
 
 
-class _Repository(Repository[UUID]):
-    """The library's repository, plus a read of the cache that does not ask the store."""
+def _cached_copy(repository: Repository[UUID], aggregate_id: UUID) -> Any | None:
+    """A copy of the aggregate as this process last saw it, or None if not cached; the
+    store is not asked.
 
-    def cached_copy(self, aggregate_id: UUID) -> Any | None:
-        """A copy of the aggregate as this process last saw it, or None if not cached.
-
-        Taken under the lock the library holds while it fast-forwards a cached
-        aggregate in place, so the copy is never half of one version and half of the next.
-        """
-        if self.cache is None:
-            return None
-        lock = self._use_fastforward_lock(aggregate_id)
-        try:
-            with lock:
-                try:
-                    aggregate = self.cache.get(aggregate_id)
-                except KeyError:
-                    return None
-                return deepcopy(aggregate)
-        finally:
-            self._disuse_fastforward_lock(aggregate_id)
+    Taken under the lock the library's repository holds while it fast-forwards a cached
+    aggregate in place, so the copy is never half of one version and half of the next.
+    """
+    if repository.cache is None:
+        return None
+    lock = repository._use_fastforward_lock(aggregate_id)
+    try:
+        with lock:
+            try:
+                aggregate = repository.cache.get(aggregate_id)
+            except KeyError:
+                return None
+            return deepcopy(aggregate)
+    finally:
+        repository._disuse_fastforward_lock(aggregate_id)
 
 
 #: Records that change seldom and that nearly every command reads: the units and the
@@ -142,19 +139,6 @@ class CommandCenter(Application[UUID]):
         self.calendar = calendar or WorkingCalendar()
         # Per thread: the aggregates loaded by the decision under way (see _execute).
         self._decision_scope = threading.local()
-
-    def construct_repository(self) -> Repository[UUID]:
-        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
-        return _Repository(
-            event_store=self.events,
-            snapshot_store=self.snapshots,
-            cache_maxsize=int(maxsize) if maxsize else None,
-            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
-            fastforward_skipping=strtobool(
-                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
-            ),
-            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
-        )
 
     @property
     def _checks_reads(self) -> bool:
@@ -258,7 +242,7 @@ class CommandCenter(Application[UUID]):
         else:
             aggregate = None
             if loaded is not None and scope.trusts_cache and cls in _REFERENCE:
-                aggregate = self._reference_cache.cached_copy(aggregate_id)
+                aggregate = _cached_copy(self.repository, aggregate_id)
                 scope.used_cache = scope.used_cache or aggregate is not None
             if aggregate is None:
                 if not self._may_exist(aggregate_id):
@@ -272,12 +256,6 @@ class CommandCenter(Application[UUID]):
                 # What the decision saw, for the store to check when it writes.
                 scope.read_versions[aggregate_id] = aggregate.version
         return aggregate if isinstance(aggregate, cls) else None
-
-    @property
-    def _reference_cache(self) -> _Repository:
-        repository = self.repository
-        assert isinstance(repository, _Repository)
-        return repository
 
     def _may_exist(self, aggregate_id: UUID) -> bool:
         """False when nothing is recorded under this id, for one read of the events table.
