@@ -102,6 +102,16 @@ def center(database_url: str) -> Iterator[CommandCenter]:
 
 
 @pytest.fixture
+def pg_center(postgres_url: str) -> Iterator[CommandCenter]:
+    """The application on a fresh PostgreSQL schema, for what only PostgreSQL has."""
+    app = make_center(postgres_url)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
 def memory_center(calendar: WorkingCalendar) -> Iterator[CommandCenter]:
     """The application on the library's in-memory store: no I/O, for unit tests."""
     app = CommandCenter(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, calendar=calendar)

@@ -43,9 +43,9 @@ def two(center: CommandCenter, database_url: str) -> Iterator[tuple[CommandCente
         other.close()
 
 
-def issue(center: CommandCenter, lead: str, **kwargs: Any) -> Any:
+def issue(center: CommandCenter, lead: str) -> Any:
     return center.issue_instruction(
-        Context(DISPATCHER, **kwargs),
+        Context(DISPATCHER),
         lead_unit=lead,
         title="Check the drains before the rain",
         deadline=now() + timedelta(days=1),
@@ -134,20 +134,11 @@ def test_if_match_on_a_record_that_did_move_is_still_a_conflict(
 # -- PostgreSQL: the write that checks what was read -----------------------------------
 
 
-@pytest.fixture
-def pg_center(postgres_url: str) -> Iterator[CommandCenter]:
-    center = make_center(postgres_url)
-    load_demo(center)
-    try:
-        yield center
-    finally:
-        center.close()
-
-
 @pytest.mark.postgres
 def test_on_postgresql_an_instruction_to_cached_units_is_one_round_trip(
     pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    load_demo(pg_center)
     issue(pg_center, "HW-DH")  # every unit it checks is now cached
     recorder = pg_center.recorder
     assert isinstance(recorder, CheckingPostgresRecorder)
@@ -155,12 +146,17 @@ def test_on_postgresql_an_instruction_to_cached_units_is_one_round_trip(
     writes: list[Any] = []
     select_events = recorder.select_events
     insert_events = recorder.insert_events
-    monkeypatch.setattr(
-        recorder, "select_events", lambda *a, **k: reads.append(a) or select_events(*a, **k)
-    )
-    monkeypatch.setattr(
-        recorder, "insert_events", lambda *a, **k: writes.append(k) or insert_events(*a, **k)
-    )
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return select_events(*args, **kwargs)
+
+    def writing(*args: Any, **kwargs: Any) -> Any:
+        writes.append(kwargs)
+        return insert_events(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "select_events", reading)
+    monkeypatch.setattr(recorder, "insert_events", writing)
 
     issue(pg_center, "HW-DH")
 
@@ -176,6 +172,7 @@ def test_on_postgresql_an_instruction_to_cached_units_is_one_round_trip(
 def test_on_postgresql_a_write_whose_reads_moved_on_stores_nothing(
     pg_center: CommandCenter,
 ) -> None:
+    load_demo(pg_center)
     recorder = pg_center.recorder
     unit = pg_center.unit("HW-DH")
     # The events of a new instruction, as a decision hands them to the store.

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,20 +17,10 @@ from domain.application import CommandCenter
 from projections.base import ViewStore, tracking_name
 from projections.registry import view_names
 from projections.runner import Runner
-from tests.conftest import make_center
 from tests.projections.conftest import rebuilt, snapshot
 from tests.projections.workload import run_workload, warning
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-@pytest.fixture
-def pg_center(postgres_url: str) -> Iterator[CommandCenter]:
-    app = make_center(postgres_url)
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 def worker(url: str) -> subprocess.Popen[bytes]:
