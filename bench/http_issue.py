@@ -43,11 +43,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, median
-from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
+from closedloop.settings import store_env
+from closedloop.workers import INTAKE_TRACKING
+from domain.application import CommandCenter
+from projections.base import TRACKING_TABLE, postgres_conninfo
 
 #: The API must issue at least this share of what the bare endpoint answers.
 TARGET_RATIO = 0.2
@@ -200,21 +204,21 @@ class Server:
 
 
 @contextmanager
-def helper(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Iterator[Any]:
-    """A process of its own beside the server, stopped (SIGTERM) when the run is over."""
+def started(
+    name: str, argv: list[str], env: dict[str, str], logs: Path, stop: signal.Signals
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A process of the benchmark's, its output in ``logs``; sent ``stop`` at the end
+    (killed if it has not stopped 20 s later)."""
     log = logs / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        time.sleep(0.5)
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited at start:\n{log.read_text()[-3000:]}")
-        yield process
+        yield process, log
     finally:
         if process.poll() is None:
-            process.terminate()
+            process.send_signal(stop)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -223,26 +227,25 @@ def helper(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Itera
 
 
 @contextmanager
+def helper(
+    name: str, argv: list[str], env: dict[str, str], logs: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process of its own beside the server (a follower of the log)."""
+    with started(name, argv, env, logs, signal.SIGTERM) as (process, log):
+        time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start:\n{log.read_text()[-3000:]}")
+        yield process
+
+
+@contextmanager
 def server(
     name: str, argv: list[str], env: dict[str, str], port: int, logs: Path
 ) -> Iterator[Server]:
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
+    # SIGINT is uvicorn's graceful stop: the API's shutdown hooks close its store.
+    with started(name, argv, env, logs, signal.SIGINT) as (process, log):
         wait_ready(name, process, port, log)
         yield Server(name, port, process, log)
-    finally:
-        # SIGINT is uvicorn's graceful stop: the API's shutdown hooks close its store.
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def wait_ready(name: str, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
@@ -292,7 +295,7 @@ def fresh_schema(base_url: str) -> Iterator[str]:
 #: Followers that read the log on a timer rather than when woken: the playbooks take a
 #: round every few seconds by design, so their position says when the last round was,
 #: not whether they keep up; they are left out of the drain.
-ON_A_TIMER = ("closedloop/intake-playbooks",)
+ON_A_TIMER = (INTAKE_TRACKING,)
 
 
 def drain_seconds(url: str, timeout: float = 120.0) -> float:
@@ -300,16 +303,18 @@ def drain_seconds(url: str, timeout: float = 120.0) -> float:
     webhook outbox: each keeps its position in ``projection_tracking``) has read up to
     the log's head as it was when the load stopped."""
     start = time.perf_counter()
-    base, _, query = url.partition("?")
-    schema = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("schema", "public")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        row = conn.execute("SELECT max(notification_id) FROM closedloop_events").fetchone()
+    env = store_env(url)
+    schema = env.get("POSTGRES_SCHEMA", "public")
+    with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        events = sql.Identifier(f"{CommandCenter.name}_events")  # as the library names it
+        row = conn.execute(sql.SQL("SELECT max(notification_id) FROM {}").format(events)).fetchone()
         head = row[0] if row and row[0] is not None else 0
+        tracking = sql.SQL("SELECT application_name, notification_id FROM {}").format(
+            sql.Identifier(TRACKING_TABLE)
+        )
         while True:
-            rows = conn.execute(
-                "SELECT application_name, notification_id FROM projection_tracking"
-            ).fetchall()
+            rows = conn.execute(tracking).fetchall()
             behind = [name for name, position in rows if position < head and name not in ON_A_TIMER]
             if not rows or not behind:
                 return time.perf_counter() - start
@@ -412,7 +417,7 @@ def measure(url: str, args: argparse.Namespace, logs: Path) -> Figures:
     if args.followers != "in-process":
         ours_argv.append("--no-projections")
     # PostgreSQL's layout for a center that outgrew one process: the API answers, and
-    # the log's followers run in processes of their own (README, "Running it").
+    # the log's followers run in processes of their own (README, "PostgreSQL").
     helpers = (
         [
             ("projections", ["projections", "run"]),
