@@ -70,6 +70,9 @@ def test_a_worker_killed_mid_stream_and_restarted_ends_as_a_rebuild(
         first.wait()
         killed_at = store.positions()[tracking_name("warnings")]
         writer.join()
+        # Commands go on after the kill: however fast the worker had been (one batch
+        # can take the whole stream), the restarted one has events it never saw.
+        stream(pg_center, 300, 50).join()
         assert killed_at < pg_center.head_position()
 
         second = worker(postgres_url)
