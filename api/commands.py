@@ -7,6 +7,7 @@ of a repeated ``Idempotency-Key``, and answers the receipt with the resource's `
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.concurrency import sync_to_thread
 
 from api.access import Services
 from api.idempotency import MAX_KEY, command_id_for, request_hash
@@ -97,6 +99,66 @@ def run(
                 media_type="application/json",
             )
 
+    outcome = act(_context(request, principal, role, data, key))
+    status, content, headers = _receipt(services, outcome, id_of, creates)
+    if key is not None:
+        services.idempotency.record(principal.token_id, key, fingerprint, status, content, headers)
+    return _response(status, content, headers)
+
+
+async def run_from_memory(
+    services: Services,
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    role: str,
+    data: Input | None,
+    act: Callable[[Context], Outcome],
+    *,
+    id_of: Callable[[Outcome], str] = lambda o: str(o.id),
+    creates: bool = False,
+) -> Response[Any]:
+    """:func:`run`, for a command that is usually decided on what the server holds in
+    memory (the units): decided right here on the event loop, its write awaited without
+    a worker thread blocked on it (ADR 0029). When the decision needs the store, or the
+    store refuses the write (something it read had moved on), the command runs the
+    usual way in a worker thread, from the start; nothing of the first try is kept.
+    A request with an ``Idempotency-Key`` always goes the usual way (the key is read and
+    recorded in the store).
+    """
+    center = services.center
+    if request.headers.get("idempotency-key") is None and center.writes_later:
+        ctx = _context(request, principal, role, data, None)
+        decided = center.decide_in_memory(lambda: act(ctx))
+        if isinstance(decided, Outcome):
+            return _response(*_receipt(services, decided, id_of, creates))
+        if decided is not None:
+            loop = asyncio.get_running_loop()
+            written: asyncio.Future[Any] = loop.create_future()
+
+            def hand_back(write: Any) -> None:  # in the store's writing thread
+                loop.call_soon_threadsafe(_settle, written, write)
+
+            center.write_later(decided, hand_back)
+            outcome = center.finish(decided, (await written).result)
+            if outcome is not None:
+                return _response(*_receipt(services, outcome, id_of, creates))
+    return await sync_to_thread(
+        run, services, request, principal, role, data, act, id_of=id_of, creates=creates
+    )
+
+
+def _settle(written: asyncio.Future[Any], write: Any) -> None:
+    if not written.done():  # the client may have gone: its write stands all the same
+        written.set_result(write)
+
+
+def _context(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    role: str,
+    data: Input | None,
+    key: str | None,
+) -> Context:
     if data is not None and data.command_id is not None:
         # A client's command ids are its unit's namespace: two units never collide.
         command_id = f"{principal.unit}:{data.command_id}"
@@ -111,12 +173,20 @@ def run(
     }
     if command_id is not None:
         ctx_args["command_id"] = command_id
-    outcome = act(Context(**ctx_args))
+    return Context(**ctx_args)
+
+
+def _receipt(
+    services: Services,
+    outcome: Outcome,
+    id_of: Callable[[Outcome], str],
+    creates: bool,
+) -> tuple[int, bytes, dict[str, str]]:
+    """The receipt's status, body and headers."""
     if outcome.recorded and services.reads.runner is not None:
         # The views of this process catch up now rather than at the next poll, so that a
         # client's next read usually finds its own write without asking to wait.
         services.reads.runner.poke()
-
     receipt = Receipt(
         id=id_of(outcome),
         status=outcome.status,
@@ -125,10 +195,10 @@ def run(
         created=outcome.created,
     )
     status = 201 if creates and outcome.created else 200
-    headers = {"ETag": etag(outcome.version)}
-    content = msgspec.json.encode(receipt)
-    if key is not None:
-        services.idempotency.record(principal.token_id, key, fingerprint, status, content, headers)
+    return status, msgspec.json.encode(receipt), {"ETag": etag(outcome.version)}
+
+
+def _response(status: int, content: bytes, headers: dict[str, str]) -> Response[Any]:
     return Response(
         content=content, status_code=status, headers=headers, media_type="application/json"
     )

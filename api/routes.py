@@ -1,7 +1,9 @@
 """The v1 resources: thin handlers that check the scope, run a command, answer a view.
 
-Every handler runs in a worker thread (``sync_to_thread=True``): the event store library
-is synchronous. The role a handler needs is in its ``opt``; the guard checks it.
+Nearly every handler runs in a worker thread (``sync_to_thread=True``): the event store
+library is synchronous. Issuing an instruction is decided on the event loop when the
+units in memory are all it needs (``run_from_memory``, ADR 0029). The role a handler
+needs is in its ``opt``; the guard checks it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
 from api.access import Services, scope_of, visible_instruction, visible_warning
-from api.commands import duration, etag, future, run
+from api.commands import duration, etag, future, run, run_from_memory
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
 from api.tokens import Principal
 from domain.application import Outcome
@@ -518,49 +521,64 @@ def _deadline_or_duration(deadline: datetime | None, due_in: str | None) -> dict
     return {"deadline": future(deadline, "deadline"), "due_in": duration(due_in)}
 
 
+def _issuing(services: Services, data: s.InstructionCreate) -> Callable[[Context], Outcome]:
+    """The command ``POST /v1/instructions`` runs, its body checked first."""
+    if data.deadline is None and data.due_in is None:
+        raise invalid("deadline", "give a deadline or a duration (due_in)")
+    when = _deadline_or_duration(data.deadline, data.due_in)
+
+    def act(ctx: Context) -> Outcome:
+        return services.center.issue_instruction(
+            ctx,
+            lead_unit=data.lead_unit,
+            cooperating_units=list(data.cooperating_units),
+            title=data.title,
+            content=data.content,
+            priority=str(data.priority),
+            warning_ids=list(data.warning_ids),
+            parent_id=data.parent_id,
+            **when,
+        )
+
+    return act
+
+
 class InstructionController(Controller):
     path = "/v1/instructions"
     tags = ("instructions",)
 
-    @post("/", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
-    def issue(
+    @post("/", opt={"role": "dispatcher"}, responses=WRITE)
+    async def issue(
         self,
         services: Svc,
         principal: Who,
         request: Request[Any, Any, Any],
         data: JSONBody[s.InstructionCreate],
     ) -> Response[s.Receipt]:
+        act = _issuing(services, data)
+        if data.warning_ids or data.parent_id is not None:
+            # Linked to warnings or forwarded: the handler reads them from the store
+            # first, so the whole request goes to a worker thread.
+            return await sync_to_thread(self._issue_linked, services, principal, request, data)
+        # From unit to units: decided on the units held in memory (ADR 0029).
+        return await run_from_memory(
+            services, request, principal, "dispatcher", data, act, creates=True
+        )
+
+    @staticmethod
+    def _issue_linked(
+        services: Services,
+        principal: Principal,
+        request: Request[Any, Any, Any],
+        data: s.InstructionCreate,
+    ) -> Response[s.Receipt]:
         center = services.center
-        if data.deadline is None and data.due_in is None:
-            raise invalid("deadline", "give a deadline or a duration (due_in)")
-        when = _deadline_or_duration(data.deadline, data.due_in)
         for wid in data.warning_ids:
             visible_warning(services, principal, center.warning(wid))
         if data.parent_id is not None:
             visible_instruction(services, principal, center.instruction(data.parent_id))
-
-        def act(ctx: Context) -> Outcome:
-            return center.issue_instruction(
-                ctx,
-                lead_unit=data.lead_unit,
-                cooperating_units=list(data.cooperating_units),
-                title=data.title,
-                content=data.content,
-                priority=str(data.priority),
-                warning_ids=list(data.warning_ids),
-                parent_id=data.parent_id,
-                **when,
-            )
-
-        return run(
-            services,
-            request,
-            principal,
-            "dispatcher",
-            data,
-            act,
-            creates=True,
-        )
+        act = _issuing(services, data)
+        return run(services, request, principal, "dispatcher", data, act, creates=True)
 
     @get("/", sync_to_thread=True, responses=READ)
     def list_instructions(

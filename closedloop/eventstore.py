@@ -24,8 +24,9 @@ costs one decision more, never a decision on a state that was not current when w
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -34,6 +35,8 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+log = logging.getLogger(__name__)
 
 #: What the function answers, instead of a position, for a command it left out.
 STALE_READ = -1
@@ -50,6 +53,9 @@ class _Write:
 
     rows: list[Any]
     reads: Sequence[tuple[UUID, int]]
+    #: Called, in the thread that wrote the queue, for a command that no thread of its
+    #: own waits on (``insert_events_later``); None when its thread waits on ``done``.
+    on_done: Callable[[_Write], None] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     #: Set with ``done`` when this command's thread is to write the queue itself.
     lead: bool = False
@@ -76,6 +82,8 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
         self._queue: list[_Write] = []
         self._queue_lock = threading.Lock()
         self._writing = False
+        self._writer_lock = threading.Lock()
+        self._writer_turn: threading.Event | None = None
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         function = Identifier(f"closedloop_write_commands_{self.datastore.originator_id_type}")
@@ -142,11 +150,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             # Nothing here writes tracking records with events; keep the library's way.
             written: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return written
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
-        mine = _Write(rows, reads)
+        mine = _Write(self._rows(stored_events), reads)
         with self._queue_lock:
             self._queue.append(mine)
             leading = not self._writing
@@ -155,6 +159,42 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             mine.done.wait()
             if not mine.lead:
                 return mine.result()  # written (or refused) by the thread that led
+        self._lead()
+        return mine.result()
+
+    def insert_events_later(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        reads: Sequence[tuple[UUID, int]] = (),
+        on_done: Callable[[_Write], None],
+    ) -> None:
+        """Queue a command's events without waiting for them to be written.
+
+        ``on_done`` is called with the write once it is written, refused or failed
+        (``result()`` answers which), in the thread that wrote it: it must only hand the
+        result on. For a caller that must not block, such as the server's event loop
+        (ADR 0029); the write joins the same queue as the others.
+        """
+        if not stored_events:
+            raise ValueError("a command without events has nothing to write")
+        write = _Write(self._rows(stored_events), reads, on_done=on_done)
+        with self._queue_lock:
+            self._queue.append(write)
+            if self._writing:
+                return  # the thread writing now, or the next in line, takes it
+            self._writing = True
+        self._writer().set()
+
+    def _rows(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        return [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+
+    def _lead(self) -> None:
+        """Write the queue as it stands, then hand the lead on: to a thread waiting in
+        the queue if there is one, else to the writer thread, else nobody (idle)."""
         with self._queue_lock:
             batch, self._queue = self._queue, []
         try:
@@ -168,15 +208,47 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             raise
         finally:
             with self._queue_lock:
-                if self._queue:
-                    # The next in line writes what queued meanwhile.
-                    self._queue[0].lead = True
-                    self._queue[0].done.set()
+                waiting = next((w for w in self._queue if w.on_done is None), None)
+                if waiting is not None:
+                    waiting.lead = True
+                    waiting.done.set()
+                elif self._queue:
+                    self._writer().set()  # only writes nobody waits on in a thread
                 else:
                     self._writing = False
             for write in batch:
-                write.done.set()
-        return mine.result()
+                if write.on_done is None:
+                    write.done.set()
+                    continue
+                try:
+                    write.on_done(write)
+                except Exception:  # one caller gone must not strand the others
+                    log.exception("a written command could not be handed back")
+
+    def _writer(self) -> threading.Event:
+        """The turn of the writer thread, which leads for writes that no thread of their
+        own waits on; started with the first of them."""
+        with self._writer_lock:
+            if self._writer_turn is None:
+                self._writer_turn = threading.Event()
+                threading.Thread(
+                    target=self._write_in_turn,
+                    args=(self._writer_turn,),
+                    name="closedloop-writer",
+                    daemon=True,
+                ).start()
+            return self._writer_turn
+
+    def _write_in_turn(self, turn: threading.Event) -> None:
+        while True:
+            turn.wait()
+            turn.clear()
+            try:
+                self._lead()
+            except Exception:
+                # Each write of the batch carries the error to its caller; the thread
+                # stays for the next turn.
+                log.debug("the writer's batch failed", exc_info=True)
 
     def _write(self, batch: list[_Write]) -> None:
         """Write ``batch``; each write gets its positions, its refusal or its error."""

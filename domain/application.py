@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar, WorkingDuration
@@ -109,6 +114,29 @@ class _Decision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class NotInMemory(Exception):
+    """A decision tried from memory alone needed the store (``decide_in_memory``)."""
+
+
+@dataclass(eq=False)
+class PendingCommand:
+    """A command decided from memory whose events are on their way to the store: what
+    :meth:`CommandCenter.finish` needs to answer it once they are written (ADR 0029)."""
+
+    decision: _Decision
+    #: The events, as the store takes them, and the read set it is to check (ADR 0027).
+    stored: list[StoredEvent]
+    reads: list[tuple[UUID, int]]
+
+
+class _Deferred(Exception):
+    """Carries a decision made from memory out of the command method (internal)."""
+
+    def __init__(self, pending: PendingCommand) -> None:
+        super().__init__()
+        self.pending = pending
+
+
 class CommandCenter(Application[UUID]):
     """Closed Loop's application: units, warnings, instructions and dispositions."""
 
@@ -144,6 +172,12 @@ class CommandCenter(Application[UUID]):
     def _checks_reads(self) -> bool:
         """Whether the store checks a command's read set when it writes (ADR 0027)."""
         return bool(getattr(self.recorder, "checks_reads", False))
+
+    @property
+    def writes_later(self) -> bool:
+        """Whether a command can be decided from memory and its write awaited without a
+        thread blocked on it (``decide_in_memory``; ADR 0029)."""
+        return self._checks_reads and hasattr(self.recorder, "insert_events_later")
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
@@ -182,6 +216,8 @@ class CommandCenter(Application[UUID]):
             decision.touched = list({id(a): a for a in decision.touched}.values())
             if not any(a.pending_events for a in decision.touched):
                 return self._outcome(decision, None)
+            if getattr(scope, "in_memory", False):
+                raise _Deferred(self._pending(decision))
             try:
                 if checks_reads:
                     written = {a.id for a in decision.touched}
@@ -227,6 +263,68 @@ class CommandCenter(Application[UUID]):
             str(getattr(primary, "status", "")),
         )
 
+    # -- commands decided from memory, written without a thread waiting (ADR 0029) ----
+
+    def decide_in_memory(self, command: Callable[[], Outcome]) -> Outcome | PendingCommand | None:
+        """Run ``command`` (a call of one of the command methods) on what this process
+        holds in memory, without reading or writing the store.
+
+        Answers the pending command, to be handed to :meth:`write_later` and answered by
+        :meth:`finish`; an outcome when the command had nothing to write; or None when the
+        decision needed the store, and nothing was done: run the command the usual way.
+        A domain error is raised as the usual way would raise it.
+        """
+        if not self.writes_later:
+            return None
+        scope = self._decision_scope
+        scope.in_memory = True
+        try:
+            return command()
+        except _Deferred as deferred:
+            return deferred.pending
+        except NotInMemory:
+            return None
+        finally:
+            scope.in_memory = False
+
+    def _pending(self, decision: _Decision) -> PendingCommand:
+        scope = self._decision_scope
+        written = {a.id for a in decision.touched}
+        reads = [(i, v) for i, v in scope.read_versions.items() if i not in written]
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.collect_events(*decision.touched)
+        for event in processing.events:
+            aggregate = processing.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
+            if interval and event.originator_version % interval == 0:
+                # Taking the snapshot is a write of its own: leave it to the usual way.
+                raise NotInMemory
+        stored = [self.mapper.to_stored_event(e) for e in processing.events]
+        return PendingCommand(decision, stored, reads)
+
+    def write_later(self, pending: PendingCommand, on_done: Callable[[Any], None]) -> None:
+        """Hand the pending command's events to the store; ``on_done`` is called with the
+        write, in the store's writing thread, once it is written, refused or failed."""
+        later = getattr(self.recorder, "insert_events_later")  # noqa: B009 - see writes_later
+        later(pending.stored, reads=pending.reads, on_done=on_done)
+
+    def finish(
+        self, pending: PendingCommand, positions: Callable[[], Sequence[int]]
+    ) -> Outcome | None:
+        """The outcome of a pending command from its write's result (``positions``
+        answers the log positions, or raises what the write met); None when the store
+        refused the write: something the decision read had moved on, or its new id was
+        taken. The command is then to be run again the usual way, which decides on the
+        store's state and answers as it always does (If-Match included)."""
+        try:
+            written = positions()
+        except IntegrityError:
+            return None
+        if self.repository.cache is not None:
+            for aggregate in pending.decision.touched:
+                self.repository.cache.put(aggregate.id, aggregate)
+        return self._outcome(pending.decision, max(written))
+
     def _load(self, cls: type[TAggregate], aggregate_id: UUID, what: str) -> TAggregate:
         aggregate = self._find(cls, aggregate_id)
         if aggregate is None:
@@ -245,6 +343,8 @@ class CommandCenter(Application[UUID]):
                 aggregate = _cached_copy(self.repository, aggregate_id)
                 scope.used_cache = scope.used_cache or aggregate is not None
             if aggregate is None:
+                if getattr(scope, "in_memory", False):
+                    raise NotInMemory
                 if not self._may_exist(aggregate_id):
                     return None
                 try:

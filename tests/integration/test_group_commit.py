@@ -32,9 +32,11 @@ def events(aggregate_id: UUID, *versions: int) -> list[StoredEvent]:
     ]
 
 
-def grouped(recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Hold the first write for a moment, so that the others queue behind it and are
-    written as one group; answers the size of each group written."""
+def grouped(
+    recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch, behind: int
+) -> list[int]:
+    """Hold the first write until ``behind`` more commands queue behind it, so that they
+    are written as one group; answers the size of each group written."""
     sizes: list[int] = []
     call = recorder._call
     first = threading.Event()
@@ -43,7 +45,9 @@ def grouped(recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch)
         sizes.append(len(batch))
         if not first.is_set():
             first.set()
-            time.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while len(recorder._queue) < behind and time.monotonic() < deadline:
+                time.sleep(0.005)
         call(batch)
 
     monkeypatch.setattr(recorder, "_call", slow_first)
@@ -70,7 +74,7 @@ def test_commands_waiting_together_are_written_in_one_group_each_with_its_positi
 ) -> None:
     recorder = pg_center.recorder
     assert isinstance(recorder, CheckingPostgresRecorder)
-    sizes = grouped(recorder, monkeypatch)
+    sizes = grouped(recorder, monkeypatch, behind=7)
     ids = [uuid4() for _ in range(8)]
 
     results = at_once([functools.partial(recorder.insert_events, events(a, 1, 2)) for a in ids])
@@ -95,7 +99,7 @@ def test_a_stale_or_beaten_command_in_a_group_is_refused_alone(
     assert isinstance(recorder, CheckingPostgresRecorder)
     unit, raced = uuid4(), uuid4()
     recorder.insert_events(events(unit, 1, 2))  # a record at version 2
-    sizes = grouped(recorder, monkeypatch)
+    sizes = grouped(recorder, monkeypatch, behind=4)
     fresh = [uuid4() for _ in range(3)]
 
     results = at_once(
@@ -126,7 +130,7 @@ def test_a_command_whose_events_the_store_refuses_does_not_take_its_group_down(
 ) -> None:
     recorder = pg_center.recorder
     assert isinstance(recorder, CheckingPostgresRecorder)
-    sizes = grouped(recorder, monkeypatch)
+    sizes = grouped(recorder, monkeypatch, behind=2)
     good = [uuid4(), uuid4()]
     # A topic with a NUL byte: PostgreSQL refuses the text, and so the whole call.
     bad = [StoredEvent(uuid4(), 1, "tests:\x00Recorded", b"{}")]
