@@ -559,7 +559,7 @@ class InstructionController(Controller):
         if data.warning_ids or data.parent_id is not None:
             # Linked to warnings or forwarded: the handler reads them from the store
             # first, so the whole request goes to a worker thread.
-            return await sync_to_thread(self._issue_linked, services, principal, request, data)
+            return await sync_to_thread(self._issue_linked, services, principal, request, data, act)
         # From unit to units: decided on the units held in memory (ADR 0029).
         return await run_from_memory(
             services, request, principal, "dispatcher", data, act, creates=True
@@ -571,13 +571,13 @@ class InstructionController(Controller):
         principal: Principal,
         request: Request[Any, Any, Any],
         data: s.InstructionCreate,
+        act: Callable[[Context], Outcome],
     ) -> Response[s.Receipt]:
         center = services.center
         for wid in data.warning_ids:
             visible_warning(services, principal, center.warning(wid))
         if data.parent_id is not None:
             visible_instruction(services, principal, center.instruction(data.parent_id))
-        act = _issuing(services, data)
         return run(services, request, principal, "dispatcher", data, act, creates=True)
 
     @get("/", sync_to_thread=True, responses=READ)

@@ -45,6 +45,8 @@ REFUSALS = {
     STALE_READ: "a record this command read has changed since",
     VERSION_TAKEN: "another command wrote to the same record first",
 }
+#: Seconds the writer thread waits for a turn before it ends (a new one starts when needed).
+WRITER_IDLE = 5.0
 
 
 @dataclass(eq=False)
@@ -184,7 +186,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             if self._writing:
                 return  # the thread writing now, or the next in line, takes it
             self._writing = True
-        self._writer().set()
+        self._wake_writer()
 
     def _rows(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
         return [
@@ -213,7 +215,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                     waiting.lead = True
                     waiting.done.set()
                 elif self._queue:
-                    self._writer().set()  # only writes nobody waits on in a thread
+                    self._wake_writer()  # only writes nobody waits on in a thread
                 else:
                     self._writing = False
             for write in batch:
@@ -225,9 +227,9 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                 except Exception:  # one caller gone must not strand the others
                     log.exception("a written command could not be handed back")
 
-    def _writer(self) -> threading.Event:
-        """The turn of the writer thread, which leads for writes that no thread of their
-        own waits on; started with the first of them."""
+    def _wake_writer(self) -> None:
+        """Give the lead to the writer thread, which writes for the commands that no
+        thread of their own waits on; started when needed, gone when idle."""
         with self._writer_lock:
             if self._writer_turn is None:
                 self._writer_turn = threading.Event()
@@ -237,11 +239,16 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                     name="closedloop-writer",
                     daemon=True,
                 ).start()
-            return self._writer_turn
+            self._writer_turn.set()
 
     def _write_in_turn(self, turn: threading.Event) -> None:
         while True:
-            turn.wait()
+            if not turn.wait(WRITER_IDLE):
+                with self._writer_lock:
+                    # Under the lock that waking takes: a turn given now is not lost.
+                    if not turn.is_set():
+                        self._writer_turn = None
+                        return
             turn.clear()
             try:
                 self._lead()

@@ -220,9 +220,7 @@ class CommandCenter(Application[UUID]):
                 raise _Deferred(self._pending(decision))
             try:
                 if checks_reads:
-                    written = {a.id for a in decision.touched}
-                    reads = [(i, v) for i, v in scope.read_versions.items() if i not in written]
-                    recordings = self.save(*decision.touched, reads=reads)
+                    recordings = self.save(*decision.touched, reads=self._read_set(decision))
                 else:
                     recordings = self.save(*decision.touched)
             except IntegrityError:
@@ -287,10 +285,15 @@ class CommandCenter(Application[UUID]):
         finally:
             scope.in_memory = False
 
-    def _pending(self, decision: _Decision) -> PendingCommand:
-        scope = self._decision_scope
+    def _read_set(self, decision: _Decision) -> list[tuple[UUID, int]]:
+        """What the decision read and does not write, at the versions it saw: for the
+        store to check at the write (ADR 0027)."""
         written = {a.id for a in decision.touched}
-        reads = [(i, v) for i, v in scope.read_versions.items() if i not in written]
+        seen = self._decision_scope.read_versions
+        return [(i, v) for i, v in seen.items() if i not in written]
+
+    def _pending(self, decision: _Decision) -> PendingCommand:
+        reads = self._read_set(decision)
         processing: ProcessingEvent[UUID] = ProcessingEvent()
         processing.collect_events(*decision.touched)
         for event in processing.events:

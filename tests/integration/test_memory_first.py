@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.tokens import TokenBook
+from closedloop import eventstore
 from closedloop.eventstore import CheckingPostgresRecorder
 from domain.application import CommandCenter, Outcome, PendingCommand
 from domain.demo import load_demo
@@ -238,3 +240,26 @@ def test_writes_nobody_waits_on_are_written_when_only_they_are_left_in_the_queue
     assert sizes == [1, 2]  # the writer thread took the two over from the thread that led
     assert all(len(writes[a].result()) == 1 for a in later)
     assert all(len(recorder.select_events(a)) == 1 for a in later)
+
+
+def test_the_writer_thread_ends_when_idle_and_a_new_one_takes_the_next_write(
+    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = pg_center.recorder
+    assert isinstance(recorder, CheckingPostgresRecorder)
+    monkeypatch.setattr(eventstore, "WRITER_IDLE", 0.05)
+    handed: queue.Queue[Any] = queue.Queue()
+
+    def writers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "closedloop-writer"]
+
+    before = len(writers())
+    for _ in range(2):
+        aggregate = uuid4()
+        recorder.insert_events_later(events(aggregate, 1), on_done=handed.put)
+        assert len(handed.get(timeout=10).result()) == 1
+        assert len(recorder.select_events(aggregate)) == 1
+        deadline = time.monotonic() + 10
+        while len(writers()) > before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(writers()) == before  # no thread left behind
