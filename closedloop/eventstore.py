@@ -186,7 +186,8 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             if self._writing:
                 return  # the thread writing now, or the next in line, takes it
             self._writing = True
-        self._wake_writer()
+            stranded = self._writer_leads()
+        self._hand_back(stranded)
 
     def _rows(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
         return [
@@ -203,10 +204,11 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             self._write(batch)
         except BaseException as e:
             # Interrupted while writing for others too: none of them may wait forever
-            # or go on as if written.
+            # or go on as if written. The interruption itself stays with this thread.
             for write in batch:
                 if write.error is None and write.refused is None and not write.positions:
-                    write.error = e
+                    write.error = RuntimeError("the write was interrupted; it may not be stored")
+                    write.error.__cause__ = e
             raise
         finally:
             with self._queue_lock:
@@ -214,48 +216,89 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                 if waiting is not None:
                     waiting.lead = True
                     waiting.done.set()
+                    stranded = []
                 elif self._queue:
-                    self._wake_writer()  # only writes nobody waits on in a thread
+                    stranded = self._writer_leads()  # only writes nobody waits on in a thread
                 else:
                     self._writing = False
-            for write in batch:
-                if write.on_done is None:
-                    write.done.set()
-                    continue
-                try:
-                    write.on_done(write)
-                except Exception:  # one caller gone must not strand the others
-                    log.exception("a written command could not be handed back")
+                    stranded = []
+            self._hand_back(batch + stranded)
+
+    def _writer_leads(self) -> list[_Write]:
+        """Give the lead to the writer thread (called holding the queue's lock). If no
+        thread can be started, the queue fails rather than waits forever: its writes are
+        answered, to be handed back."""
+        try:
+            self._wake_writer()
+        except Exception as e:
+            stranded, self._queue = self._queue, []
+            self._writing = False
+            for write in stranded:
+                write.error = e
+            return stranded
+        return []
+
+    @staticmethod
+    def _hand_back(writes: list[_Write]) -> None:
+        for write in writes:
+            if write.on_done is None:
+                write.done.set()
+                continue
+            try:
+                write.on_done(write)
+            except Exception:  # one caller gone must not strand the others
+                log.exception("a written command could not be handed back")
 
     def _wake_writer(self) -> None:
-        """Give the lead to the writer thread, which writes for the commands that no
+        """Give the turn to the writer thread, which writes for the commands that no
         thread of their own waits on; started when needed, gone when idle."""
         with self._writer_lock:
             if self._writer_turn is None:
-                self._writer_turn = threading.Event()
+                turn = threading.Event()
                 threading.Thread(
                     target=self._write_in_turn,
-                    args=(self._writer_turn,),
+                    args=(turn,),
                     name="closedloop-writer",
                     daemon=True,
                 ).start()
+                self._writer_turn = turn  # only once there is a thread to take it
             self._writer_turn.set()
 
     def _write_in_turn(self, turn: threading.Event) -> None:
-        while True:
-            if not turn.wait(WRITER_IDLE):
-                with self._writer_lock:
-                    # Under the lock that waking takes: a turn given now is not lost.
-                    if not turn.is_set():
-                        self._writer_turn = None
-                        return
-            turn.clear()
-            try:
-                self._lead()
-            except Exception:
-                # Each write of the batch carries the error to its caller; the thread
-                # stays for the next turn.
-                log.debug("the writer's batch failed", exc_info=True)
+        try:
+            while True:
+                if not turn.wait(WRITER_IDLE):
+                    with self._writer_lock:
+                        # Under the lock that waking takes: a turn given now is not lost.
+                        if not turn.is_set():
+                            self._writer_turn = None
+                            return
+                turn.clear()
+                try:
+                    self._lead()
+                except Exception:
+                    # Each write of the batch carries the error to its caller; the
+                    # thread stays for the next turn.
+                    log.debug("the writer's batch failed", exc_info=True)
+        finally:
+            self._writer_gone(turn)
+
+    def _writer_gone(self, turn: threading.Event) -> None:
+        """After the writer thread ended: if it ended on anything but idleness, the next
+        wake starts a new one, and a turn it had been given fails the queue it held."""
+        with self._writer_lock:
+            if self._writer_turn is not turn:
+                return  # ended idle, as usual
+            self._writer_turn = None
+            had_turn = turn.is_set()
+        if had_turn:
+            with self._queue_lock:
+                stranded, self._queue = self._queue, []
+                self._writing = False
+            error = RuntimeError("the store's writer thread ended")
+            for write in stranded:
+                write.error = error
+            self._hand_back(stranded)
 
     def _write(self, batch: list[_Write]) -> None:
         """Write ``batch``; each write gets its positions, its refusal or its error."""

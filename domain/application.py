@@ -79,23 +79,29 @@ class Outcome:
         return self.position is not None
 
 
-def _cached_copy(repository: Repository[UUID], aggregate_id: UUID) -> Any | None:
+def _cached_copy(repository: Repository[UUID], aggregate_id: UUID, *, wait: bool = True) -> Any:
     """A copy of the aggregate as this process last saw it, or None if not cached; the
     store is not asked.
 
     Taken under the lock the library's repository holds while it fast-forwards a cached
     aggregate in place, so the copy is never half of one version and half of the next.
+    That lock is held through a read of the store: with ``wait`` false, a busy lock
+    answers None rather than waiting for that read (the event loop must not).
     """
     if repository.cache is None:
         return None
     lock = repository._use_fastforward_lock(aggregate_id)
     try:
-        with lock:
+        if not lock.acquire(blocking=wait):
+            return None
+        try:
             try:
                 aggregate = repository.cache.get(aggregate_id)
             except KeyError:
                 return None
             return deepcopy(aggregate)
+        finally:
+            lock.release()
     finally:
         repository._disuse_fastforward_lock(aggregate_id)
 
@@ -239,14 +245,11 @@ class CommandCenter(Application[UUID]):
                         "the record kept changing while your command was being saved; try again"
                     ) from None
                 continue
-            if self.repository.cache is not None:
-                # What was just saved is what the next command will read: cached now, it
-                # is fast-forwarded from here on instead of rebuilt from its snapshot and
-                # events. The decision's objects are not touched after this point.
-                for aggregate in decision.touched:
-                    self.repository.cache.put(aggregate.id, aggregate)
-            position = max(r.notification.id for r in recordings)
-            return self._outcome(decision, position)
+            # Answered before the objects go to the cache, where another thread may
+            # fast-forward them in place.
+            outcome = self._outcome(decision, max(r.notification.id for r in recordings))
+            self._cache(decision)
+            return outcome
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -323,10 +326,17 @@ class CommandCenter(Application[UUID]):
             written = positions()
         except IntegrityError:
             return None
+        outcome = self._outcome(pending.decision, max(written))
+        self._cache(pending.decision)
+        return outcome
+
+    def _cache(self, decision: _Decision) -> None:
+        """What was just saved is what the next command will read: cached now, it is
+        fast-forwarded from here on instead of rebuilt from its snapshot and events. The
+        decision's objects are not touched after this point."""
         if self.repository.cache is not None:
-            for aggregate in pending.decision.touched:
+            for aggregate in decision.touched:
                 self.repository.cache.put(aggregate.id, aggregate)
-        return self._outcome(pending.decision, max(written))
 
     def _load(self, cls: type[TAggregate], aggregate_id: UUID, what: str) -> TAggregate:
         aggregate = self._find(cls, aggregate_id)
@@ -342,11 +352,12 @@ class CommandCenter(Application[UUID]):
             aggregate: Any = loaded[aggregate_id]
         else:
             aggregate = None
+            in_memory = getattr(scope, "in_memory", False)
             if loaded is not None and scope.trusts_cache and cls in _REFERENCE:
-                aggregate = _cached_copy(self.repository, aggregate_id)
+                aggregate = _cached_copy(self.repository, aggregate_id, wait=not in_memory)
                 scope.used_cache = scope.used_cache or aggregate is not None
             if aggregate is None:
-                if getattr(scope, "in_memory", False):
+                if in_memory:
                     raise NotInMemory
                 if not self._may_exist(aggregate_id):
                     return None

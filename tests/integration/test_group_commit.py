@@ -48,6 +48,7 @@ def grouped(
             deadline = time.monotonic() + 10
             while len(recorder._queue) < behind and time.monotonic() < deadline:
                 time.sleep(0.005)
+            assert len(recorder._queue) >= behind, "the other commands never queued"
         call(batch)
 
     monkeypatch.setattr(recorder, "_call", slow_first)

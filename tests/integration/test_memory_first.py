@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from domain.demo import load_demo
 from domain.errors import DomainError
 from domain.instruction import Instruction
 from domain.meta import Actor, Context, now
+from domain.unit import unit_id
 from tests.conftest import make_center
 from tests.integration.test_group_commit import at_once, events, grouped
 
@@ -207,6 +207,9 @@ def test_the_api_issues_from_memory_and_answers_a_unit_changed_elsewhere_as_befo
         other.deactivate_unit(Context(ADMIN), "HW-DH-QS", "merged into its neighbour")
         head = first.head_position()
         r = client.post("/v1/instructions", json=body, headers=auth)
+        # Decided from memory on the unit as this process last saw it, then refused
+        # at the write and run again the usual way.
+        assert isinstance(decided[-1], PendingCommand)
 
     assert r.status_code == 422, r.text
     assert "is deactivated" in r.json()["detail"]
@@ -248,18 +251,89 @@ def test_the_writer_thread_ends_when_idle_and_a_new_one_takes_the_next_write(
     recorder = pg_center.recorder
     assert isinstance(recorder, CheckingPostgresRecorder)
     monkeypatch.setattr(eventstore, "WRITER_IDLE", 0.05)
-    handed: queue.Queue[Any] = queue.Queue()
-
-    def writers() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "closedloop-writer"]
-
-    before = len(writers())
+    handed: queue.Queue[tuple[Any, threading.Thread]] = queue.Queue()
+    threads = []
     for _ in range(2):
         aggregate = uuid4()
-        recorder.insert_events_later(events(aggregate, 1), on_done=handed.put)
-        assert len(handed.get(timeout=10).result()) == 1
+        recorder.insert_events_later(
+            events(aggregate, 1), on_done=lambda w: handed.put((w, threading.current_thread()))
+        )
+        write, thread = handed.get(timeout=10)
+        assert len(write.result()) == 1
         assert len(recorder.select_events(aggregate)) == 1
-        deadline = time.monotonic() + 10
-        while len(writers()) > before and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(writers()) == before  # no thread left behind
+        thread.join(timeout=10)
+        assert not thread.is_alive()  # no thread left behind
+        threads.append(thread)
+    assert threads[0] is not threads[1]
+
+
+def test_a_writer_thread_that_cannot_start_fails_the_write_and_leaves_the_queue_free(
+    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = pg_center.recorder
+    assert isinstance(recorder, CheckingPostgresRecorder)
+    handed: queue.Queue[Any] = queue.Queue()
+
+    class Unstartable(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as m:
+        m.setattr(threading, "Thread", Unstartable)  # as the recorder starts its thread
+        recorder.insert_events_later(events(uuid4(), 1), on_done=handed.put)
+        write = handed.get(timeout=10)
+    with pytest.raises(RuntimeError, match="can't start"):
+        write.result()
+
+    # Nothing is left waiting on a thread that never ran: both kinds of write go on.
+    assert recorder.insert_events(events(uuid4(), 1)) is not None
+    recorder.insert_events_later(events(uuid4(), 1), on_done=handed.put)
+    assert len(handed.get(timeout=10).result()) == 1
+
+
+def test_the_event_loop_does_not_wait_for_a_unit_another_thread_is_reading(
+    two: tuple[CommandCenter, CommandCenter],
+) -> None:
+    first, _ = two
+    # A worker thread bringing HW up to date from the store holds this lock meanwhile.
+    lock = first.repository._use_fastforward_lock(unit_id("HW"))
+    lock.acquire()
+    try:
+        assert first.decide_in_memory(issuing(first, "HW-DH")) is None
+    finally:
+        lock.release()
+        first.repository._disuse_fastforward_lock(unit_id("HW"))
+    assert isinstance(first.decide_in_memory(issuing(first, "HW-DH")), PendingCommand)
+
+
+def test_a_command_sent_again_to_another_server_process_answers_as_the_first_time(
+    two: tuple[CommandCenter, CommandCenter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, other = two
+    book = TokenBook(first)
+    secret = book.issue(user="li.wei", unit="HW", roles=["dispatcher"], label="test").secret
+    auth = {"Authorization": f"Bearer {secret}"}
+    body = {"lead_unit": "HW-DH", "title": "Clear the culverts", "due_in": "P1D"}
+    decided: list[Any] = []
+    decide = other.decide_in_memory
+
+    def spy(command: Any) -> Any:
+        decided.append(decide(command))
+        return decided[-1]
+
+    monkeypatch.setattr(other, "decide_in_memory", spy)
+    with TestClient(create_app(first)) as a, TestClient(create_app(other)) as b:
+        assert b.post("/v1/instructions", json=body, headers=auth).status_code == 201
+        # The second process now holds the units; a client's command goes to the first,
+        # and its retry (the answer was lost) to the second.
+        again = {**body, "command_id": "culverts-1"}
+        r1 = a.post("/v1/instructions", json=again, headers=auth)
+        head = first.head_position()
+        r2 = b.post("/v1/instructions", json=again, headers=auth)
+
+    assert r1.status_code == 201, r1.text
+    assert isinstance(decided[-1], PendingCommand)  # decided from memory, refused at the write
+    assert r2.status_code == 201, r2.text
+    assert r2.json()["id"] == r1.json()["id"]
+    assert r2.headers["etag"] == r1.headers["etag"]
+    assert first.head_position() == head  # nothing recorded twice
