@@ -16,6 +16,9 @@ one call of a function of its own, made beside the events table:
 Commands arrive from the server's worker threads. The first to find no write under way
 writes; those that arrive meanwhile queue, and when the write is done the first of them
 writes the whole queue (group commit: no timer, no waiting when there is no queue).
+Commands from the event loop, which must not block, are queued with a callback
+(``insert_events_later``, ADR 0029); when only such commands wait, a writer thread of the
+recorder writes them.
 
 The check is what lets a command decide on the copy of a unit this process holds in its
 cache without asking the store first (``CommandCenter``): a copy that turned out stale

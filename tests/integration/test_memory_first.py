@@ -81,6 +81,26 @@ def forbid_store_reads(center: CommandCenter, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(center.repository, "get", refuse)
 
 
+def dispatcher(center: CommandCenter) -> dict[str, str]:
+    """Headers of a district dispatcher (HW) with a fresh token."""
+    book = TokenBook(center)
+    secret = book.issue(user="li.wei", unit="HW", roles=["dispatcher"], label="test").secret
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def spied(center: CommandCenter, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each of the center's tries from memory answered, in order."""
+    decided: list[Any] = []
+    decide = center.decide_in_memory
+
+    def spy(command: Any) -> Any:
+        decided.append(decide(command))
+        return decided[-1]
+
+    monkeypatch.setattr(center, "decide_in_memory", spy)
+    return decided
+
+
 def test_an_instruction_decided_from_memory_is_on_record_only_once_the_store_wrote_it(
     two: tuple[CommandCenter, CommandCenter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,18 +203,8 @@ def test_the_api_issues_from_memory_and_answers_a_unit_changed_elsewhere_as_befo
     two: tuple[CommandCenter, CommandCenter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, other = two
-    secret = (
-        TokenBook(first).issue(user="li.wei", unit="HW", roles=["dispatcher"], label="t").secret
-    )
-    decided: list[Any] = []
-    decide = first.decide_in_memory
-
-    def spy(command: Any) -> Any:
-        decided.append(decide(command))
-        return decided[-1]
-
-    monkeypatch.setattr(first, "decide_in_memory", spy)
-    auth = {"Authorization": f"Bearer {secret}"}
+    auth = dispatcher(first)
+    decided = spied(first, monkeypatch)
     body = {"lead_unit": "HW-DH-QS", "title": "Clear the culverts", "due_in": "P1D"}
 
     with TestClient(create_app(first)) as client:
@@ -310,18 +320,9 @@ def test_a_command_sent_again_to_another_server_process_answers_as_the_first_tim
     two: tuple[CommandCenter, CommandCenter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, other = two
-    book = TokenBook(first)
-    secret = book.issue(user="li.wei", unit="HW", roles=["dispatcher"], label="test").secret
-    auth = {"Authorization": f"Bearer {secret}"}
+    auth = dispatcher(first)
     body = {"lead_unit": "HW-DH", "title": "Clear the culverts", "due_in": "P1D"}
-    decided: list[Any] = []
-    decide = other.decide_in_memory
-
-    def spy(command: Any) -> Any:
-        decided.append(decide(command))
-        return decided[-1]
-
-    monkeypatch.setattr(other, "decide_in_memory", spy)
+    decided = spied(other, monkeypatch)
     with TestClient(create_app(first)) as a, TestClient(create_app(other)) as b:
         assert b.post("/v1/instructions", json=body, headers=auth).status_code == 201
         # The second process now holds the units; a client's command goes to the first,
