@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import psycopg
 import pytest
 
 from closedloop.bootstrap import build_command_center, load_calendar
+from closedloop.eventstore import CheckingPostgresRecorder
 from closedloop.settings import DEFAULT_CALENDAR, Settings
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
@@ -91,24 +93,36 @@ def make_center(url: str) -> CommandCenter:
     return build_command_center(Settings(database_url=url))
 
 
-@pytest.fixture
-def center(database_url: str) -> Iterator[CommandCenter]:
-    """The application on a fresh store, SQLite or PostgreSQL."""
-    app = make_center(database_url)
+@contextmanager
+def opened_center(url: str) -> Iterator[CommandCenter]:
+    """The application on the store at ``url``, closed afterwards (a server process)."""
+    app = make_center(url)
     try:
         yield app
     finally:
         app.close()
+
+
+@pytest.fixture
+def center(database_url: str) -> Iterator[CommandCenter]:
+    """The application on a fresh store, SQLite or PostgreSQL."""
+    with opened_center(database_url) as app:
+        yield app
 
 
 @pytest.fixture
 def pg_center(postgres_url: str) -> Iterator[CommandCenter]:
     """The application on a fresh PostgreSQL schema, for what only PostgreSQL has."""
-    app = make_center(postgres_url)
-    try:
+    with opened_center(postgres_url) as app:
         yield app
-    finally:
-        app.close()
+
+
+@pytest.fixture
+def pg_recorder(pg_center: CommandCenter) -> CheckingPostgresRecorder:
+    """The event store's recorder of ``pg_center``: commands written together (ADR 0027)."""
+    recorder = pg_center.recorder
+    assert isinstance(recorder, CheckingPostgresRecorder)
+    return recorder
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from domain.errors import ConcurrencyConflict, DomainError
 from domain.instruction import Instruction
 from domain.meta import Actor, Context, now
 from domain.unit import unit_id
-from tests.conftest import make_center
+from tests.conftest import opened_center
 
 DISPATCHER = Actor(person="li.wei", unit="HW", role="dispatcher")
 ADMIN = Actor(person="registrar", unit="HW", role="admin")
@@ -36,11 +36,8 @@ COMMUNITY = "HW-DH-QS"
 def two(center: CommandCenter, database_url: str) -> Iterator[tuple[CommandCenter, CommandCenter]]:
     """Two applications on one store: the first has every unit in its cache."""
     load_demo(center)
-    other = make_center(database_url)
-    try:
+    with opened_center(database_url) as other:
         yield center, other
-    finally:
-        other.close()
 
 
 def issue(center: CommandCenter, lead: str) -> Any:

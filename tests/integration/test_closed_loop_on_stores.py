@@ -9,8 +9,7 @@ are checked on what the store really holds, not on the in-memory store of the un
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from domain.meta import Actor, Context, now
 from domain.network import NETWORK_ID
 from domain.unit import Unit, unit_id
 from domain.warning import EarlyWarning, WarningStatus, warning_id
-from tests.conftest import make_center
+from tests.conftest import opened_center
 
 MONITOR = Actor(person="rain-gauge-feed", unit="HW-WATER", role="monitor")
 DISPATCHER = Actor(person="li.wei", unit="HW", role="dispatcher")
@@ -194,15 +193,6 @@ def whole_log(center: CommandCenter) -> list[Any]:
     return list(center.iter_log(batch=10))
 
 
-@contextmanager
-def restarted(database_url: str) -> Iterator[CommandCenter]:
-    app = make_center(database_url)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 def test_a_warning_goes_round_the_whole_loop_down_to_a_community_and_closes(
     center: CommandCenter,
 ) -> None:
@@ -251,7 +241,7 @@ def test_a_restarted_application_reads_back_every_state_of_the_loop(
     before = states(center)
     head = center.head_position()
 
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
         assert states(again) == before
         assert again.head_position() == head
         assert [u.code for u in again.units()] == [code for code, *_ in DEMO_UNITS]
@@ -274,7 +264,7 @@ def test_the_log_holds_every_event_once_in_one_order(
         assert seen == list(range(1, len(seen) + 1)), aggregate_id
         assert len(center.history(aggregate_id)) == len(seen)
     # The log read after a restart is the same log, event for event.
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
         assert [
             (n.id, n.originator_id, n.originator_version, n.topic) for n in whole_log(again)
         ] == [(n.id, n.originator_id, n.originator_version, n.topic) for n in log]
@@ -316,7 +306,7 @@ def test_a_retried_command_stores_nothing_new_even_after_a_restart(
     head = center.head_position()
     before = states(center)
 
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
         for name, step in run.steps:
             outcome = step(again)
             assert not outcome.recorded, f"retrying {name} stored something"
@@ -363,7 +353,7 @@ def test_a_warning_repeated_past_the_snapshot_interval_loads_from_its_snapshot(
         )
     first = warning_id("gauge-reading-0")
 
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
         assert again.snapshots is not None
         snapshots = list(again.snapshots.get(first))
         assert [s.originator_version for s in snapshots] == [100]
@@ -392,7 +382,7 @@ def test_the_network_roster_past_the_snapshot_interval_loads_from_its_snapshot(
             parent="HW-DH-QS",
         )
 
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
         assert again.snapshots is not None
         assert [s.originator_version for s in again.snapshots.get(NETWORK_ID)] == [100]
         codes = [u.code for u in again.units()]
@@ -429,7 +419,7 @@ def test_an_instruction_can_be_seen_as_it_stood_at_any_past_moment(
     signed = tick()
     center.submit(ctx(OFFICE, "submit"), iid, "trees removed")
 
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
 
         def seen_at(when: datetime) -> Instruction:
             then = again.as_of(iid, when)
@@ -475,7 +465,7 @@ def test_a_unit_moved_and_renamed_shows_its_old_parent_and_name_as_of_before(
     moved = tick()
     center.rename_unit(Context(admin), "E-DH-FERRY", "东湖水上客运有限公司", "Donghu Water Bus Co.")
 
-    with restarted(database_url) as again:
+    with opened_center(database_url) as again:
         history = again.unit_history("E-DH-FERRY")
         assert [type(e).__qualname__ for e in history] == [
             "Unit.Registered",

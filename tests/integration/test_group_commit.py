@@ -15,7 +15,6 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from closedloop.eventstore import CheckingPostgresRecorder
-from domain.application import CommandCenter
 
 pytestmark = pytest.mark.postgres
 
@@ -71,10 +70,9 @@ def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 def test_commands_waiting_together_are_written_in_one_group_each_with_its_positions(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    recorder = pg_recorder
     sizes = grouped(recorder, monkeypatch, behind=7)
     ids = [uuid4() for _ in range(8)]
 
@@ -94,10 +92,9 @@ def test_commands_waiting_together_are_written_in_one_group_each_with_its_positi
 
 
 def test_a_stale_or_beaten_command_in_a_group_is_refused_alone(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    recorder = pg_recorder
     unit, raced = uuid4(), uuid4()
     recorder.insert_events(events(unit, 1, 2))  # a record at version 2
     sizes = grouped(recorder, monkeypatch, behind=4)
@@ -127,10 +124,9 @@ def test_a_stale_or_beaten_command_in_a_group_is_refused_alone(
 
 
 def test_a_command_whose_events_the_store_refuses_does_not_take_its_group_down(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    recorder = pg_recorder
     sizes = grouped(recorder, monkeypatch, behind=2)
     good = [uuid4(), uuid4()]
     # A topic with a NUL byte: PostgreSQL refuses the text, and so the whole call.

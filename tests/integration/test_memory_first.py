@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -32,7 +32,7 @@ from domain.errors import DomainError
 from domain.instruction import Instruction
 from domain.meta import Actor, Context, now
 from domain.unit import unit_id
-from tests.conftest import make_center
+from tests.conftest import opened_center
 from tests.integration.test_group_commit import at_once, events, grouped
 
 pytestmark = pytest.mark.postgres
@@ -48,11 +48,8 @@ def two(
     """Two applications on one store (two server processes); the first has every unit of
     the demo district in its cache, the second none."""
     load_demo(pg_center)
-    other = make_center(postgres_url)
-    try:
+    with opened_center(postgres_url) as other:
         yield pg_center, other
-    finally:
-        other.close()
 
 
 def issuing(center: CommandCenter, lead: str, **fields: Any) -> Any:
@@ -163,28 +160,34 @@ def test_a_unit_deactivated_elsewhere_meanwhile_makes_the_store_refuse_the_write
     assert first.head_position() == head
 
 
-def test_writes_nobody_waits_on_join_the_group_of_those_a_thread_waits_on(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+def queue_later(
+    recorder: CheckingPostgresRecorder,
+    handed: queue.Queue[tuple[UUID, Any]],
+    aggregate: UUID,
+    reads: Sequence[tuple[UUID, int]] = (),
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    """Queue one event of ``aggregate`` without waiting; its write arrives in ``handed``."""
+    recorder.insert_events_later(
+        events(aggregate, 1), reads=reads, on_done=lambda w: handed.put((aggregate, w))
+    )
+
+
+def test_writes_nobody_waits_on_join_the_group_of_those_a_thread_waits_on(
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = pg_recorder
     unit = uuid4()
     recorder.insert_events(events(unit, 1, 2))
     sizes = grouped(recorder, monkeypatch, behind=3)
-    handed: queue.Queue[Any] = queue.Queue()
+    handed: queue.Queue[tuple[UUID, Any]] = queue.Queue()
     waited, later, stale = uuid4(), uuid4(), uuid4()
-
-    def queue_later(aggregate: UUID, reads: list[tuple[UUID, int]]) -> None:
-        recorder.insert_events_later(
-            events(aggregate, 1), reads=reads, on_done=lambda w: handed.put((aggregate, w))
-        )
 
     results = at_once(
         [
             lambda: recorder.insert_events(events(uuid4(), 1)),  # leads, held a moment
-            lambda: queue_later(later, [(unit, 2)]),
+            lambda: queue_later(recorder, handed, later, [(unit, 2)]),
             lambda: recorder.insert_events(events(waited, 1)),
-            lambda: queue_later(stale, [(unit, 1)]),  # read an older version of unit
+            lambda: queue_later(recorder, handed, stale, [(unit, 1)]),  # read an older version
         ]
     )
     writes = dict(handed.get(timeout=10) for _ in range(2))
@@ -227,24 +230,18 @@ def test_the_api_issues_from_memory_and_answers_a_unit_changed_elsewhere_as_befo
 
 
 def test_writes_nobody_waits_on_are_written_when_only_they_are_left_in_the_queue(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    recorder = pg_recorder
     sizes = grouped(recorder, monkeypatch, behind=2)
     handed: queue.Queue[tuple[UUID, Any]] = queue.Queue()
     later = [uuid4(), uuid4()]
 
-    def queue_later(aggregate: UUID) -> None:
-        recorder.insert_events_later(
-            events(aggregate, 1), on_done=lambda w: handed.put((aggregate, w))
-        )
-
     results = at_once(
         [
             lambda: recorder.insert_events(events(uuid4(), 1)),  # leads, held a moment
-            lambda: queue_later(later[0]),
-            lambda: queue_later(later[1]),
+            lambda: queue_later(recorder, handed, later[0]),
+            lambda: queue_later(recorder, handed, later[1]),
         ]
     )
     writes = dict(handed.get(timeout=10) for _ in range(2))
@@ -256,10 +253,9 @@ def test_writes_nobody_waits_on_are_written_when_only_they_are_left_in_the_queue
 
 
 def test_the_writer_thread_ends_when_idle_and_a_new_one_takes_the_next_write(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    recorder = pg_recorder
     monkeypatch.setattr(eventstore, "WRITER_IDLE", 0.05)
     handed: queue.Queue[tuple[Any, threading.Thread]] = queue.Queue()
     threads = []
@@ -278,10 +274,9 @@ def test_the_writer_thread_ends_when_idle_and_a_new_one_takes_the_next_write(
 
 
 def test_a_writer_thread_that_cannot_start_fails_the_write_and_leaves_the_queue_free(
-    pg_center: CommandCenter, monkeypatch: pytest.MonkeyPatch
+    pg_recorder: CheckingPostgresRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = pg_center.recorder
-    assert isinstance(recorder, CheckingPostgresRecorder)
+    recorder = pg_recorder
     handed: queue.Queue[Any] = queue.Queue()
 
     class Unstartable(threading.Thread):
