@@ -120,6 +120,25 @@ class _Decision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class _DecisionScope(threading.local):
+    """Per thread: what the decision under way has loaded and seen (see ``_execute``).
+    The class attributes are what a thread sees before its first decision."""
+
+    #: Each aggregate the decision loaded, by id (an identity map); None between decisions.
+    loaded: dict[UUID, Any] | None = None
+    #: The version of each aggregate the decision read, for the store to check (set by
+    #: each decision, as ``loaded`` is).
+    read_versions: dict[UUID, int]
+    first_attempt = False
+    #: The command's new id was assumed free without asking the store.
+    assumed_new = False
+    #: Units and the roster may be taken from the cache (ADR 0027), and were.
+    trusts_cache = False
+    used_cache = False
+    #: Decided from memory alone: reading the store raises NotInMemory (ADR 0029).
+    in_memory = False
+
+
 class NotInMemory(Exception):
     """A decision tried from memory alone needed the store (``decide_in_memory``)."""
 
@@ -172,7 +191,7 @@ class CommandCenter(Application[UUID]):
         super().__init__(env)
         self.calendar = calendar or WorkingCalendar()
         # Per thread: the aggregates loaded by the decision under way (see _execute).
-        self._decision_scope = threading.local()
+        self._decision_scope = _DecisionScope()
 
     @property
     def _checks_reads(self) -> bool:
@@ -222,7 +241,7 @@ class CommandCenter(Application[UUID]):
             decision.touched = list({id(a): a for a in decision.touched}.values())
             if not any(a.pending_events for a in decision.touched):
                 return self._outcome(decision, None)
-            if getattr(scope, "in_memory", False):
+            if scope.in_memory:
                 raise _Deferred(self._pending(decision))
             try:
                 if checks_reads:
@@ -347,12 +366,12 @@ class CommandCenter(Application[UUID]):
     def _find(self, cls: type[TAggregate], aggregate_id: UUID) -> TAggregate | None:
         """The aggregate, or None when nothing is recorded under this id (one read)."""
         scope = self._decision_scope
-        loaded: dict[UUID, Any] | None = getattr(scope, "loaded", None)
+        loaded = scope.loaded
         if loaded is not None and aggregate_id in loaded:
             aggregate: Any = loaded[aggregate_id]
         else:
             aggregate = None
-            in_memory = getattr(scope, "in_memory", False)
+            in_memory = scope.in_memory
             if loaded is not None and scope.trusts_cache and cls in _REFERENCE:
                 aggregate = _cached_copy(self.repository, aggregate_id, wait=not in_memory)
                 scope.used_cache = scope.used_cache or aggregate is not None
@@ -391,7 +410,7 @@ class CommandCenter(Application[UUID]):
         again, this time reading (see ``_execute``).
         """
         scope = self._decision_scope
-        if getattr(scope, "first_attempt", False) and not self._is_cached(new_id):
+        if scope.first_attempt and not self._is_cached(new_id):
             scope.assumed_new = True
             return None
         return self._find(cls, new_id)
