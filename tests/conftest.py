@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import freezegun
 import psycopg
 import pytest
 
@@ -25,6 +26,11 @@ from closedloop.eventstore import CheckingPostgresRecorder
 from closedloop.settings import DEFAULT_CALENDAR, Settings
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
+
+# The connection pool keeps its own clocks (connection ages, getconn deadlines). Under a
+# frozen or moved clock it took live connections for expired ones and timed out waiting
+# for new ones; it is outside what the tests freeze, so it reads the real clock.
+freezegun.configure(extend_ignore_list=["psycopg_pool"])
 
 if TYPE_CHECKING:
     from tests.notifiers.conftest import Receiver
