@@ -16,7 +16,20 @@ from uuid import UUID
 
 import pytest
 
-from api.audit import DESCRIPTIONS
+from api.audit import DESCRIPTIONS, event_name
+from domain.application import CommandCenter
+from domain.calendar import WorkingCalendar
+from domain.demo import load_demo
+from tests.unit.builders import (
+    CITY,
+    COMMUNITY,
+    DISTRICT,
+    OFFICE,
+    close_instruction,
+    confirmed_warning,
+    ctx,
+    issue,
+)
 from texts.catalogue import catalogue
 from texts.timeline import VARIANTS, describe
 from texts.words import FAMILIES
@@ -392,6 +405,7 @@ def test_every_fix_is_a_word_for_a_code_or_a_time_in_the_calendars_zone() -> Non
     assert all(f.now == "18:00" for f in fixes if f.why == "time")
 
 
+WRITTEN = frozenset({"title", "note", "reason", "result", "text", "content", "location"})
 CODES = {code for codes in FAMILIES.values() for code in codes if code.isascii()}
 
 
@@ -425,3 +439,41 @@ def test_an_event_with_no_line_or_of_an_older_shape_is_named_by_its_type() -> No
     assert describe("Unit.Registered", {"code": "HW"}, "zh", ZONE) == "Unit.Registered"
     assert describe("Instruction.Parked", {}, "en", ZONE) == "Instruction.Parked"
     assert describe("Instruction.Verified", {"note": ""}, "zh", ZONE) == "Instruction.Verified"
+
+
+def test_every_event_a_real_loop_records_gets_its_line_from_its_own_fields(
+    calendar: WorkingCalendar,
+) -> None:
+    # What the timeline will hand over at the swap: the event's type and vars(event).
+    app = CommandCenter(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, calendar=calendar)
+    load_demo(app)
+    wid = confirmed_warning(app)
+    iid = issue(app, warning_ids=[wid], cooperating_units=["HW-XL"], priority="urgent")
+    app.sign_for(ctx(OFFICE), iid)
+    child = app.forward(ctx(OFFICE), iid, to_unit=COMMUNITY, title="Knock on every door").id
+    close_instruction(app, child)
+    app.report_progress(ctx(OFFICE), iid, "on site")
+    app.remind(ctx(DISTRICT), iid, "faster")
+    app.supervise(ctx(CITY), iid, "watched")
+    app.submit(ctx(OFFICE), iid, "done")
+    app.verify(ctx(DISTRICT), iid, accepted=False, note="again")
+    app.submit(ctx(OFFICE), iid, "done again")
+    app.verify(ctx(DISTRICT), iid, accepted=True)
+
+    seen = set()
+    for notification in app.iter_log():
+        event = app.mapper.to_domain_event(notification)
+        name = event_name(event)
+        if name not in DESCRIPTIONS:
+            continue
+        seen.add(name)
+        zh = describe(name, vars(event), "zh", calendar.zone)
+        en = describe(name, vars(event), "en", calendar.zone)
+        assert name not in (zh, en), f"{name} fell back to its type"
+        # What people wrote (titles, notes) is in their own words, English here.
+        written = {k: "文字" if k in WRITTEN else v for k, v in vars(event).items()}
+        zh_alone = describe(name, written, "zh", calendar.zone)
+        assert not set(re.findall(r"[A-Za-z_]+", zh_alone)) & CODES, zh_alone
+        if not {"level", "theme", "priority", "outcome", "deadline"} & set(vars(event)):
+            assert (en, zh) == tuple(t.strip() for t in DESCRIPTIONS[name](event)), name
+    assert len(seen) >= 15, sorted(seen)
