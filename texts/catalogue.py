@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -45,6 +45,20 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 TIME_FIELDS = frozenset({"deadline", "observed_at", "occurred_at", "previous_until"})
 
 _PLACEHOLDER = re.compile(r"%\(([a-z_]+(?:\.[a-z_]+)?)\)s")
+
+
+#: How a text has variants: (the value that chooses, the id's suffix when that value is
+#: set, when it is not); an empty suffix is the plain id.
+Variant = tuple[str, str, str]
+
+
+def variant_id(base: str, variant: Variant | None, value_of: Callable[[str], Any]) -> str:
+    """The id of the variant of a text that the choosing value asks for."""
+    if variant is None:
+        return base
+    name, yes, no = variant
+    suffix = yes if value_of(name) else no
+    return f"{base}.{suffix}" if suffix else base
 
 
 class CatalogueError(ValueError):
@@ -105,7 +119,7 @@ class Catalogue:
         for language in languages:
             path = folder / language / "LC_MESSAGES" / f"{DOMAIN}.po"
             with path.open("rb") as f:
-                catalog = read_po(f, locale=language, domain=DOMAIN)
+                catalog = read_po(f, domain=DOMAIN)
             catalogs[language] = catalog
             texts[language] = {}
             for message in catalog:

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from texts.catalogue import catalogue, placeholders
+from texts.catalogue import Variant, catalogue, placeholders, variant_id
 
-#: Event type: (the field that chooses, the suffix when it is true, when it is false).
-#: An empty suffix is the plain line.
-VARIANTS: dict[str, tuple[str, str, str]] = {
+#: The lines with variants, and the field of the event that chooses.
+VARIANTS: dict[str, Variant] = {
     "EarlyWarning.Assessed": ("confirmed", "confirmed", "unconfirmed"),
     "Instruction.Issued": ("cooperating", "cooperating", ""),
     "Instruction.ExtensionDecided": ("granted", "granted", "refused"),
@@ -28,13 +27,7 @@ VARIANTS: dict[str, tuple[str, str, str]] = {
 
 def message_id(event_type: str, fields: Mapping[str, Any]) -> str:
     """The id of the line of an event (a ``KeyError`` if its choosing field is missing)."""
-    base = f"timeline.{event_type}"
-    variant = VARIANTS.get(event_type)
-    if variant is None:
-        return base
-    name, yes, no = variant
-    suffix = yes if fields[name] else no
-    return f"{base}.{suffix}" if suffix else base
+    return variant_id(f"timeline.{event_type}", VARIANTS.get(event_type), fields.__getitem__)
 
 
 def describe(

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from texts.catalogue import catalogue
+from texts.catalogue import Variant, catalogue, variant_id
 
 PARTS = ("event", "summary", "actor")
 
-#: Type: (the value that chooses, the suffix when it is set, when it is not).
-VARIANTS: dict[str, tuple[str, str, str]] = {
+#: The texts with variants, and the value of the notification that chooses.
+VARIANTS: dict[str, Variant] = {
     "warning.raised": ("summary.location", "located", ""),
     "warning.assessed": ("event.confirmed", "confirmed", "false_alarm"),
     "instruction.extension_decided": ("event.granted", "granted", "denied"),
@@ -28,13 +28,7 @@ VARIANTS: dict[str, tuple[str, str, str]] = {
 
 
 def message_id(type_: str, values: Mapping[str, Any]) -> str:
-    base = f"webhook.{type_}"
-    variant = VARIANTS.get(type_)
-    if variant is None:
-        return base
-    name, yes, no = variant
-    suffix = yes if values.get(name) else no
-    return f"{base}.{suffix}" if suffix else base
+    return variant_id(f"webhook.{type_}", VARIANTS.get(type_), values.get)
 
 
 def webhook_text(

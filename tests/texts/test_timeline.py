@@ -31,7 +31,7 @@ from tests.unit.builders import (
     issue,
 )
 from texts.catalogue import catalogue
-from texts.timeline import VARIANTS, describe
+from texts.timeline import describe, message_id
 from texts.words import FAMILIES
 
 ZONE = "Asia/Shanghai"
@@ -386,16 +386,8 @@ def test_the_recorded_lines_are_what_the_lambdas_in_api_give_today(sample: Sampl
 def test_the_samples_cover_every_line_and_every_variant() -> None:
     covered = {s.event_type for s in SAMPLES}
     assert covered == set(DESCRIPTIONS)
-    lines = {i.removeprefix("timeline.") for i in catalogue().ids() if i.startswith("timeline.")}
-    shown = set()
-    for s in SAMPLES:
-        variant = VARIANTS.get(s.event_type)
-        if variant is None:
-            shown.add(s.event_type)
-        else:
-            name, yes, no = variant
-            suffix = yes if s.fields[name] else no
-            shown.add(f"{s.event_type}.{suffix}" if suffix else s.event_type)
+    lines = {i for i in catalogue().ids() if i.startswith("timeline.")}
+    shown = {message_id(s.event_type, s.fields) for s in SAMPLES}
     assert shown == lines
 
 
