@@ -8,6 +8,7 @@ said "2级reservoir预警"), a time shown in the calendar's zone instead of UTC.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -20,6 +21,9 @@ from api.audit import DESCRIPTIONS, event_name
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
+from domain.disposition import Disposition
+from domain.instruction import Instruction
+from domain.warning import EarlyWarning
 from tests.unit.builders import (
     CITY,
     COMMUNITY,
@@ -30,7 +34,7 @@ from tests.unit.builders import (
     ctx,
     issue,
 )
-from texts.catalogue import catalogue
+from texts.catalogue import catalogue, placeholders
 from texts.timeline import describe, message_id
 from texts.words import FAMILIES
 
@@ -469,3 +473,14 @@ def test_every_event_a_real_loop_records_gets_its_line_from_its_own_fields(
         if not {"level", "theme", "priority", "outcome", "deadline"} & set(vars(event)):
             assert (en, zh) == tuple(t.strip() for t in DESCRIPTIONS[name](event)), name
     assert len(seen) >= 15, sorted(seen)
+
+
+AGGREGATES = {"EarlyWarning": EarlyWarning, "Instruction": Instruction, "Disposition": Disposition}
+
+
+def test_a_line_names_only_fields_its_event_has() -> None:
+    for line in sorted(i for i in catalogue().ids() if i.startswith("timeline.")):
+        aggregate, event, *_ = line.removeprefix("timeline.").split(".")
+        fields = {f.name for f in dataclasses.fields(getattr(AGGREGATES[aggregate], event))}
+        named = {p.removesuffix("_count") for p in placeholders(catalogue().raw(line, "en"))}
+        assert named <= fields, f"{line}: no field {', '.join(sorted(named - fields))}"
