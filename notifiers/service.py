@@ -63,7 +63,10 @@ class Notifiers:
             center, self.keyring, store, rotation_grace=self.config.rotation_grace
         )
         self.outbox = OutboxView(
-            store, loader=loader_for(center), texts=Texts(), public_url=self.config.public_url
+            store,
+            loader=loader_for(center),
+            texts=Texts(center.calendar.zone),
+            public_url=self.config.public_url,
         )
         self.follower = (
             Runner(

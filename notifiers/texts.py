@@ -1,23 +1,25 @@
-"""The short human text of a notification, in Chinese or English, from Jinja2 templates.
+"""The short human text of a notification, in Chinese or English, from the catalogue.
 
-One template per event type and language (``templates/<type>.<lang>.j2``), written to be
-relayed to SMS or chat as it is. A subscription may bring its own template instead; it
-is rendered in Jinja2's sandbox, so a template can read the notification and nothing
-else.
+The texts of every notification type live in the one translation catalogue that the
+timeline and the pages share (``texts/``, ADR 0038), as ``webhook.<type>``, written to
+be relayed to SMS or chat as they are; times in them are shown in the calendar's zone.
+A subscription may bring its own Jinja2 template instead; it is rendered in Jinja2's
+sandbox, so a template can read the notification and nothing else.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from domain.errors import InvalidValue
+from texts.catalogue import DEFAULT_ZONE, catalogue, zone_of
+from texts.webhooks import webhook_text
 
-TEMPLATES = Path(__file__).parent / "templates"
 MAX_TEXT = 1_000
 
 
@@ -29,30 +31,23 @@ def _compiled(env: SandboxedEnvironment, source: str) -> jinja2.Template:
 class Texts:
     """Renders the text of a notification."""
 
-    def __init__(self, folder: Path = TEMPLATES) -> None:
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder),
-            autoescape=False,  # noqa: S701 (plain text for SMS and chat, never HTML)
-            undefined=jinja2.ChainableUndefined,
-            keep_trailing_newline=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+    def __init__(self, zone: ZoneInfo | str = DEFAULT_ZONE) -> None:
+        self.zone = zone_of(zone)
+        # Loaded and checked here, when the outbox is built: a broken catalogue stops
+        # the start instead of the first notification.
+        catalogue()
         self.sandbox = SandboxedEnvironment(
             autoescape=False,
             undefined=jinja2.ChainableUndefined,
         )
-
-    def template_name(self, type_: str, language: str) -> str:
-        return f"{type_}.{language}.j2"
 
     def render(self, type_: str, language: str, custom: str, context: dict[str, Any]) -> str:
         try:
             if custom:
                 text = _compiled(self.sandbox, custom).render(**context)
             else:
-                text = self.env.get_template(self.template_name(type_, language)).render(**context)
-        except jinja2.TemplateError as e:
+                text = webhook_text(type_, language, context, self.zone)
+        except (jinja2.TemplateError, KeyError, ValueError) as e:
             # A broken custom template must not stop the follower: the body still goes.
             text = f"[{type_}] ({type(e).__name__})"
         return " ".join(text.split())[:MAX_TEXT]

@@ -1,0 +1,50 @@
+"""The one-line description of each event on a loop's timeline, in either language.
+
+``timeline.<Aggregate>.<Event>`` in the catalogue is the line; where the line depends on
+a flag or an optional list (accepted or not, cooperating units or none) a suffix names
+the variant. The event's own fields fill the placeholders: codes become words, times
+are shown in the calendar's zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from texts.catalogue import Variant, catalogue, placeholders, variant_id
+
+#: The lines with variants, and the field of the event that chooses.
+VARIANTS: dict[str, Variant] = {
+    "EarlyWarning.Assessed": ("confirmed", "confirmed", "unconfirmed"),
+    "Instruction.Issued": ("cooperating", "cooperating", ""),
+    "Instruction.ExtensionDecided": ("granted", "granted", "refused"),
+    "Instruction.Verified": ("accepted", "accepted", "rejected"),
+    "Disposition.ActionRecorded": ("evidence", "evidence", ""),
+    "Disposition.Verified": ("accepted", "accepted", "rejected"),
+}
+
+
+def message_id(event_type: str, fields: Mapping[str, Any]) -> str:
+    """The id of the line of an event (a ``KeyError`` if its choosing field is missing)."""
+    return variant_id(f"timeline.{event_type}", VARIANTS.get(event_type), fields.__getitem__)
+
+
+def describe(
+    event_type: str, fields: Mapping[str, Any], language: str, zone: ZoneInfo | str | None
+) -> str:
+    """One line for an event, from its type (``Instruction.Issued``) and its fields.
+
+    An event with no line yet, or of an older shape that lacks a field the line names,
+    is described by its type: what happened is still said.
+    """
+    texts = catalogue()
+    try:
+        line = message_id(event_type, fields)
+        if not texts.has(line):
+            return event_type
+        wanted = {p.removesuffix("_count") for p in placeholders(texts.raw(line, language))}
+        values = texts.readable({n: fields[n] for n in wanted}, language, zone)
+        return texts.text(line, language, values).strip()
+    except KeyError:
+        return event_type
