@@ -21,7 +21,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from statistics import median
 from time import perf_counter
 from typing import Any
@@ -102,9 +102,13 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--jobs", type=int, default=10, help="commands per sample (default 10, as the library)"
     )
-    parser.add_argument("--ours", default=OURS, help=f"the recorder to compare (default {OURS})")
+    parser.add_argument(
+        "--ours",
+        action="append",
+        help=f"a recorder to compare, as a topic; repeat for more (default {OURS})",
+    )
     args = parser.parse_args(argv)
-    ours_class = resolve_topic(args.ours)
+    topics: list[str] = args.ours or [OURS]
     url = os.environ.get("CLOSEDLOOP_TEST_POSTGRES_URL", DEFAULT_URL)
     try:
         psycopg.connect(url, connect_timeout=3).close()
@@ -112,28 +116,30 @@ def main(argv: Sequence[str]) -> int:
         print(f"PostgreSQL at {url} cannot be reached: {e}")
         return 1 if os.environ.get("CLOSEDLOOP_REQUIRE_POSTGRES") == "1" else 0
 
-    ours: list[float] = []
     library: list[float] = []
-    with (
-        scratch_recorder(url, PostgresApplicationRecorder) as theirs,
-        scratch_recorder(url, ours_class) as mine,
-    ):
-        throughput(theirs, args.jobs)  # a first sample of each, not counted
-        throughput(mine, args.jobs)
+    ours: dict[str, list[float]] = {topic: [] for topic in topics}
+    with ExitStack() as stack:
+        theirs = stack.enter_context(scratch_recorder(url, PostgresApplicationRecorder))
+        mine = {t: stack.enter_context(scratch_recorder(url, resolve_topic(t))) for t in topics}
+        for recorder in [theirs, *mine.values()]:
+            throughput(recorder, args.jobs)  # a first sample of each, not counted
         # Library, ours, library, ours, ... library: each of ours has one either side.
         library.append(throughput(theirs, args.jobs))
         for _ in range(args.rounds):
-            ours.append(throughput(mine, args.jobs))
+            for topic, recorder in mine.items():
+                ours[topic].append(throughput(recorder, args.jobs))
             library.append(throughput(theirs, args.jobs))
-    ratios = [o / ((a + b) / 2) for o, a, b in zip(ours, library, library[1:], strict=False)]
-    figure = median(ratios)
     print(
         f"{args.rounds} rounds of {args.jobs} commands x {EVENTS_PER_JOB} events, {WORKERS} threads"
     )
-    print(f"  library PostgresApplicationRecorder  {median(library):>8,.0f} events/s (median)")
-    print(f"  ours    {ours_class.__name__:<28} {median(ours):>8,.0f} events/s (median)")
-    print(
-        f"  ratio ours / library                 {figure:>8.2f}   "
-        f"(rounds {min(ratios):.2f}-{max(ratios):.2f})  {'PASS' if figure >= 1.0 else 'MISS'}"
-    )
+    print(f"  {'library eventsourcing.postgres:PostgresApplicationRecorder':<62}", end="")
+    print(f"{median(library):>8,.0f} events/s")
+    for topic, rates in ours.items():
+        ratios = [o / ((a + b) / 2) for o, a, b in zip(rates, library, library[1:], strict=False)]
+        figure = median(ratios)
+        print(f"  {'ours    ' + topic:<62}{median(rates):>8,.0f} events/s", end="")
+        print(
+            f"  ratio {figure:.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f}) "
+            f"{'PASS' if figure >= 1.0 else 'MISS'}"
+        )
     return 0

@@ -10,13 +10,15 @@ whose positions do not interleave (the table lock of ADR 0002).
 
 Each case gets a schema of its own in the database at ``CLOSEDLOOP_TEST_POSTGRES_URL``,
 dropped afterwards, and a datastore as the library's own suite makes it (one pooled
-connection, ids of type ``uuid`` as ours are). The throughput case prints its rate
-(``pytest -s``); ``python -m bench recorder`` compares it with the library's recorder.
+connection; ids of type ``uuid`` as ours are, and of type ``text`` too). The throughput
+case prints its rate (``pytest -s``); ``python -m bench recorder`` compares it with the
+library's recorder.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 import psycopg
 import pytest
@@ -33,6 +35,8 @@ class _OnAFreshSchema:
     """A datastore on a schema made for the test and dropped after it."""
 
     datastore: PostgresDatastore
+    #: Ours are ``uuid``; the recorder makes its function for either type.
+    originator_id_type: Literal["uuid", "text"] = "uuid"
 
     def setUp(self) -> None:
         require_postgres()  # never a skip with CLOSEDLOOP_REQUIRE_POSTGRES=1
@@ -51,6 +55,7 @@ class _OnAFreshSchema:
             # while others wait for it shows.
             pool_size=1,
             max_overflow=0,
+            originator_id_type=self.originator_id_type,
         )
 
     def tearDown(self) -> None:
@@ -72,5 +77,24 @@ class TestCheckingRecorderIsAnApplicationRecorder(
 
 class TestCheckingRecorderKeepsEachCommandsPositionsTogether(
     _OnAFreshSchema, library.NonInterleavingNotificationIDsBaseCase
+):
+    pass
+
+
+class _WithTextIds(_OnAFreshSchema):
+    originator_id_type = "text"
+
+    def new_originator_id(self) -> str:
+        return str(uuid.uuid4())  # the library reads a text id back only as a str
+
+
+class TestCheckingRecorderWithTextIdsIsAnApplicationRecorder(
+    _WithTextIds, TestCheckingRecorderIsAnApplicationRecorder
+):
+    pass
+
+
+class TestCheckingRecorderWithTextIdsKeepsEachCommandsPositionsTogether(
+    _WithTextIds, TestCheckingRecorderKeepsEachCommandsPositionsTogether
 ):
     pass
