@@ -112,16 +112,18 @@ def _apart(batch: Sequence[_Write]) -> bool:
 
     Then each command's checks concern only what was stored before the batch, and they
     can all be made at once, as if the commands were written one after the other."""
-    written: set[Any] = set()
-    read: set[Any] = set()
+    written: set[str] = set()
+    read: set[str] = set()
     for write in batch:
-        mine = set(write.ids)
+        # Compared as text: the store takes a UUID and its text for the same id.
+        mine = {str(i) for i in set(write.ids)}
+        reads = {str(i) for i in write.read_ids}
         if not (written.isdisjoint(mine) and read.isdisjoint(mine)):
             return False
-        if not written.isdisjoint(write.read_ids):
+        if not written.isdisjoint(reads):
             return False
         written |= mine
-        read.update(write.read_ids)
+        read |= reads
     return True
 
 
