@@ -7,11 +7,18 @@ one call of a function of its own, made beside the events table:
 
 1. it takes the table lock of ADR 0002 (``EXCLUSIVE``, so that notification ids become
    visible in the order they were handed out);
-2. for each command in turn, it checks the command's *read set* (every aggregate it
-   decided on without writing it must still be at the version it saw) and that none of
-   its events' versions is taken; a command that passes is inserted, one that does not
-   is left out and answered as an integrity error, the others go on;
+2. it checks each command's *read set* (every aggregate it decided on without writing
+   it must still be at the version it saw) and that none of its events' versions is
+   taken, as if the commands were written one after the other; a command that passes is
+   inserted, one that does not is left out and answered as an integrity error, the
+   others go on. When no command writes a record that another one writes or reads (the
+   usual case), every check is against what was stored before the group, so all are made
+   in one pass and the commands that pass are inserted in one statement; otherwise
+   command by command (ADR 0037);
 3. it notifies the log's followers once, and answers each command's positions.
+
+The events go as one array per column in binary, taken apart in each command's own
+thread, so that the thread writing for the others does little more than join lists.
 
 Commands arrive from the server's worker threads. The first to find no write under way
 writes; those that arrive meanwhile queue, and when the write is done the first of them
@@ -54,10 +61,17 @@ WRITER_IDLE = 5.0
 
 @dataclass(eq=False)
 class _Write:
-    """One command's events and read set, waiting in the queue or being written."""
+    """One command's events and read set, waiting in the queue or being written.
 
-    rows: list[Any]
-    reads: Sequence[tuple[UUID, int]]
+    The events come as columns, taken apart in the command's own thread: the thread
+    leading the queue only joins lists, while the others wait on it (ADR 0037)."""
+
+    ids: list[Any]
+    versions: list[int]
+    topics: list[str]
+    states: list[bytes]
+    read_ids: list[Any]
+    read_versions: list[int]
     #: Called, in the thread that wrote the queue, for a command that no thread of its
     #: own waits on (``insert_events_later``); None when its thread waits on ``done``.
     on_done: Callable[[_Write], None] | None = None
@@ -68,12 +82,49 @@ class _Write:
     refused: str | None = None
     error: BaseException | None = None
 
+    @classmethod
+    def of(
+        cls,
+        stored_events: Sequence[StoredEvent],
+        reads: Sequence[tuple[UUID, int]],
+        on_done: Callable[[_Write], None] | None = None,
+    ) -> _Write:
+        return cls(
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+            [aggregate_id for aggregate_id, _ in reads],
+            [version for _, version in reads],
+            on_done=on_done,
+        )
+
     def result(self) -> list[int]:
         if self.error is not None:
             raise self.error
         if self.refused is not None:
             raise IntegrityError(self.refused)
         return self.positions
+
+
+def _apart(batch: Sequence[_Write]) -> bool:
+    """Whether no command of ``batch`` writes a record that another one writes or reads.
+
+    Then each command's checks concern only what was stored before the batch, and they
+    can all be made at once, as if the commands were written one after the other."""
+    written: set[str] = set()
+    read: set[str] = set()
+    for write in batch:
+        # Compared as text: the store takes a UUID and its text for the same id.
+        mine = {str(i) for i in set(write.ids)}
+        reads = {str(i) for i in write.read_ids}
+        if not (written.isdisjoint(mine) and read.isdisjoint(mine)):
+            return False
+        if not written.isdisjoint(reads):
+            return False
+        written |= mine
+        read |= reads
+    return True
 
 
 class CheckingPostgresRecorder(PostgresApplicationRecorder):
@@ -91,52 +142,89 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
         self._writer_turn: threading.Event | None = None
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
-        function = Identifier(f"closedloop_write_commands_{self.datastore.originator_id_type}")
+        id_type = SQL(self.datastore.originator_id_type)
+        # A name of its own: the signature changed (ADR 0037), and a process of the
+        # version before may still be calling closedloop_write_commands_* beside this one.
+        function = Identifier(f"closedloop_write_command_group_{self.datastore.originator_id_type}")
+        # Each column goes as an array of its own type, in binary: far less work on both
+        # sides than an array of composite records in text, which the library sends.
         self.write_commands_statement = SQL(
-            "SELECT o_command, o_position FROM {schema}.{function}(%s, %s, %s, %s, %s, %s)"
-        ).format(schema=schema, function=function)
+            "SELECT o_command, o_position FROM {schema}.{function}("
+            "%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[], %b::int[], "
+            "%b::{id_type}[], %b::bigint[], %b::int[], %b::int, %b::boolean)"
+        ).format(schema=schema, function=function, id_type=id_type)
         # Events and reads come as flat arrays, each element with the number (from 1) of
         # the command it belongs to.
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}("
-                "events {schema}.{event}[], event_commands int[], "
+                "ids {id_type}[], versions bigint[], topics text[], states bytea[], "
+                "event_commands int[], "
                 "read_ids {id_type}[], read_versions bigint[], read_commands int[], "
-                "commands int) "
+                "commands int, apart boolean) "
                 "RETURNS TABLE (o_command int, o_position bigint) LANGUAGE plpgsql AS $BODY$ "
-                "DECLARE c int; "
+                "DECLARE c int; stale int[]; taken int[]; "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "FOR c IN 1..commands LOOP "
-                "  IF EXISTS (SELECT 1 FROM unnest(read_ids, read_versions, read_commands) "
-                "      AS r(id, version, k) JOIN {schema}.{table} AS t "
-                "      ON t.originator_id = r.id AND t.originator_version > r.version "
-                "      WHERE r.k = c) THEN "
-                "    o_command := c; o_position := {stale}; RETURN NEXT; CONTINUE; "
-                "  END IF; "
-                "  IF EXISTS (SELECT 1 FROM unnest(events, event_commands) "
-                "      AS e(originator_id, originator_version, topic, state, k) "
-                "      JOIN {schema}.{table} AS t ON t.originator_id = e.originator_id "
-                "      AND t.originator_version = e.originator_version WHERE e.k = c) THEN "
-                "    o_command := c; o_position := {taken}; RETURN NEXT; CONTINUE; "
-                "  END IF; "
-                "  RETURN QUERY INSERT INTO {schema}.{table} AS t "
+                "IF apart THEN "
+                # No command writes a record another one writes or reads: every check
+                # is against what was stored before the group, so all are made at once
+                # and the commands that pass are inserted in one statement.
+                "  SELECT coalesce(array_agg(DISTINCT r.k), '{{}}') INTO stale "
+                "    FROM unnest(read_ids, read_versions, read_commands) AS r(id, version, k) "
+                "    JOIN {schema}.{table} AS t "
+                "    ON t.originator_id = r.id AND t.originator_version > r.version; "
+                "  SELECT coalesce(array_agg(DISTINCT e.k), '{{}}') INTO taken "
+                "    FROM unnest(ids, versions, event_commands) AS e(id, version, k) "
+                "    JOIN {schema}.{table} AS t "
+                "    ON t.originator_id = e.id AND t.originator_version = e.version "
+                "    WHERE e.k <> ALL (stale); "
+                "  RETURN QUERY SELECT k, {stale}::bigint FROM unnest(stale) AS k "
+                "    UNION ALL SELECT k, {taken}::bigint FROM unnest(taken) AS k; "
+                "  RETURN QUERY WITH written AS ("
+                "    INSERT INTO {schema}.{table} AS t "
                 "    (originator_id, originator_version, topic, state) "
-                "    SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                "    FROM unnest(events, event_commands) WITH ORDINALITY "
-                "    AS e(originator_id, originator_version, topic, state, k, n) "
-                "    WHERE e.k = c ORDER BY e.n "
-                "    RETURNING c, t.notification_id; "
-                "END LOOP; "
+                "    SELECT e.id, e.version, e.topic, e.state "
+                "    FROM unnest(ids, versions, topics, states, event_commands) "
+                "    WITH ORDINALITY AS e(id, version, topic, state, k, n) "
+                "    WHERE e.k <> ALL (stale) AND e.k <> ALL (taken) ORDER BY e.n "
+                "    RETURNING t.originator_id, t.notification_id) "
+                # Apart, each record is written by one command only.
+                "    SELECT o.k, w.notification_id FROM written AS w JOIN "
+                "    (SELECT DISTINCT x.id, x.k FROM unnest(ids, event_commands) AS x(id, k)) "
+                "    AS o ON o.id = w.originator_id ORDER BY w.notification_id; "
+                "ELSE "
+                # One after the other: a command sees what those before it inserted.
+                "  FOR c IN 1..commands LOOP "
+                "    IF EXISTS (SELECT 1 FROM unnest(read_ids, read_versions, read_commands) "
+                "        AS r(id, version, k) JOIN {schema}.{table} AS t "
+                "        ON t.originator_id = r.id AND t.originator_version > r.version "
+                "        WHERE r.k = c) THEN "
+                "      o_command := c; o_position := {stale}; RETURN NEXT; CONTINUE; "
+                "    END IF; "
+                "    IF EXISTS (SELECT 1 FROM unnest(ids, versions, event_commands) "
+                "        AS e(id, version, k) JOIN {schema}.{table} AS t "
+                "        ON t.originator_id = e.id AND t.originator_version = e.version "
+                "        WHERE e.k = c) THEN "
+                "      o_command := c; o_position := {taken}; RETURN NEXT; CONTINUE; "
+                "    END IF; "
+                "    RETURN QUERY INSERT INTO {schema}.{table} AS t "
+                "      (originator_id, originator_version, topic, state) "
+                "      SELECT e.id, e.version, e.topic, e.state "
+                "      FROM unnest(ids, versions, topics, states, event_commands) "
+                "      WITH ORDINALITY AS e(id, version, topic, state, k, n) "
+                "      WHERE e.k = c ORDER BY e.n "
+                "      RETURNING c, t.notification_id; "
+                "  END LOOP; "
+                "END IF; "
                 "NOTIFY {channel}; "
                 "END; $BODY$"
             ).format(
                 schema=schema,
                 function=function,
                 table=table,
-                event=Identifier(self.stored_event_type_name),
-                id_type=SQL(self.datastore.originator_id_type),
+                id_type=id_type,
                 lock_timeout=self.datastore.lock_timeout,
                 stale=SQL(str(STALE_READ)),
                 taken=SQL(str(VERSION_TAKEN)),
@@ -155,7 +243,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             # Nothing here writes tracking records with events; keep the library's way.
             written: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return written
-        mine = _Write(self._rows(stored_events), reads)
+        mine = _Write.of(stored_events, reads)
         with self._queue_lock:
             self._queue.append(mine)
             leading = not self._writing
@@ -183,7 +271,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
         """
         if not stored_events:
             raise ValueError("a command without events has nothing to write")
-        write = _Write(self._rows(stored_events), reads, on_done=on_done)
+        write = _Write.of(stored_events, reads, on_done)
         with self._queue_lock:
             self._queue.append(write)
             if self._writing:
@@ -191,12 +279,6 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             self._writing = True
             stranded = self._writer_leads()
         self._hand_back(stranded)
-
-    def _rows(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        return [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
 
     def _lead(self) -> None:
         """Write the queue as it stands, then hand the lead on: to a thread waiting in
@@ -327,20 +409,36 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
     # connection, is tried again (ADR 0007); a stale read or a taken version is not.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _call(self, batch: list[_Write]) -> None:
-        rows: list[Any] = []
+        ids: list[Any] = []
+        versions: list[int] = []
+        topics: list[str] = []
+        states: list[bytes] = []
         event_commands: list[int] = []
-        read_ids: list[UUID] = []
+        read_ids: list[Any] = []
         read_versions: list[int] = []
         read_commands: list[int] = []
         for number, write in enumerate(batch, 1):
             write.positions, write.refused, write.error = [], None, None
-            rows += write.rows
-            event_commands += [number] * len(write.rows)
-            for aggregate_id, version in write.reads:
-                read_ids.append(aggregate_id)
-                read_versions.append(version)
-                read_commands.append(number)
-        params = (rows, event_commands, read_ids, read_versions, read_commands, len(batch))
+            ids += write.ids
+            versions += write.versions
+            topics += write.topics
+            states += write.states
+            event_commands += [number] * len(write.ids)
+            read_ids += write.read_ids
+            read_versions += write.read_versions
+            read_commands += [number] * len(write.read_ids)
+        params = (
+            ids,
+            versions,
+            topics,
+            states,
+            event_commands,
+            read_ids,
+            read_versions,
+            read_commands,
+            len(batch),
+            len(batch) == 1 or _apart(batch),
+        )
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.write_commands_statement, params, prepare=True)
             answered = curs.fetchall()
@@ -352,8 +450,8 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
             else:
                 write.positions.append(position)
         for write in batch:
-            if write.refused is None and len(write.positions) != len(write.rows):
+            if write.refused is None and len(write.positions) != len(write.ids):
                 write.error = RuntimeError(
                     f"the store answered {len(write.positions)} positions "
-                    f"for {len(write.rows)} events"
+                    f"for {len(write.ids)} events"
                 )
