@@ -27,17 +27,17 @@ from domain.application import CommandCenter, Outcome
 from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
 from domain.condition import Condition, ObservationBatch, batch_id, condition_id
 from domain.emergency import Scenario, scenario_id
-from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
+from domain.errors import DomainError, InvalidValue, NotFound
 from domain.instruction import Priority
 from domain.meta import SYSTEM, Actor, Context, derived_id, now
 from domain.playbooks import Playbook, Step
 from domain.rules import Catalogue, Reading, Rule
 from domain.unit import Kind
+from domain.unit_of_work import Decision
 from domain.warning import EarlyWarning, WarningStatus
 
 T = TypeVar("T", bound=Aggregate)
 
-_ATTEMPTS = 8
 _WITHDRAWABLE = frozenset(
     {
         WarningStatus.RAISED,
@@ -147,12 +147,12 @@ class Intake:
     def _apply_with_retry(
         self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
     ) -> dict[str, Any]:
-        for _ in range(_ATTEMPTS):
-            try:
-                return self._apply(ctx, batch, rule, reading, base)
-            except IntegrityError:
-                continue  # another batch judged this subject at the same time; again
-        raise ConcurrencyConflict(f"the condition of {reading.subject} kept changing; try again")
+        # Another batch judged this subject at the same time: judged again, whole; the
+        # commands it gave the first time are answered as done by their command ids.
+        return self.center.unit_of_work.again_on_conflict(
+            lambda: self._apply(ctx, batch, rule, reading, base),
+            f"the condition of {reading.subject} kept changing; try again",
+        )
 
     def _apply(
         self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
@@ -480,24 +480,22 @@ class Intake:
     def switch_emergency(self, ctx: Context, name: str, *, on: bool, reason: str) -> Outcome:
         """Switch a scenario's emergency mode on or off; both are events with who and why."""
         sid = scenario_id(name)
-        for _ in range(_ATTEMPTS):
-            scenario = self.scenario(name)
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            scenario = work.find(Scenario, sid)
             if scenario is not None and scenario.has_seen(ctx.command_id):
-                return Outcome(scenario.id, scenario.version, None)
-            touched: list[Scenario] = []
+                return Decision(scenario, [])
             if scenario is None:
                 scenario = Scenario(name=name, meta=ctx.meta("StartScenario", sid))
             if on:
                 scenario.switch_on(reason, ctx.meta("SwitchEmergencyOn", sid))
             else:
                 scenario.switch_off(reason, ctx.meta("SwitchEmergencyOff", sid))
-            touched.append(scenario)
-            try:
-                recordings = self.center.save(*touched)
-            except IntegrityError:
-                continue
-            return Outcome(sid, scenario.version, max(r.notification.id for r in recordings))
-        raise ConcurrencyConflict(f"scenario {name} kept changing; try again")
+            return Decision(scenario, [scenario])
+
+        self.scenario(name)  # a scenario no playbook defines is refused
+        return work.execute(decide)
 
 
 def _text_id(wid: UUID | None) -> str | None:

@@ -41,6 +41,7 @@ from domain.errors import CommandIdReused, ConcurrencyConflict, DomainError, Not
 from domain.meta import Context
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
+T = TypeVar("T")
 
 #: How many times a command is decided again after losing a race before giving up.
 MAX_ATTEMPTS = 8
@@ -129,6 +130,9 @@ class Outcome:
     #: The aggregate's status after the command (``closed``, ``active``...), so that an
     #: answer need not read the aggregate again.
     status: str = ""
+    #: A secret the command made and shows this once (a subscription's signing
+    #: secret, registered or rotated); the record holds only what protects it.
+    secret: str | None = None
 
     @property
     def recorded(self) -> bool:
@@ -338,7 +342,7 @@ class UnitOfWork:
 
         return self.execute(decide, expected_version=ctx.expected_version)
 
-    def again_on_conflict(self, step: Callable[[], TAggregate], gave_up: str) -> TAggregate:
+    def again_on_conflict(self, step: Callable[[], T], gave_up: str) -> T:
         """Run a step made of several commands again, whole, while its last write loses a
         race; each command in it is idempotent by its command id, so what already went
         through is answered as done the second time."""
