@@ -25,11 +25,12 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.application import CommandCenter, Outcome
 from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
-from domain.condition import Condition, ObservationBatch, batch_id, condition_id
+from domain.condition import Condition, condition_id
 from domain.emergency import Scenario, scenario_id
 from domain.errors import DomainError, InvalidValue, NotFound
 from domain.instruction import Priority
 from domain.meta import SYSTEM, Actor, Context, derived_id, now
+from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook, Step
 from domain.rules import Catalogue, Reading, Rule
 from domain.unit import Kind

@@ -38,6 +38,7 @@ from domain.application import CommandCenter
 from domain.base import LoopAggregate
 from domain.idempotency_record import IdempotencyRecord, record_id
 from domain.meta import Actor, Context, Meta
+from domain.observation_batch import ObservationBatch, batch_id
 from domain.token_roster import ROSTER_ID, TokenRoster
 
 SHAPES_FILE = Path(__file__).with_name("event_shapes.json")
@@ -326,6 +327,34 @@ def test_tokens_and_idempotency_records_stored_under_their_old_api_topics_still_
     assert roster.entries["tok_0123456789abcdef"]["user"] == "li.wei"
     assert isinstance(replayed, IdempotencyRecord)
     assert replayed.status == 201
+
+
+def test_a_batch_stored_when_it_shared_the_conditions_module_still_loads(
+    center: CommandCenter,
+) -> None:
+    # Before ADR 0033 ObservationBatch stood beside Condition in domain/condition.py.
+    bid = batch_id("HW-WR", "hydro-0001")
+    store_under_topic(
+        center,
+        bid,
+        1,
+        "domain.condition:ObservationBatch.Recorded",
+        {
+            "timestamp": datetime(2026, 7, 1, 0, 30, tzinfo=UTC),
+            "originator_topic": "domain.condition:ObservationBatch",
+            "meta": meta("ObserveBatch", bid),
+            "unit": "HW-WR",
+            "batch": "hydro-0001",
+            "readings": 1,
+            "results": [{"index": 0, "rule": None, "action": "no_rule", "warning_id": None}],
+        },
+    )
+
+    batch = center.repository.get(bid)
+
+    assert isinstance(batch, ObservationBatch)
+    assert batch.readings == 1
+    assert batch.results[0]["action"] == "no_rule"
 
 
 # -- the guard over the domain's event classes ---------------------------------------------
