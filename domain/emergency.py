@@ -15,8 +15,8 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.errors import InvalidTransition
+from domain.limits import MAX_NOTE, check_text
 from domain.meta import Meta, derived_id
-from domain.warning import MAX_NOTE, check_text
 
 
 def scenario_id(name: str) -> UUID:
