@@ -58,34 +58,10 @@ class Condition(LoopAggregate):
         """An older reading than the last one applied changes nothing."""
         return self.last_observed_at is not None and observed_at < self.last_observed_at
 
+    @event(ReadingRecorded)
     def record(
         self,
         *,
-        metric: str,
-        value: float | None,
-        observed_at: datetime,
-        level: int | None,
-        judged: bool,
-        applied: bool,
-        action: str,
-        warning_id: UUID | None,
-        meta: Meta,
-    ) -> None:
-        self._recorded(
-            metric=metric,
-            value=value,
-            observed_at=observed_at,
-            level=level,
-            judged=judged,
-            applied=applied,
-            action=action,
-            warning_id=warning_id,
-            meta=meta,
-        )
-
-    @event(ReadingRecorded)
-    def _recorded(
-        self,
         metric: str,
         value: float | None,
         observed_at: datetime,
