@@ -13,15 +13,13 @@ a crash or a retry, changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from domain.application import CommandCenter, Outcome
 from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
@@ -100,11 +98,24 @@ class Intake:
     # -- storage of the intake's own aggregates ------------------------------------------
 
     def _find(self, cls: type[T], aggregate_id: UUID) -> T | None:
-        try:
-            aggregate: Aggregate = self.center.repository.get(aggregate_id)
-        except AggregateNotFoundError:
+        return self.center.unit_of_work.find(cls, aggregate_id)
+
+    def _first_of(self, cls: type[T], aggregate_id: UUID, make: Callable[[], T]) -> T | None:
+        """Record what ``make`` builds under ``aggregate_id``, through the one command path;
+        None when it is recorded, or what was recorded there first (the same batch or
+        message handled at the same time elsewhere: the first record stands)."""
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            first = work.find_repeat(cls, aggregate_id)
+            if first is not None:
+                return Decision(first, [])
+            made = make()
+            return Decision(made, [made], created=True)
+
+        if work.execute(decide).recorded:
             return None
-        return aggregate if isinstance(aggregate, cls) else None
+        return self._find(cls, aggregate_id)
 
     # -- observations ----------------------------------------------------------------
 
@@ -128,21 +139,19 @@ class Intake:
                 base = f"obs:{bid.hex}:{index}:{derived_id('rule', rule.code).hex[:12]}"
                 result = self._apply_with_retry(ctx, batch, rule, reading, base)
                 results.append({"index": index, **result})
-        record = ObservationBatch(
-            unit=ctx.actor.unit,
-            batch=batch,
-            readings=len(readings),
-            results=results,
-            meta=ctx.meta("ObserveBatch", bid),
+        first = self._first_of(
+            ObservationBatch,
+            bid,
+            lambda: ObservationBatch(
+                unit=ctx.actor.unit,
+                batch=batch,
+                readings=len(readings),
+                results=results,
+                meta=ctx.meta("ObserveBatch", bid),
+            ),
         )
-        try:
-            self.center.save(record)
-        except IntegrityError:
-            # The same batch was being judged at the same time: the first record stands.
-            first = self._find(ObservationBatch, bid)
-            if first is not None:
-                return BatchResult(batch, first.readings, list(first.results), replayed=True)
-            raise
+        if first is not None:
+            return BatchResult(batch, first.readings, list(first.results), replayed=True)
         return BatchResult(batch, len(readings), results)
 
     def _apply_with_retry(
@@ -291,21 +300,20 @@ class Intake:
             outcome = "raised" if raised.created else "repeated"
             if raised.created:
                 instructions = self.run_playbooks(raised.id, "raise")
-        message = CapMessage(
-            key=alert.key,
-            msg_type=alert.msg_type,
-            status=alert.status,
-            references=[",".join(r) for r in alert.references],
-            warning_ids=wids,
-            outcome=outcome,
-            meta=ctx.meta("ReceiveCap", mid),
+        first = self._first_of(
+            CapMessage,
+            mid,
+            lambda: CapMessage(
+                key=alert.key,
+                msg_type=alert.msg_type,
+                status=alert.status,
+                references=[",".join(r) for r in alert.references],
+                warning_ids=wids,
+                outcome=outcome,
+                meta=ctx.meta("ReceiveCap", mid),
+            ),
         )
-        try:
-            self.center.save(message)
-        except IntegrityError:
-            first = self._find(CapMessage, mid)
-            if first is None:
-                raise
+        if first is not None:
             return CapResult(alert.key, first.outcome, list(first.warning_ids), replayed=True)
         return CapResult(alert.key, outcome, wids, instructions=instructions)
 
