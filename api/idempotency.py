@@ -15,8 +15,8 @@ import hashlib
 from dataclasses import dataclass
 
 from domain.application import CommandCenter
+from domain.decision import Decision
 from domain.idempotency_record import IdempotencyRecord, record_id
-from domain.unit_of_work import Decision
 
 MAX_KEY = 255
 

@@ -31,10 +31,10 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.access_token import AccessToken, access_token_id
 from domain.application import CommandCenter
+from domain.decision import Decision
 from domain.errors import InvalidValue, NotFound
 from domain.meta import Actor, now
 from domain.token_roster import ROSTER_ID, TokenRoster
-from domain.unit_of_work import Decision
 
 #: The roles of the issue's table; a token carries one or more of them.
 ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor")

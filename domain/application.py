@@ -21,20 +21,14 @@ from typing import Any, ClassVar
 from eventsourcing.persistence import Transcoder
 
 from domain.calendar import WorkingCalendar
+from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.instruction_commands import InstructionCases
 from domain.meta import MetaAsDict
 from domain.network import Network
 from domain.unit import Unit
-from domain.unit_of_work import (
-    MAX_ATTEMPTS,
-    NotInMemory,
-    Outcome,
-    PendingCommand,
-    ReadStrategy,
-    UnitOfWork,
-)
+from domain.unit_of_work import MAX_ATTEMPTS, NotInMemory, ReadStrategy, UnitOfWork
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey
 

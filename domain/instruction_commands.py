@@ -12,11 +12,11 @@ from uuid import UUID
 
 from domain.base import LoopAggregate
 from domain.calendar import WorkingDuration
+from domain.decision import Decision, Outcome, check_same_command
 from domain.disposition import Disposition, disposition_id
 from domain.errors import DirectionRefused, InvalidValue, NotPermitted
 from domain.instruction import Instruction, Priority, instruction_id
 from domain.meta import Context, Meta, now
-from domain.unit_of_work import Decision, Outcome, check_same_command
 from domain.warning import EarlyWarning
 from domain.warning_commands import WarningCases
 

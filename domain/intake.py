@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate
 from domain.application import CommandCenter, Outcome
 from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
 from domain.condition import Condition, condition_id
+from domain.decision import Decision
 from domain.emergency import Scenario, scenario_id
 from domain.errors import DomainError, InvalidValue, NotFound
 from domain.instruction import Priority
@@ -32,7 +33,6 @@ from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook, Step
 from domain.rules import Catalogue, Reading, Rule
 from domain.unit import Kind
-from domain.unit_of_work import Decision
 from domain.warning import EarlyWarning, WarningStatus
 
 T = TypeVar("T", bound=Aggregate)

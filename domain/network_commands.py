@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.decision import Decision, Outcome
 from domain.errors import AlreadyExists, DirectionRefused, InvalidValue
 from domain.meta import Context, Meta
 from domain.network import NETWORK_ID, Network
 from domain.unit import Kind, Level, Unit, check_code, check_name, check_placement, unit_id
-from domain.unit_of_work import Decision, Outcome
 from domain.use_cases import UseCases
 
 

@@ -19,9 +19,10 @@ from eventsourcing.domain import Aggregate
 
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar
+from domain.decision import Decision, Outcome, check_version
 from domain.errors import InvalidValue, NotFound
 from domain.meta import Context
-from domain.unit_of_work import Decision, Outcome, UnitOfWork, check_version
+from domain.unit_of_work import UnitOfWork
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
 

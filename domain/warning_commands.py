@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.decision import Decision, Outcome, check_same_command
 from domain.errors import InvalidValue
 from domain.meta import CLOCK_SKEW, Context, Meta, now
 from domain.network_commands import NetworkCases
-from domain.unit_of_work import Decision, Outcome, check_same_command
 from domain.warning import EarlyWarning, warning_id
 from domain.warning_key import WarningKey, condition_key, warning_key_id
 

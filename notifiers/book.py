@@ -21,10 +21,10 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import CommandCenter, Outcome
+from domain.decision import Decision
 from domain.errors import AlreadyExists, InvalidValue, NotFound
 from domain.meta import Context
 from domain.subscription import Subscription, subscription_id
-from domain.unit_of_work import Decision
 from notifiers.outbox import SUBSCRIPTIONS, TYPE_NAMES
 from notifiers.secrets import Keyring, fingerprint, new_secret, secret_bytes
 from projections.base import ViewStore
