@@ -14,16 +14,29 @@ from uuid import UUID
 import msgspec
 
 from domain.instruction import Priority
+from domain.limits import (
+    MAX_CODE,
+    MAX_DEDUP_KEY,
+    MAX_EVIDENCE,
+    MAX_LOCATION,
+    MAX_NAME,
+    MAX_NOTE,
+    MAX_REFERENCE,
+    MAX_SHORT,
+    MAX_TEXT,
+    MAX_TITLE,
+)
 from domain.unit import Kind, Level
 from domain.warning import Theme
 
 Code = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_CODE, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
 ]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=10_000)]
-Note = Annotated[str, msgspec.Meta(max_length=2_000)]
-Short = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+Note = Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT)]
 Duration = Annotated[str, msgspec.Meta(min_length=2, max_length=40, examples=["P1D", "PT4H"])]
 #: A client's own command id; the API scopes it by unit, which must fit in 128 characters.
 CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
@@ -43,7 +56,7 @@ class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class UnitCreate(Input, kw_only=True):
     code: Code
     name: Title
-    name_en: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    name_en: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
     level: Level
     kind: Kind
     parent: Code | None = None
@@ -53,7 +66,7 @@ class UnitUpdate(Input, kw_only=True):
     """Rename, move, deactivate or reactivate; several at once are applied in that order."""
 
     name: Title | None = None
-    name_en: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    name_en: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
     parent: Code | None = None
     active: bool | None = None
     reason: Note | None = None
@@ -81,9 +94,9 @@ class WarningCreate(Input, kw_only=True):
     unit: Code
     source: Short | None = None
     description: Text | None = None
-    location: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    location: Annotated[str, msgspec.Meta(max_length=MAX_LOCATION)] | None = None
     observed_at: datetime | None = None
-    dedup_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    dedup_key: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DEDUP_KEY)] | None = None
     attributes: dict[str, Any] | None = None
 
 
@@ -178,7 +191,7 @@ class Forward(Input, kw_only=True):
 
 
 class Progress(Input, kw_only=True):
-    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE)]
 
 
 class ExtensionRequest(Input, kw_only=True):
@@ -192,7 +205,7 @@ class ExtensionDecision(Input, kw_only=True):
 
 
 class Submission(Input, kw_only=True):
-    result: Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+    result: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 
 
 class Verification(Input, kw_only=True):
@@ -201,9 +214,10 @@ class Verification(Input, kw_only=True):
 
 
 class ActionCreate(Input, kw_only=True):
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
     evidence: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=1_000)]], msgspec.Meta(max_length=20)
+        list[Annotated[str, msgspec.Meta(max_length=MAX_REFERENCE)]],
+        msgspec.Meta(max_length=MAX_EVIDENCE),
     ] = msgspec.field(default_factory=list)
 
 

@@ -23,10 +23,10 @@ from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
 from api.routes import LARGEST, READ, WRITE, caught_up
 from api.tokens import Principal
+from domain.application import Outcome as Done
 from domain.errors import NotFound
 from domain.meta import Context
 from domain.subscription import Subscription
-from notifiers.book import Done
 from notifiers.delivery import (
     STATUSES,
     TargetRefused,

@@ -4,7 +4,10 @@ A token belongs to one person, one unit and one or more roles. The secret is sho
 when it is issued; the store holds only its SHA-256. Each token is an
 :class:`AccessToken` aggregate whose id is derived from that hash, so the token a request
 presents is found by one keyed read; revoking it is an event, on the record for the
-auditor. The :class:`TokenRoster` lists every token issued.
+auditor. The :class:`~domain.token_roster.TokenRoster` lists every token issued. Both
+aggregates live in the domain (``domain.access_token``, ``domain.token_roster``), and
+issuing and revoking take the one command path (ADR 0033); what stays here is the
+secret, its hash and the memory of tokens found valid.
 
 A token found valid is remembered for a few seconds (``cache_seconds``, ADR 0017), so
 that a busy client is not looked up on the store at every request. Revoking a token
@@ -21,17 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError
 
+from domain.access_token import AccessToken, access_token_id
 from domain.application import CommandCenter
-from domain.errors import ConcurrencyConflict, InvalidValue, NotFound
-from domain.meta import NAMESPACE, Actor, derived_id, now
+from domain.decision import Decision
+from domain.errors import InvalidValue, NotFound
+from domain.meta import Actor, now
+from domain.token_roster import ROSTER_ID, TokenRoster
 
 #: The roles of the issue's table; a token carries one or more of them.
 ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor")
@@ -39,8 +42,6 @@ ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor")
 READ_EVERYTHING = frozenset({"auditor", "admin"})
 
 TOKEN_PREFIX = "cl_"  # noqa: S105 (a prefix, not a secret)
-ROSTER_ID = derived_id("token-roster", "all")
-_ATTEMPTS = 8
 
 
 def new_secret() -> str:
@@ -49,108 +50,6 @@ def new_secret() -> str:
 
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def access_token_id(token_hash: str) -> UUID:
-    return uuid5(NAMESPACE, f"access-token:{token_hash}")
-
-
-class AccessToken(Aggregate):
-    """One bearer token: whose it is, what it may do, and whether it was revoked."""
-
-    class Issued(Aggregate.Created):
-        token_hash: str
-        token_id: str
-        user: str
-        unit: str
-        roles: list[str]
-        label: str
-        issued_by: str
-
-    class Revoked(Aggregate.Event):
-        by: str
-        reason: str
-
-    @staticmethod
-    def create_id(token_hash: str) -> UUID:
-        return access_token_id(token_hash)
-
-    @event(Issued)
-    def __init__(
-        self,
-        token_hash: str,
-        token_id: str,
-        user: str,
-        unit: str,
-        roles: list[str],
-        label: str,
-        issued_by: str,
-    ) -> None:
-        self.token_hash = token_hash
-        self.token_id = token_id
-        self.user = user
-        self.unit = unit
-        self.roles = list(roles)
-        self.label = label
-        self.issued_by = issued_by
-        self.revoked = False
-
-    @event(Revoked)
-    def revoke(self, by: str, reason: str) -> None:
-        self.revoked = True
-
-
-class TokenRoster(Aggregate):
-    """Every token ever issued, by its public id, so that tokens can be listed and revoked."""
-
-    class Started(Aggregate.Created):
-        pass
-
-    class Listed(Aggregate.Event):
-        token_id: str
-        aggregate_id: UUID
-        user: str
-        unit: str
-        roles: list[str]
-        label: str
-        issued_at: datetime
-
-    class Delisted(Aggregate.Event):
-        token_id: str
-
-    @staticmethod
-    def create_id() -> UUID:
-        return ROSTER_ID
-
-    @event(Started)
-    def __init__(self) -> None:
-        self.entries: dict[str, dict[str, Any]] = {}
-
-    @event(Listed)
-    def list_token(
-        self,
-        token_id: str,
-        aggregate_id: UUID,
-        user: str,
-        unit: str,
-        roles: list[str],
-        label: str,
-        issued_at: datetime,
-    ) -> None:
-        self.entries[token_id] = {
-            "token_id": token_id,
-            "aggregate_id": str(aggregate_id),
-            "user": user,
-            "unit": unit,
-            "roles": list(roles),
-            "label": label,
-            "issued_at": issued_at.isoformat(),
-            "revoked": False,
-        }
-
-    @event(Delisted)
-    def mark_revoked(self, token_id: str) -> None:
-        self.entries[token_id]["revoked"] = True
 
 
 @dataclass(frozen=True)
@@ -226,7 +125,9 @@ class TokenBook:
         self.center.unit(unit)  # a token for a unit that does not exist is a typo
         secret = new_secret()
         token_id = "tok_" + secrets.token_hex(8)
-        for _ in range(_ATTEMPTS):
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
             # Built anew each attempt: a save that failed has already taken its events.
             token = AccessToken(
                 token_hash=secret_hash(secret),
@@ -237,14 +138,13 @@ class TokenBook:
                 label=label,
                 issued_by=issued_by,
             )
-            roster = self._get(ROSTER_ID) or TokenRoster()
+            roster = work.find(TokenRoster, ROSTER_ID) or TokenRoster()
             roster.list_token(token_id, token.id, user, unit, roles, label, now())
-            try:
-                self.center.save(token, roster)
-            except IntegrityError:
-                continue  # another token was listed at the same moment; list again
-            return IssuedToken(secret, token_id, user, unit, tuple(roles), label)
-        raise ConcurrencyConflict("the token roster kept changing; try again")
+            return Decision(token, [token, roster], created=True)
+
+        # Another token listed at the same moment: listed again on the new roster.
+        work.execute(decide)
+        return IssuedToken(secret, token_id, user, unit, tuple(roles), label)
 
     def remembered(self, secret: str) -> Principal | None:
         """The principal of a token found valid less than ``cache_seconds`` ago, without
@@ -288,21 +188,20 @@ class TokenBook:
         return [dict(e) for e in roster.entries.values()]
 
     def revoke(self, token_id: str, *, by: str = "cli", reason: str = "revoked") -> None:
-        for _ in range(_ATTEMPTS):
-            roster = self._get(ROSTER_ID)
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            roster = work.find(TokenRoster, ROSTER_ID)
             if roster is None or token_id not in roster.entries:
                 raise NotFound(f"no token {token_id}")
             entry = roster.entries[token_id]
             if entry["revoked"]:
-                self.forget()  # revoked elsewhere: stop trusting it here at once too
-                return
-            token = self._get(UUID(entry["aggregate_id"]))
+                return Decision(roster, [])  # revoked elsewhere: nothing to write
+            token = work.load(AccessToken, UUID(entry["aggregate_id"]), f"token {token_id}")
             token.revoke(by, reason)
             roster.mark_revoked(token_id)
-            try:
-                self.center.save(token, roster)
-            except IntegrityError:
-                continue
-            self.forget()
-            return
-        raise ConcurrencyConflict("the token roster kept changing; try again")
+            return Decision(roster, [token, roster])
+
+        work.execute(decide)
+        # Revoked here or elsewhere: stop trusting it in this process at once.
+        self.forget()

@@ -5,15 +5,11 @@ what a rule needs between readings and what the warning cannot hold: the last re
 seen (to tell an out-of-order reading from a new one), since when the subject has been
 normal and for how many readings (to resolve after the rule's settle time), and which
 warning the condition belongs to now. Every reading is recorded here, applied or not.
-
-An :class:`ObservationBatch` records a monitor's batch once, with what came of each
-reading, so that the same batch sent again is answered from the record (idempotency).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -24,11 +20,6 @@ from domain.meta import Meta, derived_id
 
 def condition_id(rule: str, subject: str) -> UUID:
     return derived_id("condition", f"{rule}|{subject}")
-
-
-def batch_id(unit: str, batch: str) -> UUID:
-    """A batch id is the monitor's own: scoped by its unit, like a command id."""
-    return derived_id("observation-batch", f"{unit}:{batch}")
 
 
 class Condition(LoopAggregate):
@@ -67,34 +58,10 @@ class Condition(LoopAggregate):
         """An older reading than the last one applied changes nothing."""
         return self.last_observed_at is not None and observed_at < self.last_observed_at
 
+    @event(ReadingRecorded)
     def record(
         self,
         *,
-        metric: str,
-        value: float | None,
-        observed_at: datetime,
-        level: int | None,
-        judged: bool,
-        applied: bool,
-        action: str,
-        warning_id: UUID | None,
-        meta: Meta,
-    ) -> None:
-        self._recorded(
-            metric=metric,
-            value=value,
-            observed_at=observed_at,
-            level=level,
-            judged=judged,
-            applied=applied,
-            action=action,
-            warning_id=warning_id,
-            meta=meta,
-        )
-
-    @event(ReadingRecorded)
-    def _recorded(
-        self,
         metric: str,
         value: float | None,
         observed_at: datetime,
@@ -120,26 +87,3 @@ class Condition(LoopAggregate):
             self.normal_count = 0
         self.warning_id = warning_id
         self.level = level if warning_id is not None else None
-
-
-class ObservationBatch(LoopAggregate):
-    """A batch of readings, once, with the outcome of each."""
-
-    class Recorded(LoopAggregate.Created):
-        unit: str
-        batch: str
-        readings: int
-        results: list[dict[str, Any]]
-
-    @staticmethod
-    def create_id(unit: str, batch: str) -> UUID:
-        return batch_id(unit, batch)
-
-    @event(Recorded)
-    def __init__(
-        self, unit: str, batch: str, readings: int, results: list[dict[str, Any]], meta: Meta
-    ) -> None:
-        self.unit = unit
-        self.batch = batch
-        self.readings = readings
-        self.results = results

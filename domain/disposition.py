@@ -16,11 +16,8 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.errors import InvalidTransition, InvalidValue, NotPermitted, check_printable
+from domain.limits import MAX_EVIDENCE, MAX_NOTE, MAX_REFERENCE, MAX_TEXT, check_text
 from domain.meta import Meta, derived_id
-from domain.warning import MAX_NOTE, MAX_TEXT, check_text
-
-MAX_EVIDENCE = 20
-MAX_REFERENCE = 1_000
 
 
 class DispositionStatus(StrEnum):

@@ -15,8 +15,8 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.errors import InvalidTransition
+from domain.limits import MAX_NOTE, check_text
 from domain.meta import Meta, derived_id
-from domain.warning import MAX_NOTE, check_text
 
 
 def scenario_id(name: str) -> UUID:
@@ -47,10 +47,7 @@ class Scenario(LoopAggregate):
         self.switched_by: str | None = None
 
     def switch_on(self, reason: str, meta: Meta) -> None:
-        if self.emergency:
-            raise InvalidTransition(f"scenario {self.name} is already in emergency mode")
-        reason = check_text(reason, "the reason for emergency mode", MAX_NOTE, required=True)
-        self._on(reason=reason, meta=meta)
+        self._on(reason=self._reason_to_switch(True, reason), meta=meta)
 
     @event(EmergencySwitchedOn)
     def _on(self, reason: str, meta: Meta) -> None:
@@ -59,10 +56,15 @@ class Scenario(LoopAggregate):
         self.switched_by = meta.unit
 
     def switch_off(self, reason: str, meta: Meta) -> None:
-        if not self.emergency:
-            raise InvalidTransition(f"scenario {self.name} is not in emergency mode")
-        reason = check_text(reason, "the reason for ending emergency mode", MAX_NOTE, required=True)
-        self._off(reason=reason, meta=meta)
+        self._off(reason=self._reason_to_switch(False, reason), meta=meta)
+
+    def _reason_to_switch(self, on: bool, reason: str) -> str:
+        """The reason, checked, once the switch would change the mode."""
+        if self.emergency == on:
+            state = "already" if on else "not"
+            raise InvalidTransition(f"scenario {self.name} is {state} in emergency mode")
+        what = "emergency mode" if on else "ending emergency mode"
+        return check_text(reason, f"the reason for {what}", MAX_NOTE, required=True)
 
     @event(EmergencySwitchedOff)
     def _off(self, reason: str, meta: Meta) -> None:

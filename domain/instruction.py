@@ -24,8 +24,8 @@ from eventsourcing.domain import event
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar
 from domain.errors import InvalidTransition, InvalidValue, NotPermitted
+from domain.limits import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 from domain.meta import LONGEST_DEADLINE, Meta, derived_id
-from domain.warning import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 
 MAX_COOPERATING = 20
 

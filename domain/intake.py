@@ -13,23 +13,23 @@ a crash or a retry, changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from domain.application import CommandCenter, Outcome
 from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
-from domain.condition import Condition, ObservationBatch, batch_id, condition_id
+from domain.condition import Condition, condition_id
+from domain.decision import Decision
 from domain.emergency import Scenario, scenario_id
-from domain.errors import ConcurrencyConflict, DomainError, InvalidValue, NotFound
+from domain.errors import DomainError, InvalidValue, NotFound
 from domain.instruction import Priority
 from domain.meta import SYSTEM, Actor, Context, derived_id, now
+from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook, Step
 from domain.rules import Catalogue, Reading, Rule
 from domain.unit import Kind
@@ -37,7 +37,6 @@ from domain.warning import EarlyWarning, WarningStatus
 
 T = TypeVar("T", bound=Aggregate)
 
-_ATTEMPTS = 8
 _WITHDRAWABLE = frozenset(
     {
         WarningStatus.RAISED,
@@ -99,11 +98,24 @@ class Intake:
     # -- storage of the intake's own aggregates ------------------------------------------
 
     def _find(self, cls: type[T], aggregate_id: UUID) -> T | None:
-        try:
-            aggregate: Aggregate = self.center.repository.get(aggregate_id)
-        except AggregateNotFoundError:
+        return self.center.unit_of_work.find(cls, aggregate_id)
+
+    def _first_of(self, cls: type[T], aggregate_id: UUID, make: Callable[[], T]) -> T | None:
+        """Record what ``make`` builds under ``aggregate_id``, through the one command path;
+        None when it is recorded, or what was recorded there first (the same batch or
+        message handled at the same time elsewhere: the first record stands)."""
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            first = work.find_repeat(cls, aggregate_id)
+            if first is not None:
+                return Decision(first, [])
+            made = make()
+            return Decision(made, [made], created=True)
+
+        if work.execute(decide).recorded:
             return None
-        return aggregate if isinstance(aggregate, cls) else None
+        return self._find(cls, aggregate_id)
 
     # -- observations ----------------------------------------------------------------
 
@@ -127,32 +139,30 @@ class Intake:
                 base = f"obs:{bid.hex}:{index}:{derived_id('rule', rule.code).hex[:12]}"
                 result = self._apply_with_retry(ctx, batch, rule, reading, base)
                 results.append({"index": index, **result})
-        record = ObservationBatch(
-            unit=ctx.actor.unit,
-            batch=batch,
-            readings=len(readings),
-            results=results,
-            meta=ctx.meta("ObserveBatch", bid),
+        first = self._first_of(
+            ObservationBatch,
+            bid,
+            lambda: ObservationBatch(
+                unit=ctx.actor.unit,
+                batch=batch,
+                readings=len(readings),
+                results=results,
+                meta=ctx.meta("ObserveBatch", bid),
+            ),
         )
-        try:
-            self.center.save(record)
-        except IntegrityError:
-            # The same batch was being judged at the same time: the first record stands.
-            first = self._find(ObservationBatch, bid)
-            if first is not None:
-                return BatchResult(batch, first.readings, list(first.results), replayed=True)
-            raise
+        if first is not None:
+            return BatchResult(batch, first.readings, list(first.results), replayed=True)
         return BatchResult(batch, len(readings), results)
 
     def _apply_with_retry(
         self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
     ) -> dict[str, Any]:
-        for _ in range(_ATTEMPTS):
-            try:
-                return self._apply(ctx, batch, rule, reading, base)
-            except IntegrityError:
-                continue  # another batch judged this subject at the same time; again
-        raise ConcurrencyConflict(f"the condition of {reading.subject} kept changing; try again")
+        # Another batch judged this subject at the same time: judged again, whole; the
+        # commands it gave the first time are answered as done by their command ids.
+        return self.center.unit_of_work.again_on_conflict(
+            lambda: self._apply(ctx, batch, rule, reading, base),
+            f"the condition of {reading.subject} kept changing; try again",
+        )
 
     def _apply(
         self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
@@ -290,21 +300,20 @@ class Intake:
             outcome = "raised" if raised.created else "repeated"
             if raised.created:
                 instructions = self.run_playbooks(raised.id, "raise")
-        message = CapMessage(
-            key=alert.key,
-            msg_type=alert.msg_type,
-            status=alert.status,
-            references=[",".join(r) for r in alert.references],
-            warning_ids=wids,
-            outcome=outcome,
-            meta=ctx.meta("ReceiveCap", mid),
+        first = self._first_of(
+            CapMessage,
+            mid,
+            lambda: CapMessage(
+                key=alert.key,
+                msg_type=alert.msg_type,
+                status=alert.status,
+                references=[",".join(r) for r in alert.references],
+                warning_ids=wids,
+                outcome=outcome,
+                meta=ctx.meta("ReceiveCap", mid),
+            ),
         )
-        try:
-            self.center.save(message)
-        except IntegrityError:
-            first = self._find(CapMessage, mid)
-            if first is None:
-                raise
+        if first is not None:
             return CapResult(alert.key, first.outcome, list(first.warning_ids), replayed=True)
         return CapResult(alert.key, outcome, wids, instructions=instructions)
 
@@ -480,24 +489,22 @@ class Intake:
     def switch_emergency(self, ctx: Context, name: str, *, on: bool, reason: str) -> Outcome:
         """Switch a scenario's emergency mode on or off; both are events with who and why."""
         sid = scenario_id(name)
-        for _ in range(_ATTEMPTS):
-            scenario = self.scenario(name)
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            scenario = work.find(Scenario, sid)
             if scenario is not None and scenario.has_seen(ctx.command_id):
-                return Outcome(scenario.id, scenario.version, None)
-            touched: list[Scenario] = []
+                return Decision(scenario, [])
             if scenario is None:
                 scenario = Scenario(name=name, meta=ctx.meta("StartScenario", sid))
             if on:
                 scenario.switch_on(reason, ctx.meta("SwitchEmergencyOn", sid))
             else:
                 scenario.switch_off(reason, ctx.meta("SwitchEmergencyOff", sid))
-            touched.append(scenario)
-            try:
-                recordings = self.center.save(*touched)
-            except IntegrityError:
-                continue
-            return Outcome(sid, scenario.version, max(r.notification.id for r in recordings))
-        raise ConcurrencyConflict(f"scenario {name} kept changing; try again")
+            return Decision(scenario, [scenario])
+
+        self.scenario(name)  # a scenario no playbook defines is refused
+        return work.execute(decide)
 
 
 def _text_id(wid: UUID | None) -> str | None:

@@ -17,10 +17,10 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.errors import InvalidTransition, InvalidValue, check_printable
+from domain.limits import MAX_CODE, MAX_NAME
 from domain.meta import Meta, derived_id
 
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-MAX_NAME = 200
+CODE_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{MAX_CODE - 1}}}$")
 
 
 class Level(StrEnum):

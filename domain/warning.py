@@ -18,11 +18,18 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.errors import InvalidTransition, InvalidValue, check_printable
-from domain.meta import Meta, derived_id
+from domain.limits import (
+    MAX_DEDUP_KEY,
+    MAX_LOCATION,
+    MAX_SHORT,
+    check_text,
+)
 
-MAX_TITLE = 200
-MAX_TEXT = 10_000
-MAX_NOTE = 2_000
+# Named here too: the CAP profile takes the bounds of a warning from this module.
+from domain.limits import MAX_NOTE as MAX_NOTE
+from domain.limits import MAX_TEXT as MAX_TEXT
+from domain.limits import MAX_TITLE as MAX_TITLE
+from domain.meta import Meta, derived_id
 
 #: National warning levels: I (red, most severe) to IV (blue).
 LEVEL_NAMES = {1: "I (red)", 2: "II (orange)", 3: "III (yellow)", 4: "IV (blue)"}
@@ -68,17 +75,6 @@ def check_level(level: int) -> int:
     if not isinstance(level, int) or isinstance(level, bool) or level not in LEVEL_NAMES:
         raise InvalidValue("a warning level is 1 (I, red, most severe) to 4 (IV, blue)")
     return level
-
-
-def check_text(value: str | None, what: str, limit: int, *, required: bool) -> str:
-    if value is None or not value.strip():
-        if required:
-            raise InvalidValue(f"{what} cannot be empty")
-        return ""
-    if len(value) > limit:
-        raise InvalidValue(f"{what} is limited to {limit} characters")
-    check_printable(value, what)
-    return value.strip()
 
 
 def _checked_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -211,16 +207,16 @@ class EarlyWarning(LoopAggregate):
         if observed_at.tzinfo is None:
             raise InvalidValue("the observed time must carry a time-zone offset")
         return cls(
-            source=check_text(source, "the warning's source", 128, required=True),
-            rule=check_text(rule, "the rule code", 128, required=True),
+            source=check_text(source, "the warning's source", MAX_SHORT, required=True),
+            rule=check_text(rule, "the rule code", MAX_SHORT, required=True),
             theme=theme,
             level=check_level(level),
             title=check_text(title, "a warning's title", MAX_TITLE, required=True),
             description=check_text(description, "the description", MAX_TEXT, required=False),
-            location=check_text(location, "the location", 500, required=False),
+            location=check_text(location, "the location", MAX_LOCATION, required=False),
             unit=unit,
             observed_at=observed_at,
-            dedup_key=check_text(dedup_key, "the deduplication key", 256, required=True),
+            dedup_key=check_text(dedup_key, "the deduplication key", MAX_DEDUP_KEY, required=True),
             attributes=_checked_attributes(attributes or {}),
             meta=meta,
         )

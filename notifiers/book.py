@@ -2,8 +2,10 @@
 disable, enable, delete; and their reads, from the outbox view's table.
 
 The secret is encrypted here, at the edge, before the aggregate ever sees it; it is
-handed back once, by :meth:`SubscriptionBook.register` and :meth:`rotate`, and never
-again. A retried command (same command id) changes nothing and is answered as done.
+handed back once, by :meth:`SubscriptionBook.register` and :meth:`rotate` (in
+``Outcome.secret``), and never again. Every command takes the one command path (ADR
+0033): a retried command (same command id) changes nothing and is answered as done, a
+lost race is decided again, an If-Match that no longer holds is refused.
 """
 
 # Table names are constants; every value is a bound parameter.
@@ -13,35 +15,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
-from domain.application import CommandCenter
-from domain.errors import AlreadyExists, ConcurrencyConflict, InvalidValue, NotFound
+from domain.application import CommandCenter, Outcome
+from domain.decision import Decision
+from domain.errors import AlreadyExists, InvalidValue, NotFound
 from domain.meta import Context
 from domain.subscription import Subscription, subscription_id
 from notifiers.outbox import SUBSCRIPTIONS, TYPE_NAMES
 from notifiers.secrets import Keyring, fingerprint, new_secret, secret_bytes
 from projections.base import ViewStore
-
-_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class Done:
-    """What a subscription command did: the subscription's id, version and log position."""
-
-    id: UUID
-    version: int
-    position: int | None
-    created: bool = False
-    #: The secret, on registration and rotation only.
-    secret: str | None = None
 
 
 def check_event_types(types: list[str] | None) -> list[str]:
@@ -70,109 +56,84 @@ class SubscriptionBook:
         self.rotation_grace = rotation_grace
 
     def get(self, sid: UUID) -> Subscription:
-        try:
-            aggregate: Any = self.center.repository.get(sid)
-        except AggregateNotFoundError:
-            raise NotFound("subscription not found") from None
-        if not isinstance(aggregate, Subscription) or aggregate.deleted:
+        subscription = self.center.unit_of_work.find(Subscription, sid)
+        if subscription is None or subscription.deleted:
             raise NotFound("subscription not found")
-        return aggregate
+        return subscription
 
     def register(
         self, ctx: Context, *, unit: str, secret: str | None = None, **fields: Any
-    ) -> Done:
+    ) -> Outcome:
         self.center.unit(unit)  # a subscription of a unit that does not exist is a typo
         fields["event_types"] = check_event_types(fields.get("event_types"))
         secret = secret or new_secret()
         secret_bytes(secret)
         new_id = subscription_id(ctx.command_id)
-        try:
-            existing: Any = self.center.repository.get(new_id)
-        except AggregateNotFoundError:
-            existing = None
-        if existing is not None:
-            if existing.has_seen(ctx.command_id):
-                # The same registration again: the secret is not shown a second time.
-                return Done(existing.id, existing.version, None, created=True)
-            raise AlreadyExists("a subscription with this command id exists")
-        subscription = Subscription.register(
-            unit=unit,
-            secret_ciphertext=self.keyring.encrypt(secret),
-            secret_fingerprint=fingerprint(secret),
-            meta=ctx.meta("RegisterSubscription", new_id),
-            **fields,
+        ciphertext = self.keyring.encrypt(secret)
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            existing: Any = work.find_repeat(Subscription, new_id)
+            if existing is not None:
+                if existing.has_seen(ctx.command_id):
+                    # The same registration again: the secret is not shown a second time.
+                    return Decision(existing, [], created=True)
+                raise AlreadyExists("a subscription with this command id exists")
+            subscription = Subscription.register(
+                unit=unit,
+                secret_ciphertext=ciphertext,
+                secret_fingerprint=fingerprint(secret),
+                meta=ctx.meta("RegisterSubscription", new_id),
+                **fields,
+            )
+            return Decision(subscription, [subscription], created=True)
+
+        done = work.execute(decide)
+        return replace(done, secret=secret) if done.recorded else done
+
+    def _change(self, ctx: Context, sid: UUID, act: Callable[[Subscription], None]) -> Outcome:
+        return self.center.unit_of_work.command(
+            ctx, Subscription, sid, "subscription", act, load=lambda: self.get(sid)
         )
-        recordings = self.center.save(subscription)
-        position = max(r.notification.id for r in recordings)
-        return Done(subscription.id, subscription.version, position, True, secret)
 
-    def _change(
-        self, ctx: Context, sid: UUID, act: Callable[[Subscription], None]
-    ) -> tuple[Subscription, int | None]:
-        for _ in range(_ATTEMPTS):
-            subscription = self.get(sid)
-            if subscription.has_seen(ctx.command_id):
-                return subscription, None
-            if ctx.expected_version is not None and subscription.version != ctx.expected_version:
-                raise ConcurrencyConflict(
-                    f"the subscription is at version {subscription.version}, "
-                    f"not at version {ctx.expected_version} as expected"
-                )
-            act(subscription)
-            if not subscription.pending_events:
-                return subscription, None
-            try:
-                recordings = self.center.save(subscription)
-            except IntegrityError:
-                if ctx.expected_version is not None:
-                    raise ConcurrencyConflict("the subscription changed meanwhile") from None
-                continue
-            return subscription, max(r.notification.id for r in recordings)
-        raise ConcurrencyConflict("the subscription kept changing; try again")
-
-    def update(self, ctx: Context, sid: UUID, changes: dict[str, Any]) -> Done:
+    def update(self, ctx: Context, sid: UUID, changes: dict[str, Any]) -> Outcome:
         if "event_types" in changes:
             changes["event_types"] = check_event_types(changes["event_types"])
-        s, position = self._change(
+        return self._change(
             ctx, sid, lambda s: s.update(changes, ctx.meta("UpdateSubscription", s.id))
         )
-        return Done(s.id, s.version, position)
 
-    def rotate(self, ctx: Context, sid: UUID, secret: str | None = None) -> Done:
+    def rotate(self, ctx: Context, sid: UUID, secret: str | None = None) -> Outcome:
         secret = secret or new_secret()
         secret_bytes(secret)
         until = ctx.business_time() + self.rotation_grace
-        s, position = self._change(
+        ciphertext = self.keyring.encrypt(secret)
+        done = self._change(
             ctx,
             sid,
             lambda s: s.rotate_secret(
-                self.keyring.encrypt(secret),
+                ciphertext,
                 fingerprint(secret),
                 until,
                 ctx.meta("RotateSubscriptionSecret", s.id),
             ),
         )
-        return Done(s.id, s.version, position, secret=secret if position is not None else None)
+        return replace(done, secret=secret) if done.recorded else done
 
-    def disable(self, ctx: Context, sid: UUID, reason: str, *, failing: bool = False) -> Done:
-        s, position = self._change(
+    def disable(self, ctx: Context, sid: UUID, reason: str, *, failing: bool = False) -> Outcome:
+        return self._change(
             ctx,
             sid,
             lambda s: s.disable(reason, ctx.meta("DisableSubscription", s.id), failing=failing),
         )
-        return Done(s.id, s.version, position)
 
-    def enable(self, ctx: Context, sid: UUID) -> Done:
-        s, position = self._change(
-            ctx, sid, lambda s: s.enable(ctx.meta("EnableSubscription", s.id))
-        )
-        return Done(s.id, s.version, position)
+    def enable(self, ctx: Context, sid: UUID) -> Outcome:
+        return self._change(ctx, sid, lambda s: s.enable(ctx.meta("EnableSubscription", s.id)))
 
-    def delete(self, ctx: Context, sid: UUID, reason: str) -> Done:
-        s, position = self._change(
+    def delete(self, ctx: Context, sid: UUID, reason: str) -> Outcome:
+        return self._change(
             ctx, sid, lambda s: s.delete(reason, ctx.meta("DeleteSubscription", s.id))
         )
-        return Done(s.id, s.version, position)
 
     # -- reads ---------------------------------------------------------------------------
 

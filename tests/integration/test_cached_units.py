@@ -25,6 +25,7 @@ from domain.errors import ConcurrencyConflict, DomainError
 from domain.instruction import Instruction
 from domain.meta import Actor, Context, now
 from domain.unit import unit_id
+from domain.unit_of_work import ChecksReads, WritesLater
 from tests.conftest import opened_center
 
 DISPATCHER = Actor(person="li.wei", unit="HW", role="dispatcher")
@@ -197,3 +198,12 @@ def test_on_postgresql_a_write_whose_reads_moved_on_stores_nothing(
     assert positions is not None
     assert len(positions) == 1
     assert pg_center.head_position() == head + 1
+
+
+def test_the_checking_recorder_offers_what_the_unit_of_work_asks_through_its_protocols(
+    pg_recorder: CheckingPostgresRecorder, pg_center: CommandCenter
+) -> None:
+    assert isinstance(pg_recorder, ChecksReads)
+    assert isinstance(pg_recorder, WritesLater)
+    assert pg_center.unit_of_work.checks_reads
+    assert pg_center.writes_later

@@ -33,9 +33,13 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import TopicError, get_topic, resolve_topic
 
 import domain
+from domain.access_token import AccessToken, access_token_id
 from domain.application import CommandCenter
 from domain.base import LoopAggregate
+from domain.idempotency_record import IdempotencyRecord, record_id
 from domain.meta import Actor, Context, Meta
+from domain.observation_batch import ObservationBatch, batch_id
+from domain.token_roster import ROSTER_ID, TokenRoster
 
 SHAPES_FILE = Path(__file__).with_name("event_shapes.json")
 REGENERATE = ".venv/bin/python -m tests.integration.test_event_shapes"
@@ -227,6 +231,130 @@ def test_a_field_with_a_default_on_the_class_only_breaks_loading_old_events(
     # Why the guard below asks for the default twice (ADR 0004, rule 2).
     with pytest.raises(TypeError, match="desk"):
         center.repository.get(desk_id)
+
+
+def store_under_topic(
+    center: CommandCenter, aggregate_id: UUID, version: int, topic: str, state: dict[str, Any]
+) -> None:
+    """Put an event into the store under a topic given as text, as an older release named it."""
+    stored = StoredEvent(
+        originator_id=aggregate_id,
+        originator_version=version,
+        topic=topic,
+        state=center.mapper.transcoder.encode(state),
+    )
+    center.recorder.insert_events([stored])
+
+
+def test_tokens_and_idempotency_records_stored_under_their_old_api_topics_still_load(
+    center: CommandCenter,
+) -> None:
+    # Before ADR 0033 these aggregates lived in api/tokens.py and api/idempotency.py.
+    at = datetime(2026, 7, 1, 0, 30, tzinfo=UTC)
+    token_id = access_token_id("f" * 64)
+    store_under_topic(
+        center,
+        token_id,
+        1,
+        "api.tokens:AccessToken.Issued",
+        {
+            "timestamp": at,
+            "originator_topic": "api.tokens:AccessToken",
+            "token_hash": "f" * 64,
+            "token_id": "tok_0123456789abcdef",
+            "user": "li.wei",
+            "unit": "HW",
+            "roles": ["dispatcher"],
+            "label": "duty desk",
+            "issued_by": "cli",
+        },
+    )
+    store_under_topic(
+        center,
+        token_id,
+        2,
+        "api.tokens:AccessToken.Revoked",
+        {"timestamp": at, "by": "cli", "reason": "lost"},
+    )
+    store_under_topic(
+        center,
+        ROSTER_ID,
+        1,
+        "api.tokens:TokenRoster.Started",
+        {"timestamp": at, "originator_topic": "api.tokens:TokenRoster"},
+    )
+    store_under_topic(
+        center,
+        ROSTER_ID,
+        2,
+        "api.tokens:TokenRoster.Listed",
+        {
+            "timestamp": at,
+            "token_id": "tok_0123456789abcdef",
+            "aggregate_id": token_id,
+            "user": "li.wei",
+            "unit": "HW",
+            "roles": ["dispatcher"],
+            "label": "duty desk",
+            "issued_at": at,
+        },
+    )
+    record = record_id("tok_0123456789abcdef", "key-1")
+    store_under_topic(
+        center,
+        record,
+        1,
+        "api.idempotency:IdempotencyRecord.Recorded",
+        {
+            "timestamp": at,
+            "originator_topic": "api.idempotency:IdempotencyRecord",
+            "token_id": "tok_0123456789abcdef",
+            "key": "key-1",
+            "request_hash": "0" * 64,
+            "status": 201,
+            "body": "{}",
+            "headers": {"ETag": '"1"'},
+        },
+    )
+
+    token = center.repository.get(token_id)
+    roster = center.repository.get(ROSTER_ID)
+    replayed = center.repository.get(record)
+
+    assert isinstance(token, AccessToken)
+    assert token.revoked
+    assert isinstance(roster, TokenRoster)
+    assert roster.entries["tok_0123456789abcdef"]["user"] == "li.wei"
+    assert isinstance(replayed, IdempotencyRecord)
+    assert replayed.status == 201
+
+
+def test_a_batch_stored_when_it_shared_the_conditions_module_still_loads(
+    center: CommandCenter,
+) -> None:
+    # Before ADR 0033 ObservationBatch stood beside Condition in domain/condition.py.
+    bid = batch_id("HW-WR", "hydro-0001")
+    store_under_topic(
+        center,
+        bid,
+        1,
+        "domain.condition:ObservationBatch.Recorded",
+        {
+            "timestamp": datetime(2026, 7, 1, 0, 30, tzinfo=UTC),
+            "originator_topic": "domain.condition:ObservationBatch",
+            "meta": meta("ObserveBatch", bid),
+            "unit": "HW-WR",
+            "batch": "hydro-0001",
+            "readings": 1,
+            "results": [{"index": 0, "rule": None, "action": "no_rule", "warning_id": None}],
+        },
+    )
+
+    batch = center.repository.get(bid)
+
+    assert isinstance(batch, ObservationBatch)
+    assert batch.readings == 1
+    assert batch.results[0]["action"] == "no_rule"
 
 
 # -- the guard over the domain's event classes ---------------------------------------------
