@@ -31,7 +31,6 @@ import ipaddress
 import logging
 import os
 import random
-import signal
 import socket
 import ssl
 import threading
@@ -54,9 +53,6 @@ from projections.base import ViewStore, from_iso, iso
 
 log = logging.getLogger("closedloop.notifiers")
 
-#: Test-only: the probability (0 to 1) that the worker kills itself with SIGKILL right
-#: after a POST was answered and before its attempt is recorded (the worst moment).
-CRASH_AFTER_POST = "CLOSEDLOOP_WEBHOOK_TEST_CRASH_AFTER_POST"
 USER_AGENT = "closedloop-webhooks/1"
 #: Tries to record an attempt before the worker gives up on it (and its lease ends).
 _RECORD_TRIES = 4
@@ -364,7 +360,6 @@ class DeliveryWorker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.client = client or guarded_client(config)
         self._owns_client = client is None
-        self._crash = float(os.environ.get(CRASH_AFTER_POST) or 0)
         self._plain: dict[str, str] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -543,8 +538,6 @@ class DeliveryWorker:
 
     def deliver(self, item: Claimed) -> Result:
         result = self.send(item)
-        if self._crash and random.random() < self._crash:  # noqa: S311 (a test's dice)
-            os.kill(os.getpid(), signal.SIGKILL)
         self.record(item, result)
         return result
 
