@@ -315,7 +315,6 @@ def test_a_postgresql_url_is_parsed_once_into_the_stores_settings_and_psycopgs()
     assert store.is_postgres
     assert store.env["POSTGRES_CONNECT_TIMEOUT"] == "9"
     assert store.conninfo == (
-        "dbname=command host=127.0.0.1 port=6543 user='closed loop' password=p@ss "
-        "connect_timeout=9"
+        "dbname=command host=127.0.0.1 port=6543 user='closed loop' password=p@ss connect_timeout=9"
     )
     assert Settings(database_url="sqlite:///:memory:").store().conninfo is None
