@@ -29,14 +29,13 @@ from domain.meta import Context
 from domain.subscription import Subscription
 from notifiers.delivery import (
     STATUSES,
-    TargetRefused,
-    check_target,
     deliveries,
     delivery,
     redeliver,
 )
 from notifiers.outbox import TYPE_NAMES, OutboxView
 from notifiers.service import Notifiers
+from notifiers.transport import TargetRefused, check_target
 from projections.runner import wait_in_store
 
 ADMIN = {"role": "admin"}

@@ -30,9 +30,9 @@ from closedloop.settings import Settings
 from domain.demo import load_demo
 from domain.meta import Actor, Context
 from notifiers.config import WebhookConfig, networks
-from notifiers.delivery import guarded_client
 from notifiers.secrets import Keyring, new_secret, signature_header
 from notifiers.service import Notifiers
+from notifiers.transport import guarded_client
 from projections.base import ViewStore
 
 

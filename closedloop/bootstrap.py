@@ -7,56 +7,36 @@ Nothing is built at import time: the CLI, the server and the tests all call
 from __future__ import annotations
 
 import contextlib
-import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from closedloop.settings import Settings
+from closedloop.catalogues import load_calendar
+from closedloop.settings import Settings, StoreSettings
 from domain.application import CommandCenter
-from domain.calendar import CalendarError, WorkingCalendar
 
 if TYPE_CHECKING:
     from litestar import Litestar
 
     from closedloop.workers import Background
     from domain.intake import Intake
+    from projections.audit import AuditSettings
     from projections.base import ViewStore
     from projections.service import ReadModels
 
 
-def load_calendar(path: Path) -> WorkingCalendar:
-    """The working calendar from its TOML file; a bad file stops start-up with its reason."""
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise CalendarError(f"calendar file {path} does not exist") from None
-    except OSError as e:
-        raise CalendarError(f"calendar file {path} cannot be read: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CalendarError(f"calendar file {path} is not valid TOML: {e}") from None
-    try:
-        return WorkingCalendar.from_mapping(data)
-    except CalendarError as e:
-        raise CalendarError(f"calendar file {path}: {e}") from None
-
-
 @contextlib.contextmanager
-def _one_process_at_a_time(env: Mapping[str, str]) -> Iterator[None]:
+def _one_process_at_a_time(store: StoreSettings) -> Iterator[None]:
     """On PostgreSQL, hold an advisory lock of the schema while the event store's tables
     are created. The library re-runs ``CREATE OR REPLACE FUNCTION`` each time, and two
     processes doing that at the same moment (two ``notifiers run``, ``serve --workers``)
     make one of them fail with "tuple concurrently updated"."""
-    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+    if store.conninfo is None:
         yield
         return
     import psycopg
 
-    from projections.base import postgres_conninfo
-
-    with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
-        key = "closedloop:create-tables:" + (env.get("POSTGRES_SCHEMA") or "public")
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:
+        key = "closedloop:create-tables:" + (store.env.get("POSTGRES_SCHEMA") or "public")
         # A process that hangs holding the lock must not stall every later start in
         # silence: past a minute the start fails, naming the lock.
         conn.execute("SET lock_timeout = '60s'")
@@ -74,11 +54,27 @@ def _one_process_at_a_time(env: Mapping[str, str]) -> Iterator[None]:
 
 
 def build_command_center(settings: Settings | None = None) -> CommandCenter:
+    """The command center on the store and calendar of ``settings`` (by default, those
+    the environment gives)."""
     settings = settings or Settings.from_env()
-    env = settings.store_env()
+    store = settings.store()
     calendar = load_calendar(settings.calendar_path)
-    with _one_process_at_a_time(env):
-        return CommandCenter(env=env, calendar=calendar)
+    with _one_process_at_a_time(store):
+        return CommandCenter(env=store.env, calendar=calendar)
+
+
+def build_audit_settings(settings: Settings) -> AuditSettings:
+    """The audit chain's settings from those the environment gave (ADR 0013, 0036)."""
+    from datetime import timedelta
+
+    from projections.audit import AuditSettings
+
+    return AuditSettings(
+        key_path=settings.audit.key_path,
+        every_events=settings.audit.checkpoint_events,
+        every=timedelta(minutes=settings.audit.checkpoint_minutes),
+        origin=settings.audit.origin,
+    )
 
 
 def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:
@@ -89,13 +85,16 @@ def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:
 
 
 def build_background(
-    center: CommandCenter, store: ViewStore, intake: Intake | None = None
+    center: CommandCenter,
+    store: ViewStore,
+    intake: Intake | None = None,
+    settings: Settings | None = None,
 ) -> Background:
     """Playbooks and the deadline watch (with the shipped intake unless one is given)."""
     from closedloop.intake_config import build_intake
     from closedloop.workers import Background
 
-    return Background(center, store, intake or build_intake(center))
+    return Background(center, store, intake or build_intake(center, settings))
 
 
 def build_app(
@@ -114,19 +113,26 @@ def build_app(
     from notifiers.service import Notifiers
     from projections.audit import AuditChain
 
+    settings = settings or Settings.from_env()
+    audit = build_audit_settings(settings)
     reads = build_read_models(center, run=follow_the_log)
-    intake = build_intake(center)  # one for the API and the playbooks alike
-    notifiers = Notifiers(center, reads.store, follow=follow_the_log, deliver=follow_the_log)
+    intake = build_intake(center, settings)  # one for the API and the playbooks alike
+    notifiers = Notifiers(
+        center,
+        reads.store,
+        config=settings.webhooks,
+        follow=follow_the_log,
+        deliver=follow_the_log,
+    )
     starts: list[Callable[[], Any]] = []
     stops: list[Callable[[], Any]] = []
     if follow_the_log:
         # Several workers may each run these: each takes turns on its tracking rows, and
         # deliveries are claimed with a lease, so nothing is done twice.
         background = build_background(center, reads.store, intake)
-        chain = AuditChain.beside(center, reads.store)
+        chain = AuditChain.beside(center, reads.store, audit)
         starts += [background.start, chain.start, notifiers.start]
         stops += [notifiers.stop, chain.stop, background.stop]
-    settings = settings or Settings.from_env()
     app = create_app(
         center,
         reads=reads,
@@ -140,4 +146,6 @@ def build_app(
         # Last of all: the followers and the views' runner use the store until they stop.
         app.on_shutdown.append(center.close)
     app.state["webhooks"] = notifiers
+    # The API's audit routes sign with these (ADR 0036), not with settings of their own.
+    app.state["audit_settings"] = audit
     return app

@@ -28,40 +28,48 @@ from domain.calendar import CalendarError
 from domain.errors import DomainError
 
 
-def asgi_app() -> Any:
+def asgi_app(*, follow_the_log: bool | None = None) -> Any:
     """The application of one server worker, built from the environment's settings.
 
-    By default the worker also runs everything that follows the log: the projections,
-    the audit chain, the webhook notifiers, the playbooks and the deadline watch. With
-    ``CLOSEDLOOP_PROJECTIONS=external`` (``serve --no-projections``, PostgreSQL only) it
-    only answers requests, and ``closedloop projections run``, ``notifiers run`` and
-    ``watch run`` do that work in processes of their own.
+    uvicorn calls this factory in each worker process (``serve --workers N`` starts them
+    as processes of their own), so each reads the same environment through
+    :meth:`Settings.from_env`, the one place that reads it (ADR 0036). By default the
+    worker also runs everything that follows the log: the projections, the audit chain,
+    the webhook notifiers, the playbooks and the deadline watch. With
+    ``CLOSEDLOOP_PROJECTIONS=external``, or through :func:`asgi_app_answering_only`
+    (``serve --no-projections``, PostgreSQL only), it only answers requests, and
+    ``closedloop projections run``, ``notifiers run`` and ``watch run`` do that work in
+    processes of their own.
     """
-    import os
-
     from closedloop.bootstrap import build_app
 
     settings = Settings.from_env()
+    if follow_the_log is None:
+        follow_the_log = settings.server.projections == "here"
     center = build_command_center(settings)
-    external = os.environ.get("CLOSEDLOOP_PROJECTIONS") == "external"
-    return build_app(center, follow_the_log=not external, close_center=True, settings=settings)
+    return build_app(center, follow_the_log=follow_the_log, close_center=True, settings=settings)
+
+
+def asgi_app_answering_only() -> Any:
+    """The worker of ``serve --no-projections``: the API alone, whatever the environment
+    says; uvicorn's factory takes no arguments, so the flag picks this factory."""
+    return asgi_app(follow_the_log=False)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import os
-
     if args.workers < 1:
         raise SettingsError("--workers must be at least 1")
+    factory = "closedloop.cli:asgi_app"
     if args.no_projections:
         if not settings.is_postgres:
             raise SettingsError(
                 "--no-projections needs PostgreSQL; on SQLite the server runs the projections"
             )
-        os.environ["CLOSEDLOOP_PROJECTIONS"] = "external"
+        factory = "closedloop.cli:asgi_app_answering_only"
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
     # Each worker process builds its own command center on the same store.
-    return run_asgi("closedloop.cli:asgi_app", args.host, args.port, args.workers)
+    return run_asgi(factory, args.host, args.port, args.workers)
 
 
 def run_asgi(factory: str, host: str, port: int, workers: int) -> int:
@@ -180,9 +188,9 @@ def _units_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
-    import signal
-    import threading
 
+    from closedloop.bootstrap import build_audit_settings
+    from closedloop.workers import run_until_stopped
     from projections.audit import AuditChain
     from projections.service import ReadModels
 
@@ -192,18 +200,12 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     assert reads.runner is not None
     if args.no_listen:
         reads.runner.listen = False
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    chain = AuditChain.beside(center, reads.store)
-    reads.start()
-    chain.start()
-    print(f"projections and the audit chain following {settings.database_url}", flush=True)
-    done.wait()
-    chain.stop()
-    reads.stop()
-    center.close()
-    return 0
+    chain = AuditChain.beside(center, reads.store, build_audit_settings(settings))
+    return run_until_stopped(
+        [reads.start, chain.start],
+        [chain.stop, reads.stop, center.close],
+        f"projections and the audit chain following {settings.database_url}",
+    )
 
 
 def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
@@ -301,29 +303,18 @@ def _projections_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
-    import signal
-    import threading
-
     from closedloop.bootstrap import build_background, build_read_models
+    from closedloop.workers import run_until_stopped
 
     center = build_command_center(settings)
     reads = build_read_models(center, run=False)
     reads.start()  # the views' tables, to read the open instructions from
-    background = build_background(center, reads.store)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    background.start()
-    print("playbooks and the deadline watch are running; Ctrl-C stops them")
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        background.stop()
-        reads.stop()
-        center.close()
-    return 0
+    background = build_background(center, reads.store, settings=settings)
+    return run_until_stopped(
+        [background.start],
+        [background.stop, reads.stop, center.close],
+        "playbooks and the deadline watch are running; Ctrl-C stops them",
+    )
 
 
 def parser() -> argparse.ArgumentParser:

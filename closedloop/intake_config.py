@@ -1,35 +1,33 @@
-"""Where the intake's configuration lives, and the one function that loads all of it.
+"""The intake as the composition root builds it, from the data files the settings name.
 
-The rule catalogue, the CAP profile and the playbooks ship beside this module; each is
-checked when loaded, so a bad file stops start-up with the file, the entry and the reason.
+The rule catalogue, the CAP profile and the playbooks ship beside this module
+(:class:`~closedloop.settings.IntakeSettings`); each is checked when loaded
+(``closedloop/catalogues.py``), so a bad file stops start-up with the file, the entry and
+the reason.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from closedloop.catalogues import load_cap_profile, load_catalogue, load_playbooks
+from closedloop.settings import (
+    DEFAULT_CAP_PROFILE,
+    DEFAULT_CATALOGUE,
+    DEFAULT_PLAYBOOKS,
+    IntakeSettings,
+    Settings,
+)
 from domain.application import CommandCenter
-from domain.cap import load_cap_profile
 from domain.intake import Intake
-from domain.playbooks import load_playbooks
-from domain.rules import load_catalogue
 
-HERE = Path(__file__).parent
-DEFAULT_CATALOGUE = HERE / "rules" / "catalogue.toml"
-DEFAULT_CAP_PROFILE = HERE / "cap_profile.toml"
-DEFAULT_PLAYBOOKS = HERE / "playbooks"
+__all__ = ["DEFAULT_CAP_PROFILE", "DEFAULT_CATALOGUE", "DEFAULT_PLAYBOOKS", "build_intake"]
 
 
-def build_intake(
-    center: CommandCenter,
-    *,
-    catalogue: Path = DEFAULT_CATALOGUE,
-    cap_profile: Path = DEFAULT_CAP_PROFILE,
-    playbooks: Path = DEFAULT_PLAYBOOKS,
-) -> Intake:
+def build_intake(center: CommandCenter, settings: Settings | None = None) -> Intake:
+    """The intake on ``center`` with the files of ``settings`` (the shipped ones by default)."""
+    files = settings.intake if settings is not None else IntakeSettings()
     return Intake(
         center,
-        catalogue=load_catalogue(catalogue),
-        profile=load_cap_profile(cap_profile),
-        playbooks=load_playbooks(playbooks),
+        catalogue=load_catalogue(files.catalogue),
+        profile=load_cap_profile(files.cap_profile),
+        playbooks=load_playbooks(files.playbooks),
     )

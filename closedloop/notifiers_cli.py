@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 from typing import Any
 
 from closedloop.bootstrap import build_command_center
@@ -17,6 +15,7 @@ from closedloop.settings import Settings, SettingsError
 
 
 def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
+    from closedloop.workers import run_until_stopped
     from notifiers.service import Notifiers
     from projections.base import ViewStore
 
@@ -27,17 +26,18 @@ def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     center = build_command_center(settings)
     store = ViewStore.for_url(settings.database_url)
-    notifiers = Notifiers(center, store, follow=not args.no_follow, deliver=not args.no_deliver)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    notifiers.start()
-    print(f"notifiers following {settings.database_url}", flush=True)
-    done.wait()
-    notifiers.stop()
-    store.close()
-    center.close()
-    return 0
+    notifiers = Notifiers(
+        center,
+        store,
+        config=settings.webhooks,
+        follow=not args.no_follow,
+        deliver=not args.no_deliver,
+    )
+    return run_until_stopped(
+        [notifiers.start],
+        [notifiers.stop, store.close, center.close],
+        f"notifiers following {settings.database_url}",
+    )
 
 
 def add_notifier_commands(subparsers: Any) -> None:

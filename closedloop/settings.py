@@ -1,88 +1,231 @@
-"""Settings, read once from the environment (``CLOSEDLOOP_*``).
+"""Settings, decoded once from the environment (``CLOSEDLOOP_*``) into one structure.
+
+This is the one module that reads the environment (ADR 0036): :meth:`Settings.from_env`
+takes the variables, decodes them with msgspec into :class:`Settings` and its parts
+(``server``, ``audit``, ``webhooks``, ``intake``), and the composition root hands the
+parts down as plain values. A variable that cannot be used stops start-up with a
+:class:`SettingsError` that names it.
 
 The one setting that matters most is ``CLOSEDLOOP_DATABASE_URL``: an SQLite file (the
-default, under ``./var/``) or a ``postgresql://`` URL. It is translated here into the
-event store library's own settings, so nothing else needs to know them.
+default, under ``./var/``) or a ``postgresql://`` URL. It is parsed here, once, into the
+event store library's own settings and psycopg's connection string (:class:`StoreSettings`),
+so nothing else needs to know either form.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.tokens import DEFAULT_CACHE_SECONDS
+from notifiers.config import WebhookConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///var/closedloop.sqlite3"
-DEFAULT_CALENDAR = Path(__file__).parent / "calendars" / "china.toml"
+HERE = Path(__file__).parent
+DEFAULT_CALENDAR = HERE / "calendars" / "china.toml"
+DEFAULT_CATALOGUE = HERE / "rules" / "catalogue.toml"
+DEFAULT_CAP_PROFILE = HERE / "cap_profile.toml"
+DEFAULT_PLAYBOOKS = HERE / "playbooks"
+DEFAULT_AUDIT_KEY = Path("var/audit-signing.key")
+DEFAULT_AUDIT_ORIGIN = "closedloop/audit"
+
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the API listens and how long it trusts what it remembers."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    #: How long a token found valid is trusted from memory (ADR 0017).
+    token_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = DEFAULT_CACHE_SECONDS
+    #: The longest a read waits for the views to reach a client's position.
+    read_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    #: ``here``: each server process also follows the log (projections, audit chain,
+    #: notifiers, playbooks, watch); ``external``: other processes do (PostgreSQL only).
+    projections: Literal["here", "external"] = "here"
+
+
+class AuditEnv(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The audit chain's settings as the environment gives them (ADR 0013); the
+    composition root turns them into the chain's own settings."""
+
+    key_path: Path = DEFAULT_AUDIT_KEY
+    checkpoint_events: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    checkpoint_minutes: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    origin: Annotated[str, msgspec.Meta(pattern=r"^[^\s+]{1,200}$")] = DEFAULT_AUDIT_ORIGIN
+
+
+class IntakeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the intake's data files are (they ship beside this module)."""
+
+    catalogue: Path = DEFAULT_CATALOGUE
+    cap_profile: Path = DEFAULT_CAP_PROFILE
+    playbooks: Path = DEFAULT_PLAYBOOKS
+
+
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The event store a database URL names, parsed once: the library's settings
+    (``env``) and, on PostgreSQL, psycopg's connection string (``conninfo``)."""
+
+    env: dict[str, str]
+    conninfo: str | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.conninfo is not None
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything Closed Loop is configured with, built once by the composition root.
+
+    The store's URL, its extra settings and the calendar stand at the top: every test
+    and tool builds ``Settings(database_url=...)``.
+    """
+
     database_url: str = DEFAULT_DATABASE_URL
     calendar_path: Path = DEFAULT_CALENDAR
-    host: str = "127.0.0.1"
-    port: int = 8000
-    #: How long a token found valid is trusted from memory (ADR 0017).
-    token_cache_seconds: float = DEFAULT_CACHE_SECONDS
-    #: The longest a read waits for the views to reach a client's position.
-    read_wait_seconds: float = 5.0
-    extra_env: dict[str, str] = field(default_factory=dict)
+    #: Event store library settings over those of the URL (pool sizes in tests, benches).
+    extra_env: dict[str, str] = msgspec.field(default_factory=dict)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    audit: AuditEnv = msgspec.field(default_factory=AuditEnv)
+    webhooks: WebhookConfig = msgspec.field(default_factory=WebhookConfig)
+    intake: IntakeSettings = msgspec.field(default_factory=IntakeSettings)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-        port_text = env.get("CLOSEDLOOP_PORT", "8000")
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise SettingsError(f"CLOSEDLOOP_PORT must be a port number, not {port_text!r}")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment (or ``environ``) gives; unset means the default."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        for name, (path, _) in VARIABLES.items():
+            text = env.get(name)
+            if text is None or (text == "" and name not in _EMPTY_IS_A_VALUE):
+                continue
+            if name in _WHOLE_NUMBERS and not text.isdigit():
+                raise _refused(name, text)
+            section, _, key = path.rpartition(".")
+            (raw.setdefault(section, {}) if section else raw)[key] = text
+        try:
+            webhooks = WebhookConfig.from_env(env)
+        except ValueError as e:
+            raise SettingsError(str(e)) from None
         return cls(
-            database_url=env.get("CLOSEDLOOP_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            calendar_path=Path(env.get("CLOSEDLOOP_CALENDAR") or DEFAULT_CALENDAR),
-            host=env.get("CLOSEDLOOP_HOST", "127.0.0.1"),
-            port=int(port_text),
-            token_cache_seconds=_seconds(
-                env, "CLOSEDLOOP_TOKEN_CACHE_SECONDS", cls.token_cache_seconds, 300
-            ),
-            read_wait_seconds=_seconds(
-                env, "CLOSEDLOOP_READ_WAIT_SECONDS", cls.read_wait_seconds, 60
-            ),
+            database_url=raw.get("database_url", DEFAULT_DATABASE_URL),
+            calendar_path=Path(raw.get("calendar_path", DEFAULT_CALENDAR)),
+            server=_section(raw, "server", ServerSettings, env),
+            audit=_section(raw, "audit", AuditEnv, env),
+            webhooks=webhooks,
         )
+
+    # The server's settings, where the CLI and the tests have always read them.
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def token_cache_seconds(self) -> float:
+        return self.server.token_cache_seconds
+
+    @property
+    def read_wait_seconds(self) -> float:
+        return self.server.read_wait_seconds
 
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
+    def store(self) -> StoreSettings:
+        """The store ``database_url`` names, with ``extra_env`` over the URL's settings."""
+        parsed = parse_database_url(self.database_url)
+        if not self.extra_env:
+            return parsed
+        env = {**parsed.env, **self.extra_env}
+        return StoreSettings(env=env, conninfo=conninfo(env) if parsed.is_postgres else None)
+
     def store_env(self) -> dict[str, str]:
         """The event store library's settings for ``database_url``."""
-        return {**store_env(self.database_url), **self.extra_env}
+        return self.store().env
 
 
-def _seconds(env: dict[str, str], name: str, default: float, most: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
+#: Each variable: where it goes in :class:`Settings`, and what it must be.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "CLOSEDLOOP_DATABASE_URL": ("database_url", "a database URL"),
+    "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
+    "CLOSEDLOOP_HOST": ("server.host", "an address"),
+    "CLOSEDLOOP_PORT": ("server.port", "a port number"),
+    "CLOSEDLOOP_TOKEN_CACHE_SECONDS": (
+        "server.token_cache_seconds",
+        "a number of seconds from 0 to 300",
+    ),
+    "CLOSEDLOOP_READ_WAIT_SECONDS": (
+        "server.read_wait_seconds",
+        "a number of seconds from 0 to 60",
+    ),
+    "CLOSEDLOOP_PROJECTIONS": ("server.projections", "'here' or 'external'"),
+    "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
+    "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
+    "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),
+    "CLOSEDLOOP_AUDIT_ORIGIN": ("audit.origin", "one word without '+'"),
+}
+#: Set but empty is refused for these (an empty port is a mistake, not "the default").
+_EMPTY_IS_A_VALUE = frozenset({"CLOSEDLOOP_PORT"})
+#: Digits only: msgspec would read "80.0" as 80.
+_WHOLE_NUMBERS = frozenset({"CLOSEDLOOP_PORT", "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS"})
+
+
+def _section(raw: dict[str, Any], name: str, kind: type[T], env: Mapping[str, str]) -> T:
+    """One part of the settings, decoded by msgspec from the variables' text."""
     try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= most:
-        raise SettingsError(f"{name} must be a number of seconds from 0 to {most:g}, not {text!r}")
-    return seconds
+        return msgspec.convert(raw.get(name, {}), kind, strict=False, dec_hook=_path)
+    except msgspec.ValidationError as e:
+        raise _named(e, name, env) from None
 
 
-def store_env(url: str) -> dict[str, str]:
-    """Translate a database URL into ``eventsourcing`` persistence settings.
+def _path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def _refused(name: str, text: str) -> SettingsError:
+    return SettingsError(f"{name} must be {VARIABLES[name][1]}, not {text!r}")
+
+
+def _named(error: msgspec.ValidationError, section: str, env: Mapping[str, str]) -> SettingsError:
+    """msgspec's ``... - at `$.port``` as the variable's name and rule."""
+    match = re.search(r"at `\$\.([\w.]+)`", str(error))
+    path = f"{section}.{match.group(1)}" if match else ""
+    for name, (where, _) in VARIABLES.items():
+        if where == path:
+            return _refused(name, env.get(name, ""))
+    return SettingsError(str(error))
+
+
+def parse_database_url(url: str) -> StoreSettings:
+    """Parse a database URL into the event store library's settings, and psycopg's.
 
     ``sqlite:///relative/path`` and ``sqlite:////absolute/path`` name an SQLite file
     (its folder is created). ``postgresql://user:password@host:port/dbname`` names a
-    PostgreSQL database; the query may set ``schema``, ``pool_size``, ``max_overflow``,
-    ``connect_timeout`` and ``lock_timeout``.
+    PostgreSQL database, read by libpq's own parser (``psycopg.conninfo``); the query may
+    set ``schema``, ``pool_size``, ``max_overflow``, ``connect_timeout`` and
+    ``lock_timeout``.
     """
     parts = urlsplit(url)
     try:
@@ -95,42 +238,70 @@ def store_env(url: str) -> dict[str, str]:
             raise SettingsError("CLOSEDLOOP_DATABASE_URL names no SQLite file")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "10",
-        }
+        return StoreSettings(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": path,
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        )
     if parts.scheme in ("postgresql", "postgres"):
-        dbname = parts.path.lstrip("/")
-        if not dbname:
-            raise SettingsError("CLOSEDLOOP_DATABASE_URL names no PostgreSQL database")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": dbname,
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
-            "POSTGRES_POOL_SIZE": query.get("pool_size", "5"),
-            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", "10"),
-            "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "5"),
-            # One round trip per command, checking what it read (ADR 0027).
-            "APPLICATION_RECORDER_TOPIC": "closedloop.eventstore:CheckingPostgresRecorder",
-        }
-        if "schema" in query:
-            # The library looks the schema up unquoted, so PostgreSQL folds it to lower
-            # case: a name that does not survive that would fail at the first save.
-            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", query["schema"]):
-                raise SettingsError(
-                    "the schema in CLOSEDLOOP_DATABASE_URL must be lower-case letters, "
-                    "digits and underscores"
-                )
-            env["POSTGRES_SCHEMA"] = query["schema"]
-        return env
+        return _postgres(url.partition("?")[0], parts.query, port)
     # Only the scheme is echoed: the rest of the URL may hold a password.
     raise SettingsError(
         f"CLOSEDLOOP_DATABASE_URL must start with sqlite:/// or postgresql://, "
         f"not {parts.scheme or '(no scheme)'}://"
     )
+
+
+def _postgres(url: str, query_text: str, port: int | None) -> StoreSettings:
+    # The query holds the library's settings, which libpq would refuse as unknown.
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise SettingsError("CLOSEDLOOP_DATABASE_URL is not a PostgreSQL URL libpq reads") from None
+    if not info.get("dbname"):
+        raise SettingsError("CLOSEDLOOP_DATABASE_URL names no PostgreSQL database")
+    query = {k: v[-1] for k, v in parse_qs(query_text).items()}
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info["dbname"]),
+        "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(port or 5432),
+        "POSTGRES_USER": str(info.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(info.get("password") or ""),
+        "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
+        "POSTGRES_POOL_SIZE": query.get("pool_size", "5"),
+        "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", "10"),
+        "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "5"),
+        # One round trip per command, checking what it read (ADR 0027).
+        "APPLICATION_RECORDER_TOPIC": "closedloop.eventstore:CheckingPostgresRecorder",
+    }
+    if "schema" in query:
+        # The library looks the schema up unquoted, so PostgreSQL folds it to lower
+        # case: a name that does not survive that would fail at the first save.
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", query["schema"]):
+            raise SettingsError(
+                "the schema in CLOSEDLOOP_DATABASE_URL must be lower-case letters, "
+                "digits and underscores"
+            )
+        env["POSTGRES_SCHEMA"] = query["schema"]
+    return StoreSettings(env=env, conninfo=conninfo(env))
+
+
+def conninfo(env: Mapping[str, str]) -> str:
+    """psycopg's connection string for the event store library's PostgreSQL settings
+    (those of a URL with ``extra_env`` over them)."""
+    return make_conninfo(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env.get("POSTGRES_HOST", "127.0.0.1"),
+        port=env.get("POSTGRES_PORT", "5432"),
+        user=env.get("POSTGRES_USER", "postgres"),
+        password=env.get("POSTGRES_PASSWORD", ""),
+        connect_timeout=env.get("POSTGRES_CONNECT_TIMEOUT", "5"),
+    )
+
+
+def store_env(url: str) -> dict[str, str]:
+    """Translate a database URL into ``eventsourcing`` persistence settings."""
+    return parse_database_url(url).env

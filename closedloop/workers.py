@@ -9,8 +9,10 @@ id is derived from what caused it, so a repeated act is a no-op on the record.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from domain.application import CommandCenter
@@ -19,9 +21,29 @@ from domain.watch import DeadlineWatch, WatchPolicy
 from projections.base import ViewStore
 
 log = logging.getLogger("closedloop.workers")
+watch_log = logging.getLogger("closedloop.watch")
 
 #: The intake's place in the log, kept in the view store's tracking table.
 INTAKE_TRACKING = "closedloop/intake-playbooks"
+
+
+def run_until_stopped(
+    starts: list[Callable[[], Any]], stops: list[Callable[[], Any]], started: str
+) -> int:
+    """A process of its own: call ``starts``, say ``started``, wait for SIGTERM or SIGINT
+    (Ctrl-C), then call ``stops`` in order; the exit status 0."""
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        for start in starts:
+            start()
+        print(started, flush=True)
+        done.wait()
+    finally:
+        for stop in stops:
+            stop()
+    return 0
 
 
 def open_instructions(store: ViewStore) -> Callable[[], list[UUID]]:
@@ -91,4 +113,11 @@ class Background:
             self._stop.wait(self.interval)
 
     def _watch(self) -> None:
-        self.watch.run(self._stop)
+        """Tick until stopped; the pause between ticks is the policy's interval."""
+        while not self._stop.is_set():
+            try:
+                self.watch.tick()
+            except Exception:
+                # A store that is briefly away must not end the watch; the next tick retries.
+                watch_log.exception("the deadline watch could not finish a round")
+            self._stop.wait(self.watch.policy.interval.total_seconds())

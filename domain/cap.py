@@ -15,17 +15,15 @@ reaches the domain is a :class:`CapAlert` of plain values. Here are the decision
 - a message is known by (sender, identifier, sent) as written in it, which is how
   ``references`` names it: the same message again changes nothing.
 
-The profile is data (``closedloop/cap_profile.toml``): colour and severity schemes are
-each publisher's choice.
+The profile is data (``closedloop/cap_profile.toml``, read by ``closedloop/catalogues.py``):
+colour and severity schemes are each publisher's choice.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +32,7 @@ from eventsourcing.domain import event
 from domain.base import LoopAggregate
 from domain.errors import InvalidValue
 from domain.meta import Meta, derived_id
-from domain.warning import LEVEL_NAMES, MAX_TEXT, MAX_TITLE, Theme
+from domain.warning import MAX_TEXT, MAX_TITLE, Theme
 
 
 class CapProfileError(InvalidValue):
@@ -123,20 +121,6 @@ _CATEGORY_THEMES = {
     "Health": Theme.FOOD_SAFETY,
     "Safety": Theme.SAFETY_PRODUCTION,
 }
-_PROFILE_KEYS = frozenset(
-    {
-        "default_unit",
-        "unknown_severity_level",
-        "act_on_statuses",
-        "languages",
-        "severity",
-        "colour",
-        "colour_parameters",
-        "geocodes",
-        "area_names",
-        "categories",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -206,64 +190,6 @@ class CapProfile:
 
 def _severity_name(profile: CapProfile, level: int) -> str:
     return next((k for k, v in profile.severity.items() if v == level), str(level))
-
-
-def load_cap_profile(path: Path) -> CapProfile:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise CapProfileError(f"CAP profile {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CapProfileError(f"CAP profile {path} is not valid TOML: {e}") from None
-    try:
-        return cap_profile_from_mapping(data)
-    except CapProfileError as e:
-        raise CapProfileError(f"CAP profile {path}: {e}") from None
-
-
-def cap_profile_from_mapping(data: Mapping[str, Any]) -> CapProfile:
-    unknown = sorted(set(data) - _PROFILE_KEYS)
-    if unknown:
-        raise CapProfileError(f"unknown setting(s) {', '.join(unknown)}")
-    default_unit = data.get("default_unit")
-    if not isinstance(default_unit, str) or not default_unit:
-        raise CapProfileError('needs default_unit = "<unit code>"')
-    args: dict[str, Any] = {"default_unit": default_unit}
-    for key in ("severity", "colour"):
-        if key in data:
-            table = _table(data, key)
-            for name, level in table.items():
-                if level not in LEVEL_NAMES:
-                    raise CapProfileError(f"{key}.{name} = {level!r}: a level is 1 to 4")
-            args[key] = {(k.lower() if key == "colour" else k): v for k, v in table.items()}
-    for key in ("geocodes", "area_names", "categories"):
-        if key in data:
-            table = _table(data, key)
-            for name, value in table.items():
-                if not isinstance(value, str) or not value:
-                    raise CapProfileError(f"{key}.{name} must name a unit code or theme")
-                if key == "categories" and value not in set(Theme):
-                    raise CapProfileError(f"categories.{name} = {value!r} is not a theme")
-            args[key] = dict(table)
-    for key in ("colour_parameters", "act_on_statuses", "languages"):
-        if key in data:
-            items = data[key]
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise CapProfileError(f"{key} is a list of strings")
-            args[key] = tuple(items)
-    if "unknown_severity_level" in data:
-        if data["unknown_severity_level"] not in LEVEL_NAMES:
-            raise CapProfileError("unknown_severity_level is a level, 1 to 4")
-        args["unknown_severity_level"] = data["unknown_severity_level"]
-    return CapProfile(**args)
-
-
-def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    table = data[key]
-    if not isinstance(table, Mapping):
-        raise CapProfileError(f"[{key}] must be a table")
-    return table
 
 
 # -- what the warning says ---------------------------------------------------------

@@ -1,6 +1,7 @@
 """The rule catalogue of the standard warning model, and how one reading is judged.
 
-The catalogue is data (``closedloop/rules/catalogue.toml``): each rule names the metric it
+The catalogue is data (``closedloop/rules/catalogue.toml``, read by
+``closedloop/catalogues.py``): each rule names the metric it
 reads, the theme and title of the warning it raises, and how a value maps to a level.
 Four ways of judging cover the shipped rules:
 
@@ -30,40 +31,16 @@ whichever comes first.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from domain.errors import InvalidValue
-from domain.warning import Theme
 
 KINDS = ("threshold", "limit", "standard", "speed", "driving_time")
 LEVEL_KEYS = {"I": 1, "II": 2, "III": 3, "IV": 4}
-_RULE_KEYS = frozenset(
-    {
-        "code",
-        "kind",
-        "theme",
-        "title",
-        "metric",
-        "direction",
-        "levels",
-        "limit",
-        "limits",
-        "limit_attribute",
-        "night_limit",
-        "night_factor",
-        "night",
-        "bands",
-        "settle",
-        "settle_readings",
-        "unit_of_measure",
-    }
-)
 
 
 class CatalogueError(InvalidValue):
@@ -219,161 +196,3 @@ class Catalogue:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.zone)
-
-
-# -- loading ---------------------------------------------------------------------------
-
-
-def load_catalogue(path: Path) -> Catalogue:
-    """Read and check the catalogue file; a bad entry stops with its name and reason."""
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise CatalogueError(f"rule catalogue {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CatalogueError(f"rule catalogue {path} is not valid TOML: {e}") from None
-    try:
-        return catalogue_from_mapping(data)
-    except CatalogueError as e:
-        raise CatalogueError(f"rule catalogue {path}: {e}") from None
-
-
-def catalogue_from_mapping(data: Mapping[str, Any]) -> Catalogue:
-    unknown = sorted(set(data) - {"zone", "rules"})
-    if unknown:
-        raise CatalogueError(f"unknown setting(s) {', '.join(unknown)}; expected zone, rules")
-    zone = data.get("zone", "Asia/Shanghai")
-    try:
-        ZoneInfo(str(zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CatalogueError(f"zone {zone!r} is not an IANA time zone") from None
-    entries = data.get("rules")
-    if not isinstance(entries, list) or not entries:
-        raise CatalogueError("no [[rules]] entries")
-    rules: list[Rule] = []
-    for index, entry in enumerate(entries):
-        name = entry.get("code") if isinstance(entry, Mapping) else None
-        where = f"rule {name!r}" if isinstance(name, str) else f"rules[{index}]"
-        try:
-            rules.append(_rule(entry))
-        except CatalogueError as e:
-            raise CatalogueError(f"{where}: {e}") from None
-    codes = [r.code for r in rules]
-    twice = sorted({c for c in codes if codes.count(c) > 1})
-    if twice:
-        raise CatalogueError(f"rule code(s) {', '.join(twice)} listed twice")
-    return Catalogue(tuple(rules), str(zone))
-
-
-def _rule(entry: Any) -> Rule:
-    if not isinstance(entry, Mapping):
-        raise CatalogueError("each rule is a table ([[rules]])")
-    unknown = sorted(set(entry) - _RULE_KEYS)
-    if unknown:
-        raise CatalogueError(f"unknown setting(s) {', '.join(unknown)}")
-    code = _text(entry, "code")
-    kind = _text(entry, "kind")
-    if kind not in KINDS:
-        raise CatalogueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    theme = _text(entry, "theme")
-    if theme not in set(Theme):
-        raise CatalogueError(f"theme {theme!r} is not one of {', '.join(Theme)}")
-    direction = entry.get("direction", "above")
-    if direction not in ("above", "below"):
-        raise CatalogueError("direction is 'above' or 'below'")
-    source = "levels" if kind == "threshold" else "bands"
-    table = entry.get(source)
-    if not isinstance(table, Mapping) or not table:
-        raise CatalogueError(f"needs a [{source}] table such as {{ IV = 0, III = 1 }}")
-    bands: list[tuple[int, float]] = []
-    for key, value in table.items():
-        if key not in LEVEL_KEYS:
-            raise CatalogueError(f"{source}.{key}: levels are I, II, III, IV")
-        bands.append((LEVEL_KEYS[key], _number(value, f"{source}.{key}")))
-    bands.sort()
-    _check_monotonic(bands, source, direction if kind == "threshold" else "above")
-    limits_raw = entry.get("limits", {})
-    if not isinstance(limits_raw, Mapping):
-        raise CatalogueError("limits is a table of subject = limit")
-    limits = {str(k): _number(v, f"limits.{k}") for k, v in limits_raw.items()}
-    limit = _number(entry["limit"], "limit") if "limit" in entry else None
-    limit_attribute = entry.get("limit_attribute")
-    if kind != "threshold" and limit is None and not limits and not limit_attribute:
-        raise CatalogueError("needs a limit, a [limits] table or a limit_attribute")
-    night = _night(entry.get("night", "22:00-06:00"))
-    night_factor = (
-        _number(entry["night_factor"], "night_factor") if "night_factor" in entry else None
-    )
-    if night_factor is not None and not 0 < night_factor <= 1:
-        raise CatalogueError("night_factor is a fraction of the day limit, over 0 and at most 1")
-    settle = _duration(entry["settle"]) if "settle" in entry else None
-    settle_readings = entry.get("settle_readings")
-    if settle_readings is not None and (
-        not isinstance(settle_readings, int)
-        or isinstance(settle_readings, bool)
-        or settle_readings < 1
-    ):
-        raise CatalogueError("settle_readings is a whole number of readings, at least 1")
-    if settle is None and settle_readings is None:
-        raise CatalogueError("needs settle (e.g. 'PT30M') or settle_readings (e.g. 3)")
-    return Rule(
-        code=code,
-        kind=kind,
-        theme=theme,
-        title=_text(entry, "title"),
-        metric=_text(entry, "metric"),
-        direction=direction,
-        bands=tuple(bands),
-        limit=limit,
-        limits=limits,
-        limit_attribute=str(limit_attribute) if limit_attribute else None,
-        night_limit=_number(entry["night_limit"], "night_limit")
-        if "night_limit" in entry
-        else None,
-        night_factor=night_factor,
-        night=night,
-        settle=settle,
-        settle_readings=settle_readings,
-        unit_of_measure=str(entry.get("unit_of_measure", "")),
-    )
-
-
-def _check_monotonic(bands: list[tuple[int, float]], source: str, direction: str) -> None:
-    # Level I is the most severe, so it must sit furthest beyond the limit.
-    values = [v for _, v in bands]  # ordered I, II, III, IV
-    ordered = values == sorted(values, reverse=direction == "above")
-    if not ordered or len(set(values)) != len(values):
-        raise CatalogueError(
-            f"{source}: level I must lie furthest beyond, then II, III, IV in order"
-        )
-
-
-def _text(entry: Mapping[str, Any], key: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise CatalogueError(f'needs {key} = "..."')
-    return value.strip()
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CatalogueError(f"{where} must be a number, not {value!r}")
-    return float(value)
-
-
-def _night(text: Any) -> tuple[time, time]:
-    try:
-        start, end = (time.fromisoformat(part.strip()) for part in str(text).split("-"))
-    except ValueError:
-        raise CatalogueError(f"night = {text!r}: expected 'HH:MM-HH:MM'") from None
-    return start, end
-
-
-def _duration(text: Any) -> timedelta:
-    from domain.calendar import CalendarError, WorkingDuration
-
-    try:
-        return WorkingDuration.parse(str(text)).clock()
-    except CalendarError as e:
-        raise CatalogueError(f"settle: {e}") from None

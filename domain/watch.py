@@ -17,12 +17,14 @@ Parked instructions are not watched: their clock is stopped.
 Which instructions are open is asked of ``open_instructions`` when the composition root
 gives one (the instructions read model); otherwise it is read from the log (every
 ``Instruction.Issued``) and kept in memory, and a restarted watch reads the log again.
+
+What is due is decided by :func:`acts_due`, a pure function of an instruction, a moment,
+the calendar and the policy; :meth:`DeadlineWatch.tick` carries the acts out. The loop
+that ticks, in a thread of its own, is the composition root's (``closedloop/workers.py``).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,14 +32,12 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import CommandCenter
-from domain.calendar import WorkingDuration
+from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.errors import DomainError
 from domain.instruction import Instruction, InstructionStatus, Priority
 from domain.meta import Actor, Context, derived_id, now
 
 WATCH_PERSON = "closedloop"
-
-log = logging.getLogger("closedloop.watch")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,41 @@ class WatchPolicy:
     remind_before: WorkingDuration = field(default_factory=lambda: WorkingDuration(seconds=7200))
     supervise_after: WorkingDuration = field(default_factory=lambda: WorkingDuration(days=1))
     interval: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class DueAct:
+    """An act the watch owes an instruction: ``remind``, ``overdue`` or ``supervise``
+    (the last by the issuer's superior unit, which the watch looks up)."""
+
+    act: str
+    note: str
+
+
+def acts_due(
+    i: Instruction, at: datetime, calendar: WorkingCalendar, policy: WatchPolicy
+) -> list[DueAct]:
+    """What is due for ``i`` at ``at``: a reminder when the time left falls to
+    ``remind_before``; once past the deadline, overdue; and supervision once overdue by
+    ``supervise_after`` more. Working time for normal and high priority, clock time for
+    urgent instructions, as deadlines are counted."""
+    deadline = calendar.to_local(i.deadline).strftime("%Y-%m-%d %H:%M")
+    if at <= i.deadline:
+        if i.time_left(at, calendar) <= _span(i, policy.remind_before, calendar):
+            return [DueAct("remind", f"the deadline {deadline} is near")]
+        return []
+    due = [DueAct("overdue", f"overdue: the deadline {deadline} has passed")]
+    late = i.overdue_by(at, calendar)
+    if late >= _span(i, policy.supervise_after, calendar):
+        due.append(DueAct("supervise", f"overdue by {late} past the deadline {deadline}"))
+    return due
+
+
+def _span(i: Instruction, duration: WorkingDuration, calendar: WorkingCalendar) -> timedelta:
+    # Working durations compare with working time left; urgent ones with clock time.
+    if i.priority == Priority.URGENT:
+        return duration.clock()
+    return timedelta(seconds=duration.seconds) + duration.days * calendar.day_length
 
 
 class DeadlineWatch:
@@ -93,31 +128,15 @@ class DeadlineWatch:
     def _watch(self, i: Instruction, at: datetime) -> list[dict[str, Any]]:
         key = derived_id("deadline", f"{i.id}:{i.deadline.isoformat()}").hex
         acts: list[dict[str, Any]] = []
-        calendar = self.center.calendar
-        if at <= i.deadline:
-            left = i.time_left(at, calendar)
-            if left <= self._span(i, self.policy.remind_before):
-                note = f"the deadline {self._local(i.deadline)} is near"
-                acts.append(self._act(i, key, "remind", i.issuer, note))
-            return [a for a in acts if a]
-        note = f"overdue: the deadline {self._local(i.deadline)} has passed"
-        acts.append(self._act(i, key, "overdue", i.issuer, note))
-        late = i.overdue_by(at, calendar)
-        if late >= self._span(i, self.policy.supervise_after):
-            superiors = self.center.ancestors(i.issuer)
-            if superiors:
-                note = f"overdue by {late} past the deadline {self._local(i.deadline)}"
-                acts.append(self._act(i, key, "supervise", superiors[0], note))
+        for due in acts_due(i, at, self.center.calendar, self.policy):
+            unit = i.issuer
+            if due.act == "supervise":
+                superiors = self.center.ancestors(i.issuer)
+                if not superiors:
+                    continue
+                unit = superiors[0]
+            acts.append(self._act(i, key, due.act, unit, due.note))
         return [a for a in acts if a]
-
-    def _span(self, i: Instruction, duration: WorkingDuration) -> timedelta:
-        # Working durations compare with working time left; urgent ones with clock time.
-        if i.priority == Priority.URGENT:
-            return duration.clock()
-        return timedelta(seconds=duration.seconds) + duration.days * self.center.calendar.day_length
-
-    def _local(self, when: datetime) -> str:
-        return self.center.calendar.to_local(when).strftime("%Y-%m-%d %H:%M")
 
     def _act(self, i: Instruction, key: str, act: str, unit: str, note: str) -> dict[str, Any]:
         ctx = Context(
@@ -141,13 +160,3 @@ class DeadlineWatch:
         if not outcome.recorded:
             return {}
         return {"instruction_id": str(i.id), "act": act, "by": unit}
-
-    def run(self, stop: threading.Event) -> None:
-        """Tick until ``stop`` is set (in a thread of ``closedloop serve`` or on its own)."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                # A store that is briefly away must not end the watch; the next tick retries.
-                log.exception("the deadline watch could not finish a round")
-            stop.wait(self.policy.interval.total_seconds())

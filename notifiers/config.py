@@ -1,15 +1,22 @@
-"""The notifiers' settings (``CLOSEDLOOP_WEBHOOK_*``), read once by the composition root."""
+"""The notifiers' settings (``CLOSEDLOOP_WEBHOOK_*``).
+
+The composition root reads the environment once (``closedloop/settings.py``) and hands
+:meth:`WebhookConfig.from_env` the variables; nothing here reads the environment itself
+(ADR 0036).
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_KEY_PATH = "var/webhook-secrets.key"
 
 #: The retry schedule of the Standard Webhooks guidance, after the first attempt.
 DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -58,6 +65,8 @@ class WebhookConfig:
     allowed_networks: tuple[Network, ...] = field(default_factory=tuple)
     #: The API's address, for the links in each notification.
     public_url: str = "http://127.0.0.1:8000"
+    #: The file of the key the signing secrets are encrypted under (ADR 0014).
+    key_path: Path = Path(DEFAULT_KEY_PATH)
 
     def __post_init__(self) -> None:
         if self.lease <= self.attempt_deadline:
@@ -72,25 +81,44 @@ class WebhookConfig:
         return 3 * self.timeout
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookConfig:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> WebhookConfig:
+        """The settings the ``CLOSEDLOOP_WEBHOOK_*`` variables of ``env`` give; a bad
+        value is refused naming its variable."""
         args: dict[str, object] = {}
-        if text := env.get("CLOSEDLOOP_WEBHOOK_RETRY_SCHEDULE"):
-            args["schedule"] = tuple(seconds(p) for p in text.split(",") if p.strip())
-        if text := env.get("CLOSEDLOOP_WEBHOOK_TIMEOUT"):
-            args["timeout"] = seconds(text)
-        if text := env.get("CLOSEDLOOP_WEBHOOK_LEASE"):
-            args["lease"] = seconds(text)
-        if text := env.get("CLOSEDLOOP_WEBHOOK_CONCURRENCY"):
-            args["concurrency"] = int(text)
-        if text := env.get("CLOSEDLOOP_WEBHOOK_POLL"):
-            args["poll_interval"] = seconds(text)
-        if text := env.get("CLOSEDLOOP_WEBHOOK_DISABLE_AFTER"):
-            args["disable_after_dead"] = int(text)
-        if text := env.get("CLOSEDLOOP_WEBHOOK_ROTATION_GRACE"):
-            args["rotation_grace"] = timedelta(seconds=seconds(text))
-        if text := env.get("CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS"):
-            args["allowed_networks"] = networks(text)
-        if text := env.get("CLOSEDLOOP_PUBLIC_URL"):
-            args["public_url"] = text.rstrip("/")
+        for name, (field_name, decode) in _VARIABLES.items():
+            text = env.get(name)
+            if not text:
+                continue
+            try:
+                args[field_name] = decode(text)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
         return cls(**args)  # type: ignore[arg-type]
+
+
+def _schedule(text: str) -> tuple[float, ...]:
+    return tuple(seconds(p) for p in text.split(",") if p.strip())
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(text)
+
+
+#: Each variable: the field it sets, and how its text is read.
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "CLOSEDLOOP_WEBHOOK_RETRY_SCHEDULE": ("schedule", _schedule),
+    "CLOSEDLOOP_WEBHOOK_TIMEOUT": ("timeout", seconds),
+    "CLOSEDLOOP_WEBHOOK_LEASE": ("lease", seconds),
+    "CLOSEDLOOP_WEBHOOK_CONCURRENCY": ("concurrency", _count),
+    "CLOSEDLOOP_WEBHOOK_POLL": ("poll_interval", seconds),
+    "CLOSEDLOOP_WEBHOOK_DISABLE_AFTER": ("disable_after_dead", _count),
+    "CLOSEDLOOP_WEBHOOK_ROTATION_GRACE": (
+        "rotation_grace",
+        lambda text: timedelta(seconds=seconds(text)),
+    ),
+    "CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS": ("allowed_networks", networks),
+    "CLOSEDLOOP_PUBLIC_URL": ("public_url", lambda text: text.rstrip("/")),
+    "CLOSEDLOOP_WEBHOOK_KEY": ("key_path", Path),
+}

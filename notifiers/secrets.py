@@ -3,7 +3,8 @@
 A secret is ``whsec_`` + base64 of 32 random bytes (the Standard Webhooks form); the
 HMAC key is the decoded bytes. The event store keeps the secret encrypted with Fernet
 (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under a key kept in a file of its own
-(``CLOSEDLOOP_WEBHOOK_KEY``, by default ``var/webhook-secrets.key``, mode 0600), so that a
+(``CLOSEDLOOP_WEBHOOK_KEY``, by default ``var/webhook-secrets.key``, mode 0600; the
+composition root names it in :class:`~notifiers.config.WebhookConfig`), so that a
 copy of the events alone does not let anyone forge deliveries (ADR 0014).
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import standardwebhooks
 from cryptography.fernet import Fernet, InvalidToken
 
 from domain.errors import InvalidValue
@@ -25,7 +27,6 @@ from domain.errors import InvalidValue
 log = logging.getLogger("closedloop.notifiers")
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
-DEFAULT_KEY_PATH = "var/webhook-secrets.key"
 
 
 def new_secret() -> str:
@@ -50,10 +51,9 @@ def fingerprint(secret: str) -> str:
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """One ``v1,`` signature of the Standard Webhooks scheme."""
-    to_sign = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_bytes(secret), to_sign, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+    """One ``v1,`` signature of the Standard Webhooks scheme, by its reference library."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return standardwebhooks.Webhook(secret_bytes(secret)).sign(msg_id, moment, body)
 
 
 def signature_header(secrets_: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -91,11 +91,6 @@ class Keyring:
             return cls(key)
         except ValueError:
             raise ValueError(f"{path} does not hold a Fernet key") from None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Keyring:
-        env = os.environ if env is None else env
-        return cls.from_file(Path(env.get("CLOSEDLOOP_WEBHOOK_KEY") or DEFAULT_KEY_PATH))
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode("ascii")).decode("ascii")

@@ -8,7 +8,6 @@ run`` runs them in a process of their own, as many as wanted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +48,6 @@ class Notifiers:
         *,
         keyring: Keyring | None = None,
         config: WebhookConfig | None = None,
-        env: Mapping[str, str] | None = None,
         follow: bool = True,
         deliver: bool = True,
         listen: bool = True,
@@ -57,8 +55,10 @@ class Notifiers:
     ) -> None:
         self.center = center
         self.store = store
-        self.config = config or WebhookConfig.from_env(env)
-        self.keyring = keyring or Keyring.from_env(env)
+        # The settings come from the composition root (ADR 0036); without them, the
+        # defaults, never the environment.
+        self.config = config or WebhookConfig()
+        self.keyring = keyring or Keyring.from_file(self.config.key_path)
         self.book = SubscriptionBook(
             center, self.keyring, store, rotation_grace=self.config.rotation_grace
         )

@@ -137,3 +137,67 @@ def test_importing_the_whole_domain_loads_no_outer_layer_or_adapter_library() ->
     ).stdout.split()
 
     assert loaded == [], f"importing domain/ loads {', '.join(loaded)}"
+
+
+# -- the environment is read in one place (ADR 0036) --------------------------------------
+
+#: The one module that reads the environment: the composition root's settings.
+READS_THE_ENVIRONMENT = frozenset({"closedloop/settings.py"})
+#: Reads that other rooms' changes remove at their merge (ADR 0036 names them):
+#: ``AuditSettings.from_env`` gives way to the settings the composition root builds.
+READS_LEFT_FOR_THE_MERGE = frozenset({"projections/audit.py"})
+_ENVIRONMENT_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
+
+
+def environment_reads(source: str, filename: str = "<source>") -> list[int]:
+    """The lines where a source reads or changes the process environment: ``os.environ``
+    (and ``.get`` on it), ``os.getenv``, ``os.putenv``, or those names imported from os."""
+    lines: list[int] = []
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            for alias in node.names:
+                if alias.name in _ENVIRONMENT_NAMES:
+                    imported.add(alias.asname or alias.name)
+                    lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in _ENVIRONMENT_NAMES
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ):
+            lines.append(node.lineno)
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Name) and node.id in imported:
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_the_check_finds_an_environment_read_wherever_it_hides() -> None:
+    source = (
+        "import os\n"
+        "from os import getenv as ge, environ\n"
+        "A = os.environ.get('X')\n"
+        "def later():\n"
+        "    return os.getenv('Y'), ge('Z'), environ['W']\n"
+        "os.putenv('V', '1')\n"
+        "env = {}\n"
+        "B = env.get('not the environment')\n"
+    )
+
+    assert environment_reads(source) == [2, 3, 5, 6]
+
+
+def test_only_the_composition_roots_settings_read_the_environment() -> None:
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for room in ("domain", *OUTER_LAYERS)
+        for path in sorted((ROOT / room).rglob("*.py"))
+        if str(path.relative_to(ROOT)) not in READS_THE_ENVIRONMENT | READS_LEFT_FOR_THE_MERGE
+        for line in environment_reads(path.read_text(encoding="utf-8"), str(path))
+    ]
+
+    assert offending == [], (
+        "only closedloop/settings.py reads the environment; take the value from the "
+        "settings the composition root passes down:\n" + "\n".join(offending)
+    )

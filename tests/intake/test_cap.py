@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from api.cap_xml import MAX_CAP_BYTES, CapRejected, cap_schema, parse_cap, render_warning
-from domain.cap import CapAlert, cap_profile_from_mapping
+from closedloop.catalogues import cap_profile_from_mapping
+from domain.cap import CapAlert
 from domain.intake import Intake
 from domain.meta import Actor, Context, now
 from domain.warning import WarningStatus

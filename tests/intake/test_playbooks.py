@@ -7,11 +7,12 @@ from uuid import UUID
 
 import pytest
 
+from closedloop.catalogues import playbook_from_mapping
 from domain.errors import InvalidTransition, NotFound
 from domain.instruction import Priority
 from domain.intake import Intake
 from domain.meta import Actor, Context
-from domain.playbooks import PlaybookError, playbook_from_mapping
+from domain.playbooks import PlaybookError
 from tests.intake.conftest import monitor, reading
 
 MONITOR = Actor("monitor", "HW", "monitor")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from closedloop.catalogues import catalogue_from_mapping, load_catalogue
 from closedloop.intake_config import DEFAULT_CATALOGUE
-from domain.rules import Catalogue, CatalogueError, catalogue_from_mapping, load_catalogue
+from domain.rules import Catalogue, CatalogueError
 from tests.intake.conftest import reading
 
 CATALOGUE = load_catalogue(DEFAULT_CATALOGUE)

@@ -264,3 +264,57 @@ def test_the_read_wait_is_read_from_the_environment_and_bounded() -> None:
     assert Settings.from_env({"CLOSEDLOOP_READ_WAIT_SECONDS": "2.5"}).read_wait_seconds == 2.5
     with pytest.raises(SettingsError, match="CLOSEDLOOP_READ_WAIT_SECONDS"):
         Settings.from_env({"CLOSEDLOOP_READ_WAIT_SECONDS": "a while"})
+
+
+# -- one structure, decoded once (ADR 0036) ---------------------------------------------
+
+
+def test_the_parts_of_the_settings_are_decoded_from_their_variables(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "CLOSEDLOOP_PROJECTIONS": "external",
+            "CLOSEDLOOP_AUDIT_KEY": str(tmp_path / "audit.key"),
+            "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": "50",
+            "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": "2.5",
+            "CLOSEDLOOP_WEBHOOK_KEY": str(tmp_path / "webhook.key"),
+            "CLOSEDLOOP_WEBHOOK_TIMEOUT": "2s",
+        }
+    )
+
+    assert settings.server.projections == "external"
+    assert settings.audit.key_path == tmp_path / "audit.key"
+    assert (settings.audit.checkpoint_events, settings.audit.checkpoint_minutes) == (50, 2.5)
+    assert settings.webhooks.key_path == tmp_path / "webhook.key"
+    assert settings.webhooks.timeout == 2.0
+    assert Settings.from_env({}).server.projections == "here"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("CLOSEDLOOP_PROJECTIONS", "elsewhere"),
+        ("CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS", "0"),
+        ("CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS", "ten"),
+        ("CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES", "-1"),
+        ("CLOSEDLOOP_AUDIT_ORIGIN", "two words"),
+        ("CLOSEDLOOP_WEBHOOK_TIMEOUT", "soon"),
+        ("CLOSEDLOOP_WEBHOOK_CONCURRENCY", "many"),
+    ],
+)
+def test_a_bad_value_of_any_part_is_refused_naming_its_variable(name: str, text: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: text})
+
+
+def test_a_postgresql_url_is_parsed_once_into_the_stores_settings_and_psycopgs() -> None:
+    store = Settings(
+        database_url="postgresql://closed%20loop:p%40ss@127.0.0.1:6543/command?schema=haiwan",
+        extra_env={"POSTGRES_CONNECT_TIMEOUT": "9"},
+    ).store()
+
+    assert store.is_postgres
+    assert store.env["POSTGRES_CONNECT_TIMEOUT"] == "9"
+    assert store.conninfo == (
+        "dbname=command host=127.0.0.1 port=6543 user='closed loop' password=p@ss connect_timeout=9"
+    )
+    assert Settings(database_url="sqlite:///:memory:").store().conninfo is None

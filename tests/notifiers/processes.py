@@ -4,6 +4,8 @@ on, for the tests of two processes at once and of processes killed."""
 from __future__ import annotations
 
 import os
+import random
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ from typing import Any
 
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from notifiers.delivery import CRASH_AFTER_POST
+from notifiers.delivery import DeliveryWorker
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
 from projections.base import ViewStore
@@ -27,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_worker(
     url: str, key: Path, crash: float, log: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """``closedloop notifiers run`` on ``url``; its log goes to ``log`` when given."""
+    """``closedloop notifiers run`` on ``url``, dying with SIGKILL after a POST with the
+    probability ``crash`` (see :func:`crash_after_post`); its log goes to ``log``."""
     env = {
         **os.environ,
         "CLOSEDLOOP_DATABASE_URL": url,
@@ -38,10 +41,9 @@ def start_worker(
         "CLOSEDLOOP_WEBHOOK_TIMEOUT": "900ms",
         "CLOSEDLOOP_WEBHOOK_POLL": "50ms",
         "CLOSEDLOOP_WEBHOOK_CONCURRENCY": "4",
-        CRASH_AFTER_POST: str(crash),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "closedloop.notifiers_cli", "notifiers", "run"],
+        [sys.executable, "-m", "tests.notifiers.processes", str(crash), "notifiers", "run"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -70,3 +72,29 @@ def subscribed_demo(
     finally:
         store.close()
         center.close()
+
+
+def crash_after_post(probability: float) -> None:
+    """Make this process's delivery workers kill it with SIGKILL right after a POST was
+    answered and before its attempt is recorded (the worst moment), with ``probability``.
+
+    The fault is the tests' own: production code has no hook for it (ADR 0036).
+    """
+    send = DeliveryWorker.send
+
+    def send_then_maybe_die(self: DeliveryWorker, item: Any) -> Any:
+        result = send(self, item)
+        if random.random() < probability:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    DeliveryWorker.send = send_then_maybe_die  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    # python -m tests.notifiers.processes CRASH notifiers run: the CLI with the fault in.
+    from closedloop.notifiers_cli import main
+
+    if float(sys.argv[1]) > 0:
+        crash_after_post(float(sys.argv[1]))
+    sys.exit(main(sys.argv[2:]))

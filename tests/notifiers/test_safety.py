@@ -17,8 +17,9 @@ import pytest
 
 from domain.application import CommandCenter
 from notifiers.config import networks
-from notifiers.delivery import TargetRefused, check_target, deliveries
+from notifiers.delivery import deliveries
 from notifiers.service import Notifiers
+from notifiers.transport import TargetRefused, check_target
 from tests.notifiers.conftest import Receiver, fast_config, serve
 from tests.notifiers.test_delivery import raise_warning, subscribe
 
@@ -311,7 +312,7 @@ def test_a_name_whose_dns_answers_slowly_cannot_hold_an_attempt_past_its_bounds(
         attempt = next(d for d in deliveries(notifiers.store, attempts=True) if d["attempts"])
         assert "took too long" in attempt["attempts"][0]["error"]
         # Registration is bounded too, and refuses the name with a reason.
-        monkeypatch.setattr("notifiers.delivery.RESOLVE_TIMEOUT", 0.2)
+        monkeypatch.setattr("notifiers.transport.RESOLVE_TIMEOUT", 0.2)
         with pytest.raises(Exception, match="took too long"):
             check_target(url, notifiers.config.allowed_networks)
     finally:
