@@ -38,8 +38,8 @@ def _bound(text: str | None, flag: str) -> int | datetime | None:
 
 
 def _open(settings: Settings) -> tuple[Any, Any, Any]:
-    from projections import audit
-    from projections.base import ViewStore
+    import audit
+    from projections.store import ViewStore
 
     center = build_command_center(settings)
     store = ViewStore.for_env(center.env)
@@ -51,7 +51,7 @@ def _open(settings: Settings) -> tuple[Any, Any, Any]:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     center, store, audit_settings = _open(settings)
     try:
@@ -81,7 +81,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     start, stop = _bound(args.start, "--from"), _bound(args.stop, "--to")
     center, store, _ = _open(settings)
@@ -110,7 +110,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chain(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     center, store, audit_settings = _open(settings)
     try:
@@ -126,7 +126,7 @@ def _chain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _checkpoints(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     center, store, _ = _open(settings)
     try:

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     from closedloop.workers import Background
     from domain.intake import Intake
-    from projections.base import ViewStore
     from projections.service import ReadModels
+    from projections.store import ViewStore
 
 
 def load_calendar(path: Path) -> WorkingCalendar:
@@ -53,7 +53,7 @@ def _one_process_at_a_time(env: Mapping[str, str]) -> Iterator[None]:
         return
     import psycopg
 
-    from projections.base import postgres_conninfo
+    from projections.store import postgres_conninfo
 
     with psycopg.connect(**postgres_conninfo(env), autocommit=True) as conn:
         key = "closedloop:create-tables:" + (env.get("POSTGRES_SCHEMA") or "public")
@@ -110,9 +110,9 @@ def build_app(
     webhook notifiers, playbooks and the deadline watch). With it off, other processes
     (``projections run``, ``notifiers run``, ``watch run``) do that work."""
     from api.app import create_app
+    from audit import AuditChain
     from closedloop.intake_config import build_intake
     from notifiers.service import Notifiers
-    from projections.audit import AuditChain
 
     reads = build_read_models(center, run=follow_the_log)
     intake = build_intake(center)  # one for the API and the playbooks alike

@@ -183,7 +183,7 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import threading
 
-    from projections.audit import AuditChain
+    from audit import AuditChain
     from projections.service import ReadModels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -209,9 +209,9 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
 def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from projections.base import ViewStore
     from projections.registry import build_views, view_classes
     from projections.runner import Runner
+    from projections.store import ViewStore
 
     center = build_command_center(settings)
     store = ViewStore.for_env(center.env)
@@ -244,9 +244,9 @@ def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _projections_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.base import ViewStore
     from projections.registry import view_classes
     from projections.runner import Runner
+    from projections.store import ViewStore
 
     center = build_command_center(settings)
     live = ViewStore.for_env(center.env)

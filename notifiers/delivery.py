@@ -50,7 +50,8 @@ import httpx
 from notifiers.config import Network, WebhookConfig
 from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
 from notifiers.secrets import Keyring, signature_header
-from projections.base import ViewStore, from_iso, iso
+from projections.store import ViewStore
+from projections.values import from_iso, iso
 
 log = logging.getLogger("closedloop.notifiers")
 

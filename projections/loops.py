@@ -9,7 +9,9 @@ from typing import Any
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import Tx, View, id_text
+from projections.store import Tx
+from projections.values import id_text
+from projections.view import View
 
 KINDS: dict[str, str] = {
     EarlyWarning.__qualname__: "warning",

@@ -14,10 +14,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from projections.base import Tx, iso
 from projections.instructions import COLUMNS as INSTRUCTION_COLUMNS
 from projections.instructions import FINISHED
+from projections.store import Tx
 from projections.units import IN_SUBTREE, like_prefix, unit_path
+from projections.values import iso
 from projections.warnings import COLUMNS as WARNING_COLUMNS
 from projections.warnings import OPEN
 

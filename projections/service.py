@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.application import CommandCenter
-from projections.base import ViewStore
 from projections.registry import view_classes, view_names
 from projections.runner import Runner, status, wait_in_store
+from projections.store import ViewStore
 
 
 class ReadModels:

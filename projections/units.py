@@ -11,7 +11,8 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.unit import Unit
-from projections.base import Tx, View, ViewStore
+from projections.store import Tx, ViewStore
+from projections.view import View
 
 
 def like_prefix(path: str) -> str:

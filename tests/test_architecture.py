@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ROOT / "domain"
-OUTER_LAYERS = ("api", "projections", "notifiers", "closedloop")
+OUTER_LAYERS = ("api", "projections", "audit", "notifiers", "closedloop")
 ALLOWED_IN_DOMAIN = frozenset({"eventsourcing", "domain"})
 
 

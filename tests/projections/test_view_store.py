@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 
-from projections.base import SQLiteViewStore, ViewStore, _to_psycopg
+from projections.store import SQLiteViewStore, ViewStore
+from projections.store.postgres import _to_psycopg
 from tests.conftest import POSTGRES_URL, require_postgres
 
 
