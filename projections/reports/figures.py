@@ -146,23 +146,29 @@ class Indicators:
     @classmethod
     def of(cls, t: Tally) -> Indicators:
         return cls(
-            filed=t.filed,
-            forwarded=t.forwarded,
-            due=t.due,
-            closed=t.closed,
-            closed_on_time=t.closed_on_time,
+            **{name: getattr(t, name) for name in _COUNTS},
             closure_rate=Rate(t.closed, t.due),
             on_time_closure_rate=Rate(t.closed_on_time, t.due),
-            verified=t.verified,
-            reworked=t.reworked,
             rework_rate=Rate(t.reworked, t.verified),
             signed=len(t.sign),
-            signed_on_time=t.signed_on_time,
             on_time_sign_for_rate=Rate(t.signed_on_time, len(t.sign)),
-            warnings_raised=t.warnings_raised,
             warnings_acknowledged=len(t.acknowledge),
             time_to_acknowledge=Durations.of(t.acknowledge),
             time_to_sign_for=Durations.of(t.sign),
             time_to_close=Durations.of(t.close),
-            overdue_now=t.overdue_now,
         )
+
+
+#: The counts an :class:`Indicators` takes over from its :class:`Tally` as they are.
+_COUNTS = (
+    "filed",
+    "forwarded",
+    "due",
+    "closed",
+    "closed_on_time",
+    "verified",
+    "reworked",
+    "signed_on_time",
+    "warnings_raised",
+    "overdue_now",
+)

@@ -15,6 +15,7 @@ from projections.store.common import (
     Tx,
     ViewStore,
     ViewTables,
+    Where,
     tracking_name,
 )
 from projections.store.postgres import PostgresTx, PostgresViewStore, postgres_conninfo
@@ -32,6 +33,7 @@ __all__ = [
     "Tx",
     "ViewStore",
     "ViewTables",
+    "Where",
     "postgres_conninfo",
     "tracking_name",
     "views_path",

@@ -31,6 +31,7 @@ from projections.values import iso
 
 Params = Sequence[Any] | Mapping[str, Any]
 Dialect = Literal["sqlite", "postgres"]
+Rows = Sequence[Sequence[Any]]
 _T = TypeVar("_T")
 
 #: The store's own tables: positions, and per view its schema version and heartbeat.
@@ -90,7 +91,6 @@ class Tx(ABC):
     @abstractmethod
     def executemany(self, sql: str, seq: Iterable[Params]) -> None: ...
 
-    @abstractmethod
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
     ) -> None:
@@ -98,6 +98,12 @@ class Tx(ABC):
 
         On PostgreSQL the rows of one call must not repeat a conflict key.
         """
+        if rows:
+            self._insert(table, columns, rows, tail)
+
+    @abstractmethod
+    def _insert(self, table: str, columns: Sequence[str], rows: Rows, tail: str) -> None:
+        """:meth:`insert_rows` of at least one row."""
 
     @abstractmethod
     def has_table(self, table: str) -> bool:
@@ -118,6 +124,27 @@ class Tx(ABC):
             chunk = keys[start : start + step]
             found += self.execute(sql.format(keys=", ".join("?" * len(chunk))), (*params, *chunk))
         return found
+
+
+class Where:
+    """The conditions of a query and their parameters, in the order they were added."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, condition: str, *params: Any) -> None:
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    def equal(self, column: str, value: Any) -> None:
+        """``column = value``, unless ``value`` is None (no condition on the column)."""
+        if value is not None:
+            self.add(f"{column} = ?", value)
+
+    def clause(self) -> str:
+        """``WHERE`` and the conditions joined by ``AND``; nothing without conditions."""
+        return f"WHERE {' AND '.join(self.conditions)}" if self.conditions else ""
 
 
 class ViewTables(Protocol):

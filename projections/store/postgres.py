@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, parse_qs, unquote
 
-from projections.store.common import Dialect, Params, Tx, ViewStore
+from projections.store.common import Dialect, Params, Rows, Tx, ViewStore
 
 
 def postgres_conninfo(env: Mapping[str, str]) -> dict[str, Any]:
@@ -101,14 +101,10 @@ class PostgresTx(Tx):
     def executemany(self, sql: str, seq: Iterable[Params]) -> None:
         self._cursor.executemany(_to_psycopg(sql), list(seq))
 
-    def insert_rows(
-        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
-    ) -> None:
+    def _insert(self, table: str, columns: Sequence[str], rows: Rows, tail: str) -> None:
         # The rows go as one array per column in one statement: a statement per row
         # costs a parse and an execution each, and a long ``VALUES`` list costs psycopg
         # a slow parse.
-        if not rows:
-            return
         names = ", ".join(columns)
         types = self._column_types(table)
         arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)

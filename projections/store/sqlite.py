@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import SplitResult
 
-from projections.store.common import Dialect, Params, Tx, ViewStore
+from projections.store.common import Dialect, Params, Rows, Tx, ViewStore
 
 
 def views_path(events_path: str) -> str:
@@ -49,12 +49,8 @@ class SQLiteTx(Tx):
     def executemany(self, sql: str, seq: Iterable[Params]) -> None:
         self._cursor.executemany(sql, seq)
 
-    def insert_rows(
-        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
-    ) -> None:
+    def _insert(self, table: str, columns: Sequence[str], rows: Rows, tail: str) -> None:
         # In process, a statement per row costs little: one prepared statement, run for each.
-        if not rows:
-            return
         names = ", ".join(columns)
         values = ", ".join("?" * len(columns))
         self._cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({values}) {tail}", rows)
