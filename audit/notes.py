@@ -36,6 +36,8 @@ def key_id(name: str, public: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class PublicKey:
+    """The public half of the audit key, by the name the notes carry."""
+
     name: str
     raw: bytes
 

@@ -21,6 +21,8 @@ from projections.store import ViewStore
 
 @dataclass(frozen=True)
 class Fault:
+    """A position where the record differs from what the chain or a checkpoint says, and how."""
+
     position: int
     reason: str
 

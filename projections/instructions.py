@@ -28,6 +28,8 @@ COLUMNS = (
 
 
 class InstructionsView(View):
+    """One row per instruction, and one per assignee of it (its own state and disposition)."""
+
     name = "instructions"
     version = 1
     dispatcher = "_change"

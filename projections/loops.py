@@ -32,6 +32,8 @@ def _kind(event_type: type) -> str | None:
 
 
 class LoopsView(View):
+    """Every aggregate of each loop, with its kind and the position it joined the loop at."""
+
     name = "loops"
     version = 1
     create_statements = [  # noqa: RUF012

@@ -13,6 +13,8 @@ from projections.store import ViewStore
 
 
 class ReadModels:
+    """The view store, and the runner that feeds it when it runs in this process."""
+
     def __init__(self, center: CommandCenter, store: ViewStore, runner: Runner | None) -> None:
         self.center = center
         self.store = store

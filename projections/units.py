@@ -26,6 +26,8 @@ IN_SUBTREE = "SELECT code FROM units WHERE path LIKE ? ESCAPE '\\'"
 
 
 class UnitsView(View):
+    """One row per unit of the command network, with its materialized path."""
+
     name = "units"
     version = 1
     create_statements = [  # noqa: RUF012

@@ -24,6 +24,8 @@ COLUMNS = (
 
 
 class WarningsView(View):
+    """One row per early warning, its links to instructions as JSON lists."""
+
     name = "warnings"
     version = 1
     dispatcher = "_change"

@@ -20,6 +20,8 @@ THEMES = (*(t.value for t in Theme), NONE)
 
 @dataclass(frozen=True)
 class UnitRef:
+    """A unit as a report names it."""
+
     code: str
     name: str
     name_en: str
@@ -28,6 +30,8 @@ class UnitRef:
 
 @dataclass(frozen=True)
 class Row:
+    """One child of the reported unit with the indicators of its subtree."""
+
     unit: UnitRef
     indicators: Indicators
 
