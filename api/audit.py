@@ -28,6 +28,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+import audit
 from api.access import Services, visible_instruction, visible_warning
 from api.problems import ProblemError, invalid
 from api.routes import LARGEST, READ, _problems, caught_up
@@ -38,9 +39,8 @@ from domain.disposition import Disposition
 from domain.errors import NotFound
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections import audit
-from projections.base import ViewStore
 from projections.loops import KINDS, loop_members
+from projections.store import ViewStore
 
 Svc = NamedDependency[Services]
 Who = NamedDependency[Principal]
@@ -157,7 +157,9 @@ def audit_service(state: State) -> AuditService:
         service: AuditService | None = state.get("audit")
         if service is None:
             try:
-                service = AuditService.from_settings(audit.AuditSettings.from_env())
+                service = AuditService.from_settings(
+                    state.get("audit_settings") or audit.AuditSettings()
+                )
             except (OSError, ValueError) as e:
                 raise ProblemError(503, f"the audit key cannot be read: {e}") from e
             state["audit"] = service

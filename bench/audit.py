@@ -41,16 +41,16 @@ from time import perf_counter, process_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import audit
 from api.audit import loop_timeline
 from bench.workload import storm_warning
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from projections import audit
-from projections.base import ViewStore
 from projections.loops import LoopsView
 from projections.runner import Runner
+from projections.store import ViewStore
 from tests.unit.builders import COMMUNITY, DISTRICT, OFFICE, ONE_DAY, confirmed_warning, ctx, issue
 
 

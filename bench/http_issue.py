@@ -51,7 +51,7 @@ from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
 from closedloop.settings import store_env
 from closedloop.workers import INTAKE_TRACKING
 from domain.application import CommandCenter
-from projections.base import TRACKING_TABLE, postgres_conninfo
+from projections.store import TRACKING_TABLE, postgres_conninfo
 
 #: The API must issue at least this share of what the bare endpoint answers.
 TARGET_RATIO = 0.2

@@ -28,9 +28,9 @@ from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from projections.base import ViewStore
 from projections.registry import view_classes
 from projections.runner import Runner
+from projections.store import ViewStore
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

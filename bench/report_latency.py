@@ -38,7 +38,6 @@ from typing import Any
 
 import psycopg
 
-from projections.base import PostgresViewStore, SQLiteViewStore, ViewStore, iso
 from projections.indicators import (
     CASES,
     NUMBERS,
@@ -51,7 +50,9 @@ from projections.indicators import (
     unit_number_name,
 )
 from projections.reports import Period, resolve_period, unit_report
+from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.units import UnitsView
+from projections.values import iso
 
 POSTGRES_URL = os.environ.get(
     "CLOSEDLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

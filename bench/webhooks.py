@@ -33,7 +33,7 @@ from notifiers.config import WebhookConfig, networks
 from notifiers.secrets import Keyring, new_secret, signature_header
 from notifiers.service import Notifiers
 from notifiers.transport import guarded_client
-from projections.base import ViewStore
+from projections.store import ViewStore
 
 
 def _receive(port: Any, ready: Any) -> None:

@@ -16,7 +16,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from closedloop.bootstrap import build_command_center
+from closedloop.bootstrap import build_audit_settings, build_command_center
 from closedloop.settings import Settings, SettingsError
 
 
@@ -38,20 +38,16 @@ def _bound(text: str | None, flag: str) -> int | datetime | None:
 
 
 def _open(settings: Settings) -> tuple[Any, Any, Any]:
-    from projections import audit
-    from projections.base import ViewStore
+    import audit
+    from projections.store import ViewStore
 
     center = build_command_center(settings)
     store = ViewStore.for_env(center.env)
-    try:
-        audit_settings = audit.AuditSettings.from_env()
-    except ValueError as e:
-        raise SettingsError(str(e)) from None
-    return center, store, audit_settings
+    return center, store, build_audit_settings(settings)
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     center, store, audit_settings = _open(settings)
     try:
@@ -81,7 +77,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     start, stop = _bound(args.start, "--from"), _bound(args.stop, "--to")
     center, store, _ = _open(settings)
@@ -110,7 +106,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chain(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     center, store, audit_settings = _open(settings)
     try:
@@ -126,7 +122,7 @@ def _chain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _checkpoints(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import audit
+    import audit
 
     center, store, _ = _open(settings)
     try:

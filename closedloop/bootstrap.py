@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
     from closedloop.workers import Background
     from domain.intake import Intake
-    from projections.audit import AuditSettings
-    from projections.base import ViewStore
+    from audit import AuditSettings
     from projections.service import ReadModels
+    from projections.store import ViewStore
 
 
 @contextlib.contextmanager
@@ -67,7 +67,7 @@ def build_audit_settings(settings: Settings) -> AuditSettings:
     """The audit chain's settings from those the environment gave (ADR 0013, 0036)."""
     from datetime import timedelta
 
-    from projections.audit import AuditSettings
+    from audit import AuditSettings
 
     return AuditSettings(
         key_path=settings.audit.key_path,
@@ -109,9 +109,9 @@ def build_app(
     webhook notifiers, playbooks and the deadline watch). With it off, other processes
     (``projections run``, ``notifiers run``, ``watch run``) do that work."""
     from api.app import create_app
+    from audit import AuditChain
     from closedloop.intake_config import build_intake
     from notifiers.service import Notifiers
-    from projections.audit import AuditChain
 
     settings = settings or Settings.from_env()
     audit = build_audit_settings(settings)

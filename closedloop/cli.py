@@ -189,9 +189,9 @@ def _units_list(args: argparse.Namespace, settings: Settings) -> int:
 def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
+    from audit import AuditChain
     from closedloop.bootstrap import build_audit_settings
     from closedloop.workers import run_until_stopped
-    from projections.audit import AuditChain
     from projections.service import ReadModels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -211,9 +211,9 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
 def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from projections.base import ViewStore
     from projections.registry import build_views, view_classes
     from projections.runner import Runner
+    from projections.store import ViewStore
 
     center = build_command_center(settings)
     store = ViewStore.for_env(center.env)
@@ -246,9 +246,9 @@ def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _projections_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.base import ViewStore
     from projections.registry import view_classes
     from projections.runner import Runner
+    from projections.store import ViewStore
 
     center = build_command_center(settings)
     live = ViewStore.for_env(center.env)

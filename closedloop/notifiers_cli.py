@@ -17,7 +17,7 @@ from closedloop.settings import Settings, SettingsError
 def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
     from closedloop.workers import run_until_stopped
     from notifiers.service import Notifiers
-    from projections.base import ViewStore
+    from projections.store import ViewStore
 
     if not settings.is_postgres and not args.allow_sqlite:
         raise SettingsError(

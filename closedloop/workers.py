@@ -18,7 +18,7 @@ from uuid import UUID
 from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.watch import DeadlineWatch, WatchPolicy
-from projections.base import ViewStore
+from projections.store import ViewStore
 
 log = logging.getLogger("closedloop.workers")
 watch_log = logging.getLogger("closedloop.watch")

@@ -27,7 +27,7 @@ from domain.meta import Context
 from domain.subscription import Subscription, subscription_id
 from notifiers.outbox import SUBSCRIPTIONS, TYPE_NAMES
 from notifiers.secrets import Keyring, fingerprint, new_secret, secret_bytes
-from projections.base import ViewStore
+from projections.store import ViewStore
 
 
 def check_event_types(types: list[str] | None) -> list[str]:

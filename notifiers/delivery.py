@@ -41,7 +41,8 @@ from notifiers.config import WebhookConfig
 from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
 from notifiers.secrets import Keyring, signature_header
 from notifiers.transport import ATTEMPT_ENDS, TargetRefused, guarded_client, retry_after
-from projections.base import ViewStore, from_iso, iso
+from projections.store import ViewStore
+from projections.values import from_iso, iso
 
 log = logging.getLogger("closedloop.notifiers")
 

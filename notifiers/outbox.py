@@ -38,7 +38,9 @@ from domain.subscription import Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
 from notifiers.texts import Texts
-from projections.base import Tx, View, iso
+from projections.store import Tx
+from projections.values import iso
+from projections.view import View
 
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"

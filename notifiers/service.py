@@ -20,8 +20,8 @@ from notifiers.delivery import DeliveryWorker
 from notifiers.outbox import OutboxView
 from notifiers.secrets import Keyring
 from notifiers.texts import Texts
-from projections.base import ViewStore
 from projections.runner import Runner
+from projections.store import ViewStore
 
 log = logging.getLogger("closedloop.notifiers")
 

@@ -37,7 +37,10 @@ from typing import Any
 from domain.calendar import WorkingCalendar
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import GroupBuffer, RowBuffer, Tx, View, ViewStore, id_text, iso
+from projections.buffers import GroupBuffer, RowBuffer
+from projections.store import Tx, ViewStore
+from projections.values import id_text, iso
+from projections.view import View
 
 #: Theme and level of a case that answers no warning.
 NONE = "none"

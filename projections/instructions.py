@@ -12,8 +12,10 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.instruction import AssigneeStatus, Instruction, InstructionStatus
-from projections.base import GroupBuffer, RowBuffer, Tx, View, ViewStore, iso
-from projections.warnings import add_to_lists, dumps, remove_from_list
+from projections.buffers import GroupBuffer, RowBuffer
+from projections.store import Tx, ViewStore
+from projections.values import add_to_lists, dumps, iso, remove_from_list
+from projections.view import View
 
 FINISHED = (InstructionStatus.CLOSED.value, InstructionStatus.CANCELLED.value)
 
@@ -26,6 +28,8 @@ COLUMNS = (
 
 
 class InstructionsView(View):
+    """One row per instruction, and one per assignee of it (its own state and disposition)."""
+
     name = "instructions"
     version = 1
     dispatcher = "_change"

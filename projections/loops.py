@@ -9,7 +9,9 @@ from typing import Any
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import Tx, View, id_text
+from projections.store import Tx
+from projections.values import id_text
+from projections.view import View
 
 KINDS: dict[str, str] = {
     EarlyWarning.__qualname__: "warning",
@@ -30,6 +32,8 @@ def _kind(event_type: type) -> str | None:
 
 
 class LoopsView(View):
+    """Every aggregate of each loop, with its kind and the position it joined the loop at."""
+
     name = "loops"
     version = 1
     create_statements = [  # noqa: RUF012

@@ -14,10 +14,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from projections.base import Tx, iso
 from projections.instructions import COLUMNS as INSTRUCTION_COLUMNS
 from projections.instructions import FINISHED
+from projections.store import Tx, Where
 from projections.units import IN_SUBTREE, like_prefix, unit_path
+from projections.values import iso
 from projections.warnings import COLUMNS as WARNING_COLUMNS
 from projections.warnings import OPEN
 
@@ -54,7 +55,18 @@ def _subtree(tx: Tx, code: str) -> str | None:
     return None if path is None else like_prefix(path)
 
 
-def _page(rows: list[Row], limit: int) -> tuple[list[Row], str | None]:
+def _newest_first(
+    tx: Tx, columns: str, table: str, where: Where, cursor: str | None, limit: int
+) -> tuple[list[Row], str | None]:
+    """A page of a list, newest first, after ``cursor``; with the next page's cursor."""
+    if cursor:
+        where.add("position < ?", decode_cursor(cursor))
+    rows = _rows(
+        tx,
+        columns,
+        f"SELECT {columns} FROM {table} {where.clause()} ORDER BY position DESC LIMIT ?",
+        [*where.params, limit + 1],
+    )
     if len(rows) > limit:
         return rows[:limit], encode_cursor(rows[limit - 1]["position"])
     return rows, None
@@ -99,36 +111,22 @@ def warnings(
     limit: int = 50,
 ) -> tuple[list[Row], str | None]:
     """Newest first; ``unit`` and ``visible_to`` take a unit's whole subtree."""
-    where: list[str] = []
-    params: list[Any] = []
+    where = Where()
     for scope in (visible_to, unit):
         if scope is not None:
             pattern = _subtree(tx, scope)
             if pattern is None:
                 return [], None
-            where.append(f"unit IN ({IN_SUBTREE})")
-            params.append(pattern)
-    for column, value in (("status", status), ("level", level), ("theme", theme)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(str(value) if column != "level" else value)
+            where.add(f"unit IN ({IN_SUBTREE})", pattern)
+    where.equal("status", None if status is None else str(status))
+    where.equal("level", level)
+    where.equal("theme", None if theme is None else str(theme))
     if raised_from is not None:
-        where.append("raised_at >= ?")
-        params.append(iso(raised_from))
+        where.add("raised_at >= ?", iso(raised_from))
     if raised_to is not None:
-        where.append("raised_at < ?")
-        params.append(iso(raised_to))
-    if cursor:
-        where.append("position < ?")
-        params.append(decode_cursor(cursor))
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = _rows(
-        tx,
-        WARNING_COLUMNS,
-        f"SELECT {WARNING_COLUMNS} FROM warnings {clause} ORDER BY position DESC LIMIT ?",
-        [*params, limit + 1],
-    )
-    return _page([_warning(r) for r in rows], limit)
+        where.add("raised_at < ?", iso(raised_to))
+    rows, next_cursor = _newest_first(tx, WARNING_COLUMNS, "warnings", where, cursor, limit)
+    return [_warning(r) for r in rows], next_cursor
 
 
 def warning(tx: Tx, warning_id: str) -> Row | None:
@@ -182,41 +180,27 @@ def instructions(
 ) -> tuple[list[Row], str | None]:
     """Newest first. An instruction concerns a unit's subtree when its issuer or one of
     its assignees lies in it."""
-    where: list[str] = []
-    params: list[Any] = []
+    where = Where()
     if visible_to is not None:
         pattern = _subtree(tx, visible_to)
         if pattern is None:
             return [], None
-        where.append(
+        where.add(
             f"(issuer IN ({IN_SUBTREE}) OR id IN (SELECT instruction_id FROM "
-            f"instruction_assignees WHERE unit IN ({IN_SUBTREE})))"
+            f"instruction_assignees WHERE unit IN ({IN_SUBTREE})))",
+            pattern,
+            pattern,
         )
-        params += [pattern, pattern]
     if assignee is not None:
-        where.append("id IN (SELECT instruction_id FROM instruction_assignees WHERE unit = ?)")
-        params.append(assignee)
-    if issuer is not None:
-        where.append("issuer = ?")
-        params.append(issuer)
-    if status is not None:
-        where.append("status = ?")
-        params.append(str(status))
+        where.add(
+            "id IN (SELECT instruction_id FROM instruction_assignees WHERE unit = ?)", assignee
+        )
+    where.equal("issuer", issuer)
+    where.equal("status", None if status is None else str(status))
     if overdue is not None and overdue_at is not None:
         late = "(finished = 0 AND deadline < ?)"
-        where.append(late if overdue else f"NOT {late}")
-        params.append(iso(overdue_at))
-    if cursor:
-        where.append("position < ?")
-        params.append(decode_cursor(cursor))
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = _rows(
-        tx,
-        INSTRUCTION_COLUMNS,
-        f"SELECT {INSTRUCTION_COLUMNS} FROM instructions {clause} ORDER BY position DESC LIMIT ?",
-        [*params, limit + 1],
-    )
-    page, next_cursor = _page(rows, limit)
+        where.add(late if overdue else f"NOT {late}", iso(overdue_at))
+    page, next_cursor = _newest_first(tx, INSTRUCTION_COLUMNS, "instructions", where, cursor, limit)
     _with_assignees(tx, page)
     return [_instruction(r) for r in page], next_cursor
 

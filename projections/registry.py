@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from domain.calendar import WorkingCalendar
-from projections.base import View, ViewStore
 from projections.indicators import IndicatorsView
 from projections.instructions import InstructionsView
 from projections.loops import LoopsView
+from projections.store import ViewStore
 from projections.units import UnitsView
+from projections.view import View
 from projections.warnings import WarningsView
 
 #: The order matters: views lock their tracking rows in this order, so two runners can

@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.application import CommandCenter
-from projections.base import View, ViewStore, from_iso, tracking_name
 from projections.decoding import event_decoder
 from projections.registry import build_views
+from projections.store import ViewStore, tracking_name
+from projections.values import from_iso
+from projections.view import View
 
 log = logging.getLogger("closedloop.projections")
 

@@ -7,12 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.application import CommandCenter
-from projections.base import ViewStore
 from projections.registry import view_classes, view_names
 from projections.runner import Runner, status, wait_in_store
+from projections.store import ViewStore
 
 
 class ReadModels:
+    """The view store, and the runner that feeds it when it runs in this process."""
+
     def __init__(self, center: CommandCenter, store: ViewStore, runner: Runner | None) -> None:
         self.center = center
         self.store = store

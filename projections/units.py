@@ -11,7 +11,8 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.unit import Unit
-from projections.base import Tx, View, ViewStore
+from projections.store import Tx, ViewStore
+from projections.view import View
 
 
 def like_prefix(path: str) -> str:
@@ -25,6 +26,8 @@ IN_SUBTREE = "SELECT code FROM units WHERE path LIKE ? ESCAPE '\\'"
 
 
 class UnitsView(View):
+    """One row per unit of the command network, with its materialized path."""
+
     name = "units"
     version = 1
     create_statements = [  # noqa: RUF012

@@ -3,13 +3,15 @@ warning board (open warnings by theme, level and unit; ages are computed when as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
 from domain.warning import EarlyWarning, WarningStatus
-from projections.base import RowBuffer, Tx, View, ViewStore, id_text, iso
+from projections.buffers import RowBuffer
+from projections.store import Tx, ViewStore
+from projections.values import add_to_lists, dumps, id_text, iso, remove_from_list
+from projections.view import View
 
 OPEN = (WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED, WarningStatus.CONFIRMED)
 
@@ -21,26 +23,9 @@ COLUMNS = (
 )
 
 
-def dumps(value: Any) -> str:
-    """JSON as the views store it: sorted keys, no spaces (equal values, equal text)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def add_to_lists(row: dict[str, Any], item: Any, *columns: str) -> None:
-    """Append ``item`` (as text) to each JSON list column of a buffered row."""
-    for column in columns:
-        row[column] = dumps([*json.loads(row[column]), str(item)])
-
-
-def remove_from_list(row: dict[str, Any], item: Any, column: str) -> None:
-    """Take ``item`` (as text) out of a JSON list column of a buffered row, if it is there."""
-    values = json.loads(row[column])
-    if str(item) in values:
-        values.remove(str(item))
-    row[column] = dumps(values)
-
-
 class WarningsView(View):
+    """One row per early warning, its links to instructions as JSON lists."""
+
     name = "warnings"
     version = 1
     dispatcher = "_change"

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ROOT / "domain"
-OUTER_LAYERS = ("api", "projections", "notifiers", "closedloop", "texts")
+OUTER_LAYERS = ("api", "projections", "audit", "notifiers", "closedloop", "texts")
 ALLOWED_IN_DOMAIN = frozenset({"eventsourcing", "domain"})
 
 
@@ -110,6 +110,25 @@ def test_no_adapter_imports_the_composition_root(layer: str) -> None:
     assert offending == [], f"{layer}/ imports closedloop/ at " + ", ".join(offending)
 
 
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [("audit", "api"), ("audit", "notifiers"), ("audit", "closedloop"), ("projections", "audit")],
+)
+def test_the_audit_chain_stands_on_the_domain_and_the_view_store_only(
+    layer: str, forbidden: str
+) -> None:
+    # ADR 0034: the chain reads the log and keeps its tables in the view store; the API,
+    # the CLI and the composition root call it, and the views know nothing of it.
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for name, line in imported_modules(path.read_text(encoding="utf-8")).items()
+        if name == forbidden
+    ]
+
+    assert offending == [], f"{layer}/ imports {forbidden}/ at " + ", ".join(offending)
+
+
 @pytest.mark.parametrize("layer", OUTER_LAYERS)
 def test_an_outer_layer_never_imports_the_tests(layer: str) -> None:
     offending = [
@@ -145,7 +164,7 @@ def test_importing_the_whole_domain_loads_no_outer_layer_or_adapter_library() ->
 READS_THE_ENVIRONMENT = frozenset({"closedloop/settings.py"})
 #: Reads that other rooms' changes remove at their merge (ADR 0036 names them):
 #: ``AuditSettings.from_env`` gives way to the settings the composition root builds.
-READS_LEFT_FOR_THE_MERGE = frozenset({"projections/audit.py"})
+READS_LEFT_FOR_THE_MERGE: frozenset[str] = frozenset()
 _ENVIRONMENT_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
 
 

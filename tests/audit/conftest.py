@@ -21,10 +21,10 @@ import psycopg
 import pytest
 import rfc8785
 
+import audit
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from projections import audit
-from projections.base import ViewStore
+from projections.store import ViewStore
 from tests.unit.builders import (
     COMMUNITY,
     DISTRICT,

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+import audit
 from api.app import create_app
 from api.audit import AuditService
 from api.tokens import TokenBook
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from projections import audit
 from projections.service import ReadModels
 from tests.audit.conftest import a_whole_loop, rechain_as_an_outsider
 

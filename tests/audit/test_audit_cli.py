@@ -52,7 +52,7 @@ def test_verify_with_another_key_refuses_every_checkpoint(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from projections import audit
+    import audit
 
     assert cli(database_url, "chain") == 0
     other = audit.Signer.from_file(tmp_path / "other.key").public.verifier

@@ -10,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections import audit
+import audit
 
 STATES: list[Any] = [
     {"timestamp": {"_type_": "datetime_iso", "_data_": "2026-11-27T00:24:20+00:00"}, "a": 1},

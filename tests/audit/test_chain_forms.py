@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+import audit
 from domain.application import CommandCenter
-from projections import audit
-from projections.base import ViewStore
+from projections.store import ViewStore
 from tests.audit.conftest import SWITCH, Tamper, a_whole_loop, forms, rechain_as_an_outsider
 
 #: An Instruction.Issued event, chained in form 2 in both kinds of chain.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+import audit
 from domain.application import CommandCenter
-from projections import audit
-from projections.base import ViewStore
+from projections.store import ViewStore
 from tests.audit.conftest import Tamper, forms
 
 

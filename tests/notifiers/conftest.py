@@ -20,7 +20,7 @@ from domain.meta import Actor, Context
 from notifiers.config import WebhookConfig, networks
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
-from projections.base import ViewStore
+from projections.store import ViewStore
 
 #: (status, headers, delay in seconds) the receiver answers with.
 Answer = tuple[int, dict[str, str], float]

@@ -18,7 +18,7 @@ from domain.demo import load_demo
 from notifiers.delivery import DeliveryWorker
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
-from projections.base import ViewStore
+from projections.store import ViewStore
 from tests.conftest import make_center
 from tests.notifiers.conftest import Receiver, fast_config
 from tests.notifiers.test_delivery import subscribe

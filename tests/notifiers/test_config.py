@@ -9,7 +9,7 @@ import pytest
 from notifiers.config import DEFAULT_SCHEDULE, WebhookConfig
 from notifiers.delivery import DeliveryWorker, Result
 from notifiers.secrets import Keyring
-from projections.base import ViewStore
+from projections.store import ViewStore
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from api.tokens import TokenBook
 from domain.application import CommandCenter
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
-from projections.base import ViewStore
 from projections.service import ReadModels
+from projections.store import ViewStore
 from tests.notifiers.conftest import Receiver, fast_config
 
 PEOPLE = {

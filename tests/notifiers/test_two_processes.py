@@ -15,7 +15,7 @@ import pytest
 
 from notifiers.delivery import deliveries
 from notifiers.outbox import ATTEMPTS
-from projections.base import tracking_name
+from projections.store import tracking_name
 from tests.notifiers.conftest import Receiver
 from tests.notifiers.processes import start_worker, subscribed_demo
 from tests.notifiers.test_delivery import a_loop, raise_warning

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from domain.application import CommandCenter
-from projections.base import ViewStore
 from projections.registry import view_classes
 from projections.runner import Runner
+from projections.store import ViewStore
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.base import SQLiteViewStore
 from projections.indicators import IndicatorsView, Numbers, chain_verifications
+from projections.store import SQLiteViewStore
 
 # A verification: (case, business time in seconds, accepted). Times repeat and go
 # backwards on purpose: verifications may be recorded with an earlier business time.

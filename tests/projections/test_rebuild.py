@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from domain.application import CommandCenter
-from projections.base import ViewStore, tracking_name
 from projections.runner import Runner
+from projections.store import ViewStore, tracking_name
 from tests.projections.conftest import rebuilt, snapshot
 from tests.projections.workload import run_workload, warning
 

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from domain.application import CommandCenter
-from projections.base import ViewStore, tracking_name
 from projections.registry import view_names
 from projections.runner import Runner
+from projections.store import ViewStore, tracking_name
 from tests.projections.conftest import rebuilt, snapshot
 from tests.projections.workload import run_workload, warning
 

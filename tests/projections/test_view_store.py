@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from eventsourcing.tests.persistence import TrackingRecorderTestCase
 
-from projections.base import SQLiteViewStore, ViewStore, _to_psycopg
+from projections.store import SQLiteViewStore, ViewStore
+from projections.store.postgres import _to_psycopg
 from tests.conftest import POSTGRES_URL, require_postgres
 
 
@@ -51,3 +52,38 @@ def test_portable_sql_reaches_psycopg_with_its_placeholders_and_literals_intact(
     assert _to_psycopg(sql) == (
         "SELECT a FROM t WHERE b = %s AND c LIKE %s || '%' AND d = '?:x' AND e = %(name)s"
     )
+
+
+def test_a_store_starts_its_helper_threads_when_first_asked_and_stops_them_when_closed() -> None:
+    import threading
+
+    def helpers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("closedloop-report")}
+
+    before = helpers()
+    store = SQLiteViewStore.temporary()
+    try:
+        assert helpers() == before, "a store made helper threads before it needed one"
+        helper = store.beside_caller(threading.current_thread).result(10)
+        assert helper in helpers() - before
+    finally:
+        store.discard()
+
+    assert not helper.is_alive(), "closing the store left its helper thread running"
+    assert helpers() == before
+
+
+def test_each_dialect_answers_for_its_own_urls_and_settings() -> None:
+    sqlite = ViewStore.for_url("sqlite:///:memory:")
+    try:
+        assert isinstance(sqlite, SQLiteViewStore)
+        assert sqlite.dialect == "sqlite"
+    finally:
+        sqlite.discard()
+    unknown = ViewStore.for_env({})
+    try:
+        assert isinstance(unknown, SQLiteViewStore), "the in-memory store's views: SQLite"
+    finally:
+        unknown.discard()
+    with pytest.raises(ValueError, match="no view store for a mysql:// database"):
+        ViewStore.for_url("mysql://127.0.0.1/x")

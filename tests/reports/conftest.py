@@ -25,9 +25,9 @@ from domain.application import CommandCenter
 from domain.calendar import WorkingDuration
 from domain.demo import load_demo
 from domain.meta import Actor, Context
-from projections.base import ViewStore
 from projections.indicators import IndicatorsView
 from projections.runner import Runner
+from projections.store import ViewStore
 from projections.units import UnitsView
 from tests.unit.builders import FrozenClockCenter
 

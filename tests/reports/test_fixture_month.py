@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from domain.calendar import WorkingDuration
-from projections import reports
-from projections.base import ViewStore
 from projections.reports import Indicators, Period, Report, resolve_period, unit_report
+from projections.reports import reading as reports
+from projections.store import ViewStore
 from tests.reports.conftest import Clock, Month, local, project
 
 AS_OF = local("2026-05-01 12:00")

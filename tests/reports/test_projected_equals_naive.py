@@ -20,8 +20,8 @@ from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.demo import load_demo
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.base import SQLiteViewStore
 from projections.reports import Durations, Period, SignForLimits, unit_report
+from projections.store import SQLiteViewStore
 from tests.reports.conftest import as_unit, local, project
 from tests.unit.builders import FrozenClockCenter
 

@@ -1,0 +1,174 @@
+"""The figures of a report: exact rates and durations, tallies that add up, indicators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from domain.instruction import Priority
+
+
+def _round_half_up(numerator: int, denominator: int, places: int) -> Decimal:
+    """``numerator / denominator`` rounded half up to ``places`` decimals, exactly."""
+    scale = 10**places
+    scaled = (2 * numerator * scale + denominator) // (2 * denominator)
+    return Decimal(scaled).scaleb(-places)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate with what it is made of, so that anyone can check it."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> Decimal | None:
+        """Percent, rounded half up to 2 places; None when nothing was counted."""
+        if self.denominator == 0:
+            return None
+        return _round_half_up(100 * self.numerator, self.denominator, 2)
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Count, exact mean (rounded half up to 0.1 s) and 90th percentile of durations."""
+
+    count: int
+    total_seconds: int
+    mean_seconds: Decimal | None
+    p90_seconds: int | None
+
+    @classmethod
+    def of(cls, seconds: Iterable[int]) -> Durations:
+        values = sorted(seconds)
+        if not values:
+            return cls(0, 0, None, None)
+        total = sum(values)
+        # Nearest rank: the smallest observed value with at least 90 % of values at or
+        # below it (PostgreSQL's percentile_disc(0.9)); never an interpolated value.
+        rank = -(-9 * len(values) // 10)
+        return cls(len(values), total, _round_half_up(total, len(values), 1), values[rank - 1])
+
+
+@dataclass(frozen=True)
+class SignForLimits:
+    """How soon a lead unit must sign for an instruction to have signed on time.
+
+    Urgent instructions count clock time, as their deadlines do; the others count
+    working time on the calendar (office hours, weekends, holidays).
+    """
+
+    working_seconds: int = 2 * 3600
+    urgent_seconds: int = 30 * 60
+
+    def on_time(self, priority: str, clock_seconds: int, working_seconds: int) -> bool:
+        if priority == Priority.URGENT:
+            return clock_seconds <= self.urgent_seconds
+        return working_seconds <= self.working_seconds
+
+    def sql_on_time(self) -> tuple[str, tuple[Any, ...]]:
+        """:meth:`on_time` as an SQL condition on a case row, with its parameters."""
+        return (
+            "CASE WHEN c.priority = ? THEN c.sign_s <= ? ELSE c.sign_work_s <= ? END",
+            (Priority.URGENT.value, self.urgent_seconds, self.working_seconds),
+        )
+
+
+@dataclass
+class Tally:
+    """What was counted for one group of cases; tallies add up."""
+
+    filed: int = 0
+    forwarded: int = 0
+    due: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    verified: int = 0
+    reworked: int = 0
+    signed_on_time: int = 0
+    warnings_raised: int = 0
+    overdue_now: int = 0
+    acknowledge: list[int] = field(default_factory=list)
+    sign: list[int] = field(default_factory=list)
+    close: list[int] = field(default_factory=list)
+
+    def add(self, other: Tally) -> Tally:
+        self.filed += other.filed
+        self.forwarded += other.forwarded
+        self.due += other.due
+        self.closed += other.closed
+        self.closed_on_time += other.closed_on_time
+        self.verified += other.verified
+        self.reworked += other.reworked
+        self.signed_on_time += other.signed_on_time
+        self.warnings_raised += other.warnings_raised
+        self.overdue_now += other.overdue_now
+        self.acknowledge.extend(other.acknowledge)
+        self.sign.extend(other.sign)
+        self.close.extend(other.close)
+        return self
+
+    @classmethod
+    def sum(cls, tallies: Iterable[Tally]) -> Tally:
+        total = cls()
+        for tally in tallies:
+            total.add(tally)
+        return total
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """The standard indicators of one group (a unit's subtree, a theme, a level)."""
+
+    filed: int
+    forwarded: int
+    due: int
+    closed: int
+    closed_on_time: int
+    closure_rate: Rate
+    on_time_closure_rate: Rate
+    verified: int
+    reworked: int
+    rework_rate: Rate
+    signed: int
+    signed_on_time: int
+    on_time_sign_for_rate: Rate
+    warnings_raised: int
+    warnings_acknowledged: int
+    time_to_acknowledge: Durations
+    time_to_sign_for: Durations
+    time_to_close: Durations
+    overdue_now: int
+
+    @classmethod
+    def of(cls, t: Tally) -> Indicators:
+        return cls(
+            **{name: getattr(t, name) for name in _COUNTS},
+            closure_rate=Rate(t.closed, t.due),
+            on_time_closure_rate=Rate(t.closed_on_time, t.due),
+            rework_rate=Rate(t.reworked, t.verified),
+            signed=len(t.sign),
+            on_time_sign_for_rate=Rate(t.signed_on_time, len(t.sign)),
+            warnings_acknowledged=len(t.acknowledge),
+            time_to_acknowledge=Durations.of(t.acknowledge),
+            time_to_sign_for=Durations.of(t.sign),
+            time_to_close=Durations.of(t.close),
+        )
+
+
+#: The counts an :class:`Indicators` takes over from its :class:`Tally` as they are.
+_COUNTS = (
+    "filed",
+    "forwarded",
+    "due",
+    "closed",
+    "closed_on_time",
+    "verified",
+    "reworked",
+    "signed_on_time",
+    "warnings_raised",
+    "overdue_now",
+)
