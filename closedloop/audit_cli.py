@@ -38,7 +38,6 @@ def _bound(text: str | None, flag: str) -> int | datetime | None:
 
 
 def _open(settings: Settings) -> tuple[Any, Any, Any]:
-    import audit
     from projections.store import ViewStore
 
     center = build_command_center(settings)

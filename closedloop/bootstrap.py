@@ -17,9 +17,9 @@ from domain.application import CommandCenter
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from audit import AuditSettings
     from closedloop.workers import Background
     from domain.intake import Intake
-    from audit import AuditSettings
     from projections.service import ReadModels
     from projections.store import ViewStore
 
