@@ -15,13 +15,12 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.access import Services
+from api.access import Services, actor_of
+from api.http import LARGEST, READ, WRITE, Who, caught_up
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
-from api.routes import LARGEST, READ, WRITE, caught_up
 from api.tokens import Principal
 from domain.errors import NotFound
 from domain.meta import Context
@@ -40,9 +39,6 @@ from notifiers.service import Notifiers
 from projections.runner import wait_in_store
 
 ADMIN = {"role": "admin"}
-
-
-Who = NamedDependency[Principal]
 
 
 class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -106,7 +102,7 @@ def _services(request: Request[Any, Any, Any]) -> Services:
 
 def _context(request: Request[Any, Any, Any], principal: Principal) -> Context:
     key = request.headers.get("idempotency-key")
-    args: dict[str, Any] = {"actor": principal.actor("admin")}
+    args: dict[str, Any] = {"actor": actor_of(request, principal)}
     if key:
         args["command_id"] = command_id_for(principal.token_id, key)
     return Context(**args)

@@ -1,0 +1,221 @@
+"""One aggregate's past: its raw event history, and its state at a recorded time or a
+version, rebuilt from its events (ADR 0013).
+
+A past state has two addresses, ``GET /v1/{kind}/{id}?as_of=…`` (or ``?version=``) and
+``GET /v1/{kind}/{id}/as-of?at=…``; both are answered by :func:`past_state` (ADR 0035).
+Register :data:`HISTORY_HANDLERS` in ``create_app``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.params import FromPath, QueryParameter
+
+from api.access import Services, visible_instruction, visible_warning
+from api.commands import etag
+from api.http import LARGEST, READ, On
+from api.problems import invalid
+from api.tokens import Principal
+from domain.base import BOOKKEEPING
+from domain.disposition import Disposition
+from domain.errors import NotFound
+from domain.instruction import Instruction
+from domain.warning import EarlyWarning
+from projections import audit
+from projections.loops import KINDS
+
+
+class HistoryEvent(msgspec.Struct, kw_only=True):
+    position: int
+    version: int
+    event: str
+    recorded_at: Any
+    metadata: Any
+    payload: Any
+
+
+class History(msgspec.Struct, kw_only=True):
+    id: UUID
+    kind: str
+    events: list[HistoryEvent]
+
+
+class PastState(msgspec.Struct, kw_only=True):
+    id: UUID
+    kind: str
+    version: int
+    as_of: datetime | None
+    recorded_at: datetime
+    state: dict[str, Any]
+
+
+_KIND_OF: dict[str, type[Any]] = {
+    "warnings": EarlyWarning,
+    "instructions": Instruction,
+    "dispositions": Disposition,
+}
+
+
+def _visible_aggregate(
+    services: Services, principal: Principal, kind: str, aggregate_id: UUID
+) -> Any:
+    """The current aggregate, if the principal may see it (404 otherwise)."""
+    center = services.center
+    what = kind.rstrip("s")
+    aggregate = center.find(aggregate_id)
+    if not isinstance(aggregate, _KIND_OF[kind]):
+        raise NotFound(f"{what} not found")
+    if isinstance(aggregate, EarlyWarning):
+        visible_warning(services, principal, aggregate)
+    elif isinstance(aggregate, Instruction):
+        visible_instruction(services, principal, aggregate)
+    else:
+        visible_instruction(services, principal, center.instruction(aggregate.instruction_id))
+    return aggregate
+
+
+def history_of(services: Services, principal: Principal, kind: str, aid: UUID) -> History:
+    _visible_aggregate(services, principal, kind, aid)
+    events = []
+    for n in audit.events_of(services.center, [aid]):
+        rec = audit.record(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+        events.append(
+            HistoryEvent(
+                position=n.id,
+                version=n.originator_version,
+                event=n.topic.rsplit(":", 1)[-1],
+                recorded_at=rec["recorded_at"],
+                metadata=rec["metadata"],
+                payload=rec["payload"],
+            )
+        )
+    return History(id=aid, kind=KINDS.get(_KIND_OF[kind].__qualname__, kind), events=events)
+
+
+def state_of(aggregate: Any) -> dict[str, Any]:
+    """The aggregate's own fields as JSON-ready values (what it looked like then)."""
+    fields = {
+        k: v for k, v in vars(aggregate).items() if not k.startswith("_") and k not in BOOKKEEPING
+    }
+    state: dict[str, Any] = msgspec.to_builtins(fields)
+    return state
+
+
+def past_state(
+    services: Services,
+    principal: Principal,
+    kind: str,
+    aid: UUID,
+    at: datetime | None,
+    version: int | None,
+) -> PastState:
+    """The aggregate at a recorded time or a version, rebuilt from its events."""
+    if (at is None) == (version is None):
+        raise invalid("at", "give either a time (at=…) or a version (version=…), not both")
+    current = _visible_aggregate(services, principal, kind, aid)
+    center = services.center
+    if at is not None:
+        if at.tzinfo is None:
+            raise invalid("at", "the time must carry a time-zone offset")
+        then: Any = center.as_of(aid, at)
+        if then is None:
+            raise NotFound(f"the {kind.rstrip('s')} did not exist yet at {at.isoformat()}")
+    else:
+        assert version is not None
+        if version > current.version:
+            raise NotFound(f"the {kind.rstrip('s')} has no version {version} yet")
+        then = center.as_of_version(aid, version)
+    zone = services.views.zone
+    return PastState(
+        id=aid,
+        kind=KINDS.get(_KIND_OF[kind].__qualname__, kind),
+        version=then.version,
+        as_of=at,
+        recorded_at=then.modified_on.astimezone(zone),
+        state=state_of(then),
+    )
+
+
+def past_response(
+    services: Services,
+    principal: Principal,
+    kind: str,
+    aid: UUID,
+    at: datetime | None,
+    version: int | None,
+) -> Response[Any]:
+    """A detail route's ``?as_of=`` or ``?version=``: the past state, with its ETag."""
+    past = past_state(services, principal, kind, aid, at, version)
+    return Response(content=past, headers={"ETag": etag(past.version)})
+
+
+AsOfTime = Annotated[
+    datetime | None,
+    QueryParameter(description="a recorded time (RFC 3339 with offset): the state then"),
+]
+AsOfVersion = Annotated[
+    int | None, QueryParameter(ge=1, le=LARGEST, description="the state at a version")
+]
+
+
+# The three controllers differ in their path and the name of its id only: the name is
+# part of the published schema, so each keeps its own two one-line handlers.
+
+
+class AuditedWarnings(Controller):
+    path = "/v1/warnings"
+    tags = ("audit",)
+
+    @get("/{wid:uuid}/history", sync_to_thread=True, responses=READ)
+    def history(self, call: On, wid: FromPath[UUID]) -> History:
+        """The raw event history of one warning, with each event's log position."""
+        return history_of(call.services, call.principal, "warnings", wid)
+
+    @get("/{wid:uuid}/as-of", sync_to_thread=True, responses=READ)
+    def as_of(
+        self, call: On, wid: FromPath[UUID], at: AsOfTime = None, version: AsOfVersion = None
+    ) -> PastState:
+        """The warning as it stood at a past moment or version."""
+        return past_state(call.services, call.principal, "warnings", wid, at, version)
+
+
+class AuditedInstructions(Controller):
+    path = "/v1/instructions"
+    tags = ("audit",)
+
+    @get("/{iid:uuid}/history", sync_to_thread=True, responses=READ)
+    def history(self, call: On, iid: FromPath[UUID]) -> History:
+        """The raw event history of one instruction, with each event's log position."""
+        return history_of(call.services, call.principal, "instructions", iid)
+
+    @get("/{iid:uuid}/as-of", sync_to_thread=True, responses=READ)
+    def as_of(
+        self, call: On, iid: FromPath[UUID], at: AsOfTime = None, version: AsOfVersion = None
+    ) -> PastState:
+        """The instruction as it stood at a past moment or version."""
+        return past_state(call.services, call.principal, "instructions", iid, at, version)
+
+
+class AuditedDispositions(Controller):
+    path = "/v1/dispositions"
+    tags = ("audit",)
+
+    @get("/{did:uuid}/history", sync_to_thread=True, responses=READ)
+    def history(self, call: On, did: FromPath[UUID]) -> History:
+        """The raw event history of one disposition, with each event's log position."""
+        return history_of(call.services, call.principal, "dispositions", did)
+
+    @get("/{did:uuid}/as-of", sync_to_thread=True, responses=READ)
+    def as_of(
+        self, call: On, did: FromPath[UUID], at: AsOfTime = None, version: AsOfVersion = None
+    ) -> PastState:
+        """The disposition as it stood at a past moment or version."""
+        return past_state(call.services, call.principal, "dispositions", did, at, version)
+
+
+HISTORY_HANDLERS = [AuditedWarnings, AuditedInstructions, AuditedDispositions]
