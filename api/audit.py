@@ -363,4 +363,4 @@ class AuditController(Controller):
         return Stream(lines, media_type="application/x-ndjson")
 
 
-AUDIT_HANDLERS = [LoopController, *HISTORY_HANDLERS, AuditController]
+AUDIT_HANDLERS: list[type[Controller]] = [LoopController, *HISTORY_HANDLERS, AuditController]

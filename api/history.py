@@ -8,7 +8,10 @@ Register :data:`HISTORY_HANDLERS` in ``create_app``.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -163,59 +166,49 @@ AsOfVersion = Annotated[
 ]
 
 
-# The three controllers differ in their path and the name of its id only: the name is
-# part of the published schema, so each keeps its own two one-line handlers.
+def _named_id(handler: Callable[..., Any], id_name: str) -> Callable[..., Any]:
+    """``handler`` taking the aggregate's id as ``id_name`` (the name the published
+    schema gives it), declared right after ``call`` as a path parameter."""
+    signature = inspect.signature(handler)
+    params = list(signature.parameters.values())
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    named = inspect.Parameter(id_name, keyword, annotation=FromPath[UUID])
+    rest = [p.replace(kind=keyword) for p in params[2:-1]]  # all but self, call and **ids
+    # Litestar reads the signature and the annotations; the call still lands in **ids.
+    declared = signature.replace(parameters=[*params[:2], named, *rest])
+    handler.__signature__ = declared  # type: ignore[attr-defined]
+    handler.__annotations__ = {**handler.__annotations__, id_name: FromPath[UUID]}
+    return handler
 
 
-class AuditedWarnings(Controller):
-    path = "/v1/warnings"
-    tags = ("audit",)
+def _audited(kind: str, id_name: str) -> type[Controller]:
+    """The ``/history`` and ``/as-of`` routes of one kind of aggregate, its id named as
+    the published schema names it (``wid``, ``iid``, ``did``)."""
 
-    @get("/{wid:uuid}/history", sync_to_thread=True, responses=READ)
-    def history(self, call: On, wid: FromPath[UUID]) -> History:
-        """The raw event history of one warning, with each event's log position."""
-        return history_of(call.services, call.principal, "warnings", wid)
+    class Audited(Controller):
+        path = f"/v1/{kind}"
+        tags = ("audit",)
 
-    @get("/{wid:uuid}/as-of", sync_to_thread=True, responses=READ)
-    def as_of(
-        self, call: On, wid: FromPath[UUID], at: AsOfTime = None, version: AsOfVersion = None
-    ) -> PastState:
-        """The warning as it stood at a past moment or version."""
-        return past_state(call.services, call.principal, "warnings", wid, at, version)
+        @get(f"/{{{id_name}:uuid}}/history", sync_to_thread=True, responses=READ)
+        @partial(_named_id, id_name=id_name)
+        def history(self, call: On, **ids: UUID) -> History:
+            """The raw event history of one aggregate, with each event's log position."""
+            return history_of(call.services, call.principal, kind, ids[id_name])
 
+        @get(f"/{{{id_name}:uuid}}/as-of", sync_to_thread=True, responses=READ)
+        @partial(_named_id, id_name=id_name)
+        def as_of(
+            self, call: On, at: AsOfTime = None, version: AsOfVersion = None, **ids: UUID
+        ) -> PastState:
+            """The aggregate as it stood at a past moment or version."""
+            return past_state(call.services, call.principal, kind, ids[id_name], at, version)
 
-class AuditedInstructions(Controller):
-    path = "/v1/instructions"
-    tags = ("audit",)
-
-    @get("/{iid:uuid}/history", sync_to_thread=True, responses=READ)
-    def history(self, call: On, iid: FromPath[UUID]) -> History:
-        """The raw event history of one instruction, with each event's log position."""
-        return history_of(call.services, call.principal, "instructions", iid)
-
-    @get("/{iid:uuid}/as-of", sync_to_thread=True, responses=READ)
-    def as_of(
-        self, call: On, iid: FromPath[UUID], at: AsOfTime = None, version: AsOfVersion = None
-    ) -> PastState:
-        """The instruction as it stood at a past moment or version."""
-        return past_state(call.services, call.principal, "instructions", iid, at, version)
+    Audited.__name__ = Audited.__qualname__ = f"Audited{kind.title()}"
+    return Audited
 
 
-class AuditedDispositions(Controller):
-    path = "/v1/dispositions"
-    tags = ("audit",)
-
-    @get("/{did:uuid}/history", sync_to_thread=True, responses=READ)
-    def history(self, call: On, did: FromPath[UUID]) -> History:
-        """The raw event history of one disposition, with each event's log position."""
-        return history_of(call.services, call.principal, "dispositions", did)
-
-    @get("/{did:uuid}/as-of", sync_to_thread=True, responses=READ)
-    def as_of(
-        self, call: On, did: FromPath[UUID], at: AsOfTime = None, version: AsOfVersion = None
-    ) -> PastState:
-        """The disposition as it stood at a past moment or version."""
-        return past_state(call.services, call.principal, "dispositions", did, at, version)
-
-
-HISTORY_HANDLERS = [AuditedWarnings, AuditedInstructions, AuditedDispositions]
+HISTORY_HANDLERS: list[type[Controller]] = [
+    _audited("warnings", "wid"),
+    _audited("instructions", "iid"),
+    _audited("dispositions", "did"),
+]
