@@ -23,7 +23,7 @@ class DispositionController(Controller):
         self, call: On, did: FromPath[UUID], as_of: AsOf = None, version: AtVersion = None
     ) -> Response[Any]:
         if as_of is not None or version is not None:
-            return past_response(call.services, call.principal, "dispositions", did, as_of, version)
+            return past_response(call, "dispositions", did, as_of, version)
         d = call.center.disposition(did)
         visible_instruction(
             call.services, call.principal, call.center.instruction(d.instruction_id)

@@ -21,7 +21,7 @@ from litestar.params import FromPath, QueryParameter
 
 from api.access import Services, visible_instruction, visible_warning
 from api.commands import etag
-from api.http import LARGEST, READ, On
+from api.http import LARGEST, READ, Call, On
 from api.problems import invalid
 from api.tokens import Principal
 from domain.base import BOOKKEEPING
@@ -145,15 +145,10 @@ def past_state(
 
 
 def past_response(
-    services: Services,
-    principal: Principal,
-    kind: str,
-    aid: UUID,
-    at: datetime | None,
-    version: int | None,
+    call: Call, kind: str, aid: UUID, at: datetime | None, version: int | None
 ) -> Response[Any]:
     """A detail route's ``?as_of=`` or ``?version=``: the past state, with its ETag."""
-    past = past_state(services, principal, kind, aid, at, version)
+    past = past_state(call.services, call.principal, kind, aid, at, version)
     return Response(content=past, headers={"ETag": etag(past.version)})
 
 

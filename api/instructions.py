@@ -152,7 +152,7 @@ class InstructionController(Controller):
     ) -> Response[Any]:
         services, principal = call.services, call.principal
         if as_of is not None or version is not None:
-            return past_response(services, principal, "instructions", iid, as_of, version)
+            return past_response(call, "instructions", iid, as_of, version)
         call.caught_up(min_position, "units", "instructions")
         with services.reads.store.read() as tx:
             row = q.instruction(tx, str(iid))

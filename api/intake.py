@@ -129,19 +129,7 @@ class ObservationController(Controller):
                     f"not for {r.unit}",
                     code="not-permitted",
                 )
-            readings.append(
-                Reading(
-                    source=r.source,
-                    subject=r.subject,
-                    metric=r.metric,
-                    value=r.value,
-                    unit_of_measure=r.unit_of_measure,
-                    location=r.location,
-                    unit=r.unit,
-                    observed_at=r.observed_at,
-                    attributes=r.attributes,
-                )
-            )
+            readings.append(msgspec.convert(r, Reading, from_attributes=True))
         ctx = Context(actor_of(request, principal), command_id=f"observe:{data.batch_id}")
         result = intake_of(services, request).observe(ctx, data.batch_id, readings)
         receipt = BatchReceipt(

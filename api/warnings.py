@@ -128,7 +128,7 @@ class WarningController(Controller):
     ) -> Response[Any]:
         services, principal = call.services, call.principal
         if as_of is not None or version is not None:
-            return past_response(services, principal, "warnings", wid, as_of, version)
+            return past_response(call, "warnings", wid, as_of, version)
         if wants_cap(call.request):
             return cap_response(services, principal, wid)
         call.caught_up(min_position, "units", "warnings")
