@@ -25,6 +25,7 @@ from api.views import Views
 from domain.application import CommandCenter
 from domain.errors import NotFound
 from domain.instruction import Instruction
+from domain.meta import Actor
 from domain.warning import EarlyWarning
 from projections.service import ReadModels
 
@@ -111,6 +112,13 @@ def current_principal(
     """
     principal: Principal = request.state.principal
     return principal
+
+
+def actor_of(request: Request[Any, Any, Any], principal: Principal) -> Actor:
+    """The principal acting in the role the route's ``opt`` names: the one the guard
+    checked, so that a handler never names its role a second time."""
+    role: str = request.route_handler.opt["role"]
+    return principal.actor(role)
 
 
 def current_services(request: Request[Any, Any, Any]) -> Services:

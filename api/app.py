@@ -20,23 +20,21 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.access import Services, authenticate, current_principal, current_services
 from api.audit import AUDIT_HANDLERS
+from api.board import BoardController
+from api.dispositions import DispositionController
+from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
+from api.instructions import InstructionController
 from api.intake import INTAKE_HANDLERS
 from api.problems import EXCEPTION_HANDLERS, ProblemError
 from api.reports import ReportController
-from api.routes import (
-    READ,
-    BoardController,
-    DispositionController,
-    InstructionController,
-    UnitController,
-    WarningController,
-)
 from api.schemas import Health, ProjectionStatus
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
+from api.units import UnitController
 from api.views import Views
+from api.warnings import WarningController
 from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.meta import now
@@ -181,6 +179,7 @@ def create_app(
         dependencies={
             "services": Provide(current_services, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),
+            "call": Provide(current_call, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,

@@ -1,18 +1,20 @@
-"""The auditor's resources: a loop's timeline, an aggregate's history and past states,
-the log's export, the signed checkpoints and their verification (ADR 0013, ADR 0021).
+"""The auditor's resources: a loop's timeline, the log's export, the signed checkpoints
+and their verification (ADR 0013, ADR 0021); an aggregate's history and past states are
+in :mod:`api.history`, the timeline's lines in :mod:`api.descriptions`.
 
-Register :data:`AUDIT_HANDLERS` in ``create_app``. The timeline, histories and past
-states are scoped like every read (a unit sees what concerns its subtree; the auditor
-and admin see everything); the export and the verification are the auditor's and
-admin's only. The audit key is read from ``CLOSEDLOOP_AUDIT_KEY`` on first use unless
-the composition root put an :class:`AuditService` in ``app.state.audit``.
+Register :data:`AUDIT_HANDLERS` in ``create_app`` (the history's handlers among them).
+The timeline, histories and past states are scoped like every read (a unit sees what
+concerns its subtree; the auditor and admin see everything); the export and the
+verification are the auditor's and admin's only. The audit key is read from
+``CLOSEDLOOP_AUDIT_KEY`` on first use unless the composition root put an
+:class:`AuditService` in ``app.state.audit``.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,28 +26,24 @@ import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 import audit
 from api.access import Services, visible_instruction, visible_warning
+from api.descriptions import describe, event_name
+from api.history import HISTORY_HANDLERS
+from api.http import LARGEST, READ, On, Svc, Who, best_match, problem_specs
 from api.problems import ProblemError, invalid
-from api.routes import LARGEST, READ, _problems, caught_up
 from api.tokens import Principal
 from domain.application import CommandCenter
-from domain.base import BOOKKEEPING
-from domain.disposition import Disposition
 from domain.errors import NotFound
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections.loops import KINDS, loop_members
+from projections.loops import loop_members
 from projections.store import ViewStore
 
-Svc = NamedDependency[Services]
-Who = NamedDependency[Principal]
-
-AUDITOR_ONLY = _problems(401, 403, 422, 503)
+AUDITOR_ONLY = problem_specs(401, 403, 422, 503)
 
 
 # -- what the answers look like ----------------------------------------------------------
@@ -75,30 +73,6 @@ class Timeline(msgspec.Struct, kw_only=True):
     title: str
     members: int
     entries: list[TimelineEntry]
-
-
-class HistoryEvent(msgspec.Struct, kw_only=True):
-    position: int
-    version: int
-    event: str
-    recorded_at: Any
-    metadata: Any
-    payload: Any
-
-
-class History(msgspec.Struct, kw_only=True):
-    id: UUID
-    kind: str
-    events: list[HistoryEvent]
-
-
-class PastState(msgspec.Struct, kw_only=True):
-    id: UUID
-    kind: str
-    version: int
-    as_of: datetime | None
-    recorded_at: datetime
-    state: dict[str, Any]
 
 
 class CheckpointOut(msgspec.Struct, kw_only=True):
@@ -174,159 +148,6 @@ def _auditor(principal: Principal) -> None:
             + ", ".join(principal.roles),
             code="role-required",
         )
-
-
-# -- descriptions, one line per event type -----------------------------------------------
-
-
-def _t(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else str(value)
-
-
-def _yes(flag: Any, yes: str, no: str) -> str:
-    return yes if flag else no
-
-
-Describe = Callable[[Any], tuple[str, str]]
-
-#: (English, Chinese) of each event, from its own fields; the actor is shown beside it.
-DESCRIPTIONS: dict[str, Describe] = {
-    "EarlyWarning.Raised": lambda e: (
-        f"Raised a level-{e.level} {e.theme} warning at {e.unit}: {e.title}",
-        f"发布{e.level}级{e.theme}预警（{e.unit}）：{e.title}",
-    ),
-    "EarlyWarning.Repeated": lambda e: (
-        f"The warning was observed again (level {e.level})",
-        f"预警再次出现（{e.level}级）",
-    ),
-    "EarlyWarning.LevelChanged": lambda e: (
-        f"Changed the level from {e.previous_level} to {e.level}: {e.reason}",
-        f"预警级别由{e.previous_level}级调整为{e.level}级：{e.reason}",
-    ),
-    "EarlyWarning.Acknowledged": lambda e: ("Acknowledged the warning", "确认收到预警"),
-    "EarlyWarning.Assessed": lambda e: (
-        f"Assessed the warning: {_yes(e.confirmed, 'confirmed', 'not confirmed')}. {e.note}",
-        f"研判预警：{_yes(e.confirmed, '属实', '不属实')}。{e.note}",
-    ),
-    "EarlyWarning.InstructionLinked": lambda e: (
-        f"Instruction {e.instruction_id} was linked to the warning",
-        f"关联指令 {e.instruction_id}",
-    ),
-    "EarlyWarning.InstructionFinished": lambda e: (
-        f"Linked instruction {e.instruction_id} ended: {e.outcome}",
-        f"关联指令 {e.instruction_id} 已结束：{e.outcome}",
-    ),
-    "EarlyWarning.Resolved": lambda e: (f"Resolved the warning. {e.note}", f"预警解除。{e.note}"),
-    "EarlyWarning.Cancelled": lambda e: (
-        f"Cancelled the warning: {e.reason}",
-        f"撤销预警：{e.reason}",
-    ),
-    "EarlyWarning.Closed": lambda e: (f"Closed the warning. {e.note}", f"预警闭环归档。{e.note}"),
-    "Instruction.Issued": lambda e: (
-        f"Issued a {e.priority} instruction to {e.lead}"
-        f"{' with ' + ', '.join(e.cooperating) if e.cooperating else ''}, "
-        f"due {_t(e.deadline)}: {e.title}",
-        f"向{e.lead}下达{e.priority}指令"
-        f"{'（协办：' + '、'.join(e.cooperating) + '）' if e.cooperating else ''}，"
-        f"时限{_t(e.deadline)}：{e.title}",
-    ),
-    "Instruction.SignedFor": lambda e: (
-        f"{e.unit} signed for the instruction",
-        f"{e.unit}签收指令",
-    ),
-    "Instruction.ReturnedToIssuer": lambda e: (
-        f"{e.unit} returned the instruction to its issuer: {e.reason}",
-        f"{e.unit}退回指令：{e.reason}",
-    ),
-    "Instruction.Redirected": lambda e: (
-        f"Redirected the instruction from {e.from_unit} to {e.to_unit}",
-        f"指令由{e.from_unit}改派至{e.to_unit}",
-    ),
-    "Instruction.LinkedToWarning": lambda e: (
-        f"The instruction was linked to warning {e.warning_id}",
-        f"指令关联预警 {e.warning_id}",
-    ),
-    "Instruction.Forwarded": lambda e: (
-        f"{e.unit} forwarded the instruction to {e.to_unit}",
-        f"{e.unit}将指令转派至{e.to_unit}",
-    ),
-    "Instruction.ChildFinished": lambda e: (
-        f"Forwarded instruction {e.child_id} ended: {e.outcome}",
-        f"转派指令 {e.child_id} 已结束：{e.outcome}",
-    ),
-    "Instruction.ExtensionRequested": lambda e: (
-        f"{e.unit} asked for more time, until {_t(e.deadline)}: {e.reason}",
-        f"{e.unit}申请延期至{_t(e.deadline)}：{e.reason}",
-    ),
-    "Instruction.ExtensionDecided": lambda e: (
-        f"The extension was {_yes(e.granted, 'granted', 'refused')}; "
-        f"deadline {_t(e.deadline)}. {e.note}",
-        f"延期申请{_yes(e.granted, '获批', '被驳回')}，时限{_t(e.deadline)}。{e.note}",
-    ),
-    "Instruction.ResultSubmitted": lambda e: (
-        f"{e.unit} submitted its result: {e.result}",
-        f"{e.unit}提交办理结果：{e.result}",
-    ),
-    "Instruction.Verified": lambda e: (
-        f"The issuer {_yes(e.accepted, 'accepted', 'rejected')} the result. {e.note}",
-        f"下达单位核查结果：{_yes(e.accepted, '通过', '不通过')}。{e.note}",
-    ),
-    "Instruction.Reminded": lambda e: (f"Reminder sent. {e.note}", f"催办。{e.note}"),
-    "Instruction.MarkedOverdue": lambda e: (
-        f"Marked overdue (deadline {_t(e.deadline)}). {e.note}",
-        f"标记超期（时限{_t(e.deadline)}）。{e.note}",
-    ),
-    "Instruction.Supervised": lambda e: (
-        f"Placed under supervision by {e.supervisor}. {e.note}",
-        f"{e.supervisor}督办。{e.note}",
-    ),
-    "Instruction.Parked": lambda e: (f"Parked: {e.reason}", f"挂起：{e.reason}"),
-    "Instruction.Resumed": lambda e: (f"Resumed. {e.note}", f"恢复办理。{e.note}"),
-    "Instruction.Cancelled": lambda e: (
-        f"Cancelled the instruction: {e.reason}",
-        f"撤销指令：{e.reason}",
-    ),
-    "Disposition.Opened": lambda e: (
-        f"{e.unit} opened its disposition of the instruction",
-        f"{e.unit}开始处置",
-    ),
-    "Disposition.ProgressReported": lambda e: (
-        f"Progress reported: {e.note}",
-        f"报告进展：{e.note}",
-    ),
-    "Disposition.ActionRecorded": lambda e: (
-        f"Action taken: {e.text}"
-        f"{f' ({len(e.evidence)} piece(s) of evidence)' if e.evidence else ''}",
-        f"处置措施：{e.text}{f'（附证据{len(e.evidence)}项）' if e.evidence else ''}",
-    ),
-    "Disposition.ResultSubmitted": lambda e: (
-        f"Result submitted: {e.result}",
-        f"提交处置结果：{e.result}",
-    ),
-    "Disposition.Verified": lambda e: (
-        f"The result was {_yes(e.accepted, 'accepted', 'rejected')}. {e.note}",
-        f"处置结果核查{_yes(e.accepted, '通过', '不通过')}。{e.note}",
-    ),
-    "Disposition.Ended": lambda e: (f"The disposition ended: {e.reason}", f"处置结束：{e.reason}"),
-}
-
-
-def describe(event: Any) -> tuple[str, str]:
-    """One line in English and in Chinese; the event's type when it has no line yet."""
-    name = event_name(event)
-    line = DESCRIPTIONS.get(name)
-    if line is None:
-        return name, name
-    try:
-        en, zh = line(event)
-    except AttributeError:
-        # An older shape of the event: its type still says what happened.
-        return name, name
-    return en.strip(), zh.strip()
-
-
-def event_name(event: Any) -> str:
-    return type(event).__qualname__
 
 
 # -- the timeline of a loop --------------------------------------------------------------
@@ -420,175 +241,8 @@ def render_timeline(timeline: Timeline, chain_head: int) -> str:
 def _wants_html(request: Request[Any, Any, Any], fmt: str | None) -> bool:
     if fmt is not None:
         return fmt == "html"
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "application/json" not in accept
-
-
-# -- one aggregate: its history and its past states --------------------------------------
-
-_KIND_OF: dict[str, type[Any]] = {
-    "warnings": EarlyWarning,
-    "instructions": Instruction,
-    "dispositions": Disposition,
-}
-
-
-def _visible_aggregate(
-    services: Services, principal: Principal, kind: str, aggregate_id: UUID
-) -> Any:
-    """The current aggregate, if the principal may see it (404 otherwise)."""
-    center = services.center
-    what = kind.rstrip("s")
-    aggregate = center.find(aggregate_id)
-    if not isinstance(aggregate, _KIND_OF[kind]):
-        raise NotFound(f"{what} not found")
-    if isinstance(aggregate, EarlyWarning):
-        visible_warning(services, principal, aggregate)
-    elif isinstance(aggregate, Instruction):
-        visible_instruction(services, principal, aggregate)
-    else:
-        visible_instruction(services, principal, center.instruction(aggregate.instruction_id))
-    return aggregate
-
-
-def history_of(services: Services, principal: Principal, kind: str, aid: UUID) -> History:
-    _visible_aggregate(services, principal, kind, aid)
-    events = []
-    for n in audit.events_of(services.center, [aid]):
-        rec = audit.record(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-        events.append(
-            HistoryEvent(
-                position=n.id,
-                version=n.originator_version,
-                event=n.topic.rsplit(":", 1)[-1],
-                recorded_at=rec["recorded_at"],
-                metadata=rec["metadata"],
-                payload=rec["payload"],
-            )
-        )
-    return History(id=aid, kind=KINDS.get(_KIND_OF[kind].__qualname__, kind), events=events)
-
-
-def state_of(aggregate: Any) -> dict[str, Any]:
-    """The aggregate's own fields as JSON-ready values (what it looked like then)."""
-    fields = {
-        k: v for k, v in vars(aggregate).items() if not k.startswith("_") and k not in BOOKKEEPING
-    }
-    state: dict[str, Any] = msgspec.to_builtins(fields)
-    return state
-
-
-def past_state(
-    services: Services,
-    principal: Principal,
-    kind: str,
-    aid: UUID,
-    at: datetime | None,
-    version: int | None,
-) -> PastState:
-    """The aggregate at a recorded time or a version, rebuilt from its events.
-
-    This is what ``GET /v1/{kind}/{id}?as_of=…`` (or ``?version=``) answers too.
-    """
-    if (at is None) == (version is None):
-        raise invalid("at", "give either a time (at=…) or a version (version=…), not both")
-    current = _visible_aggregate(services, principal, kind, aid)
-    center = services.center
-    if at is not None:
-        if at.tzinfo is None:
-            raise invalid("at", "the time must carry a time-zone offset")
-        then: Any = center.as_of(aid, at)
-        if then is None:
-            raise NotFound(f"the {kind.rstrip('s')} did not exist yet at {at.isoformat()}")
-    else:
-        assert version is not None
-        if version > current.version:
-            raise NotFound(f"the {kind.rstrip('s')} has no version {version} yet")
-        then = center.as_of_version(aid, version)
-    zone = services.views.zone
-    return PastState(
-        id=aid,
-        kind=KINDS.get(_KIND_OF[kind].__qualname__, kind),
-        version=then.version,
-        as_of=at,
-        recorded_at=then.modified_on.astimezone(zone),
-        state=state_of(then),
-    )
-
-
-AsOfTime = Annotated[
-    datetime | None,
-    QueryParameter(description="a recorded time (RFC 3339 with offset): the state then"),
-]
-AsOfVersion = Annotated[
-    int | None, QueryParameter(ge=1, le=LARGEST, description="the state at a version")
-]
-
-
-class AuditedWarnings(Controller):
-    path = "/v1/warnings"
-    tags = ("audit",)
-
-    @get("/{wid:uuid}/history", sync_to_thread=True, responses=READ)
-    def history(self, services: Svc, principal: Who, wid: FromPath[UUID]) -> History:
-        """The raw event history of one warning, with each event's log position."""
-        return history_of(services, principal, "warnings", wid)
-
-    @get("/{wid:uuid}/as-of", sync_to_thread=True, responses=READ)
-    def as_of(
-        self,
-        services: Svc,
-        principal: Who,
-        wid: FromPath[UUID],
-        at: AsOfTime = None,
-        version: AsOfVersion = None,
-    ) -> PastState:
-        """The warning as it stood at a past moment or version."""
-        return past_state(services, principal, "warnings", wid, at, version)
-
-
-class AuditedInstructions(Controller):
-    path = "/v1/instructions"
-    tags = ("audit",)
-
-    @get("/{iid:uuid}/history", sync_to_thread=True, responses=READ)
-    def history(self, services: Svc, principal: Who, iid: FromPath[UUID]) -> History:
-        """The raw event history of one instruction, with each event's log position."""
-        return history_of(services, principal, "instructions", iid)
-
-    @get("/{iid:uuid}/as-of", sync_to_thread=True, responses=READ)
-    def as_of(
-        self,
-        services: Svc,
-        principal: Who,
-        iid: FromPath[UUID],
-        at: AsOfTime = None,
-        version: AsOfVersion = None,
-    ) -> PastState:
-        """The instruction as it stood at a past moment or version."""
-        return past_state(services, principal, "instructions", iid, at, version)
-
-
-class AuditedDispositions(Controller):
-    path = "/v1/dispositions"
-    tags = ("audit",)
-
-    @get("/{did:uuid}/history", sync_to_thread=True, responses=READ)
-    def history(self, services: Svc, principal: Who, did: FromPath[UUID]) -> History:
-        """The raw event history of one disposition, with each event's log position."""
-        return history_of(services, principal, "dispositions", did)
-
-    @get("/{did:uuid}/as-of", sync_to_thread=True, responses=READ)
-    def as_of(
-        self,
-        services: Svc,
-        principal: Who,
-        did: FromPath[UUID],
-        at: AsOfTime = None,
-        version: AsOfVersion = None,
-    ) -> PastState:
-        """The disposition as it stood at a past moment or version."""
-        return past_state(services, principal, "dispositions", did, at, version)
+    json = "application/json"
+    return best_match(request, [json, "text/html"], default=json) == "text/html"
 
 
 class LoopController(Controller):
@@ -598,9 +252,7 @@ class LoopController(Controller):
     @get("/{loop_id:uuid}/timeline", sync_to_thread=True, responses=READ)
     def timeline(
         self,
-        services: Svc,
-        principal: Who,
-        request: Request[Any, Any, Any],
+        call: On,
         loop_id: FromPath[UUID],
         format: Annotated[
             str | None, QueryParameter(pattern="^(json|html)$", description="json or html")
@@ -612,8 +264,9 @@ class LoopController(Controller):
         ``format=html`` (or ``Accept: text/html``) answers a printable page for the case
         file.
         """
-        caught_up(services, request, min_position, "loops")
-        _check_loop_visible(services, principal, loop_id)
+        call.caught_up(min_position, "loops")
+        services, request = call.services, call.request
+        _check_loop_visible(services, call.principal, loop_id)
         timeline = loop_timeline(
             services.center, services.reads.store, loop_id, services.views.zone
         )
@@ -712,10 +365,4 @@ class AuditController(Controller):
         return Stream(lines, media_type="application/x-ndjson")
 
 
-AUDIT_HANDLERS = [
-    LoopController,
-    AuditedWarnings,
-    AuditedInstructions,
-    AuditedDispositions,
-    AuditController,
-]
+AUDIT_HANDLERS: list[type[Controller]] = [LoopController, *HISTORY_HANDLERS, AuditController]

@@ -1,8 +1,9 @@
 """How every command goes through the edge: context, idempotency key, If-Match, receipt.
 
-A handler names the role it acts in and what to do with a :class:`~domain.meta.Context`;
-:func:`run` builds the context from the token and the request, replays the first answer
-of a repeated ``Idempotency-Key``, and answers the receipt with the resource's ``ETag``.
+A handler says what to do with a :class:`~domain.meta.Context`; :func:`run` builds the
+context from the token, the role its route's ``opt`` names and the request, replays
+the first answer of a repeated ``Idempotency-Key``, and answers the receipt with the
+resource's ``ETag``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.concurrency import sync_to_thread
 
-from api.access import Services
+from api.access import Services, actor_of
 from api.idempotency import MAX_KEY, command_id_for, request_hash
 from api.problems import ProblemError, invalid
 from api.schemas import Input, Receipt
@@ -69,7 +70,6 @@ def run(
     services: Services,
     request: Request[Any, Any, Any],
     principal: Principal,
-    role: str,
     data: Input | None,
     act: Callable[[Context], Outcome],
     *,
@@ -99,7 +99,7 @@ def run(
                 media_type="application/json",
             )
 
-    outcome = act(_context(request, principal, role, data, key))
+    outcome = act(_context(request, principal, data, key))
     status, content, headers = _receipt(services, outcome, id_of, creates)
     if key is not None:
         services.idempotency.record(principal.token_id, key, fingerprint, status, content, headers)
@@ -110,7 +110,6 @@ async def run_from_memory(
     services: Services,
     request: Request[Any, Any, Any],
     principal: Principal,
-    role: str,
     data: Input | None,
     act: Callable[[Context], Outcome],
     *,
@@ -127,7 +126,7 @@ async def run_from_memory(
     """
     center = services.center
     if request.headers.get("idempotency-key") is None and center.writes_later:
-        ctx = _context(request, principal, role, data, None)
+        ctx = _context(request, principal, data, None)
         decided = center.decide_in_memory(lambda: act(ctx))
         if isinstance(decided, Outcome):
             return _response(*_receipt(services, decided, id_of, creates))
@@ -143,7 +142,7 @@ async def run_from_memory(
             if outcome is not None:
                 return _response(*_receipt(services, outcome, id_of, creates))
     return await sync_to_thread(
-        run, services, request, principal, role, data, act, id_of=id_of, creates=creates
+        run, services, request, principal, data, act, id_of=id_of, creates=creates
     )
 
 
@@ -155,7 +154,6 @@ def _settle(written: asyncio.Future[Any], write: Any) -> None:
 def _context(
     request: Request[Any, Any, Any],
     principal: Principal,
-    role: str,
     data: Input | None,
     key: str | None,
 ) -> Context:
@@ -167,7 +165,7 @@ def _context(
     else:
         command_id = None
     ctx_args: dict[str, Any] = {
-        "actor": principal.actor(role),
+        "actor": actor_of(request, principal),
         "occurred_at": data.occurred_at if data is not None else None,
         "expected_version": expected_version(request),
     }

@@ -13,21 +13,17 @@ from uuid import UUID
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from api.access import Services, visible_warning
+from api.access import Services, actor_of, visible_warning
 from api.cap_xml import CAP_MEDIA_TYPES, MAX_CAP_BYTES, CapRejected, parse_cap, render_warning
+from api.http import READ, WRITE, Svc, Who, best_match
 from api.problems import ProblemError, invalid
-from api.routes import READ, WRITE
 from api.schemas import Code, Short
 from api.tokens import Principal
 from domain.intake import Intake
 from domain.meta import Context, now
 from domain.rules import Reading
-
-Svc = NamedDependency[Services]
-Who = NamedDependency[Principal]
 
 #: The sender named in the CAP messages this center renders.
 CAP_SENDER = "closedloop@haiwan.command-center"
@@ -133,20 +129,8 @@ class ObservationController(Controller):
                     f"not for {r.unit}",
                     code="not-permitted",
                 )
-            readings.append(
-                Reading(
-                    source=r.source,
-                    subject=r.subject,
-                    metric=r.metric,
-                    value=r.value,
-                    unit_of_measure=r.unit_of_measure,
-                    location=r.location,
-                    unit=r.unit,
-                    observed_at=r.observed_at,
-                    attributes=r.attributes,
-                )
-            )
-        ctx = Context(principal.actor("monitor"), command_id=f"observe:{data.batch_id}")
+            readings.append(msgspec.convert(r, Reading, from_attributes=True))
+        ctx = Context(actor_of(request, principal), command_id=f"observe:{data.batch_id}")
         result = intake_of(services, request).observe(ctx, data.batch_id, readings)
         receipt = BatchReceipt(
             batch_id=result.batch,
@@ -186,7 +170,7 @@ class CapController(Controller):
                 alert = parse_cap(body)
             except CapRejected as e:
                 raise ProblemError(e.status, e.detail) from None
-            ctx = Context(principal.actor("monitor"), command_id=f"cap:{alert.key}"[:128])
+            ctx = Context(actor_of(request, principal), command_id=f"cap:{alert.key}"[:128])
             result = intake.receive_cap(ctx, alert)
             return CapReceipt(
                 message=result.key,
@@ -209,11 +193,10 @@ class WarningCapController(Controller):
         return cap_response(services, principal, wid)
 
 
-def wants_cap(accept: str) -> bool:
-    """Whether an ``Accept`` header asks for CAP rather than JSON."""
-    return any(
-        part.split(";", 1)[0].strip().lower() in CAP_MEDIA_TYPES for part in accept.split(",")
-    )
+def wants_cap(request: Request[Any, Any, Any]) -> bool:
+    """Whether the ``Accept`` header prefers CAP to JSON."""
+    json = "application/json"
+    return best_match(request, [json, *CAP_MEDIA_TYPES], default=json) != json
 
 
 def cap_response(services: Services, principal: Principal, wid: UUID) -> Response[bytes]:
@@ -256,7 +239,7 @@ class ScenarioController(Controller):
         data: JSONBody[EmergencySwitch],
     ) -> ScenarioOut:
         intake = intake_of(services, request)
-        args: dict[str, Any] = {"actor": principal.actor("dispatcher")}
+        args: dict[str, Any] = {"actor": actor_of(request, principal)}
         if data.command_id is not None:
             args["command_id"] = f"{principal.unit}:{data.command_id}"
         outcome = intake.switch_emergency(Context(**args), name, on=data.on, reason=data.reason)

@@ -26,8 +26,8 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
 from api.access import scope_of
+from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
 from api.problems import invalid
-from api.routes import READ, MinPosition, Svc, Who, caught_up
 from domain.errors import NotFound
 from domain.meta import now
 from domain.warning import LEVEL_NAMES
@@ -345,22 +345,16 @@ def render_html(report: Report, zone: ZoneInfo) -> str:
 # -- the route ---------------------------------------------------------------------------
 
 
-def choose_format(requested: str | None, accept: str) -> str:
+def choose_format(requested: str | None, request: Request[Any, Any, Any]) -> str:
+    """``?format=``, or else the format the ``Accept`` header prefers (JSON by default)."""
     if requested is not None:
         if requested not in FORMATS:
             raise invalid(
                 "format", f"format must be one of {', '.join(FORMATS)}, not {requested!r}"
             )
         return requested
-    for part in accept.split(","):
-        media = part.split(";", 1)[0].strip().lower()
-        if media == "text/html":
-            return "html"
-        if media == "text/csv":
-            return "csv"
-        if media in ("application/json", "*/*"):
-            return "json"
-    return "json"
+    media = best_match(request, [_MEDIA[f] for f in FORMATS], default=_MEDIA["json"])
+    return next(f for f in FORMATS if _MEDIA[f] == media)
 
 
 class ReportController(Controller):
@@ -400,7 +394,7 @@ class ReportController(Controller):
     ) -> Response[Any]:
         """The standard indicators of a unit's subtree, of its own cases, of each child's
         subtree, by theme and by level, over a period (default: this month)."""
-        kind = choose_format(format, request.headers.get("accept", ""))
+        kind = choose_format(format, request)
         zone_name = services.center.calendar.zone
         zone = ZoneInfo(zone_name)
         try:

@@ -15,15 +15,13 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.access import Services
+from api.http import LARGEST, READ, WRITE, Call, On, caught_up
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
-from api.routes import LARGEST, READ, WRITE, caught_up
-from api.tokens import Principal
-from domain.application import Outcome as Done
+from domain.application import Outcome
 from domain.errors import NotFound
 from domain.meta import Context
 from domain.subscription import Subscription
@@ -39,9 +37,6 @@ from notifiers.transport import TargetRefused, check_target
 from projections.runner import wait_in_store
 
 ADMIN = {"role": "admin"}
-
-
-Who = NamedDependency[Principal]
 
 
 class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -98,24 +93,19 @@ def webhooks_of(request: Request[Any, Any, Any]) -> Notifiers:
     return found
 
 
-def _services(request: Request[Any, Any, Any]) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _context(request: Request[Any, Any, Any], principal: Principal) -> Context:
-    key = request.headers.get("idempotency-key")
-    args: dict[str, Any] = {"actor": principal.actor("admin")}
+def _context(call: Call) -> Context:
+    key = call.request.headers.get("idempotency-key")
+    args: dict[str, Any] = {"actor": call.actor}
     if key:
-        args["command_id"] = command_id_for(principal.token_id, key)
+        args["command_id"] = command_id_for(call.principal.token_id, key)
     return Context(**args)
 
 
-def _caught_up(request: Request[Any, Any, Any], webhooks: Notifiers, position: int | None) -> None:
-    services = _services(request)
+def _caught_up(call: Call, webhooks: Notifiers, position: int | None) -> None:
+    services = call.services
     caught_up(
         services,
-        request,
+        call.request,
         position,
         OutboxView.name,
         wait=lambda wanted: wait_in_store(
@@ -124,18 +114,16 @@ def _caught_up(request: Request[Any, Any, Any], webhooks: Notifiers, position: i
     )
 
 
-def _owned(
-    request: Request[Any, Any, Any], principal: Principal, sid: FromPath[UUID]
-) -> Subscription:
+def _owned(call: Call, sid: UUID) -> Subscription:
     """The subscription, if it belongs to the admin's subtree; 404 otherwise."""
-    subscription = webhooks_of(request).book.get(sid)
-    if not _services(request).center.is_within(subscription.unit, principal.unit):
+    subscription = webhooks_of(call.request).book.get(sid)
+    if not call.center.is_within(subscription.unit, call.principal.unit):
         raise NotFound("subscription not found")
     return subscription
 
 
-def _check_scope(request: Request[Any, Any, Any], unit: str, fields: dict[str, Any]) -> None:
-    center = _services(request).center
+def _check_scope(call: Call, unit: str, fields: dict[str, Any]) -> None:
+    center = call.center
     for name in ("units", "subtrees"):
         for code in fields.get(name) or []:
             center.unit(code)
@@ -173,10 +161,8 @@ def view(s: Subscription) -> dict[str, Any]:
     }
 
 
-def _answer(
-    request: Request[Any, Any, Any], done: Done, status: int = 200, **extra: Any
-) -> Response[Any]:
-    body = {**view(webhooks_of(request).book.get(done.id)), "position": done.position, **extra}
+def _answer(call: Call, done: Outcome, status: int = 200, **extra: Any) -> Response[Any]:
+    body = {**view(webhooks_of(call.request).book.get(done.id)), "position": done.position, **extra}
     return Response(
         content=msgspec.json.encode(body),
         status_code=status,
@@ -195,128 +181,121 @@ class SubscriptionController(Controller):
         return list(TYPE_NAMES)
 
     @post("/", sync_to_thread=True, opt=ADMIN, responses=WRITE)
-    def create(
-        self, request: Request[Any, Any, Any], principal: Who, data: JSONBody[SubscriptionCreate]
-    ) -> Response[Any]:
+    def create(self, call: On, data: JSONBody[SubscriptionCreate]) -> Response[Any]:
         """Register an endpoint; the answer holds its secret, shown this once."""
-        webhooks = webhooks_of(request)
-        center = _services(request).center
-        unit = data.unit or principal.unit
+        webhooks = webhooks_of(call.request)
+        center = call.center
+        unit = data.unit or call.principal.unit
         center.unit(unit)
-        if not center.is_within(unit, principal.unit):
-            raise invalid("unit", f"unit {unit} lies outside the subtree of {principal.unit}")
+        if not center.is_within(unit, call.principal.unit):
+            raise invalid("unit", f"unit {unit} lies outside the subtree of {call.principal.unit}")
         fields = msgspec.structs.asdict(data)
         fields.pop("unit")
-        _check_scope(request, unit, fields)
+        _check_scope(call, unit, fields)
         _check_url(webhooks, data.url)
         if data.template:
             webhooks.outbox.texts.check(data.template)
-        done = webhooks.book.register(_context(request, principal), unit=unit, **fields)
-        return _answer(request, done, 201 if done.secret else 200, secret=done.secret)
+        done = webhooks.book.register(_context(call), unit=unit, **fields)
+        return _answer(call, done, 201 if done.secret else 200, secret=done.secret)
 
     @get("/", sync_to_thread=True, opt=ADMIN, responses=READ)
     def list_(
         self,
-        request: Request[Any, Any, Any],
-        principal: Who,
+        call: On,
         min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
     ) -> list[dict[str, Any]]:
         """The subscriptions of the admin's subtree (no secrets)."""
-        webhooks = webhooks_of(request)
-        _caught_up(request, webhooks, min_position)
-        center = _services(request).center
-        return webhooks.book.listed(lambda unit: center.is_within(unit, principal.unit))
+        webhooks = webhooks_of(call.request)
+        _caught_up(call, webhooks, min_position)
+        center = call.center
+        return webhooks.book.listed(lambda unit: center.is_within(unit, call.principal.unit))
 
     @get("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, responses=READ)
-    def get_(self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]) -> Any:
-        return view(_owned(request, principal, sid))
+    def get_(self, call: On, sid: FromPath[UUID]) -> Any:
+        return view(_owned(call, sid))
 
     @patch("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def update(
         self,
-        request: Request[Any, Any, Any],
-        principal: Who,
+        call: On,
         sid: FromPath[UUID],
         data: JSONBody[SubscriptionUpdate],
     ) -> Response[Any]:
-        webhooks = webhooks_of(request)
-        subscription = _owned(request, principal, sid)
+        webhooks = webhooks_of(call.request)
+        subscription = _owned(call, sid)
         changes = {
             k: v
             for k, v in msgspec.structs.asdict(data).items()
             if v is not msgspec.UNSET and k != "active"
         }
-        _check_scope(request, subscription.unit, changes)
+        _check_scope(call, subscription.unit, changes)
         if "url" in changes:
             _check_url(webhooks, changes["url"])
         if changes.get("template"):
             webhooks.outbox.texts.check(changes["template"])
-        ctx = _context(request, principal)
+        ctx = _context(call)
         done = webhooks.book.update(ctx, sid, changes) if changes else None
         if data.active is not msgspec.UNSET and data.active != subscription.active:
             if data.active:
                 done = webhooks.book.enable(ctx.derived("enable"), sid)
             else:
                 done = webhooks.book.disable(ctx.derived("disable"), sid, "disabled by its admin")
-        done = done or Done(subscription.id, subscription.version, None)
-        return _answer(request, done)
+        done = done or Outcome(subscription.id, subscription.version, None)
+        return _answer(call, done)
 
     @post("/{sid:uuid}/rotate", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def rotate(
         self,
-        request: Request[Any, Any, Any],
-        principal: Who,
+        call: On,
         sid: FromPath[UUID],
         data: JSONBody[Rotation | None] = None,
     ) -> Response[Any]:
         """A new secret, shown this once; the previous one still signs for a grace period."""
-        _owned(request, principal, sid)
-        done = webhooks_of(request).book.rotate(
-            _context(request, principal), sid, data.secret if data else None
+        _owned(call, sid)
+        done = webhooks_of(call.request).book.rotate(
+            _context(call), sid, data.secret if data else None
         )
-        return _answer(request, done, secret=done.secret)
+        return _answer(call, done, secret=done.secret)
 
     @post("/{sid:uuid}/disable", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def disable(
         self,
-        request: Request[Any, Any, Any],
-        principal: Who,
+        call: On,
         sid: FromPath[UUID],
         data: JSONBody[Reason],
     ) -> Response[Any]:
-        _owned(request, principal, sid)
-        ctx = _context(request, principal)
-        return _answer(request, webhooks_of(request).book.disable(ctx, sid, data.reason))
+        _owned(call, sid)
+        ctx = _context(call)
+        return _answer(call, webhooks_of(call.request).book.disable(ctx, sid, data.reason))
 
     @post("/{sid:uuid}/enable", sync_to_thread=True, opt=ADMIN, responses=WRITE)
-    def enable(
-        self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]
-    ) -> Response[Any]:
-        _owned(request, principal, sid)
-        ctx = _context(request, principal)
-        return _answer(request, webhooks_of(request).book.enable(ctx, sid))
+    def enable(self, call: On, sid: FromPath[UUID]) -> Response[Any]:
+        _owned(call, sid)
+        ctx = _context(call)
+        return _answer(call, webhooks_of(call.request).book.enable(ctx, sid))
 
     @delete("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, status_code=204, responses=WRITE)
-    def delete_(self, request: Request[Any, Any, Any], principal: Who, sid: FromPath[UUID]) -> None:
-        _owned(request, principal, sid)
-        ctx = _context(request, principal)
-        webhooks_of(request).book.delete(ctx, sid, "deleted by its admin")
+    def delete_(self, call: On, sid: FromPath[UUID]) -> None:
+        _owned(call, sid)
+        ctx = _context(call)
+        webhooks_of(call.request).book.delete(ctx, sid, "deleted by its admin")
 
 
 class DeliveryController(Controller):
     path = "/v1/deliveries"
     tags = ("webhooks",)
 
-    def _visible(self, request: Request[Any, Any, Any], principal: Principal) -> list[str]:
-        center = _services(request).center
-        rows = webhooks_of(request).book.listed(lambda u: center.is_within(u, principal.unit))
+    def _visible(self, call: Call) -> list[str]:
+        center = call.center
+        rows = webhooks_of(call.request).book.listed(
+            lambda u: center.is_within(u, call.principal.unit)
+        )
         return [r["id"] for r in rows]
 
     @get("/", sync_to_thread=True, opt=ADMIN, responses=READ)
     def list_(
         self,
-        request: Request[Any, Any, Any],
-        principal: Who,
+        call: On,
         subscription: FromQuery[UUID | None] = None,
         status: FromQuery[str | None] = None,
         since: FromQuery[datetime | None] = None,
@@ -327,9 +306,9 @@ class DeliveryController(Controller):
         """What was sent and what failed, newest first, with every attempt."""
         if status is not None and status not in STATUSES:
             raise invalid("status", f"a delivery's status is one of: {', '.join(STATUSES)}")
-        webhooks = webhooks_of(request)
-        _caught_up(request, webhooks, min_position)
-        visible = self._visible(request, principal)
+        webhooks = webhooks_of(call.request)
+        _caught_up(call, webhooks, min_position)
+        visible = self._visible(call)
         ids = [str(subscription)] if subscription is not None else visible
         ids = [i for i in ids if i in visible]
         return deliveries(
@@ -349,12 +328,10 @@ class DeliveryController(Controller):
         status_code=202,
         responses=WRITE,
     )
-    def redeliver_(
-        self, request: Request[Any, Any, Any], principal: Who, delivery_id: FromPath[str]
-    ) -> dict[str, Any]:
+    def redeliver_(self, call: On, delivery_id: FromPath[str]) -> dict[str, Any]:
         """Send a notification again (same ``webhook-id``), due now, with a fresh schedule."""
-        webhooks = webhooks_of(request)
-        visible = set(self._visible(request, principal))
+        webhooks = webhooks_of(call.request)
+        visible = set(self._visible(call))
         found = delivery(webhooks.store, delivery_id)
         if found is None or found["subscription_id"] not in visible:
             raise NotFound("delivery not found")

@@ -15,17 +15,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from api.access import Services
+from api.http import READ, WRITE, Svc, Who
 from api.problems import invalid
-from api.routes import READ, WRITE
 from api.tokens import ROLES, Principal
 from domain.errors import InvalidValue, NotFound, NotPermitted, check_printable
 
-Svc = NamedDependency[Services]
-Who = NamedDependency[Principal]
 ADMIN = {"role": "admin"}
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]

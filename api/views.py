@@ -5,9 +5,11 @@ with its offset, +08:00 for China Standard Time)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from api import schemas as s
 from domain.calendar import WorkingCalendar
@@ -16,6 +18,7 @@ from domain.instruction import AssigneeStatus, InstructionStatus, Priority
 from domain.unit import Unit
 
 Row = dict[str, Any]
+Shape = TypeVar("Shape", bound=msgspec.Struct)
 
 
 def _at(text: str) -> datetime:
@@ -40,6 +43,16 @@ class Views:
     def maybe(self, value: datetime | None) -> datetime | None:
         return None if value is None else value.astimezone(self.zone)
 
+    def shaped(self, row: Row, shape: type[Shape], **fields: Any) -> Shape:
+        """A view row as the Struct whose fields it names (``fields`` added or
+        replacing its own), its texts of times and ids decoded, times in the zone."""
+        out = msgspec.convert({**row, **fields}, shape, strict=False)
+        for name in out.__struct_fields__:
+            value = getattr(out, name)
+            if isinstance(value, datetime):
+                setattr(out, name, value.astimezone(self.zone))
+        return out
+
     def unit(self, u: Unit) -> s.Unit:
         return s.Unit(
             code=u.code,
@@ -53,57 +66,13 @@ class Views:
         )
 
     def unit_row(self, r: Row) -> s.Unit:
-        return s.Unit(
-            code=r["code"],
-            name=r["name"],
-            name_en=r["name_en"],
-            level=r["level"],
-            kind=r["kind"],
-            parent=r["parent"],
-            active=bool(r["active"]),
-            version=r["version"],
-        )
+        return self.shaped(r, s.Unit)
 
     def warning(self, r: Row) -> s.Warning:
-        return s.Warning(
-            id=UUID(r["id"]),
-            status=r["status"],
-            version=r["version"],
-            source=r["source"],
-            rule=r["rule"],
-            theme=r["theme"],
-            level=r["level"],
-            title=r["title"],
-            description=r["description"],
-            location=r["location"],
-            unit=r["unit"],
-            dedup_key=r["dedup_key"],
-            observed_at=self.t(_at(r["observed_at"])),
-            last_observed_at=self.t(_at(r["last_observed_at"])),
-            raised_at=self.t(_at(r["raised_at"])),
-            acknowledged_at=self.maybe(_maybe_at(r["acknowledged_at"])),
-            closed_at=self.maybe(_maybe_at(r["closed_at"])),
-            assessment=r["assessment"],
-            repeats=r["repeats"],
-            instructions=[UUID(i) for i in r["instructions"]],
-            open_instructions=[UUID(i) for i in r["open_instructions"]],
-            attributes=dict(r["attributes"]),
-        )
+        return self.shaped(r, s.Warning)
 
     def warning_row(self, r: Row) -> s.WarningSummary:
-        return s.WarningSummary(
-            id=UUID(r["id"]),
-            status=r["status"],
-            version=r["version"],
-            theme=r["theme"],
-            level=r["level"],
-            title=r["title"],
-            unit=r["unit"],
-            rule=r["rule"],
-            raised_at=self.t(_at(r["raised_at"])),
-            last_observed_at=self.t(_at(r["last_observed_at"])),
-            repeats=r["repeats"],
-        )
+        return self.shaped(r, s.WarningSummary)
 
     def board(self, rows: list[Row], now: datetime) -> s.WarningBoard:
         cells: dict[tuple[str, int, str], s.BoardCell] = {}
@@ -126,17 +95,7 @@ class Views:
             cell.repeats += r["repeats"]
             cell.oldest_age_seconds = max(cell.oldest_age_seconds, age)
             cell.by_status[r["status"]] = cell.by_status.get(r["status"], 0) + 1
-            cell.warnings.append(
-                s.BoardWarning(
-                    id=UUID(r["id"]),
-                    title=r["title"],
-                    status=r["status"],
-                    repeats=r["repeats"],
-                    raised_at=self.t(_at(r["raised_at"])),
-                    last_observed_at=self.t(_at(r["last_observed_at"])),
-                    age_seconds=age,
-                )
-            )
+            cell.warnings.append(self.shaped(r, s.BoardWarning, age_seconds=age))
         ordered = sorted(cells.values(), key=lambda c: (c.level, c.theme, c.unit))
         return s.WarningBoard(at=self.t(now), open=len(rows), cells=ordered)
 
@@ -173,68 +132,43 @@ class Views:
         self, r: Row, dispositions: dict[UUID, Disposition], now: datetime
     ) -> s.Instruction:
         pending = r["pending_extension"]
-        deadline = _at(r["deadline"])
-        return s.Instruction(
-            id=UUID(r["id"]),
-            status=r["status"],
-            version=r["version"],
-            issuer=r["issuer"],
+        out = self.shaped(
+            r,
+            s.Instruction,
             lead_unit=r["lead"],
-            cooperating_units=list(r["cooperating"]),
-            title=r["title"],
-            content=r["content"],
-            priority=r["priority"],
-            deadline=self.t(deadline),
-            original_deadline=self.t(_at(r["original_deadline"])),
-            issued_at=self.t(_at(r["issued_at"])),
-            signed_at=self.maybe(_maybe_at(r["signed_at"])),
-            submitted_at=self.maybe(_maybe_at(r["submitted_at"])),
-            closed_at=self.maybe(_maybe_at(r["closed_at"])),
-            overdue=not r["finished"] and now > deadline,
-            warning_ids=[UUID(w) for w in r["warning_ids"]],
-            parent_id=_uuid(r["parent_id"]),
-            children=[UUID(c) for c in r["children"]],
-            open_children=[UUID(c) for c in r["open_children"]],
-            pending_extension=None
-            if pending is None
-            else s.PendingExtension(
+            cooperating_units=r["cooperating"],
+            overdue=not r["finished"] and now > _at(r["deadline"]),
+            pending_extension=None,
+            assignees=[],
+        )
+        if pending is not None:
+            out.pending_extension = s.PendingExtension(
                 unit=pending["unit"],
                 deadline=self.t(_at(pending["deadline"])),
                 reason=pending["reason"],
-            ),
-            reminders=r["reminders"],
-            supervised_by=r["supervised_by"],
-            rework_count=r["rework_count"],
-            assignees=[
-                s.Assignee(
-                    unit=a["unit"],
-                    lead=a["lead"],
-                    state=a["state"],
-                    disposition=(
-                        self.disposition(dispositions[UUID(a["disposition_id"])])
-                        if a["disposition_id"] and UUID(a["disposition_id"]) in dispositions
-                        else None
-                    ),
-                )
-                for a in r["assignees"]
-            ],
-        )
+            )
+        out.assignees = [
+            s.Assignee(
+                unit=a["unit"],
+                lead=a["lead"],
+                state=a["state"],
+                disposition=(
+                    self.disposition(dispositions[UUID(a["disposition_id"])])
+                    if a["disposition_id"] and UUID(a["disposition_id"]) in dispositions
+                    else None
+                ),
+            )
+            for a in r["assignees"]
+        ]
+        return out
 
     def instruction_row(self, r: Row, now: datetime) -> s.InstructionSummary:
-        deadline = _at(r["deadline"])
-        return s.InstructionSummary(
-            id=UUID(r["id"]),
-            status=r["status"],
-            version=r["version"],
-            title=r["title"],
-            issuer=r["issuer"],
+        return self.shaped(
+            r,
+            s.InstructionSummary,
             lead_unit=r["lead"],
             assignees=[a["unit"] for a in r["assignees"]],
-            priority=r["priority"],
-            deadline=self.t(deadline),
-            issued_at=self.t(_at(r["issued_at"])),
-            parent_id=_uuid(r["parent_id"]),
-            overdue=not r["finished"] and now > deadline,
+            overdue=not r["finished"] and now > _at(r["deadline"]),
         )
 
     def inbox(
@@ -257,27 +191,18 @@ class Views:
                     else calendar.overdue_by(deadline, now)
                 )
             state = r.get("my_state")
-            return s.InboxItem(
-                id=UUID(r["id"]),
-                title=r["title"],
-                status=r["status"],
-                issuer=r["issuer"],
+            return self.shaped(
+                r,
+                s.InboxItem,
                 lead_unit=r["lead"],
-                priority=r["priority"],
-                deadline=self.t(deadline),
-                issued_at=self.t(_at(r["issued_at"])),
-                version=r["version"],
                 my_state=state,
-                disposition_id=_uuid(r.get("disposition_id")),
+                disposition_id=r.get("disposition_id"),
                 overdue=not finished and now > deadline,
                 time_left_seconds=int(left.total_seconds()),
                 overdue_seconds=int(late.total_seconds()),
                 supervised=r["supervised_by"] is not None,
-                supervised_by=r["supervised_by"],
                 rework=r["status"] == InstructionStatus.REWORK
                 or (state == AssigneeStatus.SIGNED and r["rework_count"] > 0),
-                rework_count=r["rework_count"],
-                reminders=r["reminders"],
             )
 
         return s.Inbox(

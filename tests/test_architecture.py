@@ -162,9 +162,6 @@ def test_importing_the_whole_domain_loads_no_outer_layer_or_adapter_library() ->
 
 #: The one module that reads the environment: the composition root's settings.
 READS_THE_ENVIRONMENT = frozenset({"closedloop/settings.py"})
-#: Reads that other rooms' changes remove at their merge (ADR 0036 names them):
-#: ``AuditSettings.from_env`` gives way to the settings the composition root builds.
-READS_LEFT_FOR_THE_MERGE: frozenset[str] = frozenset()
 _ENVIRONMENT_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
 
 
@@ -212,11 +209,130 @@ def test_only_the_composition_roots_settings_read_the_environment() -> None:
         f"{path.relative_to(ROOT)}:{line}"
         for room in ("domain", *OUTER_LAYERS)
         for path in sorted((ROOT / room).rglob("*.py"))
-        if str(path.relative_to(ROOT)) not in READS_THE_ENVIRONMENT | READS_LEFT_FOR_THE_MERGE
+        if str(path.relative_to(ROOT)) not in READS_THE_ENVIRONMENT
         for line in environment_reads(path.read_text(encoding="utf-8"), str(path))
     ]
 
     assert offending == [], (
         "only closedloop/settings.py reads the environment; take the value from the "
         "settings the composition root passes down:\n" + "\n".join(offending)
+    )
+
+
+# -- no import circle, between rooms or inside one ------------------------------------
+
+#: Every room of the tree whose modules import each other.
+ROOMS = ("domain", "projections", "audit", "texts", "api", "notifiers", "closedloop")
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_names(source: str, module: str, is_package: bool = False) -> set[str]:
+    """Every dotted name a module imports, anywhere in it (inside functions too);
+    ``from a import b`` gives ``a.b``, which stands for ``a`` when ``b`` is no module."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module → the modules of ``sources`` it imports (a package's ``__init__`` stands
+    for the package)."""
+    known = set(sources)
+    graph: dict[str, set[str]] = {}
+    for module, (source, is_package) in sources.items():
+        targets = set()
+        for name in imported_names(source, module, is_package):
+            # ``import a.b.c`` loads a, a.b and a.b.c: the deepest we know is the target.
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def tree_sources() -> dict[str, tuple[str, bool]]:
+    return {
+        module_name(path): (path.read_text(encoding="utf-8"), path.name == "__init__.py")
+        for room in ROOMS
+        if (ROOT / room).is_dir()
+        for path in sorted((ROOT / room).rglob("*.py"))
+    }
+
+
+def test_the_check_finds_a_planted_circle_even_through_an_import_inside_a_function() -> None:
+    sources = {
+        "shop": ("", True),
+        "shop.routes": ("from shop.audit import past\ndef later():\n    pass\n", False),
+        "shop.audit": ("def past():\n    from .routes import READ\n", False),
+        "shop.http": ("from shop import audit\n", False),
+        "shop.leaf": ("import json\nfrom shop.http import x\n", False),
+    }
+
+    graph = import_graph(sources)
+
+    assert graph["shop.audit"] == {"shop.routes"}
+    assert graph["shop.http"] == {"shop.audit"}
+    assert circles(graph) == [["shop.audit", "shop.routes"]]
+
+
+def test_the_tree_has_modules_in_every_room_to_check() -> None:
+    rooms = {name.split(".")[0] for name in tree_sources()}
+
+    assert {"domain", "projections", "api", "notifiers", "closedloop"} <= rooms
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    found = circles(import_graph(tree_sources()))
+
+    assert found == [], "import circles (imports inside functions count too):\n" + "\n".join(
+        " ⇄ ".join(group) for group in found
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from api.audit import state_of
+from api.history import state_of
 from closedloop.settings import Settings
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo

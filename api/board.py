@@ -1,0 +1,24 @@
+"""``/v1/board``: the command center's wall of open warnings."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+
+from api import schemas as s
+from api.access import scope_of
+from api.http import READ, MinPosition, On
+from domain.meta import now
+from projections import queries as q
+
+
+class BoardController(Controller):
+    path = "/v1/board"
+    tags = ("warnings",)
+
+    @get("/warnings", sync_to_thread=True, responses=READ)
+    def warning_board(self, call: On, min_position: MinPosition = None) -> s.WarningBoard:
+        """The open warnings by theme, level and unit, with their age, repeats and state."""
+        call.caught_up(min_position, "units", "warnings")
+        with call.services.reads.store.read() as tx:
+            rows = q.warning_board(tx, visible_to=scope_of(call.principal))
+        return call.services.views.board(rows, now())

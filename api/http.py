@@ -1,0 +1,182 @@
+"""The HTTP pieces every resource shares: problem responses, paging, ETag'd JSON,
+the read-your-writes wait, content negotiation, and :class:`Call`, the request as a
+handler sees it.
+
+A resource module imports from here and from :mod:`api.commands`; nothing here imports
+a resource module, so the resources never reach into each other (ADR 0035).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
+
+from api import commands
+from api.access import Services, actor_of
+from api.commands import etag
+from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
+from api.schemas import Input, Problem
+from api.tokens import Principal
+from domain.application import CommandCenter, Outcome
+from domain.meta import Actor, Context
+from projections.queries import BadCursor
+
+Row = TypeVar("Row")
+
+
+def problem_specs(*statuses: int) -> dict[int, ResponseSpec]:
+    """The OpenAPI responses of a route for each problem status it may answer."""
+    return {
+        code: ResponseSpec(
+            data_container=Problem,
+            description="a problem (RFC 9457)",
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for code in statuses
+    }
+
+
+READ = problem_specs(400, 401, 404, 422)
+WRITE = problem_specs(400, 401, 403, 404, 409, 412, 413, 415, 422)
+
+#: The largest whole number the stores keep (a BIGINT): positions and versions stop here.
+LARGEST = 2**63 - 1
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page")]
+Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
+AsOf = Annotated[
+    datetime | None, QueryParameter(description="the state as it was at this recorded time")
+]
+AtVersion = Annotated[
+    int | None, QueryParameter(ge=1, le=LARGEST, description="the state at this version")
+]
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(
+        ge=0,
+        le=LARGEST,
+        description="wait (boundedly) until the views have read the log up to this position: "
+        "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
+    ),
+]
+
+
+def with_etag(content: Any, version: int) -> Response[Any]:
+    """A resource as JSON, its version as the ``ETag`` a later ``If-Match`` names."""
+    return Response(content=content, headers={"ETag": etag(version)})
+
+
+def paged(
+    query: Callable[..., tuple[list[Row], str | None]], cursor: str | None, limit: int
+) -> tuple[list[Row], str | None]:
+    """One page of a list query; a cursor it cannot read is the client's mistake (422)."""
+    try:
+        return query(cursor=cursor, limit=limit)
+    except BadCursor as e:
+        raise invalid("cursor", str(e)) from None
+
+
+def best_match(request: Request[Any, Any, Any], offered: Sequence[str], default: str) -> str:
+    """The media type of ``offered`` the client's ``Accept`` header prefers, q-values
+    weighed (the first offered wins for ``*/*``); ``default`` when none is accepted."""
+    accept = request.headers.get("accept", "")
+    if not accept.strip():
+        return default
+    return request.accept.best_match(list(offered), default=default)
+
+
+def caught_up(
+    services: Services,
+    request: Request[Any, Any, Any],
+    min_position: int | None,
+    *views: str,
+    wait: Callable[[int], bool] | None = None,
+) -> None:
+    """Wait for the views a read uses to reach the position the client asks for.
+
+    ``wait`` replaces the wait on the read models for views kept elsewhere (the outbox).
+    A position past the log's head is the client's mistake (422), never a 503.
+    """
+    wanted = min_position
+    header = request.headers.get("x-min-position")
+    if wanted is None and header is not None:
+        if not header.strip().isdigit():
+            raise invalid("X-Min-Position", "a log position is a whole number")
+        wanted = int(header)
+    if wanted is None:
+        return
+    head = services.center.head_position()
+    if wanted > head:
+        # No write answered this position: waiting for it would only time out.
+        raise invalid("min_position", f"the log holds no position {wanted} (its head is {head})")
+    reached = (
+        wait(wanted) if wait is not None else services.reads.wait(views, wanted, services.read_wait)
+    )
+    if not reached:
+        raise ProblemError(
+            503,
+            f"the {', '.join(views)} view(s) have not read the log up to position {wanted} "
+            f"within {services.read_wait:g} s; try again shortly",
+            code="view-behind",
+            headers={"Retry-After": "1"},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as a handler sees it: the services, who asks, and in which role.
+
+    The role is the one the route's ``opt`` names and the guard checked; a handler never
+    names it again.
+    """
+
+    services: Services
+    principal: Principal
+    request: Request[Any, Any, Any]
+
+    @property
+    def center(self) -> CommandCenter:
+        return self.services.center
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.request, self.principal)
+
+    def caught_up(self, min_position: int | None, *views: str) -> None:
+        caught_up(self.services, self.request, min_position, *views)
+
+    def run(
+        self,
+        data: Input | None,
+        act: Callable[[Context], Outcome],
+        *,
+        id_of: Callable[[Outcome], str] = lambda o: str(o.id),
+        creates: bool = False,
+    ) -> Response[Any]:
+        """Run one command in the route's role and answer its receipt."""
+        return commands.run(
+            self.services, self.request, self.principal, data, act, id_of=id_of, creates=creates
+        )
+
+
+def current_call(
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    principal: NamedDependency[Principal],
+) -> Call:
+    """The ``call`` dependency; it follows ``principal``, which follows ``services``, so
+    Litestar resolves them one after the other, with no task group (ADR 0017)."""
+    return Call(services, principal, request)
+
+
+Svc = NamedDependency[Services]
+Who = NamedDependency[Principal]
+On = NamedDependency[Call]

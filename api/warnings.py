@@ -1,0 +1,189 @@
+"""``/v1/warnings``: raise a warning, list and read them, and its duty officer's steps.
+
+A warning's detail is also a CAP 1.2 message (``Accept: application/cap+xml``) and a
+past state (``?as_of=`` or ``?version=``, answered as ``/as-of`` is: ADR 0035).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from api import schemas as s
+from api.access import scope_of, visible_warning
+from api.history import past_response
+from api.http import (
+    READ,
+    WRITE,
+    AsOf,
+    AtVersion,
+    Call,
+    Cursor,
+    Limit,
+    MinPosition,
+    On,
+    paged,
+    with_etag,
+)
+from api.intake import cap_response, wants_cap
+from api.problems import invalid
+from domain.application import Outcome
+from domain.errors import NotFound, NotPermitted
+from domain.meta import Context
+from domain.warning import Theme, WarningStatus
+from projections import queries as q
+
+Step = Callable[[Context], Outcome]
+DUTY = {"role": "duty_officer"}
+
+
+def check_offsets(**times: datetime | None) -> None:
+    """A time filter must say its zone: a bare one would be read in the server's."""
+    for name, value in times.items():
+        if value is not None and value.tzinfo is None:
+            raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
+
+
+class WarningController(Controller):
+    path = "/v1/warnings"
+    tags = ("warnings",)
+
+    @post("/", sync_to_thread=True, opt={"role": "monitor"}, responses=WRITE)
+    def raise_warning(self, call: On, data: JSONBody[s.WarningCreate]) -> Response[s.Receipt]:
+        center, principal = call.center, call.principal
+        center.unit(data.unit)
+        if not center.is_within(data.unit, principal.unit):
+            raise NotPermitted(
+                f"a monitor of {principal.unit} raises warnings only for units under it"
+            )
+
+        def act(ctx: Context) -> Outcome:
+            return center.raise_warning(
+                ctx,
+                source=data.source or principal.user,
+                rule=data.rule,
+                theme=str(data.theme),
+                level=data.level,
+                title=data.title,
+                unit=data.unit,
+                description=data.description,
+                location=data.location,
+                observed_at=data.observed_at,
+                dedup_key=data.dedup_key,
+                attributes=data.attributes,
+            )
+
+        return call.run(data, act, creates=True)
+
+    @get("/", sync_to_thread=True, responses=READ)
+    def list_warnings(
+        self,
+        call: On,
+        status: FromQuery[WarningStatus | None] = None,
+        level: Annotated[int | None, QueryParameter(ge=1, le=4)] = None,
+        theme: FromQuery[Theme | None] = None,
+        unit: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        raised_from: FromQuery[datetime | None] = None,
+        raised_to: FromQuery[datetime | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+        min_position: MinPosition = None,
+    ) -> s.WarningPage:
+        check_offsets(raised_from=raised_from, raised_to=raised_to)
+        call.caught_up(min_position, "units", "warnings")
+        services = call.services
+        with services.reads.store.read() as tx:
+            rows, next_cursor = paged(
+                lambda **page: q.warnings(
+                    tx,
+                    visible_to=scope_of(call.principal),
+                    status=status,
+                    level=level,
+                    theme=theme,
+                    unit=unit,
+                    raised_from=raised_from,
+                    raised_to=raised_to,
+                    **page,
+                ),
+                cursor,
+                limit,
+            )
+        return s.WarningPage(
+            items=[services.views.warning_row(r) for r in rows], next_cursor=next_cursor
+        )
+
+    @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
+    def get_warning(
+        self,
+        call: On,
+        wid: FromPath[UUID],
+        min_position: MinPosition = None,
+        as_of: AsOf = None,
+        version: AtVersion = None,
+    ) -> Response[Any]:
+        services, principal = call.services, call.principal
+        if as_of is not None or version is not None:
+            return past_response(call, "warnings", wid, as_of, version)
+        if wants_cap(call.request):
+            return cap_response(services, principal, wid)
+        call.caught_up(min_position, "units", "warnings")
+        with services.reads.store.read() as tx:
+            row = q.warning(tx, str(wid))
+            if row is None or not (
+                principal.reads_everything or q.within(tx, [row["unit"]], principal.unit)
+            ):
+                raise NotFound("warning not found")
+        return with_etag(services.views.warning(row), row["version"])
+
+    # -- the duty officer's steps, each on a warning the officer's unit can see --------
+
+    @post("/{wid:uuid}/acknowledge", sync_to_thread=True, opt=DUTY, responses=WRITE)
+    def acknowledge(
+        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Input | None] = None
+    ) -> Response[s.Receipt]:
+        return _step(call, wid, data, lambda ctx: call.center.acknowledge_warning(ctx, wid))
+
+    @post("/{wid:uuid}/assess", sync_to_thread=True, opt=DUTY, responses=WRITE)
+    def assess(
+        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Assessment]
+    ) -> Response[s.Receipt]:
+        return _step(
+            call,
+            wid,
+            data,
+            lambda ctx: call.center.assess_warning(
+                ctx, wid, confirmed=data.confirmed, note=data.note
+            ),
+        )
+
+    @post("/{wid:uuid}/resolve", sync_to_thread=True, opt=DUTY, responses=WRITE)
+    def resolve(
+        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
+    ) -> Response[s.Receipt]:
+        note = data.note if data else None
+        return _step(call, wid, data, lambda ctx: call.center.resolve_warning(ctx, wid, note))
+
+    @post("/{wid:uuid}/cancel", sync_to_thread=True, opt=DUTY, responses=WRITE)
+    def cancel(
+        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Reason]
+    ) -> Response[s.Receipt]:
+        reason = data.reason
+        return _step(call, wid, data, lambda ctx: call.center.cancel_warning(ctx, wid, reason))
+
+    @post("/{wid:uuid}/close", sync_to_thread=True, opt=DUTY, responses=WRITE)
+    def close(
+        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
+    ) -> Response[s.Receipt]:
+        note = data.note if data else None
+        return _step(call, wid, data, lambda ctx: call.center.close_warning(ctx, wid, note))
+
+
+def _step(call: Call, wid: UUID, data: s.Input | None, act: Step) -> Response[s.Receipt]:
+    """One step on a warning the caller's unit can see (404 for any other)."""
+    visible_warning(call.services, call.principal, call.center.warning(wid))
+    return call.run(data, act)
