@@ -19,6 +19,7 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.params import FromPath, QueryParameter
 
+import audit
 from api.access import Services, visible_instruction, visible_warning
 from api.commands import etag
 from api.http import LARGEST, READ, Call, On
@@ -29,7 +30,6 @@ from domain.disposition import Disposition
 from domain.errors import NotFound
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections import audit
 from projections.loops import KINDS
 
 
