@@ -26,6 +26,7 @@ from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController
 from api.intake import INTAKE_HANDLERS
+from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, ProblemError
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
@@ -37,8 +38,6 @@ from api.views import Views
 from api.warnings import WarningController
 from domain.application import CommandCenter
 from domain.intake import Intake
-from domain.meta import now
-from notifiers.delivery import webhook_health
 from projections.service import ReadModels
 
 #: Bodies over 1 MiB are refused (413) before they are read in full.
@@ -68,62 +67,11 @@ def health(services: NamedDependency[Services]) -> Health:
     media_type=MediaType.TEXT,
     tags=("system",),
 )
-def metrics(services: NamedDependency[Services]) -> str:
+def metrics(state: State) -> str:
     """Prometheus text format: the log's head, each view's position, lag and heartbeat;
     the webhooks' queue, and their subscriptions and failing endpoints counted."""
-    views = services.reads.status()
-    head = views[0]["head"] if views else services.center.head_position()
-    lines = [
-        "# HELP closedloop_log_head Position of the last event in the log.",
-        "# TYPE closedloop_log_head gauge",
-        f"closedloop_log_head {head}",
-        "# HELP closedloop_projection_position Last log position applied to the view.",
-        "# TYPE closedloop_projection_position gauge",
-        *(f'closedloop_projection_position{{view="{v["view"]}"}} {v["position"]}' for v in views),
-        "# HELP closedloop_projection_lag Events recorded but not yet applied to the view.",
-        "# TYPE closedloop_projection_lag gauge",
-        *(f'closedloop_projection_lag{{view="{v["view"]}"}} {v["lag"]}' for v in views),
-        "# HELP closedloop_projection_heartbeat_age_seconds Since the view's runner last "
-        "found the log read up to its head.",
-        "# TYPE closedloop_projection_heartbeat_age_seconds gauge",
-        *(
-            f'closedloop_projection_heartbeat_age_seconds{{view="{v["view"]}"}} '
-            f"{v['heartbeat_age']:.3f}"
-            for v in views
-            if v["heartbeat_age"] is not None
-        ),
-        *_webhook_metrics(services),
-    ]
     # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
-    return "\n".join(lines) + "\n"
-
-
-def _webhook_metrics(services: Services) -> list[str]:
-    """What an operator alerts on: deliveries piling up, endpoints failing or disabled (a
-    department whose only endpoint is down hears nothing, so someone else must)."""
-    health = webhook_health(services.reads.store)
-    waited = 0.0
-    if health.oldest_pending_at is not None:
-        waited = max(0.0, (now() - health.oldest_pending_at).total_seconds())
-    return [
-        "# HELP closedloop_webhook_pending Deliveries of active subscriptions waiting for "
-        "an attempt.",
-        "# TYPE closedloop_webhook_pending gauge",
-        f"closedloop_webhook_pending {health.pending}",
-        "# HELP closedloop_webhook_oldest_pending_age_seconds How long the oldest of them "
-        "has waited (0 when none waits).",
-        "# TYPE closedloop_webhook_oldest_pending_age_seconds gauge",
-        f"closedloop_webhook_oldest_pending_age_seconds {waited:.3f}",
-        "# HELP closedloop_webhook_subscriptions Subscriptions by state: disabled by their "
-        "admin, or after deliveries given up on in a row.",
-        "# TYPE closedloop_webhook_subscriptions gauge",
-        f'closedloop_webhook_subscriptions{{state="active"}} {health.active}',
-        f'closedloop_webhook_subscriptions{{state="disabled"}} {health.disabled}',
-        "# HELP closedloop_webhook_failing_endpoints Active subscriptions whose last "
-        "deliveries were given up on.",
-        "# TYPE closedloop_webhook_failing_endpoints gauge",
-        f"closedloop_webhook_failing_endpoints {health.failing}",
-    ]
+    return exposition(state.metrics)
 
 
 def build_services(
@@ -183,7 +131,9 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,
-        state=State({"services": services, "intake": intake}),
+        state=State(
+            {"services": services, "intake": intake, "metrics": metrics_registry(services)}
+        ),
         on_startup=[reads.start, *on_startup],
         on_shutdown=[*on_shutdown, reads.stop],
         openapi_config=OpenAPIConfig(

@@ -212,7 +212,7 @@ def test_metrics_show_an_endpoint_failing_then_disabled_for_the_operators_to_ale
     assert 'closedloop_webhook_subscriptions{state="active"} 0' in metrics
     # What waits for a disabled endpoint is not a backlog: no alert that never clears.
     assert "closedloop_webhook_pending 0" in metrics
-    assert "closedloop_webhook_oldest_pending_age_seconds 0.000" in metrics
+    assert "closedloop_webhook_oldest_pending_age_seconds 0.0\n" in metrics
     assert created["id"] not in metrics  # /metrics answers anyone: counts, no names
 
 

@@ -1,0 +1,99 @@
+"""``/metrics``: the figures an operator alerts on, in Prometheus's text format.
+
+A registry of the application's own (never the library's process-wide default) holds
+one collector that reads the figures when scraped: the log's head, each view's
+position, lag and heartbeat, the webhooks' queue, and their subscriptions and failing
+endpoints counted. The library writes the text, labels escaped (ADR 0035).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from api.access import Services
+from domain.meta import now
+from notifiers.delivery import webhook_health
+
+
+class CenterCollector(Collector):
+    """The center's figures, read at each scrape from the views and the outbox."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        services = self.services
+        views = services.reads.status()
+        head = views[0]["head"] if views else services.center.head_position()
+        yield GaugeMetricFamily(
+            "closedloop_log_head", "Position of the last event in the log.", value=head
+        )
+        by_view = {
+            "position": "Last log position applied to the view.",
+            "lag": "Events recorded but not yet applied to the view.",
+        }
+        for figure, help_text in by_view.items():
+            family = GaugeMetricFamily(
+                f"closedloop_projection_{figure}", help_text, labels=["view"]
+            )
+            for v in views:
+                family.add_metric([v["view"]], v[figure])
+            yield family
+        heartbeat = GaugeMetricFamily(
+            "closedloop_projection_heartbeat_age_seconds",
+            "Since the view's runner last found the log read up to its head.",
+            labels=["view"],
+        )
+        for v in views:
+            if v["heartbeat_age"] is not None:
+                heartbeat.add_metric([v["view"]], v["heartbeat_age"])
+        yield heartbeat
+        yield from self._webhooks()
+
+    def _webhooks(self) -> Iterator[Metric]:
+        """What an operator alerts on: deliveries piling up, endpoints failing or disabled
+        (a department whose only endpoint is down hears nothing, so someone else must)."""
+        health = webhook_health(self.services.reads.store)
+        waited = 0.0
+        if health.oldest_pending_at is not None:
+            waited = max(0.0, (now() - health.oldest_pending_at).total_seconds())
+        yield GaugeMetricFamily(
+            "closedloop_webhook_pending",
+            "Deliveries of active subscriptions waiting for an attempt.",
+            value=health.pending,
+        )
+        yield GaugeMetricFamily(
+            "closedloop_webhook_oldest_pending_age_seconds",
+            "How long the oldest of them has waited (0 when none waits).",
+            value=waited,
+        )
+        subscriptions = GaugeMetricFamily(
+            "closedloop_webhook_subscriptions",
+            "Subscriptions by state: disabled by their admin, or after deliveries given up "
+            "on in a row.",
+            labels=["state"],
+        )
+        subscriptions.add_metric(["active"], health.active)
+        subscriptions.add_metric(["disabled"], health.disabled)
+        yield subscriptions
+        yield GaugeMetricFamily(
+            "closedloop_webhook_failing_endpoints",
+            "Active subscriptions whose last deliveries were given up on.",
+            value=health.failing,
+        )
+
+
+def metrics_registry(services: Services) -> CollectorRegistry:
+    """A registry for one application; nothing is collected until it is scraped."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CenterCollector(services))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> str:
+    """The registry's figures in the text exposition format (version 0.0.4)."""
+    return generate_latest(registry).decode()
