@@ -17,7 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from api.audit import DESCRIPTIONS
+from api.descriptions import DESCRIPTIONS
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
