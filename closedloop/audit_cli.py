@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -37,35 +39,38 @@ def _bound(text: str | None, flag: str) -> int | datetime | None:
     return when
 
 
-def _open(settings: Settings) -> tuple[Any, Any, Any]:
+@contextmanager
+def _opened(settings: Settings) -> Iterator[tuple[Any, Any, Any]]:
+    """The command center, its view store and the audit settings, closed after use."""
     from projections.store import ViewStore
 
     center = build_command_center(settings)
     store = ViewStore.for_env(center.env)
-    return center, store, build_audit_settings(settings)
+    try:
+        yield center, store, build_audit_settings(settings)
+    finally:
+        store.close()
+        center.close()
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     import audit
 
-    center, store, audit_settings = _open(settings)
-    try:
-        if args.public_key:
-            try:
-                key = audit.PublicKey.from_verifier(args.public_key)
-            except ValueError as e:
-                raise SettingsError(f"--public-key: {e}") from None
-        else:
-            key = audit.Signer.from_file(
-                audit_settings.key_path, audit_settings.origin, create=False
-            ).public
-        result = audit.verify(center, store, key)
-    except FileNotFoundError as e:
-        print(f"closedloop audit: no audit key at {e.filename}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-        center.close()
+    with _opened(settings) as (center, store, audit_settings):
+        try:
+            if args.public_key:
+                try:
+                    key = audit.PublicKey.from_verifier(args.public_key)
+                except ValueError as e:
+                    raise SettingsError(f"--public-key: {e}") from None
+            else:
+                key = audit.Signer.from_file(
+                    audit_settings.key_path, audit_settings.origin, create=False
+                ).public
+            result = audit.verify(center, store, key)
+        except FileNotFoundError as e:
+            print(f"closedloop audit: no audit key at {e.filename}", file=sys.stderr)
+            return 2
     if result.ok:
         print(result.summary())
         return 0
@@ -79,8 +84,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     import audit
 
     start, stop = _bound(args.start, "--from"), _bound(args.stop, "--to")
-    center, store, _ = _open(settings)
-    try:
+    with _opened(settings) as (center, store, _):
         lines = audit.export_lines(
             center,
             store,
@@ -98,38 +102,27 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
                 out.close()
             else:
                 out.flush()
-    finally:
-        store.close()
-        center.close()
     return 0
 
 
 def _chain(args: argparse.Namespace, settings: Settings) -> int:
     import audit
 
-    center, store, audit_settings = _open(settings)
-    try:
+    with _opened(settings) as (center, store, audit_settings):
         chain = audit.AuditChain.beside(center, store, audit_settings)
         checkpoint = chain.checkpoint_now()
         print(f"chained up to position {chain.position}")
         if checkpoint is not None:
             print(checkpoint.note(), end="")
-    finally:
-        store.close()
-        center.close()
     return 0
 
 
 def _checkpoints(args: argparse.Namespace, settings: Settings) -> int:
     import audit
 
-    center, store, _ = _open(settings)
-    try:
+    with _opened(settings) as (_, store, _):
         for row in audit.checkpoints(store):
             print(row["note"])
-    finally:
-        store.close()
-        center.close()
     return 0
 
 
@@ -152,9 +145,8 @@ def add_audit_commands(subparsers: Any) -> None:
     export.add_argument("--to", dest="stop", default=None, metavar="POSITION|TIME")
     export.add_argument("--output", "-o", default=None, metavar="FILE")
     export.set_defaults(func=_export)
-    sub.add_parser(
-        "chain", help="chain what is recorded now and sign a checkpoint of its head"
-    ).set_defaults(func=_chain)
-    sub.add_parser("checkpoints", help="print every signed checkpoint note").set_defaults(
-        func=_checkpoints
-    )
+    for name, help_text, run in (
+        ("chain", "chain what is recorded now and sign a checkpoint of its head", _chain),
+        ("checkpoints", "print every signed checkpoint note", _checkpoints),
+    ):
+        sub.add_parser(name, help=help_text).set_defaults(func=run)

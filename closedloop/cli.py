@@ -317,11 +317,18 @@ def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _command(subparsers: Any, name: str, help: str, run: Any) -> argparse.ArgumentParser:
+    """A subcommand that runs ``run(args, settings)``; its flags are added to what it returns."""
+    command: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
+    command.set_defaults(func=run)
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="closedloop", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve = _command(sub, "serve", "run the HTTP API", _serve)
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=1)
@@ -330,64 +337,60 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="on PostgreSQL: leave the views to `closedloop projections run`",
     )
-    serve.set_defaults(func=_serve)
 
     projections = sub.add_parser("projections", help="the read models (views)")
     proj_sub = projections.add_subparsers(dest="projections_command", required=True)
-    run = proj_sub.add_parser("run", help="follow the log and feed the views (own process)")
+    run = _command(
+        proj_sub, "run", "follow the log and feed the views (own process)", _projections_run
+    )
     run.add_argument("--poll", type=float, default=1.0, help="fallback polling interval (s)")
     run.add_argument("--no-listen", action="store_true", help="poll only, no LISTEN/NOTIFY")
-    run.set_defaults(func=_projections_run)
-    rebuild = proj_sub.add_parser("rebuild", help="drop the views and replay the whole log")
+    rebuild = _command(
+        proj_sub, "rebuild", "drop the views and replay the whole log", _projections_rebuild
+    )
     rebuild.add_argument("name", nargs="?", default=None, metavar="NAME")
     rebuild.add_argument("--batch", type=int, default=5000)
-    rebuild.set_defaults(func=_projections_rebuild)
-    proj_sub.add_parser(
-        "verify", help="rebuild into a scratch area and compare with the live views"
-    ).set_defaults(func=_projections_verify)
-    proj_sub.add_parser("status", help="each view's position, the head and the lag").set_defaults(
-        func=_projections_status
+    _command(
+        proj_sub,
+        "verify",
+        "rebuild into a scratch area and compare with the live views",
+        _projections_verify,
     )
+    _command(proj_sub, "status", "each view's position, the head and the lag", _projections_status)
 
     add_audit_commands(sub)
     add_notifier_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")
     watch_sub = watch.add_subparsers(dest="watch_command", required=True)
-    watch_sub.add_parser(
-        "run", help="run them on their own (serve runs them in-process by default)"
-    ).set_defaults(func=_watch_run)
+    _command(
+        watch_sub,
+        "run",
+        "run them on their own (serve runs them in-process by default)",
+        _watch_run,
+    )
 
     demo = sub.add_parser("demo", help="the demo district")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
-    demo_sub.add_parser("load", help="load the demo district (twice changes nothing)").set_defaults(
-        func=_demo_load
+    _command(demo_sub, "load", "load the demo district (twice changes nothing)", _demo_load)
+    _command(
+        demo_sub, "tokens", "revoke the previous demo tokens and print six new ones", _demo_tokens
     )
-
-    demo_sub.add_parser(
-        "tokens", help="revoke the previous demo tokens and print six new ones"
-    ).set_defaults(func=_demo_tokens)
 
     token = sub.add_parser("token", help="bearer tokens of the API")
     token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser("create", help="issue a token and print it once")
+    create = _command(token_sub, "create", "issue a token and print it once", _token_create)
     create.add_argument("--unit", required=True)
     create.add_argument("--role", required=True, action="append", choices=ROLES)
     create.add_argument("--user", required=True)
     create.add_argument("--label", default="")
-    create.set_defaults(func=_token_create)
-    token_sub.add_parser("list", help="one token a line, its id first").set_defaults(
-        func=_token_list
-    )
-    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    _command(token_sub, "list", "one token a line, its id first", _token_list)
+    revoke = _command(token_sub, "revoke", "revoke a token by its id", _token_revoke)
     revoke.add_argument("token_id", metavar="ID")
-    revoke.set_defaults(func=_token_revoke)
 
     units = sub.add_parser("units", help="the command network")
     units_sub = units.add_subparsers(dest="units_command", required=True)
-    units_sub.add_parser("list", help="one unit a line, its code first").set_defaults(
-        func=_units_list
-    )
+    _command(units_sub, "list", "one unit a line, its code first", _units_list)
     return p
 
 

@@ -7,10 +7,15 @@ and a unit already on the record is left as it is.
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain.application import CommandCenter
 from domain.meta import Actor, Context
 
-# code, name, English name, level, kind, parent
+#: What each row of :data:`DEMO_UNITS` holds, in order: the keywords of
+#: :meth:`CommandCenter.register_unit`.
+FIELDS = ("code", "name", "name_en", "level", "kind", "parent")
+
 DEMO_UNITS: list[tuple[str, str, str, str, str, str | None]] = [
     ("HC", "海城市人民政府", "Haicheng Municipal Government", "city", "government", None),
     (
@@ -133,17 +138,10 @@ def load_demo(app: CommandCenter) -> int:
     """Register the demo district's units that are not on the record yet; return how many."""
     existing = {u.code for u in app.units()}
     added = 0
-    for code, name, name_en, level, kind, parent in DEMO_UNITS:
-        if code in existing:
+    for row in DEMO_UNITS:
+        unit: dict[str, Any] = dict(zip(FIELDS, row, strict=True))
+        if unit["code"] in existing:
             continue
-        app.register_unit(
-            Context(DEMO_ADMIN, command_id=f"demo:{code}"),
-            code=code,
-            name=name,
-            name_en=name_en,
-            level=level,
-            kind=kind,
-            parent=parent,
-        )
+        app.register_unit(Context(DEMO_ADMIN, command_id=f"demo:{unit['code']}"), **unit)
         added += 1
     return added

@@ -10,23 +10,26 @@ from __future__ import annotations
 class DomainError(Exception):
     """A command was refused by a rule of the closed loop; nothing was stored."""
 
-    #: A short, stable identifier for machines (used in problem-details ``type`` URIs).
+    #: A short, stable identifier for machines (used in problem-details ``type`` URIs),
+    #: given by each family of errors as a keyword of its class statement; an error
+    #: that names none (a data file's, say) answers its family's.
     code = "domain-error"
 
+    def __init_subclass__(cls, *, code: str | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
 
-class NotFound(DomainError):
+
+class NotFound(DomainError, code="not-found"):
     """The unit, warning, instruction or disposition named does not exist."""
 
-    code = "not-found"
 
-
-class InvalidValue(DomainError):
+class InvalidValue(DomainError, code="invalid-value"):
     """A value given with a command is out of its bounds (empty title, past deadline...)."""
 
-    code = "invalid-value"
 
-
-class CommandIdReused(InvalidValue):
+class CommandIdReused(InvalidValue, code="command-id-reused"):
     """A command id given again with a different command: the record keeps the first.
 
     A command id makes a retry harmless (the same command again answers as the first
@@ -35,41 +38,29 @@ class CommandIdReused(InvalidValue):
     lost without a word (ADR 0025).
     """
 
-    code = "command-id-reused"
 
-
-class InvalidTransition(DomainError):
+class InvalidTransition(DomainError, code="invalid-transition"):
     """The command does not apply in the current state (e.g. verifying an unsubmitted case)."""
 
-    code = "invalid-transition"
 
-
-class NotPermitted(DomainError):
+class NotPermitted(DomainError, code="not-permitted"):
     """The acting unit may not do this (not the issuer, not an assignee, not a superior)."""
 
-    code = "not-permitted"
 
-
-class DirectionRefused(NotPermitted):
+class DirectionRefused(NotPermitted, code="direction-refused"):
     """An instruction would go up the network, or across to something that is not a department."""
 
-    code = "direction-refused"
 
-
-class AlreadyExists(DomainError):
+class AlreadyExists(DomainError, code="already-exists"):
     """Something with this identity is already on the record (e.g. a unit code)."""
 
-    code = "already-exists"
 
-
-class ConcurrencyConflict(DomainError):
+class ConcurrencyConflict(DomainError, code="concurrency-conflict"):
     """The record moved on while the command was being decided.
 
     Raised when the caller asked for a specific version and the aggregate is no longer
     at it, or when repeated retries kept losing the race.
     """
-
-    code = "concurrency-conflict"
 
 
 def check_printable(value: str, what: str) -> None:

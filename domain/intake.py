@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,14 +24,12 @@ from domain.application import CommandCenter, Outcome
 from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
 from domain.condition import Condition, condition_id
 from domain.decision import Decision
-from domain.emergency import Scenario, scenario_id
-from domain.errors import DomainError, InvalidValue, NotFound
-from domain.instruction import Priority
-from domain.meta import SYSTEM, Actor, Context, derived_id, now
+from domain.errors import InvalidValue, NotFound
+from domain.meta import SYSTEM, Context, derived_id
 from domain.observation_batch import ObservationBatch, batch_id
-from domain.playbooks import Playbook, Step
+from domain.playbook_runner import PlaybookRunner
+from domain.playbooks import Playbook
 from domain.rules import Catalogue, Reading, Rule
-from domain.unit import Kind
 from domain.warning import EarlyWarning, WarningStatus
 
 T = TypeVar("T", bound=Aggregate)
@@ -64,8 +61,13 @@ class CapResult:
     instructions: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Intake:
-    """Observations, CAP messages, playbooks and emergency mode over one command center."""
+class Intake(PlaybookRunner):
+    """Observations, CAP messages, playbooks and emergency mode over one command center.
+
+    The playbooks and emergency mode are the :class:`PlaybookRunner`'s; the intake adds
+    what raises the warnings they act on, and its commands stay where the API and the
+    workers call them.
+    """
 
     def __init__(
         self,
@@ -75,10 +77,9 @@ class Intake:
         profile: CapProfile,
         playbooks: Sequence[Playbook] = (),
     ) -> None:
-        self.center = center
+        super().__init__(center, playbooks)
         self.catalogue = catalogue
         self.profile = profile
-        self.playbooks = list(playbooks)
 
     def reload(
         self,
@@ -96,9 +97,6 @@ class Intake:
             self.playbooks = list(playbooks)
 
     # -- storage of the intake's own aggregates ------------------------------------------
-
-    def _find(self, cls: type[T], aggregate_id: UUID) -> T | None:
-        return self.center.unit_of_work.find(cls, aggregate_id)
 
     def _first_of(self, cls: type[T], aggregate_id: UUID, make: Callable[[], T]) -> T | None:
         """Record what ``make`` builds under ``aggregate_id``, through the one command path;
@@ -372,151 +370,6 @@ class Intake:
             withdrawn.append(wid)
         return withdrawn
 
-    # -- playbooks -------------------------------------------------------------------
-
-    def run_playbooks(self, wid: UUID, trigger: str) -> list[dict[str, Any]]:
-        """Issue the instructions of every playbook that applies to the warning now."""
-        w = self.center.warning(wid)
-        if w.status in (WarningStatus.FALSE_ALARM, WarningStatus.CANCELLED, WarningStatus.CLOSED):
-            return []
-        text = " ".join([w.title, w.rule, w.description, *_cap_events(w.attributes)])
-        issued: list[dict[str, Any]] = []
-        for book in self.playbooks:
-            if not book.applies_to(
-                trigger=trigger, rule=w.rule, theme=w.theme, level=w.level, text=text
-            ):
-                continue
-            emergency = self.in_emergency(book.scenario)
-            for step in book.steps:
-                for unit in self._targets(book, step, w):
-                    issued.append(self._issue_step(book, step, w, unit, emergency))
-        return issued
-
-    def _targets(self, book: Playbook, step: Step, w: EarlyWarning) -> list[str]:
-        units: list[str] = []
-        for target in step.to:
-            if target == "responsible":
-                units.append(w.unit)
-            elif target.startswith("unit:"):
-                units.append(target.removeprefix("unit:"))
-            else:
-                level = target.removeprefix("every:")
-                units += [
-                    u.code
-                    for u in self.center.units()
-                    if u.active
-                    and u.level == level
-                    and u.kind == Kind.GOVERNMENT
-                    and u.code != book.dispatcher
-                    and self.center.is_within(u.code, book.dispatcher)
-                ]
-        return list(dict.fromkeys(units))
-
-    def _issue_step(
-        self, book: Playbook, step: Step, w: EarlyWarning, unit: str, emergency: bool
-    ) -> dict[str, Any]:
-        key = derived_id("playbook-step", f"{w.id}:{book.code}:{step.code}:{unit}").hex
-        start = now()
-        ctx = Context(
-            Actor(person="closedloop", unit=book.dispatcher, role="system"),
-            command_id=f"playbook:{key}",
-            # The deadline is counted from this instant, which is also the dispatch time.
-            occurred_at=start,
-            cause=f"playbook {book.code} step {step.code} for warning {w.id}",
-        )
-        result: dict[str, Any] = {"playbook": book.code, "step": step.code, "unit": unit}
-        if unit == book.dispatcher:
-            return {**result, "skipped": "the dispatching unit does not instruct itself"}
-        priority = Priority.URGENT if emergency else step.priority
-        deadline = self.step_deadline(step, emergency, start)
-        try:
-            outcome = self.center.issue_instruction(
-                ctx,
-                lead_unit=unit,
-                title=step.title,
-                content=step.content or None,
-                priority=priority,
-                deadline=deadline,
-                warning_ids=[w.id],
-            )
-        except DomainError as e:
-            # One unit that cannot take it (deactivated, out of reach) must not stop the rest.
-            return {**result, "skipped": str(e)}
-        return {**result, "instruction_id": str(outcome.id), "emergency": emergency}
-
-    def step_deadline(self, step: Step, emergency: bool, start: datetime) -> datetime:
-        """Emergency mode: clock time with the tighter limit; otherwise the priority's count."""
-        if emergency:
-            return start + (step.emergency_due_in or step.due_in).clock()
-        return self.center.deadline_for(step.priority, start, step.due_in)
-
-    def follow(self, start: int = 1) -> int:
-        """Run playbooks for warnings raised or confirmed by anyone (the API included),
-        reading the log from ``start``; answers the next position to read from."""
-        position = start
-        for n in self.center.iter_log(start):
-            position = n.id + 1
-            if n.topic.endswith("EarlyWarning.Raised"):
-                trigger = "raise"
-            elif n.topic.endswith("EarlyWarning.Assessed"):
-                e = self.center.mapper.to_domain_event(n)
-                if not getattr(e, "confirmed", False):
-                    continue
-                trigger = "confirm"
-            else:
-                continue
-            try:
-                self.run_playbooks(n.originator_id, trigger)
-            except DomainError:
-                continue  # a warning gone meanwhile; the next event may still matter
-        return position
-
-    # -- emergency mode --------------------------------------------------------------
-
-    @property
-    def scenarios(self) -> list[str]:
-        return sorted({b.scenario for b in self.playbooks})
-
-    def scenario(self, name: str) -> Scenario | None:
-        if name not in self.scenarios:
-            raise NotFound(f"no playbook defines scenario {name!r}")
-        return self._find(Scenario, scenario_id(name))
-
-    def in_emergency(self, name: str) -> bool:
-        found = self._find(Scenario, scenario_id(name))
-        return found is not None and found.emergency
-
-    def switch_emergency(self, ctx: Context, name: str, *, on: bool, reason: str) -> Outcome:
-        """Switch a scenario's emergency mode on or off; both are events with who and why."""
-        sid = scenario_id(name)
-        work = self.center.unit_of_work
-
-        def decide() -> Decision:
-            scenario = work.find(Scenario, sid)
-            if scenario is not None and scenario.has_seen(ctx.command_id):
-                return Decision(scenario, [])
-            if scenario is None:
-                scenario = Scenario(name=name, meta=ctx.meta("StartScenario", sid))
-            if on:
-                scenario.switch_on(reason, ctx.meta("SwitchEmergencyOn", sid))
-            else:
-                scenario.switch_off(reason, ctx.meta("SwitchEmergencyOff", sid))
-            return Decision(scenario, [scenario])
-
-        self.scenario(name)  # a scenario no playbook defines is refused
-        return work.execute(decide)
-
 
 def _text_id(wid: UUID | None) -> str | None:
     return str(wid) if wid is not None else None
-
-
-def _cap_events(attributes: dict[str, Any]) -> list[str]:
-    cap = attributes.get("cap")
-    if not isinstance(cap, dict):
-        return []
-    return [
-        f"{i.get('event', '')} {i.get('headline', '')}"
-        for i in cap.get("infos", [])
-        if isinstance(i, dict)
-    ]
