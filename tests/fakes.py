@@ -1,26 +1,24 @@
-"""A real webhook receiver on 127.0.0.1 that verifies with the reference
-``standardwebhooks`` library, and the notifiers on the ``center`` fixture's store."""
+"""The fakes of the world outside Closed Loop, in one place for every layer.
+
+A department's webhook endpoint: a real HTTP server on 127.0.0.1 that verifies each delivery
+with the reference ``standardwebhooks`` library; the webhook settings that point the
+notifiers at it with short timeouts; an administrator's context.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from domain.application import CommandCenter
-from domain.demo import load_demo
 from domain.meta import Actor, Context
 from notifiers.config import WebhookConfig, networks
-from notifiers.secrets import Keyring
-from notifiers.service import Notifiers
-from projections.store import ViewStore
 
 #: (status, headers, delay in seconds) the receiver answers with.
 Answer = tuple[int, dict[str, str], float]
@@ -147,34 +145,3 @@ ADMIN_HW = Context(actor=Actor(person="admin-hw", unit="HW", role="admin"))
 
 def admin(unit: str = "HW") -> Context:
     return Context(actor=Actor(person=f"admin-{unit}", unit=unit, role="admin"))
-
-
-@pytest.fixture
-def demo(center: CommandCenter) -> CommandCenter:
-    load_demo(center)
-    return center
-
-
-@pytest.fixture
-def keyring() -> Keyring:
-    return Keyring.generate()
-
-
-@pytest.fixture
-def make_notifiers(demo: CommandCenter, keyring: Keyring) -> Iterator[Callable[..., Notifiers]]:
-    made: list[Notifiers] = []
-    stores: list[ViewStore] = []
-
-    def make(config: WebhookConfig | None = None, **kwargs: Any) -> Notifiers:
-        store = ViewStore.for_env(demo.env)
-        stores.append(store)
-        n = Notifiers(demo, store, keyring=keyring, config=config or fast_config(), **kwargs)
-        n.prepare()
-        made.append(n)
-        return n
-
-    yield make
-    for n in made:
-        n.stop()
-    for s in stores:
-        s.close()

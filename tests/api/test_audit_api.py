@@ -16,7 +16,7 @@ from api.tokens import TokenBook
 from domain.application import CommandCenter
 from domain.demo import load_demo
 from projections.service import ReadModels
-from tests.audit.conftest import a_whole_loop, rechain_as_an_outsider
+from tests.integration.audit.conftest import a_whole_loop, rechain_as_an_outsider
 
 PEOPLE = {
     "auditor": ("HC", ["auditor"]),

@@ -15,7 +15,7 @@ from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
 from tests.api.conftest import As
 
-SAMPLES = Path(__file__).parent / "cap_samples"
+SAMPLES = Path(__file__).parents[1] / "unit" / "intake" / "cap_samples"
 
 
 @pytest.fixture

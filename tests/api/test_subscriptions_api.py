@@ -19,7 +19,7 @@ from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
 from projections.service import ReadModels
 from projections.store import ViewStore
-from tests.notifiers.conftest import Receiver, fast_config
+from tests.fakes import Receiver, fast_config
 
 PEOPLE = {
     "admin_hw": ("HW", ["admin"]),
@@ -154,7 +154,7 @@ def test_deliveries_are_listed_and_a_dead_letter_is_redelivered(
     created = client.post("/v1/subscriptions", json={"url": receiver.url}).json()
     receiver.secrets.append(created["secret"])
     receiver.answer = lambda r: (500, {}, 0.0)
-    from tests.notifiers.test_delivery import raise_warning
+    from tests.integration.notifiers.test_delivery import raise_warning
 
     raise_warning(demo)
     deadline = time.monotonic() + 15
@@ -180,7 +180,7 @@ def test_metrics_show_an_endpoint_failing_then_disabled_for_the_operators_to_ale
 ) -> None:
     """The unit's only endpoint is down: the department hears nothing, so whoever
     watches the center's metrics must (fast_config disables after 3 dead in a row)."""
-    from tests.notifiers.test_delivery import raise_warning
+    from tests.integration.notifiers.test_delivery import raise_warning
 
     client, _ = api
     created = client.post("/v1/subscriptions", json={"url": receiver.url}).json()
@@ -229,7 +229,7 @@ def test_metrics_answer_before_any_notifier_made_its_tables(demo: CommandCenter)
 def test_deliveries_are_filtered_by_subscription_status_and_time(
     api: tuple[TestClient[Any], Notifiers], receiver: Receiver, demo: CommandCenter
 ) -> None:
-    from tests.notifiers.test_delivery import raise_warning
+    from tests.integration.notifiers.test_delivery import raise_warning
 
     client, _ = api
     first = client.post("/v1/subscriptions", json={"url": receiver.url}).json()

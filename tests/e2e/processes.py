@@ -20,8 +20,8 @@ from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
 from projections.store import ViewStore
 from tests.conftest import make_center
-from tests.notifiers.conftest import Receiver, fast_config
-from tests.notifiers.test_delivery import subscribe
+from tests.fakes import Receiver, fast_config
+from tests.integration.notifiers.test_delivery import subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def start_worker(
         "CLOSEDLOOP_WEBHOOK_CONCURRENCY": "4",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.notifiers.processes", str(crash), "notifiers", "run"],
+        [sys.executable, "-m", "tests.e2e.processes", str(crash), "notifiers", "run"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -92,7 +92,7 @@ def crash_after_post(probability: float) -> None:
 
 
 if __name__ == "__main__":
-    # python -m tests.notifiers.processes CRASH notifiers run: the CLI with the fault in.
+    # python -m tests.e2e.processes CRASH notifiers run: the CLI with the fault in.
     from closedloop.notifiers_cli import main
 
     if float(sys.argv[1]) > 0:

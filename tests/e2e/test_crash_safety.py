@@ -16,9 +16,9 @@ import pytest
 
 from notifiers.delivery import deliveries
 from notifiers.outbox import ATTEMPTS
-from tests.notifiers.conftest import Receiver
-from tests.notifiers.processes import start_worker, subscribed_demo
-from tests.notifiers.test_delivery import a_loop, raise_warning
+from tests.e2e.processes import start_worker, subscribed_demo
+from tests.fakes import Receiver
+from tests.integration.notifiers.test_delivery import a_loop, raise_warning
 
 
 @pytest.mark.postgres

@@ -15,7 +15,7 @@ from api.tokens import TokenBook
 from domain.application import CommandCenter
 from domain.calendar import WorkingDuration
 from domain.demo import load_demo
-from tests.reports.conftest import as_unit
+from tests.integration.reports.conftest import as_unit
 
 PEOPLE = {
     "district": ("HW", ("dispatcher",)),

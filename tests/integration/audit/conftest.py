@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -34,21 +32,6 @@ from tests.unit.builders import (
     ctx,
     issue,
 )
-
-
-@pytest.fixture
-def audit_settings(tmp_path: Path) -> audit.AuditSettings:
-    return audit.AuditSettings(key_path=tmp_path / "keys" / "audit-signing.key", every_events=10)
-
-
-@pytest.fixture
-def store(center: CommandCenter) -> Iterator[ViewStore]:
-    views = ViewStore.for_env(center.env)
-    try:
-        yield views
-    finally:
-        views.close()
-
 
 #: In a chain that switches form, the events chained in form 1 (as before ADR 0021).
 SWITCH = 40

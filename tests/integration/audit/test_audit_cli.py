@@ -12,7 +12,7 @@ import pytest
 from closedloop.audit_cli import add_audit_commands
 from closedloop.settings import Settings
 from domain.application import CommandCenter
-from tests.audit.conftest import Tamper
+from tests.integration.audit.conftest import Tamper
 
 
 def cli(database_url: str, *argv: str) -> int:

@@ -16,7 +16,13 @@ import pytest
 import audit
 from domain.application import CommandCenter
 from projections.store import ViewStore
-from tests.audit.conftest import SWITCH, Tamper, a_whole_loop, forms, rechain_as_an_outsider
+from tests.integration.audit.conftest import (
+    SWITCH,
+    Tamper,
+    a_whole_loop,
+    forms,
+    rechain_as_an_outsider,
+)
 
 #: An Instruction.Issued event, chained in form 2 in both kinds of chain.
 ISSUED = 62

@@ -11,7 +11,7 @@ import pytest
 import audit
 from domain.application import CommandCenter
 from projections.store import ViewStore
-from tests.audit.conftest import Tamper, forms
+from tests.integration.audit.conftest import Tamper, forms
 
 
 def position_of(center: CommandCenter, topic_suffix: str, after: int = 0) -> int:
@@ -41,7 +41,7 @@ def test_events_written_after_the_chain_are_pending_not_faults(
     center: CommandCenter, store: ViewStore, chain: audit.AuditChain, recorded: dict[str, Any]
 ) -> None:
     chain.catch_up()
-    from tests.audit.conftest import a_whole_loop
+    from tests.integration.audit.conftest import a_whole_loop
 
     a_whole_loop(center)
     result = verified(center, store, chain)
@@ -237,7 +237,7 @@ def test_the_follower_refuses_to_extend_a_chain_whose_rows_were_removed(
     head = center.head_position()
     with store.transaction() as tx:
         tx.execute("DELETE FROM audit_chain WHERE position = ?", (head,))
-    from tests.audit.conftest import a_whole_loop
+    from tests.integration.audit.conftest import a_whole_loop
 
     a_whole_loop(center)
     with pytest.raises(audit.ChainBroken):

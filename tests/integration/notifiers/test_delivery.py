@@ -17,7 +17,7 @@ from domain.application import CommandCenter
 from domain.meta import Actor, Context, now
 from notifiers.delivery import deliveries, redeliver
 from notifiers.service import Notifiers
-from tests.notifiers.conftest import Received, Receiver, admin, fast_config
+from tests.fakes import Received, Receiver, admin, fast_config
 
 DUTY = Actor(person="duty", unit="HW", role="duty_officer")
 MONITOR = Actor(person="monitor", unit="HW", role="monitor")
@@ -224,7 +224,7 @@ def test_persistent_failure_dead_letters_then_disables_and_tells_the_unit(
     notifiers = make_notifiers(fast_config(disable_after_dead=2))
     failing = subscribe(notifiers, receiver)
     watcher = Receiver()
-    from tests.notifiers.conftest import serve
+    from tests.fakes import serve
 
     server = serve(watcher)
     try:

@@ -20,8 +20,8 @@ from notifiers.config import networks
 from notifiers.delivery import deliveries
 from notifiers.service import Notifiers
 from notifiers.transport import TargetRefused, check_target
-from tests.notifiers.conftest import Receiver, fast_config, serve
-from tests.notifiers.test_delivery import raise_warning, subscribe
+from tests.fakes import Receiver, fast_config, serve
+from tests.integration.notifiers.test_delivery import raise_warning, subscribe
 
 pytestmark = pytest.mark.slow
 
@@ -248,7 +248,7 @@ def test_no_secret_is_ever_logged(
     sid = subscribe(notifiers, receiver)
     from uuid import UUID
 
-    from tests.notifiers.conftest import admin
+    from tests.fakes import admin
 
     rotated = notifiers.book.rotate(admin(), UUID(sid))
     assert rotated.secret is not None

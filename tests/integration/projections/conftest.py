@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from domain.application import CommandCenter
 from projections.registry import view_classes
 from projections.runner import Runner
 from projections.store import ViewStore
-
-
-@pytest.fixture
-def store(center: CommandCenter) -> Iterator[ViewStore]:
-    views = ViewStore.for_env(center.env)
-    try:
-        yield views
-    finally:
-        views.close()
 
 
 def snapshot(store: ViewStore) -> dict[str, list[tuple[object, ...]]]:

@@ -15,7 +15,7 @@ from bench.workload import storm_warning
 from domain.application import CommandCenter
 from domain.meta import MetaAsDict
 from projections.decoding import UUID_CACHE, _FastJSONTranscoder, event_decoder
-from tests.projections.workload import run_workload
+from tests.integration.projections.workload import run_workload
 
 
 def test_every_event_of_the_log_decodes_as_the_mapper_decodes_it(center: CommandCenter) -> None:

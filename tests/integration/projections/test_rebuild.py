@@ -12,8 +12,8 @@ import pytest
 from domain.application import CommandCenter
 from projections.runner import Runner
 from projections.store import ViewStore, tracking_name
-from tests.projections.conftest import rebuilt, snapshot
-from tests.projections.workload import run_workload, warning
+from tests.integration.projections.conftest import rebuilt, snapshot
+from tests.integration.projections.workload import run_workload, warning
 
 
 def test_views_followed_live_equal_views_rebuilt_from_the_first_event(

@@ -17,8 +17,8 @@ from domain.application import CommandCenter
 from projections.registry import view_names
 from projections.runner import Runner
 from projections.store import ViewStore, tracking_name
-from tests.projections.conftest import rebuilt, snapshot
-from tests.projections.workload import run_workload, warning
+from tests.integration.projections.conftest import rebuilt, snapshot
+from tests.integration.projections.workload import run_workload, warning
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from domain.calendar import WorkingDuration
 from projections.reports import Indicators, Period, Report, resolve_period, unit_report
 from projections.reports import reading as reports
 from projections.store import ViewStore
-from tests.reports.conftest import Clock, Month, local, project
+from tests.integration.reports.conftest import Clock, Month, local, project
 
 AS_OF = local("2026-05-01 12:00")
 

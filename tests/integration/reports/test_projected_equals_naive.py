@@ -22,7 +22,7 @@ from domain.instruction import Instruction
 from domain.warning import EarlyWarning
 from projections.reports import Durations, Period, SignForLimits, unit_report
 from projections.store import SQLiteViewStore
-from tests.reports.conftest import as_unit, local, project
+from tests.integration.reports.conftest import as_unit, local, project
 from tests.unit.builders import FrozenClockCenter
 
 LEADS = ["HW-DH", "HW-DH-QS", "HW-DH-HP", "HW-XL", "HW-XL-SQ", "HW-NG-GK"]

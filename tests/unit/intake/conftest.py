@@ -14,7 +14,6 @@ from domain.demo import load_demo
 from domain.intake import Intake
 from domain.meta import Actor, Context
 from domain.rules import Reading
-from tests.api.conftest import as_, tokens  # noqa: F401 (the API tests' fixtures)
 
 MONITOR = Actor(person="sensor-gateway", unit="HW", role="monitor")
 

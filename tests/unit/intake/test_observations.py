@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from domain.intake import Intake
 from domain.warning import WarningStatus
-from tests.intake.conftest import monitor, reading
+from tests.unit.intake.conftest import monitor, reading
 
 
 def observe(intake: Intake, batch: str, *readings_: object) -> list[dict[str, object]]:

@@ -13,7 +13,7 @@ from domain.instruction import Priority
 from domain.intake import Intake
 from domain.meta import Actor, Context
 from domain.playbooks import PlaybookError
-from tests.intake.conftest import monitor, reading
+from tests.unit.intake.conftest import monitor, reading
 
 MONITOR = Actor("monitor", "HW", "monitor")
 DUTY = Actor("duty", "HW", "duty_officer")

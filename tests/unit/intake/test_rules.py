@@ -12,7 +12,7 @@ import pytest
 from closedloop.catalogues import catalogue_from_mapping, load_catalogue
 from closedloop.intake_config import DEFAULT_CATALOGUE
 from domain.rules import Catalogue, CatalogueError
-from tests.intake.conftest import reading
+from tests.unit.intake.conftest import reading
 
 CATALOGUE = load_catalogue(DEFAULT_CATALOGUE)
 DAY = "2026-03-02T10:00:00+08:00"

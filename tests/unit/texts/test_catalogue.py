@@ -18,7 +18,7 @@ import notifiers.book
 from api.reports import COLUMNS, LEVEL_LABELS, THEME_LABELS
 from api.tokens import ROLES
 from domain.meta import SYSTEM
-from tests.test_architecture import ROOT, imported_modules
+from tests.unit.test_architecture import ROOT, imported_modules
 from texts.catalogue import LOCALE, Catalogue, CatalogueError, catalogue, placeholders, say, word
 from texts.words import FAMILIES, STEPS, every_word_id
 

@@ -10,7 +10,6 @@ from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from notifiers.outbox import EVENT_TYPES, event_fields, summary
-from tests.texts.test_timeline import CODES, WRITTEN
 from tests.unit.builders import (
     DISTRICT,
     OFFICE,
@@ -19,6 +18,7 @@ from tests.unit.builders import (
     ctx,
     issue,
 )
+from tests.unit.texts.test_timeline import CODES, WRITTEN
 from texts.catalogue import catalogue, placeholders
 from texts.webhooks import message_id, notification_values
 
