@@ -8,13 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import pytest
 from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from closedloop.bootstrap import load_calendar
-from closedloop.settings import DEFAULT_CALENDAR
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.demo import load_demo
@@ -58,11 +55,6 @@ loops = st.builds(
     step_minutes=st.integers(1, 3000),
     cancel=st.booleans(),
 )
-
-
-@pytest.fixture(scope="module")
-def calendar() -> WorkingCalendar:
-    return load_calendar(DEFAULT_CALENDAR)
 
 
 def play(center: CommandCenter, n: int, spec: LoopSpec) -> None:
