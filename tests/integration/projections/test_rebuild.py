@@ -12,8 +12,7 @@ import pytest
 from domain.application import CommandCenter
 from projections.runner import Runner
 from projections.store import ViewStore, tracking_name
-from tests.integration.projections.conftest import rebuilt, snapshot
-from tests.integration.projections.workload import run_workload, warning
+from tests.integration.projections.workload import rebuilt, run_workload, snapshot, warning
 
 
 def test_views_followed_live_equal_views_rebuilt_from_the_first_event(

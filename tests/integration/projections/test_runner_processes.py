@@ -17,8 +17,7 @@ from domain.application import CommandCenter
 from projections.registry import view_names
 from projections.runner import Runner
 from projections.store import ViewStore, tracking_name
-from tests.integration.projections.conftest import rebuilt, snapshot
-from tests.integration.projections.workload import run_workload, warning
+from tests.integration.projections.workload import rebuilt, run_workload, snapshot, warning
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 """A varied workload on the demo district: warnings through every state, instructions
 signed, returned and redirected, forwarded, extended, reworked, parked, cancelled,
-and a unit moved with its subtree."""
+and a unit moved with its subtree; and the views it leaves, as rows, projected or rebuilt."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Any
 from domain.application import CommandCenter
 from domain.demo import load_demo
 from domain.meta import Actor, Context, now
+from projections.registry import view_classes
+from projections.runner import Runner
+from projections.store import ViewStore
 
 
 def ctx(unit: str, role: str = "dispatcher", **kw: Any) -> Context:
@@ -97,3 +100,18 @@ def run_workload(center: CommandCenter, rounds: int = 2) -> None:
         ).id
         center.cancel_instruction(ctx("HW"), i3, "no longer needed")
     center.rename_unit(ctx("HC", "admin"), "HW-DH-LY", "柳营社区", "Liuying Community (new)")
+
+
+def snapshot(store: ViewStore) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every view table."""
+    return {table: store.table_rows(table) for cls in view_classes() for table in cls.tables()}
+
+
+def rebuilt(center: CommandCenter, store: ViewStore) -> dict[str, list[tuple[object, ...]]]:
+    """The views rebuilt from the first event in a scratch store."""
+    scratch = store.scratch()
+    try:
+        Runner(center, scratch).catch_up()
+        return snapshot(scratch)
+    finally:
+        scratch.discard()
