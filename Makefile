@@ -26,6 +26,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The layers without I/O (ADR 0040): seconds, no server.
+test-fast: install
+	$(BIN)/python -m pytest -q tests/unit tests/property
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

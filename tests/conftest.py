@@ -15,25 +15,25 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import freezegun
 import psycopg
 import pytest
 
+import audit
 from closedloop.bootstrap import build_command_center, load_calendar
 from closedloop.eventstore import CheckingPostgresRecorder
 from closedloop.settings import DEFAULT_CALENDAR, Settings
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
+from domain.demo import load_demo
+from notifiers.secrets import Keyring
+from tests.fakes import Receiver, serve
 
 # The connection pool keeps its own clocks (connection ages, getconn deadlines). Under a
 # frozen or moved clock it took live connections for expired ones and timed out waiting
 # for new ones; it is outside what the tests freeze, so it reads the real clock.
 freezegun.configure(extend_ignore_list=["psycopg_pool"])
-
-if TYPE_CHECKING:
-    from tests.notifiers.conftest import Receiver
 
 POSTGRES_URL = os.environ.get(
     "CLOSEDLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -142,11 +142,28 @@ def memory_center(calendar: WorkingCalendar) -> Iterator[CommandCenter]:
 
 
 @pytest.fixture
+def demo(center: CommandCenter) -> CommandCenter:
+    """``center`` with the demo district loaded."""
+    load_demo(center)
+    return center
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    """A fresh keyring for the webhooks' signing secrets."""
+    return Keyring.generate()
+
+
+@pytest.fixture
+def audit_settings(tmp_path: Path) -> audit.AuditSettings:
+    """The audit chain's settings: a key under ``tmp_path``, a checkpoint every ten events."""
+    return audit.AuditSettings(key_path=tmp_path / "keys" / "audit-signing.key", every_events=10)
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A department's webhook endpoint: a real HTTP server on loopback that checks each
     delivery's signature (the notifiers' tests and the end-to-end ones)."""
-    from tests.notifiers.conftest import Receiver, serve
-
     r = Receiver()
     server = serve(r)
     yield r

@@ -11,7 +11,7 @@ from api.app import create_app
 from domain.application import CommandCenter
 from projections.service import ReadModels
 from tests.api.conftest import As, issue, raise_warning
-from tests.projections.workload import warning
+from tests.integration.projections.workload import warning
 
 Client = TestClient[Any]
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import BIN, cli, free_port, wait_until_healthy
-from tests.notifiers.conftest import Receiver
+from tests.fakes import Receiver
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,14 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Transcoder, Transcoding
 from freezegun.api import FakeDatetime
 
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar, WorkingDuration
+from domain.instruction import Instruction
 from domain.meta import Actor, Context, Meta, now
 
 #: Units of the demo district (domain/demo.py) the tests refer to by role.
@@ -182,3 +184,77 @@ def close_instruction(app: CommandCenter, iid: UUID) -> None:
     app.sign_for(ctx(i.lead), iid)
     app.submit(ctx(i.lead), iid, "done")
     app.verify(ctx(i.issuer), iid, accepted=True)
+
+
+# -- an instruction driven directly (no application) ------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+COOPERATING = "HW-NG"
+
+
+def issuer_meta(command: str = "Test") -> Meta:
+    return meta(DISTRICT, command)
+
+
+def of(unit: str, command: str = "Test") -> Meta:
+    return meta(unit, command)
+
+
+def issued(**changes: Any) -> Instruction:
+    the_meta = changes.pop("meta", None) or issuer_meta("IssueInstruction")
+    fields: dict[str, Any] = {
+        "issuer": DISTRICT,
+        "lead": OFFICE,
+        "cooperating": [COOPERATING],
+        "title": "Inspect the dam",
+        "content": "Check the spillway and the low bank",
+        "priority": "normal",
+        "deadline": the_meta.occurred_at + timedelta(days=2),
+        "warning_ids": None,
+        "parent_id": None,
+        **changes,
+    }
+    instruction = Instruction.issue(meta=the_meta, **fields)
+    instruction.collect_events()
+    return instruction
+
+
+def signed_for(unit: str = OFFICE) -> Instruction:
+    instruction = issued()
+    instruction.sign_for(unit, uuid4(), of(unit))
+    instruction.collect_events()
+    return instruction
+
+
+def submitted_by_lead() -> Instruction:
+    instruction = signed_for()
+    instruction.submit(OFFICE, "done", of(OFFICE))
+    instruction.collect_events()
+    return instruction
+
+
+def closed_one() -> Instruction:
+    instruction = submitted_by_lead()
+    instruction.verify(True, None, issuer_meta())
+    instruction.collect_events()
+    return instruction
+
+
+def cancelled_one() -> Instruction:
+    instruction = signed_for()
+    instruction.cancel("no longer needed", issuer_meta())
+    instruction.collect_events()
+    return instruction
+
+
+def parked_one() -> Instruction:
+    instruction = signed_for()
+    instruction.park("waiting for the dry season", issuer_meta())
+    instruction.collect_events()
+    return instruction
+
+
+def only(instruction: Instruction) -> Any:
+    events = instruction.collect_events()
+    assert len(events) == 1, events
+    return events[0]

@@ -7,7 +7,6 @@ from uuid import uuid4
 import pytest
 
 from domain.application import CommandCenter
-from domain.demo import load_demo
 from domain.disposition import Disposition, DispositionStatus, disposition_id
 from domain.errors import InvalidTransition, InvalidValue, NotFound, NotPermitted
 from tests.unit.builders import (
@@ -205,12 +204,6 @@ def test_ending_a_finished_disposition_records_nothing(status: DispositionStatus
 
 
 # -- through the application ------------------------------------------------------------
-
-
-@pytest.fixture
-def app(memory_center: CommandCenter) -> CommandCenter:
-    load_demo(memory_center)
-    return memory_center
 
 
 def test_progress_goes_on_the_units_disposition_and_leaves_the_instruction_alone(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from domain.application import CommandCenter
-from domain.demo import load_demo
 from domain.errors import DirectionRefused, InvalidTransition, InvalidValue, NotFound, NotPermitted
 from domain.instruction import InstructionStatus
 from tests.unit.builders import (
@@ -34,12 +33,6 @@ from tests.unit.builders import (
     nothing_stored,
     signed,
 )
-
-
-@pytest.fixture
-def app(memory_center: CommandCenter) -> CommandCenter:
-    load_demo(memory_center)
-    return memory_center
 
 
 @pytest.mark.parametrize(

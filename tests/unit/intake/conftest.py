@@ -1,0 +1,50 @@
+"""The intake over the in-memory store with the demo district, and reading builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from closedloop.intake_config import build_intake
+from domain.application import CommandCenter
+from domain.demo import load_demo
+from domain.intake import Intake
+from domain.meta import Actor, Context
+from domain.rules import Reading
+
+MONITOR = Actor(person="sensor-gateway", unit="HW", role="monitor")
+
+
+@pytest.fixture
+def intake(memory_center: CommandCenter) -> Iterator[Intake]:
+    load_demo(memory_center)
+    return build_intake(memory_center)
+
+
+def reading(
+    metric: str,
+    value: float | None,
+    at: str,
+    *,
+    subject: str = "qingshan-reservoir",
+    unit: str = "E-QSRES",
+    **attributes: Any,
+) -> Reading:
+    return Reading(
+        source="hydrology-net",
+        subject=subject,
+        metric=metric,
+        value=value,
+        unit_of_measure="",
+        location="Qingshan",
+        unit=unit,
+        observed_at=datetime.fromisoformat(at),
+        attributes=attributes,
+    )
+
+
+def monitor(batch: str) -> Context:
+    return Context(MONITOR, command_id=f"observe:{batch}")

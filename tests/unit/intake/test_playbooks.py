@@ -1,0 +1,179 @@
+"""Each shipped playbook end to end, and emergency mode's tighter clock-time deadlines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+
+from closedloop.catalogues import playbook_from_mapping
+from domain.errors import InvalidTransition, NotFound
+from domain.instruction import Priority
+from domain.intake import Intake
+from domain.meta import Actor, Context
+from domain.playbooks import PlaybookError
+from tests.unit.intake.conftest import monitor, reading
+
+MONITOR = Actor("monitor", "HW", "monitor")
+DUTY = Actor("duty", "HW", "duty_officer")
+DISPATCHER = Actor("dispatcher", "HW", "dispatcher")
+
+
+def raise_(intake: Intake, **fields: object) -> UUID:
+    args: dict[str, object] = {
+        "source": "test",
+        "rule": "manual",
+        "theme": "other",
+        "level": 2,
+        "title": "t",
+        "unit": "HW-DH",
+        **fields,
+    }
+    return intake.center.raise_warning(Context(MONITOR), **args).id  # type: ignore[arg-type]
+
+
+def leads(intake: Intake, wid: UUID) -> set[str]:
+    return {intake.center.instruction(i).lead for i in intake.center.warning(wid).instructions}
+
+
+def test_a_typhoon_warning_sets_every_office_and_the_departments_moving(intake: Intake) -> None:
+    wid = raise_(intake, theme="meteorological", title="台风橙色预警", level=2)
+
+    issued = intake.run_playbooks(wid, "raise")
+
+    assert leads(intake, wid) == {"HW-DH", "HW-XL", "HW-NG", "HW-EM", "HW-URBAN"}
+    first = intake.center.history(intake.center.instruction(UUID(issued[0]["instruction_id"])).id)[
+        0
+    ]
+    assert first.meta.role == "system"
+    assert first.meta.unit == "HW"
+    # The command id names the playbook step; the cause is the warning it answers.
+    assert first.meta.command_id.startswith("playbook:")
+    assert first.meta.cause == str(wid)
+
+
+def test_a_playbook_run_twice_issues_each_instruction_once(intake: Intake) -> None:
+    wid = raise_(intake, theme="meteorological", title="Typhoon warning", level=1)
+    intake.run_playbooks(wid, "raise")
+    head = intake.center.head_position()
+
+    intake.run_playbooks(wid, "raise")
+
+    assert intake.center.head_position() == head
+
+
+def test_a_rainstorm_below_the_minimum_level_sets_nothing_moving(intake: Intake) -> None:
+    wid = raise_(intake, theme="meteorological", title="暴雨蓝色预警", level=4)
+
+    assert intake.run_playbooks(wid, "raise") == []
+
+
+def test_a_rainstorm_warning_reaches_the_offices_and_the_water_bureau(intake: Intake) -> None:
+    wid = raise_(intake, theme="meteorological", title="暴雨黄色预警", level=3)
+
+    intake.run_playbooks(wid, "raise")
+
+    assert leads(intake, wid) == {"HW-DH", "HW-XL", "HW-NG", "HW-WATER"}
+
+
+def test_a_reservoir_breach_instructs_its_operator_and_the_water_bureau(intake: Intake) -> None:
+    [r] = intake.observe(
+        monitor("b1"), "b1", [reading("water_level", 52.9, "2026-03-02T10:00:00+08:00")]
+    ).results
+
+    assert {i["unit"] for i in r["instructions"]} == {"E-QSRES", "HW-WATER"}
+
+
+def test_fatigue_driving_instructs_the_coach_operator_urgently(intake: Intake) -> None:
+    coach = {"subject": "driver-7", "unit": "E-HWBUS"}
+    [r] = intake.observe(
+        monitor("b1"),
+        "b1",
+        [reading("continuous_driving_minutes", 250, "2026-03-02T10:00:00+08:00", **coach)],
+    ).results
+
+    by_unit = {i["unit"]: i for i in r["instructions"]}
+    rest = intake.center.instruction(UUID(by_unit["E-HWBUS"]["instruction_id"]))
+    assert set(by_unit) == {"E-HWBUS", "HW-TRANS"}
+    assert rest.priority == Priority.URGENT
+    assert rest.deadline - rest.issued_at == timedelta(minutes=30)
+
+
+def test_food_safety_waits_for_confirmation(intake: Intake) -> None:
+    wid = raise_(
+        intake, theme="food_safety", title="学校食堂疑似食物中毒", unit="E-XLFOOD", level=2
+    )
+    start = intake.center.head_position() + 1
+    assert intake.run_playbooks(wid, "raise") == []
+
+    intake.center.acknowledge_warning(Context(DUTY), wid)
+    intake.center.assess_warning(Context(DUTY), wid, confirmed=True)
+    intake.follow(start)
+
+    assert leads(intake, wid) == {"HW-MARKET", "E-XLFOOD"}
+
+
+def test_falling_objects_raised_through_the_api_are_followed_from_the_log(intake: Intake) -> None:
+    start = intake.center.head_position() + 1
+    wid = raise_(intake, theme="high_places", title="高空坠物隐患", unit="HW-NG-GK", level=3)
+
+    intake.follow(start)
+
+    assert leads(intake, wid) == {"HW-NG-GK", "HW-URBAN"}
+
+
+def test_in_emergency_mode_deadlines_run_on_clock_time_with_the_tighter_limit(
+    intake: Intake,
+) -> None:
+    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="Typhoon Haikui lands")
+    wid = raise_(intake, theme="meteorological", title="台风红色预警", level=1)
+
+    issued = intake.run_playbooks(wid, "raise")
+
+    respond = next(i for i in issued if i["step"] == "respond")
+    instruction = intake.center.instruction(UUID(respond["instruction_id"]))
+    assert respond["emergency"] is True
+    assert instruction.priority == Priority.URGENT
+    assert instruction.deadline - instruction.issued_at == timedelta(minutes=30)
+
+
+def test_switching_emergency_mode_is_on_the_record_with_who_and_why(intake: Intake) -> None:
+    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="landfall")
+    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=False, reason="all clear")
+
+    scenario = intake.scenario("typhoon")
+    assert scenario is not None
+    assert not scenario.emergency
+    events = intake.center.history(scenario.id)
+    assert [type(e).__name__ for e in events] == [
+        "Started",
+        "EmergencySwitchedOn",
+        "EmergencySwitchedOff",
+    ]
+    assert events[1].meta.person == "dispatcher"
+    assert events[2].reason == "all clear"
+
+
+def test_emergency_mode_cannot_be_switched_on_twice_nor_for_an_unknown_scenario(
+    intake: Intake,
+) -> None:
+    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="landfall")
+
+    with pytest.raises(InvalidTransition):
+        intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="again")
+    with pytest.raises(NotFound):
+        intake.switch_emergency(Context(DISPATCHER), "volcano", on=True, reason="?")
+
+
+def test_a_playbook_with_a_bad_target_is_refused_naming_the_step() -> None:
+    with pytest.raises(PlaybookError, match=r"step 'a'.*every:LEVEL"):
+        playbook_from_mapping(
+            {
+                "code": "x",
+                "title": "x",
+                "dispatcher": "HW",
+                "match": {"themes": ["other"]},
+                "steps": [{"code": "a", "to": "everyone", "title": "t", "due_in": "PT1H"}],
+            }
+        )
