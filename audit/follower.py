@@ -10,8 +10,8 @@ events or T minutes it signs a checkpoint (ADR 0013, ADR 0021).
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from typing import Self
 
 from audit.forms import CHAIN_FORM, FORMS, GENESIS, canonical_of, framed_of, link
 from audit.notes import Checkpoint, Signer
@@ -19,23 +19,31 @@ from audit.settings import AuditSettings
 from audit.tables import CHAIN_TABLE, TRACKING, ensure_tables, insert_checkpoint, last_checkpoint
 from domain.application import CommandCenter
 from domain.meta import now
+from projections.follower import Follower
 from projections.store import Tx, ViewStore
 
 log = logging.getLogger("closedloop.audit")
 
+#: After a step shorter than its batch, how long the chain lets the next events gather
+#: (seconds): nobody waits on the chain by the millisecond (ADR 0028).
 SETTLE = 0.2
+#: After a store error, the first wait and the longest (seconds), doubling between.
+BACKOFF = (0.5, 30.0)
 
 
 class ChainBroken(RuntimeError):
     """The chain in the store does not continue where its tracking position says."""
 
 
-class AuditChain:
+class AuditChain(Follower):
     """Follows the log and appends the hash chain, signing checkpoints as it goes.
 
     Each step is one view-store transaction that locks the follower's tracking row,
     so two followers (two server workers, or a server and ``projections run``)
-    serialize and the second finds the work done.
+    serialize and the second finds the work done. Its loop is a
+    :class:`~projections.follower.Follower`'s: the settings' poll interval after a step
+    that found nothing, ``settle`` after one shorter than ``batch``, and after a store
+    error a wait from 0.5 s doubling up to 30 s.
     """
 
     def __init__(
@@ -51,19 +59,24 @@ class AuditChain:
     ) -> None:
         if form not in FORMS:
             raise ValueError(f"unknown chain form {form}")
+        self.settings = settings or AuditSettings()
+        super().__init__(
+            name="closedloop-audit",
+            label="audit chain",
+            log=log,
+            poll_interval=self.settings.poll_interval,
+            settle=settle,
+            batch=batch,
+            backoff=BACKOFF,
+        )
+        self.batch: int = batch
         self.center = center
         self.store = store
         self.signer = signer
-        self.settings = settings or AuditSettings()
-        self.batch = batch
-        self.settle = settle
         #: The form new rows are hashed in: 2; 1 only to write a chain as it was
         #: written before ADR 0021 (tests of chains that switch).
         self.form = form
         self.position = 0
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_time_check = 0.0
         self._ready = False
 
@@ -78,41 +91,9 @@ class AuditChain:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> AuditChain:
+    def start(self) -> Self:
         ensure_tables(self.store)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="closedloop-audit", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        # No parameters: Litestar hands its app to a shutdown hook that takes one.
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
-        self._thread = None
-
-    def _run(self) -> None:
-        backoff = 0.0
-        while not self._stop.is_set():
-            try:
-                advanced = self.step()
-                backoff = 0.0
-                self.last_error = None
-            except Exception as e:
-                backoff = min(max(backoff * 2, 0.5), 30.0)
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("audit chain: %s; trying again in %.1f s", self.last_error, backoff)
-                self._stop.wait(backoff)
-                continue
-            if not advanced:
-                self._stop.wait(self.settings.poll_interval)
-            elif advanced < self.batch:
-                # Under a stream of commands a step finds one or two new events: each
-                # costs a transaction and a round of thread switches in a process that
-                # is also answering requests. Nobody waits on the chain by the
-                # millisecond, so the next events gather for a moment first.
-                self._stop.wait(self.settle)
+        return super().start()
 
     def catch_up(self) -> int:
         """Chain everything recorded so far; answers the position reached."""

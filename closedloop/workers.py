@@ -18,6 +18,7 @@ from uuid import UUID
 from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.watch import DeadlineWatch, WatchPolicy
+from projections.follower import Follower
 from projections.store import ViewStore
 
 log = logging.getLogger("closedloop.workers")
@@ -57,6 +58,28 @@ def open_instructions(store: ViewStore) -> Callable[[], list[UUID]]:
     return query
 
 
+class Rounds(Follower):
+    """A round of ``work`` every ``every`` seconds, whatever it found; after an error,
+    the next round at the same pace: a store briefly away must not end the loop."""
+
+    def __init__(
+        self, name: str, work: Callable[[], object], every: float, logger: logging.Logger
+    ) -> None:
+        super().__init__(
+            name=f"closedloop-{name}",
+            label=name,
+            log=logger,
+            poll_interval=every,
+            backoff=(every, every),
+        )
+        self.work = work
+
+    def step(self) -> int:
+        self.work()
+        # The pace is the interval's, not the work's: every round waits it.
+        return 0
+
+
 class Background:
     """Two daemon loops: playbooks for new and confirmed warnings, and the deadline watch."""
 
@@ -73,23 +96,30 @@ class Background:
         self.intake = intake
         self.watch = DeadlineWatch(center, policy, open_instructions(store))
         self.interval = interval
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.loops: list[Follower] = []
 
     def start(self) -> None:
         self.store.create_own_tables()
-        self._stop.clear()
-        for name, target in (("playbooks", self._follow), ("deadline-watch", self._watch)):
-            thread = threading.Thread(target=target, name=f"closedloop-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        # The pause between two ticks of the watch is its policy's interval.
+        self.loops = [
+            Rounds("playbooks", self.follow_once, self.interval, log),
+            Rounds(
+                "deadline-watch",
+                self.watch.tick,
+                self.watch.policy.interval.total_seconds(),
+                watch_log,
+            ),
+        ]
+        for loop in self.loops:
+            loop.start()
 
     def stop(self) -> None:
         # No parameters: Litestar hands its app to a shutdown hook that takes one.
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10.0)
-        self._threads.clear()
+        for loop in self.loops:
+            loop.halt()
+        for loop in self.loops:
+            loop.join(10.0)
+        self.loops = []
 
     def follow_once(self) -> int:
         """Run the playbooks for what the log holds since the last round; answer the
@@ -102,22 +132,3 @@ class Background:
                 self.store.lock_position(tx, INTAKE_TRACKING)
                 self.store.set_position(tx, INTAKE_TRACKING, reached)
         return reached
-
-    def _follow(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.follow_once()
-            except Exception:
-                # A store briefly away must not end the loop; the next round retries.
-                log.exception("the playbook follower could not finish a round")
-            self._stop.wait(self.interval)
-
-    def _watch(self) -> None:
-        """Tick until stopped; the pause between ticks is the policy's interval."""
-        while not self._stop.is_set():
-            try:
-                self.watch.tick()
-            except Exception:
-                # A store that is briefly away must not end the watch; the next tick retries.
-                watch_log.exception("the deadline watch could not finish a round")
-            self._stop.wait(self.watch.policy.interval.total_seconds())

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -41,6 +41,7 @@ from notifiers.config import WebhookConfig
 from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
 from notifiers.secrets import Keyring, signature_header
 from notifiers.transport import ATTEMPT_ENDS, TargetRefused, guarded_client, retry_after
+from projections.follower import Follower
 from projections.store import ViewStore
 from projections.values import from_iso, iso
 
@@ -48,6 +49,8 @@ log = logging.getLogger("closedloop.notifiers")
 
 #: Tries to record an attempt before the worker gives up on it (and its lease ends).
 _RECORD_TRIES = 4
+#: After a claim the store refused, the first wait and the longest (seconds), doubling.
+BACKOFF = (0.2, 10.0)
 
 
 @dataclass
@@ -72,8 +75,15 @@ class Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class DeliveryWorker:
-    """Claims, sends and records deliveries until :meth:`stop`."""
+class DeliveryWorker(Follower):
+    """Claims, sends and records deliveries until :meth:`stop`.
+
+    Its loop is a :class:`~projections.follower.Follower`'s: a step claims what the
+    senders have room for; when it claims nothing it waits the config's poll interval
+    (a poke, or a sender that finishes, ends it early); a claim the store refuses is
+    tried again after 0.2 s, doubling up to 10 s. No settle: a due delivery leaves at
+    once.
+    """
 
     def __init__(
         self,
@@ -85,6 +95,13 @@ class DeliveryWorker:
         client: httpx.Client | None = None,
         owner: str | None = None,
     ) -> None:
+        super().__init__(
+            name="closedloop-webhooks",
+            label="webhooks",
+            log=log,
+            poll_interval=config.poll_interval,
+            backoff=BACKOFF,
+        )
         self.store = store
         self.keyring = keyring
         self.config = config
@@ -93,63 +110,39 @@ class DeliveryWorker:
         self.client = client or guarded_client(config)
         self._owns_client = client is None
         self._plain: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._inflight = 0
         self._lock = threading.Lock()
-        self.last_error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> DeliveryWorker:
-        self._stop.clear()
+    def start(self) -> Self:
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="webhook")
-        self._thread = threading.Thread(target=self._run, name="closedloop-webhooks", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self.halt()
+        self.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._owns_client:
             self.client.close()
 
-    def poke(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        backoff = 0.0
-        while not self._stop.is_set():
+    def step(self) -> int:
+        """Claim as many due deliveries as the senders have room for and hand them over;
+        answers how many."""
+        with self._lock:
+            free = self.config.concurrency - self._inflight
+        if free <= 0:
+            return 0
+        claimed = self.claim(free)
+        for item in claimed:
             with self._lock:
-                free = self.config.concurrency - self._inflight
-            claimed: list[Claimed] = []
-            if free > 0:
-                try:
-                    claimed = self.claim(free)
-                    backoff = 0.0
-                    self.last_error = None
-                except Exception as e:
-                    backoff = min(max(backoff * 2, 0.2), 10.0)
-                    self.last_error = f"{type(e).__name__}: {e}"
-                    log.exception("webhooks: %s; trying again in %.1f s", self.last_error, backoff)
-                    self._stop.wait(backoff)
-                    continue
-            for item in claimed:
-                with self._lock:
-                    self._inflight += 1
-                assert self._pool is not None
-                self._pool.submit(self._deliver_one, item)
-            if not claimed:
-                self._wake.wait(self.config.poll_interval)
-                self._wake.clear()
+                self._inflight += 1
+            assert self._pool is not None
+            self._pool.submit(self._deliver_one, item)
+        return len(claimed)
 
     def _deliver_one(self, item: Claimed) -> None:
         try:
@@ -159,7 +152,7 @@ class DeliveryWorker:
         finally:
             with self._lock:
                 self._inflight -= 1
-            self._wake.set()
+            self.poke()
 
     # -- one round by hand (tests, bench) ----------------------------------------------
 

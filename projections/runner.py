@@ -6,7 +6,8 @@ the batch to every view that is behind, all of them in one transaction in which 
 view writes its changes and its position (ADR 0016). On
 SQLite it polls; on PostgreSQL it LISTENs on the channel the library NOTIFYs after each
 write and polls as well at a fallback interval, because a lost notification must never
-stall a view (library issue #305). After a store error it backs off and tries again.
+stall a view (library issue #305). After a store error it backs off and tries again
+(the loop of :mod:`projections.follower`, ADR 0039).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from domain.application import CommandCenter
 from projections.decoding import event_decoder
+from projections.follower import Follower
 from projections.registry import build_views
 from projections.store import ViewStore, tracking_name
 from projections.values import from_iso
@@ -35,10 +37,18 @@ BATCH = 1000
 HEARTBEAT_EVERY = 1.0
 #: After a short batch, how long the runner lets the next events gather (seconds).
 SETTLE = 0.02
+#: After a store error, the first wait and the longest (seconds), doubling between.
+BACKOFF = (0.2, 10.0)
 
 
-class Runner:
-    """Feeds ``views`` from ``center``'s log until :meth:`stop`."""
+class Runner(Follower):
+    """Feeds ``views`` from ``center``'s log until :meth:`stop`.
+
+    Its loop is a :class:`~projections.follower.Follower`'s: a step that found nothing
+    waits ``poll_interval`` (a poke or a NOTIFY ends it early), a batch shorter than
+    ``batch`` lets the next events gather for ``settle``, a store error is tried again
+    after 0.2 s, doubling up to 10 s.
+    """
 
     def __init__(
         self,
@@ -51,22 +61,25 @@ class Runner:
         batch: int = BATCH,
         settle: float = SETTLE,
     ) -> None:
+        super().__init__(
+            name="closedloop-projections",
+            label="projections",
+            log=log,
+            poll_interval=poll_interval,
+            settle=settle,
+            batch=batch,
+            backoff=BACKOFF,
+        )
+        self.batch: int = batch
         self.center = center
         self.store = store
         self.views: list[View] = (
             list(views) if views is not None else build_views(store, center.calendar)
         )
-        self.poll_interval = poll_interval
         self.listen = listen and store.dialect == "postgres"
-        self.batch = batch
-        self.settle = settle
         self.positions: dict[str, int] = {}
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._advanced = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._listener: threading.Thread | None = None
+        self._listener: Listener | None = None
         self._last_beat = 0.0
         self._decode = event_decoder(center.mapper)
 
@@ -81,57 +94,24 @@ class Runner:
                 )
         self.positions = {view.name: view.position() for view in self.views}
 
-    def start(self) -> Runner:
+    def start(self) -> Self:
         self.prepare()
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name="closedloop-projections", daemon=True
-        )
-        self._thread.start()
-        if self.listen:
-            self._listener = threading.Thread(
-                target=self._listen, name="closedloop-projections-listen", daemon=True
-            )
-            self._listener.start()
+        super().start()
+        channel = getattr(self.center.recorder, "channel_name", None)
+        if self.listen and channel is not None:
+            self._listener = Listener(self.store, channel, self.poke).start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in (self._thread, self._listener):
-            if thread is not None:
-                thread.join(timeout)
-        self._thread = self._listener = None
-
-    def poke(self) -> None:
-        """Read the log now rather than at the next poll (a command was just written)."""
-        self._wake.set()
+        # Both asked first, then both awaited: the one stop takes the longer of the two.
+        followers = [f for f in (self._listener, self) if f is not None]
+        for follower in followers:
+            follower.halt()
+        for follower in followers:
+            follower.join(timeout)
+        self._listener = None
 
     # -- the loop ----------------------------------------------------------------------
-
-    def _run(self) -> None:
-        backoff = 0.0
-        while not self._stop.is_set():
-            try:
-                advanced = self.step()
-                backoff = 0.0
-                self.last_error = None
-            except Exception as e:
-                backoff = min(max(backoff * 2, 0.2), 10.0)
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("projections: %s; trying again in %.1f s", self.last_error, backoff)
-                self._stop.wait(backoff)
-                continue
-            if not advanced:
-                self._beat()
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
-            elif advanced < self.batch and self.settle > 0:
-                # Under a stream of commands every one of them pokes: stepping at each
-                # would cost a transaction per event. The first event after a quiet
-                # spell is applied at once; then the runner lets the next ones gather
-                # for a moment and applies them together.
-                self._stop.wait(self.settle)
 
     def step(self) -> int:
         """Apply one batch of events to the views behind; answers how many were read."""
@@ -206,30 +186,13 @@ class Runner:
                         batches.get(timeout=0.05)
         return min(self.positions.values(), default=0)
 
-    def _beat(self) -> None:
+    def beat(self) -> None:
+        """The views' heartbeat in the store, at most every ``HEARTBEAT_EVERY`` seconds."""
         now = time.monotonic()
         if now - self._last_beat < HEARTBEAT_EVERY:
             return
         self._last_beat = now
         self.store.beat([v.name for v in self.views], datetime.now(UTC))
-
-    def _listen(self) -> None:
-        """Wake the loop on each NOTIFY; polling goes on beside it, whatever happens here."""
-        channel = getattr(self.center.recorder, "channel_name", None)
-        if channel is None:
-            return
-        from psycopg import sql
-
-        while not self._stop.is_set():
-            try:
-                with self.store.connect(autocommit=True) as conn:  # type: ignore[attr-defined]
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
-            except Exception as e:
-                log.warning("projections: LISTEN %s failed (%s); polling meanwhile", channel, e)
-                self._stop.wait(2.0)
 
     # -- read-your-writes --------------------------------------------------------------
 
@@ -246,6 +209,41 @@ class Runner:
                 if remaining <= 0:
                     return False
                 self._advanced.wait(min(remaining, 0.05))
+
+
+class Listener(Follower):
+    """Pokes the runner on each NOTIFY of the store's channel; polling goes on beside it,
+    whatever happens here (a lost notification must never stall a view).
+
+    A step is one LISTEN session, held until the runner stops; a connection lost is
+    tried again every 2 s.
+    """
+
+    def __init__(self, store: ViewStore, channel: str, poke: Callable[[], None]) -> None:
+        super().__init__(
+            name="closedloop-projections-listen",
+            label="projections",
+            log=log,
+            # A session ends only at a stop or an error: no pause between two.
+            poll_interval=0.0,
+            backoff=(2.0, 2.0),
+        )
+        self.store = store
+        self.channel = channel
+        self.notified = poke
+
+    def step(self) -> int:
+        from psycopg import sql
+
+        with self.store.connect(autocommit=True) as conn:  # type: ignore[attr-defined]
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            while not self.stopping:
+                for _ in conn.notifies(timeout=1.0, stop_after=1):
+                    self.notified()
+        return 0
+
+    def report(self, error: BaseException, wait: float) -> None:
+        log.warning("projections: LISTEN %s failed (%s); polling meanwhile", self.channel, error)
 
 
 _quiet_lock = threading.Lock()
