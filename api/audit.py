@@ -41,6 +41,7 @@ from domain.instruction import Instruction
 from domain.warning import EarlyWarning
 from projections.loops import loop_members
 from projections.store import ViewStore
+from texts.catalogue import word
 from texts.timeline import describe
 
 AUDITOR_ONLY = problem_specs(401, 403, 422, 503)
@@ -236,7 +237,9 @@ def _templates() -> Environment:
 
 
 def render_timeline(timeline: Timeline, chain_head: int) -> str:
-    return _templates().get_template("timeline.html.j2").render(t=timeline, chain_head=chain_head)
+    page = _templates().get_template("timeline.html.j2")
+    # The roles are shown as the catalogue's words, as the lines are (ADR 0038).
+    return page.render(t=timeline, chain_head=chain_head, word=word)
 
 
 def _wants_html(request: Request[Any, Any, Any], fmt: str | None) -> bool:
