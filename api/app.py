@@ -24,7 +24,7 @@ from api.board import BoardController
 from api.dispositions import DispositionController
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
-from api.instructions import InstructionController
+from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, ProblemError
@@ -35,7 +35,7 @@ from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.units import UnitController
 from api.views import Views
-from api.warnings import WarningController
+from api.warnings import WarningController, WarningSteps
 from domain.application import CommandCenter
 from domain.intake import Intake
 from projections.service import ReadModels
@@ -115,7 +115,9 @@ def create_app(
             BoardController,
             UnitController,
             WarningController,
+            WarningSteps,
             InstructionController,
+            InstructionSteps,
             DispositionController,
             ReportController,
             *INTAKE_HANDLERS,
