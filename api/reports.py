@@ -126,36 +126,18 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _rate(r: Rate) -> RateOut:
-    return RateOut(r.numerator, r.denominator, _text(r.percent))
-
-
-def _durations(d: Durations) -> DurationsOut:
-    return DurationsOut(d.count, d.total_seconds, _text(d.mean_seconds), d.p90_seconds)
+def _figure(value: Any) -> Any:
+    """A figure in the JSON shape: a rate or durations with their decimals as text."""
+    if isinstance(value, Rate):
+        return RateOut(value.numerator, value.denominator, _text(value.percent))
+    if isinstance(value, Durations):
+        mean = _text(value.mean_seconds)
+        return DurationsOut(value.count, value.total_seconds, mean, value.p90_seconds)
+    return value
 
 
 def indicators_out(i: Indicators) -> IndicatorsOut:
-    return IndicatorsOut(
-        filed=i.filed,
-        forwarded=i.forwarded,
-        due=i.due,
-        closed=i.closed,
-        closed_on_time=i.closed_on_time,
-        closure_rate=_rate(i.closure_rate),
-        on_time_closure_rate=_rate(i.on_time_closure_rate),
-        verified=i.verified,
-        reworked=i.reworked,
-        rework_rate=_rate(i.rework_rate),
-        signed=i.signed,
-        signed_on_time=i.signed_on_time,
-        on_time_sign_for_rate=_rate(i.on_time_sign_for_rate),
-        warnings_raised=i.warnings_raised,
-        warnings_acknowledged=i.warnings_acknowledged,
-        time_to_acknowledge=_durations(i.time_to_acknowledge),
-        time_to_sign_for=_durations(i.time_to_sign_for),
-        time_to_close=_durations(i.time_to_close),
-        overdue_now=i.overdue_now,
-    )
+    return IndicatorsOut(**{name: _figure(getattr(i, name)) for name in INDICATORS})
 
 
 def report_out(report: Report, zone: ZoneInfo) -> UnitReport:
