@@ -64,7 +64,7 @@ def step_routes(
     """A controller at ``/v1/<kind>`` with a route for each line, the aggregate's id
     named ``id_name`` as the published schema names it."""
     handlers = {line.handler_name: _route(line, id_name, visible) for line in lines}
-    name = f"{kind.title()}Steps"
+    name = f"{kind.removesuffix('s').title()}Steps"  # WarningSteps, InstructionSteps
     return types.new_class(
         name,
         (Controller,),
