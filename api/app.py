@@ -24,7 +24,7 @@ from api.board import BoardController
 from api.dispositions import DispositionController
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
-from api.instructions import InstructionController
+from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, ProblemError
@@ -35,7 +35,7 @@ from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.units import UnitController
 from api.views import Views
-from api.warnings import WarningController
+from api.warnings import WarningController, WarningSteps
 from domain.application import CommandCenter
 from domain.intake import Intake
 from projections.service import ReadModels
@@ -93,7 +93,7 @@ def build_services(
 def create_app(
     center: CommandCenter,
     *,
-    reads: ReadModels | None = None,
+    reads: ReadModels,
     read_wait: float = 5.0,
     debug: bool = False,
     on_startup: Sequence[Callable[[], Any]] = (),
@@ -101,12 +101,12 @@ def create_app(
     intake: Intake | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
 ) -> Litestar:
-    """The API on ``center``; ``reads`` defaults to views beside its store, run here.
+    """The API on ``center``, reading the views of ``reads``: the composition root
+    builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
     ``token_cache_seconds`` is how long a token found valid is trusted from memory.
     """
-    reads = reads or ReadModels.beside(center)
     services = build_services(center, reads, read_wait, token_cache_seconds)
     return Litestar(
         route_handlers=[
@@ -115,7 +115,9 @@ def create_app(
             BoardController,
             UnitController,
             WarningController,
+            WarningSteps,
             InstructionController,
+            InstructionSteps,
             DispositionController,
             ReportController,
             *INTAKE_HANDLERS,

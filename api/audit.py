@@ -1,6 +1,6 @@
 """The auditor's resources: a loop's timeline, the log's export, the signed checkpoints
 and their verification (ADR 0013, ADR 0021); an aggregate's history and past states are
-in :mod:`api.history`, the timeline's lines in :mod:`api.descriptions`.
+in :mod:`api.history`, the timeline's lines in the catalogue (:mod:`texts.timeline`).
 
 Register :data:`AUDIT_HANDLERS` in ``create_app`` (the history's handlers among them).
 The timeline, histories and past states are scoped like every read (a unit sees what
@@ -31,7 +31,6 @@ from litestar.response import Stream
 
 import audit
 from api.access import Services, visible_instruction, visible_warning
-from api.descriptions import describe, event_name
 from api.history import HISTORY_HANDLERS
 from api.http import LARGEST, READ, On, Svc, Who, best_match, problem_specs
 from api.problems import ProblemError, invalid
@@ -42,6 +41,8 @@ from domain.instruction import Instruction
 from domain.warning import EarlyWarning
 from projections.loops import loop_members
 from projections.store import ViewStore
+from texts.catalogue import word
+from texts.timeline import describe
 
 AUDITOR_ONLY = problem_specs(401, 403, 422, 503)
 
@@ -173,7 +174,8 @@ def loop_timeline(
         aggregate_id = UUID(str(n.originator_id))
         e: Any = mapper.to_domain_event(n)
         meta = getattr(e, "meta", None)
-        en, zh = describe(e)
+        name = type(e).__qualname__
+        fields = vars(e)
         if n.originator_id == loop_id and n.originator_version == 1:
             title = getattr(e, "title", "")
         entries.append(
@@ -182,7 +184,7 @@ def loop_timeline(
                 kind=kinds.get(aggregate_id, "other"),
                 aggregate_id=aggregate_id,
                 version=n.originator_version,
-                event=event_name(e),
+                event=name,
                 person=getattr(meta, "person", None),
                 unit=getattr(meta, "unit", None),
                 role=getattr(meta, "role", None),
@@ -191,8 +193,8 @@ def loop_timeline(
                 command=getattr(meta, "command", None),
                 command_id=getattr(meta, "command_id", None),
                 cause=getattr(meta, "cause", None),
-                description=en,
-                description_zh=zh,
+                description=describe(name, fields, "en", zone),
+                description_zh=describe(name, fields, "zh", zone),
             )
         )
     return Timeline(
@@ -235,7 +237,9 @@ def _templates() -> Environment:
 
 
 def render_timeline(timeline: Timeline, chain_head: int) -> str:
-    return _templates().get_template("timeline.html.j2").render(t=timeline, chain_head=chain_head)
+    page = _templates().get_template("timeline.html.j2")
+    # The roles are shown as the catalogue's words, as the lines are (ADR 0038).
+    return page.render(t=timeline, chain_head=chain_head, word=word)
 
 
 def _wants_html(request: Request[Any, Any, Any], fmt: str | None) -> bool:

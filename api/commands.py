@@ -12,7 +12,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from litestar import Request, Response
@@ -66,17 +66,34 @@ def future(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
+def _id(outcome: Outcome) -> str:
+    return str(outcome.id)
+
+
+class Edge(Protocol):
+    """Where a command comes in: the services, who asks and the request
+    (:class:`api.http.Call` is one)."""
+
+    @property
+    def services(self) -> Services: ...
+
+    @property
+    def principal(self) -> Principal: ...
+
+    @property
+    def request(self) -> Request[Any, Any, Any]: ...
+
+
 def run(
-    services: Services,
-    request: Request[Any, Any, Any],
-    principal: Principal,
+    edge: Edge,
     data: Input | None,
     act: Callable[[Context], Outcome],
     *,
-    id_of: Callable[[Outcome], str] = lambda o: str(o.id),
+    id_of: Callable[[Outcome], str] = _id,
     creates: bool = False,
 ) -> Response[Any]:
     """Run one command and answer its receipt (201 when it created the resource)."""
+    services, request, principal = edge.services, edge.request, edge.principal
     key = request.headers.get("idempotency-key")
     fingerprint = ""
     if key is not None:
@@ -107,14 +124,7 @@ def run(
 
 
 async def run_from_memory(
-    services: Services,
-    request: Request[Any, Any, Any],
-    principal: Principal,
-    data: Input | None,
-    act: Callable[[Context], Outcome],
-    *,
-    id_of: Callable[[Outcome], str] = lambda o: str(o.id),
-    creates: bool = False,
+    edge: Edge, data: Input | None, act: Callable[[Context], Outcome], *, creates: bool = False
 ) -> Response[Any]:
     """:func:`run`, for a command that is usually decided on what the server holds in
     memory (the units): decided right here on the event loop, its write awaited without
@@ -124,12 +134,13 @@ async def run_from_memory(
     A request with an ``Idempotency-Key`` always goes the usual way (the key is read and
     recorded in the store).
     """
+    services, request, principal = edge.services, edge.request, edge.principal
     center = services.center
     if request.headers.get("idempotency-key") is None and center.writes_later:
         ctx = _context(request, principal, data, None)
         decided = center.decide_in_memory(lambda: act(ctx))
         if isinstance(decided, Outcome):
-            return _response(*_receipt(services, decided, id_of, creates))
+            return _response(*_receipt(services, decided, _id, creates))
         if decided is not None:
             loop = asyncio.get_running_loop()
             written: asyncio.Future[Any] = loop.create_future()
@@ -140,10 +151,8 @@ async def run_from_memory(
             center.write_later(decided, hand_back)
             outcome = center.finish(decided, (await written).result)
             if outcome is not None:
-                return _response(*_receipt(services, outcome, id_of, creates))
-    return await sync_to_thread(
-        run, services, request, principal, data, act, id_of=id_of, creates=creates
-    )
+                return _response(*_receipt(services, outcome, _id, creates))
+    return await sync_to_thread(run, edge, data, act, creates=creates)
 
 
 def _settle(written: asyncio.Future[Any], write: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from litestar import Request, Response
@@ -19,14 +20,15 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from api import commands
-from api.access import Services, actor_of
+from api.access import Services, actor_of, scope_of
 from api.commands import etag
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
 from api.schemas import Input, Problem
 from api.tokens import Principal
 from domain.application import CommandCenter, Outcome
+from domain.errors import NotFound
 from domain.meta import Actor, Context
-from projections.queries import BadCursor
+from projections.queries import BadCursor, within
 
 Row = TypeVar("Row")
 
@@ -153,6 +155,41 @@ class Call:
     def caught_up(self, min_position: int | None, *views: str) -> None:
         caught_up(self.services, self.request, min_position, *views)
 
+    def page(
+        self,
+        min_position: int | None,
+        views: Sequence[str],
+        query: Callable[..., tuple[list[Row], str | None]],
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Row], str | None]:
+        """One page of a list the caller's unit may see, once ``views`` have read up to
+        ``min_position``: ``query(tx, visible_to=…, cursor=…, limit=…)``."""
+        self.caught_up(min_position, *views)
+        with self.services.reads.store.read() as tx:
+            scoped = partial(query, tx, visible_to=scope_of(self.principal))
+            return paged(scoped, cursor, limit)
+
+    def visible_row(
+        self,
+        min_position: int | None,
+        views: Sequence[str],
+        fetch: Callable[[Any], dict[str, Any] | None],
+        units_of: Callable[[dict[str, Any]], list[str]],
+        missing: str,
+    ) -> dict[str, Any]:
+        """One view row, if one of the units it concerns is within the caller's (a
+        ``NotFound`` saying ``missing`` otherwise, as for a row that is not there)."""
+        self.caught_up(min_position, *views)
+        principal = self.principal
+        with self.services.reads.store.read() as tx:
+            row = fetch(tx)
+            if row is None or not (
+                principal.reads_everything or within(tx, units_of(row), principal.unit)
+            ):
+                raise NotFound(missing)
+        return row
+
     def run(
         self,
         data: Input | None,
@@ -162,9 +199,7 @@ class Call:
         creates: bool = False,
     ) -> Response[Any]:
         """Run one command in the route's role and answer its receipt."""
-        return commands.run(
-            self.services, self.request, self.principal, data, act, id_of=id_of, creates=creates
-        )
+        return commands.run(self, data, act, id_of=id_of, creates=creates)
 
 
 def current_call(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,33 +18,21 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
-from api.access import scope_of, visible_instruction, visible_warning
+from api.access import visible_instruction, visible_warning
 from api.commands import duration, future, run_from_memory
 from api.history import past_response
-from api.http import (
-    READ,
-    WRITE,
-    AsOf,
-    AtVersion,
-    Call,
-    Cursor,
-    Limit,
-    MinPosition,
-    On,
-    paged,
-    with_etag,
-)
+from api.http import READ, WRITE, AsOf, AtVersion, Call, Cursor, Limit, MinPosition, On, with_etag
 from api.problems import invalid
+from api.steps import StepRoute, note_of, step_routes
 from domain.application import Outcome
 from domain.disposition import Disposition
-from domain.errors import NotFound
 from domain.instruction import InstructionStatus
 from domain.meta import Context, now
 from projections import queries as q
 
 Step = Callable[[Context], Outcome]
-HANDLER = {"role": "handler"}
-DISPATCHER = {"role": "dispatcher"}
+HANDLER = "handler"
+DISPATCHER = "dispatcher"
 
 
 def _deadline_or_duration(deadline: datetime | None, due_in: str | None) -> dict[str, Any]:
@@ -95,7 +84,7 @@ class InstructionController(Controller):
     path = "/v1/instructions"
     tags = ("instructions",)
 
-    @post("/", opt=DISPATCHER, responses=WRITE)
+    @post("/", opt={"role": DISPATCHER}, responses=WRITE)
     async def issue(self, call: On, data: JSONBody[s.InstructionCreate]) -> Response[s.Receipt]:
         act = _issuing(call, data)
         if data.warning_ids or data.parent_id is not None:
@@ -103,9 +92,7 @@ class InstructionController(Controller):
             # first, so the whole request goes to a worker thread.
             return await sync_to_thread(_issue_linked, call, data, act)
         # From unit to units: decided on the units held in memory (ADR 0029).
-        return await run_from_memory(
-            call.services, call.request, call.principal, data, act, creates=True
-        )
+        return await run_from_memory(call, data, act, creates=True)
 
     @get("/", sync_to_thread=True, responses=READ)
     def list_instructions(
@@ -120,25 +107,23 @@ class InstructionController(Controller):
         min_position: MinPosition = None,
     ) -> s.InstructionPage:
         at = now()
-        call.caught_up(min_position, "units", "instructions")
-        services = call.services
-        with services.reads.store.read() as tx:
-            rows, next_cursor = paged(
-                lambda **page: q.instructions(
-                    tx,
-                    visible_to=scope_of(call.principal),
-                    assignee=assignee,
-                    issuer=issuer,
-                    status=status,
-                    overdue=overdue,
-                    overdue_at=at,
-                    **page,
-                ),
-                cursor,
-                limit,
-            )
+        rows, next_cursor = call.page(
+            min_position,
+            ("units", "instructions"),
+            partial(
+                q.instructions,
+                assignee=assignee,
+                issuer=issuer,
+                status=status,
+                overdue=overdue,
+                overdue_at=at,
+            ),
+            cursor,
+            limit,
+        )
         return s.InstructionPage(
-            items=[services.views.instruction_row(r, at) for r in rows], next_cursor=next_cursor
+            items=[call.services.views.instruction_row(r, at) for r in rows],
+            next_cursor=next_cursor,
         )
 
     @get("/{iid:uuid}", sync_to_thread=True, responses=READ)
@@ -150,17 +135,16 @@ class InstructionController(Controller):
         as_of: AsOf = None,
         version: AtVersion = None,
     ) -> Response[Any]:
-        services, principal = call.services, call.principal
+        services = call.services
         if as_of is not None or version is not None:
             return past_response(call, "instructions", iid, as_of, version)
-        call.caught_up(min_position, "units", "instructions")
-        with services.reads.store.read() as tx:
-            row = q.instruction(tx, str(iid))
-            codes = [] if row is None else [row["issuer"], *(a["unit"] for a in row["assignees"])]
-            if row is None or not (
-                principal.reads_everything or q.within(tx, codes, principal.unit)
-            ):
-                raise NotFound("instruction not found")
+        row = call.visible_row(
+            min_position,
+            ("units", "instructions"),
+            lambda tx: q.instruction(tx, str(iid)),
+            lambda row: [row["issuer"], *(a["unit"] for a in row["assignees"])],
+            "instruction not found",
+        )
         # Dispositions are their own resource; the detail embeds them as recorded.
         dispositions: dict[UUID, Disposition] = {
             UUID(a["disposition_id"]): call.center.disposition(UUID(a["disposition_id"]))
@@ -171,33 +155,9 @@ class InstructionController(Controller):
 
     # -- the steps of the instruction's units ------------------------------------------
 
-    @post("/{iid:uuid}/sign", sync_to_thread=True, opt=HANDLER, responses=WRITE)
-    def sign(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Input | None] = None
-    ) -> Response[s.Receipt]:
-        return _step(call, iid, data, lambda ctx: call.center.sign_for(ctx, iid))
+    # -- the steps of the instruction's units (the others: :data:`InstructionSteps`) ----
 
-    @post("/{iid:uuid}/return", sync_to_thread=True, opt=HANDLER, responses=WRITE)
-    def return_(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Reason]
-    ) -> Response[s.Receipt]:
-        reason = data.reason
-        return _step(call, iid, data, lambda ctx: call.center.return_to_issuer(ctx, iid, reason))
-
-    @post("/{iid:uuid}/redirect", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def redirect(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Redirect]
-    ) -> Response[s.Receipt]:
-        return _step(
-            call,
-            iid,
-            data,
-            lambda ctx: call.center.redirect(
-                ctx, iid, to_unit=data.lead_unit, from_unit=data.from_unit
-            ),
-        )
-
-    @post("/{iid:uuid}/forward", sync_to_thread=True, opt=HANDLER, responses=WRITE)
+    @post("/{iid:uuid}/forward", sync_to_thread=True, opt={"role": HANDLER}, responses=WRITE)
     def forward(
         self, call: On, iid: FromPath[UUID], data: JSONBody[s.Forward]
     ) -> Response[s.Receipt]:
@@ -220,88 +180,92 @@ class InstructionController(Controller):
             creates=True,
         )
 
-    @post("/{iid:uuid}/progress", sync_to_thread=True, opt=HANDLER, responses=WRITE)
-    def progress(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Progress]
-    ) -> Response[s.Receipt]:
-        note = data.note
-        return _step(call, iid, data, lambda ctx: call.center.report_progress(ctx, iid, note))
 
-    @post("/{iid:uuid}/extension-requests", sync_to_thread=True, opt=HANDLER, responses=WRITE)
-    def request_extension(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.ExtensionRequest]
-    ) -> Response[s.Receipt]:
-        deadline = future(data.deadline, "deadline")
-        assert deadline is not None
-        return _step(
-            call,
-            iid,
-            data,
-            lambda ctx: call.center.request_extension(
-                ctx, iid, deadline=deadline, reason=data.reason
+def _visible(call: Call, iid: UUID) -> object:
+    return visible_instruction(call.services, call.principal, call.center.instruction(iid))
+
+
+def _future_deadline(data: s.ExtensionRequest) -> object:
+    return future(data.deadline, "deadline")
+
+
+#: The steps of an instruction's units, a route each.
+InstructionSteps = step_routes(
+    "instructions",
+    "iid",
+    ("instructions",),
+    _visible,
+    [
+        StepRoute("sign", HANDLER, s.Input | None, lambda c, ctx, iid, d: c.sign_for(ctx, iid)),
+        StepRoute(
+            "return",
+            HANDLER,
+            s.Reason,
+            lambda c, ctx, iid, d: c.return_to_issuer(ctx, iid, d.reason),
+            name="return_",
+        ),
+        StepRoute(
+            "redirect",
+            DISPATCHER,
+            s.Redirect,
+            lambda c, ctx, iid, d: c.redirect(ctx, iid, to_unit=d.lead_unit, from_unit=d.from_unit),
+        ),
+        StepRoute(
+            "progress",
+            HANDLER,
+            s.Progress,
+            lambda c, ctx, iid, d: c.report_progress(ctx, iid, d.note),
+        ),
+        StepRoute(
+            "extension-requests",
+            HANDLER,
+            s.ExtensionRequest,
+            lambda c, ctx, iid, d: c.request_extension(
+                ctx, iid, deadline=d.deadline, reason=d.reason
             ),
-        )
-
-    @post("/{iid:uuid}/extension-decisions", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def decide_extension(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.ExtensionDecision]
-    ) -> Response[s.Receipt]:
-        return _step(
-            call,
-            iid,
-            data,
-            lambda ctx: call.center.decide_extension(
-                ctx, iid, granted=data.granted, note=data.note
-            ),
-        )
-
-    @post("/{iid:uuid}/submit", sync_to_thread=True, opt=HANDLER, responses=WRITE)
-    def submit(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Submission]
-    ) -> Response[s.Receipt]:
-        result = data.result
-        return _step(call, iid, data, lambda ctx: call.center.submit(ctx, iid, result))
-
-    @post("/{iid:uuid}/verify", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def verify(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Verification]
-    ) -> Response[s.Receipt]:
-        return _step(
-            call,
-            iid,
-            data,
-            lambda ctx: call.center.verify(ctx, iid, accepted=data.accepted, note=data.note),
-        )
-
-    @post("/{iid:uuid}/remind", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def remind(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
-    ) -> Response[s.Receipt]:
-        note = data.note if data else None
-        return _step(call, iid, data, lambda ctx: call.center.remind(ctx, iid, note))
-
-    @post("/{iid:uuid}/supervise", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def supervise(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
-    ) -> Response[s.Receipt]:
-        note = data.note if data else None
-        return _step(call, iid, data, lambda ctx: call.center.supervise(ctx, iid, note))
-
-    @post("/{iid:uuid}/park", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def park(self, call: On, iid: FromPath[UUID], data: JSONBody[s.Reason]) -> Response[s.Receipt]:
-        reason = data.reason
-        return _step(call, iid, data, lambda ctx: call.center.park(ctx, iid, reason))
-
-    @post("/{iid:uuid}/resume", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def resume(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
-    ) -> Response[s.Receipt]:
-        note = data.note if data else None
-        return _step(call, iid, data, lambda ctx: call.center.resume(ctx, iid, note))
-
-    @post("/{iid:uuid}/cancel", sync_to_thread=True, opt=DISPATCHER, responses=WRITE)
-    def cancel(
-        self, call: On, iid: FromPath[UUID], data: JSONBody[s.Reason]
-    ) -> Response[s.Receipt]:
-        reason = data.reason
-        return _step(call, iid, data, lambda ctx: call.center.cancel_instruction(ctx, iid, reason))
+            name="request_extension",
+            check=_future_deadline,
+        ),
+        StepRoute(
+            "extension-decisions",
+            DISPATCHER,
+            s.ExtensionDecision,
+            lambda c, ctx, iid, d: c.decide_extension(ctx, iid, granted=d.granted, note=d.note),
+            name="decide_extension",
+        ),
+        StepRoute(
+            "submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)
+        ),
+        StepRoute(
+            "verify",
+            DISPATCHER,
+            s.Verification,
+            lambda c, ctx, iid, d: c.verify(ctx, iid, accepted=d.accepted, note=d.note),
+        ),
+        StepRoute(
+            "remind",
+            DISPATCHER,
+            s.Remark | None,
+            lambda c, ctx, iid, d: c.remind(ctx, iid, note_of(d)),
+        ),
+        StepRoute(
+            "supervise",
+            DISPATCHER,
+            s.Remark | None,
+            lambda c, ctx, iid, d: c.supervise(ctx, iid, note_of(d)),
+        ),
+        StepRoute("park", DISPATCHER, s.Reason, lambda c, ctx, iid, d: c.park(ctx, iid, d.reason)),
+        StepRoute(
+            "resume",
+            DISPATCHER,
+            s.Remark | None,
+            lambda c, ctx, iid, d: c.resume(ctx, iid, note_of(d)),
+        ),
+        StepRoute(
+            "cancel",
+            DISPATCHER,
+            s.Reason,
+            lambda c, ctx, iid, d: c.cancel_instruction(ctx, iid, d.reason),
+        ),
+    ],
+)

@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.access import Services, actor_of, visible_warning
 from api.cap_xml import CAP_MEDIA_TYPES, MAX_CAP_BYTES, CapRejected, parse_cap, render_warning
-from api.http import READ, WRITE, Svc, Who, best_match
+from api.http import READ, WRITE, On, Svc, Who, best_match
 from api.problems import ProblemError, invalid
 from api.schemas import Code, Short
 from api.tokens import Principal
@@ -29,7 +29,7 @@ from domain.rules import Reading
 CAP_SENDER = "closedloop@haiwan.command-center"
 
 
-def intake_of(services: Services, request: Request[Any, Any, Any]) -> Intake:
+def intake_of(request: Request[Any, Any, Any]) -> Intake:
     """The intake the composition root gave this application (``create_app(intake=…)``)."""
     intake: Intake | None = request.app.state.get("intake")
     if intake is None:
@@ -108,14 +108,8 @@ class ObservationController(Controller):
     tags = ("intake",)
 
     @post("/", sync_to_thread=True, opt={"role": "monitor"}, responses=WRITE)
-    def observe(
-        self,
-        services: Svc,
-        principal: Who,
-        request: Request[Any, Any, Any],
-        data: JSONBody[ObservationBatchIn],
-    ) -> Response[BatchReceipt]:
-        center = services.center
+    def observe(self, call: On, data: JSONBody[ObservationBatchIn]) -> Response[BatchReceipt]:
+        center, principal = call.center, call.principal
         readings: list[Reading] = []
         for index, r in enumerate(data.readings):
             where = f"readings[{index}]"
@@ -130,8 +124,8 @@ class ObservationController(Controller):
                     code="not-permitted",
                 )
             readings.append(msgspec.convert(r, Reading, from_attributes=True))
-        ctx = Context(actor_of(request, principal), command_id=f"observe:{data.batch_id}")
-        result = intake_of(services, request).observe(ctx, data.batch_id, readings)
+        ctx = Context(call.actor, command_id=f"observe:{data.batch_id}")
+        result = intake_of(call.request).observe(ctx, data.batch_id, readings)
         receipt = BatchReceipt(
             batch_id=result.batch,
             readings=result.readings,
@@ -163,7 +157,7 @@ class CapController(Controller):
         if declared.isdigit() and int(declared) > MAX_CAP_BYTES:
             raise ProblemError(413, f"a CAP message is limited to {MAX_CAP_BYTES // 1024} KiB")
         body = await request.body()
-        intake = intake_of(services, request)
+        intake = intake_of(request)
 
         def work() -> CapReceipt:
             try:
@@ -219,10 +213,8 @@ class ScenarioController(Controller):
     tags = ("intake",)
 
     @get("/{name:str}", sync_to_thread=True, responses=READ)
-    def get_scenario(
-        self, services: Svc, request: Request[Any, Any, Any], name: FromPath[str]
-    ) -> ScenarioOut:
-        scenario = intake_of(services, request).scenario(name)
+    def get_scenario(self, request: Request[Any, Any, Any], name: FromPath[str]) -> ScenarioOut:
+        scenario = intake_of(request).scenario(name)
         if scenario is None:
             return ScenarioOut(name=name, emergency=False, since=None, version=0)
         return ScenarioOut(
@@ -231,17 +223,12 @@ class ScenarioController(Controller):
 
     @post("/{name:str}/emergency", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
     def switch_emergency(
-        self,
-        services: Svc,
-        principal: Who,
-        request: Request[Any, Any, Any],
-        name: FromPath[str],
-        data: JSONBody[EmergencySwitch],
+        self, call: On, name: FromPath[str], data: JSONBody[EmergencySwitch]
     ) -> ScenarioOut:
-        intake = intake_of(services, request)
-        args: dict[str, Any] = {"actor": actor_of(request, principal)}
+        intake = intake_of(call.request)
+        args: dict[str, Any] = {"actor": call.actor}
         if data.command_id is not None:
-            args["command_id"] = f"{principal.unit}:{data.command_id}"
+            args["command_id"] = f"{call.principal.unit}:{data.command_id}"
         outcome = intake.switch_emergency(Context(**args), name, on=data.on, reason=data.reason)
         scenario = intake.scenario(name)
         assert scenario is not None

@@ -30,7 +30,6 @@ from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
 from api.problems import invalid
 from domain.errors import NotFound
 from domain.meta import now
-from domain.warning import LEVEL_NAMES
 from projections.reports import (
     Durations,
     Indicators,
@@ -42,6 +41,8 @@ from projections.reports import (
     unit_report,
 )
 from projections.units import is_within
+from texts.catalogue import word
+from texts.words import INDICATORS
 
 FORMATS = ("json", "html", "csv")
 _MEDIA = {"json": "application/json", "html": "text/html", "csv": "text/csv"}
@@ -125,36 +126,18 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _rate(r: Rate) -> RateOut:
-    return RateOut(r.numerator, r.denominator, _text(r.percent))
-
-
-def _durations(d: Durations) -> DurationsOut:
-    return DurationsOut(d.count, d.total_seconds, _text(d.mean_seconds), d.p90_seconds)
+def _figure(value: Any) -> Any:
+    """A figure in the JSON shape: a rate or durations with their decimals as text."""
+    if isinstance(value, Rate):
+        return RateOut(value.numerator, value.denominator, _text(value.percent))
+    if isinstance(value, Durations):
+        mean = _text(value.mean_seconds)
+        return DurationsOut(value.count, value.total_seconds, mean, value.p90_seconds)
+    return value
 
 
 def indicators_out(i: Indicators) -> IndicatorsOut:
-    return IndicatorsOut(
-        filed=i.filed,
-        forwarded=i.forwarded,
-        due=i.due,
-        closed=i.closed,
-        closed_on_time=i.closed_on_time,
-        closure_rate=_rate(i.closure_rate),
-        on_time_closure_rate=_rate(i.on_time_closure_rate),
-        verified=i.verified,
-        reworked=i.reworked,
-        rework_rate=_rate(i.rework_rate),
-        signed=i.signed,
-        signed_on_time=i.signed_on_time,
-        on_time_sign_for_rate=_rate(i.on_time_sign_for_rate),
-        warnings_raised=i.warnings_raised,
-        warnings_acknowledged=i.warnings_acknowledged,
-        time_to_acknowledge=_durations(i.time_to_acknowledge),
-        time_to_sign_for=_durations(i.time_to_sign_for),
-        time_to_close=_durations(i.time_to_close),
-        overdue_now=i.overdue_now,
-    )
+    return IndicatorsOut(**{name: _figure(getattr(i, name)) for name in INDICATORS})
 
 
 def report_out(report: Report, zone: ZoneInfo) -> UnitReport:
@@ -180,49 +163,16 @@ def report_out(report: Report, zone: ZoneInfo) -> UnitReport:
 
 # -- the flat shape (CSV rows, HTML tables) -----------------------------------------------
 
-#: Column, Chinese label, English label: the order of the CSV and of the printed tables.
-COLUMNS: list[tuple[str, str, str]] = [
-    ("filed", "立案数", "Filed"),
-    ("forwarded", "其中转派", "of which forwarded"),
-    ("due", "应办结", "Due for closure"),
-    ("closed", "办结数", "Closed"),
-    ("closure_rate", "办结率", "Closure rate"),
-    ("closed_on_time", "按期办结", "Closed on time"),
-    ("on_time_closure_rate", "按期办结率", "On-time closure rate"),
-    ("verified", "核查数", "Verified"),
-    ("reworked", "返工数", "Reworked"),
-    ("rework_rate", "返工率", "Rework rate"),
-    ("signed", "签收数", "Signed for"),
-    ("signed_on_time", "按时签收", "Signed on time"),
-    ("on_time_sign_for_rate", "按时签收率", "On-time sign-for rate"),
-    ("warnings_raised", "预警数", "Warnings raised"),
-    ("warnings_acknowledged", "预警确认数", "Warnings acknowledged"),
-    ("time_to_acknowledge", "确认用时", "Time to acknowledge"),
-    ("time_to_sign_for", "签收用时", "Time to sign for"),
-    ("time_to_close", "办结用时", "Time to close"),
-    ("overdue_now", "当前超期", "Overdue now"),
-]
 
-THEME_LABELS = {
-    "meteorological": ("气象灾害", "Meteorological disasters"),
-    "reservoir": ("水库三防", "Reservoirs"),
-    "environment": ("生态环境", "Environment"),
-    "transportation": ("交通运输", "Transportation"),
-    "safety_production": ("安全生产", "Safety production"),
-    "tourism": ("文化旅游", "Tourism"),
-    "ecology": ("生态", "Ecology"),
-    "food_safety": ("食品安全", "Food safety"),
-    "high_places": ("高空", "High places"),
-    "other": ("其他", "Other"),
-    "none": ("无关联预警", "No warning"),
-}
-LEVEL_LABELS = {
-    "1": ("Ⅰ级（红色）", LEVEL_NAMES[1]),
-    "2": ("Ⅱ级（橙色）", LEVEL_NAMES[2]),
-    "3": ("Ⅲ级（黄色）", LEVEL_NAMES[3]),
-    "4": ("Ⅳ级（蓝色）", LEVEL_NAMES[4]),
-    "none": ("无关联预警", "No warning"),
-}
+def columns() -> list[tuple[str, str, str]]:
+    """Column, Chinese label, English label: the order of the CSV and of the printed
+    tables; the labels are the catalogue's words for the indicators (ADR 0038)."""
+    return [(name, *label("indicator", name)) for name in INDICATORS]
+
+
+def label(family: str, key: str) -> tuple[str, str]:
+    """The Chinese and English word of a code: an indicator, a theme, a level."""
+    return word(family, key, "zh"), word(family, key, "en")
 
 
 def _hours(seconds: Decimal | int | None) -> str:
@@ -232,7 +182,7 @@ def _hours(seconds: Decimal | int | None) -> str:
 def cells(i: Indicators) -> dict[str, str]:
     """Each column as a printed cell: a rate as ``93.72 % (911/972)``, durations in hours."""
     out: dict[str, str] = {}
-    for name, _, _ in COLUMNS:
+    for name in INDICATORS:
         value = getattr(i, name)
         if isinstance(value, Rate):
             shown = "—" if value.percent is None else f"{value.percent} %"
@@ -249,7 +199,7 @@ def cells(i: Indicators) -> dict[str, str]:
 def csv_fields(i: Indicators) -> dict[str, str]:
     """Each figure in its own machine-readable column: rates split in three, durations in four."""
     out: dict[str, str] = {}
-    for name, _, _ in COLUMNS:
+    for name in INDICATORS:
         value = getattr(i, name)
         if isinstance(value, Rate):
             out[f"{name}_percent"] = "" if value.percent is None else str(value.percent)
@@ -280,11 +230,9 @@ def sections(report: Report) -> list[tuple[str, str, str, str, Indicators]]:
         ("child", r.unit.code, r.unit.name, r.unit.name_en, r.indicators) for r in report.children
     ]
     for key, figures in report.by_theme.items():
-        zh, en = THEME_LABELS.get(key, (key, key))
-        rows.append(("theme", key, zh, en, figures))
+        rows.append(("theme", key, *label("theme", key), figures))
     for key, figures in report.by_level.items():
-        zh, en = LEVEL_LABELS.get(key, (key, key))
-        rows.append(("level", key, zh, en, figures))
+        rows.append(("level", key, *label("level", key), figures))
     return rows
 
 
@@ -330,7 +278,8 @@ def render_html(report: Report, zone: ZoneInfo) -> str:
             start=report.period.start.astimezone(zone),
             end=report.period.end.astimezone(zone),
             as_of=report.as_of.astimezone(zone),
-            columns=COLUMNS,
+            columns=columns(),
+            word=word,
             units=[
                 (s, k, zh, en, cells(f))
                 for s, k, zh, en, f in rows

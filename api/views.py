@@ -54,16 +54,8 @@ class Views:
         return out
 
     def unit(self, u: Unit) -> s.Unit:
-        return s.Unit(
-            code=u.code,
-            name=u.name,
-            name_en=u.name_en,
-            level=str(u.level),
-            kind=str(u.kind),
-            parent=u.parent,
-            active=u.active,
-            version=u.version,
-        )
+        # Level and kind are the domain's StrEnums: their values are the codes shown.
+        return msgspec.convert(u, s.Unit, from_attributes=True)
 
     def unit_row(self, r: Row) -> s.Unit:
         return self.shaped(r, s.Unit)

@@ -6,8 +6,8 @@ past state (``?as_of=`` or ``?version=``, answered as ``/as-of`` is: ADR 0035).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,31 +15,19 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
-from api.access import scope_of, visible_warning
+from api.access import visible_warning
 from api.history import past_response
-from api.http import (
-    READ,
-    WRITE,
-    AsOf,
-    AtVersion,
-    Call,
-    Cursor,
-    Limit,
-    MinPosition,
-    On,
-    paged,
-    with_etag,
-)
+from api.http import READ, WRITE, AsOf, AtVersion, Call, Cursor, Limit, MinPosition, On, with_etag
 from api.intake import cap_response, wants_cap
 from api.problems import invalid
+from api.steps import StepRoute, note_of, step_routes
 from domain.application import Outcome
-from domain.errors import NotFound, NotPermitted
+from domain.errors import NotPermitted
 from domain.meta import Context
 from domain.warning import Theme, WarningStatus
 from projections import queries as q
 
-Step = Callable[[Context], Outcome]
-DUTY = {"role": "duty_officer"}
+DUTY = "duty_officer"
 
 
 def check_offsets(**times: datetime | None) -> None:
@@ -95,26 +83,23 @@ class WarningController(Controller):
         min_position: MinPosition = None,
     ) -> s.WarningPage:
         check_offsets(raised_from=raised_from, raised_to=raised_to)
-        call.caught_up(min_position, "units", "warnings")
-        services = call.services
-        with services.reads.store.read() as tx:
-            rows, next_cursor = paged(
-                lambda **page: q.warnings(
-                    tx,
-                    visible_to=scope_of(call.principal),
-                    status=status,
-                    level=level,
-                    theme=theme,
-                    unit=unit,
-                    raised_from=raised_from,
-                    raised_to=raised_to,
-                    **page,
-                ),
-                cursor,
-                limit,
-            )
+        rows, next_cursor = call.page(
+            min_position,
+            ("units", "warnings"),
+            partial(
+                q.warnings,
+                status=status,
+                level=level,
+                theme=theme,
+                unit=unit,
+                raised_from=raised_from,
+                raised_to=raised_to,
+            ),
+            cursor,
+            limit,
+        )
         return s.WarningPage(
-            items=[services.views.warning_row(r) for r in rows], next_cursor=next_cursor
+            items=[call.services.views.warning_row(r) for r in rows], next_cursor=next_cursor
         )
 
     @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
@@ -131,59 +116,53 @@ class WarningController(Controller):
             return past_response(call, "warnings", wid, as_of, version)
         if wants_cap(call.request):
             return cap_response(services, principal, wid)
-        call.caught_up(min_position, "units", "warnings")
-        with services.reads.store.read() as tx:
-            row = q.warning(tx, str(wid))
-            if row is None or not (
-                principal.reads_everything or q.within(tx, [row["unit"]], principal.unit)
-            ):
-                raise NotFound("warning not found")
+        row = call.visible_row(
+            min_position,
+            ("units", "warnings"),
+            lambda tx: q.warning(tx, str(wid)),
+            lambda row: [row["unit"]],
+            "warning not found",
+        )
         return with_etag(services.views.warning(row), row["version"])
 
-    # -- the duty officer's steps, each on a warning the officer's unit can see --------
 
-    @post("/{wid:uuid}/acknowledge", sync_to_thread=True, opt=DUTY, responses=WRITE)
-    def acknowledge(
-        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Input | None] = None
-    ) -> Response[s.Receipt]:
-        return _step(call, wid, data, lambda ctx: call.center.acknowledge_warning(ctx, wid))
-
-    @post("/{wid:uuid}/assess", sync_to_thread=True, opt=DUTY, responses=WRITE)
-    def assess(
-        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Assessment]
-    ) -> Response[s.Receipt]:
-        return _step(
-            call,
-            wid,
-            data,
-            lambda ctx: call.center.assess_warning(
-                ctx, wid, confirmed=data.confirmed, note=data.note
-            ),
-        )
-
-    @post("/{wid:uuid}/resolve", sync_to_thread=True, opt=DUTY, responses=WRITE)
-    def resolve(
-        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
-    ) -> Response[s.Receipt]:
-        note = data.note if data else None
-        return _step(call, wid, data, lambda ctx: call.center.resolve_warning(ctx, wid, note))
-
-    @post("/{wid:uuid}/cancel", sync_to_thread=True, opt=DUTY, responses=WRITE)
-    def cancel(
-        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Reason]
-    ) -> Response[s.Receipt]:
-        reason = data.reason
-        return _step(call, wid, data, lambda ctx: call.center.cancel_warning(ctx, wid, reason))
-
-    @post("/{wid:uuid}/close", sync_to_thread=True, opt=DUTY, responses=WRITE)
-    def close(
-        self, call: On, wid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
-    ) -> Response[s.Receipt]:
-        note = data.note if data else None
-        return _step(call, wid, data, lambda ctx: call.center.close_warning(ctx, wid, note))
+def _visible(call: Call, wid: UUID) -> object:
+    return visible_warning(call.services, call.principal, call.center.warning(wid))
 
 
-def _step(call: Call, wid: UUID, data: s.Input | None, act: Step) -> Response[s.Receipt]:
-    """One step on a warning the caller's unit can see (404 for any other)."""
-    visible_warning(call.services, call.principal, call.center.warning(wid))
-    return call.run(data, act)
+#: The duty officer's steps, each on a warning the officer's unit can see.
+WarningSteps = step_routes(
+    "warnings",
+    "wid",
+    ("warnings",),
+    _visible,
+    [
+        StepRoute(
+            "acknowledge",
+            DUTY,
+            s.Input | None,
+            lambda c, ctx, wid, d: c.acknowledge_warning(ctx, wid),
+        ),
+        StepRoute(
+            "assess",
+            DUTY,
+            s.Assessment,
+            lambda c, ctx, wid, d: c.assess_warning(ctx, wid, confirmed=d.confirmed, note=d.note),
+        ),
+        StepRoute(
+            "resolve",
+            DUTY,
+            s.Remark | None,
+            lambda c, ctx, wid, d: c.resolve_warning(ctx, wid, note_of(d)),
+        ),
+        StepRoute(
+            "cancel", DUTY, s.Reason, lambda c, ctx, wid, d: c.cancel_warning(ctx, wid, d.reason)
+        ),
+        StepRoute(
+            "close",
+            DUTY,
+            s.Remark | None,
+            lambda c, ctx, wid, d: c.close_warning(ctx, wid, note_of(d)),
+        ),
+    ],
+)

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.tokens import TokenBook
+from closedloop.bootstrap import build_read_models
 from domain.application import CommandCenter
 from domain.demo import load_demo
 from domain.meta import now
@@ -56,7 +57,7 @@ def client(center: CommandCenter, tokens: dict[str, str]) -> Iterator[TestClient
         if request.method == "GET" and "x-min-position" not in request.headers:
             request.headers["X-Min-Position"] = str(center.head_position())
 
-    with TestClient(create_app(center)) as c:
+    with TestClient(create_app(center, reads=build_read_models(center))) as c:
         c.event_hooks["request"] = [sees_everything_written]
         c.event_hooks["response"] = [_no_server_error]
         yield c

@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 import api
 from api.app import create_app
+from closedloop.bootstrap import build_read_models
 from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
 from tests.api.conftest import As
@@ -20,7 +21,9 @@ SAMPLES = Path(__file__).parents[1] / "unit" / "intake" / "cap_samples"
 
 @pytest.fixture
 def client(center: CommandCenter, tokens: dict[str, str]) -> Iterator[TestClient[Any]]:
-    with TestClient(create_app(center, intake=build_intake(center))) as c:
+    with TestClient(
+        create_app(center, reads=build_read_models(center), intake=build_intake(center))
+    ) as c:
         yield c
 
 

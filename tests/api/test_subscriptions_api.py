@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.tokens import TokenBook
+from closedloop.bootstrap import build_read_models
 from domain.application import CommandCenter
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
@@ -39,7 +40,10 @@ def api(demo: CommandCenter, keyring: Keyring) -> Iterator[tuple[TestClient[Any]
     store = ViewStore.for_env(demo.env)
     notifiers = Notifiers(demo, store, keyring=keyring, config=fast_config())
     app = create_app(
-        demo, on_startup=[lambda: notifiers.start()], on_shutdown=[lambda: notifiers.stop()]
+        demo,
+        reads=build_read_models(demo),
+        on_startup=[lambda: notifiers.start()],
+        on_shutdown=[lambda: notifiers.stop()],
     )
     app.state["webhooks"] = notifiers
 

@@ -25,6 +25,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.tokens import TokenBook
 from closedloop import eventstore
+from closedloop.bootstrap import build_read_models
 from closedloop.eventstore import CheckingPostgresRecorder
 from domain.application import CommandCenter, Outcome, PendingCommand
 from domain.demo import load_demo
@@ -210,7 +211,7 @@ def test_the_api_issues_from_memory_and_answers_a_unit_changed_elsewhere_as_befo
     decided = spied(first, monkeypatch)
     body = {"lead_unit": "HW-DH-QS", "title": "Clear the culverts", "due_in": "P1D"}
 
-    with TestClient(create_app(first)) as client:
+    with TestClient(create_app(first, reads=build_read_models(first))) as client:
         r = client.post("/v1/instructions", json=body, headers=auth)
         assert r.status_code == 201, r.text
         assert isinstance(decided[-1], PendingCommand)
@@ -318,7 +319,10 @@ def test_a_command_sent_again_to_another_server_process_answers_as_the_first_tim
     auth = dispatcher(first)
     body = {"lead_unit": "HW-DH", "title": "Clear the culverts", "due_in": "P1D"}
     decided = spied(other, monkeypatch)
-    with TestClient(create_app(first)) as a, TestClient(create_app(other)) as b:
+    with (
+        TestClient(create_app(first, reads=build_read_models(first))) as a,
+        TestClient(create_app(other, reads=build_read_models(other))) as b,
+    ):
         assert b.post("/v1/instructions", json=body, headers=auth).status_code == 201
         # The second process now holds the units; a client's command goes to the first,
         # and its retry (the answer was lost) to the second.

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.tokens import TokenBook
+from closedloop.bootstrap import build_read_models
 from domain.application import CommandCenter
 from domain.calendar import WorkingDuration
 from domain.demo import load_demo
@@ -44,7 +45,7 @@ def client(center: CommandCenter) -> Iterator[tuple[TestClient[Any], dict[str, d
     center.sign_for(as_unit("HW-DH"), first.id)
     center.submit(as_unit("HW-DH"), first.id, "inspected")
     center.verify(as_unit("HW"), first.id, accepted=True)
-    with TestClient(create_app(center)) as c:
+    with TestClient(create_app(center, reads=build_read_models(center))) as c:
         yield c, headers
 
 
