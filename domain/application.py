@@ -20,6 +20,11 @@ from typing import Any, ClassVar
 
 from eventsourcing.persistence import Transcoder
 
+# Aggregates that moved module keep their old topics registered when their new module is
+# imported (ADR 0033). Every process that reads the log builds a CommandCenter, so they
+# are imported here: a follower decoding an old event must not depend on which other
+# modules its process happened to import.
+from domain import access_token, idempotency_record, observation_batch, token_roster  # noqa: F401
 from domain.calendar import WorkingCalendar
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition

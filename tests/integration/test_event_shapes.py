@@ -21,6 +21,8 @@ import importlib
 import inspect
 import json
 import pkgutil
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -606,3 +608,32 @@ def test_the_guard_refuses_a_default_given_on_the_class_but_not_on_the_method() 
 if __name__ == "__main__":
     write_shapes()
     print(f"wrote {SHAPES_FILE}")
+
+
+def test_every_old_topic_resolves_in_a_process_that_imported_only_the_application() -> None:
+    # A follower (`projections run`, `notifiers run`) imports the application and its own
+    # modules, not the API's: the old topics must resolve there too (ADR 0033).
+    probe = (
+        "import domain.application\n"
+        "from eventsourcing.utils import resolve_topic\n"
+        "for topic in (\n"
+        "    'api.tokens:AccessToken.Issued', 'api.tokens:AccessToken.Revoked',\n"
+        "    'api.tokens:TokenRoster.Started', 'api.tokens:TokenRoster.Listed',\n"
+        "    'api.idempotency:IdempotencyRecord.Recorded',\n"
+        "    'domain.condition:ObservationBatch.Recorded',\n"
+        "):\n"
+        "    resolve_topic(topic)\n"
+        "import sys\n"
+        "print('api' in sys.modules)\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
