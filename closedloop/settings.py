@@ -66,7 +66,9 @@ class AuditEnv(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     key_path: Path = DEFAULT_AUDIT_KEY
     checkpoint_events: Annotated[int, msgspec.Meta(ge=1)] = 1000
     checkpoint_minutes: Annotated[float, msgspec.Meta(gt=0)] = 10.0
-    origin: Annotated[str, msgspec.Meta(pattern=r"^[^\s+]{1,200}$")] = DEFAULT_AUDIT_ORIGIN
+    # \A and \Z, not ^ and $: msgspec searches, and $ also matches before a final newline,
+    # which would end the first line of every signed note early.
+    origin: Annotated[str, msgspec.Meta(pattern=r"\A[^\s+]{1,200}\Z")] = DEFAULT_AUDIT_ORIGIN
 
 
 class IntakeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -112,6 +114,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         raw: dict[str, Any] = {}
         for name, (path, _) in VARIABLES.items():
             text = env.get(name)
+            if text is not None and name not in _EMPTY_IS_A_VALUE:
+                # As before ADR 0036: surrounding blanks are not part of a value, and a
+                # value of blanks only means the default.
+                text = text.strip()
             if text is None or (text == "" and name not in _EMPTY_IS_A_VALUE):
                 continue
             if name in _WHOLE_NUMBERS and not text.isdigit():

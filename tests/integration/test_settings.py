@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from closedloop.bootstrap import build_command_center, load_calendar
 from closedloop.settings import (
     DEFAULT_CALENDAR,
     DEFAULT_DATABASE_URL,
+    AuditEnv,
     Settings,
     SettingsError,
     store_env,
@@ -318,3 +320,19 @@ def test_a_postgresql_url_is_parsed_once_into_the_stores_settings_and_psycopgs()
         "dbname=command host=127.0.0.1 port=6543 user='closed loop' password=p@ss connect_timeout=9"
     )
     assert Settings(database_url="sqlite:///:memory:").store().conninfo is None
+
+
+def test_blanks_around_a_value_are_not_part_of_it_and_blanks_alone_mean_the_default() -> None:
+    settings = Settings.from_env(
+        {"CLOSEDLOOP_READ_WAIT_SECONDS": " 7 ", "CLOSEDLOOP_TOKEN_CACHE_SECONDS": "  "}
+    )
+
+    assert settings.read_wait_seconds == 7.0
+    assert settings.token_cache_seconds == Settings().token_cache_seconds
+
+
+def test_an_audit_origin_that_ends_its_line_early_is_refused() -> None:
+    # The origin is the first line of every signed checkpoint note: a newline in it would
+    # make the notes unreadable.
+    with pytest.raises(msgspec.ValidationError, match="origin"):
+        msgspec.convert({"origin": "closedloop/audit\n"}, AuditEnv)
