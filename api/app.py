@@ -3,8 +3,7 @@
 ``create_app`` is given a ready :class:`~domain.application.CommandCenter` by the
 composition root, and the read models (the views and, when they run in this process,
 their runner); it builds nothing of the domain itself, only the API's own services
-(the token book, the idempotency records). Without read models it keeps its views
-beside the center's store and runs them itself.
+(the token book, the idempotency records).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ version, rebuilt from its events (ADR 0013).
 
 A past state has two addresses, ``GET /v1/{kind}/{id}?as_of=…`` (or ``?version=``) and
 ``GET /v1/{kind}/{id}/as-of?at=…``; both are answered by :func:`past_state` (ADR 0035).
-Register :data:`HISTORY_HANDLERS` in ``create_app``.
+:data:`HISTORY_HANDLERS` are served among the audit's handlers.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ the read-your-writes wait, content negotiation, and :class:`Call`, the request a
 handler sees it.
 
 A resource module imports from here and from :mod:`api.commands`; nothing here imports
-a resource module, so the resources never reach into each other (ADR 0035).
+a resource module, so the shared pieces never depend on a resource (ADR 0035). A
+resource that answers in another's terms (a warning as CAP, a past state) imports that
+one module for it, and the architecture test keeps every such import free of circles.
 """
 
 from __future__ import annotations

@@ -153,8 +153,6 @@ class InstructionController(Controller):
         }
         return with_etag(services.views.instruction(row, dispositions, now()), row["version"])
 
-    # -- the steps of the instruction's units ------------------------------------------
-
     # -- the steps of the instruction's units (the others: :data:`InstructionSteps`) ----
 
     @post("/{iid:uuid}/forward", sync_to_thread=True, opt={"role": HANDLER}, responses=WRITE)

@@ -25,10 +25,6 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _maybe_at(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 def _uuid(text: str | None) -> UUID | None:
     return None if text is None else UUID(text)
 
@@ -39,9 +35,6 @@ class Views:
 
     def t(self, value: datetime) -> datetime:
         return value.astimezone(self.zone)
-
-    def maybe(self, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(self.zone)
 
     def shaped(self, row: Row, shape: type[Shape], **fields: Any) -> Shape:
         """A view row as the Struct whose fields it names (``fields`` added or

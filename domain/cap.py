@@ -31,8 +31,9 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.errors import InvalidValue
+from domain.limits import MAX_TEXT, MAX_TITLE
 from domain.meta import Meta, derived_id
-from domain.warning import MAX_TEXT, MAX_TITLE, Theme
+from domain.warning import Theme
 
 
 class CapProfileError(InvalidValue):

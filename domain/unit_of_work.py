@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from copy import deepcopy
 from enum import Enum
+from functools import cached_property
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
@@ -160,13 +161,16 @@ class UnitOfWork:
 
     # -- what the store offers ----------------------------------------------------------
 
-    @property
+    # Asked at every attempt; the recorder is the application's for its whole life, so
+    # each is answered once.
+
+    @cached_property
     def checks_reads(self) -> bool:
         """Whether the store checks a command's read set when it writes (ADR 0027)."""
         recorder = self.app.recorder
         return isinstance(recorder, ChecksReads) and bool(recorder.checks_reads)
 
-    @property
+    @cached_property
     def writes_later(self) -> bool:
         """Whether a command can be decided from memory and its write awaited without a
         thread blocked on it (ADR 0029)."""

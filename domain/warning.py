@@ -21,14 +21,12 @@ from domain.errors import InvalidTransition, InvalidValue, check_printable
 from domain.limits import (
     MAX_DEDUP_KEY,
     MAX_LOCATION,
+    MAX_NOTE,
     MAX_SHORT,
+    MAX_TEXT,
+    MAX_TITLE,
     check_text,
 )
-
-# Named here too: the CAP profile takes the bounds of a warning from this module.
-from domain.limits import MAX_NOTE as MAX_NOTE
-from domain.limits import MAX_TEXT as MAX_TEXT
-from domain.limits import MAX_TITLE as MAX_TITLE
 from domain.meta import Meta, derived_id
 
 #: National warning levels: I (red, most severe) to IV (blue).

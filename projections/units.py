@@ -11,7 +11,7 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.unit import Unit
-from projections.store import Tx, ViewStore
+from projections.store import Tx
 from projections.view import View
 
 
@@ -135,8 +135,3 @@ def is_within(tx: Tx, code: str, ancestor: str) -> bool:
         return True
     path = unit_path(tx, code)
     return path is not None and f"/{ancestor}/" in path
-
-
-def store_unit_path(store: ViewStore, code: str) -> str | None:
-    with store.read() as tx:
-        return unit_path(tx, code)
