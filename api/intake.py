@@ -221,7 +221,9 @@ class ScenarioController(Controller):
             name=name, emergency=scenario.emergency, since=scenario.since, version=scenario.version
         )
 
-    @post("/{name:str}/emergency", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    @post(
+        "/{name:str}/emergency", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE
+    )
     def switch_emergency(
         self, call: On, name: FromPath[str], data: JSONBody[EmergencySwitch]
     ) -> ScenarioOut:

@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate
 from domain.application import CommandCenter, Outcome
 from domain.decision import Decision
 from domain.emergency import Scenario, scenario_id
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, NotFound, NotPermitted
 from domain.instruction import Priority
 from domain.meta import Actor, Context, derived_id, now
 from domain.playbooks import Playbook, Step
@@ -29,6 +29,11 @@ from domain.unit import Kind
 from domain.warning import EarlyWarning, WarningStatus
 
 T = TypeVar("T", bound=Aggregate)
+
+#: The one role that may switch a scenario's emergency mode: the command center's duty
+#: leadership, not its dispatchers (emergency mode makes every playbook instruction
+#: urgent, on clock time, across the owner's whole subtree).
+DECLARES_EMERGENCY = "duty_officer"
 
 
 class PlaybookRunner:
@@ -151,6 +156,38 @@ class PlaybookRunner:
             raise NotFound(f"no playbook defines scenario {name!r}")
         return self._find(Scenario, scenario_id(name))
 
+    def scenario_owner(self, name: str) -> str:
+        """The unit that owns a scenario: the dispatching unit of its playbooks (their
+        common ancestor when they name several), under whose name their instructions go
+        out to its subtree."""
+        dispatchers = list(dict.fromkeys(b.dispatcher for b in self.playbooks if b.scenario == name))
+        if not dispatchers:
+            raise NotFound(f"no playbook defines scenario {name!r}")
+        owner = dispatchers[0]
+        for other in dispatchers[1:]:
+            while not self.center.is_within(other, owner):
+                above = self.center.unit(owner).parent
+                if above is None:
+                    break
+                owner = above
+        return owner
+
+    def check_may_switch(self, ctx: Context, name: str) -> None:
+        """Only a duty officer of the scenario's owner, or of a unit above it, switches its
+        emergency mode; everyone else is refused (issue 19, "who may act on what" 1)."""
+        owner = self.scenario_owner(name)
+        actor = ctx.actor
+        if actor.role != DECLARES_EMERGENCY:
+            raise NotPermitted(
+                f"only a duty officer switches emergency mode for scenario {name}, "
+                f"not a {actor.role.replace('_', ' ')}"
+            )
+        if not self.center.is_within(owner, actor.unit):
+            raise NotPermitted(
+                f"scenario {name} belongs to {owner}; a duty officer of {actor.unit} "
+                "cannot switch its emergency mode"
+            )
+
     def in_emergency(self, name: str) -> bool:
         found = self._find(Scenario, scenario_id(name))
         return found is not None and found.emergency
@@ -161,6 +198,8 @@ class PlaybookRunner:
         work = self.center.unit_of_work
 
         def decide() -> Decision:
+            # In the decision, so that the units it reads are checked at the write.
+            self.check_may_switch(ctx, name)
             scenario = work.find(Scenario, sid)
             if scenario is not None and scenario.has_seen(ctx.command_id):
                 return Decision(scenario, [])

@@ -126,7 +126,7 @@ def test_falling_objects_raised_through_the_api_are_followed_from_the_log(intake
 def test_in_emergency_mode_deadlines_run_on_clock_time_with_the_tighter_limit(
     intake: Intake,
 ) -> None:
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="Typhoon Haikui lands")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="Typhoon Haikui lands")
     wid = raise_(intake, theme="meteorological", title="台风红色预警", level=1)
 
     issued = intake.run_playbooks(wid, "raise")
@@ -139,8 +139,8 @@ def test_in_emergency_mode_deadlines_run_on_clock_time_with_the_tighter_limit(
 
 
 def test_switching_emergency_mode_is_on_the_record_with_who_and_why(intake: Intake) -> None:
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="landfall")
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=False, reason="all clear")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="landfall")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=False, reason="all clear")
 
     scenario = intake.scenario("typhoon")
     assert scenario is not None
@@ -151,19 +151,19 @@ def test_switching_emergency_mode_is_on_the_record_with_who_and_why(intake: Inta
         "EmergencySwitchedOn",
         "EmergencySwitchedOff",
     ]
-    assert events[1].meta.person == "dispatcher"
+    assert events[1].meta.person == "duty"
     assert events[2].reason == "all clear"
 
 
 def test_emergency_mode_cannot_be_switched_on_twice_nor_for_an_unknown_scenario(
     intake: Intake,
 ) -> None:
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="landfall")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="landfall")
 
     with pytest.raises(InvalidTransition):
-        intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="again")
+        intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="again")
     with pytest.raises(NotFound):
-        intake.switch_emergency(Context(DISPATCHER), "volcano", on=True, reason="?")
+        intake.switch_emergency(Context(DUTY), "volcano", on=True, reason="?")
 
 
 def test_a_playbook_with_a_bad_target_is_refused_naming_the_step() -> None:
