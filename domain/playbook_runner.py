@@ -160,7 +160,9 @@ class PlaybookRunner:
         """The unit that owns a scenario: the dispatching unit of its playbooks (their
         common ancestor when they name several), under whose name their instructions go
         out to its subtree."""
-        dispatchers = list(dict.fromkeys(b.dispatcher for b in self.playbooks if b.scenario == name))
+        dispatchers = list(
+            dict.fromkeys(b.dispatcher for b in self.playbooks if b.scenario == name)
+        )
         if not dispatchers:
             raise NotFound(f"no playbook defines scenario {name!r}")
         owner = dispatchers[0]

@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from closedloop.catalogues import playbook_from_mapping
-from domain.errors import InvalidTransition, NotFound
+from domain.errors import InvalidTransition, NotFound, NotPermitted
 from domain.instruction import Priority
 from domain.intake import Intake
 from domain.meta import Actor, Context
@@ -164,6 +164,29 @@ def test_emergency_mode_cannot_be_switched_on_twice_nor_for_an_unknown_scenario(
         intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="again")
     with pytest.raises(NotFound):
         intake.switch_emergency(Context(DUTY), "volcano", on=True, reason="?")
+
+
+def test_only_a_duty_officer_of_the_owner_or_above_switches_emergency_mode(
+    intake: Intake,
+) -> None:
+    """The typhoon playbook dispatches as HW: the scenario is HW's (issue 19)."""
+    head = intake.center.head_position()
+    for actor, says in [
+        (DISPATCHER, "only a duty officer"),
+        (Actor("community", "HW-DH-QS", "dispatcher"), "only a duty officer"),
+        (Actor("office duty", "HW-XL", "duty_officer"), "belongs to HW"),
+        (Actor("system", "HW", "system"), "only a duty officer"),
+    ]:
+        with pytest.raises(NotPermitted, match=says):
+            intake.switch_emergency(Context(actor), "typhoon", on=True, reason="landfall")
+    assert intake.center.head_position() == head
+    assert intake.scenario_owner("typhoon") == "HW"
+
+    intake.switch_emergency(
+        Context(Actor("city duty", "HC", "duty_officer")), "typhoon", on=True, reason="landfall"
+    )
+
+    assert intake.in_emergency("typhoon")
 
 
 def test_a_playbook_with_a_bad_target_is_refused_naming_the_step() -> None:
