@@ -125,7 +125,10 @@ class TokenBook:
         Actor(person=user, unit=unit, role=roles[0])  # the same bounds as every actor
         if len(label) > 200:
             raise InvalidValue("a token's label is limited to 200 characters")
-        self.center.unit(unit)  # a token for a unit that does not exist is a typo
+        # A token for a unit that does not exist is a typo; one for a deactivated unit
+        # would be refused at its first use (authenticate), so it is not issued.
+        if not self.center.unit(unit).active:
+            raise InvalidValue(f"unit {unit} is deactivated; its people get no new tokens")
         secret = new_secret()
         token_id = "tok_" + secrets.token_hex(8)
         work = self.center.unit_of_work

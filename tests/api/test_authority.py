@@ -248,3 +248,19 @@ def test_elsewhere_a_deactivated_units_tokens_stop_within_the_trust_period(
     seconds[0] += 1.0
 
     refused(client.get("/v1/units", headers=handler), 401, "unauthenticated", "revoked")
+
+
+def test_no_token_is_issued_for_a_deactivated_unit(
+    client: TestClient[Any], center: CommandCenter, as_: As
+) -> None:
+    center.deactivate_unit(Context(REGISTRAR), "HW-NG-HX", "merged into Baisha")
+    head = center.head_position()
+
+    r = client.post(
+        "/v1/tokens",
+        json={"user": "late", "unit": "HW-NG-HX", "roles": ["handler"]},
+        headers=as_("admin"),
+    )
+
+    refused(r, 422, "invalid-value", "deactivated")
+    assert center.head_position() == head

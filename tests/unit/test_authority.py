@@ -4,6 +4,7 @@ each refusal a named error, with nothing stored."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from freezegun import freeze_time
@@ -56,7 +57,7 @@ def frozen(calendar: WorkingCalendar) -> CommandCenter:
     return app
 
 
-def _issue(app: CommandCenter) -> object:
+def _issue(app: CommandCenter) -> UUID:
     return app.issue_instruction(
         ctx(DISTRICT), lead_unit=OFFICE, title="Inspect the dam", due_in=TWO_DAYS
     ).id
@@ -70,9 +71,9 @@ def test_no_step_may_say_it_happened_before_the_instruction_was_issued(
     with freeze_time(ISSUED + timedelta(hours=1)):
         for when in (datetime(2020, 1, 1, tzinfo=UTC), ISSUED - timedelta(seconds=1)):
             with nothing_stored(frozen), pytest.raises(BusinessTimeRefused, match="occurred_at"):
-                frozen.sign_for(ctx(OFFICE, occurred_at=when), iid)  # type: ignore[arg-type]
+                frozen.sign_for(ctx(OFFICE, occurred_at=when), iid)
 
-        frozen.sign_for(ctx(OFFICE, occurred_at=ISSUED), iid)  # type: ignore[arg-type]
+        frozen.sign_for(ctx(OFFICE, occurred_at=ISSUED), iid)
 
 
 def test_no_step_may_say_it_happened_before_the_step_it_follows(frozen: CommandCenter) -> None:
@@ -80,13 +81,13 @@ def test_no_step_may_say_it_happened_before_the_step_it_follows(frozen: CommandC
         iid = _issue(frozen)
     signed = ISSUED + timedelta(minutes=30)
     with freeze_time(ISSUED + timedelta(hours=2)):
-        frozen.sign_for(ctx(OFFICE, occurred_at=signed), iid)  # type: ignore[arg-type]
+        frozen.sign_for(ctx(OFFICE, occurred_at=signed), iid)
         early = signed - timedelta(minutes=1)
         with nothing_stored(frozen), pytest.raises(BusinessTimeRefused, match="step before it"):
-            frozen.submit(ctx(OFFICE, occurred_at=early), iid, "done")  # type: ignore[arg-type]
-        frozen.submit(ctx(OFFICE, occurred_at=signed), iid, "done")  # type: ignore[arg-type]
+            frozen.submit(ctx(OFFICE, occurred_at=early), iid, "done")
+        frozen.submit(ctx(OFFICE, occurred_at=signed), iid, "done")
         with nothing_stored(frozen), pytest.raises(BusinessTimeRefused):
-            frozen.verify(ctx(DISTRICT, occurred_at=early), iid, accepted=True)  # type: ignore[arg-type]
+            frozen.verify(ctx(DISTRICT, occurred_at=early), iid, accepted=True)
 
 
 def test_a_business_time_may_run_ahead_of_the_clock_by_the_skew_only() -> None:
@@ -95,3 +96,32 @@ def test_a_business_time_may_run_ahead_of_the_clock_by_the_skew_only() -> None:
         with pytest.raises(BusinessTimeRefused, match="future") as refused:
             Context(Actor("p", DISTRICT, "handler"), occurred_at=ISSUED + CLOCK_SKEW * 2)
     assert refused.value.field == "occurred_at"
+
+
+def test_a_forward_or_an_answer_to_a_warning_is_not_dated_before_its_record(
+    frozen: CommandCenter,
+) -> None:
+    with freeze_time(ISSUED):
+        iid = _issue(frozen)
+        wid = frozen.raise_warning(
+            ctx(DISTRICT),
+            source="test",
+            rule="manual",
+            theme="other",
+            level=2,
+            title="Dam seeping",
+            unit=OFFICE,
+        ).id
+    early = ISSUED - timedelta(hours=1)
+    with freeze_time(ISSUED + timedelta(hours=1)):
+        frozen.sign_for(ctx(OFFICE), iid)
+        with nothing_stored(frozen), pytest.raises(BusinessTimeRefused):
+            frozen.forward(ctx(OFFICE, occurred_at=early), iid, to_unit=COMMUNITY)
+        with nothing_stored(frozen), pytest.raises(BusinessTimeRefused):
+            frozen.issue_instruction(
+                ctx(DISTRICT, occurred_at=early),
+                lead_unit=OFFICE,
+                title="Check the seepage",
+                due_in=TWO_DAYS,
+                warning_ids=[wid],
+            )
