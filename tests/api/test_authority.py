@@ -105,6 +105,29 @@ def test_the_owners_duty_officer_and_one_above_it_switch_it(
     assert off.json()["emergency"] is False
 
 
+def test_an_offices_duty_officer_declares_the_scenario_for_its_subtree_only(
+    client: TestClient[Any], center: CommandCenter, as_: As
+) -> None:
+    donghu_duty = bearer(center, "HW-DH", "duty_officer")
+    head = center.head_position()
+
+    whole = client.post(EMERGENCY, json=ON, headers=donghu_duty)
+    other = client.post(EMERGENCY, json={**ON, "scope": "HW-XL"}, headers=donghu_duty)
+
+    refused(whole, 403, "not-permitted", "cannot switch its emergency mode for HW")
+    refused(other, 403, "not-permitted", "for HW-XL")
+    assert center.head_position() == head
+
+    own = client.post(EMERGENCY, json={**ON, "scope": "HW-DH"}, headers=donghu_duty)
+
+    assert own.status_code == 201, own.text
+    assert own.json()["emergency"] is False
+    assert list(own.json()["subtrees"]) == ["HW-DH"]
+    shown = client.get("/v1/scenarios/typhoon", headers=as_("community")).json()
+    assert shown["owner"] == "HW"
+    assert list(shown["subtrees"]) == ["HW-DH"]
+
+
 # -- 4. moving units across districts ----------------------------------------------------
 
 

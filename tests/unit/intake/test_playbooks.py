@@ -189,6 +189,39 @@ def test_only_a_duty_officer_of_the_owner_or_above_switches_emergency_mode(
     assert intake.in_emergency("typhoon")
 
 
+def test_an_offices_duty_officer_declares_emergency_for_its_own_subtree_only(
+    intake: Intake,
+) -> None:
+    def donghu() -> Context:
+        return Context(Actor("donghu duty", "HW-DH", "duty_officer"))
+
+    head = intake.center.head_position()
+    for scope, says in [(None, "for HW$"), ("HW-XL", "for HW-XL"), ("HC", "not in its subtree")]:
+        with pytest.raises(NotPermitted, match=says):
+            intake.switch_emergency(donghu(), "typhoon", on=True, reason="landfall", scope=scope)
+    assert intake.center.head_position() == head
+
+    intake.switch_emergency(donghu(), "typhoon", on=True, reason="landfall", scope="HW-DH")
+    wid = raise_(intake, theme="meteorological", title="台风红色预警", level=1)
+    issued = {i["unit"]: i for i in intake.run_playbooks(wid, "raise")}
+
+    scenario = intake.scenario("typhoon")
+    assert scenario is not None
+    assert not scenario.emergency
+    assert list(scenario.subtrees) == ["HW-DH"]
+    assert intake.center.history(scenario.id)[-1].scope == "HW-DH"
+    assert issued["HW-DH"]["emergency"] is True
+    assert issued["HW-XL"]["emergency"] is False
+    assert issued["HW-EM"]["emergency"] is False
+    donghu_order = intake.center.instruction(UUID(issued["HW-DH"]["instruction_id"]))
+    assert donghu_order.priority == Priority.URGENT
+    assert donghu_order.deadline - donghu_order.issued_at == timedelta(hours=1)
+    assert intake.center.instruction(UUID(issued["HW-XL"]["instruction_id"])).priority == "high"
+
+    intake.switch_emergency(donghu(), "typhoon", on=False, reason="all clear", scope="HW-DH")
+    assert not intake.in_emergency("typhoon", "HW-DH-QS")
+
+
 def test_a_playbook_with_a_bad_target_is_refused_naming_the_step() -> None:
     with pytest.raises(PlaybookError, match=r"step 'a'.*every:LEVEL"):
         playbook_from_mapping(
