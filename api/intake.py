@@ -87,15 +87,24 @@ class CapReceipt(msgspec.Struct, kw_only=True):
 
 
 class EmergencySwitch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``scope`` names the unit whose subtree alone is switched; without it, the whole
+    scenario (its owner's subtree)."""
+
     on: bool
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000)]
+    scope: Code | None = None
     command_id: Annotated[str, msgspec.Meta(min_length=1, max_length=63)] | None = None
 
 
 class ScenarioOut(msgspec.Struct, kw_only=True):
+    """``emergency`` and ``since`` are the whole scenario's; ``subtrees`` the units whose
+    subtrees are in emergency mode on their own, and since when."""
+
     name: str
+    owner: str
     emergency: bool
     since: datetime | None
+    subtrees: dict[str, datetime] = msgspec.field(default_factory=dict)
     version: int
     position: int | None = None
 
@@ -214,14 +223,23 @@ class ScenarioController(Controller):
 
     @get("/{name:str}", sync_to_thread=True, responses=READ)
     def get_scenario(self, request: Request[Any, Any, Any], name: FromPath[str]) -> ScenarioOut:
-        scenario = intake_of(request).scenario(name)
+        intake = intake_of(request)
+        scenario = intake.scenario(name)
+        owner = intake.scenario_owner(name)
         if scenario is None:
-            return ScenarioOut(name=name, emergency=False, since=None, version=0)
+            return ScenarioOut(name=name, owner=owner, emergency=False, since=None, version=0)
         return ScenarioOut(
-            name=name, emergency=scenario.emergency, since=scenario.since, version=scenario.version
+            name=name,
+            owner=owner,
+            emergency=scenario.emergency,
+            since=scenario.since,
+            subtrees=dict(scenario.subtrees),
+            version=scenario.version,
         )
 
-    @post("/{name:str}/emergency", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
+    @post(
+        "/{name:str}/emergency", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE
+    )
     def switch_emergency(
         self, call: On, name: FromPath[str], data: JSONBody[EmergencySwitch]
     ) -> ScenarioOut:
@@ -229,13 +247,17 @@ class ScenarioController(Controller):
         args: dict[str, Any] = {"actor": call.actor}
         if data.command_id is not None:
             args["command_id"] = f"{call.principal.unit}:{data.command_id}"
-        outcome = intake.switch_emergency(Context(**args), name, on=data.on, reason=data.reason)
+        outcome = intake.switch_emergency(
+            Context(**args), name, on=data.on, reason=data.reason, scope=data.scope
+        )
         scenario = intake.scenario(name)
         assert scenario is not None
         return ScenarioOut(
             name=name,
+            owner=intake.scenario_owner(name),
             emergency=scenario.emergency,
             since=scenario.since,
+            subtrees=dict(scenario.subtrees),
             version=outcome.version,
             position=outcome.position,
         )

@@ -116,9 +116,12 @@ def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Respon
         # The field at fault is known: the body's command id.
         errors = [FieldError(field="command_id", message=str(exc))]
         return problem(422, str(exc), code=exc.code, errors=errors)
+    # An error that knows the field at fault (the business time's) names it.
+    field: str | None = getattr(exc, "field", None)
+    errors = [FieldError(field=field, message=str(exc))] if field is not None else []
     for cls, status in _DOMAIN_STATUS:
         if isinstance(exc, cls):
-            return problem(status, str(exc), code=exc.code)
+            return problem(status, str(exc), code=exc.code, errors=errors)
     return problem(422, str(exc), code=exc.code)
 
 

@@ -13,7 +13,9 @@ A token found valid is remembered for a few seconds (``cache_seconds``, ADR 0017
 that a busy client is not looked up on the store at every request. Revoking a token
 forgets it at once in the process that revoked it; another process (a second server
 worker, the ``closedloop token revoke`` command) stops honouring it within
-``cache_seconds``.
+``cache_seconds``. A token of a deactivated unit is refused like a revoked one, and
+deactivating a unit forgets every remembered token in the process that took it, so it
+stops at once there and within ``cache_seconds`` elsewhere.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from domain.decision import Decision
 from domain.errors import InvalidValue, NotFound
 from domain.meta import Actor, now
 from domain.token_roster import ROSTER_ID, TokenRoster
+from domain.unit import Unit, unit_id
 
 #: The roles of the issue's table; a token carries one or more of them.
 ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor")
@@ -122,7 +125,10 @@ class TokenBook:
         Actor(person=user, unit=unit, role=roles[0])  # the same bounds as every actor
         if len(label) > 200:
             raise InvalidValue("a token's label is limited to 200 characters")
-        self.center.unit(unit)  # a token for a unit that does not exist is a typo
+        # A token for a unit that does not exist is a typo; one for a deactivated unit
+        # would be refused at its first use (authenticate), so it is not issued.
+        if not self.center.unit(unit).active:
+            raise InvalidValue(f"unit {unit} is deactivated; its people get no new tokens")
         secret = new_secret()
         token_id = "tok_" + secrets.token_hex(8)
         work = self.center.unit_of_work
@@ -162,6 +168,10 @@ class TokenBook:
         generation = self._generation
         token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:
+            return None
+        # A deactivated unit's people no longer act or read for it (issue 19, "tokens").
+        unit = self._get(unit_id(token.unit))
+        if not isinstance(unit, Unit) or not unit.active:
             return None
         # The id is derived from the hash; comparing the hash itself rules out a collision.
         if not secrets.compare_digest(token.token_hash, digest):

@@ -83,6 +83,11 @@ class UnitController(Controller):
     ) -> Response[s.Receipt]:
         center = call.services.center
         _check_admin_over(call, _code(code))
+        if data.parent is not None:
+            # A move needs authority over both places: where the unit stands and where it
+            # goes (issue 19, "who may act on what" 4).
+            _check_admin_over(call, center.unit(code).parent)
+            _check_admin_over(call, data.parent)
         if data.active is False and not (data.reason or "").strip():
             raise invalid("reason", "say why the unit is deactivated")
 
@@ -97,7 +102,11 @@ class UnitController(Controller):
                 reason=data.reason,
             )
 
-        return call.run(data, act, id_of=lambda o: code)
+        response = call.run(data, act, id_of=lambda o: code)
+        if data.active is False:
+            # Its tokens stop at once here, as a revocation's do (api/tokens.py).
+            call.services.tokens.forget()
+        return response
 
 
 def _code(code: str) -> str:

@@ -11,13 +11,14 @@ commands on the same aggregate.
 from __future__ import annotations
 
 from copy import deepcopy
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.errors import BusinessTimeRefused
 from domain.meta import Meta
 
 #: How many recent command ids an aggregate remembers for idempotency.
@@ -50,7 +51,11 @@ class _RemembersCommand:
 COMMANDS = "recent_command_names"
 #: Where a snapshot taken before ADR 0025 kept the ids alone, oldest first.
 _LEGACY_COMMANDS = "recent_commands"
-BOOKKEEPING = frozenset({COMMANDS, _LEGACY_COMMANDS})
+#: The latest business time on the record (its creation's, or a later step's): no
+#: step reported after it may say it happened before it (issue 19). Missing on an
+#: aggregate restored from a snapshot taken before it was kept, until its next event.
+LATEST_BUSINESS_TIME = "latest_business_time"
+BOOKKEEPING = frozenset({COMMANDS, _LEGACY_COMMANDS, LATEST_BUSINESS_TIME})
 
 
 def _recent_commands(aggregate: Any) -> dict[str, str | None]:
@@ -85,6 +90,10 @@ class LoopAggregate(Aggregate):
         def mutate(self, aggregate: Any) -> Any:
             aggregate = super().mutate(aggregate)
             self._remember(aggregate)
+            state = aggregate.__dict__
+            latest = state.get(LATEST_BUSINESS_TIME)
+            if latest is None or self.meta.occurred_at > latest:
+                state[LATEST_BUSINESS_TIME] = self.meta.occurred_at
             return aggregate
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
@@ -103,6 +112,16 @@ class LoopAggregate(Aggregate):
             else:
                 state[name] = deepcopy(value, memo)
         return clone
+
+    def check_business_time(self, at: datetime | None) -> None:
+        """Refuse a step whose reported business time precedes the record's latest one:
+        its creation's, and the step's before it."""
+        latest: datetime | None = self.__dict__.get(LATEST_BUSINESS_TIME)
+        if at is not None and latest is not None and at < latest:
+            raise BusinessTimeRefused(
+                f"occurred_at {at.isoformat()} lies before {latest.isoformat()}, the business "
+                "time of the step before it on this record; a step cannot happen earlier"
+            )
 
     def has_seen(self, command_id: str) -> bool:
         """Whether a command with this id was already applied here (a retry)."""

@@ -39,6 +39,15 @@ class CommandIdReused(InvalidValue, code="command-id-reused"):
     """
 
 
+class BusinessTimeRefused(InvalidValue):
+    """A reported business time (``occurred_at``) outside its bounds: before the record it
+    acts on was created or before the step it follows, or ahead of the clock by more than
+    the skew allowed (:data:`domain.meta.CLOCK_SKEW`)."""
+
+    #: The field of a command that carries the business time, named in the problem.
+    field = "occurred_at"
+
+
 class InvalidTransition(DomainError, code="invalid-transition"):
     """The command does not apply in the current state (e.g. verifying an unsubmitted case)."""
 

@@ -110,6 +110,8 @@ class InstructionCases(WarningCases):
                 parent = self.instruction(parent_id)
                 # If-Match on a forward names the parent's version.
                 self._check_version(ctx, parent)
+                # Forwarding is a step on the parent: not dated before the parent's last.
+                parent.check_business_time(ctx.occurred_at)
                 parent.check_can_forward(issuer.code, resolved)
                 if issuer.code not in self.ancestors(lead_unit):
                     raise DirectionRefused(
@@ -120,6 +122,8 @@ class InstructionCases(WarningCases):
             warnings = [self.warning(w) for w in dict.fromkeys(warning_ids or [])]
             for w in warnings:
                 w.check_can_link()
+                # Answering a warning is a step on it too, not dated before its last one.
+                w.check_business_time(ctx.occurred_at)
             if parent is None and warnings:
                 loop_id = warnings[0].loop_id
             meta = ctx.meta("IssueInstruction", loop_id, cause=_cause(parent_id, warning_ids))

@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.persistence import Transcoding
 
-from domain.errors import InvalidValue, check_printable
+from domain.errors import BusinessTimeRefused, InvalidValue, check_printable
 
 #: Every deterministic identifier of Closed Loop is a UUIDv5 in this namespace, so that
 #: the same command id or unit code always names the same aggregate (ADR 0006).
@@ -85,11 +85,14 @@ class Context:
         check_printable(self.command_id, "a command id")
         if self.occurred_at is not None:
             if self.occurred_at.tzinfo is None:
-                raise InvalidValue("the business time must carry a time-zone offset")
+                raise BusinessTimeRefused("the business time must carry a time-zone offset")
             if self.occurred_at > now() + CLOCK_SKEW:
-                raise InvalidValue("the business time cannot lie in the future")
+                raise BusinessTimeRefused(
+                    "the business time cannot lie in the future (more than "
+                    f"{int(CLOCK_SKEW.total_seconds() // 60)} minutes ahead of the clock)"
+                )
             if self.occurred_at.year < EARLIEST_YEAR:
-                raise InvalidValue(f"the business time cannot lie before {EARLIEST_YEAR}")
+                raise BusinessTimeRefused(f"the business time cannot lie before {EARLIEST_YEAR}")
 
     def business_time(self) -> datetime:
         """The time the actor says this happened, in UTC (defaults to now)."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.decision import Decision, Outcome
-from domain.errors import AlreadyExists, DirectionRefused, InvalidValue
+from domain.errors import AlreadyExists, DirectionRefused, InvalidValue, NotPermitted
 from domain.meta import Context, Meta
 from domain.network import NETWORK_ID, Network
 from domain.unit import Kind, Level, Unit, check_code, check_name, check_placement, unit_id
@@ -134,6 +134,7 @@ class NetworkCases(UseCases):
                     raise InvalidValue(
                         f"unit {code} cannot be moved under itself or its own subtree"
                     )
+                self._check_may_move(ctx, unit, parent)
                 unit.move(new_parent, ctx.meta("MoveUnit", unit.id))
             if active is False:
                 active_children = [c.code for c in self.children(code) if c.active]
@@ -147,6 +148,21 @@ class NetworkCases(UseCases):
                 self._reactivate(unit, ctx.meta("ReactivateUnit", unit.id))
 
         return self._command(ctx, Unit, unit_id(check_code(code)), f"unit {code}", act)
+
+    def _check_may_move(self, ctx: Context, unit: Unit, parent: str) -> None:
+        """An admin moves a unit only between two places it has authority over: its own
+        unit must be the old parent or above it, and the new parent or above it (issue 19,
+        "who may act on what" 4). Other roles (the system, the command line) are trusted
+        as the composition root gave them."""
+        admin = ctx.actor
+        if admin.role != "admin" or parent == unit.parent:
+            return
+        for place in (unit.parent, parent):
+            if place is None or not self.is_within(place, admin.unit):
+                raise NotPermitted(
+                    f"an admin of {admin.unit} moves units only between places under it; "
+                    f"{place or 'the top of the network'} is not"
+                )
 
     def rename_unit(
         self, ctx: Context, code: str, name: str, name_en: str | None = None

@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate
 from domain.application import CommandCenter, Outcome
 from domain.decision import Decision
 from domain.emergency import Scenario, scenario_id
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, NotFound, NotPermitted
 from domain.instruction import Priority
 from domain.meta import Actor, Context, derived_id, now
 from domain.playbooks import Playbook, Step
@@ -29,6 +29,11 @@ from domain.unit import Kind
 from domain.warning import EarlyWarning, WarningStatus
 
 T = TypeVar("T", bound=Aggregate)
+
+#: The one role that may switch a scenario's emergency mode: the command center's duty
+#: leadership, not its dispatchers (emergency mode makes every playbook instruction
+#: urgent, on clock time, across the owner's whole subtree).
+DECLARES_EMERGENCY = "duty_officer"
 
 
 class PlaybookRunner:
@@ -55,9 +60,9 @@ class PlaybookRunner:
                 trigger=trigger, rule=w.rule, theme=w.theme, level=w.level, text=text
             ):
                 continue
-            emergency = self.in_emergency(book.scenario)
             for step in book.steps:
                 for unit in self._targets(book, step, w):
+                    emergency = self.in_emergency(book.scenario, unit)
                     issued.append(self._issue_step(book, step, w, unit, emergency))
         return issued
 
@@ -151,25 +156,78 @@ class PlaybookRunner:
             raise NotFound(f"no playbook defines scenario {name!r}")
         return self._find(Scenario, scenario_id(name))
 
-    def in_emergency(self, name: str) -> bool:
-        found = self._find(Scenario, scenario_id(name))
-        return found is not None and found.emergency
+    def scenario_owner(self, name: str) -> str:
+        """The unit that owns a scenario: the dispatching unit of its playbooks (their
+        common ancestor when they name several), under whose name their instructions go
+        out to its subtree."""
+        dispatchers = list(
+            dict.fromkeys(b.dispatcher for b in self.playbooks if b.scenario == name)
+        )
+        if not dispatchers:
+            raise NotFound(f"no playbook defines scenario {name!r}")
+        owner = dispatchers[0]
+        for other in dispatchers[1:]:
+            while not self.center.is_within(other, owner):
+                above = self.center.unit(owner).parent
+                if above is None:
+                    break
+                owner = above
+        return owner
 
-    def switch_emergency(self, ctx: Context, name: str, *, on: bool, reason: str) -> Outcome:
-        """Switch a scenario's emergency mode on or off; both are events with who and why."""
+    def check_may_switch(self, ctx: Context, name: str, scope: str | None = None) -> None:
+        """Only a duty officer switches emergency mode (issue 19, "who may act on what" 1):
+        for the whole scenario, one of its owner or of a unit above it; for a subtree of
+        it (``scope``), one of that subtree's unit or above. Everyone else is refused."""
+        owner = self.scenario_owner(name)
+        actor = ctx.actor
+        if actor.role != DECLARES_EMERGENCY:
+            raise NotPermitted(
+                f"only a duty officer switches emergency mode for scenario {name}, "
+                f"not a {actor.role.replace('_', ' ')}"
+            )
+        if scope is not None and not self.center.is_within(scope, owner):
+            raise NotPermitted(f"scenario {name} belongs to {owner}; {scope} is not in its subtree")
+        where = owner if scope is None else scope
+        if not self.center.is_within(where, actor.unit):
+            raise NotPermitted(
+                f"scenario {name} belongs to {owner}; a duty officer of {actor.unit} "
+                f"cannot switch its emergency mode for {where}"
+            )
+
+    def in_emergency(self, name: str, unit: str | None = None) -> bool:
+        """Whether the scenario is in emergency mode as a whole, or (given a unit) in a
+        subtree declared on its own that holds the unit."""
+        found = self._find(Scenario, scenario_id(name))
+        if found is None:
+            return False
+        if found.emergency:
+            return True
+        return unit is not None and any(self.center.is_within(unit, s) for s in found.subtrees)
+
+    def switch_emergency(
+        self, ctx: Context, name: str, *, on: bool, reason: str, scope: str | None = None
+    ) -> Outcome:
+        """Switch a scenario's emergency mode on or off, for the whole scenario or (given
+        ``scope``, a unit) for that unit's subtree; both are events with who and why."""
         sid = scenario_id(name)
         work = self.center.unit_of_work
+        if scope is not None:
+            self.center.unit(scope)  # a unit that does not exist answers 404
+            if scope == self.scenario_owner(name):
+                scope = None  # the owner's subtree is the whole scenario
 
         def decide() -> Decision:
+            # In the decision, so that the units it reads are checked at the write.
+            self.check_may_switch(ctx, name, scope)
             scenario = work.find(Scenario, sid)
             if scenario is not None and scenario.has_seen(ctx.command_id):
                 return Decision(scenario, [])
             if scenario is None:
                 scenario = Scenario(name=name, meta=ctx.meta("StartScenario", sid))
             if on:
-                scenario.switch_on(reason, ctx.meta("SwitchEmergencyOn", sid))
+                scenario.switch_on(reason, ctx.meta("SwitchEmergencyOn", sid), scope)
             else:
-                scenario.switch_off(reason, ctx.meta("SwitchEmergencyOff", sid))
+                scenario.switch_off(reason, ctx.meta("SwitchEmergencyOff", sid), scope)
             return Decision(scenario, [scenario])
 
         self.scenario(name)  # a scenario no playbook defines is refused

@@ -37,6 +37,7 @@ from eventsourcing.application import (
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from domain.base import LoopAggregate
 from domain.decision import Decision, Outcome, PendingCommand, check_version, step_words
 from domain.errors import CommandIdReused, ConcurrencyConflict, DomainError, NotFound
 from domain.meta import Context
@@ -290,6 +291,8 @@ class UnitOfWork:
                     )
                 return Decision(aggregate, [])
             check_version(ctx, aggregate)
+            if isinstance(aggregate, LoopAggregate):
+                aggregate.check_business_time(ctx.occurred_at)
             others = act(aggregate) or []
             return Decision(aggregate, [aggregate, *others])
 

@@ -126,16 +126,18 @@ def test_a_billion_laughs_is_refused_and_the_server_keeps_serving(
     assert client.get("/health").status_code == 200
 
 
-def test_a_dispatcher_switches_emergency_mode_on_and_off(client: TestClient[Any], as_: As) -> None:
+def test_a_duty_officer_switches_emergency_mode_on_and_off(
+    client: TestClient[Any], as_: As
+) -> None:
     on = client.post(
         "/v1/scenarios/typhoon/emergency",
         json={"on": True, "reason": "landfall"},
-        headers=as_("district"),
+        headers=as_("duty"),
     )
     off = client.post(
         "/v1/scenarios/typhoon/emergency",
         json={"on": False, "reason": "all clear"},
-        headers=as_("district"),
+        headers=as_("duty"),
     )
     refused = client.post(
         "/v1/scenarios/typhoon/emergency", json={"on": True, "reason": "x"}, headers=as_("monitor")

@@ -64,7 +64,13 @@ def test_every_stored_event_says_who_did_what_when_and_in_which_loop(app: Comman
 
 def test_the_business_time_is_kept_apart_from_the_recorded_time(app: CommandCenter) -> None:
     happened = (now() - timedelta(hours=5)).replace(microsecond=0)
-    iid = issue(app, DISTRICT, OFFICE)
+    # Issued before it was signed for: a step cannot say it happened before its record.
+    iid = app.issue_instruction(
+        ctx(DISTRICT, occurred_at=happened - timedelta(hours=1)),
+        lead_unit=OFFICE,
+        title="Inspect the dam",
+        due_in=TWO_DAYS,
+    ).id
     app.sign_for(ctx(OFFICE, occurred_at=happened.astimezone(SHANGHAI)), iid)
     signed_event = last_event(app, iid)
     assert signed_event.meta.occurred_at == happened

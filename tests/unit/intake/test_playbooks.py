@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from closedloop.catalogues import playbook_from_mapping
-from domain.errors import InvalidTransition, NotFound
+from domain.errors import InvalidTransition, NotFound, NotPermitted
 from domain.instruction import Priority
 from domain.intake import Intake
 from domain.meta import Actor, Context
@@ -126,7 +126,7 @@ def test_falling_objects_raised_through_the_api_are_followed_from_the_log(intake
 def test_in_emergency_mode_deadlines_run_on_clock_time_with_the_tighter_limit(
     intake: Intake,
 ) -> None:
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="Typhoon Haikui lands")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="Typhoon Haikui lands")
     wid = raise_(intake, theme="meteorological", title="台风红色预警", level=1)
 
     issued = intake.run_playbooks(wid, "raise")
@@ -139,8 +139,8 @@ def test_in_emergency_mode_deadlines_run_on_clock_time_with_the_tighter_limit(
 
 
 def test_switching_emergency_mode_is_on_the_record_with_who_and_why(intake: Intake) -> None:
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="landfall")
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=False, reason="all clear")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="landfall")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=False, reason="all clear")
 
     scenario = intake.scenario("typhoon")
     assert scenario is not None
@@ -151,19 +151,75 @@ def test_switching_emergency_mode_is_on_the_record_with_who_and_why(intake: Inta
         "EmergencySwitchedOn",
         "EmergencySwitchedOff",
     ]
-    assert events[1].meta.person == "dispatcher"
+    assert events[1].meta.person == "duty"
     assert events[2].reason == "all clear"
 
 
 def test_emergency_mode_cannot_be_switched_on_twice_nor_for_an_unknown_scenario(
     intake: Intake,
 ) -> None:
-    intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="landfall")
+    intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="landfall")
 
     with pytest.raises(InvalidTransition):
-        intake.switch_emergency(Context(DISPATCHER), "typhoon", on=True, reason="again")
+        intake.switch_emergency(Context(DUTY), "typhoon", on=True, reason="again")
     with pytest.raises(NotFound):
-        intake.switch_emergency(Context(DISPATCHER), "volcano", on=True, reason="?")
+        intake.switch_emergency(Context(DUTY), "volcano", on=True, reason="?")
+
+
+def test_only_a_duty_officer_of_the_owner_or_above_switches_emergency_mode(
+    intake: Intake,
+) -> None:
+    """The typhoon playbook dispatches as HW: the scenario is HW's (issue 19)."""
+    head = intake.center.head_position()
+    for actor, says in [
+        (DISPATCHER, "only a duty officer"),
+        (Actor("community", "HW-DH-QS", "dispatcher"), "only a duty officer"),
+        (Actor("office duty", "HW-XL", "duty_officer"), "belongs to HW"),
+        (Actor("system", "HW", "system"), "only a duty officer"),
+    ]:
+        with pytest.raises(NotPermitted, match=says):
+            intake.switch_emergency(Context(actor), "typhoon", on=True, reason="landfall")
+    assert intake.center.head_position() == head
+    assert intake.scenario_owner("typhoon") == "HW"
+
+    intake.switch_emergency(
+        Context(Actor("city duty", "HC", "duty_officer")), "typhoon", on=True, reason="landfall"
+    )
+
+    assert intake.in_emergency("typhoon")
+
+
+def test_an_offices_duty_officer_declares_emergency_for_its_own_subtree_only(
+    intake: Intake,
+) -> None:
+    def donghu() -> Context:
+        return Context(Actor("donghu duty", "HW-DH", "duty_officer"))
+
+    head = intake.center.head_position()
+    for scope, says in [(None, "for HW$"), ("HW-XL", "for HW-XL"), ("HC", "not in its subtree")]:
+        with pytest.raises(NotPermitted, match=says):
+            intake.switch_emergency(donghu(), "typhoon", on=True, reason="landfall", scope=scope)
+    assert intake.center.head_position() == head
+
+    intake.switch_emergency(donghu(), "typhoon", on=True, reason="landfall", scope="HW-DH")
+    wid = raise_(intake, theme="meteorological", title="台风红色预警", level=1)
+    issued = {i["unit"]: i for i in intake.run_playbooks(wid, "raise")}
+
+    scenario = intake.scenario("typhoon")
+    assert scenario is not None
+    assert not scenario.emergency
+    assert list(scenario.subtrees) == ["HW-DH"]
+    assert intake.center.history(scenario.id)[-1].scope == "HW-DH"
+    assert issued["HW-DH"]["emergency"] is True
+    assert issued["HW-XL"]["emergency"] is False
+    assert issued["HW-EM"]["emergency"] is False
+    donghu_order = intake.center.instruction(UUID(issued["HW-DH"]["instruction_id"]))
+    assert donghu_order.priority == Priority.URGENT
+    assert donghu_order.deadline - donghu_order.issued_at == timedelta(hours=1)
+    assert intake.center.instruction(UUID(issued["HW-XL"]["instruction_id"])).priority == "high"
+
+    intake.switch_emergency(donghu(), "typhoon", on=False, reason="all clear", scope="HW-DH")
+    assert not intake.in_emergency("typhoon", "HW-DH-QS")
 
 
 def test_a_playbook_with_a_bad_target_is_refused_naming_the_step() -> None:
