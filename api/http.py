@@ -8,6 +8,7 @@ a resource module, so the resources never reach into each other (ADR 0035).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,7 @@ WRITE = problem_specs(400, 401, 403, 404, 409, 412, 413, 415, 422)
 
 #: The largest whole number the stores keep (a BIGINT): positions and versions stop here.
 LARGEST = 2**63 - 1
+_POSITION = re.compile(r"[0-9]{1,19}")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
@@ -110,9 +112,12 @@ def caught_up(
     wanted = min_position
     header = request.headers.get("x-min-position")
     if wanted is None and header is not None:
-        if not header.strip().isdigit():
-            raise invalid("X-Min-Position", "a log position is a whole number")
-        wanted = int(header)
+        # ASCII digits only, read only when short enough to be a position at all: int()
+        # refuses over 4,300 digits and str.isdigit() passes "²", which int() refuses.
+        text = header.strip()
+        if not _POSITION.fullmatch(text) or int(text) > LARGEST:
+            raise invalid("X-Min-Position", f"a log position is a whole number from 0 to {LARGEST}")
+        wanted = int(text)
     if wanted is None:
         return
     head = services.center.head_position()
