@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -71,6 +71,21 @@ MinPosition = Annotated[
         "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
     ),
 ]
+
+
+def check_times(**times: datetime | None) -> None:
+    """A time a client filters by must say its zone (a bare one would be read in the
+    server's) and be a moment in UTC: 9999-12-31T23:59:59-12:00 is year 10000 there, and
+    the views compare times in UTC (``OverflowError`` otherwise, a 500)."""
+    for name, value in times.items():
+        if value is None:
+            continue
+        if value.tzinfo is None:
+            raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise invalid(name, "the time lies outside years 1 to 9999 in UTC") from None
 
 
 def with_etag(content: Any, version: int) -> Response[Any]:

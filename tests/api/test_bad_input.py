@@ -136,3 +136,19 @@ def test_the_period_reader_names_the_field_on_overflow() -> None:
             on="9999-12-31",
         )
     assert e.value.field == "date"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/warnings?raised_from=9999-12-31T23:59:59-12:00", "raised_from"),
+        ("/v1/warnings?raised_to=0001-01-01T00:00:00%2B14:00", "raised_to"),
+        ("/v1/audit/export?since=9999-12-31T23:59:59-12:00", "since"),
+    ],
+)
+def test_a_time_filter_outside_the_years_of_utc_answers_422_naming_it(
+    served: TestClient[Any], path: str, field: str
+) -> None:
+    r = served.get(path)
+    _is_problem(r, 422)
+    assert [e["field"] for e in r.json()["errors"]] == [field]
