@@ -31,6 +31,7 @@ from litestar.response import Stream
 
 import audit
 from api.access import Services, visible_instruction, visible_warning
+from api.headers import html_page
 from api.history import HISTORY_HANDLERS
 from api.http import LARGEST, READ, On, Svc, Who, best_match, check_times, problem_specs
 from api.problems import ProblemError
@@ -276,7 +277,7 @@ class LoopController(Controller):
         )
         if _wants_html(request, format):
             html = render_timeline(timeline, services.center.head_position())
-            return Response(html, media_type="text/html; charset=utf-8")  # type: ignore[arg-type]
+            return html_page(html)  # type: ignore[return-value]
         return Response(timeline)
 
 
