@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -24,7 +24,7 @@ from api import commands
 from api.access import Services, actor_of, scope_of
 from api.commands import etag
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
-from api.schemas import Input, Problem
+from api.schemas import Input, Problem, showable
 from api.tokens import Principal
 from domain.application import CommandCenter, Outcome
 from domain.errors import NotFound
@@ -75,17 +75,15 @@ MinPosition = Annotated[
 
 def check_times(**times: datetime | None) -> None:
     """A time a client filters by must say its zone (a bare one would be read in the
-    server's) and be a moment in UTC: 9999-12-31T23:59:59-12:00 is year 10000 there, and
-    the views compare times in UTC (``OverflowError`` otherwise, a 500)."""
+    server's) and be one every zone can show (:func:`api.schemas.showable`):
+    9999-12-31T23:59:59-12:00 is year 10000 in UTC, where the views compare times."""
     for name, value in times.items():
         if value is None:
             continue
         if value.tzinfo is None:
             raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise invalid(name, "the time lies outside years 1 to 9999 in UTC") from None
+        if not showable(value):
+            raise invalid(name, "the time lies outside years 1 to 9999")
 
 
 def with_etag(content: Any, version: int) -> Response[Any]:

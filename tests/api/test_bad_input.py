@@ -152,3 +152,24 @@ def test_a_time_filter_outside_the_years_of_utc_answers_422_naming_it(
     r = served.get(path)
     _is_problem(r, 422)
     assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("deadline", "9999-12-31T23:59:59-12:00"),
+        ("deadline", "9999-12-31T23:59:59Z"),  # year 10000 in the calendar's zone
+        ("occurred_at", "0001-01-01T00:00:00+14:00"),
+    ],
+)
+def test_a_time_in_a_body_that_some_zone_cannot_show_answers_422_naming_it(
+    client: TestClient[Any], as_: As, field: str, value: str
+) -> None:
+    before = client.get("/v1/instructions", headers=as_("district")).json()["items"]
+    body = {"lead_unit": "HW-DH", "title": "Inspect the dam", "due_in": "P2D", field: value}
+    if field == "deadline":
+        del body["due_in"]
+    r = client.post("/v1/instructions", json=body, headers=as_("district"))
+    _is_problem(r, 422)
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert client.get("/v1/instructions", headers=as_("district")).json()["items"] == before
