@@ -21,12 +21,14 @@ from api.access import Services, authenticate, current_principal, current_servic
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.dispositions import DispositionController
+from api.headers import add_safety_headers
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, ProblemError
+from api.query_secrets import refuse_secrets_in_query
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
 from api.subscriptions import SUBSCRIPTION_HANDLERS
@@ -124,7 +126,10 @@ def create_app(
             *TOKEN_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
         ],
+        # A credential in the query is refused before the guard reads any token.
+        middleware=[refuse_secrets_in_query],
         guards=[authenticate],
+        before_send=[add_safety_headers],
         dependencies={
             "services": Provide(current_services, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),

@@ -31,9 +31,10 @@ from litestar.response import Stream
 
 import audit
 from api.access import Services, visible_instruction, visible_warning
+from api.headers import html_page
 from api.history import HISTORY_HANDLERS
-from api.http import LARGEST, READ, On, Svc, Who, best_match, problem_specs
-from api.problems import ProblemError, invalid
+from api.http import LARGEST, READ, On, Svc, Who, best_match, check_times, problem_specs
+from api.problems import ProblemError
 from api.tokens import Principal
 from domain.application import CommandCenter
 from domain.errors import NotFound
@@ -276,7 +277,7 @@ class LoopController(Controller):
         )
         if _wants_html(request, format):
             html = render_timeline(timeline, services.center.head_position())
-            return Response(html, media_type="text/html; charset=utf-8")  # type: ignore[arg-type]
+            return html_page(html)  # type: ignore[return-value]
         return Response(timeline)
 
 
@@ -355,9 +356,7 @@ class AuditController(Controller):
         its form, the hashes before it and its own, and its stored state in base64
         (what an outside verifier frames and hashes in form 2, ADR 0021)."""
         _auditor(principal)
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
-                raise invalid(name, "the time must carry a time-zone offset")
+        check_times(since=since, until=until)
         lines: Iterator[bytes] = audit.export_lines(
             services.center,
             services.reads.store,

@@ -10,6 +10,7 @@ one module for it, and the architecture test keeps every such import free of cir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from api import commands
 from api.access import Services, actor_of, scope_of
 from api.commands import etag
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
-from api.schemas import Input, Problem
+from api.schemas import Input, Problem, showable
 from api.tokens import Principal
 from domain.application import CommandCenter, Outcome
 from domain.errors import NotFound
@@ -53,6 +54,7 @@ WRITE = problem_specs(400, 401, 403, 404, 409, 412, 413, 415, 422)
 
 #: The largest whole number the stores keep (a BIGINT): positions and versions stop here.
 LARGEST = 2**63 - 1
+_POSITION = re.compile(r"[0-9]{1,19}")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
@@ -71,6 +73,19 @@ MinPosition = Annotated[
         "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
     ),
 ]
+
+
+def check_times(**times: datetime | None) -> None:
+    """A time a client filters by must say its zone (a bare one would be read in the
+    server's) and be one every zone can show (:func:`api.schemas.showable`):
+    9999-12-31T23:59:59-12:00 is year 10000 in UTC, where the views compare times."""
+    for name, value in times.items():
+        if value is None:
+            continue
+        if value.tzinfo is None:
+            raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
+        if not showable(value):
+            raise invalid(name, "the time lies outside years 1 to 9999")
 
 
 def with_etag(content: Any, version: int) -> Response[Any]:
@@ -112,9 +127,12 @@ def caught_up(
     wanted = min_position
     header = request.headers.get("x-min-position")
     if wanted is None and header is not None:
-        if not header.strip().isdigit():
-            raise invalid("X-Min-Position", "a log position is a whole number")
-        wanted = int(header)
+        # ASCII digits only, read only when short enough to be a position at all: int()
+        # refuses over 4,300 digits and str.isdigit() passes "²", which int() refuses.
+        text = header.strip()
+        if not _POSITION.fullmatch(text) or int(text) > LARGEST:
+            raise invalid("X-Min-Position", f"a log position is a whole number from 0 to {LARGEST}")
+        wanted = int(text)
     if wanted is None:
         return
     head = services.center.head_position()

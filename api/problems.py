@@ -157,6 +157,13 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return problem(status, detail, headers=exc.headers)
 
 
+def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    # Litestar hands the body's bytes to msgspec, which reads JSON as UTF-8 and raises
+    # UnicodeDecodeError (not a DecodeError Litestar would turn into a 400) on bytes
+    # that are not UTF-8; nothing else in a request decodes bytes this way.
+    return problem(400, f"the body is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, RecursionError):
         # Only a body nested thousands deep gets the decoder this far.
@@ -169,5 +176,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ProblemError: on_problem,
     DomainError: on_domain_error,
     HTTPException: on_http_exception,
+    UnicodeDecodeError: on_undecodable,
     Exception: on_unexpected,
 }

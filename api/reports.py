@@ -26,6 +26,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
 from api.access import scope_of
+from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
 from api.problems import invalid
 from domain.errors import NotFound
@@ -236,7 +237,20 @@ def sections(report: Report) -> list[tuple[str, str, str, str, Indicators]]:
     return rows
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula
+    (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``, ``-2+3``) gets a leading single quote,
+    as OWASP's CSV injection guidance says. Every cell is also quoted (``QUOTE_ALL``)."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def render_csv(report: Report, zone: ZoneInfo) -> str:
+    """The report as CSV, every cell quoted and none read as a formula: unit names and
+    keys are written by people, and a spreadsheet opens the file (issue 19)."""
     buffer = io.StringIO()
     period = (
         report.period.start.astimezone(zone).isoformat(),
@@ -247,10 +261,13 @@ def render_csv(report: Report, zone: ZoneInfo) -> str:
         fields = csv_fields(figures)
         if writer is None:
             header = ["section", "key", "name", "name_en", "from", "to", *fields]
-            writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\r\n")
+            writer = csv.DictWriter(
+                buffer, fieldnames=header, lineterminator="\r\n", quoting=csv.QUOTE_ALL
+            )
             writer.writeheader()
         row = {"section": section, "key": key, "name": name, "name_en": name_en}
-        writer.writerow({**row, "from": period[0], "to": period[1], **fields})
+        row = {**row, "from": period[0], "to": period[1], **fields}
+        writer.writerow({column: neutral(value) for column, value in row.items()})
     return buffer.getvalue()
 
 
@@ -370,12 +387,12 @@ class ReportController(Controller):
         if report is None:
             raise NotFound(f"unit {code} not found")
         if kind == "html":
-            return Response(render_html(report, zone), media_type="text/html; charset=utf-8")
+            return html_page(render_html(report, zone))
         if kind == "csv":
             filename = f"report-{report.unit.code}-{report.period.label[:10]}.csv"
             return Response(
                 render_csv(report, zone),
-                media_type="text/csv; charset=utf-8",
+                media_type="text/csv",  # Litestar adds "; charset=utf-8" to text/ types
                 headers={"Content-Disposition": f'inline; filename="{filename}"'},
             )
         return Response(msgspec.json.encode(report_out(report, zone)), media_type=_MEDIA["json"])

@@ -7,7 +7,7 @@ from aggregates in :mod:`api.views` only.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -43,11 +43,32 @@ CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
 WarningLevel = Annotated[int, msgspec.Meta(ge=1, le=4)]
 
 
+#: The moments every time zone can show. One within a day of year 1's start or of year
+#: 9999's end is year 0 or 10000 somewhere, and converting it there (to UTC for a view,
+#: to the calendar's zone for a deadline) raised OverflowError: a 500 (issue 19).
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def showable(value: datetime) -> bool:
+    """Whether an aware ``value`` lies within :data:`EARLIEST` and :data:`LATEST` (an
+    aware comparison never converts, so it cannot overflow)."""
+    return EARLIEST <= value <= LATEST
+
+
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What every command may carry: its own id (for retries) and the business time."""
 
     command_id: CommandId | None = None
     occurred_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Every time a command carries, in one place: msgspec reports the error as the
+        # field's (422 naming it).
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime) and value.tzinfo is not None and not showable(value):
+                raise ValueError(f"the time in field `{name}` lies outside years 1 to 9999")
 
 
 # -- units ---------------------------------------------------------------------------

@@ -17,9 +17,20 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api import schemas as s
 from api.access import visible_warning
 from api.history import past_response
-from api.http import READ, WRITE, AsOf, AtVersion, Call, Cursor, Limit, MinPosition, On, with_etag
+from api.http import (
+    READ,
+    WRITE,
+    AsOf,
+    AtVersion,
+    Call,
+    Cursor,
+    Limit,
+    MinPosition,
+    On,
+    check_times,
+    with_etag,
+)
 from api.intake import cap_response, wants_cap
-from api.problems import invalid
 from api.steps import StepRoute, note_of, step_routes
 from domain.application import Outcome
 from domain.errors import NotPermitted
@@ -28,13 +39,6 @@ from domain.warning import Theme, WarningStatus
 from projections import queries as q
 
 DUTY = "duty_officer"
-
-
-def check_offsets(**times: datetime | None) -> None:
-    """A time filter must say its zone: a bare one would be read in the server's."""
-    for name, value in times.items():
-        if value is not None and value.tzinfo is None:
-            raise invalid(name, "the time must carry a time-zone offset (e.g. +08:00)")
 
 
 class WarningController(Controller):
@@ -82,7 +86,7 @@ class WarningController(Controller):
         limit: Limit = 50,
         min_position: MinPosition = None,
     ) -> s.WarningPage:
-        check_offsets(raised_from=raised_from, raised_to=raised_to)
+        check_times(raised_from=raised_from, raised_to=raised_to)
         rows, next_cursor = call.page(
             min_position,
             ("units", "warnings"),

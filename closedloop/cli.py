@@ -14,6 +14,7 @@ closedloop token revoke ID
 from __future__ import annotations
 
 import argparse
+import copy
 import socket
 import sys
 from collections.abc import Sequence
@@ -79,7 +80,7 @@ def run_asgi(factory: str, host: str, port: int, workers: int) -> int:
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
-        factory, factory=True, host=host, port=port, workers=workers, log_level="info"
+        factory, factory=True, host=host, port=port, workers=workers, **uvicorn_options()
     )
     if workers == 1:
         server = uvicorn.Server(config)
@@ -87,6 +88,20 @@ def run_asgi(factory: str, host: str, port: int, workers: int) -> int:
         return 0 if server.started else 3
     Multiprocess(config, sockets=[tcp_listener(config)]).run()
     return 0
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """What every uvicorn server of ours runs with: no ``server: uvicorn`` header (it
+    names the software to a scanner, issue 19), and the access log with credentials
+    redacted from the request line (:class:`api.query_secrets.RedactSecrets`). The log
+    configuration is data, so each worker process applies it as it starts."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["filters"] = {"secrets": {"()": "api.query_secrets.RedactSecrets"}}
+    for handler in log_config["handlers"].values():
+        handler["filters"] = ["secrets"]
+    return {"log_level": "info", "server_header": False, "log_config": log_config}
 
 
 def tcp_listener(config: Any) -> socket.socket:

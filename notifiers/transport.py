@@ -131,12 +131,22 @@ def check_target(url: str, allowed: tuple[Network, ...]) -> None:
     This is the check at registration. At delivery the worker checks again, on the
     addresses it actually connects to (:class:`GuardedTransport`).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)  # "http://[::1" (an unclosed IPv6 host) raises
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
         raise TargetRefused(f"{url!r} is not an http(s) URL")
     default = 443 if parts.scheme == "https" else 80
     try:
-        allowed_addresses(parts.hostname, parts.port or default, allowed)
+        port = parts.port  # urllib checks it only when asked: 99999 or "x" raise here
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise TargetRefused(f"{url!r} names no port from 1 to 65535")
+    try:
+        allowed_addresses(host, port or default, allowed)
     except TimeoutError as e:
         raise TargetRefused(f"{e}; check the name, or try again later") from None
 

@@ -56,9 +56,21 @@ def parse_instant(text: str, field: str, tz: ZoneInfo) -> datetime:
         raise PeriodError(
             field, f"{field} must be a date (2026-03-01) or an RFC 3339 time, not {text!r}"
         ) from None
+    except OverflowError:
+        raise _out_of_range(field) from None
     if value.tzinfo is None:
         raise PeriodError(field, f"{field} must carry a time-zone offset (+08:00 or Z)")
-    return value.astimezone(UTC)
+    try:
+        # Seen in UTC and in the report's zone: either may fall outside years 1 to 9999
+        # (9999-12-31T23:59:59Z is year 10000 at +08:00).
+        value.astimezone(tz)
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(field) from None
+
+
+def _out_of_range(field: str) -> PeriodError:
+    return PeriodError(field, f"{field} lies outside the years a report can count (1 to 9999)")
 
 
 def _whole_second(instant: datetime) -> datetime:
@@ -92,17 +104,11 @@ def resolve_period(
                 day = date.fromisoformat(on.strip())
             except ValueError:
                 raise PeriodError("date", f"{on!r} is not a date") from None
-        if kind == "day":
-            first, last, label = day, day + timedelta(days=1), day.isoformat()
-        elif kind == "week":
-            first = day - timedelta(days=day.weekday())
-            year, week, _ = first.isocalendar()
-            last, label = first + timedelta(days=7), f"{year}-W{week:02d}"
-        else:
-            first = day.replace(day=1)
-            days = calendar_module.monthrange(day.year, day.month)[1]
-            last, label = first + timedelta(days=days), f"{day.year}-{day.month:02d}"
-        return Period(_local_midnight(first, tz), _local_midnight(last, tz), zone, label)
+        try:
+            return _calendar_period(kind, day, tz, zone)
+        except OverflowError:
+            # The period's end (or its start, in UTC) runs past year 9999 or before year 1.
+            raise _out_of_range("date" if on is not None else "period") from None
     if on is not None:
         raise PeriodError("date", "date goes with period=day|week|month, not with from and to")
     if from_ is None or to is None:
@@ -114,3 +120,18 @@ def resolve_period(
         raise PeriodError("to", "to must come after from (the period is [from, to))")
     label = f"{start.astimezone(tz).isoformat()} – {end.astimezone(tz).isoformat()}"
     return Period(start, end, zone, label)
+
+
+def _calendar_period(kind: str, day: date, tz: ZoneInfo, zone: str) -> Period:
+    """The day, week (Monday to Monday) or month holding ``day``, in ``zone``."""
+    if kind == "day":
+        first, last, label = day, day + timedelta(days=1), day.isoformat()
+    elif kind == "week":
+        first = day - timedelta(days=day.weekday())
+        year, week, _ = first.isocalendar()
+        last, label = first + timedelta(days=7), f"{year}-W{week:02d}"
+    else:
+        first = day.replace(day=1)
+        days = calendar_module.monthrange(day.year, day.month)[1]
+        last, label = first + timedelta(days=days), f"{day.year}-{day.month:02d}"
+    return Period(_local_midnight(first, tz), _local_midnight(last, tz), zone, label)

@@ -1,0 +1,68 @@
+"""The headers every response carries so that a browser opening one cannot be turned
+against its reader (issue 19, "Output that others open").
+
+Every response: ``X-Content-Type-Options: nosniff`` (a CSV or JSON body is never run as a
+script or page), ``X-Frame-Options: DENY`` and a policy of ``frame-ancestors 'none'`` (no
+page of ours in another site's frame), ``Referrer-Policy: no-referrer`` (a URL with ids in
+it stays here). The policy of a response that names none is ``default-src 'none'``:
+nothing loads. A page we render (:func:`html_page`) loads nothing but its own ``<style>``
+elements, allowed by their hashes, so no injected markup can run a script or load
+anything. The API's own documentation page under ``/schema`` loads its viewer's scripts
+from a CDN; it keeps the other headers and no policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from litestar import Response
+from litestar.types import Message, Scope
+
+#: The policy of every response that is not a page of ours: nothing may load or frame it.
+NOTHING = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+_ALWAYS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_POLICY = b"content-security-policy"
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+#: Where the documentation viewer lives (its scripts come from a CDN, ADR 0035).
+_DOCS = "/schema"
+
+
+def page_policy(html: str) -> str:
+    """The policy of one rendered page: its inline ``<style>`` elements by their SHA-256
+    (the templates style themselves inline, so the page prints as one file), nothing else.
+    No script at all, inline or not."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode() + "'"
+        for m in _STYLE.findall(html)
+    )
+    styles = f"; style-src {hashes}" if hashes else ""
+    return NOTHING.replace("default-src 'none'", "default-src 'none'" + styles, 1)
+
+
+def html_page(html: str, **kwargs: Any) -> Response[str]:
+    """A rendered page as the response, with the policy its styles need. The media type
+    is given bare: Litestar adds ``; charset=utf-8`` to a ``text/`` type itself."""
+    headers = {"Content-Security-Policy": page_policy(html), **kwargs.pop("headers", {})}
+    return Response(html, media_type="text/html", headers=headers, **kwargs)
+
+
+async def add_safety_headers(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook: the headers above on every response's start,
+    errors and 404s included (the hook runs outside the routing)."""
+    if message["type"] != "http.response.start":
+        return
+    headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+    present = {name.lower() for name, _ in headers}
+    headers += [(name, value) for name, value in _ALWAYS if name not in present]
+    path = str(scope.get("path", ""))
+    if _POLICY not in present and not (path == _DOCS or path.startswith(_DOCS + "/")):
+        headers.append((_POLICY, NOTHING.encode()))
+    message["headers"] = headers
