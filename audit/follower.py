@@ -46,6 +46,9 @@ class AuditChain(Follower):
     error a wait from 0.5 s doubling up to 30 s.
     """
 
+    #: A full batch is read at most: always a number here.
+    batch: int
+
     def __init__(
         self,
         center: CommandCenter,
@@ -69,7 +72,6 @@ class AuditChain(Follower):
             batch=batch,
             backoff=BACKOFF,
         )
-        self.batch: int = batch
         self.center = center
         self.store = store
         self.signer = signer

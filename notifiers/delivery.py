@@ -49,8 +49,6 @@ log = logging.getLogger("closedloop.notifiers")
 
 #: Tries to record an attempt before the worker gives up on it (and its lease ends).
 _RECORD_TRIES = 4
-#: After a claim the store refused, the first wait and the longest (seconds), doubling.
-BACKOFF = (0.2, 10.0)
 
 
 @dataclass
@@ -96,11 +94,10 @@ class DeliveryWorker(Follower):
         owner: str | None = None,
     ) -> None:
         super().__init__(
+            # A claim the store refused is tried again on the default backoff.
             name="closedloop-webhooks",
-            label="webhooks",
             log=log,
             poll_interval=config.poll_interval,
-            backoff=BACKOFF,
         )
         self.store = store
         self.keyring = keyring

@@ -32,28 +32,32 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 #: How long :meth:`Follower.stop` waits for the thread to end.
 JOIN_TIMEOUT = 10.0
+#: After an error, the first wait and the longest (seconds), doubling between: the views'
+#: runner's and the webhook worker's, and any follower's that names no other.
+BACKOFF = (0.2, 10.0)
 
 
 class Follower:
     """A loop in a thread of its own around :meth:`step`, until :meth:`stop`.
 
-    ``name`` names the thread; ``label`` starts each error line in ``log``. The
-    figures are the follower's own, given explicitly by each subclass.
+    ``name`` names the thread; ``label`` starts each error line in ``log`` (by default
+    the name without its ``closedloop-``). The figures are the follower's own, given
+    explicitly by each subclass; the backoff is :data:`BACKOFF` unless it names another.
     """
 
     def __init__(
         self,
         *,
         name: str,
-        label: str,
+        label: str | None = None,
         log: logging.Logger,
         poll_interval: float,
         settle: float = 0.0,
         batch: int | None = None,
-        backoff: tuple[float, float],
+        backoff: tuple[float, float] = BACKOFF,
     ) -> None:
         self.name = name
-        self.label = label
+        self.label = name.removeprefix("closedloop-") if label is None else label
         self.log = log
         #: Seconds between steps that find nothing (a poke ends the wait early).
         self.poll_interval = poll_interval

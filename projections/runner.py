@@ -37,8 +37,6 @@ BATCH = 1000
 HEARTBEAT_EVERY = 1.0
 #: After a short batch, how long the runner lets the next events gather (seconds).
 SETTLE = 0.02
-#: After a store error, the first wait and the longest (seconds), doubling between.
-BACKOFF = (0.2, 10.0)
 
 
 class Runner(Follower):
@@ -49,6 +47,9 @@ class Runner(Follower):
     ``batch`` lets the next events gather for ``settle``, a store error is tried again
     after 0.2 s, doubling up to 10 s.
     """
+
+    #: A full batch is read at most: always a number here.
+    batch: int
 
     def __init__(
         self,
@@ -63,14 +64,11 @@ class Runner(Follower):
     ) -> None:
         super().__init__(
             name="closedloop-projections",
-            label="projections",
             log=log,
             poll_interval=poll_interval,
             settle=settle,
             batch=batch,
-            backoff=BACKOFF,
         )
-        self.batch: int = batch
         self.center = center
         self.store = store
         self.views: list[View] = (
