@@ -32,6 +32,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 #: How long :meth:`Follower.stop` waits for the thread to end.
 JOIN_TIMEOUT = 10.0
+#: What a step "answers" when the loop was stopped before it ran.
+_STOPPED = -1
 #: After an error, the first wait and the longest (seconds), doubling between: the views'
 #: runner's and the webhook worker's, and any follower's that names no other.
 BACKOFF = (0.2, 10.0)
@@ -141,7 +143,7 @@ class Follower:
         )
         while not self._stopping.is_set():
             done = attempt(self._step_unless_stopped)
-            if done is None:
+            if done is _STOPPED:
                 return  # stopped during a backoff: the last error stands
             self.last_error = None
             self.heartbeat = time.monotonic()
@@ -151,11 +153,12 @@ class Follower:
             elif self.settle > 0 and (self.batch is None or done < self.batch):
                 self.pause(self.settle)
 
-    def _step_unless_stopped(self) -> int | None:
+    def _step_unless_stopped(self) -> int:
         # tenacity tries again after its wait; a stop during that wait ends the loop here.
+        # A sentinel, not None: a step that forgot to answer must not end the loop unseen.
         if self._stopping.is_set():
-            return None
-        done = self.step()
+            return _STOPPED
+        done = self.step() or 0
         if not done:
             # Inside the try: a heartbeat the store refuses is an error like any other.
             self.beat()

@@ -214,3 +214,22 @@ def test_the_thread_is_a_named_daemon(started: list[Follower]) -> None:
 def test_a_base_without_a_step_says_so() -> None:
     with pytest.raises(NotImplementedError):
         Follower(name="x", label="x", log=log, poll_interval=1.0, backoff=(1.0, 1.0)).step()
+
+
+def test_a_step_that_answers_nothing_counts_as_nothing_done_and_the_loop_goes_on(
+    started: list[Follower],
+) -> None:
+    steps = threading.Event()
+    calls: list[int] = []
+
+    class Silent(Follower):
+        def step(self) -> int:
+            calls.append(1)
+            if len(calls) >= 3:
+                steps.set()
+            return None  # type: ignore[return-value]
+
+    follower = Silent(name="test-silent", log=log, poll_interval=0.01)
+    started.append(follower.start())
+
+    assert steps.wait(2.0), "the loop ended after a step that answered None"
