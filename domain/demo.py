@@ -7,129 +7,36 @@ and a unit already on the record is left as it is.
 
 from __future__ import annotations
 
+import csv
+import io
+from importlib import resources
 from typing import Any
 
 from domain.application import CommandCenter
 from domain.meta import Actor, Context
 
 #: What each row of :data:`DEMO_UNITS` holds, in order: the keywords of
-#: :meth:`CommandCenter.register_unit`.
+#: :meth:`CommandCenter.register_unit`, as the columns of ``demo_district.csv``.
 FIELDS = ("code", "name", "name_en", "level", "kind", "parent")
 
-DEMO_UNITS: list[tuple[str, str, str, str, str, str | None]] = [
-    ("HC", "海城市人民政府", "Haicheng Municipal Government", "city", "government", None),
-    (
-        "HC-EM",
-        "海城市应急管理局",
-        "Haicheng Emergency Management Bureau",
-        "city",
-        "department",
-        "HC",
-    ),
-    ("HW", "海湾区人民政府", "Haiwan District Government", "district", "government", "HC"),
-    (
-        "HW-EM",
-        "海湾区应急管理局",
-        "Haiwan Emergency Management Bureau",
-        "district",
-        "department",
-        "HW",
-    ),
-    ("HW-WATER", "海湾区水务局", "Haiwan Water Affairs Bureau", "district", "department", "HW"),
-    (
-        "HW-ECO",
-        "海城市生态环境局海湾分局",
-        "Haiwan Ecology and Environment Bureau",
-        "district",
-        "department",
-        "HW",
-    ),
-    ("HW-TRANS", "海湾区交通运输局", "Haiwan Transport Bureau", "district", "department", "HW"),
-    (
-        "HW-URBAN",
-        "海湾区城市管理和综合执法局",
-        "Haiwan Urban Management Bureau",
-        "district",
-        "department",
-        "HW",
-    ),
-    (
-        "HW-MARKET",
-        "海湾区市场监督管理局",
-        "Haiwan Market Supervision Bureau",
-        "district",
-        "department",
-        "HW",
-    ),
-    (
-        "HW-TOUR",
-        "海湾区文化广电旅游体育局",
-        "Haiwan Culture, Tourism and Sports Bureau",
-        "district",
-        "department",
-        "HW",
-    ),
-    (
-        "HW-PSB",
-        "海城市公安局海湾分局",
-        "Haiwan Public Security Branch",
-        "district",
-        "department",
-        "HW",
-    ),
-    ("HW-DH", "东湖街道办事处", "Donghu Sub-district Office", "office", "government", "HW"),
-    ("HW-XL", "西岭街道办事处", "Xiling Sub-district Office", "office", "government", "HW"),
-    ("HW-NG", "南港街道办事处", "Nangang Sub-district Office", "office", "government", "HW"),
-    ("HW-DH-HP", "湖畔社区", "Hupan Community", "community", "government", "HW-DH"),
-    ("HW-DH-LY", "柳营社区", "Liuying Community", "community", "government", "HW-DH"),
-    ("HW-DH-QS", "青山社区", "Qingshan Community", "community", "government", "HW-DH"),
-    ("HW-XL-SQ", "松泉社区", "Songquan Community", "community", "government", "HW-XL"),
-    ("HW-XL-FL", "枫林社区", "Fenglin Community", "community", "government", "HW-XL"),
-    ("HW-XL-YT", "云台社区", "Yuntai Community", "community", "government", "HW-XL"),
-    ("HW-NG-GK", "港口社区", "Gangkou Community", "community", "government", "HW-NG"),
-    ("HW-NG-HX", "海星社区", "Haixing Community", "community", "government", "HW-NG"),
-    ("HW-NG-BS", "白沙社区", "Baisha Community", "community", "government", "HW-NG"),
-    (
-        "E-QSRES",
-        "青山水库管理有限公司",
-        "Qingshan Reservoir Operations Co.",
-        "enterprise",
-        "enterprise",
-        "HW-WATER",
-    ),
-    (
-        "E-HWBUS",
-        "海湾客运有限公司",
-        "Haiwan Coach Lines Co.",
-        "enterprise",
-        "enterprise",
-        "HW-TRANS",
-    ),
-    (
-        "E-DHSCENIC",
-        "东湖风景区管理有限公司",
-        "Donghu Scenic Area Management Co.",
-        "enterprise",
-        "enterprise",
-        "HW-DH-HP",
-    ),
-    (
-        "E-NGFAB",
-        "南港精密制造有限公司",
-        "Nangang Precision Manufacturing Co.",
-        "enterprise",
-        "enterprise",
-        "HW-NG-GK",
-    ),
-    (
-        "E-XLFOOD",
-        "西岭中央厨房有限公司",
-        "Xiling Central Kitchen Co.",
-        "enterprise",
-        "enterprise",
-        "HW-XL-SQ",
-    ),
-]
+DemoUnit = tuple[str, str, str, str, str, str | None]
+
+
+def _read_district() -> list[DemoUnit]:
+    # The district is data, kept beside this module as a table a person can edit
+    # (and review) as a table; a blank parent is the root.
+    text = resources.files(__package__).joinpath("demo_district.csv").read_text("utf-8")
+    rows = csv.DictReader(io.StringIO(text))
+    if tuple(rows.fieldnames or ()) != FIELDS:
+        raise ValueError(f"demo_district.csv must have the columns {FIELDS}")
+    return [
+        (r["code"], r["name"], r["name_en"], r["level"], r["kind"], r["parent"] or None)
+        for r in rows
+    ]
+
+
+#: The demo district's units, parents before children.
+DEMO_UNITS: list[DemoUnit] = _read_district()
 
 DEMO_ADMIN = Actor(person="demo-loader", unit="HC", role="admin")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,8 +53,44 @@ _PLACEHOLDER = re.compile(r"%\(([a-z_]+(?:\.[a-z_]+)?)\)s")
 Variant = tuple[str, str, str]
 
 
-def variant_id(base: str, variant: Variant | None, value_of: Callable[[str], Any]) -> str:
-    """The id of the variant of a text that the choosing value asks for."""
+VARIANTS_FILE = Path(__file__).parent / "variants.toml"
+
+
+@lru_cache(maxsize=1)
+def _variants() -> Mapping[str, Mapping[str, Variant]]:
+    with VARIANTS_FILE.open("rb") as f:
+        data = tomllib.load(f)
+    out: dict[str, dict[str, Variant]] = {}
+    for family, table in data.items():
+        out[family] = {}
+        for text, variant in table.items():
+            if not (isinstance(variant, list) and len(variant) == 3):
+                raise CatalogueError(f"{VARIANTS_FILE.name}: {family}.{text} needs 3 strings")
+            out[family][text] = (str(variant[0]), str(variant[1]), str(variant[2]))
+    return out
+
+
+def variants(family: str) -> Mapping[str, Variant]:
+    """The texts of a family (``timeline``, ``webhook``) that have variants."""
+    return _variants().get(family, {})
+
+
+def _missing_variants(texts: Mapping[str, str]) -> list[str]:
+    """Each variant ``variants.toml`` names must be a text of the catalogue."""
+    problems = []
+    for family, table in _variants().items():
+        for text, (_, when_set, when_not) in table.items():
+            for suffix in (when_set, when_not):
+                message_id = f"{family}.{text}.{suffix}" if suffix else f"{family}.{text}"
+                if message_id not in texts:
+                    problems.append(f"{VARIANTS_FILE.name}: {message_id} is not in the catalogue")
+    return problems
+
+
+def variant_id(family: str, text: str, value_of: Callable[[str], Any]) -> str:
+    """The id of the text ``family.text``, in the variant the choosing value asks for."""
+    base = f"{family}.{text}"
+    variant = variants(family).get(text)
     if variant is None:
         return base
     name, yes, no = variant
@@ -135,6 +172,7 @@ class Catalogue:
                 else:
                     texts[language][message.id] = message.string
         problems += _compare(texts)
+        problems += _missing_variants(texts.get(DEFAULT_LANGUAGE, {}))
         if problems:
             raise CatalogueError("the text catalogue is broken:\n" + "\n".join(problems))
         return cls(texts, catalogs)

@@ -12,22 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from texts.catalogue import Variant, catalogue, placeholders, variant_id
-
-#: The lines with variants, and the field of the event that chooses.
-VARIANTS: dict[str, Variant] = {
-    "EarlyWarning.Assessed": ("confirmed", "confirmed", "unconfirmed"),
-    "Instruction.Issued": ("cooperating", "cooperating", ""),
-    "Instruction.ExtensionDecided": ("granted", "granted", "refused"),
-    "Instruction.Verified": ("accepted", "accepted", "rejected"),
-    "Disposition.ActionRecorded": ("evidence", "evidence", ""),
-    "Disposition.Verified": ("accepted", "accepted", "rejected"),
-}
+from texts.catalogue import catalogue, placeholders, variant_id
 
 
 def message_id(event_type: str, fields: Mapping[str, Any]) -> str:
     """The id of the line of an event (a ``KeyError`` if its choosing field is missing)."""
-    return variant_id(f"timeline.{event_type}", VARIANTS.get(event_type), fields.__getitem__)
+    return variant_id("timeline", event_type, fields.__getitem__)
 
 
 def describe(

@@ -13,22 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from texts.catalogue import Variant, catalogue, variant_id
+from texts.catalogue import catalogue, variant_id
 
 PARTS = ("event", "summary", "actor")
 
-#: The texts with variants, and the value of the notification that chooses.
-VARIANTS: dict[str, Variant] = {
-    "warning.raised": ("summary.location", "located", ""),
-    "warning.assessed": ("event.confirmed", "confirmed", "false_alarm"),
-    "instruction.extension_decided": ("event.granted", "granted", "denied"),
-    "instruction.verified": ("event.accepted", "accepted", "rejected"),
-    "disposition.verified": ("event.accepted", "accepted", "rejected"),
-}
-
 
 def message_id(type_: str, values: Mapping[str, Any]) -> str:
-    return variant_id(f"webhook.{type_}", VARIANTS.get(type_), values.get)
+    return variant_id("webhook", type_, values.get)
 
 
 def webhook_text(

@@ -220,3 +220,21 @@ def test_a_code_without_a_word_in_any_language_is_refused(tmp_path: Path) -> Non
 
     with pytest.raises(CatalogueError, match=r"word\.priority\.urgent is missing: every code"):
         Catalogue.load(folder)
+
+
+def test_a_variant_named_in_variants_toml_but_missing_from_the_catalogue_is_refused(
+    tmp_path: Path,
+) -> None:
+    folder = _copy(tmp_path)
+    for language in ("zh", "en"):
+        path = folder / language / "LC_MESSAGES" / "closedloop.po"
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        at = lines.index('msgid "timeline.Instruction.Verified.rejected"\n')
+        del lines[at : at + 2]
+        path.write_text("".join(lines), encoding="utf-8")
+
+    with pytest.raises(
+        CatalogueError,
+        match=r"variants\.toml: timeline\.Instruction\.Verified\.rejected is not in the catalogue",
+    ):
+        Catalogue.load(folder)
