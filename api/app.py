@@ -15,12 +15,12 @@ from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.access import Services, authenticate, current_principal, current_services
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.dispositions import DispositionController
+from api.docs_page import OfflineSwagger, static_files
 from api.headers import add_safety_headers
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
@@ -125,6 +125,7 @@ def create_app(
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
+            static_files(),
         ],
         # A credential in the query is refused before the guard reads any token.
         middleware=[refuse_secrets_in_query],
@@ -147,7 +148,7 @@ def create_app(
             version="1.0.0",
             description="Issue, act on and follow the closed loop of a command center.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[OfflineSwagger()],
         ),
         debug=debug,
     )

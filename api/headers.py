@@ -7,8 +7,8 @@ page of ours in another site's frame), ``Referrer-Policy: no-referrer`` (a URL w
 it stays here). The policy of a response that names none is ``default-src 'none'``:
 nothing loads. A page we render (:func:`html_page`) loads nothing but its own ``<style>``
 elements, allowed by their hashes, so no injected markup can run a script or load
-anything. The API's own documentation page under ``/schema`` loads its viewer's scripts
-from a CDN; it keeps the other headers and no policy.
+anything. The API's own documentation page under ``/schema`` loads its viewer's files
+from this server (``api/docs_page.py``) under a policy of its own, :data:`DOCS_POLICY`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,16 @@ _ALWAYS: list[tuple[bytes, bytes]] = [
 ]
 _POLICY = b"content-security-policy"
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
-#: Where the documentation viewer lives (its scripts come from a CDN, ADR 0035).
+#: Where the documentation viewer lives.
 _DOCS = "/schema"
+#: The documentation page's policy: the viewer's files from here, the inline style
+#: attributes it sets as it renders, images as data URLs, the document fetched from
+#: here; nothing from elsewhere, no inline script, no frame.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
 
 
 def page_policy(html: str) -> str:
@@ -63,6 +71,7 @@ async def add_safety_headers(message: Message, scope: Scope) -> None:
     present = {name.lower() for name, _ in headers}
     headers += [(name, value) for name, value in _ALWAYS if name not in present]
     path = str(scope.get("path", ""))
-    if _POLICY not in present and not (path == _DOCS or path.startswith(_DOCS + "/")):
-        headers.append((_POLICY, NOTHING.encode()))
+    if _POLICY not in present:
+        docs = path == _DOCS or path.startswith(_DOCS + "/")
+        headers.append((_POLICY, (DOCS_POLICY if docs else NOTHING).encode()))
     message["headers"] = headers
