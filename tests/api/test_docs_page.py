@@ -47,7 +47,8 @@ def test_the_vendored_viewer_is_served_with_its_licence_and_needs_no_token(
     licence = client.get("/static/vendor/swagger-ui-5.36.0/LICENSE")
     script = client.get("/static/vendor/swagger-ui-5.36.0/swagger-ui-bundle.js")
 
-    assert licence.status_code == 200 and "Apache License" in licence.text
+    assert licence.status_code == 200
+    assert "Apache License" in licence.text
     assert script.status_code == 200
     assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert script.headers["x-content-type-options"] == "nosniff"
