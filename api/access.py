@@ -23,7 +23,7 @@ from api.problems import ProblemError
 from api.tokens import Principal, TokenBook
 from api.views import Views
 from domain.application import CommandCenter
-from domain.errors import NotFound
+from domain.errors import NotFound, NotPermitted
 from domain.instruction import Instruction
 from domain.meta import Actor
 from domain.warning import EarlyWarning
@@ -141,6 +141,22 @@ def visible_warning(
 ) -> EarlyWarning:
     if not can_see_unit_case(services.center, principal, [warning.unit]):
         raise NotFound("warning not found")
+    return warning
+
+
+def warning_to_act_on(
+    services: Services, principal: Principal, warning: EarlyWarning, role: str
+) -> EarlyWarning:
+    """Before a step on a warning (or linking one): the warning lies in the actor's own
+    subtree. Reading everything is the auditor's and admin's, not the acting role's: a
+    token holding one of them beside ``role`` sees the warning (403, not 404), and still
+    acts only under its own unit (ADR 0044)."""
+    visible_warning(services, principal, warning)
+    if not services.center.is_within(warning.unit, principal.unit):
+        raise NotPermitted(
+            f"a {role.replace('_', ' ')} of {principal.unit} acts only on warnings of the "
+            f"units under it, and {warning.unit} is not"
+        )
     return warning
 
 
