@@ -185,7 +185,7 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "POST /v1/cap": lambda w: Req(
         "POST",
         "/v1/cap",
-        content=w.cap("海湾区东湖街道"),
+        content=w.cap("海湾区东湖街道")[0],
         headers={"Content-Type": "application/cap+xml"},
     ),
     "GET /v1/scenarios/{name}": lambda w: Req("GET", "/v1/scenarios/typhoon"),

@@ -11,9 +11,7 @@ for the module (the refusals share their targets; see ``world.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +20,7 @@ import pytest
 
 from api.tokens import ROLES, TokenBook
 from tests.api.authorization.requests import REQUESTS
-from tests.api.authorization.world import Req, World, world
+from tests.api.authorization.world import Req, World
 
 ALL = frozenset(ROLES)
 #: The roles that read across subtrees: the auditor, to audit anything; the admin, who
@@ -144,12 +142,6 @@ KNOWN_HOLES: dict[tuple[str, str], str] = {
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")
-
-
-@pytest.fixture(scope="module")
-def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with world(Path(tmp_path_factory.mktemp("authorization"))) as made:
-        yield made
 
 
 def served_operations(w: World) -> set[str]:

@@ -41,14 +41,14 @@ from tests.fakes import fast_config
 #: Another district of the city, beside HW: "outside" for what belongs to HW itself.
 OTHER_DISTRICT = ("HY", "海阳区人民政府", "Haiyang District Government", "district", "government")
 #: The units whose people the matrix sends requests as.
-UNITS = ("HC", "HW", "HY", "HW-DH", "HW-XL")
+UNITS = ("HC", "HW", "HY", "HW-DH", "HW-XL", "HW-DH-QS")
 #: Where the matrix's subscriptions send: loopback, and nothing is delivered (no worker).
 HOOK = "http://127.0.0.1:9/hook"
 
 CAP = """<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>{ident}</identifier><sender>met@haiwan</sender><sent>{sent}</sent>
-  <status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+  <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{references}
   <info><language>zh-CN</language><category>Met</category><event>台风</event>
     <urgency>Immediate</urgency><severity>Severe</severity><certainty>Likely</certainty>
     <headline>台风橙色预警</headline>
@@ -232,10 +232,19 @@ class World:
         delivery_id: str = self.target("delivery", make)
         return delivery_id
 
-    def cap(self, area: str) -> bytes:
-        """A fresh CAP alert (its own identifier) for the area named."""
+    def cap(self, area: str, *, cancels: str | None = None) -> tuple[bytes, str]:
+        """A fresh CAP message (its own identifier) for the area named, and its key;
+        an alert, or the cancel of the message whose key ``cancels`` gives."""
         sent = (now() - timedelta(minutes=1)).astimezone().isoformat(timespec="seconds")
-        return CAP.format(ident=f"matrix-{self.serial()}", sent=sent, area=area).encode()
+        ident = f"matrix-{self.serial()}"
+        body = CAP.format(
+            ident=ident,
+            sent=sent,
+            area=area,
+            msg_type="Cancel" if cancels else "Alert",
+            references=f"<references>{cancels}</references>" if cancels else "",
+        )
+        return body.encode(), f"met@haiwan,{ident},{sent}"
 
 
 @contextmanager
