@@ -4,7 +4,9 @@ Authentication and the role check run as a guard, before the body is even read, 
 request without a valid token or role is refused without touching anything. The unit
 rules of each act (issuer, assignee, superior, direction) are the domain's. Reading is
 scoped here: outside the auditor's and admin's roles, a unit sees what concerns its own
-subtree, and anything else answers 404, as if it did not exist (ADR 0008).
+subtree, and anything else answers 404, as if it did not exist (ADR 0008). Acting is
+never widened by reading: a token that reads everything still acts on a warning only
+under its own unit (:func:`warning_to_act_on`, ADR 0044).
 """
 
 from __future__ import annotations
