@@ -4,7 +4,9 @@ Authentication and the role check run as a guard, before the body is even read, 
 request without a valid token or role is refused without touching anything. The unit
 rules of each act (issuer, assignee, superior, direction) are the domain's. Reading is
 scoped here: outside the auditor's and admin's roles, a unit sees what concerns its own
-subtree, and anything else answers 404, as if it did not exist (ADR 0008).
+subtree, and anything else answers 404, as if it did not exist (ADR 0008). Acting is
+never widened by reading: a token that reads everything still acts on a warning only
+under its own unit (:func:`warning_to_act_on`, ADR 0044).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from api.problems import ProblemError
 from api.tokens import Principal, TokenBook
 from api.views import Views
 from domain.application import CommandCenter
-from domain.errors import NotFound
+from domain.errors import NotFound, NotPermitted
 from domain.instruction import Instruction
 from domain.meta import Actor
 from domain.warning import EarlyWarning
@@ -141,6 +143,22 @@ def visible_warning(
 ) -> EarlyWarning:
     if not can_see_unit_case(services.center, principal, [warning.unit]):
         raise NotFound("warning not found")
+    return warning
+
+
+def warning_to_act_on(
+    services: Services, principal: Principal, warning: EarlyWarning, role: str
+) -> EarlyWarning:
+    """Before a step on a warning (or linking one): the warning lies in the actor's own
+    subtree. Reading everything is the auditor's and admin's, not the acting role's: a
+    token holding one of them beside ``role`` sees the warning (403, not 404), and still
+    acts only under its own unit (ADR 0044)."""
+    visible_warning(services, principal, warning)
+    if not services.center.is_within(warning.unit, principal.unit):
+        raise NotPermitted(
+            f"a {role.replace('_', ' ')} of {principal.unit} acts only on warnings of the "
+            f"units under it, and {warning.unit} is not"
+        )
     return warning
 
 

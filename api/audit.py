@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +30,14 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 import audit
-from api.access import Services, visible_instruction, visible_warning
+from api.access import Services, can_see_unit_case, visible_instruction, visible_warning
 from api.headers import html_page
 from api.history import HISTORY_HANDLERS
 from api.http import LARGEST, READ, On, Svc, Who, best_match, check_times, problem_specs
 from api.problems import ProblemError
 from api.tokens import Principal
 from domain.application import CommandCenter
+from domain.disposition import Disposition
 from domain.errors import NotFound
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
@@ -156,9 +157,14 @@ def _auditor(principal: Principal) -> None:
 
 
 def loop_timeline(
-    center: CommandCenter, store: ViewStore, loop_id: UUID, zone: ZoneInfo
+    center: CommandCenter,
+    store: ViewStore,
+    loop_id: UUID,
+    zone: ZoneInfo,
+    shows: Callable[[UUID], bool] | None = None,
 ) -> Timeline:
-    """Every event of the loop's aggregates, in log order (unscoped: check before).
+    """Every event of the loop's aggregates, in log order (unscoped: check the loop
+    before), or of those ``shows`` keeps besides the loop's own.
 
     The loop index gives the aggregates; one keyed read of the events table gives
     their events with their positions.
@@ -168,6 +174,8 @@ def loop_timeline(
     kinds = {UUID(a): k for a, k, _ in members}
     if loop_id not in kinds:
         raise NotFound("loop not found")
+    if shows is not None:
+        kinds = {a: k for a, k in kinds.items() if a == loop_id or shows(a)}
     entries = []
     title = ""
     mapper = center.mapper
@@ -222,6 +230,27 @@ def _check_loop_visible(services: Services, principal: Principal, loop_id: UUID)
         raise NotFound("loop not found")
 
 
+def _member_shown(services: Services, principal: Principal) -> Callable[[UUID], bool] | None:
+    """Which members of a loop the principal may read: a loop gathers the cases of
+    several units (a neighbour's forwarded part, another office's instruction), and
+    each stays as hidden in the timeline as at its own address. None: all of them."""
+    if principal.reads_everything:
+        return None
+    center = services.center
+
+    def shows(aggregate_id: UUID) -> bool:
+        member = center.find(aggregate_id)
+        if isinstance(member, Disposition):
+            member = center.find(member.instruction_id)
+        if isinstance(member, EarlyWarning):
+            return can_see_unit_case(center, principal, [member.unit])
+        if isinstance(member, Instruction):
+            return can_see_unit_case(center, principal, [member.issuer, *member.assignees])
+        return False
+
+    return shows
+
+
 _TEMPLATES: Environment | None = None
 
 
@@ -273,7 +302,11 @@ class LoopController(Controller):
         services, request = call.services, call.request
         _check_loop_visible(services, call.principal, loop_id)
         timeline = loop_timeline(
-            services.center, services.reads.store, loop_id, services.views.zone
+            services.center,
+            services.reads.store,
+            loop_id,
+            services.views.zone,
+            _member_shown(services, call.principal),
         )
         if _wants_html(request, format):
             html = render_timeline(timeline, services.center.head_position())

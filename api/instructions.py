@@ -18,7 +18,7 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
-from api.access import visible_instruction, visible_warning
+from api.access import visible_instruction, warning_to_act_on
 from api.commands import duration, future, run_from_memory
 from api.history import past_response
 from api.http import READ, WRITE, AsOf, AtVersion, Call, Cursor, Limit, MinPosition, On, with_etag
@@ -66,7 +66,8 @@ def _issuing(call: Call, data: s.InstructionCreate) -> Step:
 def _issue_linked(call: Call, data: s.InstructionCreate, act: Step) -> Response[s.Receipt]:
     center = call.center
     for wid in data.warning_ids:
-        visible_warning(call.services, call.principal, center.warning(wid))
+        # Linked, the warning closes only once the instruction is done: an act on it.
+        warning_to_act_on(call.services, call.principal, center.warning(wid), call.actor.role)
     if data.parent_id is not None:
         visible_instruction(call.services, call.principal, center.instruction(data.parent_id))
     return call.run(data, act, creates=True)

@@ -22,7 +22,7 @@ from api.http import LARGEST, READ, WRITE, Call, On, caught_up
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
 from domain.application import Outcome
-from domain.errors import NotFound
+from domain.errors import NotFound, NotPermitted
 from domain.meta import Context
 from domain.subscription import Subscription
 from notifiers.delivery import (
@@ -188,7 +188,11 @@ class SubscriptionController(Controller):
         unit = data.unit or call.principal.unit
         center.unit(unit)
         if not center.is_within(unit, call.principal.unit):
-            raise invalid("unit", f"unit {unit} lies outside the subtree of {call.principal.unit}")
+            # Who may act for which unit is authority, answered as for tokens and units.
+            raise NotPermitted(
+                f"an admin of {call.principal.unit} subscribes only for units under it, "
+                f"not for {unit}"
+            )
         fields = msgspec.structs.asdict(data)
         fields.pop("unit")
         _check_scope(call, unit, fields)

@@ -15,7 +15,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
-from api.access import visible_warning
+from api.access import warning_to_act_on
 from api.history import past_response
 from api.http import (
     READ,
@@ -131,7 +131,9 @@ class WarningController(Controller):
 
 
 def _visible(call: Call, wid: UUID) -> object:
-    return visible_warning(call.services, call.principal, call.center.warning(wid))
+    return warning_to_act_on(
+        call.services, call.principal, call.center.warning(wid), call.actor.role
+    )
 
 
 #: The duty officer's steps, each on a warning the officer's unit can see.

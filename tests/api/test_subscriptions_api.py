@@ -99,7 +99,8 @@ def test_an_admin_manages_only_its_own_subtree(
         json={"url": receiver.url, "unit": "HW"},
         headers=as_(client, "admin_dh"),
     )
-    assert r.status_code == 422
+    assert r.status_code == 403
+    assert "subscribes only for units under it" in r.json()["detail"]
     r = client.post("/v1/subscriptions", json={"url": receiver.url}, headers=as_(client, "monitor"))
     assert r.status_code == 403
 

@@ -1,0 +1,233 @@
+"""One valid request for every operation of the API, keyed as the matrix's table is
+(``"METHOD /path"`` as the OpenAPI document spells it). Each request is valid in every
+respect but who sends it, on a target in the state its step needs, so that what answers
+is the authorization and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from domain.meta import now
+from tests.api.authorization.world import HOOK, Req, World
+
+
+def _ids(key: str) -> Callable[[Any], set[str]]:
+    return lambda items: {str(i[key]) for i in items}
+
+
+def _lists(path: str, target: str, key: str = "id", items: str | None = None) -> Req:
+    """A list whose answer shows ``target`` (by ``key``) to whoever may see it."""
+    pick = _ids(key)
+    return Req("GET", path, shows=lambda body: target in pick(body[items] if items else body))
+
+
+def _on_board(wid: str) -> Callable[[Any], bool]:
+    return lambda body: any(wid == str(x["id"]) for c in body["cells"] for x in c["warnings"])
+
+
+def _warning(w: World, step: str, stage: str = "raised", body: Any = None) -> Req:
+    return Req("POST", f"/v1/warnings/{w.warning(stage)}/{step}", json=body)
+
+
+def _instruction(w: World, step: str, stage: str, body: Any = None) -> Req:
+    return Req("POST", f"/v1/instructions/{w.instruction(stage)}/{step}", json=body)
+
+
+def _emergency(w: World) -> Req:
+    scenario = w.client.app.state.intake.scenario("typhoon")
+    on = not (scenario is not None and scenario.emergency)
+    return Req("POST", "/v1/scenarios/typhoon/emergency", json={"on": on, "reason": "Haikui"})
+
+
+def _later(days: int) -> str:
+    return (now() + timedelta(days=days)).isoformat()
+
+
+REQUESTS: dict[str, Callable[[World], Req]] = {
+    # -- the system, open to anyone who can reach it ------------------------------------
+    "GET /health": lambda w: Req("GET", "/health"),
+    "GET /metrics": lambda w: Req("GET", "/metrics"),
+    "GET /v1/audit/public-key": lambda w: Req("GET", "/v1/audit/public-key"),
+    # -- the network ---------------------------------------------------------------------
+    "GET /v1/units": lambda w: Req("GET", "/v1/units"),
+    "GET /v1/units/{code}": lambda w: Req("GET", "/v1/units/HW-DH-QS"),
+    "GET /v1/units/{code}/inbox": lambda w: Req("GET", "/v1/units/HW-DH/inbox"),
+    "POST /v1/units": lambda w: Req(
+        "POST",
+        "/v1/units",
+        json={
+            "code": f"HW-DH-M{w.serial()}",
+            "name": "新社区",
+            "level": "community",
+            "kind": "government",
+            "parent": "HW-DH",
+        },
+    ),
+    "PATCH /v1/units/{code}": lambda w: Req(
+        "PATCH", "/v1/units/HW-DH-QS", json={"name": f"青山社区 {w.serial()}"}
+    ),
+    "GET /v1/reports/units/{code}": lambda w: Req("GET", "/v1/reports/units/HW-DH"),
+    # -- warnings ------------------------------------------------------------------------
+    "GET /v1/board/warnings": lambda w: Req(
+        "GET", "/v1/board/warnings", shows=_on_board(str(w.warning()))
+    ),
+    "GET /v1/warnings": lambda w: _lists("/v1/warnings", str(w.warning()), items="items"),
+    "POST /v1/warnings": lambda w: Req(
+        "POST",
+        "/v1/warnings",
+        json={
+            "rule": "reservoir.level",
+            "theme": "reservoir",
+            "level": 2,
+            "title": "Qingshan reservoir above the flood limit",
+            "unit": "HW-DH-QS",
+            "dedup_key": f"matrix-post-{w.serial()}",
+        },
+    ),
+    "GET /v1/warnings/{wid}": lambda w: Req("GET", f"/v1/warnings/{w.warning()}"),
+    "GET /v1/warnings/{wid}/cap": lambda w: Req("GET", f"/v1/warnings/{w.warning()}/cap"),
+    "GET /v1/warnings/{wid}/history": lambda w: Req("GET", f"/v1/warnings/{w.warning()}/history"),
+    "GET /v1/warnings/{wid}/as-of": lambda w: Req(
+        "GET", f"/v1/warnings/{w.warning()}/as-of?version=1"
+    ),
+    "POST /v1/warnings/{wid}/acknowledge": lambda w: _warning(w, "acknowledge"),
+    "POST /v1/warnings/{wid}/assess": lambda w: _warning(
+        w, "assess", "acknowledged", {"confirmed": True}
+    ),
+    "POST /v1/warnings/{wid}/resolve": lambda w: _warning(w, "resolve"),
+    "POST /v1/warnings/{wid}/cancel": lambda w: _warning(
+        w, "cancel", body={"reason": "withdrawn by its source"}
+    ),
+    "POST /v1/warnings/{wid}/close": lambda w: _warning(w, "close", "confirmed"),
+    "GET /v1/loops/{loop_id}/timeline": lambda w: Req(
+        "GET", f"/v1/loops/{w.center.warning(w.warning()).loop_id}/timeline"
+    ),
+    # -- instructions --------------------------------------------------------------------
+    "POST /v1/instructions": lambda w: Req(
+        "POST",
+        "/v1/instructions",
+        json={"lead_unit": "HW-DH", "title": "Inspect the dam", "due_in": "P2D"},
+    ),
+    "GET /v1/instructions": lambda w: _lists(
+        "/v1/instructions", str(w.instruction()), items="items"
+    ),
+    "GET /v1/instructions/{iid}": lambda w: Req("GET", f"/v1/instructions/{w.instruction()}"),
+    "GET /v1/instructions/{iid}/history": lambda w: Req(
+        "GET", f"/v1/instructions/{w.instruction()}/history"
+    ),
+    "GET /v1/instructions/{iid}/as-of": lambda w: Req(
+        "GET", f"/v1/instructions/{w.instruction()}/as-of?version=1"
+    ),
+    "POST /v1/instructions/{iid}/sign": lambda w: _instruction(w, "sign", "dispatched"),
+    "POST /v1/instructions/{iid}/return": lambda w: _instruction(
+        w, "return", "dispatched", {"reason": "not ours"}
+    ),
+    "POST /v1/instructions/{iid}/forward": lambda w: _instruction(
+        w, "forward", "signed", {"to_unit": "HW-DH-QS"}
+    ),
+    "POST /v1/instructions/{iid}/progress": lambda w: _instruction(
+        w, "progress", "signed", {"note": "on the way"}
+    ),
+    "POST /v1/instructions/{iid}/extension-requests": lambda w: _instruction(
+        w, "extension-requests", "signed", {"deadline": _later(9), "reason": "the rain"}
+    ),
+    "POST /v1/instructions/{iid}/submit": lambda w: _instruction(
+        w, "submit", "signed", {"result": "inspected; no damage"}
+    ),
+    "POST /v1/instructions/{iid}/redirect": lambda w: _instruction(
+        w, "redirect", "returned", {"lead_unit": "HW-XL"}
+    ),
+    "POST /v1/instructions/{iid}/extension-decisions": lambda w: _instruction(
+        w, "extension-decisions", "extension asked", {"granted": True}
+    ),
+    "POST /v1/instructions/{iid}/verify": lambda w: _instruction(
+        w, "verify", "submitted", {"accepted": True}
+    ),
+    "POST /v1/instructions/{iid}/remind": lambda w: _instruction(w, "remind", "dispatched"),
+    "POST /v1/instructions/{iid}/supervise": lambda w: _instruction(w, "supervise", "dispatched"),
+    "POST /v1/instructions/{iid}/park": lambda w: _instruction(
+        w, "park", "dispatched", {"reason": "after the flood season"}
+    ),
+    "POST /v1/instructions/{iid}/resume": lambda w: _instruction(w, "resume", "parked"),
+    "POST /v1/instructions/{iid}/cancel": lambda w: _instruction(
+        w, "cancel", "dispatched", {"reason": "no longer needed"}
+    ),
+    "GET /v1/dispositions/{did}": lambda w: Req("GET", f"/v1/dispositions/{w.disposition()}"),
+    "GET /v1/dispositions/{did}/history": lambda w: Req(
+        "GET", f"/v1/dispositions/{w.disposition()}/history"
+    ),
+    "GET /v1/dispositions/{did}/as-of": lambda w: Req(
+        "GET", f"/v1/dispositions/{w.disposition()}/as-of?version=1"
+    ),
+    "POST /v1/dispositions/{did}/actions": lambda w: Req(
+        "POST", f"/v1/dispositions/{w.disposition()}/actions", json={"text": "closed the sluice"}
+    ),
+    # -- the intake ----------------------------------------------------------------------
+    "POST /v1/observations": lambda w: Req(
+        "POST",
+        "/v1/observations",
+        json={
+            "batch_id": f"matrix-{w.serial()}",
+            "readings": [
+                {
+                    "source": "gauge-1",
+                    "subject": "qingshan",
+                    "metric": "water_level",
+                    "value": 1.0,
+                    "unit": "HW-DH-QS",
+                    "observed_at": now().isoformat(),
+                }
+            ],
+        },
+    ),
+    "POST /v1/cap": lambda w: Req(
+        "POST",
+        "/v1/cap",
+        content=w.cap("海湾区东湖街道")[0],
+        headers={"Content-Type": "application/cap+xml"},
+    ),
+    "GET /v1/scenarios/{name}": lambda w: Req("GET", "/v1/scenarios/typhoon"),
+    "POST /v1/scenarios/{name}/emergency": _emergency,
+    # -- the audit -----------------------------------------------------------------------
+    "GET /v1/audit/checkpoints": lambda w: Req("GET", "/v1/audit/checkpoints"),
+    "GET /v1/audit/export": lambda w: Req("GET", "/v1/audit/export?to_position=5"),
+    "GET /v1/audit/verification": lambda w: Req("GET", "/v1/audit/verification"),
+    # -- tokens --------------------------------------------------------------------------
+    "GET /v1/tokens": lambda w: _lists("/v1/tokens", w.token(), key="token_id"),
+    "POST /v1/tokens": lambda w: Req(
+        "POST",
+        "/v1/tokens",
+        json={"user": f"newcomer-{w.serial()}", "unit": "HW-DH-QS", "roles": ["handler"]},
+    ),
+    "POST /v1/tokens/{token_id}/revoke": lambda w: Req(
+        "POST", f"/v1/tokens/{w.token()}/revoke", json={"reason": "left the office"}
+    ),
+    # -- webhooks ------------------------------------------------------------------------
+    "GET /v1/subscriptions/event-types": lambda w: Req("GET", "/v1/subscriptions/event-types"),
+    "GET /v1/subscriptions": lambda w: _lists("/v1/subscriptions", w.subscription()),
+    "POST /v1/subscriptions": lambda w: Req(
+        "POST", "/v1/subscriptions", json={"url": HOOK, "unit": "HW-DH"}
+    ),
+    "GET /v1/subscriptions/{sid}": lambda w: Req("GET", f"/v1/subscriptions/{w.subscription()}"),
+    "PATCH /v1/subscriptions/{sid}": lambda w: Req(
+        "PATCH", f"/v1/subscriptions/{w.subscription()}", json={"description": f"d{w.serial()}"}
+    ),
+    "DELETE /v1/subscriptions/{sid}": lambda w: Req(
+        "DELETE", f"/v1/subscriptions/{w.subscription()}"
+    ),
+    "POST /v1/subscriptions/{sid}/rotate": lambda w: Req(
+        "POST", f"/v1/subscriptions/{w.subscription()}/rotate"
+    ),
+    "POST /v1/subscriptions/{sid}/disable": lambda w: Req(
+        "POST", f"/v1/subscriptions/{w.subscription()}/disable", json={"reason": "maintenance"}
+    ),
+    "POST /v1/subscriptions/{sid}/enable": lambda w: Req(
+        "POST", f"/v1/subscriptions/{w.subscription(active=False)}/enable"
+    ),
+    "GET /v1/deliveries": lambda w: _lists("/v1/deliveries", w.delivery()),
+    "POST /v1/deliveries/{delivery_id}/redeliver": lambda w: Req(
+        "POST", f"/v1/deliveries/{w.delivery()}/redeliver"
+    ),
+}
