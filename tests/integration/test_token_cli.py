@@ -1,0 +1,94 @@
+"""``closedloop token create`` and ``closedloop demo tokens`` with expiries (ADR 0042)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from api.tokens import TokenBook
+from closedloop import cli
+from closedloop.settings import ServerSettings, Settings
+from domain.application import CommandCenter
+from domain.meta import now
+
+
+def run(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    args = cli.parser().parse_args(list(argv))
+    status: int = args.func(args, settings)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def listed(center: CommandCenter) -> list[dict[str, Any]]:
+    return TokenBook(center).list()
+
+
+def test_the_demo_tokens_expire_in_thirty_days_and_say_so(
+    demo: CommandCenter, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = now()
+    status, out, _ = run(Settings(database_url=database_url), capsys, "demo", "tokens")
+    assert status == 0
+    assert "expire in 30 days" in out
+    assert "+08:00" in out
+    demo_tokens = [e for e in listed(demo) if e["label"] == cli.DEMO_LABEL]
+    assert len(demo_tokens) == len(cli.DEMO_TOKENS)
+    for entry in demo_tokens:
+        expires = datetime.fromisoformat(entry["expires_at"])
+        assert before + timedelta(days=30) <= expires <= now() + timedelta(days=30)
+
+
+def test_a_longest_lifetime_shorter_than_thirty_days_shortens_the_demo_tokens(
+    demo: CommandCenter, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=database_url, server=ServerSettings(token_max_days=7))
+    status, out, _ = run(settings, capsys, "demo", "tokens")
+    assert status == 0
+    assert "expire in 7 days" in out
+
+
+def test_a_token_created_on_the_command_line_may_be_given_an_expiry(
+    demo: CommandCenter, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=database_url)
+    base = ["token", "create", "--unit", "HW", "--role", "dispatcher", "--user", "li.ming"]
+    status, out, err = run(settings, capsys, *base, "--expires-in-days", "14")
+    assert status == 0
+    assert out.startswith("cl_")
+    assert "expires at" in err
+    assert "+08:00" in err
+    at = "2099-01-31T18:00:00+08:00"
+    status, _, err = run(settings, capsys, *base, "--expires-at", at)
+    assert status == 0
+    expiries = {datetime.fromisoformat(e["expires_at"]) for e in listed(demo) if e["expires_at"]}
+    assert datetime.fromisoformat(at) in expiries
+    status, _, err = run(settings, capsys, *base)
+    assert status == 0
+    assert "never expires" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [
+        (["--expires-at", "next week"], "--expires-at must be a time"),
+        (["--expires-at", "2020-01-01T00:00:00+08:00"], "future"),
+        (["--expires-at", "2099-01-01T00:00:00"], "offset"),
+        (["--expires-in-days", "0"], "at least 1"),
+    ],
+)
+def test_an_expiry_that_cannot_be_one_is_refused_on_the_command_line(
+    demo: CommandCenter,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    why: str,
+) -> None:
+    monkeypatch.setenv("CLOSEDLOOP_DATABASE_URL", database_url)
+    head = demo.head_position()
+    argv = ["token", "create", "--unit", "HW", "--role", "dispatcher", "--user", "li.ming"]
+    assert cli.main([*argv, *flags]) == 1
+    assert why in capsys.readouterr().err
+    assert demo.head_position() == head
