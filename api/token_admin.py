@@ -15,7 +15,7 @@ refused with 401 ``token-expired``. When the server has a longest lifetime
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 import msgspec
@@ -76,9 +76,12 @@ class TokenIssued(msgspec.Struct, kw_only=True):
     expires_at: datetime | None
 
 
-def _entry(entry: dict[str, Any]) -> TokenEntry:
-    """A roster entry as listed (its aggregate id left out)."""
-    return msgspec.convert(entry, TokenEntry)
+def _entry(entry: dict[str, Any], zone: tzinfo) -> TokenEntry:
+    """A roster entry as listed (its aggregate id left out), its expiry in ``zone``."""
+    listed = msgspec.convert(entry, TokenEntry)
+    if listed.expires_at is not None:
+        listed.expires_at = datetime.fromisoformat(listed.expires_at).astimezone(zone).isoformat()
+    return listed
 
 
 def _printable(value: str, field: str) -> None:
@@ -102,7 +105,9 @@ class TokenController(Controller):
     def list_tokens(self, services: Svc, principal: Who) -> list[TokenEntry]:
         """The tokens of the admin's subtree, revoked ones included, oldest first."""
         return [
-            _entry(e) for e in services.tokens.list() if _manages(services, principal, e["unit"])
+            _entry(e, services.views.zone)
+            for e in services.tokens.list()
+            if _manages(services, principal, e["unit"])
         ]
 
     @post("/", sync_to_thread=True, responses=WRITE)
@@ -172,7 +177,7 @@ class TokenController(Controller):
         services.tokens.revoke(
             token_id, by=f"{principal.user} ({principal.token_id})", reason=reason
         )
-        return _entry({**entry, "revoked": True})
+        return _entry({**entry, "revoked": True}, services.views.zone)
 
 
 TOKEN_HANDLERS = [TokenController]

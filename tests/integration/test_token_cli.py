@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.tokens import TokenBook
+from api.tokens import TokenBook, secret_hash
 from closedloop import cli
-from closedloop.settings import ServerSettings, Settings
+from closedloop.settings import AuditEnv, ServerSettings, Settings
 from domain.application import CommandCenter
 from domain.meta import now
 
@@ -92,3 +94,21 @@ def test_an_expiry_that_cannot_be_one_is_refused_on_the_command_line(
     assert cli.main([*argv, *flags]) == 1
     assert why in capsys.readouterr().err
     assert demo.head_position() == head
+
+
+def test_the_command_lines_export_keeps_token_hashes_home(
+    demo: CommandCenter,
+    database_url: str,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    tmp_path: Path,
+) -> None:
+    token = TokenBook(demo).issue(user="li.ming", unit="HW", roles=["dispatcher"])
+    settings = Settings(database_url=database_url, audit=AuditEnv(key_path=tmp_path / "audit.key"))
+    for command in (["audit", "chain"], ["audit", "export"]):
+        capsysbinary.readouterr()
+        args = cli.parser().parse_args(command)
+        assert args.func(args, settings) == 0
+    out = capsysbinary.readouterr().out
+    assert secret_hash(token.secret).encode() not in out
+    issued = [line for line in map(json.loads, out.splitlines()) if line["type"].endswith("Issued")]
+    assert any(line.get("redacted") == ["token_hash"] for line in issued)
