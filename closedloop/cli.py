@@ -433,7 +433,7 @@ def parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
     _command(demo_sub, "load", "load the demo district (twice changes nothing)", _demo_load)
     _command(
-        demo_sub, "tokens", "revoke the previous demo tokens and print six new ones", _demo_tokens
+        demo_sub, "tokens", "print six new demo tokens (30 days), revoking the last", _demo_tokens
     )
 
     token = sub.add_parser("token", help="bearer tokens of the API")
