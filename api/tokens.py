@@ -19,10 +19,10 @@ stops at once there and within ``cache_seconds`` elsewhere. Reactivating the uni
 not bring those tokens back: a token belongs to the term of its unit it was issued in,
 and its people get new ones (ADR 0042).
 
-A token may be issued with an expiry (``expires_at``), and must be when the book has a
-longest lifetime (``max_lifetime``, ``CLOSEDLOOP_TOKEN_MAX_DAYS``): without one it then
-expires at the end of that lifetime. An expired token is refused with its own reason
-(:class:`TokenRefused`), also when it was remembered moments before.
+A token may be issued with an expiry (``expires_at``). When the book has a longest
+lifetime (``max_lifetime``, ``CLOSEDLOOP_TOKEN_MAX_DAYS``) no expiry may lie beyond it,
+and a token issued without one expires at its end. An expired token is refused with its
+own reason (:class:`TokenRefused`), also when it was remembered moments before.
 """
 
 from __future__ import annotations

@@ -270,13 +270,15 @@ def _decode_inbox_cursor(cursor: str) -> list[tuple[str, int] | None]:
             if mark == _DONE:
                 places.append(None)
                 continue
-            deadline, _, position = mark.rpartition(",")
-            datetime.fromisoformat(deadline)  # a deadline as the view stores it, or refused
-            if not position.isdigit() or int(position) >= 2**63:
+            text_at, _, position = mark.rpartition(",")
+            at = datetime.fromisoformat(text_at)
+            if at.tzinfo is None or not position.isdigit() or int(position) >= 2**63:
                 raise ValueError(mark)
-            places.append((deadline, int(position)))
+            # Compared as the view stores deadlines: the text written anew, never the
+            # client's own.
+            places.append((str(iso(at)), int(position)))
         return places
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise BadCursor("the cursor is not one this server handed out") from None
 
 
