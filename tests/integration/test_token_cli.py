@@ -11,7 +11,7 @@ import pytest
 
 from api.tokens import TokenBook, secret_hash
 from closedloop import cli
-from closedloop.settings import AuditEnv, ServerSettings, Settings
+from closedloop.settings import AuditEnv, ServerSettings, Settings, SettingsError
 from domain.application import CommandCenter
 from domain.meta import now
 
@@ -112,3 +112,16 @@ def test_the_command_lines_export_keeps_token_hashes_home(
     assert secret_hash(token.secret).encode() not in out
     issued = [line for line in map(json.loads, out.splitlines()) if line["type"].endswith("Issued")]
     assert any(line.get("redacted") == ["token_hash"] for line in issued)
+
+
+def test_the_longest_lifetime_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).token_max_lifetime is None
+    assert Settings.from_env({"CLOSEDLOOP_TOKEN_MAX_DAYS": "0"}).token_max_lifetime is None
+    thirty = Settings.from_env({"CLOSEDLOOP_TOKEN_MAX_DAYS": " 30 "}).token_max_lifetime
+    assert thirty == timedelta(days=30)
+
+
+@pytest.mark.parametrize("value", ["thirty", "-1", "1.5", "3651", "99999999999999999999"])
+def test_a_longest_lifetime_that_cannot_be_one_stops_start_up_naming_it(value: str) -> None:
+    with pytest.raises(SettingsError, match="CLOSEDLOOP_TOKEN_MAX_DAYS"):
+        Settings.from_env({"CLOSEDLOOP_TOKEN_MAX_DAYS": value})
