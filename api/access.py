@@ -22,7 +22,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.idempotency import IdempotencyBook
 from api.problems import ProblemError
-from api.tokens import Principal, TokenBook
+from api.tokens import Principal, TokenBook, TokenRefused
 from api.views import Views
 from domain.application import CommandCenter
 from domain.errors import NotFound, NotPermitted
@@ -74,9 +74,12 @@ async def authenticate(
     secret = secret.strip()
     # A token seen valid moments ago is answered from memory, on the event loop; only a
     # lookup on the store goes to a worker thread (ADR 0017).
-    principal = services.tokens.remembered(secret) or await anyio.to_thread.run_sync(
-        services.tokens.authenticate, secret
-    )
+    try:
+        principal = services.tokens.remembered(secret) or await anyio.to_thread.run_sync(
+            services.tokens.authenticate, secret
+        )
+    except TokenRefused as e:
+        raise ProblemError(401, _refusal(e, services), code=e.code, headers=challenge) from None
     if principal is None:
         raise ProblemError(401, "the token is unknown or was revoked", headers=challenge)
     role = handler.opt.get("role")
@@ -100,6 +103,14 @@ async def authenticate(
             wanted = ", ".join(accepted) if accepted else "JSON (application/json)"
             raise ProblemError(415, f"send {wanted}, not {content_type or 'an untyped body'}")
     connection.state.principal = principal
+
+
+def _refusal(refused: TokenRefused, services: Services) -> str:
+    """Why a token on the record is refused, an expiry shown in the calendar's zone."""
+    if refused.expires_at is None:
+        return refused.detail
+    at = refused.expires_at.astimezone(services.views.zone).isoformat()
+    return f"{refused.detail} (at {at}); ask an admin for a new one"
 
 
 def current_principal(

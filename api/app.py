@@ -9,6 +9,7 @@ their runner); it builds nothing of the domain itself, only the API's own servic
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, MediaType, get
@@ -80,11 +81,12 @@ def build_services(
     reads: ReadModels,
     read_wait: float,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    token_max_lifetime: timedelta | None = None,
 ) -> Services:
     return Services(
         center=center,
         reads=reads,
-        tokens=TokenBook(center, token_cache_seconds),
+        tokens=TokenBook(center, token_cache_seconds, max_lifetime=token_max_lifetime),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
@@ -101,14 +103,16 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Any]] = (),
     intake: Intake | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    token_max_lifetime: timedelta | None = None,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
-    ``token_cache_seconds`` is how long a token found valid is trusted from memory.
+    ``token_cache_seconds`` is how long a token found valid is trusted from memory;
+    ``token_max_lifetime`` the longest a token issued over the API may live.
     """
-    services = build_services(center, reads, read_wait, token_cache_seconds)
+    services = build_services(center, reads, read_wait, token_cache_seconds, token_max_lifetime)
     return Litestar(
         route_handlers=[
             health,

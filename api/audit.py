@@ -4,8 +4,9 @@ in :mod:`api.history`, the timeline's lines in the catalogue (:mod:`texts.timeli
 
 Register :data:`AUDIT_HANDLERS` in ``create_app`` (the history's handlers among them).
 The timeline, histories and past states are scoped like every read (a unit sees what
-concerns its subtree; the auditor and admin see everything); the export and the
-verification are the auditor's and admin's only. The audit key is read from
+concerns its subtree; the auditor and admin see everything); the verification is the
+auditor's and admin's only, the export the auditor's whole and an admin's for its own
+subtree, secrets redacted for both (ADR 0042). The audit key is read from
 ``CLOSEDLOOP_AUDIT_KEY`` on first use unless the composition root put an
 :class:`AuditService` in ``app.state.audit``.
 """
@@ -47,6 +48,7 @@ from texts.catalogue import word
 from texts.timeline import describe
 
 AUDITOR_ONLY = problem_specs(401, 403, 422, 503)
+AUDITOR = "auditor"
 
 
 # -- what the answers look like ----------------------------------------------------------
@@ -151,6 +153,13 @@ def _auditor(principal: Principal) -> None:
             + ", ".join(principal.roles),
             code="role-required",
         )
+
+
+def _export_scope(principal: Principal) -> str | None:
+    """Whose subtree an export holds: None (the whole log) for the auditor role, the
+    admin's own unit for an admin; any other role may not export (403)."""
+    _auditor(principal)
+    return None if AUDITOR in principal.roles else principal.unit
 
 
 # -- the timeline of a loop --------------------------------------------------------------
@@ -387,8 +396,14 @@ class AuditController(Controller):
     ) -> Stream:
         """The log, or a slice of it, as NDJSON: each event's record, and in ``chain``
         its form, the hashes before it and its own, and its stored state in base64
-        (what an outside verifier frames and hashes in form 2, ADR 0021)."""
-        _auditor(principal)
+        (what an outside verifier frames and hashes in form 2, ADR 0021).
+
+        The auditor exports the whole log; an admin, the events that concern its own
+        unit's subtree. Secret material (a token's hash, a webhook secret's ciphertext)
+        and everything of a webhook URL but its scheme, host and port are replaced for
+        everyone, the event's ``redacted`` naming what, its ``state`` then null
+        (ADR 0042)."""
+        subtree = _export_scope(principal)
         check_times(since=since, until=until)
         lines: Iterator[bytes] = audit.export_lines(
             services.center,
@@ -397,6 +412,7 @@ class AuditController(Controller):
             stop=to_position,
             since=since,
             until=until,
+            subtree=subtree,
         )
         return Stream(lines, media_type="application/x-ndjson")
 

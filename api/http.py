@@ -34,6 +34,8 @@ from domain.meta import Actor, Context
 from projections.queries import BadCursor, within
 
 Row = TypeVar("Row")
+#: One page of a list (its rows), or of several lists at once (an inbox's two).
+Page = TypeVar("Page")
 
 
 def problem_specs(*statuses: int) -> dict[int, ResponseSpec]:
@@ -94,8 +96,8 @@ def with_etag(content: Any, version: int) -> Response[Any]:
 
 
 def paged(
-    query: Callable[..., tuple[list[Row], str | None]], cursor: str | None, limit: int
-) -> tuple[list[Row], str | None]:
+    query: Callable[..., tuple[Page, str | None]], cursor: str | None, limit: int
+) -> tuple[Page, str | None]:
     """One page of a list query; a cursor it cannot read is the client's mistake (422)."""
     try:
         return query(cursor=cursor, limit=limit)

@@ -389,10 +389,14 @@ class InboxItem(msgspec.Struct, kw_only=True):
 
 
 class Inbox(msgspec.Struct, kw_only=True):
+    """One page of a unit's inbox: at most ``limit`` of each list; ``next_cursor`` asks
+    for the next page of both, and is null once both are done."""
+
     unit: str
     at: datetime
     assigned: list[InboxItem]
     issued: list[InboxItem]
+    next_cursor: str | None = None
 
 
 class BoardWarning(msgspec.Struct, kw_only=True):

@@ -7,10 +7,15 @@ nowhere else: not in the list, not in the store (only its SHA-256), and not in a
 idempotency record, which is why a creation refuses an ``Idempotency-Key``. A token
 revoked here is refused from the very next request by the server process that took the
 revocation, and by its other worker processes within the token trust period (ADR 0017).
+A token may be given an expiry (``expires_at``, with its zone); past it the token is
+refused with 401 ``token-expired``. When the server has a longest lifetime
+(``CLOSEDLOOP_TOKEN_MAX_DAYS``) a later expiry is refused and none means the longest
+(ADR 0042).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 import msgspec
@@ -18,10 +23,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
 from api.access import Services
-from api.http import READ, WRITE, Svc, Who
+from api.http import READ, WRITE, Svc, Who, check_times
 from api.problems import invalid
-from api.tokens import ROLES, Principal
+from api.tokens import ROLES, Principal, check_expiry
 from domain.errors import InvalidValue, NotFound, NotPermitted, check_printable
+from domain.meta import now
 
 ADMIN = {"role": "admin"}
 
@@ -36,6 +42,9 @@ class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     unit: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(ROLES))]
     label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    #: When the token stops being honoured (RFC 3339 with an offset); none: until revoked,
+    #: or the server's longest lifetime when it has one.
+    expires_at: datetime | None = None
 
 
 class TokenRevocation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -51,6 +60,7 @@ class TokenEntry(msgspec.Struct, kw_only=True):
     roles: list[str]
     label: str
     issued_at: str
+    expires_at: str | None
     revoked: bool
 
 
@@ -63,11 +73,15 @@ class TokenIssued(msgspec.Struct, kw_only=True):
     unit: str
     roles: list[str]
     label: str
+    expires_at: datetime | None
 
 
-def _entry(entry: dict[str, Any]) -> TokenEntry:
-    """A roster entry as listed (its aggregate id left out)."""
-    return msgspec.convert(entry, TokenEntry)
+def _entry(entry: dict[str, Any], zone: tzinfo) -> TokenEntry:
+    """A roster entry as listed (its aggregate id left out), its expiry in ``zone``."""
+    listed = msgspec.convert(entry, TokenEntry)
+    if listed.expires_at is not None:
+        listed.expires_at = datetime.fromisoformat(listed.expires_at).astimezone(zone).isoformat()
+    return listed
 
 
 def _printable(value: str, field: str) -> None:
@@ -91,7 +105,9 @@ class TokenController(Controller):
     def list_tokens(self, services: Svc, principal: Who) -> list[TokenEntry]:
         """The tokens of the admin's subtree, revoked ones included, oldest first."""
         return [
-            _entry(e) for e in services.tokens.list() if _manages(services, principal, e["unit"])
+            _entry(e, services.views.zone)
+            for e in services.tokens.list()
+            if _manages(services, principal, e["unit"])
         ]
 
     @post("/", sync_to_thread=True, responses=WRITE)
@@ -115,6 +131,11 @@ class TokenController(Controller):
             raise invalid(
                 "roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}"
             )
+        check_times(expires_at=data.expires_at)
+        try:
+            check_expiry(data.expires_at, now(), services.tokens.max_lifetime)
+        except InvalidValue as e:
+            raise invalid("expires_at", str(e)) from None
         # A unit that does not exist answers 404 here, through its ancestors.
         if not _manages(services, principal, data.unit):
             raise NotPermitted(f"an admin of {principal.unit} issues tokens only to units under it")
@@ -124,6 +145,7 @@ class TokenController(Controller):
             roles=list(data.roles),
             label=data.label,
             issued_by=f"{principal.user} ({principal.token_id})",
+            expires_at=data.expires_at,
         )
         body = TokenIssued(
             token=issued.secret,
@@ -132,6 +154,9 @@ class TokenController(Controller):
             unit=issued.unit,
             roles=list(issued.roles),
             label=issued.label,
+            expires_at=issued.expires_at.astimezone(services.views.zone)
+            if issued.expires_at is not None
+            else None,
         )
         # The secret must not linger in a cache between here and the admin.
         return Response(body, status_code=201, headers={"Cache-Control": "no-store"})
@@ -152,7 +177,7 @@ class TokenController(Controller):
         services.tokens.revoke(
             token_id, by=f"{principal.user} ({principal.token_id})", reason=reason
         )
-        return _entry({**entry, "revoked": True})
+        return _entry({**entry, "revoked": True}, services.views.zone)
 
 
 TOKEN_HANDLERS = [TokenController]

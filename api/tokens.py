@@ -15,7 +15,14 @@ forgets it at once in the process that revoked it; another process (a second ser
 worker, the ``closedloop token revoke`` command) stops honouring it within
 ``cache_seconds``. A token of a deactivated unit is refused like a revoked one, and
 deactivating a unit forgets every remembered token in the process that took it, so it
-stops at once there and within ``cache_seconds`` elsewhere.
+stops at once there and within ``cache_seconds`` elsewhere. Reactivating the unit does
+not bring those tokens back: a token belongs to the term of its unit it was issued in,
+and its people get new ones (ADR 0042).
+
+A token may be issued with an expiry (``expires_at``). When the book has a longest
+lifetime (``max_lifetime``, ``CLOSEDLOOP_TOKEN_MAX_DAYS``) no expiry may lie beyond it,
+and a token issued without one expires at its end. An expired token is refused with its
+own reason (:class:`TokenRefused`), also when it was remembered moments before.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +71,8 @@ class Principal:
     user: str
     unit: str
     roles: tuple[str, ...]
+    #: When the token stops being honoured; None: until revoked.
+    expires_at: datetime | None = None
 
     def actor(self, role: str) -> Actor:
         return Actor(person=self.user, unit=self.unit, role=role)
@@ -80,6 +90,34 @@ class IssuedToken:
     unit: str
     roles: tuple[str, ...]
     label: str
+    expires_at: datetime | None = None
+
+
+class TokenRefused(Exception):
+    """A token on the record that is no longer honoured, and why (an answer of 401)."""
+
+    def __init__(self, detail: str, code: str, expires_at: datetime | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.expires_at = expires_at
+
+
+def check_expiry(
+    expires_at: datetime | None, at: datetime, max_lifetime: timedelta | None
+) -> datetime | None:
+    """The expiry a new token gets: the one asked for, which must carry its zone, lie
+    ahead and within ``max_lifetime``; without one, the end of ``max_lifetime`` (if any)."""
+    if expires_at is None:
+        return None if max_lifetime is None else at + max_lifetime
+    if expires_at.tzinfo is None:
+        raise InvalidValue("an expiry must carry a time-zone offset (e.g. +08:00)")
+    if expires_at <= at:
+        raise InvalidValue("an expiry must lie in the future")
+    if max_lifetime is not None and expires_at > at + max_lifetime:
+        days = max_lifetime / timedelta(days=1)
+        raise InvalidValue(f"a token lives at most {days:g} days (CLOSEDLOOP_TOKEN_MAX_DAYS)")
+    return expires_at
 
 
 #: How long a token found valid is trusted without reading the store again (seconds).
@@ -96,9 +134,12 @@ class TokenBook:
         center: CommandCenter,
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        max_lifetime: timedelta | None = None,
     ) -> None:
         self.center = center
         self.cache_seconds = cache_seconds
+        #: The longest a token may live; None: as long as its issuer says (or forever).
+        self.max_lifetime = max_lifetime
         self.clock = clock
         # secret hash -> (principal, when to look again, on the monotonic clock)
         self._trusted: dict[str, tuple[Principal, float]] = {}
@@ -114,7 +155,14 @@ class TokenBook:
             return None
 
     def issue(
-        self, *, user: str, unit: str, roles: list[str], label: str = "", issued_by: str = "cli"
+        self,
+        *,
+        user: str,
+        unit: str,
+        roles: list[str],
+        label: str = "",
+        issued_by: str = "cli",
+        expires_at: datetime | None = None,
     ) -> IssuedToken:
         roles = list(dict.fromkeys(roles))
         if not roles:
@@ -127,8 +175,11 @@ class TokenBook:
             raise InvalidValue("a token's label is limited to 200 characters")
         # A token for a unit that does not exist is a typo; one for a deactivated unit
         # would be refused at its first use (authenticate), so it is not issued.
-        if not self.center.unit(unit).active:
+        holder = self.center.unit(unit)
+        if not holder.active:
             raise InvalidValue(f"unit {unit} is deactivated; its people get no new tokens")
+        issued_at = now()
+        expires_at = check_expiry(expires_at, issued_at, self.max_lifetime)
         secret = new_secret()
         token_id = "tok_" + secrets.token_hex(8)
         work = self.center.unit_of_work
@@ -143,14 +194,18 @@ class TokenBook:
                 roles=roles,
                 label=label,
                 issued_by=issued_by,
+                expires_at=expires_at,
+                unit_deactivations=holder.deactivations,
             )
             roster = work.find(TokenRoster, ROSTER_ID) or TokenRoster()
-            roster.list_token(token_id, token.id, user, unit, roles, label, now())
+            roster.list_token(
+                token_id, token.id, user, unit, roles, label, issued_at, expires_at=expires_at
+            )
             return Decision(token, [token, roster], created=True)
 
         # Another token listed at the same moment: listed again on the new roster.
         work.execute(decide)
-        return IssuedToken(secret, token_id, user, unit, tuple(roles), label)
+        return IssuedToken(secret, token_id, user, unit, tuple(roles), label, expires_at)
 
     def remembered(self, secret: str) -> Principal | None:
         """The principal of a token found valid less than ``cache_seconds`` ago, without
@@ -158,10 +213,17 @@ class TokenBook:
         entry = self._trusted.get(secret_hash(secret))
         if entry is None or entry[1] <= self.clock():
             return None
+        expires_at = entry[0].expires_at
+        if expires_at is not None and now() >= expires_at:
+            return None  # looked up again, to be refused as expired
         return entry[0]
 
     def authenticate(self, secret: str) -> Principal | None:
-        """The principal behind a presented token, or None if unknown or revoked."""
+        """The principal behind a presented token, or None if unknown or revoked.
+
+        Raises :class:`TokenRefused` for a token on the record that is no longer
+        honoured for a reason its holder should hear: it expired, or its unit was
+        deactivated after it was issued."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
             return None
         digest = secret_hash(secret)
@@ -169,14 +231,24 @@ class TokenBook:
         token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:
             return None
+        # The id is derived from the hash; comparing the hash itself rules out a collision.
+        if not secrets.compare_digest(token.token_hash, digest):
+            return None
         # A deactivated unit's people no longer act or read for it (issue 19, "tokens").
         unit = self._get(unit_id(token.unit))
         if not isinstance(unit, Unit) or not unit.active:
             return None
-        # The id is derived from the hash; comparing the hash itself rules out a collision.
-        if not secrets.compare_digest(token.token_hash, digest):
-            return None
-        principal = Principal(token.token_id, token.user, token.unit, tuple(token.roles))
+        if token.unit_deactivations != unit.deactivations:
+            raise TokenRefused(
+                f"the token was issued before unit {token.unit} was deactivated; a "
+                "reactivated unit's people need new tokens",
+                "token-of-a-past-term",
+            )
+        if token.expired(now()):
+            raise TokenRefused("the token has expired", "token-expired", token.expires_at)
+        principal = Principal(
+            token.token_id, token.user, token.unit, tuple(token.roles), token.expires_at
+        )
         if self.cache_seconds > 0:
             with self._lock:
                 if generation == self._generation:
@@ -195,7 +267,8 @@ class TokenBook:
         roster = self._get(ROSTER_ID)
         if roster is None:
             return []
-        return [dict(e) for e in roster.entries.values()]
+        # Tokens listed before expiries existed carry none.
+        return [{"expires_at": None, **e} for e in roster.entries.values()]
 
     def revoke(self, token_id: str, *, by: str = "cli", reason: str = "revoked") -> None:
         work = self.center.unit_of_work

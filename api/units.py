@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api import schemas as s
-from api.http import READ, WRITE, Call, MinPosition, On, with_etag
+from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On, paged, with_etag
 from api.problems import invalid
 from domain.application import Outcome
 from domain.errors import InvalidValue, NotFound, NotPermitted
@@ -44,10 +46,15 @@ class UnitController(Controller):
         call: On,
         code: FromPath[str],
         include_finished: FromQuery[bool] = False,
+        cursor: Cursor = None,
+        limit: Limit = 50,
         min_position: MinPosition = None,
     ) -> s.Inbox:
         """A unit's instructions: those it must act on (as an assignee) and those it
-        issued, soonest deadline first, with time left or overdue in working time."""
+        issued, soonest deadline first, with time left or overdue in working time.
+
+        Paged like every list: at most ``limit`` of each of the two lists, and
+        ``next_cursor`` for the page after (null once both lists are done)."""
         call.caught_up(min_position, "units", "instructions")
         services, principal = call.services, call.principal
         with services.reads.store.read() as tx:
@@ -55,8 +62,10 @@ class UnitController(Controller):
                 principal.reads_everything or q.within(tx, [code], principal.unit)
             ):
                 raise NotFound(f"unit {code} not found")
-            rows = q.inbox(tx, code, include_finished=include_finished)
-        return services.views.inbox(code, rows, now(), services.center.calendar)
+            rows, next_cursor = paged(
+                partial(q.inbox, tx, code, include_finished=include_finished), cursor, limit
+            )
+        return services.views.inbox(code, rows, now(), services.center.calendar, next_cursor)
 
     @post("/", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)
     def register_unit(self, call: On, data: JSONBody[s.UnitCreate]) -> Response[s.Receipt]:

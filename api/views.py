@@ -157,7 +157,12 @@ class Views:
         )
 
     def inbox(
-        self, code: str, rows: dict[str, list[Row]], now: datetime, calendar: WorkingCalendar
+        self,
+        code: str,
+        rows: dict[str, list[Row]],
+        now: datetime,
+        calendar: WorkingCalendar,
+        next_cursor: str | None = None,
     ) -> s.Inbox:
         def item(r: Row) -> s.InboxItem:
             deadline = _at(r["deadline"])
@@ -195,4 +200,5 @@ class Views:
             at=self.t(now),
             assigned=[item(r) for r in rows["assigned"]],
             issued=[item(r) for r in rows["issued"]],
+            next_cursor=next_cursor,
         )

@@ -1,4 +1,9 @@
-"""The log, or a slice of it, as NDJSON with the chain beside each event."""
+"""The log, or a slice of it, as NDJSON with the chain beside each event.
+
+Secret material and credentials in URLs never leave (:mod:`audit.redaction`), whoever
+asks; a unit's admin gets only the events that concern its subtree
+(:mod:`audit.scope`), the auditor the whole log (ADR 0042).
+"""
 
 # Table names are module constants; every value is a bound parameter.
 # ruff: noqa: S608
@@ -13,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from audit.forms import record
+from audit.redaction import redact
+from audit.scope import SubtreeScope
 from audit.tables import CHAIN_TABLE, chain_hash_before
 from domain.application import CommandCenter
 from projections.store import ViewStore
@@ -27,6 +34,7 @@ def export_lines(
     since: datetime | None = None,
     until: datetime | None = None,
     page: int = 2000,
+    subtree: str | None = None,
 ) -> Iterator[bytes]:
     """The log (or a slice by position or recorded time) as NDJSON, one event a line.
 
@@ -37,7 +45,14 @@ def export_lines(
     hash after ``prev`` the :func:`frame` of position, aggregate, version, type and
     the decoded ``state``. Form 1 (ADR 0013): strip ``chain``, RFC 8785, hash after
     ``prev``. Events not chained yet carry ``"form": null, "hash": null``.
+
+    An event holding a secret is shown with it replaced, the paths replaced in
+    ``redacted`` and ``state`` null; its ``hash`` still links its neighbours. With
+    ``subtree`` (a unit's code) only the events that concern that unit's subtree are
+    written: the positions left out show as gaps, and each line's ``prev`` is still the
+    hash of the event before it in the log.
     """
+    scope = SubtreeScope(center, subtree) if subtree is not None else None
     position = max(start or 1, 1)
     prev: bytes | None = chain_hash_before(store, position)
     while True:
@@ -65,11 +80,20 @@ def export_lines(
                 ):
                     prev = bytes.fromhex(digest) if digest else None
                     continue
+            if scope is not None and not scope.admits(
+                n.originator_id, n.topic, rec["payload"], rec["metadata"]
+            ):
+                prev = bytes.fromhex(digest) if digest else None
+                continue
+            redacted = redact(n.topic, rec["payload"])
+            if redacted:
+                rec["redacted"] = redacted
             rec["chain"] = {
                 "form": form,
                 "prev": prev.hex() if prev else None,
                 "hash": digest,
-                "state": base64.b64encode(n.state).decode(),
+                # The stored bytes hold the secret too: they stay on the server.
+                "state": None if redacted else base64.b64encode(n.state).decode(),
             }
             prev = bytes.fromhex(digest) if digest else None
             yield json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -140,6 +140,7 @@ def build_app(
         on_startup=starts,
         on_shutdown=stops,
         token_cache_seconds=settings.token_cache_seconds,
+        token_max_lifetime=settings.token_max_lifetime,
         read_wait=settings.read_wait_seconds,
     )
     if close_center:

@@ -7,6 +7,7 @@ closedloop demo load
 closedloop demo tokens
 closedloop units list
 closedloop token create --unit CODE --role ROLE [--role ROLE...] --user NAME [--label TEXT]
+                       [--expires-at TIME | --expires-in-days N]
 closedloop token list
 closedloop token revoke ID
 """
@@ -18,9 +19,11 @@ import copy
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from api.tokens import ROLES
+from api.tokens import ROLES, TokenBook
 from closedloop.audit_cli import add_audit_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.notifiers_cli import add_notifier_commands
@@ -129,19 +132,37 @@ DEMO_TOKENS: list[tuple[str, str, list[str]]] = [
     ("admin", "HC", ["admin"]),
 ]
 DEMO_LABEL = "demo"
+#: How long a demo token lives: a demo left running is not a door left open (ADR 0042).
+DEMO_LIFETIME = timedelta(days=30)
+
+
+def _book(settings: Settings) -> TokenBook:
+    return TokenBook(build_command_center(settings), max_lifetime=settings.token_max_lifetime)
 
 
 def _demo_tokens(args: argparse.Namespace, settings: Settings) -> int:
-    from api.tokens import TokenBook
+    from domain.meta import now
 
-    book = TokenBook(build_command_center(settings))
+    book = _book(settings)
     for entry in book.list():
         if entry["label"] == DEMO_LABEL and not entry["revoked"]:
             book.revoke(entry["token_id"], by="closedloop demo tokens", reason="demo reissued")
-    print("Demo tokens (shown once; `closedloop demo tokens` issues new ones):")
+    lifetime = min(DEMO_LIFETIME, settings.token_max_lifetime or DEMO_LIFETIME)
+    expires_at = now() + lifetime
+    zone = ZoneInfo(book.center.calendar.zone)
+    print(
+        f"Demo tokens (shown once; they expire in {lifetime.days} days, at "
+        f"{expires_at.astimezone(zone).isoformat(timespec='seconds')}; "
+        "`closedloop demo tokens` issues new ones):"
+    )
     for who, unit, roles in DEMO_TOKENS:
         issued = book.issue(
-            user=f"demo {who}", unit=unit, roles=roles, label=DEMO_LABEL, issued_by="demo"
+            user=f"demo {who}",
+            unit=unit,
+            roles=roles,
+            label=DEMO_LABEL,
+            issued_by="demo",
+            expires_at=expires_at,
         )
         print(f"  {who:<20} {unit:<9} {issued.secret}")
     print(
@@ -150,36 +171,59 @@ def _demo_tokens(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from api.tokens import TokenBook
+def _expiry(args: argparse.Namespace) -> datetime | None:
+    """``--expires-at`` (RFC 3339 with an offset) or ``--expires-in-days``, or None."""
+    from domain.meta import now
 
-    book = TokenBook(build_command_center(settings))
-    issued = book.issue(user=args.user, unit=args.unit, roles=args.role, label=args.label)
+    if args.expires_in_days is not None:
+        if args.expires_in_days < 1:
+            raise DomainError("--expires-in-days must be at least 1")
+        return now() + timedelta(days=args.expires_in_days)
+    if args.expires_at is None:
+        return None
+    try:
+        return datetime.fromisoformat(args.expires_at)
+    except ValueError:
+        example = "2027-01-31T18:00:00+08:00"
+        raise DomainError(
+            f"--expires-at must be a time such as {example}, not {args.expires_at!r}"
+        ) from None
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    book = _book(settings)
+    issued = book.issue(
+        user=args.user,
+        unit=args.unit,
+        roles=args.role,
+        label=args.label,
+        expires_at=_expiry(args),
+    )
     print(issued.secret)
+    until = "never expires"
+    if issued.expires_at is not None:
+        zone = ZoneInfo(book.center.calendar.zone)
+        until = f"expires at {issued.expires_at.astimezone(zone).isoformat(timespec='seconds')}"
     print(
         f"token {issued.token_id} for {issued.user} at {issued.unit} "
-        f"({', '.join(issued.roles)}); the secret above is shown only once",
+        f"({', '.join(issued.roles)}), {until}; the secret above is shown only once",
         file=sys.stderr,
     )
     return 0
 
 
 def _token_list(args: argparse.Namespace, settings: Settings) -> int:
-    from api.tokens import TokenBook
-
-    for e in TokenBook(build_command_center(settings)).list():
+    for e in _book(settings).list():
         state = "revoked" if e["revoked"] else "active"
         print(
             f"{e['token_id']}\t{state}\t{e['unit']}\t{','.join(e['roles'])}\t{e['user']}"
-            f"\t{e['issued_at']}\t{e['label']}"
+            f"\t{e['issued_at']}\t{e['label']}\t{e['expires_at'] or '-'}"
         )
     return 0
 
 
 def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from api.tokens import TokenBook
-
-    TokenBook(build_command_center(settings)).revoke(args.token_id, by="cli")
+    _book(settings).revoke(args.token_id, by="cli")
     print(f"token {args.token_id} revoked")
     return 0
 
@@ -389,7 +433,7 @@ def parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
     _command(demo_sub, "load", "load the demo district (twice changes nothing)", _demo_load)
     _command(
-        demo_sub, "tokens", "revoke the previous demo tokens and print six new ones", _demo_tokens
+        demo_sub, "tokens", "print six new demo tokens (30 days), revoking the last", _demo_tokens
     )
 
     token = sub.add_parser("token", help="bearer tokens of the API")
@@ -399,6 +443,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, action="append", choices=ROLES)
     create.add_argument("--user", required=True)
     create.add_argument("--label", default="")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-at", metavar="TIME", help="RFC 3339 with an offset")
+    expiry.add_argument("--expires-in-days", metavar="N", type=int)
     _command(token_sub, "list", "one token a line, its id first", _token_list)
     revoke = _command(token_sub, "revoke", "revoke a token by its id", _token_revoke)
     revoke.add_argument("token_id", metavar="ID")

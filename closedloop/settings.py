@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -52,6 +53,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     #: How long a token found valid is trusted from memory (ADR 0017).
     token_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = DEFAULT_CACHE_SECONDS
+    #: The longest a token may live, in days (ADR 0042); 0: as long as its issuer says.
+    token_max_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 0
     #: The longest a read waits for the views to reach a client's position.
     read_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
     #: ``here``: each server process also follows the log (projections, audit chain,
@@ -150,6 +153,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.server.token_cache_seconds
 
     @property
+    def token_max_lifetime(self) -> timedelta | None:
+        """The longest a token may live, or None when its issuer decides alone."""
+        days = self.server.token_max_days
+        return timedelta(days=days) if days else None
+
+    @property
     def read_wait_seconds(self) -> float:
         return self.server.read_wait_seconds
 
@@ -180,6 +189,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "server.token_cache_seconds",
         "a number of seconds from 0 to 300",
     ),
+    "CLOSEDLOOP_TOKEN_MAX_DAYS": ("server.token_max_days", "a whole number of days up to 3650"),
     "CLOSEDLOOP_READ_WAIT_SECONDS": (
         "server.read_wait_seconds",
         "a number of seconds from 0 to 60",
@@ -193,7 +203,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
 #: Set but empty is refused for these (an empty port is a mistake, not "the default").
 _EMPTY_IS_A_VALUE = frozenset({"CLOSEDLOOP_PORT"})
 #: Digits only: msgspec would read "80.0" as 80.
-_WHOLE_NUMBERS = frozenset({"CLOSEDLOOP_PORT", "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS"})
+_WHOLE_NUMBERS = frozenset(
+    {"CLOSEDLOOP_PORT", "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS", "CLOSEDLOOP_TOKEN_MAX_DAYS"}
+)
 
 
 def _section(raw: dict[str, Any], name: str, kind: type[T], env: Mapping[str, str]) -> T:

@@ -29,6 +29,8 @@ class TokenRoster(Aggregate):
         roles: list[str]
         label: str
         issued_at: datetime
+        #: Added with ADR 0042; a token listed before has none.
+        expires_at: datetime | None = None
 
     class Delisted(Aggregate.Event):
         token_id: str
@@ -51,6 +53,7 @@ class TokenRoster(Aggregate):
         roles: list[str],
         label: str,
         issued_at: datetime,
+        expires_at: datetime | None = None,
     ) -> None:
         self.entries[token_id] = {
             "token_id": token_id,
@@ -60,6 +63,7 @@ class TokenRoster(Aggregate):
             "roles": list(roles),
             "label": label,
             "issued_at": issued_at.isoformat(),
+            "expires_at": expires_at.isoformat() if expires_at is not None else None,
             "revoked": False,
         }
 

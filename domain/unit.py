@@ -132,6 +132,11 @@ class Unit(LoopAggregate):
     class Reactivated(LoopAggregate.Event):
         pass
 
+    #: How many times the unit has been deactivated: a token issued in an earlier term
+    #: is not honoured again after a reactivation (ADR 0042). A class default, so that a
+    #: snapshot taken before the field existed reads as none.
+    deactivations: int = 0
+
     @staticmethod
     def create_id(code: str) -> UUID:
         return unit_id(code)
@@ -197,6 +202,7 @@ class Unit(LoopAggregate):
     @event(Deactivated)
     def _deactivated(self, reason: str, meta: Meta) -> None:
         self.active = False
+        self.deactivations += 1
 
     def reactivate(self, meta: Meta) -> None:
         if self.active:

@@ -7,7 +7,9 @@ committed, nothing committed is missed, and a delivery is derived once whatever 
 number of followers. Subscriptions are themselves events on the log, so the view keeps
 its own table of them, and of the units' tree and the warnings' themes and levels that
 the filters need: which subscriptions hear an event is decided by the log up to that
-event, never by the clock or by what was written later.
+event, never by the clock or by what was written later. A deactivated unit's
+subscriptions hear nothing until the unit is reactivated: the view keeps each unit's
+state beside its parent (ADR 0042); deliveries derived before the deactivation stay.
 
 The body of a notification is fixed when it is derived (the aggregate's summary as of
 that event, read from the store at the event's version), so every retry sends the same
@@ -215,7 +217,8 @@ class OutboxView(View):
     """Keeps subscriptions, and writes a delivery for each (event, matching subscription)."""
 
     name = "outbox"
-    version = 1
+    #: 2: the units' table keeps whether each unit is active (ADR 0042).
+    version = 2
     create_statements: ClassVar[list[str]] = [
         f"CREATE TABLE IF NOT EXISTS {SUBSCRIPTIONS} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, url TEXT NOT NULL, event_types TEXT NOT NULL, "
@@ -227,7 +230,8 @@ class OutboxView(View):
         "previous_until TEXT, disabled_reason TEXT NOT NULL, created_at TEXT NOT NULL, "
         "updated_at TEXT NOT NULL, version INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {SUBSCRIPTIONS}_unit ON {SUBSCRIPTIONS} (unit)",
-        f"CREATE TABLE IF NOT EXISTS {UNITS} (code TEXT PRIMARY KEY, parent TEXT)",
+        f"CREATE TABLE IF NOT EXISTS {UNITS} ("
+        "code TEXT PRIMARY KEY, parent TEXT, active INTEGER NOT NULL DEFAULT 1)",
         f"CREATE TABLE IF NOT EXISTS {WARNINGS} ("
         "id TEXT PRIMARY KEY, theme TEXT NOT NULL, level INTEGER NOT NULL)",
         # What follows is the deliveries' own state, kept across rebuilds (see tables()).
@@ -274,6 +278,11 @@ class OutboxView(View):
     def apply(self, event: Any, tx: Tx) -> None:
         if isinstance(event, Unit.Registered | Unit.Moved):
             self._apply_unit(event, tx)
+            return
+        if isinstance(event, Unit.Deactivated | Unit.Reactivated):
+            code = self._code_of(tx, event)
+            active = int(isinstance(event, Unit.Reactivated))
+            tx.execute(f"UPDATE {UNITS} SET active = ? WHERE code = ?", (active, code))
             return
         if isinstance(event, _SUBSCRIPTION_EVENTS):
             self._apply_subscription(event, tx)
@@ -389,7 +398,8 @@ class OutboxView(View):
     def _active_subscriptions(self, tx: Tx) -> list[SubscriptionRow]:
         rows = tx.execute(
             "SELECT id, unit, event_types, themes, min_level, units, subtrees, addressed_only, "
-            f"language, template FROM {SUBSCRIPTIONS} WHERE active = 1 ORDER BY id"
+            f"language, template FROM {SUBSCRIPTIONS} s WHERE s.active = 1 AND NOT EXISTS "
+            f"(SELECT 1 FROM {UNITS} u WHERE u.code = s.unit AND u.active = 0) ORDER BY id"
         )
         return [
             SubscriptionRow(

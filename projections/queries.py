@@ -247,8 +247,52 @@ def _instruction(row: Row) -> Row:
     return row
 
 
-def inbox(tx: Tx, code: str, *, include_finished: bool = False) -> dict[str, list[Row]]:
-    """A unit's instructions as assignee (with its own state) and as issuer."""
+#: Where one list of an inbox page stands: after this (deadline, position), or done.
+_DONE = "-"
+
+
+def _encode_inbox_cursor(marks: list[str]) -> str | None:
+    if all(m == _DONE for m in marks):
+        return None
+    return base64.urlsafe_b64encode(f"i:{'|'.join(marks)}".encode()).decode().rstrip("=")
+
+
+def _decode_inbox_cursor(cursor: str) -> list[tuple[str, int] | None]:
+    """Each list's place: after (deadline, position), or None when it is done."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, body = text.partition(":")
+        marks = body.split("|")
+        if kind != "i" or len(marks) != 2:
+            raise ValueError(text)
+        places: list[tuple[str, int] | None] = []
+        for mark in marks:
+            if mark == _DONE:
+                places.append(None)
+                continue
+            text_at, _, position = mark.rpartition(",")
+            at = datetime.fromisoformat(text_at)
+            if at.tzinfo is None or not position.isdigit() or int(position) >= 2**63:
+                raise ValueError(mark)
+            # Compared as the view stores deadlines: the text written anew, never the
+            # client's own.
+            places.append((str(iso(at)), int(position)))
+        return places
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        raise BadCursor("the cursor is not one this server handed out") from None
+
+
+def inbox(
+    tx: Tx,
+    code: str,
+    *,
+    include_finished: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[dict[str, list[Row]], str | None]:
+    """One page of a unit's instructions as assignee (with its own state) and as issuer,
+    each list soonest deadline first and at most ``limit`` long; with the next page's
+    cursor (None when both lists are done)."""
     live = "" if include_finished else f" AND i.status NOT IN ({', '.join('?' for _ in FINISHED)})"
     live_params: list[Any] = [] if include_finished else list(FINISHED)
     columns = (
@@ -256,19 +300,32 @@ def inbox(tx: Tx, code: str, *, include_finished: bool = False) -> dict[str, lis
         "rework_count, reminders, version, position"
     )
     prefixed = ", ".join(f"i.{c.strip()}" for c in columns.split(","))
-    mine = _rows(
-        tx,
-        f"{columns}, my_state, disposition_id",
-        f"SELECT {prefixed}, a.status, a.disposition_id FROM instructions i "
-        "JOIN instruction_assignees a ON a.instruction_id = i.id "
-        f"WHERE a.unit = ?{live} ORDER BY i.deadline, i.position",
-        [code, *live_params],
+    places: list[tuple[str, int] | None] = (
+        _decode_inbox_cursor(cursor) if cursor else [("", 0), ("", 0)]
     )
-    issued = _rows(
-        tx,
-        columns,
-        f"SELECT {prefixed} FROM instructions i WHERE i.issuer = ?{live} "
-        "ORDER BY i.deadline, i.position",
-        [code, *live_params],
-    )
-    return {"assigned": mine, "issued": issued}
+    lists = {
+        "assigned": (
+            f"{columns}, my_state, disposition_id",
+            f"SELECT {prefixed}, a.status, a.disposition_id FROM instructions i "
+            "JOIN instruction_assignees a ON a.instruction_id = i.id WHERE a.unit = ?",
+        ),
+        "issued": (columns, f"SELECT {prefixed} FROM instructions i WHERE i.issuer = ?"),
+    }
+    page: dict[str, list[Row]] = {}
+    marks: list[str] = []
+    for (name, (names, select)), place in zip(lists.items(), places, strict=True):
+        if place is None:
+            page[name], mark = [], _DONE
+        else:
+            after = " AND (i.deadline > ? OR (i.deadline = ? AND i.position > ?))"
+            rows = _rows(
+                tx,
+                names,
+                f"{select}{live}{after} ORDER BY i.deadline, i.position LIMIT ?",
+                [code, *live_params, place[0], place[0], place[1], limit + 1],
+            )
+            page[name] = rows[:limit]
+            last = rows[limit - 1] if len(rows) > limit else None
+            mark = _DONE if last is None else f"{last['deadline']},{last['position']}"
+        marks.append(mark)
+    return page, _encode_inbox_cursor(marks)

@@ -38,7 +38,13 @@ def test_an_admin_issues_a_token_that_works_at_once_and_whose_secret_is_shown_on
     listed = client.get("/v1/tokens", headers=as_("admin")).json()
     mine = [t for t in listed if t["token_id"] == issued["token_id"]]
     assert mine == [
-        {**NEW, "token_id": issued["token_id"], "issued_at": mine[0]["issued_at"], "revoked": False}
+        {
+            **NEW,
+            "token_id": issued["token_id"],
+            "issued_at": mine[0]["issued_at"],
+            "expires_at": None,
+            "revoked": False,
+        }
     ]
     assert issued["token"] not in client.get("/v1/tokens", headers=as_("admin")).text
     stored = b"".join(n.state for n in center.recorder.select_notifications(1, 100_000))
