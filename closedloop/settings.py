@@ -57,6 +57,11 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: ``here``: each server process also follows the log (projections, audit chain,
     #: notifiers, playbooks, watch); ``external``: other processes do (PostgreSQL only).
     projections: Literal["here", "external"] = "here"
+    #: Requests one server process answers at once, how many more wait for a turn, and
+    #: how long each waits; any other is answered 503 at once (ADR 0047).
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 32
+    max_queued: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
+    queue_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
 
 
 class AuditEnv(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -185,6 +190,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a number of seconds from 0 to 60",
     ),
     "CLOSEDLOOP_PROJECTIONS": ("server.projections", "'here' or 'external'"),
+    "CLOSEDLOOP_MAX_IN_FLIGHT": ("server.max_in_flight", "a whole number from 1 to 10000"),
+    "CLOSEDLOOP_MAX_QUEUED": ("server.max_queued", "a whole number from 0 to 100000"),
+    "CLOSEDLOOP_QUEUE_WAIT_SECONDS": (
+        "server.queue_wait_seconds",
+        "a number of seconds from 0 to 60",
+    ),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),
@@ -193,7 +204,14 @@ VARIABLES: dict[str, tuple[str, str]] = {
 #: Set but empty is refused for these (an empty port is a mistake, not "the default").
 _EMPTY_IS_A_VALUE = frozenset({"CLOSEDLOOP_PORT"})
 #: Digits only: msgspec would read "80.0" as 80.
-_WHOLE_NUMBERS = frozenset({"CLOSEDLOOP_PORT", "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS"})
+_WHOLE_NUMBERS = frozenset(
+    {
+        "CLOSEDLOOP_PORT",
+        "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS",
+        "CLOSEDLOOP_MAX_IN_FLIGHT",
+        "CLOSEDLOOP_MAX_QUEUED",
+    }
+)
 
 
 def _section(raw: dict[str, Any], name: str, kind: type[T], env: Mapping[str, str]) -> T:
