@@ -94,9 +94,14 @@ def _within_the_wait(method: Any) -> Any:
 
     @functools.wraps(inner)
     def call(self: CheckingPostgresRecorder, *args: Any, **kwargs: Any) -> Any:
-        return patiently(lambda: inner(self, *args, **kwargs), self.datastore.pool.timeout)
+        return self.unless_away(lambda: inner(self, *args, **kwargs))
 
     return call
+
+
+class StoreAway(OperationalError):
+    """Answered at once while the pool last had no connection to give and still has none
+    idle: waiting its whole timeout again would only add to the request's wait."""
 
 
 @dataclass(eq=False)
@@ -182,6 +187,8 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
         # The library's pool waits for a connection as long as one may take to open
         # (``connect_timeout``), and after an outage is back within half a second.
         reconnect_promptly(self.datastore.pool, self.datastore.pool.timeout)
+        #: The last wait for a connection that ran out, until a call succeeds again.
+        self._away: BaseException | None = None
         self._queue: list[_Write] = []
         self._queue_lock = threading.Lock()
         self._writing = False
@@ -278,6 +285,25 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
             )
         )
+
+    def unless_away(self, call: Callable[[], Any]) -> Any:
+        """``call()`` tried :func:`patiently`; but while the database is known away (a
+        wait for a connection ran out, and the pool has no connection idle since) the
+        outage is answered at once (ADR 0047). A request touches the store several
+        times (its token, its records, its write): one wait each would add up to many
+        times the pool's timeout before its 503. The pool keeps trying to connect
+        meanwhile, and its first connection idle lets the calls through again."""
+        away = self._away
+        if away is not None and not self.datastore.pool.get_stats().get("pool_available"):
+            raise StoreAway(f"the database is away ({away})") from away
+        try:
+            answer = patiently(call, self.datastore.pool.timeout)
+        except (InterfaceError, OperationalError) as e:
+            if waited_out(e):
+                self._away = e
+            raise
+        self._away = None
+        return answer
 
     def insert_events(
         self,
@@ -456,7 +482,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
         # As the library's own write: a lock not had within lock_timeout, or a dropped
         # connection, is tried again (ADR 0007), but only within the pool's wait (ADR
         # 0047); a stale read or a taken version is not.
-        patiently(lambda: self._call_once(batch), self.datastore.pool.timeout)
+        self.unless_away(lambda: self._call_once(batch))
 
     def _call_once(self, batch: list[_Write]) -> None:
         ids: list[Any] = []

@@ -74,7 +74,7 @@ def waited_out(error: BaseException | None) -> bool:
 def what_is_wrong(error: BaseException) -> str:
     """The outage in a few words for a client or an operator (no addresses, no secrets)."""
     if waited_out(error):
-        return "every connection to the database is in use"
+        return "no connection to the database could be had in time (it is away or busy)"
     text = str(error).lower()
     if "too many clients" in text or "remaining connection slots" in text:
         return "the database has no connection slots left"
