@@ -230,3 +230,89 @@ def check_the_log(url: str, tally: Tally) -> tuple[set[str], dict[str, int]]:
     missing = {c for c in tally.acknowledged if c not in written}
     twice = {f"{c} {topic}": k for (c, _, topic), k in seen.items() if k > 1}
     return missing, twice
+
+
+def flood(base: str, token: str, clients: int, seconds: float, timeout: float = 15.0) -> Tally:
+    """``clients`` clients at once, each raising warnings one after the other for
+    ``seconds`` (a 503 is sent again after its ``Retry-After``, at most 0.5 s): far more
+    clients than one server answers at once, in one thread with an event loop.
+
+    Each client speaks HTTP/1.1 on a connection of its own with asyncio's streams:
+    httpx's pool spends more time on 300 connections than the server does answering."""
+    import asyncio
+    import json
+    from urllib.parse import urlsplit
+
+    tally = Tally()
+    where = urlsplit(base)
+    host, port = where.hostname or "127.0.0.1", where.port or 80
+
+    async def post(
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None, body: bytes
+    ) -> tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], int, dict[str, str], bytes]:
+        if streams is None:
+            streams = await asyncio.open_connection(host, port)
+        reader, writer = streams
+        writer.write(
+            (
+                f"POST /v1/warnings HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+        await writer.drain()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ")[1])
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)
+        }
+        content = await reader.readexactly(int(headers.get("content-length", "0")))
+        return streams, status, headers, content
+
+    async def client(number: int, until: float) -> None:
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        sent = 0
+        while time.monotonic() < until:
+            sent += 1
+            command_id = f"flood-{number}-{sent}"
+            body = {
+                "rule": "load.ecology",
+                "theme": "ecology",
+                "level": 4,
+                "title": f"flood {number}/{sent}",
+                "unit": "HW-DH",
+                "dedup_key": command_id,
+                "command_id": command_id,
+            }
+            began = time.monotonic()
+            try:
+                streams, status, headers, content = await asyncio.wait_for(
+                    post(streams, json.dumps(body).encode()), timeout
+                )
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                if streams is not None:
+                    streams[1].close()
+                streams, status, headers, content = None, 0, {}, b""
+            tally.answers.append(
+                Answer(began, time.monotonic(), status, "retry-after" in headers, command_id)
+            )
+            if headers.get("connection") == "close" and streams is not None:
+                streams[1].close()
+                streams = None
+            if 200 <= status < 300:
+                position = json.loads(content)["position"]
+                tally.acknowledged[f"{ROLES['monitor'][0]}:{command_id}"] = position
+            elif status not in (0, 503):
+                tally.refused.append(f"{status} {content[:300]!r}")
+            else:
+                await asyncio.sleep(min(float(headers.get("retry-after", "0.2")), 0.5))
+        if streams is not None:
+            streams[1].close()
+
+    async def everyone() -> None:
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(client(n, until) for n in range(clients)))
+
+    asyncio.run(everyone())
+    return tally
