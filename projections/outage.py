@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
-from psycopg_pool import PoolTimeout, TooManyRequests
+from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
 from psycopg_pool.base import AttemptWithBackoff
 
 #: The first pause of a pool before it tries to connect again, and the longest: after
@@ -61,10 +61,11 @@ def is_outage(error: BaseException | None) -> bool:
 
 def waited_out(error: BaseException | None) -> bool:
     """Whether ``error`` is a pool that had no connection to give within its wait (or a
-    queue of waiters already full): asking again at once would only wait as long again."""
+    queue of waiters already full, or the pool shut): asking again at once would only
+    wait as long again, or fail again."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, PoolTimeout | TooManyRequests):
+        if isinstance(error, PoolTimeout | TooManyRequests | PoolClosed):
             return True
         seen.add(id(error))
         error = error.__cause__
