@@ -8,7 +8,9 @@ their runner); it builds nothing of the domain itself, only the API's own servic
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.access import Services, authenticate, current_principal, current_services
+from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.dispositions import DispositionController
@@ -28,7 +31,7 @@ from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
-from api.problems import EXCEPTION_HANDLERS, ProblemError
+from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
@@ -40,25 +43,66 @@ from api.views import Views
 from api.warnings import WarningController, WarningSteps
 from domain.application import CommandCenter
 from domain.intake import Intake
+from projections.outage import is_outage, until_reachable, what_is_wrong
 from projections.service import ReadModels
 
 #: Bodies over 1 MiB are refused (413) before they are read in full.
 MAX_BODY = 1024 * 1024
 
 
-@get("/health", sync_to_thread=True, opt={"public": True}, responses=READ, tags=("system",))
-def health(services: NamedDependency[Services]) -> Health:
-    """Whether the event store answers, and how far each view has read its log."""
+#: The longest ``/health`` waits for the stores before it answers what it knows.
+HEALTH_WAIT = 0.8
+
+
+class HealthCheck:
+    """The stores asked by one thread of its own, so that ``/health`` answers within
+    :data:`HEALTH_WAIT` whatever the request threads and the pools are doing (ADR 0047);
+    a check still running when the next request comes is awaited, not repeated."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="closedloop-health")
+        self._running: Future[list[dict[str, Any]]] | None = None
+
+    async def views(self, services: Services) -> list[dict[str, Any]]:
+        if self._running is None or self._running.done():
+            self._running = self._thread.submit(services.reads.status)
+        running = asyncio.wrap_future(self._running)
+        return await asyncio.wait_for(asyncio.shield(running), HEALTH_WAIT)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+
+@get("/health", opt={"public": True}, responses=READ, tags=("system",))
+async def health(services: NamedDependency[Services], state: State) -> Health:
+    """Whether the event store answers, and how far each view has read its log; a 503
+    that says what is wrong when it does not (within a second)."""
+    admission: Admission = state.admission
     try:
-        views = services.reads.status()
+        views = await state.health.views(services)
+    except TimeoutError:
+        raise ProblemError(
+            503,
+            f"the stores did not answer within {HEALTH_WAIT:g} s ({admission.describe()})",
+            code="store-unavailable",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        ) from None
     except Exception as e:
-        raise ProblemError(503, f"the event store cannot be reached: {type(e).__name__}") from e
-    head = views[0]["head"] if views else services.center.head_position()
+        wrong = what_is_wrong(e) if is_outage(e) else f"{type(e).__name__}"
+        raise ProblemError(
+            503,
+            f"the event store cannot be reached: {wrong} ({admission.describe()})",
+            code="store-unavailable",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        ) from e
     return Health(
         status="ok",
         store="reachable",
-        head=head,
+        head=views[0]["head"] if views else 0,
         projections=[ProjectionStatus(**v) for v in views],
+        busy=admission.busy,
+        waiting=admission.waiting,
+        turned_away=admission.turned_away,
     )
 
 
@@ -74,6 +118,16 @@ def metrics(state: State) -> str:
     the webhooks' queue, and their subscriptions and failing endpoints counted."""
     # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
     return exposition(state.metrics)
+
+
+def patiently(start: Callable[[], Any]) -> Callable[[], None]:
+    """A start hook that waits for the database while it is away or full, instead of
+    failing the server's start (and its supervisor restarting it in a loop, ADR 0047)."""
+
+    def start_when_reachable() -> None:
+        until_reachable(start, getattr(start, "__qualname__", "the server"))
+
+    return start_when_reachable
 
 
 def build_services(
@@ -104,15 +158,19 @@ def create_app(
     intake: Intake | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     token_max_lifetime: timedelta | None = None,
+    admission: Admission | None = None,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
     ``token_cache_seconds`` is how long a token found valid is trusted from memory;
-    ``token_max_lifetime`` the longest a token issued over the API may live.
+    ``token_max_lifetime`` the longest a token issued over the API may live;
+    ``admission`` bounds the requests answered at once and waiting (ADR 0047).
     """
     services = build_services(center, reads, read_wait, token_cache_seconds, token_max_lifetime)
+    admission = admission or Admission()
+    checks = HealthCheck()
     return Litestar(
         route_handlers=[
             health,
@@ -132,7 +190,8 @@ def create_app(
             static_files(),
         ],
         # A credential in the query is refused before the guard reads any token.
-        middleware=[refuse_secrets_in_query],
+        # A turn first: a server too busy answers 503 before it reads anything.
+        middleware=[admission.middleware, refuse_secrets_in_query],
         guards=[authenticate],
         before_send=[add_safety_headers],
         dependencies={
@@ -143,10 +202,16 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,
         state=State(
-            {"services": services, "intake": intake, "metrics": metrics_registry(services)}
+            {
+                "services": services,
+                "intake": intake,
+                "metrics": metrics_registry(services),
+                "admission": admission,
+                "health": checks,
+            }
         ),
-        on_startup=[reads.start, *on_startup],
-        on_shutdown=[*on_shutdown, reads.stop],
+        on_startup=[patiently(start) for start in (reads.start, *on_startup)],
+        on_shutdown=[*on_shutdown, reads.stop, checks.close],
         openapi_config=OpenAPIConfig(
             title="Closed Loop",
             version="1.0.0",

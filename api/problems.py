@@ -13,6 +13,8 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -27,10 +29,13 @@ from domain.errors import (
     NotFound,
     NotPermitted,
 )
+from projections.outage import is_outage, what_is_wrong
 
 log = logging.getLogger("closedloop.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: Seconds a client is asked to wait before trying again while the database is away.
+RETRY_AFTER = 2
 
 _DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
@@ -164,7 +169,27 @@ def on_undecodable(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> 
     return problem(400, f"the body is not valid UTF-8 ({exc.reason} at byte {exc.start})")
 
 
+def outage(exc: BaseException) -> Response[Any]:
+    """The database away, restarting or out of connections: a 503 the client may retry
+    after ``Retry-After`` (ADR 0047); a command it did not acknowledge may or may not be
+    written, and sent again with the same ``command_id`` it is written once."""
+    return problem(
+        503,
+        f"{what_is_wrong(exc)}; try again in {RETRY_AFTER} s",
+        code="store-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
+def on_outage(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return outage(exc)
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_outage(exc):
+        # Raised from an outage (a write cut short with the database gone, say).
+        return on_outage(request, exc)
     if isinstance(exc, RecursionError):
         # Only a body nested thousands deep gets the decoder this far.
         return problem(400, "the body is nested too deeply to be read")
@@ -177,5 +202,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: on_domain_error,
     HTTPException: on_http_exception,
     UnicodeDecodeError: on_undecodable,
+    OperationalError: on_outage,
+    InterfaceError: on_outage,
+    psycopg.OperationalError: on_outage,
+    psycopg.InterfaceError: on_outage,
     Exception: on_unexpected,
 }

@@ -358,6 +358,11 @@ class Health(msgspec.Struct, kw_only=True):
     store: str
     head: int
     projections: list[ProjectionStatus] = msgspec.field(default_factory=list)
+    #: Requests being answered now, waiting for a turn, and turned away since the
+    #: server started (ADR 0047).
+    busy: int = 0
+    waiting: int = 0
+    turned_away: int = 0
 
 
 # -- inboxes and the board -------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from closedloop.catalogues import load_calendar
 from closedloop.settings import Settings, StoreSettings
 from domain.application import CommandCenter
+from projections.outage import until_reachable
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -59,8 +60,15 @@ def build_command_center(settings: Settings | None = None) -> CommandCenter:
     settings = settings or Settings.from_env()
     store = settings.store()
     calendar = load_calendar(settings.calendar_path)
-    with _one_process_at_a_time(store):
-        return CommandCenter(env=store.env, calendar=calendar)
+
+    def build() -> CommandCenter:
+        with _one_process_at_a_time(store):
+            return CommandCenter(env=store.env, calendar=calendar)
+
+    # A process started while the database is away or full waits for it (ADR 0047).
+    center = until_reachable(build, "the event store")
+    assert center is not None  # nothing stops the wait but the database back
+    return center
 
 
 def build_audit_settings(settings: Settings) -> AuditSettings:
@@ -108,6 +116,7 @@ def build_app(
     everything that follows the log in the same process (projections, audit chain,
     webhook notifiers, playbooks and the deadline watch). With it off, other processes
     (``projections run``, ``notifiers run``, ``watch run``) do that work."""
+    from api.admission import Admission
     from api.app import create_app
     from audit import AuditChain
     from closedloop.intake_config import build_intake
@@ -142,6 +151,11 @@ def build_app(
         token_cache_seconds=settings.token_cache_seconds,
         token_max_lifetime=settings.token_max_lifetime,
         read_wait=settings.read_wait_seconds,
+        admission=Admission(
+            in_flight=settings.server.max_in_flight,
+            queued=settings.server.max_queued,
+            wait=settings.server.queue_wait_seconds,
+        ),
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

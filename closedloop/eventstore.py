@@ -34,8 +34,10 @@ costs one decision more, never a decision on a state that was not current when w
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +45,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+from projections.outage import reconnect_promptly, waited_out
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,48 @@ REFUSALS = {
 }
 #: Seconds the writer thread waits for a turn before it ends (a new one starts when needed).
 WRITER_IDLE = 5.0
+#: The first pause before a call that failed on a broken connection is tried again, and
+#: the longest (seconds, doubling between).
+AGAIN_AFTER = (0.05, 0.4)
+
+
+def patiently(call: Callable[[], Any], within: float) -> Any:
+    """``call()``, tried again after a connection that broke in use (the first error
+    after a restart of the database) or a lock not had in time, for ``within`` seconds
+    from the first try at most (ADR 0047).
+
+    The library tries ten times, each waiting up to the pool's timeout for a connection:
+    about 50 s of waiting while the database is away, then a 500 (issue 18). A pool that
+    had no connection to give within its timeout is not asked again: the caller gets the
+    outage at once, as a 503 for a request or a backoff for a follower.
+    """
+    start = time.monotonic()
+    pause, longest = AGAIN_AFTER
+    while True:
+        try:
+            return call()
+        except (InterfaceError, OperationalError) as e:
+            if waited_out(e) or time.monotonic() - start + pause > within:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, longest)
+
+
+def _within_the_wait(method: Any) -> Any:
+    """The library's ``method`` without its own retry, tried :func:`patiently` instead,
+    within the pool's wait for a connection."""
+    inner = method.__wrapped__
+
+    @functools.wraps(inner)
+    def call(self: CheckingPostgresRecorder, *args: Any, **kwargs: Any) -> Any:
+        return self.unless_away(lambda: inner(self, *args, **kwargs))
+
+    return call
+
+
+class StoreAway(OperationalError):
+    """Answered at once while the pool last had no connection to give and still has none
+    idle: waiting its whole timeout again would only add to the request's wait."""
 
 
 @dataclass(eq=False)
@@ -133,8 +178,17 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
     #: The command center passes ``reads`` to a recorder that says it checks them.
     checks_reads = True
 
+    select_events = _within_the_wait(PostgresApplicationRecorder.select_events)
+    select_notifications = _within_the_wait(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _within_the_wait(PostgresApplicationRecorder.max_notification_id)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The library's pool waits for a connection as long as one may take to open
+        # (``connect_timeout``), and after an outage is back within half a second.
+        reconnect_promptly(self.datastore.pool, self.datastore.pool.timeout)
+        #: The last wait for a connection that ran out, until a call succeeds again.
+        self._away: BaseException | None = None
         self._queue: list[_Write] = []
         self._queue_lock = threading.Lock()
         self._writing = False
@@ -231,6 +285,25 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
             )
         )
+
+    def unless_away(self, call: Callable[[], Any]) -> Any:
+        """``call()`` tried :func:`patiently`; but while the database is known away (a
+        wait for a connection ran out, and the pool has no connection idle since) the
+        outage is answered at once (ADR 0047). A request touches the store several
+        times (its token, its records, its write): one wait each would add up to many
+        times the pool's timeout before its 503. The pool keeps trying to connect
+        meanwhile, and its first connection idle lets the calls through again."""
+        away = self._away
+        if away is not None and not self.datastore.pool.get_stats().get("pool_available"):
+            raise StoreAway(f"the database is away ({away})") from away
+        try:
+            answer = patiently(call, self.datastore.pool.timeout)
+        except (InterfaceError, OperationalError) as e:
+            if waited_out(e):
+                self._away = e
+            raise
+        self._away = None
+        return answer
 
     def insert_events(
         self,
@@ -405,10 +478,13 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
                 except Exception as alone:
                     write.error = alone
 
-    # As the library's own write: a lock not had within lock_timeout, or a dropped
-    # connection, is tried again (ADR 0007); a stale read or a taken version is not.
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _call(self, batch: list[_Write]) -> None:
+        # As the library's own write: a lock not had within lock_timeout, or a dropped
+        # connection, is tried again (ADR 0007), but only within the pool's wait (ADR
+        # 0047); a stale read or a taken version is not.
+        self.unless_away(lambda: self._call_once(batch))
+
+    def _call_once(self, batch: list[_Write]) -> None:
         ids: list[Any] = []
         versions: list[int] = []
         topics: list[str] = []

@@ -60,6 +60,11 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: ``here``: each server process also follows the log (projections, audit chain,
     #: notifiers, playbooks, watch); ``external``: other processes do (PostgreSQL only).
     projections: Literal["here", "external"] = "here"
+    #: Requests one server process answers at once, how many more wait for a turn, and
+    #: how long each waits; any other is answered 503 at once (ADR 0047).
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 32
+    max_queued: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
+    queue_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
 
 
 class AuditEnv(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -195,6 +200,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a number of seconds from 0 to 60",
     ),
     "CLOSEDLOOP_PROJECTIONS": ("server.projections", "'here' or 'external'"),
+    "CLOSEDLOOP_MAX_IN_FLIGHT": ("server.max_in_flight", "a whole number from 1 to 10000"),
+    "CLOSEDLOOP_MAX_QUEUED": ("server.max_queued", "a whole number from 0 to 100000"),
+    "CLOSEDLOOP_QUEUE_WAIT_SECONDS": (
+        "server.queue_wait_seconds",
+        "a number of seconds from 0 to 60",
+    ),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),
@@ -204,7 +215,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
 _EMPTY_IS_A_VALUE = frozenset({"CLOSEDLOOP_PORT"})
 #: Digits only: msgspec would read "80.0" as 80.
 _WHOLE_NUMBERS = frozenset(
-    {"CLOSEDLOOP_PORT", "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS", "CLOSEDLOOP_TOKEN_MAX_DAYS"}
+    {
+        "CLOSEDLOOP_PORT",
+        "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS",
+        "CLOSEDLOOP_MAX_IN_FLIGHT",
+        "CLOSEDLOOP_MAX_QUEUED",
+        "CLOSEDLOOP_TOKEN_MAX_DAYS",
+    }
 )
 
 

@@ -19,6 +19,7 @@ from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.watch import DeadlineWatch, WatchPolicy
 from projections.follower import Follower
+from projections.outage import until_reachable
 from projections.store import ViewStore
 
 log = logging.getLogger("closedloop.workers")
@@ -38,7 +39,11 @@ def run_until_stopped(
         signal.signal(sig, lambda *_: done.set())
     try:
         for start in starts:
-            start()
+            # A follower started while the database is away or full waits for it, as a
+            # running one does, instead of exiting (ADR 0047).
+            until_reachable(start, started.split(" ")[0], done.is_set)
+            if done.is_set():
+                return 0
         print(started, flush=True)
         done.wait()
     finally:

@@ -14,11 +14,14 @@ figures; the loop around it is this one (ADR 0039):
 - a step that raises is tried again after a wait that doubles from ``backoff[0]`` to at
   most ``backoff[1]`` seconds, computed by tenacity; the wait is spent on the stop
   event, so a stop is never delayed by it, and the first step that succeeds starts the
-  doubling afresh.
+  doubling afresh; while the error is the database away (:func:`projections.outage.is_outage`)
+  the wait is at most :data:`OUTAGE_RETRY`, so that a follower is back within about a
+  second of the database (ADR 0047).
 
 Nothing here knows what a step reads: it lives beside the views' runner because every
 room that follows the log (projections, audit, notifiers, the composition root) may
-import the view store's room already, and this module imports nothing of the project.
+import the view store's room already, and this module imports nothing of the project
+but :mod:`projections.outage`, which tells an outage from other errors.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Self
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
+from projections.outage import is_outage
+
 #: How long :meth:`Follower.stop` waits for the thread to end.
 JOIN_TIMEOUT = 10.0
 #: What a step "answers" when the loop was stopped before it ran.
@@ -37,6 +42,9 @@ _STOPPED = -1
 #: After an error, the first wait and the longest (seconds), doubling between: the views'
 #: runner's and the webhook worker's, and any follower's that names no other.
 BACKOFF = (0.2, 10.0)
+#: The longest wait after an error that is the database away (seconds): the cost is a
+#: failed connection attempt a second, the gain a follower back a second after it.
+OUTAGE_RETRY = 1.0
 
 
 class Follower:
@@ -134,10 +142,17 @@ class Follower:
 
     def _run(self) -> None:
         first, longest = self.backoff
+        doubling = wait_exponential(multiplier=first, min=first, max=longest)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome is not None else None
+            pause: float = doubling(state)
+            return min(pause, OUTAGE_RETRY) if is_outage(error) else pause
+
         attempt = Retrying(
             # The wait between tries is spent on the stop event: stop() ends it at once.
             sleep=self.pause,
-            wait=wait_exponential(multiplier=first, min=first, max=longest),
+            wait=wait,
             retry=retry_if_exception_type(Exception),
             before_sleep=self._failed,
         )

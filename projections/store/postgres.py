@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, parse_qs, unquote
 
+from projections.outage import reconnect_promptly
 from projections.store.common import Dialect, Params, Rows, Tx, ViewStore
 
 
@@ -190,9 +191,14 @@ class PostgresViewStore(ViewStore):
             kwargs={**self._conninfo, "options": f"-c search_path={schema}"},
             min_size=1,
             max_size=pool_size,
-            open=True,
             name=f"closedloop-views-{schema}",
+            open=False,
         )
+        # A read waits for a connection as long as a connection may take to open, then
+        # answers an outage (a 503) instead of the pool's 30 s; and after an outage the
+        # pool is back within half a second (ADR 0047).
+        reconnect_promptly(self.pool, float(connect_timeout))
+        self.pool.open()
 
     def connect(self, **kwargs: Any) -> Any:
         """A connection of its own (for LISTEN), outside the pool."""

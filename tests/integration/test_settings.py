@@ -336,3 +336,34 @@ def test_an_audit_origin_that_ends_its_line_early_is_refused() -> None:
     # make the notes unreadable.
     with pytest.raises(msgspec.ValidationError, match="origin"):
         msgspec.convert({"origin": "closedloop/audit\n"}, AuditEnv)
+
+
+def test_the_requests_answered_at_once_and_waiting_are_read_from_their_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "CLOSEDLOOP_MAX_IN_FLIGHT": "8",
+            "CLOSEDLOOP_MAX_QUEUED": "0",
+            "CLOSEDLOOP_QUEUE_WAIT_SECONDS": "1.5",
+        }
+    )
+
+    server = settings.server
+    assert (server.max_in_flight, server.max_queued, server.queue_wait_seconds) == (8, 0, 1.5)
+    assert Settings().server.max_in_flight == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLOSEDLOOP_MAX_IN_FLIGHT", "0"),
+        ("CLOSEDLOOP_MAX_IN_FLIGHT", "8.5"),
+        ("CLOSEDLOOP_MAX_QUEUED", "-1"),
+        ("CLOSEDLOOP_QUEUE_WAIT_SECONDS", "61"),
+        ("CLOSEDLOOP_QUEUE_WAIT_SECONDS", "soon"),
+    ],
+)
+def test_a_bound_on_requests_that_cannot_be_used_is_refused_naming_it(
+    name: str, value: str
+) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})

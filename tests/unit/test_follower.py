@@ -233,3 +233,21 @@ def test_a_step_that_answers_nothing_counts_as_nothing_done_and_the_loop_goes_on
     started.append(follower.start())
 
     assert steps.wait(2.0), "the loop ended after a step that answered None"
+
+
+def test_while_the_database_is_away_a_follower_tries_again_every_second_at_most(
+    started: list[Follower],
+) -> None:
+    # ADR 0047: back within about a second of the database, whatever its own backoff.
+    from eventsourcing.persistence import OperationalError
+
+    away = OperationalError("connection refused")
+    follower = Unslept(lambda i: away if i <= 5 else RuntimeError("a bug"), backoff=(0.5, 30.0))
+    started.append(follower.start())
+    follower.wait_for_steps(8)
+    follower.stop()
+
+    assert follower.waits[:5] == [0.5, 1.0, 1.0, 1.0, 1.0]
+    # Any other error waits the follower's own backoff, doubled for each failed try
+    # since the last success, up to its longest.
+    assert follower.waits[5:7] == [16.0, 30.0]
