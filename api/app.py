@@ -73,6 +73,16 @@ class HealthCheck:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
 
+def _unavailable(what: str, admission: Admission) -> ProblemError:
+    """The health check's 503: what is wrong, and how full the queue is."""
+    return ProblemError(
+        503,
+        f"{what} ({admission.describe()})",
+        code="store-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
 @get("/health", opt={"public": True}, responses=READ, tags=("system",))
 async def health(services: NamedDependency[Services], state: State) -> Health:
     """Whether the event store answers, and how far each view has read its log; a 503
@@ -81,20 +91,12 @@ async def health(services: NamedDependency[Services], state: State) -> Health:
     try:
         views = await state.health.views(services)
     except TimeoutError:
-        raise ProblemError(
-            503,
-            f"the stores did not answer within {HEALTH_WAIT:g} s ({admission.describe()})",
-            code="store-unavailable",
-            headers={"Retry-After": str(RETRY_AFTER)},
+        raise _unavailable(
+            f"the stores did not answer within {HEALTH_WAIT:g} s", admission
         ) from None
     except Exception as e:
         wrong = what_is_wrong(e) if is_outage(e) else f"{type(e).__name__}"
-        raise ProblemError(
-            503,
-            f"the event store cannot be reached: {wrong} ({admission.describe()})",
-            code="store-unavailable",
-            headers={"Retry-After": str(RETRY_AFTER)},
-        ) from e
+        raise _unavailable(f"the event store cannot be reached: {wrong}", admission) from e
     return Health(
         status="ok",
         store="reachable",
