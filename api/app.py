@@ -20,6 +20,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from api.access import Services, authenticate, current_principal, current_services
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
+from api.cap_senders import CAP_SENDER_HANDLERS
 from api.dispositions import DispositionController
 from api.headers import add_safety_headers
 from api.http import READ, current_call
@@ -122,6 +123,7 @@ def create_app(
             DispositionController,
             ReportController,
             *INTAKE_HANDLERS,
+            *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *SUBSCRIPTION_HANDLERS,

@@ -125,6 +125,8 @@ DEMO_TOKENS: list[tuple[str, str, list[str]]] = [
     ("office handler", "HW-DH", ["handler", "dispatcher"]),
     ("community handler", "HW-DH-QS", ["handler"]),
     ("duty officer", "HW", ["duty_officer"]),
+    # Speaks for the district's CAP senders (domain/demo.py: DEMO_CAP_SENDERS).
+    ("district monitor", "HW", ["monitor"]),
     ("auditor", "HC", ["auditor"]),
     ("admin", "HC", ["admin"]),
 ]
@@ -389,7 +391,7 @@ def parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
     _command(demo_sub, "load", "load the demo district (twice changes nothing)", _demo_load)
     _command(
-        demo_sub, "tokens", "revoke the previous demo tokens and print six new ones", _demo_tokens
+        demo_sub, "tokens", "revoke the previous demo tokens and print seven new ones", _demo_tokens
     )
 
     token = sub.add_parser("token", help="bearer tokens of the API")

@@ -1,8 +1,9 @@
 """A demo district: a city, one district with its departments, offices, communities
-and a handful of enterprises with safety duties, with Chinese and English names.
+and a handful of enterprises with safety duties, with Chinese and English names, and the
+CAP senders its monitors speak for.
 
 Loading it twice changes nothing: each unit is registered under a fixed command id,
-and a unit already on the record is left as it is.
+and a unit already on the record is left as it is; so is a CAP sender already bound.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.application import CommandCenter
+from domain.cap_sender_commands import CapSenderCases
 from domain.meta import Actor, Context
 
 #: What each row of :data:`DEMO_UNITS` holds, in order: the keywords of
@@ -131,6 +133,16 @@ DEMO_UNITS: list[tuple[str, str, str, str, str, str | None]] = [
     ),
 ]
 
+#: The CAP senders of the demo and the units whose monitors speak for each (ADR 0041):
+#: the district's meteorological and water feeds come in through the district's gateway,
+#: the city's through the city's; an office's monitors speak for their office alone.
+DEMO_CAP_SENDERS: list[tuple[str, list[str]]] = [
+    ("met@haiwan.gov.cn", ["HW"]),
+    ("water@haiwan.gov.cn", ["HW", "HW-WATER"]),
+    ("emergency@haicheng.gov.cn", ["HC"]),
+    ("donghu@haiwan.gov.cn", ["HW-DH"]),
+]
+
 DEMO_ADMIN = Actor(person="demo-loader", unit="HC", role="admin")
 
 
@@ -144,4 +156,9 @@ def load_demo(app: CommandCenter) -> int:
             continue
         app.register_unit(Context(DEMO_ADMIN, command_id=f"demo:{unit['code']}"), **unit)
         added += 1
+    senders = CapSenderCases(app)
+    bound = {b["sender"] for b in senders.bindings()}
+    for sender, units in DEMO_CAP_SENDERS:
+        if sender not in bound:
+            senders.bind(Context(DEMO_ADMIN, command_id=f"demo:cap:{sender}"), sender, units=units)
     return added
