@@ -16,7 +16,7 @@ from typing import Any
 from domain.application import CommandCenter, Outcome
 from domain.cap import CapSenderRefused
 from domain.cap_senders import REGISTRY_ID, CapSenders, check_sender
-from domain.decision import Decision
+from domain.decision import Decision, check_same_command
 from domain.errors import InvalidValue, NotPermitted
 from domain.meta import Actor, Context
 from domain.token_roster import ROSTER_ID, TokenRoster
@@ -55,12 +55,19 @@ class CapSenderCases:
         """Bind ``sender`` to the units and tokens that may speak for it, anew or in place
         of its binding; ``Outcome.created`` tells a first binding."""
         check_sender(sender)
+        wanted = (list(dict.fromkeys(units)), list(dict.fromkeys(tokens)))
         work = self.center.unit_of_work
 
         def decide() -> Decision:
             registry = work.find(CapSenders, REGISTRY_ID)
             if registry is not None and registry.has_seen(ctx.command_id):
-                return Decision(registry, [], created=sender in registry.bindings)
+                # One registry holds every sender: the command id alone cannot tell a
+                # retry from another binding given the same id (ADR 0025).
+                check_same_command(
+                    "bind a CAP sender",
+                    (registry.binding(sender), {"units": wanted[0], "tokens": wanted[1]}),
+                )
+                return Decision(registry, [], created=True)
             if registry is None:
                 registry = CapSenders(meta=ctx.meta("StartCapSenders", REGISTRY_ID))
             roster = work.find(TokenRoster, ROSTER_ID)
@@ -82,9 +89,10 @@ class CapSenderCases:
 
         def decide() -> Decision:
             registry = work.find(CapSenders, REGISTRY_ID)
-            if registry is not None and registry.has_seen(ctx.command_id):
-                return Decision(registry, [])
             earlier = registry.binding(sender) if registry is not None else None
+            if registry is not None and registry.has_seen(ctx.command_id):
+                check_same_command("unbind a CAP sender", (earlier, None))
+                return Decision(registry, [])
             if registry is None or earlier is None:
                 raise InvalidValue(f"CAP sender {sender[:100]!r} is not bound")
             roster = work.find(TokenRoster, ROSTER_ID)

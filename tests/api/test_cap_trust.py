@@ -155,9 +155,12 @@ def test_nobody_cancels_another_senders_alert(
     assert first.status_code == 201, first.text
     [wid] = first.json()["warning_ids"]
     head = center.head_position()
-    cancel = dict(
-        msg="Cancel", refs=key("REAL-1"), sent="2026-07-01T09:00:00+08:00", area="湖畔社区"
-    )
+    cancel = {
+        "msg": "Cancel",
+        "refs": key("REAL-1"),
+        "sent": "2026-07-01T09:00:00+08:00",
+        "area": "湖畔社区",
+    }
 
     as_itself = post_cap(client, community, haiwan_alert("C-1", sender=HUPAN, **cancel))
     forged = post_cap(client, community, haiwan_alert("C-2", sender=MET, **cancel))

@@ -93,7 +93,7 @@ def test_an_area_is_mapped_to_a_unit_by_geocode_or_name_and_only_no_area_to_the_
     by_name = parse_cap(sample("oasiscap__v1dot2_appendix_adot1.xml"))
 
     assert profile.unit_of(by_geocode) == ("HW-XL", "geocode SAME=006109")
-    with pytest.raises(CapAreaUnplaced, match="U.S. nationwide"):
+    with pytest.raises(CapAreaUnplaced, match=r"U\.S\. nationwide"):
         profile.unit_of(by_name)  # never the default unit for an area it does not name
     assert profile.unit_of(parse_cap(sample("capparselib__no_info_tag.cap")))[0] == "HW"
 
