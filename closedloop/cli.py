@@ -187,11 +187,13 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo_load(args: argparse.Namespace, settings: Settings) -> int:
-    from domain.demo import load_demo
+    from domain.demo import bind_demo_senders, load_demo
 
     center = build_command_center(settings)
     added = load_demo(center)
     print(f"demo district: {added} unit(s) added, {len(center.units())} on the record")
+    bound = bind_demo_senders(center)
+    print(f"demo CAP senders: {bound} bound")
     return 0
 
 

@@ -156,9 +156,18 @@ def load_demo(app: CommandCenter) -> int:
             continue
         app.register_unit(Context(DEMO_ADMIN, command_id=f"demo:{unit['code']}"), **unit)
         added += 1
+    return added
+
+
+def bind_demo_senders(app: CommandCenter) -> int:
+    """Bind the demo's CAP senders that are not bound yet (``closedloop demo load`` does it
+    after the units); return how many. Apart from :func:`load_demo`, so that the units'
+    log positions stay as they were for everything built on them."""
     senders = CapSenderCases(app)
     bound = {b["sender"] for b in senders.bindings()}
+    added = 0
     for sender, units in DEMO_CAP_SENDERS:
         if sender not in bound:
             senders.bind(Context(DEMO_ADMIN, command_id=f"demo:cap:{sender}"), sender, units=units)
+            added += 1
     return added

@@ -11,7 +11,7 @@ import pytest
 from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
 from domain.cap_sender_commands import CapSenderCases
-from domain.demo import load_demo
+from domain.demo import bind_demo_senders, load_demo
 from domain.intake import Intake
 from domain.meta import Actor, Context
 from domain.rules import Reading
@@ -23,6 +23,7 @@ REGISTRAR = Actor(person="registrar", unit="HC", role="admin")
 @pytest.fixture
 def intake(memory_center: CommandCenter) -> Iterator[Intake]:
     load_demo(memory_center)
+    bind_demo_senders(memory_center)
     return build_intake(memory_center)
 
 
