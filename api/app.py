@@ -23,6 +23,7 @@ from api.access import Services, authenticate, current_principal, current_servic
 from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
+from api.cap_senders import CAP_SENDER_HANDLERS
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
 from api.headers import add_safety_headers
@@ -186,6 +187,7 @@ def create_app(
             DispositionController,
             ReportController,
             *INTAKE_HANDLERS,
+            *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *SUBSCRIPTION_HANDLERS,

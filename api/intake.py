@@ -174,7 +174,8 @@ class CapController(Controller):
             except CapRejected as e:
                 raise ProblemError(e.status, e.detail) from None
             ctx = Context(actor_of(request, principal), command_id=f"cap:{alert.key}"[:128])
-            result = intake.receive_cap(ctx, alert)
+            # The token's public id: a sender may be bound to it rather than to its unit.
+            result = intake.receive_cap(ctx, alert, token=principal.token_id)
             return CapReceipt(
                 message=result.key,
                 outcome=result.outcome,

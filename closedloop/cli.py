@@ -128,6 +128,8 @@ DEMO_TOKENS: list[tuple[str, str, list[str]]] = [
     ("office handler", "HW-DH", ["handler", "dispatcher"]),
     ("community handler", "HW-DH-QS", ["handler"]),
     ("duty officer", "HW", ["duty_officer"]),
+    # Speaks for the district's CAP senders (domain/demo.py: DEMO_CAP_SENDERS).
+    ("district monitor", "HW", ["monitor"]),
     ("auditor", "HC", ["auditor"]),
     ("admin", "HC", ["admin"]),
 ]
@@ -229,11 +231,13 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo_load(args: argparse.Namespace, settings: Settings) -> int:
-    from domain.demo import load_demo
+    from domain.demo import bind_demo_senders, load_demo
 
     center = build_command_center(settings)
     added = load_demo(center)
     print(f"demo district: {added} unit(s) added, {len(center.units())} on the record")
+    bound = bind_demo_senders(center)
+    print(f"demo CAP senders: {bound} bound")
     return 0
 
 
@@ -433,7 +437,7 @@ def parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
     _command(demo_sub, "load", "load the demo district (twice changes nothing)", _demo_load)
     _command(
-        demo_sub, "tokens", "print six new demo tokens (30 days), revoking the last", _demo_tokens
+        demo_sub, "tokens", "print seven new demo tokens (30 days), revoking the last", _demo_tokens
     )
 
     token = sub.add_parser("token", help="bearer tokens of the API")

@@ -26,6 +26,7 @@ from eventsourcing.persistence import Transcoder
 # modules its process happened to import.
 from domain import access_token, idempotency_record, observation_batch, token_roster  # noqa: F401
 from domain.calendar import WorkingCalendar
+from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
 from domain.instruction import Instruction
@@ -65,6 +66,7 @@ class CommandCenter(InstructionCases):
         Unit: 100,
         Network: 100,
         WarningKey: 100,
+        CapSenders: 100,
     }
     env: ClassVar[dict[str, str]] = {
         # Aggregates are cached and fast-forwarded from the store on every read, so a

@@ -7,13 +7,20 @@ reaches the domain is a :class:`CapAlert` of plain values. Here are the decision
   all of them, in the warning's attributes;
 - the level comes from the profile: a colour parameter (red, orange, yellow, blue) when
   the sender gives one, otherwise the most severe ``severity`` of the info blocks;
-- the responsible unit comes from the first area geocode or area name the profile maps,
-  or the profile's default unit;
+- the responsible unit comes from the first area geocode or area name the profile maps;
+  an area the profile maps to no unit is refused (:class:`CapAreaUnplaced`), never filed
+  elsewhere, and only an alert that names no area at all goes to the profile's default
+  unit (ADR 0041);
 - an ``Update`` supersedes the warnings of the messages it references (their level is
   brought to the update's); an ``Update`` whose urgency is ``Past``, and a ``Cancel``,
   withdraw them; an update that references no message we know is taken as a new alert;
 - a message is known by (sender, identifier, sent) as written in it, which is how
-  ``references`` names it: the same message again changes nothing.
+  ``references`` names it: the same message again changes nothing. The sender is one
+  the sending token may speak for (``domain/cap_senders.py``), so the key is the
+  authenticated sender's.
+
+Who may send what is the intake's (``domain/cap_intake.py``): the errors it refuses with
+are here, beside the message they judge.
 
 The profile is data (``closedloop/cap_profile.toml``, read by ``closedloop/catalogues.py``):
 colour and severity schemes are each publisher's choice.
@@ -30,7 +37,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, NotPermitted
 from domain.limits import MAX_TEXT, MAX_TITLE
 from domain.meta import Meta, derived_id
 from domain.warning import Theme
@@ -38,6 +45,25 @@ from domain.warning import Theme
 
 class CapProfileError(InvalidValue):
     """The CAP profile cannot be used; the message names the setting."""
+
+
+class CapAreaUnplaced(InvalidValue, code="cap-area-unplaced"):
+    """An area of the message is mapped to no unit by the profile: it is refused, not
+    filed at a unit it does not name."""
+
+
+class CapSenderRefused(NotPermitted, code="cap-sender-refused"):
+    """The token may not speak for the message's sender (no binding names it)."""
+
+
+class CapOutsideSubtree(NotPermitted, code="cap-outside-subtree"):
+    """The message would raise, update or cancel a warning outside the sending token's
+    subtree."""
+
+
+class CapReferenceRefused(NotPermitted, code="cap-reference-refused"):
+    """An update or cancel references a message of another sender: only the original
+    sender updates or cancels its messages."""
 
 
 @dataclass(frozen=True)
@@ -155,18 +181,44 @@ class CapProfile:
         return self.unknown_severity_level, "severity unknown"
 
     def unit_of(self, alert: CapAlert) -> tuple[str, str]:
-        """The responsible unit, and the geocode or area name that named it."""
-        areas = [a for i in alert.infos for a in i.areas]
+        """The responsible unit, and the geocode or area name that named it: the first
+        area geocode the profile maps, else the first area name; the default unit only
+        for an alert that names no area. Areas none of which the profile maps are
+        refused (:class:`CapAreaUnplaced`)."""
+        areas = areas_of(alert)
+        if not areas:
+            return self.default_unit, "default unit (the message names no area)"
         for area in areas:
-            for name, value in area.geocodes:
-                for key in (f"{name}={value}", value):
-                    if key in self.geocodes:
-                        return self.geocodes[key], f"geocode {name}={value}"
+            found = self._by_geocode(area)
+            if found is not None:
+                return found
         for area in areas:
-            for fragment, unit in self.area_names.items():
-                if fragment.lower() in area.description.lower():
-                    return unit, f"area {area.description!r}"
-        return self.default_unit, "default unit"
+            found = self._by_name(area)
+            if found is not None:
+                return found
+        raise CapAreaUnplaced(unplaced_text([a.description for a in areas]))
+
+    def places_of(self, alert: CapAlert) -> list[tuple[CapArea, str | None, str]]:
+        """Each area of the message, the unit the profile maps it to (None when it maps
+        it to none), and the geocode or name that did."""
+        places: list[tuple[CapArea, str | None, str]] = []
+        for area in areas_of(alert):
+            found = self._by_geocode(area) or self._by_name(area)
+            places.append((area, *found) if found is not None else (area, None, ""))
+        return places
+
+    def _by_geocode(self, area: CapArea) -> tuple[str, str] | None:
+        for name, value in area.geocodes:
+            for key in (f"{name}={value}", value):
+                if key in self.geocodes:
+                    return self.geocodes[key], f"geocode {name}={value}"
+        return None
+
+    def _by_name(self, area: CapArea) -> tuple[str, str] | None:
+        for fragment, unit in self.area_names.items():
+            if fragment.lower() in area.description.lower():
+                return unit, f"area {area.description!r}"
+        return None
 
     def theme_of(self, alert: CapAlert) -> str:
         for info in alert.infos:
@@ -187,6 +239,20 @@ class CapProfile:
                 if info.language.lower().split("-")[0] == prefix:
                     return info
         return alert.infos[0] if alert.infos else None
+
+
+def areas_of(alert: CapAlert) -> list[CapArea]:
+    """Every area of every info block, each once (translations repeat them)."""
+    return list(dict.fromkeys(a for i in alert.infos for a in i.areas))
+
+
+def unplaced_text(descriptions: list[str]) -> str:
+    named = ", ".join(repr(d[:80]) for d in dict.fromkeys(descriptions)) or "(no name)"
+    return (
+        f"no unit of this center is named by area {named}: a CAP message is filed only "
+        "where its area's geocode or name is mapped to a unit (the CAP profile), never "
+        "at a unit it does not name"
+    )
 
 
 def _severity_name(profile: CapProfile, level: int) -> str:
@@ -281,6 +347,16 @@ def alert_attributes(alert: CapAlert) -> dict[str, Any]:
 
 
 def cap_message_id(key: str) -> UUID:
+    """The record of a message from a sender the sending token may speak for (ADR 0041).
+
+    A namespace of its own: before senders were bound, anyone could take a key under
+    the old one (:func:`legacy_cap_message_id`) and so hold back the real message.
+    """
+    return derived_id("cap-message:bound-sender", key)
+
+
+def legacy_cap_message_id(key: str) -> UUID:
+    """Where a message received before senders were bound is recorded."""
     return derived_id("cap-message", key)
 
 

@@ -1,8 +1,9 @@
 """A demo district: a city, one district with its departments, offices, communities
-and a handful of enterprises with safety duties, with Chinese and English names.
+and a handful of enterprises with safety duties, with Chinese and English names, and the
+CAP senders its monitors speak for.
 
 Loading it twice changes nothing: each unit is registered under a fixed command id,
-and a unit already on the record is left as it is.
+and a unit already on the record is left as it is; so is a CAP sender already bound.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from domain.application import CommandCenter
+from domain.cap_sender_commands import CapSenderCases
 from domain.meta import Actor, Context
 
 #: What each row of :data:`DEMO_UNITS` holds, in order: the keywords of
@@ -38,6 +40,16 @@ def _read_district() -> list[DemoUnit]:
 #: The demo district's units, parents before children.
 DEMO_UNITS: list[DemoUnit] = _read_district()
 
+#: The CAP senders of the demo and the units whose monitors speak for each (ADR 0041):
+#: the district's meteorological and water feeds come in through the district's gateway,
+#: the city's through the city's; an office's monitors speak for their office alone.
+DEMO_CAP_SENDERS: list[tuple[str, list[str]]] = [
+    ("met@haiwan.gov.cn", ["HW"]),
+    ("water@haiwan.gov.cn", ["HW", "HW-WATER"]),
+    ("emergency@haicheng.gov.cn", ["HC"]),
+    ("donghu@haiwan.gov.cn", ["HW-DH"]),
+]
+
 DEMO_ADMIN = Actor(person="demo-loader", unit="HC", role="admin")
 
 
@@ -51,4 +63,18 @@ def load_demo(app: CommandCenter) -> int:
             continue
         app.register_unit(Context(DEMO_ADMIN, command_id=f"demo:{unit['code']}"), **unit)
         added += 1
+    return added
+
+
+def bind_demo_senders(app: CommandCenter) -> int:
+    """Bind the demo's CAP senders that are not bound yet (``closedloop demo load`` does it
+    after the units); return how many. Apart from :func:`load_demo`, so that the units'
+    log positions stay as they were for everything built on them."""
+    senders = CapSenderCases(app)
+    bound = {b["sender"] for b in senders.bindings()}
+    added = 0
+    for sender, units in DEMO_CAP_SENDERS:
+        if sender not in bound:
+            senders.bind(Context(DEMO_ADMIN, command_id=f"demo:cap:{sender}"), sender, units=units)
+            added += 1
     return added

@@ -2,9 +2,10 @@
 
 :class:`Intake` does its work only through the :class:`~domain.application.CommandCenter`'s
 public commands (raise, change level, resolve, cancel, issue instruction), so every rule
-of the closed loop still holds. What it decides by itself is done as the system
-(:data:`~domain.meta.SYSTEM`, or the dispatching unit of a playbook acting in the role
-``system``), with the rule, message or playbook that caused it named as the cause.
+of the closed loop still holds. What a reading's rule decides is done as the system
+(:data:`~domain.meta.SYSTEM`), what a CAP message does as the token that sent it
+(``domain/cap_intake.py``, ADR 0041), and a playbook's instructions as its dispatching
+unit in the role ``system``, with the rule, message or playbook named as the cause.
 
 Every command it gives has an id derived from what caused it (a batch and a reading's
 index, a CAP message, a warning and a playbook step), so doing the same work twice, after
@@ -13,35 +14,23 @@ a crash or a retry, changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
 from domain.application import CommandCenter, Outcome
-from domain.cap import CapAlert, CapMessage, CapProfile, cap_message_id, warning_of
+from domain.cap import CapProfile
+from domain.cap_intake import CapIntake, CapResult
 from domain.condition import Condition, condition_id
-from domain.decision import Decision
-from domain.errors import InvalidValue, NotFound
+from domain.errors import InvalidValue
 from domain.meta import SYSTEM, Context, derived_id
 from domain.observation_batch import ObservationBatch, batch_id
-from domain.playbook_runner import PlaybookRunner
 from domain.playbooks import Playbook
 from domain.rules import Catalogue, Reading, Rule
-from domain.warning import EarlyWarning, WarningStatus
+from domain.warning import EarlyWarning
 
-T = TypeVar("T", bound=Aggregate)
-
-_WITHDRAWABLE = frozenset(
-    {
-        WarningStatus.RAISED,
-        WarningStatus.ACKNOWLEDGED,
-        WarningStatus.CONFIRMED,
-        WarningStatus.RESOLVED,
-    }
-)
+__all__ = ["BatchResult", "CapResult", "Intake"]
 
 
 @dataclass
@@ -52,21 +41,12 @@ class BatchResult:
     replayed: bool = False
 
 
-@dataclass
-class CapResult:
-    key: str
-    outcome: str
-    warning_ids: list[UUID]
-    replayed: bool = False
-    instructions: list[dict[str, Any]] = field(default_factory=list)
-
-
-class Intake(PlaybookRunner):
+class Intake(CapIntake):
     """Observations, CAP messages, playbooks and emergency mode over one command center.
 
-    The playbooks and emergency mode are the :class:`PlaybookRunner`'s; the intake adds
-    what raises the warnings they act on, and its commands stay where the API and the
-    workers call them.
+    The playbooks and emergency mode are the :class:`PlaybookRunner`'s, the CAP messages
+    the :class:`CapIntake`'s; the intake adds the readings, and its commands stay where
+    the API and the workers call them.
     """
 
     def __init__(
@@ -77,9 +57,8 @@ class Intake(PlaybookRunner):
         profile: CapProfile,
         playbooks: Sequence[Playbook] = (),
     ) -> None:
-        super().__init__(center, playbooks)
+        super().__init__(center, profile=profile, playbooks=playbooks)
         self.catalogue = catalogue
-        self.profile = profile
 
     def reload(
         self,
@@ -95,25 +74,6 @@ class Intake(PlaybookRunner):
             self.profile = profile
         if playbooks is not None:
             self.playbooks = list(playbooks)
-
-    # -- storage of the intake's own aggregates ------------------------------------------
-
-    def _first_of(self, cls: type[T], aggregate_id: UUID, make: Callable[[], T]) -> T | None:
-        """Record what ``make`` builds under ``aggregate_id``, through the one command path;
-        None when it is recorded, or what was recorded there first (the same batch or
-        message handled at the same time elsewhere: the first record stands)."""
-        work = self.center.unit_of_work
-
-        def decide() -> Decision:
-            first = work.find_repeat(cls, aggregate_id)
-            if first is not None:
-                return Decision(first, [])
-            made = make()
-            return Decision(made, [made], created=True)
-
-        if work.execute(decide).recorded:
-            return None
-        return self._find(cls, aggregate_id)
 
     # -- observations ----------------------------------------------------------------
 
@@ -271,104 +231,6 @@ class Intake(PlaybookRunner):
                 **{k: v for k, v in reading.attributes.items() if isinstance(k, str)},
             },
         )
-
-    # -- CAP -------------------------------------------------------------------------
-
-    def receive_cap(self, ctx: Context, alert: CapAlert) -> CapResult:
-        """Act on one CAP message, once."""
-        mid = cap_message_id(alert.key)
-        seen = self._find(CapMessage, mid)
-        if seen is not None:
-            return CapResult(alert.key, seen.outcome, list(seen.warning_ids), replayed=True)
-        system = Context(SYSTEM, command_id=f"cap:{mid.hex}", cause=f"CAP {alert.key}"[:500])
-        references = [self._find(CapMessage, cap_message_id(",".join(r))) for r in alert.references]
-        referenced = [w for m in references if m is not None for w in m.warning_ids]
-        instructions: list[dict[str, Any]] = []
-        if alert.status not in self.profile.act_on_statuses or alert.msg_type in ("Ack", "Error"):
-            outcome, wids = f"recorded only ({alert.status} {alert.msg_type})", []
-        elif alert.is_withdrawal:
-            wids = self._withdraw(system, alert, referenced)
-            outcome = "withdrew" if wids else "nothing to withdraw"
-        elif alert.msg_type == "Update" and self._open_ones(referenced):
-            wids = self._supersede(system, alert, self._open_ones(referenced))
-            outcome = "superseded"
-        else:
-            raised = self._raise_cap(system, alert)
-            wids = [raised.id]
-            outcome = "raised" if raised.created else "repeated"
-            if raised.created:
-                instructions = self.run_playbooks(raised.id, "raise")
-        first = self._first_of(
-            CapMessage,
-            mid,
-            lambda: CapMessage(
-                key=alert.key,
-                msg_type=alert.msg_type,
-                status=alert.status,
-                references=[",".join(r) for r in alert.references],
-                warning_ids=wids,
-                outcome=outcome,
-                meta=ctx.meta("ReceiveCap", mid),
-            ),
-        )
-        if first is not None:
-            return CapResult(alert.key, first.outcome, list(first.warning_ids), replayed=True)
-        return CapResult(alert.key, outcome, wids, instructions=instructions)
-
-    def _open_ones(self, wids: Iterable[UUID]) -> list[EarlyWarning]:
-        found = [self._open_warning(w) for w in dict.fromkeys(wids)]
-        return [w for w in found if w is not None]
-
-    def _raise_cap(self, ctx: Context, alert: CapAlert) -> Outcome:
-        cw = warning_of(alert, self.profile)
-        try:
-            self.center.unit(cw.unit)
-        except NotFound:
-            raise InvalidValue(
-                f"the CAP profile maps this alert to unit {cw.unit} ({cw.unit_from}), "
-                "which is not registered"
-            ) from None
-        attributes = {**cw.attributes, "level_from": cw.level_from, "unit_from": cw.unit_from}
-        return self.center.raise_warning(
-            ctx,
-            source=alert.sender[:128],
-            rule=cw.rule,
-            theme=cw.theme,
-            level=cw.level,
-            title=cw.title,
-            unit=cw.unit,
-            description=cw.description or None,
-            location=cw.location or None,
-            observed_at=alert.sent_at,
-            dedup_key=f"cap:{cap_message_id(alert.key).hex}",
-            attributes=attributes,
-        )
-
-    def _supersede(self, ctx: Context, alert: CapAlert, warnings: list[EarlyWarning]) -> list[UUID]:
-        cw = warning_of(alert, self.profile)
-        for w in warnings:
-            if w.level != cw.level:
-                self.center.change_warning_level(
-                    ctx.derived(f"level:{w.id.hex}"),
-                    w.id,
-                    cw.level,
-                    f"CAP update {alert.identifier} sent {alert.sent}: {cw.level_from}",
-                )
-        return [w.id for w in warnings]
-
-    def _withdraw(self, ctx: Context, alert: CapAlert, wids: list[UUID]) -> list[UUID]:
-        withdrawn: list[UUID] = []
-        for wid in dict.fromkeys(wids):
-            w = self._find(EarlyWarning, wid)
-            if w is None or w.status not in _WITHDRAWABLE:
-                continue
-            self.center.cancel_warning(
-                ctx.derived(f"cancel:{wid.hex}"),
-                wid,
-                f"CAP {alert.msg_type} {alert.identifier} sent {alert.sent} withdrew it",
-            )
-            withdrawn.append(wid)
-        return withdrawn
 
 
 def _text_id(wid: UUID | None) -> str | None:

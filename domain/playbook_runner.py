@@ -11,7 +11,7 @@ the warnings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -45,6 +45,23 @@ class PlaybookRunner:
 
     def _find(self, cls: type[T], aggregate_id: UUID) -> T | None:
         return self.center.unit_of_work.find(cls, aggregate_id)
+
+    def _first_of(self, cls: type[T], aggregate_id: UUID, make: Callable[[], T]) -> T | None:
+        """Record what ``make`` builds under ``aggregate_id``, through the one command path;
+        None when it is recorded, or what was recorded there first (the same batch or
+        message handled at the same time elsewhere: the first record stands)."""
+        work = self.center.unit_of_work
+
+        def decide() -> Decision:
+            first = work.find_repeat(cls, aggregate_id)
+            if first is not None:
+                return Decision(first, [])
+            made = make()
+            return Decision(made, [made], created=True)
+
+        if work.execute(decide).recorded:
+            return None
+        return self._find(cls, aggregate_id)
 
     # -- playbooks -------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor",
 STEPS = (
     "AcknowledgeWarning",
     "AssessWarning",
+    "BindCapSender",
     "CancelInstruction",
     "CancelWarning",
     "ChangeWarningLevel",
@@ -60,6 +61,7 @@ STEPS = (
     "Return",
     "RotateSubscriptionSecret",
     "SignFor",
+    "StartCapSenders",
     "StartCondition",
     "StartNetwork",
     "StartScenario",
@@ -67,6 +69,7 @@ STEPS = (
     "Supervise",
     "SwitchEmergencyOff",
     "SwitchEmergencyOn",
+    "UnbindCapSender",
     "UpdateSubscription",
     "Verify",
 )

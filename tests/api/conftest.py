@@ -15,7 +15,7 @@ from api.app import create_app
 from api.tokens import TokenBook
 from closedloop.bootstrap import build_read_models
 from domain.application import CommandCenter
-from domain.demo import load_demo
+from domain.demo import bind_demo_senders, load_demo
 from domain.meta import now
 
 # name: (unit, roles)
@@ -42,6 +42,7 @@ def _no_server_error(response: httpx.Response) -> None:
 @pytest.fixture
 def tokens(center: CommandCenter) -> dict[str, str]:
     load_demo(center)
+    bind_demo_senders(center)
     book = TokenBook(center)
     return {
         name: book.issue(user=f"{name}-person", unit=unit, roles=list(roles), label="test").secret

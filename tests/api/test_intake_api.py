@@ -14,6 +14,7 @@ from api.app import create_app
 from closedloop.bootstrap import build_read_models
 from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
+from tests.api.cap_builders import haiwan_alert
 from tests.api.conftest import As
 
 SAMPLES = Path(__file__).parents[1] / "unit" / "intake" / "cap_samples"
@@ -68,7 +69,8 @@ def test_only_a_monitor_posts_observations(client: TestClient[Any], as_: As) -> 
 def test_a_cap_message_becomes_a_warning_that_renders_back_as_cap(
     client: TestClient[Any], as_: As
 ) -> None:
-    body = (SAMPLES / "oasiscap__v1dot2_appendix_adot2.xml").read_bytes()
+    # From a sender the demo binds to the district, about a place the profile maps.
+    body = haiwan_alert("HW-TY-1")
     r = client.post(
         "/v1/cap", content=body, headers=as_("monitor", **{"content-type": "application/cap+xml"})
     )

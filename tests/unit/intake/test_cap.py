@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from api.cap_xml import MAX_CAP_BYTES, CapRejected, cap_schema, parse_cap, render_warning
 from closedloop.catalogues import cap_profile_from_mapping
-from domain.cap import CapAlert
+from domain.cap import CapAlert, CapAreaUnplaced
 from domain.intake import Intake
 from domain.meta import Actor, Context, now
 from domain.warning import WarningStatus
+from tests.unit.intake.conftest import bind_senders
 
 SAMPLES = Path(__file__).parent / "cap_samples"
 ALL = sorted(p.name for p in SAMPLES.iterdir() if p.name != "README.md")
@@ -22,6 +24,18 @@ MONITOR = Actor(person="cap-gateway", unit="HW", role="monitor")
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
+
+
+@pytest.fixture
+def intake(intake: Intake) -> Intake:
+    """The intake with every sample's sender bound to the district (ADR 0041), and a
+    profile that places the samples' foreign areas there too: after the shipped names,
+    the empty fragment, found in every area's name."""
+    profile = intake.profile
+    intake.reload(profile=replace(profile, area_names={**profile.area_names, "": "HW"}))
+    senders = {parse_cap(sample(n)).sender for n in ALL if n != INVALID}
+    bind_senders(intake, "met@haiwan", *sorted(senders))
+    return intake
 
 
 def receive(intake: Intake, alert: CapAlert):  # type: ignore[no-untyped-def]
@@ -71,15 +85,17 @@ def test_a_colour_parameter_takes_precedence_over_severity(intake: Intake) -> No
     assert w.attributes["level_from"] == "colour Yellow"
 
 
-def test_an_area_is_mapped_to_a_unit_by_geocode_or_name_or_else_the_default() -> None:
+def test_an_area_is_mapped_to_a_unit_by_geocode_or_name_and_only_no_area_to_the_default() -> None:
     profile = cap_profile_from_mapping(
-        {"default_unit": "HW", "geocodes": {"SAME=006113": "HW-XL"}, "area_names": {"Mag": "HW-NG"}}
+        {"default_unit": "HW", "geocodes": {"SAME=006109": "HW-XL"}, "area_names": {"Mag": "HW-NG"}}
     )
     by_geocode = parse_cap(sample("oasiscap__v1dot2_appendix_adot2.xml"))
     by_name = parse_cap(sample("oasiscap__v1dot2_appendix_adot1.xml"))
 
-    assert profile.unit_of(by_geocode)[0] in ("HW-XL", "HW")
-    assert profile.unit_of(by_name) == ("HW", "default unit")
+    assert profile.unit_of(by_geocode) == ("HW-XL", "geocode SAME=006109")
+    with pytest.raises(CapAreaUnplaced, match=r"U\.S\. nationwide"):
+        profile.unit_of(by_name)  # never the default unit for an area it does not name
+    assert profile.unit_of(parse_cap(sample("capparselib__no_info_tag.cap")))[0] == "HW"
 
 
 def test_the_same_message_again_changes_nothing(intake: Intake) -> None:
