@@ -188,6 +188,13 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         content=w.cap("海湾区东湖街道")[0],
         headers={"Content-Type": "application/cap+xml"},
     ),
+    "GET /v1/cap-senders": lambda w: _lists("/v1/cap-senders", w.cap_sender(), key="sender"),
+    "POST /v1/cap-senders": lambda w: Req(
+        "POST", "/v1/cap-senders", json={"sender": f"new{w.serial()}@donghu", "units": ["HW-DH"]}
+    ),
+    "POST /v1/cap-senders/unbind": lambda w: Req(
+        "POST", "/v1/cap-senders/unbind", json={"sender": w.cap_sender(), "reason": "moved"}
+    ),
     "GET /v1/scenarios/{name}": lambda w: Req("GET", "/v1/scenarios/typhoon"),
     "POST /v1/scenarios/{name}/emergency": _emergency,
     # -- the audit -----------------------------------------------------------------------

@@ -14,11 +14,6 @@ from tests.api.authorization.world import World
 CAP_TYPE = {"Content-Type": "application/cap+xml"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19: CAP intake (api/intake.py) withdraws the warnings a Cancel references "
-    "whoever sends it; a monitor of HW-XL cancels Donghu's warning",
-)
 def test_a_monitor_outside_a_warnings_subtree_cannot_withdraw_it_by_a_cap_cancel(
     w: World,
 ) -> None:

@@ -30,6 +30,7 @@ from closedloop.bootstrap import build_command_center, build_read_models
 from closedloop.intake_config import build_intake
 from closedloop.settings import Settings
 from domain.application import CommandCenter
+from domain.cap_sender_commands import CapSenderCases
 from domain.demo import load_demo
 from domain.meta import Actor, Context, now
 from notifiers.outbox import DELIVERIES
@@ -189,6 +190,22 @@ class World:
         token_id: str = self.target("token", make)
         return token_id
 
+    def cap_sender(self) -> str:
+        """A CAP sender bound to Donghu office (HW-DH), by HW's admin."""
+
+        def make() -> str:
+            sender = f"matrix{self.serial()}@donghu"
+            r = self.client.post(
+                "/v1/cap-senders",
+                json={"sender": sender, "units": ["HW-DH"]},
+                headers=self.bearer("admin", "HW"),
+            )
+            assert r.status_code in (200, 201), r.text
+            return sender
+
+        sender: str = self.target("cap sender", make)
+        return sender
+
     def subscription(self, active: bool = True) -> str:
         """A webhook subscription of Donghu office (HW-DH), registered by HW's admin."""
 
@@ -252,6 +269,11 @@ def world(directory: Path) -> Iterator[World]:
     """The API on a fresh SQLite store with the demo district and a second district."""
     center = build_command_center(Settings(database_url=f"sqlite:///{directory}/store.sqlite3"))
     load_demo(center)
+    # The matrix's CAP messages come from one sender that speaks for the district and
+    # both offices the table names, so that what refuses the outside one is its subtree.
+    CapSenderCases(center).bind(
+        context("admin", "HC"), "met@haiwan", units=["HW", "HW-DH", "HW-XL"]
+    )
     code, name, name_en, level, kind = OTHER_DISTRICT
     center.register_unit(
         context("admin", "HC"),
