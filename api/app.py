@@ -20,6 +20,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from api.access import Services, authenticate, current_principal, current_services
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
+from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
 from api.dispositions import DispositionController
 from api.headers import add_safety_headers
 from api.http import READ, current_call
@@ -109,7 +110,7 @@ def create_app(
     ``token_cache_seconds`` is how long a token found valid is trusted from memory.
     """
     services = build_services(center, reads, read_wait, token_cache_seconds)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             metrics,
@@ -129,7 +130,9 @@ def create_app(
         # A credential in the query is refused before the guard reads any token.
         middleware=[refuse_secrets_in_query],
         guards=[authenticate],
-        before_send=[add_safety_headers],
+        before_send=[add_safety_headers, allow_every_method],
+        before_request=strict_times,
+        plugins=[ClosedStructs()],
         dependencies={
             "services": Provide(current_services, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),
@@ -145,9 +148,11 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="Closed Loop",
             version="1.0.0",
-            description="Issue, act on and follow the closed loop of a command center.",
+            description=described("Issue, act on and follow the closed loop of a command center."),
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/")],
         ),
         debug=debug,
     )
+    publish_exactly(app)
+    return app
