@@ -24,6 +24,7 @@ from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.cap_senders import CAP_SENDER_HANDLERS
+from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
 from api.headers import add_safety_headers
@@ -174,7 +175,7 @@ def create_app(
     services = build_services(center, reads, read_wait, token_cache_seconds, token_max_lifetime)
     admission = admission or Admission()
     checks = HealthCheck()
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             metrics,
@@ -197,7 +198,9 @@ def create_app(
         # A turn first: a server too busy answers 503 before it reads anything.
         middleware=[admission.middleware, refuse_secrets_in_query],
         guards=[authenticate],
-        before_send=[add_safety_headers],
+        before_send=[add_safety_headers, allow_every_method],
+        before_request=strict_times,
+        plugins=[ClosedStructs()],
         dependencies={
             "services": Provide(current_services, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),
@@ -219,9 +222,11 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="Closed Loop",
             version="1.0.0",
-            description="Issue, act on and follow the closed loop of a command center.",
+            description=described("Issue, act on and follow the closed loop of a command center."),
             path="/schema",
             render_plugins=[OfflineSwagger()],
         ),
         debug=debug,
     )
+    publish_exactly(app)
+    return app

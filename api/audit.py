@@ -34,7 +34,17 @@ import audit
 from api.access import Services, can_see_unit_case, visible_instruction, visible_warning
 from api.headers import html_page
 from api.history import HISTORY_HANDLERS
-from api.http import LARGEST, READ, On, Svc, Who, best_match, check_times, problem_specs
+from api.http import (
+    LARGEST,
+    READ,
+    MinPosition,
+    On,
+    Svc,
+    Who,
+    best_match,
+    check_times,
+    problem_specs,
+)
 from api.problems import ProblemError
 from api.tokens import Principal
 from domain.application import CommandCenter
@@ -300,7 +310,7 @@ class LoopController(Controller):
         format: Annotated[
             str | None, QueryParameter(pattern="^(json|html)$", description="json or html")
         ] = None,
-        min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
+        min_position: MinPosition = None,
     ) -> Response[Timeline]:
         """Every event of a loop in log order, with who acted, when, and what it meant.
 
@@ -347,7 +357,16 @@ class AuditController(Controller):
         self,
         services: Svc,
         principal: Who,
-        after: Annotated[int, QueryParameter(ge=0, le=LARGEST, description="sizes above this")] = 0,
+        after: Annotated[
+            int,
+            # Litestar drops a bound of 0 and writes LARGEST as a float that rounds up.
+            QueryParameter(
+                ge=0,
+                le=LARGEST,
+                schema_extra={"minimum": 0, "maximum": LARGEST},
+                description="sizes above this",
+            ),
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[CheckpointOut]:
         """The signed checkpoints, oldest first (each a signed note)."""

@@ -62,7 +62,7 @@ def future(value: datetime | None, field: str) -> datetime | None:
     if value.tzinfo is None:
         raise invalid(field, "the time must carry a time-zone offset (e.g. +08:00)")
     if value <= now():
-        raise invalid(field, "the time lies in the past")
+        raise invalid(field, "the time lies in the past", code="time-past")
     return value
 
 

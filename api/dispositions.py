@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from api import schemas as s
 from api.access import visible_instruction
-from api.history import past_response
+from api.history import AT_MOST_ONE_PAST, past_response
 from api.http import READ, WRITE, AsOf, AtVersion, On, with_etag
 
 
@@ -18,7 +18,7 @@ class DispositionController(Controller):
     path = "/v1/dispositions"
     tags = ("instructions",)
 
-    @get("/{did:uuid}", sync_to_thread=True, responses=READ)
+    @get("/{did:uuid}", sync_to_thread=True, responses=READ, operation_class=AT_MOST_ONE_PAST)
     def get_disposition(
         self, call: On, did: FromPath[UUID], as_of: AsOf = None, version: AtVersion = None
     ) -> Response[Any]:

@@ -22,6 +22,7 @@ from litestar.params import FromPath, QueryParameter
 import audit
 from api.access import Services, visible_instruction, visible_warning
 from api.commands import etag
+from api.contract import grouped_query
 from api.http import LARGEST, READ, Call, On
 from api.problems import invalid
 from api.tokens import Principal
@@ -161,6 +162,26 @@ AsOfVersion = Annotated[
 ]
 
 
+#: The as-of route takes a time or a version, exactly one; a detail route at most one
+#: (``as_of`` or ``version``), and with neither it answers the present.
+EXACTLY_ONE_PAST = grouped_query(
+    "at",
+    "version",
+    title="past",
+    description="a recorded time (at) or a version, exactly one",
+    required=True,
+    min_properties=1,
+    max_properties=1,
+)
+AT_MOST_ONE_PAST = grouped_query(
+    "as_of",
+    "version",
+    title="past",
+    description="a recorded time (as_of) or a version, not both; neither: the present",
+    max_properties=1,
+)
+
+
 def _named_id(handler: Callable[..., Any], id_name: str) -> Callable[..., Any]:
     """``handler`` taking the aggregate's id as ``id_name`` (the name the published
     schema gives it), declared right after ``call`` as a path parameter."""
@@ -190,7 +211,12 @@ def _audited(kind: str, id_name: str) -> type[Controller]:
             """The raw event history of one aggregate, with each event's log position."""
             return history_of(call.services, call.principal, kind, ids[id_name])
 
-        @get(f"/{{{id_name}:uuid}}/as-of", sync_to_thread=True, responses=READ)
+        @get(
+            f"/{{{id_name}:uuid}}/as-of",
+            sync_to_thread=True,
+            responses=READ,
+            operation_class=EXACTLY_ONE_PAST,
+        )
         @partial(_named_id, id_name=id_name)
         def as_of(
             self, call: On, at: AsOfTime = None, version: AsOfVersion = None, **ids: UUID

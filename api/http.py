@@ -38,12 +38,20 @@ Row = TypeVar("Row")
 Page = TypeVar("Page")
 
 
+#: What a 422 says: the request breaks the schema, or a rule no schema can state (the
+#: problem types the API's description lists, :data:`api.contract.BEYOND_SCHEMA`).
+UNPROCESSABLE = (
+    "a problem (RFC 9457): the request breaks the schema, or a rule no schema can state "
+    "(a problem type the API's description lists)"
+)
+
+
 def problem_specs(*statuses: int) -> dict[int, ResponseSpec]:
     """The OpenAPI responses of a route for each problem status it may answer."""
     return {
         code: ResponseSpec(
             data_container=Problem,
-            description="a problem (RFC 9457)",
+            description=UNPROCESSABLE if code == 422 else "a problem (RFC 9457)",
             media_type=PROBLEM_MEDIA_TYPE,
             generate_examples=False,
         )
@@ -51,7 +59,7 @@ def problem_specs(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-READ = problem_specs(400, 401, 404, 422)
+READ = problem_specs(400, 401, 403, 404, 422)
 WRITE = problem_specs(400, 401, 403, 404, 409, 412, 413, 415, 422)
 
 #: The largest whole number the stores keep (a BIGINT): positions and versions stop here.
@@ -71,6 +79,8 @@ MinPosition = Annotated[
     QueryParameter(
         ge=0,
         le=LARGEST,
+        # Litestar drops a bound of 0 (it tests the value's truth): stated again.
+        schema_extra={"minimum": 0},
         description="wait (boundedly) until the views have read the log up to this position: "
         "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
     ),
@@ -102,7 +112,7 @@ def paged(
     try:
         return query(cursor=cursor, limit=limit)
     except BadCursor as e:
-        raise invalid("cursor", str(e)) from None
+        raise invalid("cursor", str(e), code="cursor-unknown") from None
 
 
 def best_match(request: Request[Any, Any, Any], offered: Sequence[str], default: str) -> str:
@@ -140,7 +150,11 @@ def caught_up(
     head = services.center.head_position()
     if wanted > head:
         # No write answered this position: waiting for it would only time out.
-        raise invalid("min_position", f"the log holds no position {wanted} (its head is {head})")
+        raise invalid(
+            "min_position",
+            f"the log holds no position {wanted} (its head is {head})",
+            code="position-not-written",
+        )
     reached = (
         wait(wanted) if wait is not None else services.reads.wait(views, wanted, services.read_wait)
     )

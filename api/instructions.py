@@ -20,7 +20,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api import schemas as s
 from api.access import visible_instruction, warning_to_act_on
 from api.commands import duration, future, run_from_memory
-from api.history import past_response
+from api.history import AT_MOST_ONE_PAST, past_response
 from api.http import READ, WRITE, AsOf, AtVersion, Call, Cursor, Limit, MinPosition, On, with_etag
 from api.problems import invalid
 from api.steps import StepRoute, note_of, step_routes
@@ -127,7 +127,7 @@ class InstructionController(Controller):
             next_cursor=next_cursor,
         )
 
-    @get("/{iid:uuid}", sync_to_thread=True, responses=READ)
+    @get("/{iid:uuid}", sync_to_thread=True, responses=READ, operation_class=AT_MOST_ONE_PAST)
     def get_instruction(
         self,
         call: On,

@@ -81,8 +81,10 @@ class ProblemError(Exception):
         self.headers = headers or {}
 
 
-def invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(422, message, errors=[FieldError(field=field, message=message)])
+def invalid(field: str, message: str, code: str | None = None) -> ProblemError:
+    """A 422 naming ``field``; ``code`` names a refusal that depends on the state of things
+    rather than on the request's shape (:data:`api.contract.BEYOND_SCHEMA`)."""
+    return ProblemError(422, message, errors=[FieldError(field=field, message=message)], code=code)
 
 
 def problem(

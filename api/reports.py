@@ -23,15 +23,19 @@ from zoneinfo import ZoneInfo
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, Request, Response, get
+from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import scope_of
+from api.contract import grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
 from api.problems import invalid
 from domain.errors import NotFound
 from domain.meta import now
 from projections.reports import (
+    PERIODS,
     Durations,
     Indicators,
     PeriodError,
@@ -46,6 +50,13 @@ from texts.catalogue import word
 from texts.words import INDICATORS
 
 FORMATS = ("json", "html", "csv")
+#: A report's instant: a day (local midnight) or an RFC 3339 time with its offset.
+INSTANT = [
+    Schema(
+        type=OpenAPIType.STRING, format=OpenAPIFormat.DATE, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    ),
+    Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+]
 _MEDIA = {"json": "application/json", "html": "text/html", "csv": "text/csv"}
 
 # -- the JSON shape ----------------------------------------------------------------------
@@ -327,7 +338,31 @@ class ReportController(Controller):
     path = "/v1/reports"
     tags = ("reports",)
 
-    @get("/units/{code:str}", sync_to_thread=True, responses=READ)
+    @get(
+        "/units/{code:str}",
+        sync_to_thread=True,
+        responses=READ,
+        operation_class=grouped_query(
+            "from",
+            "to",
+            "period",
+            "date",
+            title="period",
+            description="the period: from and to (to excluded), or period with a date in it, "
+            "or nothing (this month)",
+            one_of=[
+                Schema(
+                    required=["from", "to"],
+                    schema_not=Schema(
+                        any_of=[Schema(required=["period"]), Schema(required=["date"])]
+                    ),
+                ),
+                Schema(
+                    schema_not=Schema(any_of=[Schema(required=["from"]), Schema(required=["to"])])
+                ),
+            ],
+        ),
+    )
     def unit_report(
         self,
         code: FromPath[str],
@@ -336,25 +371,50 @@ class ReportController(Controller):
         request: Request[Any, Any, Any],
         from_: Annotated[
             str | None,
-            QueryParameter(name="from", max_length=64, description="a date or an RFC 3339 time"),
+            QueryParameter(
+                name="from",
+                max_length=64,
+                schema_extra={"any_of": INSTANT},
+                description="a date or an RFC 3339 time",
+            ),
         ] = None,
         to: Annotated[
             str | None,
-            QueryParameter(max_length=64, description="excluded: the period is [from, to)"),
+            QueryParameter(
+                max_length=64,
+                schema_extra={"any_of": INSTANT},
+                description="excluded: the period is [from, to)",
+            ),
         ] = None,
         period: Annotated[
-            str | None, QueryParameter(max_length=8, description="day, week or month (with date)")
+            str | None,
+            QueryParameter(
+                max_length=8,
+                schema_extra={"enum": list(PERIODS)},
+                description="day, week or month (with date)",
+            ),
         ] = None,
         date: Annotated[
             str | None,
-            QueryParameter(max_length=10, description="a day of the period (today)"),
+            QueryParameter(
+                max_length=10,
+                schema_extra={"format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                description="a day of the period (today)",
+            ),
         ] = None,
         as_of: Annotated[
             str | None,
-            QueryParameter(max_length=64, description="the moment 'overdue now' is counted at"),
+            QueryParameter(
+                max_length=64,
+                schema_extra={"any_of": INSTANT},
+                description="the moment 'overdue now' is counted at",
+            ),
         ] = None,
         format: Annotated[
-            str | None, QueryParameter(max_length=8, description="json, html or csv")
+            str | None,
+            QueryParameter(
+                max_length=8, schema_extra={"enum": list(FORMATS)}, description="json, html or csv"
+            ),
         ] = None,
         min_position: MinPosition = None,
     ) -> Response[Any]:
@@ -374,7 +434,7 @@ class ReportController(Controller):
                 on=date,
             )
         except PeriodError as e:
-            raise invalid(e.field, str(e)) from None
+            raise invalid(e.field, str(e), code=e.code) from None
         caught_up(services, request, min_position, "units", "indicators")
         store = services.reads.store
         scope = scope_of(principal)

@@ -10,7 +10,7 @@ application's state (``webhooks``) or built beside the read models on first use.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -18,13 +18,14 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.access import Services
-from api.http import LARGEST, READ, WRITE, Call, On, caught_up
+from api.http import READ, WRITE, Call, MinPosition, On, caught_up
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
+from api.schemas import Code
 from domain.application import Outcome
 from domain.errors import NotFound, NotPermitted
 from domain.meta import Context
-from domain.subscription import Subscription
+from domain.subscription import MAX_FILTER_ITEMS, MAX_TEMPLATE, MAX_URL, Subscription
 from notifiers.delivery import (
     STATUSES,
     deliveries,
@@ -39,35 +40,58 @@ from projections.runner import wait_in_store
 ADMIN = {"role": "admin"}
 
 
+#: What the domain checks a subscription's fields against (domain.subscription), stated
+#: in the published schema too.
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL, pattern=r"^\s*[Hh][Tt][Tt][Pp][Ss]?://")]
+Names = Annotated[
+    list[Annotated[str, msgspec.Meta(min_length=1, max_length=128)]],
+    msgspec.Meta(max_length=MAX_FILTER_ITEMS),
+]
+Codes = Annotated[list[Code], msgspec.Meta(max_length=MAX_FILTER_ITEMS)]
+MinLevel = Annotated[int, msgspec.Meta(ge=1, le=4)]
+Language = Literal["zh", "en"]
+Template = Annotated[str, msgspec.Meta(max_length=MAX_TEMPLATE)]
+Description = Annotated[str, msgspec.Meta(max_length=200)]
+#: ``whsec_`` (optional) and the base64 of 24 to 64 bytes (notifiers.secrets).
+Secret = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(whsec_)?(?:(?:[A-Za-z0-9+/]{4}){8,20}"
+        r"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)?"
+        r"|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?)$"
+    ),
+]
+
+
 class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    url: str
-    event_types: list[str] = msgspec.field(default_factory=list)
-    themes: list[str] = msgspec.field(default_factory=list)
-    min_level: int | None = None
-    units: list[str] = msgspec.field(default_factory=list)
-    subtrees: list[str] = msgspec.field(default_factory=list)
+    url: Url
+    event_types: Names = msgspec.field(default_factory=list)
+    themes: Names = msgspec.field(default_factory=list)
+    min_level: MinLevel | None = None
+    units: Codes = msgspec.field(default_factory=list)
+    subtrees: Codes = msgspec.field(default_factory=list)
     addressed_only: bool = False
-    language: str = "zh"
-    template: str | None = None
-    description: str | None = None
+    language: Language = "zh"
+    template: Template | None = None
+    description: Description | None = None
     active: bool = True
     #: A ``whsec_`` secret of the client's own; one is generated when not given.
-    secret: str | None = None
+    secret: Secret | None = None
     #: The unit that subscribes; defaults to the admin's own.
-    unit: str | None = None
+    unit: Code | None = None
 
 
 class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    url: str | msgspec.UnsetType = msgspec.UNSET
-    event_types: list[str] | msgspec.UnsetType = msgspec.UNSET
-    themes: list[str] | msgspec.UnsetType = msgspec.UNSET
-    min_level: int | msgspec.UnsetType | None = msgspec.UNSET
-    units: list[str] | msgspec.UnsetType = msgspec.UNSET
-    subtrees: list[str] | msgspec.UnsetType = msgspec.UNSET
+    url: Url | msgspec.UnsetType = msgspec.UNSET
+    event_types: Names | msgspec.UnsetType = msgspec.UNSET
+    themes: Names | msgspec.UnsetType = msgspec.UNSET
+    min_level: MinLevel | msgspec.UnsetType | None = msgspec.UNSET
+    units: Codes | msgspec.UnsetType = msgspec.UNSET
+    subtrees: Codes | msgspec.UnsetType = msgspec.UNSET
     addressed_only: bool | msgspec.UnsetType = msgspec.UNSET
-    language: str | msgspec.UnsetType = msgspec.UNSET
-    template: str | msgspec.UnsetType | None = msgspec.UNSET
-    description: str | msgspec.UnsetType | None = msgspec.UNSET
+    language: Language | msgspec.UnsetType = msgspec.UNSET
+    template: Template | msgspec.UnsetType | None = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -76,7 +100,7 @@ class Reason(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Rotation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    secret: str | None = None
+    secret: Secret | None = None
 
 
 def webhooks_of(request: Request[Any, Any, Any]) -> Notifiers:
@@ -128,14 +152,16 @@ def _check_scope(call: Call, unit: str, fields: dict[str, Any]) -> None:
         for code in fields.get(name) or []:
             center.unit(code)
             if not center.is_within(code, unit):
-                raise invalid(name, f"unit {code} lies outside the subtree of {unit}")
+                raise invalid(
+                    name, f"unit {code} lies outside the subtree of {unit}", code="outside-subtree"
+                )
 
 
 def _check_url(webhooks: Notifiers, url: str) -> None:
     try:
         check_target(url, webhooks.config.allowed_networks)
     except TargetRefused as e:
-        raise invalid("url", str(e)) from None
+        raise invalid("url", str(e), code="target-refused") from None
 
 
 def view(s: Subscription) -> dict[str, Any]:
@@ -206,7 +232,7 @@ class SubscriptionController(Controller):
     def list_(
         self,
         call: On,
-        min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
+        min_position: MinPosition = None,
     ) -> list[dict[str, Any]]:
         """The subscriptions of the admin's subtree (no secrets)."""
         webhooks = webhooks_of(call.request)
@@ -301,11 +327,11 @@ class DeliveryController(Controller):
         self,
         call: On,
         subscription: FromQuery[UUID | None] = None,
-        status: FromQuery[str | None] = None,
+        status: Annotated[str | None, QueryParameter(schema_extra={"enum": list(STATUSES)})] = None,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        min_position: Annotated[int | None, QueryParameter(ge=0, le=LARGEST)] = None,
+        min_position: MinPosition = None,
     ) -> list[dict[str, Any]]:
         """What was sent and what failed, newest first, with every attempt."""
         if status is not None and status not in STATUSES:

@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
 from api.access import warning_to_act_on
-from api.history import past_response
+from api.history import AT_MOST_ONE_PAST, past_response
 from api.http import (
     READ,
     WRITE,
@@ -106,7 +106,7 @@ class WarningController(Controller):
             items=[call.services.views.warning_row(r) for r in rows], next_cursor=next_cursor
         )
 
-    @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
+    @get("/{wid:uuid}", sync_to_thread=True, responses=READ, operation_class=AT_MOST_ONE_PAST)
     def get_warning(
         self,
         call: On,

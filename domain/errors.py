@@ -39,7 +39,7 @@ class CommandIdReused(InvalidValue, code="command-id-reused"):
     """
 
 
-class BusinessTimeRefused(InvalidValue):
+class BusinessTimeRefused(InvalidValue, code="business-time-refused"):
     """A reported business time (``occurred_at``) outside its bounds: before the record it
     acts on was created or before the step it follows, or ahead of the clock by more than
     the skew allowed (:data:`domain.meta.CLOCK_SKEW`)."""

@@ -28,6 +28,10 @@ def _compiled(env: SandboxedEnvironment, source: str) -> jinja2.Template:
     return env.from_string(source)
 
 
+class TemplateRefused(InvalidValue, code="template-invalid"):
+    """A subscription's own template that Jinja2 cannot parse (no schema can say so)."""
+
+
 class Texts:
     """Renders the text of a notification."""
 
@@ -57,4 +61,4 @@ class Texts:
         try:
             _compiled(self.sandbox, custom)
         except jinja2.TemplateSyntaxError as e:
-            raise InvalidValue(f"the template does not parse: {e.message}") from None
+            raise TemplateRefused(f"the template does not parse: {e.message}") from None

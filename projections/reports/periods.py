@@ -14,9 +14,11 @@ from projections.indicators import epoch
 class PeriodError(ValueError):
     """A period that cannot be reported on; ``field`` names the parameter at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        #: The problem type of a refusal no schema can state (``api.contract.BEYOND_SCHEMA``).
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ def parse_instant(text: str, field: str, tz: ZoneInfo) -> datetime:
 
 
 def _out_of_range(field: str) -> PeriodError:
-    return PeriodError(field, f"{field} lies outside the years a report can count (1 to 9999)")
+    return PeriodError(
+        field, f"{field} lies outside the years a report can count (1 to 9999)", "outside-years"
+    )
 
 
 def _whole_second(instant: datetime) -> datetime:
@@ -117,7 +121,9 @@ def resolve_period(
     start = _whole_second(parse_instant(from_, "from", tz))
     end = _whole_second(parse_instant(to, "to", tz))
     if end <= start:
-        raise PeriodError("to", "to must come after from (the period is [from, to))")
+        raise PeriodError(
+            "to", "to must come after from (the period is [from, to))", "period-reversed"
+        )
     label = f"{start.astimezone(tz).isoformat()} – {end.astimezone(tz).isoformat()}"
     return Period(start, end, zone, label)
 

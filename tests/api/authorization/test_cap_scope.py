@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import pytest
-
 from domain.warning import WarningStatus
 from tests.api.authorization.world import World
 
