@@ -183,7 +183,7 @@ def test_a_step_dated_before_its_instruction_was_issued_is_refused(
         headers=as_("office"),
     )
 
-    refused(r, 422, "invalid-value", "occurred_at", field="occurred_at")
+    refused(r, 422, "business-time-refused", "occurred_at", field="occurred_at")
     assert center.head_position() == head
 
 
@@ -206,7 +206,7 @@ def test_a_submission_dated_before_the_sign_for_is_refused(
         headers=as_("office"),
     )
 
-    refused(r, 422, "invalid-value", "before it", field="occurred_at")
+    refused(r, 422, "business-time-refused", "before it", field="occurred_at")
     assert center.head_position() == head
 
 
@@ -222,7 +222,7 @@ def test_a_business_time_ahead_of_the_clock_beyond_the_skew_is_refused(
         headers=as_("office"),
     )
 
-    refused(r, 422, "invalid-value", "future", field="occurred_at")
+    refused(r, 422, "business-time-refused", "future", field="occurred_at")
     assert center.head_position() == head
 
 
