@@ -3,6 +3,7 @@
 closedloop serve [--host H] [--port P] [--workers N] [--no-projections]
 closedloop projections run | rebuild [NAME] | verify | status
 closedloop watch run
+closedloop backup FILE | restore FILE
 closedloop demo load
 closedloop demo tokens
 closedloop units list
@@ -22,6 +23,7 @@ from typing import Any
 
 from api.tokens import ROLES
 from closedloop.audit_cli import add_audit_commands
+from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.settings import Settings, SettingsError
@@ -344,6 +346,7 @@ def parser() -> argparse.ArgumentParser:
     _command(proj_sub, "status", "each view's position, the head and the lag", _projections_status)
 
     add_audit_commands(sub)
+    add_backup_commands(sub)
     add_notifier_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")
