@@ -38,8 +38,10 @@ def deployment_env(url: str, port: int, folder: Path) -> dict[str, str]:
 class Fleet:
     """One process of each kind; :meth:`kill` and :meth:`start` one kind at a time."""
 
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
+    def __init__(self, env: dict[str, str], folder: Path, *, api_follows: bool = False) -> None:
         self.env = env
+        #: Whether the API process follows the log itself (``serve`` as on SQLite).
+        self.api_follows = api_follows
         self.folder = folder
         self.port = int(env["CLOSEDLOOP_PORT"])
         self.base = f"http://127.0.0.1:{self.port}"
@@ -47,7 +49,13 @@ class Fleet:
 
     def command(self, kind: str) -> list[str]:
         return {
-            "api": [str(BIN), "serve", "--port", str(self.port), "--no-projections"],
+            "api": [
+                str(BIN),
+                "serve",
+                "--port",
+                str(self.port),
+                *([] if self.api_follows else ["--no-projections"]),
+            ],
             "projections": [str(BIN), "projections", "run", "--poll", "0.2"],
             "notifiers": [str(BIN), "notifiers", "run"],
             "watch": [str(BIN), "watch", "run"],
