@@ -187,6 +187,14 @@ def _sqlite_restore(source: Path, events: Path) -> None:
 
 
 def _postgres_restore(source: Path, store: Postgres) -> None:
+    listing = _run("pg_restore", "--list", str(source)).splitlines()
+    entries = [line for line in listing if " SCHEMA - " not in line]
+    named = [line for line in listing if " SCHEMA - " in line]
+    if named and not any(line.split()[-2] == store.schema for line in named):
+        raise BackupError(
+            f"the backup is of schema {named[0].split()[-2]}; name that schema in "
+            "CLOSEDLOOP_DATABASE_URL (?schema=...) of the store to restore into"
+        )
     with store.connect() as conn:
         tables = conn.execute(
             "SELECT COUNT(*) FROM pg_tables WHERE schemaname = %s", (store.schema,)
@@ -196,17 +204,10 @@ def _postgres_restore(source: Path, store: Postgres) -> None:
                 f"schema {store.schema} of database {store.dbname} holds tables already; "
                 "restore into a fresh database"
             )
+        # The schema is made here, not by the backup: in a fresh database ``public``
+        # exists already.
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(store.schema)))
-    listing = _run("pg_restore", "--list", str(source)).splitlines()
-    entries = [line for line in listing if " SCHEMA - " not in line]
-    named = [line for line in listing if " SCHEMA - " in line]
-    if named and not any(line.split()[-2] == store.schema for line in named):
-        raise BackupError(
-            f"the backup is of schema {named[0].split()[-2]}; name that schema in "
-            "CLOSEDLOOP_DATABASE_URL (?schema=...) of the store to restore into"
-        )
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as f:
-        # The schema itself is made above: in a fresh database ``public`` exists already.
         f.write("\n".join(entries) + "\n")
         use_list = f.name
     try:

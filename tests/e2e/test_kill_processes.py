@@ -67,7 +67,7 @@ def test_each_process_killed_mid_load_and_restarted_loses_nothing_and_verifies(
                 time.sleep(0.3)
                 fleet.start(kind)  # the API: until it answers /health again
                 if kind != "api":
-                    done = wait_for(lambda k=kind, h=head: reached(store, k, outbox) >= h, 60)
+                    done = wait_for(lambda k=kind, h=head: reached(store, k, outbox) >= h, 120)
                     if done is None:
                         recovery[kind] = None
                         continue
