@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.server import BIN, wait_until_healthy
@@ -106,9 +107,8 @@ class Fleet:
         return (self.folder / f"{kind}.log").read_text(errors="replace")
 
 
-def wait_for(check: object, seconds: float, every: float = 0.1) -> float | None:
+def wait_for(check: Callable[[], object], seconds: float, every: float = 0.1) -> float | None:
     """Seconds until ``check()`` is true, or None after ``seconds``."""
-    assert callable(check)
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         if check():
