@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,6 +15,20 @@ from pathlib import Path
 from tests.e2e.server import BIN, wait_until_healthy
 
 KINDS = ("api", "projections", "notifiers", "watch")
+#: The loopback ports these tests' servers take (the first one free).
+PORTS = range(18700, 18800)
+
+
+def fleet_port() -> int:
+    """A free loopback port of :data:`PORTS`."""
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port from {PORTS.start} to {PORTS.stop - 1}")
 
 
 def deployment_env(url: str, port: int, folder: Path) -> dict[str, str]:

@@ -16,9 +16,8 @@ import pytest
 
 from domain.demo import load_demo
 from tests.conftest import POSTGRES_URL, make_center, opened_center, require_postgres
-from tests.e2e.fleet import Fleet, deployment_env
+from tests.e2e.fleet import Fleet, deployment_env, fleet_port
 from tests.e2e.load_kill import Load, issue_tokens, summary
-from tests.e2e.server import free_port
 from tests.integration.projections.workload import warning
 
 pytestmark = pytest.mark.slow
@@ -54,7 +53,7 @@ def test_a_backup_taken_under_load_restores_into_a_fresh_store_that_verifies(
         tokens = issue_tokens(center)
     finally:
         center.close()
-    env = deployment_env(database_url, free_port(), tmp_path)
+    env = deployment_env(database_url, fleet_port(), tmp_path)
     # One server that also follows the log (on SQLite it always does).
     fleet = Fleet(env, tmp_path, api_follows=True)
     load = Load(fleet.base, tokens, CLIENTS)

@@ -24,10 +24,9 @@ from closedloop.workers import INTAKE_TRACKING
 from notifiers.delivery import deliveries
 from projections.registry import view_names
 from projections.store import ViewStore, tracking_name
-from tests.e2e.fleet import KINDS, Fleet, deployment_env, wait_for
+from tests.e2e.fleet import KINDS, Fleet, deployment_env, fleet_port, wait_for
 from tests.e2e.load_kill import Load, Tally, issue_tokens, summary
 from tests.e2e.processes import subscribed_demo
-from tests.e2e.server import free_port
 from tests.fakes import Receiver
 
 pytestmark = pytest.mark.slow
@@ -69,7 +68,7 @@ def kill_under_load(
     with subscribed_demo(url, receiver, folder / "webhook.key", {}) as (center, store, setup):
         outbox = setup.outbox.name
         tokens = issue_tokens(center)
-        fleet = Fleet(deployment_env(url, free_port(), folder), folder, api_follows=api_follows)
+        fleet = Fleet(deployment_env(url, fleet_port(), folder), folder, api_follows=api_follows)
         kinds = ["api"] if api_follows else list(KINDS)
         load = Load(fleet.base, tokens, CLIENTS)
         recovery: dict[str, float | None] = {}
