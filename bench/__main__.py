@@ -5,7 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit, export, http_issue, loop_cost, rebuild, recorder, report_latency, webhooks
+from bench import (
+    audit,
+    backup,
+    export,
+    http_issue,
+    loop_cost,
+    rebuild,
+    recorder,
+    report_latency,
+    webhooks,
+)
 
 #: Each benchmark takes its own command-line options and returns an exit status.
 BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
@@ -15,6 +25,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "audit": (audit.main, "verifying the hash chain, against reading and hashing the log"),
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
+    "backup": (backup.main, "commands/s while pg_dump runs, against none, in turns"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),
 }

@@ -3,6 +3,7 @@
 closedloop serve [--host H] [--port P] [--workers N] [--no-projections]
 closedloop projections run | rebuild [NAME] | verify | status
 closedloop watch run
+closedloop backup FILE | restore FILE
 closedloop demo load
 closedloop demo tokens
 closedloop units list
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from api.tokens import ROLES, TokenBook
 from closedloop.audit_cli import add_audit_commands
+from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.settings import Settings, SettingsError
@@ -309,49 +311,19 @@ def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _projections_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.registry import view_classes
-    from projections.runner import Runner
     from projections.store import ViewStore
+    from projections.verify import verify_views
 
     center = build_command_center(settings)
     live = ViewStore.for_env(center.env)
-    scratch = live.scratch()
     try:
-        runner = Runner(center, scratch, listen=False)
-        # Rebuild up to where the live views are, so that both saw the same events.
-        target = min(
-            (live.max_tracking_id(f"closedloop/{c.name}") or 0 for c in view_classes()),
-            default=0,
-        )
-        runner.prepare()
-        while min(runner.positions.values(), default=0) < target and runner.step():
-            pass
-        for cls in view_classes():
-            live_at = live.max_tracking_id(f"closedloop/{cls.name}") or 0
-            scratch_at = scratch.max_tracking_id(f"closedloop/{cls.name}") or 0
-            for table in cls.tables():
-                a, b = live.table_rows(table), scratch.table_rows(table)
-                if live_at != scratch_at:
-                    print(
-                        f"closedloop: view {cls.name} is at {live_at}, its rebuild at {scratch_at}"
-                        " (the log moved on while verifying; run verify again)",
-                        file=sys.stderr,
-                    )
-                    return 1
-                if a != b:
-                    first = next(
-                        (f"live {x} / rebuilt {y}" for x, y in zip(a, b, strict=False) if x != y),
-                        f"live has {len(a)} rows, rebuilt {len(b)}",
-                    )
-                    print(
-                        f"closedloop: view {cls.name}, table {table} differs: {first}",
-                        file=sys.stderr,
-                    )
-                    return 1
-            print(f"{cls.name}: identical to a rebuild at position {live_at}")
+        for verdict in verify_views(center, live):
+            if not verdict.ok:
+                print(f"closedloop: {verdict.line()}", file=sys.stderr)
+                return 1
+            print(verdict.line())
         return 0
     finally:
-        scratch.discard()
         live.close()
 
 
@@ -422,6 +394,7 @@ def parser() -> argparse.ArgumentParser:
     _command(proj_sub, "status", "each view's position, the head and the lag", _projections_status)
 
     add_audit_commands(sub)
+    add_backup_commands(sub)
     add_notifier_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")

@@ -256,6 +256,30 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+class _Pool(httpcore.ConnectionPool):
+    """httpcore's pool, except that a pass never closes a connection it has handed to a
+    request that has not started on it yet.
+
+    The pool hands an idle connection to a waiting request under its lock, but the
+    connection turns active only when that request's thread starts on it, outside the
+    lock. Meanwhile another thread's pass still sees it idle and may close it (expired
+    keep-alive, surplus, or to make room), after the request was sent: the answer's read
+    then fails with ``ReadError: [Errno 9] Bad file descriptor`` (or waits out its
+    timeout) although the receiver had the whole body, and the delivery is sent again
+    (issue 18 item 4; httpcore issue 1110, open on 1.0.9). Such a connection stays in
+    the pool; if it really is stale, its request fails as on any stale connection.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.ConnectionInterface]:
+        closing = super()._assign_requests_to_connections()
+        taken = {id(r.connection) for r in self._requests if r.connection is not None}
+        kept = [c for c in closing if id(c) in taken and not c.is_closed()]
+        if not kept:
+            return closing
+        self._connections.extend(kept)
+        return [c for c in closing if id(c) not in taken]
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over :class:`_GuardedBackend`; no proxy from the environment
     (a proxy would be the address checked, not the target)."""
@@ -264,7 +288,7 @@ class GuardedTransport(httpx.HTTPTransport):
         super().__init__(limits=limits, trust_env=False)
         # httpx offers no way to hand its pool a network backend: the pool is built again
         # with the same settings and ours. The rebinding test fails if this stops working.
-        self._pool = httpcore.ConnectionPool(
+        self._pool = _Pool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
