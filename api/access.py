@@ -4,12 +4,14 @@ Authentication and the role check run as a guard, before the body is even read, 
 request without a valid token or role is refused without touching anything. The unit
 rules of each act (issuer, assignee, superior, direction) are the domain's. Reading is
 scoped here: outside the auditor's and admin's roles, a unit sees what concerns its own
-subtree, and anything else answers 404, as if it did not exist (ADR 0008).
+subtree, and anything else answers 404, as if it did not exist (ADR 0008). The same
+guard holds the abuse limits (ADR 0043): failed authentications per address, writes per
+token, both answered 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
@@ -20,6 +22,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.idempotency import IdempotencyBook
 from api.problems import ProblemError
+from api.rate_limits import RateLimits
 from api.tokens import Principal, TokenBook
 from api.views import Views
 from domain.application import CommandCenter
@@ -30,6 +33,7 @@ from domain.warning import EarlyWarning
 from projections.service import ReadModels
 
 _JSON_TYPES = ("application/json",)
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Services:
     views: Views
     #: The longest a read waits for the views to reach a client's position (seconds).
     read_wait: float = 5.0
+    #: Failed authentications per address, writes per token (ADR 0043).
+    limits: RateLimits = field(default_factory=RateLimits)
 
 
 def _is_json(content_type: str) -> bool:
@@ -61,14 +67,26 @@ async def authenticate(
         "\x00" in key or "\x00" in value for key, value in connection.query_params.multi_items()
     ):
         raise ProblemError(400, "the address cannot contain a NUL character")
+    services: Services = connection.app.state.services
+    limits = services.limits
+    address = connection.client.host if connection.client else "unknown"
+    # An address that has spent its failures is refused before any token it sends is
+    # looked up: guessing costs the guesser, not the store (ADR 0043).
+    wait = limits.address_wait(address)
+    if wait is not None:
+        raise too_many(
+            wait,
+            "too many failed authentications from this address; try again later",
+            code="too-many-failed-authentications",
+        )
     header = connection.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="closedloop"'}
     if scheme.lower() != "bearer" or not secret.strip():
+        limits.failed(address)
         raise ProblemError(
             401, "a bearer token is needed (Authorization: Bearer cl_…)", headers=challenge
         )
-    services: Services = connection.app.state.services
     secret = secret.strip()
     # A token seen valid moments ago is answered from memory, on the event loop; only a
     # lookup on the store goes to a worker thread (ADR 0017).
@@ -76,6 +94,7 @@ async def authenticate(
         services.tokens.authenticate, secret
     )
     if principal is None:
+        limits.failed(address)
         raise ProblemError(401, "the token is unknown or was revoked", headers=challenge)
     role = handler.opt.get("role")
     if role is not None and role not in principal.roles:
@@ -85,7 +104,16 @@ async def authenticate(
             f"{', '.join(principal.roles)}",
             code="role-required",
         )
-    if connection.scope.get("method") in ("POST", "PUT", "PATCH"):
+    method = connection.scope.get("method")
+    if method in _WRITES:
+        wait = limits.write_wait(principal.token_id)
+        if wait is not None:
+            raise too_many(
+                wait,
+                "this token has made too many changes lately; try again later",
+                code="write-rate-exceeded",
+            )
+    if method in ("POST", "PUT", "PATCH"):
         has_body = connection.headers.get("content-length", "0") != "0" or (
             "transfer-encoding" in connection.headers
         )
@@ -98,6 +126,13 @@ async def authenticate(
             wanted = ", ".join(accepted) if accepted else "JSON (application/json)"
             raise ProblemError(415, f"send {wanted}, not {content_type or 'an untyped body'}")
     connection.state.principal = principal
+
+
+def too_many(wait: int, detail: str, *, code: str) -> ProblemError:
+    """A 429 problem that says when to try again (``Retry-After``, in seconds)."""
+    return ProblemError(
+        429, f"{detail} (in {wait} s)", code=code, headers={"Retry-After": str(wait)}
+    )
 
 
 def current_principal(

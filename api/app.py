@@ -29,6 +29,7 @@ from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, ProblemError
 from api.query_secrets import refuse_secrets_in_query
+from api.rate_limits import RateLimits
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
 from api.subscriptions import SUBSCRIPTION_HANDLERS
@@ -70,7 +71,8 @@ def health(services: NamedDependency[Services]) -> Health:
 )
 def metrics(state: State) -> str:
     """Prometheus text format: the log's head, each view's position, lag and heartbeat;
-    the webhooks' queue, and their subscriptions and failing endpoints counted."""
+    the webhooks' queue, and their subscriptions and failing endpoints counted; the abuse
+    limits, and what they refused."""
     # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
     return exposition(state.metrics)
 
@@ -80,6 +82,7 @@ def build_services(
     reads: ReadModels,
     read_wait: float,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    rate_limits: RateLimits | None = None,
 ) -> Services:
     return Services(
         center=center,
@@ -88,6 +91,7 @@ def build_services(
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
+        limits=rate_limits or RateLimits(),
     )
 
 
@@ -101,14 +105,16 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Any]] = (),
     intake: Intake | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    rate_limits: RateLimits | None = None,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
-    ``token_cache_seconds`` is how long a token found valid is trusted from memory.
+    ``token_cache_seconds`` is how long a token found valid is trusted from memory;
+    ``rate_limits`` are the abuse limits (the defaults of :class:`RateLimits` if None).
     """
-    services = build_services(center, reads, read_wait, token_cache_seconds)
+    services = build_services(center, reads, read_wait, token_cache_seconds, rate_limits)
     return Litestar(
         route_handlers=[
             health,

@@ -109,6 +109,7 @@ def build_app(
     webhook notifiers, playbooks and the deadline watch). With it off, other processes
     (``projections run``, ``notifiers run``, ``watch run``) do that work."""
     from api.app import create_app
+    from api.rate_limits import RateLimits
     from audit import AuditChain
     from closedloop.intake_config import build_intake
     from notifiers.service import Notifiers
@@ -141,6 +142,7 @@ def build_app(
         on_shutdown=stops,
         token_cache_seconds=settings.token_cache_seconds,
         read_wait=settings.read_wait_seconds,
+        rate_limits=RateLimits(settings.server.auth_failure_limit, settings.server.write_limit),
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.
