@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit, http_issue, loop_cost, rebuild, recorder, report_latency, webhooks
+from bench import abuse, audit, http_issue, loop_cost, rebuild, recorder, report_latency, webhooks
 
 #: Each benchmark takes its own command-line options and returns an exit status.
 BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
@@ -16,6 +16,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
+    "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
 }
 
 
