@@ -7,11 +7,13 @@ scoped here: outside the auditor's and admin's roles, a unit sees what concerns 
 subtree, and anything else answers 404, as if it did not exist (ADR 0008). Acting is
 never widened by reading: a token that reads everything still acts on a warning only
 under its own unit (:func:`warning_to_act_on`, ADR 0044).
+The same guard holds the abuse limits (ADR 0043): failed authentications per
+address, writes per token, both answered 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
@@ -22,6 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.idempotency import IdempotencyBook
 from api.problems import ProblemError
+from api.rate_limits import RateLimits
 from api.tokens import Principal, TokenBook, TokenRefused
 from api.views import Views
 from domain.application import CommandCenter
@@ -32,6 +35,7 @@ from domain.warning import EarlyWarning
 from projections.service import ReadModels
 
 _JSON_TYPES = ("application/json",)
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Services:
     views: Views
     #: The longest a read waits for the views to reach a client's position (seconds).
     read_wait: float = 5.0
+    #: Failed authentications per address, writes per token (ADR 0043).
+    limits: RateLimits = field(default_factory=RateLimits)
 
 
 def _is_json(content_type: str) -> bool:
@@ -63,14 +69,26 @@ async def authenticate(
         "\x00" in key or "\x00" in value for key, value in connection.query_params.multi_items()
     ):
         raise ProblemError(400, "the address cannot contain a NUL character")
+    services: Services = connection.app.state.services
+    limits = services.limits
+    address = connection.client.host if connection.client else "unknown"
+    # An address that has spent its failures is refused before any token it sends is
+    # looked up: guessing costs the guesser, not the store (ADR 0043).
+    wait = limits.address_wait(address)
+    if wait is not None:
+        raise too_many(
+            wait,
+            "too many failed authentications from this address; try again later",
+            code="too-many-failed-authentications",
+        )
     header = connection.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="closedloop"'}
     if scheme.lower() != "bearer" or not secret.strip():
+        limits.failed(address)
         raise ProblemError(
             401, "a bearer token is needed (Authorization: Bearer cl_…)", headers=challenge
         )
-    services: Services = connection.app.state.services
     secret = secret.strip()
     # A token seen valid moments ago is answered from memory, on the event loop; only a
     # lookup on the store goes to a worker thread (ADR 0017).
@@ -81,6 +99,7 @@ async def authenticate(
     except TokenRefused as e:
         raise ProblemError(401, _refusal(e, services), code=e.code, headers=challenge) from None
     if principal is None:
+        limits.failed(address)
         raise ProblemError(401, "the token is unknown or was revoked", headers=challenge)
     role = handler.opt.get("role")
     if role is not None and role not in principal.roles:
@@ -90,7 +109,16 @@ async def authenticate(
             f"{', '.join(principal.roles)}",
             code="role-required",
         )
-    if connection.scope.get("method") in ("POST", "PUT", "PATCH"):
+    method = connection.scope.get("method")
+    if method in _WRITES:
+        wait = limits.write_wait(principal.token_id)
+        if wait is not None:
+            raise too_many(
+                wait,
+                "this token has made too many changes lately; try again later",
+                code="write-rate-exceeded",
+            )
+    if method in ("POST", "PUT", "PATCH"):
         has_body = connection.headers.get("content-length", "0") != "0" or (
             "transfer-encoding" in connection.headers
         )
@@ -111,6 +139,13 @@ def _refusal(refused: TokenRefused, services: Services) -> str:
         return refused.detail
     at = refused.expires_at.astimezone(services.views.zone).isoformat()
     return f"{refused.detail} (at {at}); ask an admin for a new one"
+
+
+def too_many(wait: int, detail: str, *, code: str) -> ProblemError:
+    """A 429 problem that says when to try again (``Retry-After``, in seconds)."""
+    return ProblemError(
+        429, f"{detail} (in {wait} s)", code=code, headers={"Retry-After": str(wait)}
+    )
 
 
 def current_principal(

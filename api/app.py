@@ -35,6 +35,7 @@ from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
+from api.rate_limits import RateLimits
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
 from api.subscriptions import SUBSCRIPTION_HANDLERS
@@ -119,7 +120,8 @@ async def health(services: NamedDependency[Services], state: State) -> Health:
 )
 def metrics(state: State) -> str:
     """Prometheus text format: the log's head, each view's position, lag and heartbeat;
-    the webhooks' queue, and their subscriptions and failing endpoints counted."""
+    the webhooks' queue, and their subscriptions and failing endpoints counted; the abuse
+    limits, and what they refused."""
     # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
     return exposition(state.metrics)
 
@@ -140,6 +142,7 @@ def build_services(
     read_wait: float,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     token_max_lifetime: timedelta | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> Services:
     return Services(
         center=center,
@@ -148,6 +151,7 @@ def build_services(
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
+        limits=rate_limits or RateLimits(),
     )
 
 
@@ -163,16 +167,20 @@ def create_app(
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     token_max_lifetime: timedelta | None = None,
     admission: Admission | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
     ``token_cache_seconds`` is how long a token found valid is trusted from memory;
+    ``rate_limits`` are the abuse limits (the defaults of :class:`RateLimits` if None);
     ``token_max_lifetime`` the longest a token issued over the API may live;
     ``admission`` bounds the requests answered at once and waiting (ADR 0047).
     """
-    services = build_services(center, reads, read_wait, token_cache_seconds, token_max_lifetime)
+    services = build_services(
+        center, reads, read_wait, token_cache_seconds, token_max_lifetime, rate_limits
+    )
     admission = admission or Admission()
     checks = HealthCheck()
     app = Litestar(

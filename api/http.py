@@ -59,8 +59,9 @@ def problem_specs(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-READ = problem_specs(400, 401, 403, 404, 422)
-WRITE = problem_specs(400, 401, 403, 404, 409, 412, 413, 415, 422)
+# 429: an address past its failed authentications, a token past its writes (ADR 0043).
+READ = problem_specs(400, 401, 403, 404, 422, 429)
+WRITE = problem_specs(400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
 
 #: The largest whole number the stores keep (a BIGINT): positions and versions stop here.
 LARGEST = 2**63 - 1

@@ -3,7 +3,8 @@
 A registry of the application's own (never the library's process-wide default) holds
 one collector that reads the figures when scraped: the log's head, each view's
 position, lag and heartbeat, the webhooks' queue, and their subscriptions and failing
-endpoints counted. The library writes the text, labels escaped (ADR 0035).
+endpoints counted; the abuse limits as configured, the failed authentications and the
+requests refused 429 (ADR 0043). The library writes the text, labels escaped (ADR 0035).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.access import Services
@@ -53,6 +54,35 @@ class CenterCollector(Collector):
                 heartbeat.add_metric([v["view"]], v["heartbeat_age"])
         yield heartbeat
         yield from self._webhooks()
+        yield from self._limits()
+
+    def _limits(self) -> Iterator[Metric]:
+        """What the abuse limits allow and what they refused (ADR 0043): counts of this
+        process, which a scrape of each worker of ``serve --workers N`` gives apart."""
+        limits = self.services.limits
+        allowed = GaugeMetricFamily(
+            "closedloop_rate_limit_allowed",
+            "Requests a limit allows in its moving window (none listed: the limit is off).",
+            labels=["limit", "window_seconds"],
+        )
+        for name, items in limits.rates.items():
+            for item in items:
+                allowed.add_metric([name, str(item.get_expiry())], item.amount)
+        yield allowed
+        yield CounterMetricFamily(
+            "closedloop_auth_failures",
+            "Requests answered 401: no bearer token, an unknown one or a revoked one.",
+            value=limits.failed_authentications,
+        )
+        refused = CounterMetricFamily(
+            "closedloop_rate_limited",
+            "Requests answered 429, by limit: auth_failures (per client address), "
+            "writes (per token).",
+            labels=["limit"],
+        )
+        for name, count in limits.refused.items():
+            refused.add_metric([name], count)
+        yield refused
 
     def _webhooks(self) -> Iterator[Metric]:
         """What an operator alerts on: deliveries piling up, endpoints failing or disabled

@@ -51,11 +51,13 @@ _CODES = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    408: "request-timeout",
     409: "conflict",
     412: "precondition-failed",
     413: "too-large",
     415: "unsupported-media-type",
     422: "invalid-value",
+    429: "too-many-requests",
     500: "internal-error",
     503: "unavailable",
 }

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bench import (
+    abuse,
     audit,
     backup,
     export,
@@ -28,6 +29,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "backup": (backup.main, "commands/s while pg_dump runs, against none, in turns"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),
+    "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
 }
 
 

@@ -118,6 +118,7 @@ def build_app(
     (``projections run``, ``notifiers run``, ``watch run``) do that work."""
     from api.admission import Admission
     from api.app import create_app
+    from api.rate_limits import RateLimits
     from audit import AuditChain
     from closedloop.intake_config import build_intake
     from notifiers.service import Notifiers
@@ -156,6 +157,7 @@ def build_app(
             queued=settings.server.max_queued,
             wait=settings.server.queue_wait_seconds,
         ),
+        rate_limits=RateLimits(settings.server.auth_failure_limit, settings.server.write_limit),
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

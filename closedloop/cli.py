@@ -28,6 +28,7 @@ from api.tokens import ROLES, TokenBook
 from closedloop.audit_cli import add_audit_commands
 from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
+from closedloop.connections import ConnectionLimits, GuardedConfig
 from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.settings import Settings, SettingsError
 from domain.calendar import CalendarError
@@ -75,17 +76,42 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
     # Each worker process builds its own command center on the same store.
-    return run_asgi(factory, args.host, args.port, args.workers)
+    return run_asgi(factory, args.host, args.port, args.workers, connection_limits(settings))
 
 
-def run_asgi(factory: str, host: str, port: int, workers: int) -> int:
-    """Serve the application ``factory`` names with uvicorn, on one or several workers;
-    the exit status a supervisor reads (3: the server could not start, as uvicorn.run)."""
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The server's timeouts and connection bound (ADR 0043), ``max_connections`` within
+    what the process may open."""
+    server = settings.server
+    return ConnectionLimits(
+        header_timeout=server.header_timeout_seconds,
+        body_timeout=server.body_timeout_seconds,
+        keep_alive=server.keep_alive_seconds,
+        max_connections=server.max_connections,
+    ).within_open_files()
+
+
+def run_asgi(
+    factory: str,
+    host: str,
+    port: int,
+    workers: int,
+    limits: ConnectionLimits | None = None,
+) -> int:
+    """Serve the application ``factory`` names with uvicorn, on one or several workers,
+    slow clients cut off by ``limits`` (:mod:`closedloop.connections`); the exit status
+    a supervisor reads (3: the server could not start, as uvicorn.run)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(
-        factory, factory=True, host=host, port=port, workers=workers, **uvicorn_options()
+    config = GuardedConfig(
+        factory,
+        limits=limits or ConnectionLimits(),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        **uvicorn_options(),
     )
     if workers == 1:
         server = uvicorn.Server(config)

@@ -26,6 +26,7 @@ import msgspec
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from api.rate_limits import DEFAULT_AUTH_FAILURES, DEFAULT_WRITES, parse_rate
 from api.tokens import DEFAULT_CACHE_SECONDS
 from notifiers.config import WebhookConfig
 
@@ -65,6 +66,30 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 32
     max_queued: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
     queue_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    #: Abuse limits (ADR 0043), in the ``limits`` library's notation ("60/minute",
+    #: "10/second;100/minute") or "off": failed authentications per client address...
+    auth_failure_limit: str = DEFAULT_AUTH_FAILURES
+    #: ... and writes per token.
+    write_limit: str = DEFAULT_WRITES
+    #: A request's headers must be in within this many seconds of the connection waiting
+    #: for them (slowloris, issue 19)...
+    header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    #: ... its body within this many once the headers are in (a body is at most 1 MiB)...
+    body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    #: ... and an idle keep-alive connection is closed after this many.
+    keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=300)] = 5
+    #: Open connections per server process; past it the one that has waited longest for
+    #: a request's headers is cut, so that descriptors never run out (ADR 0043).
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 2000
+
+    def __post_init__(self) -> None:
+        for key in ("auth_failure_limit", "write_limit"):
+            text = getattr(self, key)
+            try:
+                parse_rate(text)
+            except ValueError:
+                name = next(n for n, (path, _) in VARIABLES.items() if path == f"server.{key}")
+                raise ValueError(str(_refused(name, text))) from None
 
 
 class AuditEnv(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -184,6 +209,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.store().env
 
 
+_RATE = "a rate such as 60/minute or 10/second;100/minute, or off"
 #: Each variable: where it goes in :class:`Settings`, and what it must be.
 VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_DATABASE_URL": ("database_url", "a database URL"),
@@ -206,6 +232,21 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "server.queue_wait_seconds",
         "a number of seconds from 0 to 60",
     ),
+    "CLOSEDLOOP_AUTH_FAILURE_LIMIT": ("server.auth_failure_limit", _RATE),
+    "CLOSEDLOOP_WRITE_LIMIT": ("server.write_limit", _RATE),
+    "CLOSEDLOOP_HEADER_TIMEOUT_SECONDS": (
+        "server.header_timeout_seconds",
+        "a number of seconds above 0, at most 300",
+    ),
+    "CLOSEDLOOP_BODY_TIMEOUT_SECONDS": (
+        "server.body_timeout_seconds",
+        "a number of seconds above 0, at most 3600",
+    ),
+    "CLOSEDLOOP_KEEP_ALIVE_SECONDS": (
+        "server.keep_alive_seconds",
+        "a whole number of seconds from 1 to 300",
+    ),
+    "CLOSEDLOOP_MAX_CONNECTIONS": ("server.max_connections", "a whole number from 1"),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),
@@ -221,6 +262,8 @@ _WHOLE_NUMBERS = frozenset(
         "CLOSEDLOOP_MAX_IN_FLIGHT",
         "CLOSEDLOOP_MAX_QUEUED",
         "CLOSEDLOOP_TOKEN_MAX_DAYS",
+        "CLOSEDLOOP_MAX_CONNECTIONS",
+        "CLOSEDLOOP_KEEP_ALIVE_SECONDS",
     }
 )
 
@@ -250,7 +293,8 @@ def _named(error: msgspec.ValidationError, section: str, env: Mapping[str, str])
     for name, (where, _) in VARIABLES.items():
         if where == path:
             return _refused(name, env.get(name, ""))
-    return SettingsError(str(error))
+    # A check of the struct's own names the variable already; msgspec adds where it was.
+    return SettingsError(re.sub(r" - at `\$[\w.]*`$", "", str(error)))
 
 
 def parse_database_url(url: str) -> StoreSettings:
