@@ -28,6 +28,7 @@ from domain.instruction import Instruction
 from domain.meta import Actor
 from domain.warning import EarlyWarning
 from projections.service import ReadModels
+from projections.sessions import SessionPositions
 
 _JSON_TYPES = ("application/json",)
 
@@ -43,6 +44,9 @@ class Services:
     views: Views
     #: The longest a read waits for the views to reach a client's position (seconds).
     read_wait: float = 5.0
+    #: Each principal's last write, when its reads wait for it (ADR 0045); None when
+    #: only a position the client names is waited for.
+    sessions: SessionPositions | None = None
 
 
 def _is_json(content_type: str) -> bool:

@@ -21,7 +21,7 @@ from api.access import Services, authenticate, current_principal, current_servic
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.dispositions import DispositionController
-from api.headers import add_safety_headers
+from api.headers import add_read_headers, add_safety_headers
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
@@ -80,6 +80,7 @@ def build_services(
     reads: ReadModels,
     read_wait: float,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    read_your_writes: bool = True,
 ) -> Services:
     return Services(
         center=center,
@@ -88,6 +89,7 @@ def build_services(
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
+        sessions=reads.sessions if read_your_writes else None,
     )
 
 
@@ -101,14 +103,16 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Any]] = (),
     intake: Intake | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    read_your_writes: bool = True,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
-    ``token_cache_seconds`` is how long a token found valid is trusted from memory.
+    ``token_cache_seconds`` is how long a token found valid is trusted from memory;
+    ``read_your_writes`` makes a principal's reads wait for its own last write (ADR 0045).
     """
-    services = build_services(center, reads, read_wait, token_cache_seconds)
+    services = build_services(center, reads, read_wait, token_cache_seconds, read_your_writes)
     return Litestar(
         route_handlers=[
             health,
@@ -129,7 +133,7 @@ def create_app(
         # A credential in the query is refused before the guard reads any token.
         middleware=[refuse_secrets_in_query],
         guards=[authenticate],
-        before_send=[add_safety_headers],
+        before_send=[add_safety_headers, add_read_headers],
         dependencies={
             "services": Provide(current_services, sync_to_thread=False),
             "principal": Provide(current_principal, sync_to_thread=False),

@@ -141,6 +141,7 @@ def build_app(
         on_shutdown=stops,
         token_cache_seconds=settings.token_cache_seconds,
         read_wait=settings.read_wait_seconds,
+        read_your_writes=settings.read_your_writes,
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

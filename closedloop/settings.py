@@ -54,6 +54,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     token_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = DEFAULT_CACHE_SECONDS
     #: The longest a read waits for the views to reach a client's position.
     read_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    #: ``session``: a principal's reads wait for its own last write (ADR 0045);
+    #: ``off``: only for the position a client names (``min_position``).
+    read_your_writes: Literal["session", "off"] = "session"
     #: ``here``: each server process also follows the log (projections, audit chain,
     #: notifiers, playbooks, watch); ``external``: other processes do (PostgreSQL only).
     projections: Literal["here", "external"] = "here"
@@ -154,6 +157,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.server.read_wait_seconds
 
     @property
+    def read_your_writes(self) -> bool:
+        return self.server.read_your_writes == "session"
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
@@ -184,6 +191,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "server.read_wait_seconds",
         "a number of seconds from 0 to 60",
     ),
+    "CLOSEDLOOP_READ_YOUR_WRITES": ("server.read_your_writes", "'session' or 'off'"),
     "CLOSEDLOOP_PROJECTIONS": ("server.projections", "'here' or 'external'"),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
