@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit, http_issue, loop_cost, rebuild, recorder, report_latency, webhooks
+from bench import (
+    audit,
+    http_issue,
+    loop_cost,
+    rebuild,
+    recorder,
+    report_latency,
+    session_reads,
+    webhooks,
+)
 
 #: Each benchmark takes its own command-line options and returns an exit status.
 BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
@@ -14,6 +23,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "rebuild": (rebuild.main, "rebuilding the views on PostgreSQL, against reading the log"),
     "audit": (audit.main, "verifying the hash chain, against reading and hashing the log"),
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
+    "session_reads": (session_reads.main, "instructions over HTTP with session reads, and without"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
 }
