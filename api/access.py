@@ -33,6 +33,7 @@ from domain.instruction import Instruction
 from domain.meta import Actor
 from domain.warning import EarlyWarning
 from projections.service import ReadModels
+from projections.sessions import SessionPositions
 
 _JSON_TYPES = ("application/json",)
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -51,6 +52,9 @@ class Services:
     read_wait: float = 5.0
     #: Failed authentications per address, writes per token (ADR 0043).
     limits: RateLimits = field(default_factory=RateLimits)
+    #: Each principal's last write, when its reads wait for it (ADR 0045); None when
+    #: only a position the client names is waited for.
+    sessions: SessionPositions | None = None
 
 
 def _is_json(content_type: str) -> bool:

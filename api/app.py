@@ -27,7 +27,7 @@ from api.cap_senders import CAP_SENDER_HANDLERS
 from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
-from api.headers import add_safety_headers
+from api.headers import add_read_headers, add_safety_headers
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
@@ -143,6 +143,7 @@ def build_services(
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     token_max_lifetime: timedelta | None = None,
     rate_limits: RateLimits | None = None,
+    read_your_writes: bool = True,
 ) -> Services:
     return Services(
         center=center,
@@ -152,6 +153,7 @@ def build_services(
         views=Views(center.calendar.zone),
         read_wait=read_wait,
         limits=rate_limits or RateLimits(),
+        sessions=reads.sessions if read_your_writes else None,
     )
 
 
@@ -168,18 +170,26 @@ def create_app(
     token_max_lifetime: timedelta | None = None,
     admission: Admission | None = None,
     rate_limits: RateLimits | None = None,
+    read_your_writes: bool = True,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
 
     ``read_wait`` bounds a read-your-writes wait (seconds);
     ``token_cache_seconds`` is how long a token found valid is trusted from memory;
+    ``read_your_writes`` makes a principal's reads wait for its own last write (ADR 0045);
     ``rate_limits`` are the abuse limits (the defaults of :class:`RateLimits` if None);
     ``token_max_lifetime`` the longest a token issued over the API may live;
     ``admission`` bounds the requests answered at once and waiting (ADR 0047).
     """
     services = build_services(
-        center, reads, read_wait, token_cache_seconds, token_max_lifetime, rate_limits
+        center,
+        reads,
+        read_wait,
+        token_cache_seconds,
+        token_max_lifetime=token_max_lifetime,
+        rate_limits=rate_limits,
+        read_your_writes=read_your_writes,
     )
     admission = admission or Admission()
     checks = HealthCheck()
@@ -206,7 +216,7 @@ def create_app(
         # A turn first: a server too busy answers 503 before it reads anything.
         middleware=[admission.middleware, refuse_secrets_in_query],
         guards=[authenticate],
-        before_send=[add_safety_headers, allow_every_method],
+        before_send=[add_safety_headers, allow_every_method, add_read_headers],
         before_request=strict_times,
         plugins=[ClosedStructs()],
         dependencies={

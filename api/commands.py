@@ -9,6 +9,7 @@ resource's ``ETag``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -28,6 +29,7 @@ from domain.calendar import CalendarError, WorkingDuration
 from domain.meta import Context, now
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+log = logging.getLogger("closedloop.api")
 
 
 def etag(version: int) -> str:
@@ -117,6 +119,7 @@ def run(
             )
 
     outcome = act(_context(request, principal, data, key))
+    note_write(services, principal, outcome.position)
     status, content, headers = _receipt(services, outcome, id_of, creates)
     if key is not None:
         services.idempotency.record(principal.token_id, key, fingerprint, status, content, headers)
@@ -140,6 +143,7 @@ async def run_from_memory(
         ctx = _context(request, principal, data, None)
         decided = center.decide_in_memory(lambda: act(ctx))
         if isinstance(decided, Outcome):
+            await note_write_later(services, principal, decided.position)
             return _response(*_receipt(services, decided, _id, creates))
         if decided is not None:
             loop = asyncio.get_running_loop()
@@ -151,6 +155,7 @@ async def run_from_memory(
             center.write_later(decided, hand_back)
             outcome = center.finish(decided, (await written).result)
             if outcome is not None:
+                await note_write_later(services, principal, outcome.position)
                 return _response(*_receipt(services, outcome, _id, creates))
     return await sync_to_thread(run, edge, data, act, creates=creates)
 
@@ -158,6 +163,52 @@ async def run_from_memory(
 def _settle(written: asyncio.Future[Any], write: Any) -> None:
     if not written.done():  # the client may have gone: its write stands all the same
         written.set_result(write)
+
+
+# -- the session's last write (ADR 0045) ------------------------------------------------
+
+
+def note_write(services: Services, principal: Principal, position: int | None) -> None:
+    """Before the receipt is answered: note that ``principal`` wrote up to ``position``,
+    so that its next read, on any server, waits for the views to have read it.
+
+    A command that wrote nothing notes nothing. A note that cannot be written does not
+    undo the command, recorded already: its receipt is answered, with its ``position``
+    for a read to name, and the failure is logged.
+    """
+    sessions = services.sessions
+    if sessions is None or position is None:
+        return
+    try:
+        sessions.note_and_wait(principal.token_id, position)
+    except Exception as e:
+        _unnoted(principal, position, e)
+
+
+async def note_write_later(services: Services, principal: Principal, position: int | None) -> None:
+    """:func:`note_write` from the event loop: the note is awaited, no thread blocked."""
+    sessions = services.sessions
+    if sessions is None or position is None:
+        return
+    loop = asyncio.get_running_loop()
+    noted: asyncio.Future[BaseException | None] = loop.create_future()
+
+    def done(error: BaseException | None) -> None:  # in the notes' writing thread
+        loop.call_soon_threadsafe(_settle, noted, error)
+
+    sessions.note(principal.token_id, position, done)
+    error = await noted
+    if error is not None:
+        _unnoted(principal, position, error)
+
+
+def _unnoted(principal: Principal, position: int, error: BaseException) -> None:
+    log.warning(
+        "the last write of %s (position %d) was not noted for its session's reads: %s",
+        principal.token_id,
+        position,
+        error,
+    )
 
 
 def _context(

@@ -75,3 +75,20 @@ async def add_safety_headers(message: Message, scope: Scope) -> None:
         docs = path == _DOCS or path.startswith(_DOCS + "/")
         headers.append((_POLICY, (DOCS_POLICY if docs else NOTHING).encode()))
     message["headers"] = headers
+
+
+#: Where a read leaves the headers it answers with (``X-View-Lag``…) for
+#: :func:`add_read_headers`: they are known before the handler's response is built.
+READ_HEADERS = "read_headers"
+
+
+async def add_read_headers(message: Message, scope: Scope) -> None:
+    """Litestar's ``before_send`` hook: the headers a read set aside on the request's
+    state (how it was made consistent, how far behind the views were; ADR 0045)."""
+    if message["type"] != "http.response.start":
+        return
+    extra: dict[str, str] | None = (scope.get("state") or {}).get(READ_HEADERS)
+    if extra:
+        headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+        headers += [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+        message["headers"] = headers

@@ -25,6 +25,7 @@ from litestar.params import QueryParameter
 from api import commands
 from api.access import Services, actor_of, scope_of
 from api.commands import etag
+from api.headers import READ_HEADERS
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemError, invalid
 from api.schemas import Input, Problem, showable
 from api.tokens import Principal
@@ -83,7 +84,9 @@ MinPosition = Annotated[
         # Litestar drops a bound of 0 (it tests the value's truth): stated again.
         schema_extra={"minimum": 0},
         description="wait (boundedly) until the views have read the log up to this position: "
-        "the `position` of a command's receipt (read-your-writes); or header X-Min-Position",
+        "the `position` of a command's receipt (read-your-writes); or header X-Min-Position. "
+        "Without it a read still waits for the caller's own last write, unless header "
+        "X-Read-Consistency is `latest`",
     ),
 ]
 
@@ -125,48 +128,92 @@ def best_match(request: Request[Any, Any, Any], offered: Sequence[str], default:
     return request.accept.best_match(list(offered), default=default)
 
 
+#: The request header naming how consistent a read must be, and its values: ``session``
+#: (the default) waits for the principal's own last write, ``latest`` answers at once
+#: from what the views hold, with their lag in ``X-View-Lag`` (ADR 0045).
+CONSISTENCY = "X-Read-Consistency"
+SESSION, LATEST = "session", "latest"
+
+
+def _asked_position(request: Request[Any, Any, Any], min_position: int | None) -> int | None:
+    """The position the client names: ``min_position``, or else ``X-Min-Position``."""
+    if min_position is not None:
+        return min_position
+    header = request.headers.get("x-min-position")
+    if header is None:
+        return None
+    # ASCII digits only, read only when short enough to be a position at all: int()
+    # refuses over 4,300 digits and str.isdigit() passes "²", which int() refuses.
+    text = header.strip()
+    if not _POSITION.fullmatch(text) or int(text) > LARGEST:
+        raise invalid("X-Min-Position", f"a log position is a whole number from 0 to {LARGEST}")
+    return int(text)
+
+
+def _consistency(request: Request[Any, Any, Any]) -> str:
+    header = request.headers.get(CONSISTENCY.lower())
+    if header is None:
+        return SESSION
+    text = header.strip().lower()
+    if text not in (SESSION, LATEST):
+        raise invalid(CONSISTENCY, f"a read is made consistent as {SESSION!r} or {LATEST!r}")
+    return text
+
+
 def caught_up(
     services: Services,
     request: Request[Any, Any, Any],
     min_position: int | None,
     *views: str,
+    principal: Principal | None = None,
     wait: Callable[[int], bool] | None = None,
+    reached: Callable[[], int] | None = None,
 ) -> None:
-    """Wait for the views a read uses to reach the position the client asks for.
+    """Wait for the views a read uses to reach the position the client asks for, and
+    the ``principal``'s own last write (session consistency, ADR 0045).
 
-    ``wait`` replaces the wait on the read models for views kept elsewhere (the outbox).
-    A position past the log's head is the client's mistake (422), never a 503.
+    ``wait`` and ``reached`` replace the wait on the read models, and the position they
+    have reached, for views kept elsewhere (the outbox). A position the client names
+    past the log's head is its mistake (422), never a 503. ``X-Read-Consistency:
+    latest`` waits for no write of the principal's (a named position still holds) and
+    answers the views' lag behind the log's head in ``X-View-Lag``.
     """
-    wanted = min_position
-    header = request.headers.get("x-min-position")
-    if wanted is None and header is not None:
-        # ASCII digits only, read only when short enough to be a position at all: int()
-        # refuses over 4,300 digits and str.isdigit() passes "²", which int() refuses.
-        text = header.strip()
-        if not _POSITION.fullmatch(text) or int(text) > LARGEST:
-            raise invalid("X-Min-Position", f"a log position is a whole number from 0 to {LARGEST}")
-        wanted = int(text)
-    if wanted is None:
-        return
-    head = services.center.head_position()
-    if wanted > head:
-        # No write answered this position: waiting for it would only time out.
-        raise invalid(
-            "min_position",
-            f"the log holds no position {wanted} (its head is {head})",
-            code="position-not-written",
+    asked = _asked_position(request, min_position)
+    consistency = _consistency(request)
+    if asked is not None:
+        head = services.center.head_position()
+        if asked > head:
+            # No write answered this position: waiting for it would only time out.
+            raise invalid(
+                "min_position",
+                f"the log holds no position {asked} (its head is {head})",
+                code="position-not-written",
+            )
+    own = 0
+    sessions = services.sessions
+    if consistency == SESSION and principal is not None and sessions is not None:
+        own = sessions.last(principal.token_id)
+    wanted = max(asked or 0, own)
+    if wanted > 0:
+        reached_it = (
+            wait(wanted)
+            if wait is not None
+            else services.reads.wait(views, wanted, services.read_wait)
         )
-    reached = (
-        wait(wanted) if wait is not None else services.reads.wait(views, wanted, services.read_wait)
-    )
-    if not reached:
-        raise ProblemError(
-            503,
-            f"the {', '.join(views)} view(s) have not read the log up to position {wanted} "
-            f"within {services.read_wait:g} s; try again shortly",
-            code="view-behind",
-            headers={"Retry-After": "1"},
-        )
+        if not reached_it:
+            whose = f"position {wanted}" if own <= (asked or 0) else f"your last write ({wanted})"
+            raise ProblemError(
+                503,
+                f"the {', '.join(views)} view(s) have not read the log up to {whose} "
+                f"within {services.read_wait:g} s; try again shortly",
+                code="view-behind",
+                headers={"Retry-After": "1"},
+            )
+    answered = {CONSISTENCY: consistency}
+    if consistency == LATEST:
+        position = reached() if reached is not None else services.reads.reached(views)
+        answered["X-View-Lag"] = str(max(services.center.head_position() - position, 0))
+    request.state[READ_HEADERS] = answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +237,7 @@ class Call:
         return actor_of(self.request, self.principal)
 
     def caught_up(self, min_position: int | None, *views: str) -> None:
-        caught_up(self.services, self.request, min_position, *views)
+        caught_up(self.services, self.request, min_position, *views, principal=self.principal)
 
     def page(
         self,

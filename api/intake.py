@@ -17,6 +17,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.access import Services, actor_of, visible_warning
 from api.cap_xml import CAP_MEDIA_TYPES, MAX_CAP_BYTES, CapRejected, parse_cap, render_warning
+from api.commands import note_write
 from api.http import READ, WRITE, On, Svc, Who, best_match
 from api.problems import ProblemError, invalid
 from api.schemas import Code, Short
@@ -135,6 +136,9 @@ class ObservationController(Controller):
             readings.append(msgspec.convert(r, Reading, from_attributes=True))
         ctx = Context(call.actor, command_id=f"observe:{data.batch_id}")
         result = intake_of(call.request).observe(ctx, data.batch_id, readings)
+        if not result.replayed:
+            # The intake answers no position: the log's head now lies at or past its writes.
+            note_write(call.services, principal, center.head_position())
         receipt = BatchReceipt(
             batch_id=result.batch,
             readings=result.readings,
@@ -176,6 +180,8 @@ class CapController(Controller):
             ctx = Context(actor_of(request, principal), command_id=f"cap:{alert.key}"[:128])
             # The token's public id: a sender may be bound to it rather than to its unit.
             result = intake.receive_cap(ctx, alert, token=principal.token_id)
+            if not result.replayed:
+                note_write(services, principal, services.center.head_position())
             return CapReceipt(
                 message=result.key,
                 outcome=result.outcome,
@@ -251,6 +257,7 @@ class ScenarioController(Controller):
         outcome = intake.switch_emergency(
             Context(**args), name, on=data.on, reason=data.reason, scope=data.scope
         )
+        note_write(call.services, call.principal, outcome.position)
         scenario = intake.scenario(name)
         assert scenario is not None
         return ScenarioOut(

@@ -435,7 +435,7 @@ class ReportController(Controller):
             )
         except PeriodError as e:
             raise invalid(e.field, str(e), code=e.code) from None
-        caught_up(services, request, min_position, "units", "indicators")
+        caught_up(services, request, min_position, "units", "indicators", principal=principal)
         store = services.reads.store
         scope = scope_of(principal)
         if scope is not None:

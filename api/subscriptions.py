@@ -18,6 +18,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.access import Services
+from api.commands import note_write
 from api.http import READ, WRITE, Call, MinPosition, On, caught_up
 from api.idempotency import command_id_for
 from api.problems import ProblemError, invalid
@@ -36,6 +37,7 @@ from notifiers.outbox import TYPE_NAMES, OutboxView
 from notifiers.service import Notifiers
 from notifiers.transport import TargetRefused, check_target
 from projections.runner import wait_in_store
+from projections.store import tracking_name
 
 ADMIN = {"role": "admin"}
 
@@ -132,9 +134,11 @@ def _caught_up(call: Call, webhooks: Notifiers, position: int | None) -> None:
         call.request,
         position,
         OutboxView.name,
+        principal=call.principal,
         wait=lambda wanted: wait_in_store(
             webhooks.store, [OutboxView.name], wanted, services.read_wait
         ),
+        reached=lambda: webhooks.store.positions().get(tracking_name(OutboxView.name), 0),
     )
 
 
@@ -188,6 +192,7 @@ def view(s: Subscription) -> dict[str, Any]:
 
 
 def _answer(call: Call, done: Outcome, status: int = 200, **extra: Any) -> Response[Any]:
+    note_write(call.services, call.principal, done.position)
     body = {**view(webhooks_of(call.request).book.get(done.id)), "position": done.position, **extra}
     return Response(
         content=msgspec.json.encode(body),

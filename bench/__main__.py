@@ -15,6 +15,7 @@ from bench import (
     rebuild,
     recorder,
     report_latency,
+    session_reads,
     webhooks,
 )
 
@@ -25,6 +26,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "rebuild": (rebuild.main, "rebuilding the views on PostgreSQL, against reading the log"),
     "audit": (audit.main, "verifying the hash chain, against reading and hashing the log"),
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
+    "session_reads": (session_reads.main, "instructions over HTTP with session reads, and without"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
     "backup": (backup.main, "commands/s while pg_dump runs, against none, in turns"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),

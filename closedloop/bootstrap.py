@@ -158,6 +158,7 @@ def build_app(
             wait=settings.server.queue_wait_seconds,
         ),
         rate_limits=RateLimits(settings.server.auth_failure_limit, settings.server.write_limit),
+        read_your_writes=settings.read_your_writes,
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

@@ -58,6 +58,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     token_max_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 0
     #: The longest a read waits for the views to reach a client's position.
     read_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    #: ``session``: a principal's reads wait for its own last write (ADR 0045);
+    #: ``off``: only for the position a client names (``min_position``).
+    read_your_writes: Literal["session", "off"] = "session"
     #: ``here``: each server process also follows the log (projections, audit chain,
     #: notifiers, playbooks, watch); ``external``: other processes do (PostgreSQL only).
     projections: Literal["here", "external"] = "here"
@@ -193,6 +196,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.server.read_wait_seconds
 
     @property
+    def read_your_writes(self) -> bool:
+        return self.server.read_your_writes == "session"
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
@@ -225,6 +232,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "server.read_wait_seconds",
         "a number of seconds from 0 to 60",
     ),
+    "CLOSEDLOOP_READ_YOUR_WRITES": ("server.read_your_writes", "'session' or 'off'"),
     "CLOSEDLOOP_PROJECTIONS": ("server.projections", "'here' or 'external'"),
     "CLOSEDLOOP_MAX_IN_FLIGHT": ("server.max_in_flight", "a whole number from 1 to 10000"),
     "CLOSEDLOOP_MAX_QUEUED": ("server.max_queued", "a whole number from 0 to 100000"),

@@ -1,5 +1,6 @@
 """The read side as the API and the CLI see it: the view store, the runner when it runs
-in this process, read-your-writes waits and the per-view status."""
+in this process, read-your-writes waits, each principal's last write (ADR 0045) and the
+per-view status."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from domain.application import CommandCenter
 from projections.registry import view_classes, view_names
 from projections.runner import Runner, status, wait_in_store
-from projections.store import ViewStore
+from projections.sessions import SessionPositions
+from projections.store import ViewStore, tracking_name
 
 
 class ReadModels:
@@ -19,6 +21,9 @@ class ReadModels:
         self.center = center
         self.store = store
         self.runner = runner
+        #: Each principal's last write, for the session's reads (its thread starts at
+        #: the first write noted).
+        self.sessions = SessionPositions(store)
 
     @classmethod
     def beside(cls, center: CommandCenter, *, run: bool = True, **runner_args: Any) -> ReadModels:
@@ -40,6 +45,7 @@ class ReadModels:
                         tx.execute(statement)
 
     def stop(self) -> None:
+        self.sessions.close()
         if self.runner is not None:
             self.runner.stop()
         self.store.close()
@@ -50,6 +56,14 @@ class ReadModels:
         if self.runner is not None:
             return self.runner.wait_for(names, position, timeout)
         return wait_in_store(self.store, names, position, timeout)
+
+    def reached(self, names: Iterable[str]) -> int:
+        """The position every one of the named views has read the log up to."""
+        names = list(names)
+        if self.runner is not None:
+            return min((self.runner.positions.get(n, 0) for n in names), default=0)
+        positions = self.store.positions()
+        return min((positions.get(tracking_name(n), 0) for n in names), default=0)
 
     def status(self) -> list[dict[str, Any]]:
         return status(self.store, self.center.head_position(), view_names())
