@@ -14,6 +14,8 @@ switch over without losing a delivery.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -125,6 +127,55 @@ _CHECKS = {
     "template": check_template,
     "description": check_description,
 }
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a subscription's filters look at in one event."""
+
+    type: str
+    #: Every unit the event concerns, and those it is addressed to (a subset).
+    units: tuple[str, ...]
+    addressed: tuple[str, ...]
+    theme: str | None = None
+    level: int | None = None
+    #: A subscription never hears about itself (its own disabling, say).
+    exclude: str | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What one subscription hears: its unit's subtree, narrowed by its filters.
+
+    The filters narrow, they never widen: event types, units or subtrees,
+    addressed-to-the-unit, themes, and a minimum warning level (an event that carries no
+    level does not pass a level filter; level I is the most severe).
+    """
+
+    unit: str
+    addressed_only: bool = False
+    only_units: tuple[str, ...] = ()
+    only_subtrees: tuple[str, ...] = ()
+    only_types: tuple[str, ...] = ()
+    only_themes: tuple[str, ...] = ()
+    min_level: int | None = None
+
+    def hear(self, notice: Notice, within: Callable[[str, str], bool]) -> bool:
+        if self.only_types and notice.type not in self.only_types:
+            return False
+        scope = notice.addressed if self.addressed_only else notice.units
+        scope = tuple(u for u in scope if within(u, self.unit))
+        if not scope:
+            return False
+        if (self.only_units or self.only_subtrees) and not any(
+            u in self.only_units or any(within(u, top) for top in self.only_subtrees) for u in scope
+        ):
+            return False
+        if self.only_themes and notice.theme not in self.only_themes:
+            return False
+        if self.min_level is None:
+            return True
+        return notice.level is not None and notice.level <= self.min_level
 
 
 class Subscription(LoopAggregate):

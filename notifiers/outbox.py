@@ -36,7 +36,7 @@ from eventsourcing.domain import Aggregate
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.meta import NAMESPACE
-from domain.subscription import Subscription
+from domain.subscription import Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
 from notifiers.texts import Texts
@@ -92,60 +92,20 @@ def webhook_id(subscription_id: str, position: int) -> str:
     return "msg_" + uuid5(NAMESPACE, f"webhook:{subscription_id}:{position}").hex
 
 
-@dataclass(frozen=True)
-class Notice:
-    """What the filters look at in one event."""
-
-    type: str
-    #: Every unit the event concerns, and those it is addressed to (a subset).
-    units: tuple[str, ...]
-    addressed: tuple[str, ...]
-    theme: str | None = None
-    level: int | None = None
-    #: A subscription never hears about itself (its own disabling, say).
-    exclude: str | None = None
-
-
 @dataclass
 class SubscriptionRow:
+    """An active subscription as the outbox matches and renders it."""
+
     id: str
-    unit: str
-    event_types: list[str]
-    themes: list[str]
-    min_level: int | None
-    units: list[str]
-    subtrees: list[str]
-    addressed_only: bool
+    filters: Filters
     language: str
     template: str
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def matches(sub: SubscriptionRow, notice: Notice, within: Callable[[str, str], bool]) -> bool:
-    """Whether a subscription hears an event.
-
-    A unit hears only about its own subtree, whatever its filters say; the filters
-    narrow that down: event types, units or subtrees, addressed-to-the-unit, themes,
-    and a minimum warning level (an event that carries no level does not pass a level
-    filter).
-    """
-    if notice.exclude == sub.id:
-        return False
-    if sub.event_types and notice.type not in sub.event_types:
-        return False
-    scope = notice.addressed if sub.addressed_only else notice.units
-    scope = tuple(u for u in scope if within(u, sub.unit))
-    if not scope:
-        return False
-    if (sub.units or sub.subtrees) and not any(
-        u in sub.units or any(within(u, top) for top in sub.subtrees) for u in scope
-    ):
-        return False
-    if sub.themes and notice.theme not in sub.themes:
-        return False
-    if sub.min_level is None:
-        return True
-    return notice.level is not None and notice.level <= sub.min_level
+    """Whether a subscription hears an event (never one about itself)."""
+    return notice.exclude != sub.id and sub.filters.hear(notice, within)
 
 
 def _plain(value: Any) -> Any:
@@ -404,13 +364,15 @@ class OutboxView(View):
         return [
             SubscriptionRow(
                 id=r[0],
-                unit=r[1],
-                event_types=json.loads(r[2]),
-                themes=json.loads(r[3]),
-                min_level=r[4],
-                units=json.loads(r[5]),
-                subtrees=json.loads(r[6]),
-                addressed_only=bool(r[7]),
+                filters=Filters(
+                    unit=r[1],
+                    only_types=tuple(json.loads(r[2])),
+                    only_themes=tuple(json.loads(r[3])),
+                    min_level=r[4],
+                    only_units=tuple(json.loads(r[5])),
+                    only_subtrees=tuple(json.loads(r[6])),
+                    addressed_only=bool(r[7]),
+                ),
                 language=r[8],
                 template=r[9],
             )

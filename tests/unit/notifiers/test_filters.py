@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from domain.subscription import Filters
 from notifiers.outbox import Notice, SubscriptionRow, matches
 
 PARENTS = {"HW": None, "HW-DH": "HW", "HW-DH-QS": "HW-DH", "HW-XL": "HW"}
@@ -20,21 +21,8 @@ def within(code: str, ancestor: str) -> bool:
     return False
 
 
-def sub(unit: str = "HW", **changes: Any) -> SubscriptionRow:
-    fields: dict[str, Any] = {
-        "id": "s",
-        "unit": unit,
-        "event_types": [],
-        "themes": [],
-        "min_level": None,
-        "units": [],
-        "subtrees": [],
-        "addressed_only": False,
-        "language": "zh",
-        "template": "",
-    }
-    fields.update(changes)
-    return SubscriptionRow(**fields)
+def sub(unit: str = "HW", **filters: Any) -> SubscriptionRow:
+    return SubscriptionRow(id="s", filters=Filters(unit, **filters), language="zh", template="")
 
 
 WARNING_QS = Notice("warning.raised", ("HW-DH-QS",), ("HW-DH-QS",), "reservoir", 2)
@@ -44,17 +32,17 @@ WARNING_XL = Notice("warning.raised", ("HW-XL",), ("HW-XL",), "meteorological", 
 @pytest.mark.parametrize(
     ("subscription", "notice", "hears"),
     [
-        (sub(themes=["reservoir"]), WARNING_QS, True),
-        (sub(themes=["reservoir"]), WARNING_XL, False),
-        (sub(subtrees=["HW-DH"]), WARNING_QS, True),
-        (sub(subtrees=["HW-DH"]), WARNING_XL, False),
-        (sub(units=["HW-DH"]), WARNING_QS, False),  # a unit, not its subtree
-        (sub(units=["HW-DH-QS"]), WARNING_QS, True),
+        (sub(only_themes=("reservoir",)), WARNING_QS, True),
+        (sub(only_themes=("reservoir",)), WARNING_XL, False),
+        (sub(only_subtrees=("HW-DH",)), WARNING_QS, True),
+        (sub(only_subtrees=("HW-DH",)), WARNING_XL, False),
+        (sub(only_units=("HW-DH",)), WARNING_QS, False),  # a unit, not its subtree
+        (sub(only_units=("HW-DH-QS",)), WARNING_QS, True),
         (sub(min_level=2), WARNING_QS, True),  # level I is the most severe
         (sub(min_level=2), WARNING_XL, False),
         (sub(unit="HW-XL"), WARNING_QS, False),  # a unit hears only its own subtree
-        (sub(unit="HW-DH", subtrees=["HW"]), WARNING_XL, False),  # filters cannot widen it
-        (sub(event_types=["instruction.issued"]), WARNING_QS, False),
+        (sub(unit="HW-DH", only_subtrees=("HW",)), WARNING_XL, False),  # filters cannot widen it
+        (sub(only_types=("instruction.issued",)), WARNING_QS, False),
         (sub(min_level=4), Notice("instruction.issued", ("HW",), ("HW",)), False),
         (sub(), Notice("subscription.disabled", ("HW",), ("HW",), exclude="s"), False),
     ],
