@@ -35,6 +35,7 @@ def test_the_page_shows_each_line_in_both_languages_and_times_in_the_zone(
             assert f"{word('role', e['role'], 'zh')} {word('role', e['role'], 'en')}" in page
         assert f"{word('loop_kind', e['kind'], 'zh')} {word('loop_kind', e['kind'], 'en')}" in page
         assert not CJK.search(e["description"]), e["description"]
+    assert "时区 Time zone</dt><dd>Asia/Shanghai (+08:00)" in page  # what the times are in
     assert "T0" not in page
     assert "+00:00" not in page
     assert not re.search(r"<td>(warning|instruction|disposition) v\d", page)
