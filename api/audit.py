@@ -17,7 +17,7 @@ import base64
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -285,10 +285,14 @@ def _templates() -> Environment:
     return _TEMPLATES
 
 
-def render_timeline(timeline: Timeline, chain_head: int) -> str:
+def render_timeline(timeline: Timeline, chain_head: int, zone: ZoneInfo) -> str:
     page = _templates().get_template("timeline.html.j2")
+    # The page shows wall times without an offset, so it names the zone and its offset
+    # once (at the loop's first event: the offset a reader of these times needs).
+    first = timeline.entries[0].recorded_at if timeline.entries else datetime.now(UTC)
+    offset = first.astimezone(zone).isoformat(timespec="minutes")[-6:]
     # The roles are shown as the catalogue's words, as the lines are (ADR 0038).
-    return page.render(t=timeline, chain_head=chain_head, word=word)
+    return page.render(t=timeline, chain_head=chain_head, word=word, zone=zone.key, offset=offset)
 
 
 def _wants_html(request: Request[Any, Any, Any], fmt: str | None) -> bool:
@@ -328,7 +332,7 @@ class LoopController(Controller):
             _member_shown(services, call.principal),
         )
         if _wants_html(request, format):
-            html = render_timeline(timeline, services.center.head_position())
+            html = render_timeline(timeline, services.center.head_position(), services.views.zone)
             return html_page(html)  # type: ignore[return-value]
         return Response(timeline)
 

@@ -98,6 +98,10 @@ INDICATORS = (
 )
 REPORT_SECTIONS = ("total", "own")
 
+#: What a loop's member is, as the loop index names it (``projections/loops.py``), and
+#: "other" for an event of no known kind: the timeline page shows it as a word.
+LOOP_KINDS = ("warning", "instruction", "disposition", "other")
+
 #: Every family and its codes: the catalogue holds ``word.<family>.<code>`` for each.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "theme": (*(t.value for t in Theme), *_NONE),
@@ -113,6 +117,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "step": STEPS,
     "indicator": INDICATORS,
     "report_section": REPORT_SECTIONS,
+    "loop_kind": LOOP_KINDS,
 }
 
 #: A field of an event or a summary that holds a code, and the family of its word.
