@@ -9,10 +9,11 @@ subtree and rebinds or unbinds only those bound there; the rules are the domain'
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.openapi.spec import Schema
 from litestar.params import JSONBody
 
 from api.http import READ, WRITE, On
@@ -27,12 +28,28 @@ from domain.meta import Context
 ADMIN = {"role": "admin"}
 
 Sender = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SENDER)]
+#: What domain.cap_senders.check_sender refuses (NUL, spaces, commas, '<', '&'), stated in
+#: the schema; checked there, so that the problem says what is wrong in words.
+_SENDER_RULE = Schema(properties={"sender": Schema(pattern=r"^[^\x00 ,<&\t\r\n]+$")})
 TokenId = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
 
 class CapSenderBinding(Input, kw_only=True):
     """Bind ``sender`` to the units whose monitors, and the tokens (public ids), that may
-    send CAP messages in its name; it replaces the sender's earlier binding."""
+    send CAP messages in its name; it replaces the sender's earlier binding. At least one
+    unit or token (a binding to nobody is an unbinding, which has its own route)."""
+
+    contract_rules: ClassVar[dict[str, Any]] = {
+        "all_of": [
+            _SENDER_RULE,
+            Schema(
+                any_of=[
+                    Schema(required=["units"], properties={"units": Schema(min_items=1)}),
+                    Schema(required=["tokens"], properties={"tokens": Schema(min_items=1)}),
+                ]
+            ),
+        ]
+    }
 
     sender: Sender
     units: Annotated[list[Code], msgspec.Meta(max_length=MAX_BOUND)] = msgspec.field(

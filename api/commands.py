@@ -22,7 +22,7 @@ from litestar.concurrency import sync_to_thread
 from api.access import Services, actor_of
 from api.idempotency import MAX_KEY, command_id_for, request_hash
 from api.problems import ProblemError, invalid
-from api.schemas import Input, Receipt
+from api.schemas import DURATION_FORM, Input, Receipt
 from api.tokens import Principal
 from domain.application import Outcome
 from domain.calendar import CalendarError, WorkingDuration
@@ -54,7 +54,9 @@ def duration(text: str | None, field: str = "due_in") -> WorkingDuration | None:
     try:
         return WorkingDuration.parse(text)
     except CalendarError as e:
-        raise invalid(field, str(e)) from None
+        # Of the form the schema states, but zero or longer than ten years: a comparison.
+        code = "duration-refused" if re.fullmatch(DURATION_FORM, text) else None
+        raise invalid(field, str(e), code=code) from None
 
 
 def future(value: datetime | None, field: str) -> datetime | None:

@@ -30,7 +30,14 @@ from litestar import Litestar
 
 # Litestar's plugin for Structs is not exported; it is extended, not copied (litestar <3).
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
-from litestar.openapi.spec import Operation, Parameter, Reference, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import ParameterKwarg
 from litestar.routes import HTTPRoute
@@ -58,6 +65,9 @@ BEYOND_SCHEMA: dict[str, str] = {
     "cursor-unknown": "a `cursor` this API did not hand out",
     "template-invalid": "a subscription's own template that does not parse (Jinja2)",
     "period-reversed": "a period whose end (`to`) does not come after its start (`from`)",
+    "duration-refused": "a `due_in` of zero or of more than ten years",
+    "placement-refused": "a unit under a parent of a level or kind it may not sit under, "
+    "or under a deactivated one",
 }
 
 
@@ -75,16 +85,69 @@ def described(summary: str) -> str:
 
 class ClosedStructs(StructSchemaPlugin):
     """Litestar's schema of a msgspec Struct, with ``additionalProperties: false`` when the
-    Struct refuses unknown fields (every input of ours does, 422 naming the field)."""
+    Struct refuses unknown fields (every input of ours does, 422 naming the field), the
+    bounds of its lists' items, and the rules across fields a Struct states in its
+    ``contract_rules`` (a ``ClassVar`` of Schema fields, e.g. ``one_of``) because its
+    ``__post_init__`` or its handler checks them."""
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
         info = msgspec.inspect.type_info(field_definition.type_)
-        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+        if not isinstance(info, msgspec.inspect.StructType):
+            return schema
+        if info.forbid_unknown_fields:
             schema.additional_properties = False
+        for field in info.fields:
+            _bound_items(field.type, (schema.properties or {}).get(field.encode_name))
+        for name, value in getattr(field_definition.type_, "contract_rules", {}).items():
+            setattr(schema, name, value)
         return schema
+
+
+#: A list item's msgspec bounds and their names in Litestar's Schema.
+_ITEM_BOUNDS = {
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "pattern": "pattern",
+    "ge": "minimum",
+    "le": "maximum",
+}
+
+
+def _bound_items(info: Any, schema: Any) -> None:
+    """The bounds of a list's items (``list[Annotated[str, Meta(min_length=1)]]``), which
+    Litestar leaves out of the items' schema, stated again on it, also when the list's
+    schema is a branch of a ``oneOf`` (an optional list); and a field's
+    ``extra_json_schema``."""
+    if isinstance(info, msgspec.inspect.Metadata):
+        # ``extra_json_schema`` (a pattern stated, not checked by msgspec, so that the
+        # server's own check can say in words what is wrong): Litestar leaves it out.
+        for name, value in (info.extra_json_schema or {}).items():
+            if isinstance(schema, Schema):
+                setattr(schema, name, value)
+        info = info.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        for branch in info.types:
+            _bound_items(branch, schema)
+        return
+    if not isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
+        return
+    arrays = [schema, *(schema.one_of or [])] if isinstance(schema, Schema) else []
+    for array in arrays:
+        items = array.items if isinstance(array, Schema) else None
+        if not isinstance(items, Schema):
+            continue
+        item = info.item_type
+        if isinstance(item, msgspec.inspect.Metadata):
+            for name, value in (item.extra_json_schema or {}).items():
+                setattr(items, name, value)
+            item = item.type
+        for bound, name in _ITEM_BOUNDS.items():
+            value = getattr(item, bound, None)
+            if value is not None and getattr(items, name) is None:
+                setattr(items, name, value)
 
 
 #: RFC 3339's date-time (JSON Schema's ``format: date-time``): seconds and offset required.
@@ -234,3 +297,22 @@ def _not_null(schema: Any) -> Any:
     }
     merged["one_of"] = None
     return Schema(**merged)
+
+
+def also_answered(operation: type[Operation], **media: Schema) -> type[Operation]:
+    """``operation`` (an operation class), whose success response also lists the media
+    types ``media`` (e.g. a report's ``text/csv`` and ``text/html``, chosen by a query or
+    by ``Accept``): Litestar's document has the one media type of the handler's return."""
+
+    @dataclass
+    class Answered(operation):  # type: ignore[valid-type,misc]
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            for status, response in (self.responses or {}).items():
+                if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                    response.content = {
+                        **(response.content or {}),
+                        **{kind: OpenAPIMediaType(schema=s) for kind, s in media.items()},
+                    }
+
+    return Answered

@@ -28,7 +28,7 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import scope_of
-from api.contract import grouped_query
+from api.contract import also_answered, grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
 from api.problems import invalid
@@ -342,25 +342,33 @@ class ReportController(Controller):
         "/units/{code:str}",
         sync_to_thread=True,
         responses=READ,
-        operation_class=grouped_query(
-            "from",
-            "to",
-            "period",
-            "date",
-            title="period",
-            description="the period: from and to (to excluded), or period with a date in it, "
-            "or nothing (this month)",
-            one_of=[
-                Schema(
-                    required=["from", "to"],
-                    schema_not=Schema(
-                        any_of=[Schema(required=["period"]), Schema(required=["date"])]
+        operation_class=also_answered(
+            grouped_query(
+                "from",
+                "to",
+                "period",
+                "date",
+                title="period",
+                description="the period: from and to (to excluded), or period with a date in it, "
+                "or nothing (this month)",
+                one_of=[
+                    Schema(
+                        required=["from", "to"],
+                        schema_not=Schema(
+                            any_of=[Schema(required=["period"]), Schema(required=["date"])]
+                        ),
                     ),
-                ),
-                Schema(
-                    schema_not=Schema(any_of=[Schema(required=["from"]), Schema(required=["to"])])
-                ),
-            ],
+                    Schema(
+                        schema_not=Schema(
+                            any_of=[Schema(required=["from"]), Schema(required=["to"])]
+                        )
+                    ),
+                ],
+            ),
+            **{
+                "text/csv": Schema(type=OpenAPIType.STRING),
+                "text/html": Schema(type=OpenAPIType.STRING),
+            },
         ),
     )
     def unit_report(

@@ -8,10 +8,12 @@ from aggregates in :mod:`api.views` only.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
+from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
 
 from domain.instruction import Priority
 from domain.limits import (
@@ -37,7 +39,20 @@ Title = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE)]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 Note = Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT)]
-Duration = Annotated[str, msgspec.Meta(min_length=2, max_length=40, examples=["P1D", "PT4H"])]
+#: The ISO 8601 durations the calendar reads (domain.calendar.WorkingDuration.parse):
+#: weeks alone, or days and a time part; no years or months (not a fixed length).
+DURATION_FORM = r"^\s*[Pp](?:[0-9]+[Ww]|[0-9]+[Dd](?:[Tt]TIME)?|[Tt]TIME)\s*$".replace(
+    "TIME", r"(?:[0-9]+[Hh](?:[0-9]+[Mm])?(?:[0-9]+[Ss])?|[0-9]+[Mm](?:[0-9]+[Ss])?|[0-9]+[Ss])"
+)
+Duration = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=2,
+        max_length=40,
+        examples=["P1D", "PT4H"],
+        extra_json_schema={"pattern": DURATION_FORM},
+    ),
+]
 #: A client's own command id; the API scopes it by unit, which must fit in 128 characters.
 CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
 WarningLevel = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -74,7 +89,55 @@ class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 # -- units ---------------------------------------------------------------------------
 
 
+def _values(*members: Kind | Level) -> Schema:
+    return Schema(enum=[str(m) for m in members])
+
+
+_GIVEN = Schema(type=OpenAPIType.STRING)
+_NONE = Schema(type=OpenAPIType.NULL)
+
+
 class UnitCreate(Input, kw_only=True):
+    """A unit's level goes with its kind, and only a city government has no parent
+    (:func:`domain.unit.check_placement`); where it may sit under its parent depends on
+    the parent (``placement-refused``)."""
+
+    contract_rules: ClassVar[dict[str, Any]] = {
+        "one_of": [
+            Schema(
+                properties={
+                    "level": _values(Level.CITY),
+                    "kind": _values(Kind.GOVERNMENT),
+                    "parent": _NONE,
+                }
+            ),
+            Schema(
+                required=["parent"],
+                properties={
+                    "level": _values(Level.DISTRICT, Level.OFFICE, Level.COMMUNITY),
+                    "kind": _values(Kind.GOVERNMENT),
+                    "parent": _GIVEN,
+                },
+            ),
+            Schema(
+                required=["parent"],
+                properties={
+                    "level": _values(Level.CITY, Level.DISTRICT, Level.OFFICE, Level.COMMUNITY),
+                    "kind": _values(Kind.DEPARTMENT),
+                    "parent": _GIVEN,
+                },
+            ),
+            Schema(
+                required=["parent"],
+                properties={
+                    "level": _values(Level.ENTERPRISE),
+                    "kind": _values(Kind.ENTERPRISE),
+                    "parent": _GIVEN,
+                },
+            ),
+        ]
+    }
+
     code: Code
     name: Title
     name_en: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
@@ -181,7 +244,16 @@ class WarningPage(msgspec.Struct, kw_only=True):
 # -- instructions --------------------------------------------------------------------
 
 
+#: A deadline, or a duration (``due_in``) the calendar turns into one: given, not null.
+_DEADLINE = Schema(required=["deadline"], properties={"deadline": _GIVEN})
+_DUE_IN = Schema(required=["due_in"], properties={"due_in": _GIVEN})
+
+
 class InstructionCreate(Input, kw_only=True):
+    """A deadline or a duration (``due_in``), one of them (api.instructions)."""
+
+    contract_rules: ClassVar[dict[str, Any]] = {"one_of": [_DEADLINE, _DUE_IN]}
+
     lead_unit: Code
     title: Title
     content: Text | None = None
@@ -203,6 +275,10 @@ class Redirect(Input, kw_only=True):
 
 
 class Forward(Input, kw_only=True):
+    """A deadline or a duration (``due_in``), not both (api.instructions)."""
+
+    contract_rules: ClassVar[dict[str, Any]] = {"schema_not": Schema(all_of=[_DEADLINE, _DUE_IN])}
+
     to_unit: Code
     title: Title | None = None
     content: Text | None = None

@@ -32,7 +32,10 @@ from domain.meta import now
 ADMIN = {"role": "admin"}
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Role = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+#: The roles, stated in the schema too; an unknown one is refused naming the roles.
+Role = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=20, extra_json_schema={"enum": list(ROLES)})
+]
 
 
 class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

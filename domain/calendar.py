@@ -65,7 +65,11 @@ class WorkingDuration:
                 raise CalendarError(f"a duration's {name} must be a whole number, not {value!r}")
             if value < 0:
                 raise CalendarError(f"a duration cannot be negative ({name} = {value})")
-        if self.clock() > _LONGEST:
+        try:
+            longest = self.clock() > _LONGEST
+        except OverflowError:  # days or seconds beyond what a timedelta holds
+            longest = True
+        if longest:
             raise CalendarError(
                 f"{self} is longer than ten years; a deadline that far out is probably a typo"
             )

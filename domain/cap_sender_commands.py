@@ -17,7 +17,7 @@ from domain.application import CommandCenter, Outcome
 from domain.cap import CapSenderRefused
 from domain.cap_senders import REGISTRY_ID, CapSenders, check_sender
 from domain.decision import Decision, check_same_command
-from domain.errors import InvalidValue, NotPermitted
+from domain.errors import InvalidValue, NotFound, NotPermitted
 from domain.meta import Actor, Context
 from domain.token_roster import ROSTER_ID, TokenRoster
 
@@ -94,7 +94,7 @@ class CapSenderCases:
                 check_same_command("unbind a CAP sender", (earlier, None))
                 return Decision(registry, [])
             if registry is None or earlier is None:
-                raise InvalidValue(f"CAP sender {sender[:100]!r} is not bound")
+                raise NotFound(f"CAP sender {sender[:100]!r} is not bound")
             roster = work.find(TokenRoster, ROSTER_ID)
             self._check_keeps(ctx.actor, sender, earlier["units"], earlier["tokens"], roster)
             registry.unbind(sender, reason, ctx.meta("UnbindCapSender", REGISTRY_ID))
@@ -125,7 +125,7 @@ class CapSenderCases:
             # token admin answers it (api/token_admin.py).
             if entry is None or not self.center.is_within(entry["unit"], actor.unit):
                 if given:
-                    raise InvalidValue(f"no token {token[:40]} among those of {actor.unit}")
+                    raise NotFound(f"no token {token[:40]} among those of {actor.unit}")
                 raise NotPermitted(self._not_yours(actor, sender))
             if given and entry["revoked"]:
                 raise InvalidValue(f"token {token} is revoked; it speaks for no sender")

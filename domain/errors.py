@@ -39,6 +39,11 @@ class CommandIdReused(InvalidValue, code="command-id-reused"):
     """
 
 
+class PlacementRefused(InvalidValue, code="placement-refused"):
+    """A unit placed where its level and kind may not sit: under a parent of the wrong
+    level or kind, or under a deactivated one (what the parent is, is on the record)."""
+
+
 class BusinessTimeRefused(InvalidValue, code="business-time-refused"):
     """A reported business time (``occurred_at``) outside its bounds: before the record it
     acts on was created or before the step it follows, or ahead of the clock by more than

@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.errors import InvalidTransition, InvalidValue, check_printable
+from domain.errors import InvalidTransition, InvalidValue, PlacementRefused, check_printable
 from domain.limits import MAX_CODE, MAX_NAME
 from domain.meta import Meta, derived_id
 
@@ -75,26 +75,26 @@ def check_placement(level: Level, kind: Kind, parent: Unit | None) -> None:
     under a community or under a department.
     """
     if kind == Kind.ENTERPRISE and level != Level.ENTERPRISE:
-        raise InvalidValue("an enterprise unit must be at the enterprise level")
+        raise PlacementRefused("an enterprise unit must be at the enterprise level")
     if level == Level.ENTERPRISE and kind != Kind.ENTERPRISE:
-        raise InvalidValue("a unit at the enterprise level must be of kind enterprise")
+        raise PlacementRefused("a unit at the enterprise level must be of kind enterprise")
     if parent is None:
         if level != Level.CITY or kind != Kind.GOVERNMENT:
-            raise InvalidValue("only a city government may stand at the top of the network")
+            raise PlacementRefused("only a city government may stand at the top of the network")
         return
     if not parent.active:
-        raise InvalidValue(f"unit {parent.code} is deactivated and cannot take new units")
+        raise PlacementRefused(f"unit {parent.code} is deactivated and cannot take new units")
     if kind == Kind.DEPARTMENT:
         if parent.kind != Kind.GOVERNMENT or parent.level != level:
-            raise InvalidValue(
+            raise PlacementRefused(
                 f"a {level} department belongs under a {level} government, "
                 f"not under {parent.code} ({parent.level} {parent.kind})"
             )
     elif kind == Kind.GOVERNMENT:
         if level == Level.CITY:
-            raise InvalidValue("a city government stands at the top of the network")
+            raise PlacementRefused("a city government stands at the top of the network")
         if parent.kind != Kind.GOVERNMENT or Level(parent.level).depth != Level(level).depth - 1:
-            raise InvalidValue(
+            raise PlacementRefused(
                 f"a {level} government belongs under the government one level up, "
                 f"not under {parent.code} ({parent.level} {parent.kind})"
             )
@@ -102,7 +102,7 @@ def check_placement(level: Level, kind: Kind, parent: Unit | None) -> None:
         (parent.kind == Kind.GOVERNMENT and parent.level == Level.COMMUNITY)
         or parent.kind == Kind.DEPARTMENT
     ):
-        raise InvalidValue(
+        raise PlacementRefused(
             f"an enterprise belongs under a community or a department, not under {parent.code}"
         )
 

@@ -141,7 +141,7 @@ def test_an_unbound_sender_speaks_no_more(
         ({"sender": "x" * 256, "units": ["HW"]}, 422, "sender"),
         ({"sender": "none@haiwan"}, 422, "at least one unit or token"),
         ({"sender": "ghost@haiwan", "units": ["NOPE"]}, 404, "NOPE"),
-        ({"sender": "t@haiwan", "tokens": ["tok_0000000000000000"]}, 422, "no token"),
+        ({"sender": "t@haiwan", "tokens": ["tok_0000000000000000"]}, 404, "no token"),
         ({"sender": "u@haiwan", "units": ["HW"], "colour": "red"}, 422, "colour"),
         ({"sender": "u@haiwan", "units": ["HW"] * 33}, 422, "units"),
     ],
@@ -174,5 +174,20 @@ def test_a_token_outside_the_admins_subtree_is_as_unknown(
         SENDERS, json={"sender": "t@donghu", "tokens": [elsewhere.token_id]}, headers=office_admin
     )
 
-    refused(r, 422, "invalid-value", "no token")
+    refused(r, 404, "not-found", "no token")
+    assert center.head_position() == head
+
+
+def test_unbinding_a_sender_that_is_not_bound_is_not_found_and_stores_nothing(
+    client: TestClient[Any], center: CommandCenter, as_: As
+) -> None:
+    head = center.head_position()
+
+    r = client.post(
+        f"{SENDERS}/unbind",
+        json={"sender": "nobody@haiwan", "reason": "gone"},
+        headers=as_("admin"),
+    )
+
+    refused(r, 404, "not-found", "is not bound")
     assert center.head_position() == head

@@ -91,22 +91,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         proc.wait(timeout=15)
 
 
-@pytest.mark.parametrize(
-    "who",
-    [
-        pytest.param(
-            "admin",
-            marks=pytest.mark.xfail(
-                reason="not yet exact (ADR 0046, issue 18 item 2): list items lose "
-                "their msgspec bounds in Litestar's schema (roles[0], subtrees[0]), a "
-                "unit's kind/level pairing and 'a deadline or due_in' in a body are not "
-                "stated, a report's CSV/HTML media types are not declared",
-                strict=False,
-            ),
-        ),
-        "handler",
-    ],
-)
+@pytest.mark.parametrize("who", ["admin", "handler"])
 def test_schemathesis_finds_no_failure_in_any_phase(
     served: tuple[str, dict[str, str]], who: str, tmp_path: Path
 ) -> None:
