@@ -232,7 +232,9 @@ class World:
             self.warning()
             # The outbox derives the delivery as it follows the log; the worker that
             # would give up on it does not run, so it is marked given up on here.
-            deadline = time.monotonic() + 10
+            deadline = (
+                time.monotonic() + 60
+            )  # a bound, not a pause: under a loaded machine the outbox can lag
             while True:
                 with self.notifiers.store.transaction() as tx:
                     rows = tx.execute(
