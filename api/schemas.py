@@ -147,7 +147,15 @@ class UnitCreate(Input, kw_only=True):
 
 
 class UnitUpdate(Input, kw_only=True):
-    """Rename, move, deactivate or reactivate; several at once are applied in that order."""
+    """Rename, move, deactivate or reactivate; several at once are applied in that order.
+    A deactivation says why."""
+
+    contract_rules: ClassVar[dict[str, Any]] = {
+        "any_of": [
+            Schema(properties={"active": Schema(schema_not=Schema(const=False))}),
+            Schema(required=["reason"]),
+        ]
+    }
 
     name: Title | None = None
     name_en: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None

@@ -138,7 +138,9 @@ class TokenController(Controller):
         try:
             check_expiry(data.expires_at, now(), services.tokens.max_lifetime)
         except InvalidValue as e:
-            raise invalid("expires_at", str(e)) from None
+            # A time that has passed depends on the clock, not the request's shape.
+            past = data.expires_at is not None and data.expires_at <= now()
+            raise invalid("expires_at", str(e), code="time-past" if past else None) from None
         # A unit that does not exist answers 404 here, through its ancestors.
         if not _manages(services, principal, data.unit):
             raise NotPermitted(f"an admin of {principal.unit} issues tokens only to units under it")

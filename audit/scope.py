@@ -23,6 +23,7 @@ from eventsourcing.utils import TopicError, resolve_topic
 from domain.access_token import AccessToken
 from domain.application import CommandCenter
 from domain.cap import CapMessage
+from domain.cap_senders import CapSenders
 from domain.condition import Condition
 from domain.disposition import Disposition
 from domain.emergency import Scenario
@@ -42,6 +43,9 @@ from domain.warning_key import WarningKey
 SCOPED_KINDS: tuple[type[Any], ...] = (
     AccessToken,
     CapMessage,
+    # The CAP sender registry: like the network, each event decides by the units it
+    # names and who recorded it.
+    CapSenders,
     Condition,
     Disposition,
     EarlyWarning,

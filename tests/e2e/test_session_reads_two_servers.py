@@ -78,7 +78,7 @@ def post_and_read_back(writer: str, reader: str, token: str, tag: str) -> list[s
                 stale.append(f"{tag} {n}: {seen.status_code} {seen.text[:200]}")
             if n % 50 == 49:
                 # And the unit's inbox, a list built by another view of the same log.
-                inbox = r.get("/v1/units/HW/inbox")
+                inbox = r.get("/v1/units/HW/inbox", params={"limit": 200})
                 if receipt["id"] not in {i["id"] for i in inbox.json().get("issued", [])}:
                     stale.append(f"{tag} {n}: inbox {inbox.status_code} without the instruction")
     return stale
