@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -78,8 +79,17 @@ def post_and_read_back(writer: str, reader: str, token: str, tag: str) -> list[s
                 stale.append(f"{tag} {n}: {seen.status_code} {seen.text[:200]}")
             if n % 50 == 49:
                 # And the unit's inbox, a list built by another view of the same log.
-                inbox = r.get("/v1/units/HW/inbox", params={"limit": 200})
-                if receipt["id"] not in {i["id"] for i in inbox.json().get("issued", [])}:
+                # It is paged, soonest deadline first: the newest is on its last page.
+                issued: set[str] = set()
+                params: dict[str, Any] = {"limit": 200}
+                while True:
+                    inbox = r.get("/v1/units/HW/inbox", params=params)
+                    page = inbox.json()
+                    issued |= {i["id"] for i in page.get("issued", [])}
+                    if inbox.status_code != 200 or not page.get("next_cursor"):
+                        break
+                    params = {"limit": 200, "cursor": page["next_cursor"]}
+                if receipt["id"] not in issued:
                     stale.append(f"{tag} {n}: inbox {inbox.status_code} without the instruction")
     return stale
 
