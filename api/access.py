@@ -55,6 +55,8 @@ class Services:
     #: Each principal's last write, when its reads wait for it (ADR 0045); None when
     #: only a position the client names is waited for.
     sessions: SessionPositions | None = None
+    #: People's accounts (ADR 0052): who signs in at the screens with a password.
+    accounts: Any = None
 
 
 def _is_json(content_type: str) -> bool:
@@ -68,6 +70,8 @@ async def authenticate(
     """The guard of every route but the public ones (health, schema)."""
     if handler.opt.get("public") or connection.url.path.startswith("/schema"):
         return
+    if handler.opt.get("page"):
+        return  # a page: its own guard finds the session (api/screens/guard.py)
     # Query filters reach SQL as text; PostgreSQL refuses a NUL in text, so refuse it here.
     if "\x00" in connection.url.path or any(
         "\x00" in key or "\x00" in value for key, value in connection.query_params.multi_items()

@@ -38,6 +38,8 @@ from api.query_secrets import refuse_secrets_in_query
 from api.rate_limits import RateLimits
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
+from api.screens import screens
+from api.screens.sessions import SessionBook, SessionPolicy
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
@@ -52,6 +54,9 @@ from projections.service import ReadModels
 #: Bodies over 1 MiB are refused (413) before they are read in full.
 MAX_BODY = 1024 * 1024
 
+
+#: Wrong passwords one address may send before it is slowed (issue 20: five a minute).
+DEFAULT_SIGN_IN_FAILURES = "5/minute"
 
 #: The longest ``/health`` waits for the stores before it answers what it knows.
 HEALTH_WAIT = 0.8
@@ -171,6 +176,8 @@ def create_app(
     admission: Admission | None = None,
     rate_limits: RateLimits | None = None,
     read_your_writes: bool = True,
+    session_policy: SessionPolicy | None = None,
+    sign_in_failures: str = DEFAULT_SIGN_IN_FAILURES,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
@@ -180,7 +187,9 @@ def create_app(
     ``read_your_writes`` makes a principal's reads wait for its own last write (ADR 0045);
     ``rate_limits`` are the abuse limits (the defaults of :class:`RateLimits` if None);
     ``token_max_lifetime`` the longest a token issued over the API may live;
-    ``admission`` bounds the requests answered at once and waiting (ADR 0047).
+    ``admission`` bounds the requests answered at once and waiting (ADR 0047);
+    ``session_policy`` says how long the screens' sessions live and ``sign_in_failures``
+    how many wrong passwords an address may send (ADR 0053).
     """
     services = build_services(
         center,
@@ -211,6 +220,7 @@ def create_app(
             *TOKEN_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
             static_files(),
+            *screens(),
         ],
         # A credential in the query is refused before the guard reads any token.
         # A turn first: a server too busy answers 503 before it reads anything.
@@ -233,6 +243,8 @@ def create_app(
                 "metrics": metrics_registry(services),
                 "admission": admission,
                 "health": checks,
+                "screen_sessions": SessionBook(reads.store, session_policy),
+                "sign_in_limits": RateLimits(sign_in_failures, "off"),
             }
         ),
         on_startup=[patiently(start) for start in (reads.start, *on_startup)],

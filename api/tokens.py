@@ -226,7 +226,13 @@ class TokenBook:
         deactivated after it was issued."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
             return None
-        digest = secret_hash(secret)
+        return self.authenticate_digest(secret_hash(secret))
+
+    def authenticate_digest(self, digest: str) -> Principal | None:
+        """:meth:`authenticate` by the SHA-256 of the secret, as a signed-in session
+        keeps it (it never holds the secret itself)."""
+        if len(digest) != 64:
+            return None
         generation = self._generation
         token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:

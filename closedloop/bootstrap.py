@@ -159,6 +159,8 @@ def build_app(
         ),
         rate_limits=RateLimits(settings.server.auth_failure_limit, settings.server.write_limit),
         read_your_writes=settings.read_your_writes,
+        session_policy=settings.session_policy,
+        sign_in_failures=settings.server.sign_in_failure_limit,
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

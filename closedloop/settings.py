@@ -27,6 +27,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.rate_limits import DEFAULT_AUTH_FAILURES, DEFAULT_WRITES, parse_rate
+from api.screens.sessions import SessionPolicy
 from api.tokens import DEFAULT_CACHE_SECONDS
 from notifiers.config import WebhookConfig
 
@@ -84,9 +85,16 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: Open connections per server process; past it the one that has waited longest for
     #: a request's headers is cut, so that descriptors never run out (ADR 0043).
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 2000
+    #: The screens' sessions (ADR 0053): idle and absolute expiry for people, and for
+    #: hall screens (the ``screen`` role), which stay signed in for days.
+    session_idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
+    session_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 7)] = 12.0
+    screen_session_days: Annotated[float, msgspec.Meta(gt=0, le=365)] = 30.0
+    #: Wrong passwords per address at the sign-in page, in the limits' notation.
+    sign_in_failure_limit: str = "5/minute"
 
     def __post_init__(self) -> None:
-        for key in ("auth_failure_limit", "write_limit"):
+        for key in ("auth_failure_limit", "write_limit", "sign_in_failure_limit"):
             text = getattr(self, key)
             try:
                 parse_rate(text)
@@ -196,6 +204,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.server.read_wait_seconds
 
     @property
+    def session_policy(self) -> SessionPolicy:
+        """How long the screens' sessions live (ADR 0053)."""
+        server = self.server
+        screen = server.screen_session_days * 86400
+        return SessionPolicy(
+            idle_seconds=server.session_idle_minutes * 60,
+            absolute_seconds=server.session_hours * 3600,
+            # A hall screen seen by no one for a tenth of its term is signed out.
+            screen_idle_seconds=screen / 10,
+            screen_absolute_seconds=screen,
+        )
+
+    @property
     def read_your_writes(self) -> bool:
         return self.server.read_your_writes == "session"
 
@@ -255,6 +276,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a whole number of seconds from 1 to 300",
     ),
     "CLOSEDLOOP_MAX_CONNECTIONS": ("server.max_connections", "a whole number from 1"),
+    "CLOSEDLOOP_SESSION_IDLE_MINUTES": (
+        "server.session_idle_minutes",
+        "a number of minutes above 0, at most 1440",
+    ),
+    "CLOSEDLOOP_SESSION_HOURS": ("server.session_hours", "a number of hours above 0, at most 168"),
+    "CLOSEDLOOP_SCREEN_SESSION_DAYS": (
+        "server.screen_session_days",
+        "a number of days above 0, at most 365",
+    ),
+    "CLOSEDLOOP_SIGN_IN_FAILURE_LIMIT": ("server.sign_in_failure_limit", _RATE),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),

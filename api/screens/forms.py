@@ -1,0 +1,104 @@
+"""A page's form as the API's command body, and a refusal as words beside its field.
+
+A form posts the fields of the same body the API takes (``api/schemas.py``), as text;
+:func:`body_of` reads them into that body (empty fields left out, lists from repeated
+fields), so a page checks exactly what the API checks. Each form carries a ``command_id``
+made when the page was drawn: the same form sent twice (a double click, a reload) is one
+command, as for an API client that retries (ADR 0025).
+
+:func:`act` runs one command from a page and answers ``303 See Other`` to the page that
+shows its result (post, redirect, get: a reload never sends it again); the page then
+reads with the session's own-write consistency (ADR 0045), so it shows the new state.
+A refusal is a :class:`FormRefused`, which the handler turns into its page drawn again
+with the message at the field it concerns and the values as sent.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import msgspec
+from litestar import Request, Response
+from litestar.response import Redirect
+
+from api.http import Call
+from api.problems import ProblemError
+from api.schemas import Input
+from api.screens.errors import FormRefused, refusal_text
+from domain.application import Outcome
+from domain.errors import ConcurrencyConflict, DomainError, NotFound
+from domain.meta import Context
+
+Body = TypeVar("Body", bound=msgspec.Struct)
+_AT = re.compile(r"at `\$\.([A-Za-z_][\w]*)")
+#: The fields a page's form carries that no body has.
+FORM_ONLY = frozenset({"csrf", "next"})
+
+
+def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, tuple):
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_is_list(a) for a in get_args(annotation))
+    return False
+
+
+async def fields_of(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The form's fields (read once: the page guard has read it for the CSRF check)."""
+    form = await request.form()
+    return {key: form.getall(key) for key in form}
+
+
+def body_of(fields: dict[str, Any], body: type[Body]) -> Body:
+    """The form's fields as ``body``; a field that is not valid is a :class:`FormRefused`
+    naming it."""
+    wanted: dict[str, Any] = {}
+    hints = {f.name: f.type for f in msgspec.structs.fields(body)}
+    for name, annotation in hints.items():
+        values = [v for v in fields.get(name, []) if isinstance(v, str) and v.strip() != ""]
+        if _is_list(annotation):
+            if values:
+                wanted[name] = [v.strip() for v in values]
+        elif values:
+            wanted[name] = values[0].strip() if name != "password" else values[0]
+    try:
+        return msgspec.convert(wanted, body, strict=False)
+    except msgspec.ValidationError as e:
+        named = _AT.search(str(e))
+        field = named.group(1) if named else "form"
+        message = str(e).split(" - at `", 1)[0]
+        raise FormRefused({field: message}) from None
+
+
+def refusal(request: Request[Any, Any, Any], error: DomainError | ProblemError) -> FormRefused:
+    """An error of the command path as the form's messages: at the field it names, in
+    the page's language where the catalogue has words for it."""
+    if isinstance(error, ProblemError):
+        named = {e.field: e.message for e in error.errors}
+        if named:
+            return FormRefused(named, error.status)
+        return FormRefused({"form": refusal_text(request, error)}, error.status)
+    field = getattr(error, "field", None) or "form"
+    status = 409 if isinstance(error, ConcurrencyConflict) else 422
+    return FormRefused({field: refusal_text(request, error)}, status)
+
+
+def act(
+    call: Call,
+    data: Input | None,
+    command: Callable[[Context], Outcome],
+    *,
+    then: str,
+) -> Response[Any]:
+    """Run one command from a page, then go to ``then``; a refusal is a
+    :class:`FormRefused` (a not-found stays the not-found page)."""
+    try:
+        call.run(data, command)
+    except NotFound:
+        raise
+    except (DomainError, ProblemError) as e:
+        raise refusal(call.request, e) from None
+    return Redirect(then, status_code=303)
