@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.server import BIN, cli, free_port, wait_until_healthy
@@ -53,14 +55,45 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+@dataclass
+class Server:
+    """A real ``closedloop serve`` on the embedded store with the demo district: its
+    address, and its environment for ``closedloop`` commands against the same store."""
+
+    base: str
+    env: dict[str, str]
+
+    def token(self, unit: str, role: str, user: str) -> str:
+        """A new API token's secret (``closedloop token create``)."""
+        out = cli(self.env, "token", "create", "--unit", unit, "--role", role, "--user", user)
+        return next(word for word in out.split() if word.startswith("cl_"))
+
+    def api(self, secret: str) -> httpx.Client:
+        """An API client with ``secret``'s bearer token."""
+        return httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {secret}"}, timeout=10
+        )
+
+
+def sign_in(page: Any, base: str, token: str) -> None:
+    """Sign the browser ``page`` in with an API token, as a person pastes one."""
+    page.goto(f"{base}/sign-in")
+    page.locator("summary").click()
+    page.fill("#token", token)
+    page.locator("details button[type=submit]").click()
+    page.wait_for_load_state()
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[Server]:
     """A real ``closedloop serve`` on the embedded store with the demo district."""
     port = free_port()
     env = {
         **os.environ,
         "CLOSEDLOOP_DATABASE_URL": f"sqlite:///{tmp_path}/browser.sqlite3",
         "CLOSEDLOOP_PORT": str(port),
+        "CLOSEDLOOP_WRITE_LIMIT": "off",
+        "CLOSEDLOOP_AUTH_FAILURE_LIMIT": "off",
     }
     cli(env, "demo", "load")
     proc = subprocess.Popen(
@@ -72,10 +105,16 @@ def served(tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base, proc, 30)
-        yield base
+        yield Server(base, env)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.fixture
+def served(server: Server) -> str:
+    """The address of :func:`server`."""
+    return server.base
 
 
 def screenshot(page: Any, name: str) -> Path:
