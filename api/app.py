@@ -17,6 +17,7 @@ from typing import Any
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from api.access import Services, authenticate, current_principal, current_services
@@ -39,6 +40,7 @@ from api.rate_limits import RateLimits
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
 from api.screens import screens
+from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
@@ -234,7 +236,10 @@ def create_app(
             "principal": Provide(current_principal, sync_to_thread=False),
             "call": Provide(current_call, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            HTTPException: pages_or(EXCEPTION_HANDLERS[HTTPException]),
+        },
         request_max_body_size=MAX_BODY,
         state=State(
             {
