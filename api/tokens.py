@@ -210,7 +210,10 @@ class TokenBook:
     def remembered(self, secret: str) -> Principal | None:
         """The principal of a token found valid less than ``cache_seconds`` ago, without
         reading the store; None when it must be looked up (:meth:`authenticate`)."""
-        entry = self._trusted.get(secret_hash(secret))
+        return self._remembered(secret_hash(secret))
+
+    def _remembered(self, digest: str) -> Principal | None:
+        entry = self._trusted.get(digest)
         if entry is None or entry[1] <= self.clock():
             return None
         expires_at = entry[0].expires_at
@@ -233,6 +236,9 @@ class TokenBook:
         keeps it (it never holds the secret itself)."""
         if len(digest) != 64:
             return None
+        remembered = self._remembered(digest)
+        if remembered is not None:
+            return remembered
         generation = self._generation
         token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:
