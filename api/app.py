@@ -20,6 +20,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.access import Services, authenticate, current_principal, current_services
+from api.accounts import AccountBook
 from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
@@ -149,6 +150,7 @@ def build_services(
         center=center,
         reads=reads,
         tokens=TokenBook(center, token_cache_seconds, max_lifetime=token_max_lifetime),
+        accounts=AccountBook(center, token_cache_seconds),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
