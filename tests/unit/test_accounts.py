@@ -171,7 +171,8 @@ def test_an_account_opened_without_a_password_gets_one_generated_and_shown_once(
 ) -> None:
     written = book.open(username="li.na", name="李娜", unit="HW", roles=["dispatcher"])
 
-    assert written.password is not None and len(written.password) >= 10
+    assert written.password is not None
+    assert len(written.password) >= 10
     assert book.verify("li.na", written.password) is not None
 
 
@@ -194,7 +195,8 @@ def test_the_roles_of_an_account_change_on_the_record(book: AccountBook) -> None
     book.change_roles("wang.wei", ["handler", "dispatcher"])
 
     principal = book.verify("wang.wei", PASSWORD)
-    assert principal is not None and principal.roles == ("handler", "dispatcher")
+    assert principal is not None
+    assert principal.roles == ("handler", "dispatcher")
 
 
 # -- one-time sign-in tickets -------------------------------------------------------------
@@ -207,7 +209,8 @@ def test_a_ticket_signs_its_person_in_once(book: AccountBook) -> None:
     first = book.redeem_ticket(secret)
     second = book.redeem_ticket(secret)
 
-    assert first is not None and first.user == "wang.wei"
+    assert first is not None
+    assert first.user == "wang.wei"
     assert second is None
 
 
