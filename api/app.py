@@ -20,6 +20,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 
 from api.access import Services, authenticate, current_principal, current_services
+from api.account_admin import ACCOUNT_HANDLERS
 from api.accounts import AccountBook
 from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
@@ -211,6 +212,7 @@ def create_app(
             *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
+            *ACCOUNT_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
             static_files(),
         ],

@@ -31,6 +31,12 @@ from domain.sign_in_ticket import SignInTicket, TicketRefused, sign_in_ticket_id
 from domain.unit import Unit, check_code, unit_id
 
 
+class UnitDeactivated(InvalidValue, code="unit-deactivated"):
+    """An account (or a sign-in address) for a unit that was deactivated."""
+
+    field = "unit"
+
+
 class AccountCases:
     """The commands on people's accounts and their sign-in tickets, on ``center``'s store."""
 
@@ -41,7 +47,7 @@ class AccountCases:
     def _active_unit(self, code: str) -> Unit:
         unit = self.work.load(Unit, unit_id(check_code(code)), f"unit {code}")
         if not unit.active:
-            raise InvalidValue(f"unit {code} is deactivated; its people get no new accounts")
+            raise UnitDeactivated(f"unit {code} is deactivated; its people get no new accounts")
         return unit
 
     def open_account(
