@@ -27,6 +27,7 @@ from domain.account import MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, MIN_USERNAM
 from domain.errors import NotFound, NotPermitted
 from domain.limits import MAX_CODE, MAX_NAME, MAX_NOTE
 from domain.meta import Actor
+from domain.roles import unknown_roles
 from projections.queries import BadCursor, decode_cursor, encode_cursor
 
 #: The domain's rule of a username, stated for the schema: Python's ``\w`` is Unicode's
@@ -168,6 +169,11 @@ class AccountController(Controller):
     ) -> Response[AccountAnswer]:
         _no_idempotency_key(request)
         _printable(data.name, "name")
+        unknown = unknown_roles(list(data.roles))
+        if unknown:
+            raise invalid(
+                "roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}"
+            )
         # A unit that does not exist answers 404 here, through its ancestors.
         if not _manages(services, principal, data.unit):
             raise NotPermitted(
