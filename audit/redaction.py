@@ -1,8 +1,9 @@
 """What an export never shows, to anyone: secret material and credentials in URLs
 (issue 19, item 5; ADR 0042).
 
-A token's hash, a password's hash, a sign-in ticket's hash, a webhook secret's ciphertext and whatever a webhook URL carries beyond
-its scheme, host and port stay on the server. An event that holds any of them is
+A token's hash, a password's hash, a sign-in ticket's hash, a webhook secret's
+ciphertext and whatever a webhook URL carries beyond its scheme, host and port stay on
+the server. An event that holds any of them is
 exported with those fields replaced by :data:`REDACTED`, the paths of what was replaced in
 ``redacted``, and no stored state (``chain.state`` is null): the stored bytes hold the
 secret too, so they cannot leave either. Its ``hash`` and ``prev`` still link the chain,
