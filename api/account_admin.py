@@ -19,14 +19,13 @@ from litestar.params import FromPath, JSONBody
 
 from api.access import Services
 from api.accounts import AccountWritten
-from api.http import READ, WRITE, Cursor, Limit, Svc, Who
+from api.http import READ, WRITE, Cursor, Limit, On, Svc, Who
 from api.problems import invalid
 from api.token_admin import ADMIN, Role, _manages, _printable
 from api.tokens import ROLES, Principal
 from domain.account import MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, MIN_USERNAME, Account
 from domain.errors import NotFound, NotPermitted
 from domain.limits import MAX_CODE, MAX_NAME, MAX_NOTE
-from domain.meta import Actor
 from domain.roles import unknown_roles
 from projections.queries import BadCursor, decode_cursor, encode_cursor
 
@@ -69,13 +68,14 @@ class AccountEntry(msgspec.Struct, kw_only=True):
     """An account as shown: everything but its password's hash."""
 
     username: str
+    #: The account's version on the record: one more at each change.
+    version: int
     name: str
     unit: str
     roles: list[str]
     opened_at: datetime
     closed: bool
     closed_reason: str | None
-    version: int
 
 
 class AccountPage(msgspec.Struct, kw_only=True):
@@ -128,10 +128,6 @@ def _managed(services: Services, principal: Principal, username: str) -> Account
     return account
 
 
-def _by(principal: Principal) -> Actor:
-    return principal.actor("admin")
-
-
 class AccountController(Controller):
     path = "/v1/accounts"
     tags = ("accounts",)
@@ -160,14 +156,9 @@ class AccountController(Controller):
         return AccountPage(items=items, next_cursor=next_cursor)
 
     @post("/", sync_to_thread=True, responses=WRITE)
-    def create_account(
-        self,
-        services: Svc,
-        principal: Who,
-        request: Request[Any, Any, Any],
-        data: JSONBody[AccountCreate],
-    ) -> Response[AccountAnswer]:
-        _no_idempotency_key(request)
+    def create_account(self, call: On, data: JSONBody[AccountCreate]) -> Response[AccountAnswer]:
+        services, principal = call.services, call.principal
+        _no_idempotency_key(call.request)
         _printable(data.name, "name")
         unknown = unknown_roles(list(data.roles))
         if unknown:
@@ -185,7 +176,7 @@ class AccountController(Controller):
             unit=data.unit,
             roles=list(data.roles),
             password=data.password,
-            by=_by(principal),
+            by=call.actor,
         )
         return _answer(written, services, 201)
 
@@ -195,31 +186,23 @@ class AccountController(Controller):
 
     @post("/{username:str}/password", sync_to_thread=True, status_code=200, responses=WRITE)
     def change_password(
-        self,
-        services: Svc,
-        principal: Who,
-        request: Request[Any, Any, Any],
-        username: FromPath[str],
-        data: JSONBody[PasswordChange | None] = None,
+        self, call: On, username: FromPath[str], data: JSONBody[PasswordChange | None] = None
     ) -> Response[AccountAnswer]:
-        _no_idempotency_key(request)
-        account = _managed(services, principal, username)
+        _no_idempotency_key(call.request)
+        account = _managed(call.services, call.principal, username)
         password = data.password if data is not None else None
-        written = services.accounts.change_password(account.username, password, by=_by(principal))
-        return _answer(written, services, 200)
+        accounts = call.services.accounts
+        written = accounts.change_password(account.username, password, by=call.actor)
+        return _answer(written, call.services, 200)
 
     @post("/{username:str}/close", sync_to_thread=True, status_code=200, responses=WRITE)
     def close_account(
-        self,
-        services: Svc,
-        principal: Who,
-        username: FromPath[str],
-        data: JSONBody[AccountClosure],
+        self, call: On, username: FromPath[str], data: JSONBody[AccountClosure]
     ) -> AccountEntry:
-        account = _managed(services, principal, username)
+        account = _managed(call.services, call.principal, username)
         _printable(data.reason, "reason")
-        closed = services.accounts.close(account.username, data.reason, by=_by(principal))
-        return _entry(closed, services.views.zone)
+        closed = call.services.accounts.close(account.username, data.reason, by=call.actor)
+        return _entry(closed, call.services.views.zone)
 
 
 ACCOUNT_HANDLERS = [AccountController]

@@ -72,14 +72,8 @@ class AccountCases:
                     return Decision(existing, [], created=True)
                 raise AlreadyExists(f"the username {username} is taken")
             self._active_unit(unit)
-            account = Account(
-                username=username,
-                name=name,
-                unit=unit,
-                roles=roles,
-                password_hash=password_hash,
-                meta=ctx.meta("OpenAccount", new_id),
-            )
+            meta = ctx.meta("OpenAccount", new_id)
+            account = Account(username, name, unit, roles, password_hash, meta)
             roster = self.work.find(AccountRoster, ACCOUNT_ROSTER_ID)
             if roster is None:
                 roster = AccountRoster(meta=ctx.meta("StartAccountRoster", ACCOUNT_ROSTER_ID))
