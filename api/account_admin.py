@@ -17,6 +17,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
+from api import schemas as s
 from api.access import Services
 from api.accounts import AccountWritten
 from api.http import READ, WRITE, Cursor, Limit, On, Svc, Who
@@ -25,7 +26,7 @@ from api.token_admin import ADMIN, Role, _manages, _printable
 from api.tokens import ROLES, Principal
 from domain.account import MAX_PASSWORD, MAX_USERNAME, MIN_PASSWORD, MIN_USERNAME, Account
 from domain.errors import NotFound, NotPermitted
-from domain.limits import MAX_CODE, MAX_NAME, MAX_NOTE
+from domain.limits import MAX_NAME, MAX_NOTE
 from domain.roles import unknown_roles
 from projections.queries import BadCursor, decode_cursor, encode_cursor
 
@@ -49,7 +50,7 @@ class AccountCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     username: Username
     name: Text
-    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE)]
+    unit: s.Code
     roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(ROLES))]
     password: Password | None = None
 
