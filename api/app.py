@@ -21,6 +21,8 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from api.access import Services, authenticate, current_principal, current_services
+from api.account_admin import ACCOUNT_HANDLERS
+from api.accounts import AccountBook
 from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
@@ -156,6 +158,7 @@ def build_services(
         center=center,
         reads=reads,
         tokens=TokenBook(center, token_cache_seconds, max_lifetime=token_max_lifetime),
+        accounts=AccountBook(center, token_cache_seconds),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
@@ -220,6 +223,7 @@ def create_app(
             *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
+            *ACCOUNT_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
             static_files(),
             *screens(),
