@@ -58,8 +58,6 @@ class Services:
     #: Each principal's last write, when its reads wait for it (ADR 0045); None when
     #: only a position the client names is waited for.
     sessions: SessionPositions | None = None
-    #: People's accounts (ADR 0052): who signs in at the screens with a password.
-    accounts: Any = None
 
 
 def _is_json(content_type: str) -> bool:
