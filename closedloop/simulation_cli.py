@@ -18,6 +18,9 @@ from typing import Any
 from closedloop.settings import Settings
 from closedloop.simulation import MAX_SPEED
 
+#: The signals that stop the simulation: ``kill`` (and ``make run``'s trap), and Ctrl-C.
+STOPPING = (signal.SIGTERM, signal.SIGINT)
+
 
 def _speed(text: str) -> float:
     try:
@@ -36,8 +39,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from closedloop.storm_script import load_script
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOPPING}
     center = build_command_center(settings)
     try:
         simulator = Simulator(
@@ -53,6 +55,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         days = simulator.run(once=args.once)
     finally:
         center.close()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     print(f"simulation stopped after {days} day(s) begun", flush=True)
     return 0
 
