@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
@@ -47,7 +47,8 @@ class Observe(_Beat, tag="reading", kw_only=True):
 
     subject: Text
     metric: Text
-    value: float
+    #: TOML can write nan and inf, which no sensor reads.
+    value: Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
     unit: str
     source: Text = "simulated-sensor"
     unit_of_measure: str = ""
@@ -63,15 +64,19 @@ class Cap(_Beat, tag="cap", kw_only=True):
     """One CAP 1.2 message (Alert, Update or Cancel) from a sender the demo binds."""
 
     message: Key
-    type: str = "Alert"
+    #: A ``Cancel``, or an ``Update`` whose urgency is ``Past``, withdraws what it references.
+    type: Literal["Alert", "Update", "Cancel"] = "Alert"
     references: list[Key] = msgspec.field(default_factory=list)
     sender: Text = "met@haiwan.gov.cn"
     monitor: str = "HW"
+    # The message's <info>, as CAP 1.2 spells its values (a typo here would be a message
+    # the schema check refuses, found only when the beat is played).
     event: Text
     headline: Text
     description: str = ""
-    severity: str = "Moderate"
-    urgency: str = "Immediate"
+    severity: Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"] = "Moderate"
+    urgency: Literal["Immediate", "Expected", "Future", "Past", "Unknown"] = "Immediate"
+    #: The 预警颜色 parameter (红色, 橙色, 黄色, 蓝色), which the CAP profile reads first.
     colour: str = ""
     area: Text = "海湾区"
     warning: Key | None = None
@@ -183,10 +188,13 @@ class Beat:
         return str(tag)
 
 
-@dataclass(frozen=True)
-class Script:
+class Script(NamedTuple):
+    """A day to play: its beats in the order of their moments."""
+
+    #: Names the script in the simulator's causes (``simulation storm-day ...``).
     code: str
     title: str
+    #: The simulated day; the next one starts after it, whenever its last beat was.
     length: timedelta
     beats: tuple[Beat, ...]
 
