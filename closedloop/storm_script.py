@@ -216,7 +216,7 @@ def script_from_mapping(data: Any) -> Script:
     for number, raw in enumerate(top.beats, start=1):
         try:
             act: BeatAct = decode(raw, BeatAct, ScriptError)  # type: ignore[arg-type]
-            beat = Beat(number, clock_duration(act.at, "at"), act)
+            beat = Beat(number, clock_duration(act.at, "at", may_be_zero=True), act)
             if isinstance(act, Issue):
                 clock_duration(act.due_in, "due_in")
             if beat.at > length:
@@ -232,11 +232,11 @@ def script_from_mapping(data: Any) -> Script:
     return Script(code=top.code, title=top.title, length=length, beats=tuple(ordered))
 
 
-def clock_duration(text: str, setting: str) -> timedelta:
+def clock_duration(text: str, setting: str, *, may_be_zero: bool = False) -> timedelta:
     """An ISO 8601 duration of the script as clock time (simulated time is never working
-    time: the day is played whole). A moment may be the day's start, ``PT0M``, which a
-    deadline's duration may not."""
-    if re.fullmatch(r"PT0+[HMS]", text.strip().upper()):
+    time: the day is played whole). A moment may be the day's start, ``PT0M``
+    (``may_be_zero``); a deadline's duration may not."""
+    if may_be_zero and re.fullmatch(r"PT0+[HMS]", text.strip().upper()):
         return timedelta(0)
     try:
         return WorkingDuration.parse(text).clock()

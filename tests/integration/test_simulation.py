@@ -16,6 +16,7 @@ from uuid import UUID
 import pytest
 from freezegun import freeze_time
 
+import audit
 from closedloop import cli
 from closedloop.catalogues import load_calendar
 from closedloop.intake_config import build_intake
@@ -24,7 +25,7 @@ from closedloop.simulation import COMMAND_PREFIX, Simulator, is_simulator
 from closedloop.storm_script import load_script
 from domain.demo import bind_demo_senders, load_demo
 from domain.instruction import Instruction
-from domain.meta import now
+from domain.meta import Actor, Context, now
 from domain.warning import EarlyWarning
 from domain.watch import DeadlineWatch
 from projections.registry import build_views
@@ -149,8 +150,8 @@ def test_every_event_of_the_simulator_names_a_simulator_actor(
     assert {"SignFor", "Submit", "Verify", "Return", "AcknowledgeWarning", "CloseWarning"} <= why
 
 
-def test_the_views_rebuilt_from_the_log_equal_those_it_fed(
-    played: tuple[FrozenClockCenter, int, list[str]],
+def test_the_views_and_the_audit_chain_verify_after_the_day(
+    played: tuple[FrozenClockCenter, int, list[str]], audit_settings: audit.AuditSettings
 ) -> None:
     center, _, _ = played
     store = ViewStore.for_env(center.env)
@@ -162,6 +163,11 @@ def test_the_views_rebuilt_from_the_log_equal_those_it_fed(
         with store.read() as tx:
             rows = list(tx.execute("SELECT count(*) FROM instructions"))
         assert rows[0][0] >= 12
+        chain = audit.AuditChain.beside(center, store, audit_settings)
+        assert chain.catch_up() == center.head_position()
+        verified = audit.verify(center, store, chain.signer.public)
+        assert verified.ok, verified.summary()
+        assert verified.chained == center.head_position()
     finally:
         store.close()
 
@@ -205,14 +211,57 @@ def test_a_stop_ends_the_day_between_two_beats(tmp_path: Path) -> None:
         center.close()
 
 
+def test_a_step_a_person_took_first_is_found_done_and_the_day_goes_on(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'first.sqlite3'}")
+    center = FrozenClockCenter(env=settings.store_env(), calendar=load_calendar(DEFAULT_CALENDAR))
+    person = Context(Actor(person="王芳", unit="HW-DH", role="handler"))
+    lines: list[str] = []
+
+    def scenic() -> list[Instruction]:
+        issued = [
+            n.originator_id for n in center.iter_log() if n.topic.endswith("Instruction.Issued")
+        ]
+        found = [center.instruction(i) for i in issued]
+        return [i for i in found if i.title.startswith("疏导东湖景区游客")]
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if "issue: HW → HW-DH: 疏导东湖景区游客" in line:
+            # The office's handler signs for it on the board before the simulated one.
+            center.sign_for(person, scenic()[0].id)
+
+    try:
+        with freeze_time(START) as clock:
+            load_demo(center)
+            bind_demo_senders(center)
+            simulator = Simulator(
+                center,
+                build_intake(center, settings),
+                load_script(),
+                sleep=lambda s: clock.tick(timedelta(seconds=s)),
+                clock=lambda: now().timestamp(),
+                say=say,
+            )
+            simulator.run(once=True)
+        (sign,) = [line for line in lines if "[00:09] sign" in line]
+        assert sign.endswith("nothing in a state for it")
+        assert "over (" in lines[-1]
+        (done,) = scenic()
+        assert done.status == "closed"
+        signed = [e for e in center.history(done.id) if type(e).__name__ == "SignedFor"]
+        assert [e.meta.person for e in signed] == ["王芳"]
+    finally:
+        center.close()
+
+
 def test_the_simulation_needs_the_demo_district_and_a_speed_above_zero(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    args = cli.parser().parse_args(["demo", "simulate", "--once"])
-    with pytest.raises(Exception, match="run `closedloop demo load` first"):
-        args.func(args, settings)
-    with pytest.raises(SystemExit) as exit_:
-        cli.parser().parse_args(["demo", "simulate", "--speed", "0"])
-    assert exit_.value.code == 2
-    assert "more than 0" in capsys.readouterr().err
+    monkeypatch.setenv("CLOSEDLOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    assert cli.main(["demo", "simulate", "--once"]) == 1
+    assert "run `closedloop demo load` first" in capsys.readouterr().err
+    for speed in ("0", "-5", "fast", "1e9"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["demo", "simulate", "--speed", speed])
+        assert exit_.value.code == 2
+        assert "--speed" in capsys.readouterr().err
