@@ -127,7 +127,8 @@ class Simulator:
     # -- the days --------------------------------------------------------------------
 
     def check_district(self) -> None:
-        """Every unit and CAP sender the script names is on the record (``demo load``)."""
+        """Every unit and CAP sender the script names is on the record (``demo load``), and
+        every reading lies within its monitor's subtree."""
         for code in sorted(_units_named(self.script)):
             try:
                 self.center.unit(code)
@@ -136,6 +137,14 @@ class Simulator:
                     f"unit {code} of the simulation script is not on the record; "
                     "run `closedloop demo load` first"
                 ) from None
+        for beat in self.script.beats:
+            act = beat.act
+            # As the API holds a monitor to its subtree, the script's monitors are held to theirs.
+            if isinstance(act, Observe) and not self.center.is_within(act.unit, act.monitor):
+                raise ScriptError(
+                    f"beat {beat.number}: a monitor of {act.monitor} reports only for units "
+                    f"under it, not for {act.unit}"
+                )
         bound = {b["sender"] for b in CapSenderCases(self.center).bindings()}
         for sender in sorted({b.act.sender for b in self.script.beats if isinstance(b.act, Cap)}):
             if sender not in bound:

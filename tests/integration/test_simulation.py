@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 from freezegun import freeze_time
 
@@ -22,7 +24,7 @@ from closedloop.catalogues import load_calendar
 from closedloop.intake_config import build_intake
 from closedloop.settings import DEFAULT_CALENDAR, Settings
 from closedloop.simulation import COMMAND_PREFIX, Simulator, is_simulator
-from closedloop.storm_script import load_script
+from closedloop.storm_script import Observe, ScriptError, load_script
 from domain.demo import bind_demo_senders, load_demo
 from domain.instruction import Instruction
 from domain.meta import Actor, Context, now
@@ -265,3 +267,27 @@ def test_the_simulation_needs_the_demo_district_and_a_speed_above_zero(
             cli.main(["demo", "simulate", "--speed", speed])
         assert exit_.value.code == 2
         assert "--speed" in capsys.readouterr().err
+
+
+def test_a_reading_outside_its_monitors_subtree_is_refused_before_anything_is_played(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'reach.sqlite3'}")
+    center = FrozenClockCenter(env=settings.store_env(), calendar=load_calendar(DEFAULT_CALENDAR))
+    try:
+        load_demo(center)
+        bind_demo_senders(center)
+        day = load_script()
+        beats = tuple(
+            replace(b, act=msgspec.structs.replace(b.act, monitor="HW-DH"))
+            if isinstance(b.act, Observe) and b.act.unit == "E-QSRES"
+            else b
+            for b in day.beats
+        )
+        head = center.head_position()
+        simulator = Simulator(center, build_intake(center, settings), day._replace(beats=beats))
+        with pytest.raises(ScriptError, match="a monitor of HW-DH reports only for units under it"):
+            simulator.check_district()
+        assert center.head_position() == head
+    finally:
+        center.close()
