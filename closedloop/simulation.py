@@ -298,7 +298,8 @@ class Simulator:
             role = "dispatcher" if isinstance(act, Redirect | Verify) else "handler"
             unit = i.issuer if role == "dispatcher" else i.lead
             step(self._context(day, beat, role, unit, f":{i.id.hex[:12]}"))
-            done.append(f"{unit} on {i.title.split(' ')[0]}")
+            rework = isinstance(act, Verify) and not act.accepted
+            done.append(f"{unit} on {i.title.split(' ')[0]}" + (", sent back" if rework else ""))
         return "; ".join(done) if done else "nothing in a state for it"
 
     def _ready(self, ids: Iterable[UUID], act: BeatAct) -> list[Instruction]:

@@ -1,5 +1,5 @@
 """``closedloop demo simulate``: one storm day played on a frozen clock over a fresh
-SQLite store (ADR 0050). Sleeping moves the clock instead of waiting, so the day, played
+store (ADR 0050). Sleeping moves the clock instead of waiting, so the day, played
 at the default speed, takes as long as its commands; the deadline watch looks at every
 pause, as ``closedloop serve`` runs it beside the simulator."""
 
@@ -41,10 +41,11 @@ START = "2026-07-01T02:00:00+00:00"
 
 
 @pytest.fixture
-def played(tmp_path: Path) -> Iterator[tuple[FrozenClockCenter, int, list[str]]]:
-    """The demo district, then one storm day at the default speed; the log position
-    where the simulator began, and what it said."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'sim.sqlite3'}")
+def played(database_url: str) -> Iterator[tuple[FrozenClockCenter, int, list[str]]]:
+    """The demo district, then one storm day at the default speed, on a fresh SQLite file
+    (as ``make run``) and a fresh PostgreSQL schema; the log position where the simulator
+    began, and what it said."""
+    settings = Settings(database_url=database_url)
     center = FrozenClockCenter(env=settings.store_env(), calendar=load_calendar(DEFAULT_CALENDAR))
     lines: list[str] = []
     try:
