@@ -297,9 +297,15 @@ class Simulator:
             step = _step_of(self.center, act, i)
             role = "dispatcher" if isinstance(act, Redirect | Verify) else "handler"
             unit = i.issuer if role == "dispatcher" else i.lead
-            step(self._context(day, beat, role, unit, f":{i.id.hex[:12]}"))
+            what = f"{unit} on {i.title.split(' ')[0]}"
+            try:
+                step(self._context(day, beat, role, unit, f":{i.id.hex[:12]}"))
+            except DomainError as e:
+                # One instruction a person moved on meanwhile; the others still get the step.
+                done.append(f"{what}, refused: {e}")
+                continue
             rework = isinstance(act, Verify) and not act.accepted
-            done.append(f"{unit} on {i.title.split(' ')[0]}" + (", sent back" if rework else ""))
+            done.append(what + (", sent back" if rework else ""))
         return "; ".join(done) if done else "nothing in a state for it"
 
     def _ready(self, ids: Iterable[UUID], act: BeatAct) -> list[Instruction]:

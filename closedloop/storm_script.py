@@ -91,7 +91,7 @@ class Issue(_Beat, tag="issue", kw_only=True):
     to: str
     title: Text
     content: str = ""
-    priority: str = "high"
+    priority: Literal["urgent", "high", "normal"] = "high"
     due_in: str
     warning: Key | None = None
 

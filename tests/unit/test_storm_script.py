@@ -91,6 +91,22 @@ def test_beats_at_the_same_moment_keep_the_files_order() -> None:
             "PT2H",
             "beat 1: due_in:",
         ),
+        (
+            (
+                {
+                    "at": "PT1M",
+                    "act": "issue",
+                    "instruction": "i",
+                    "by": "HW",
+                    "to": "HW-DH",
+                    "title": "巡查",
+                    "priority": "asap",
+                    "due_in": "PT1H",
+                },
+            ),
+            "PT2H",
+            "beat 1:",
+        ),
         ((), "PT2H", "needs at least one [[beats]]"),
         ((RAISE,), "a day", "length:"),
     ],
