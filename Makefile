@@ -15,11 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The embedded SQLite store under ./var/, with the demo district loaded (loading twice changes nothing).
+# The embedded SQLite store under ./var/, with the demo district loaded (loading twice changes
+# nothing) and a storm day playing on it beside the server (`closedloop demo simulate`, ADR 0050):
+# both processes write the one SQLite file, and the trap stops the simulator whenever the server
+# stops. `make run SIMULATE_SPEED=600` plays it faster; `make run SIMULATE=no` leaves it out.
+SIMULATE       ?= yes
+SIMULATE_SPEED ?= 60
 run: install
 	$(BIN)/closedloop demo load
 	$(BIN)/closedloop demo tokens
 	$(BIN)/closedloop demo accounts
+	@if [ "$(SIMULATE)" = yes ]; then \
+	  $(BIN)/closedloop demo simulate --speed $(SIMULATE_SPEED) & simulator=$$!; \
+	  trap 'kill -TERM $$simulator 2>/dev/null; wait $$simulator' EXIT INT TERM; \
+	fi; \
 	$(BIN)/closedloop serve
 
 # The whole suite. PostgreSQL tests run when 127.0.0.1:5432 answers; with

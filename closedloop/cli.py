@@ -5,6 +5,7 @@ closedloop projections run | rebuild [NAME] | verify | status
 closedloop watch run
 closedloop backup FILE | restore FILE
 closedloop demo load
+closedloop demo simulate [--speed N] [--once] [--seed S]
 closedloop demo tokens
 closedloop demo accounts
 closedloop account create --user U --unit CODE --role R [--role R2] [--name NAME]
@@ -35,6 +36,7 @@ from closedloop.bootstrap import build_command_center
 from closedloop.connections import ConnectionLimits, GuardedConfig
 from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.settings import Settings, SettingsError
+from closedloop.simulation_cli import add_simulate_command
 from domain.calendar import CalendarError
 from domain.errors import DomainError
 
@@ -439,6 +441,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the demo district")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
     _command(demo_sub, "load", "load the demo district (twice changes nothing)", _demo_load)
+    add_simulate_command(demo_sub)
     _command(
         demo_sub, "tokens", "print seven new demo tokens (30 days), revoking the last", _demo_tokens
     )
