@@ -70,7 +70,8 @@ def test_the_desk_lists_what_the_api_lists_for_each_unit(
     xl = raise_warning(client, as_, unit="HW-XL-SQ", title="Songquan creek rising", level=1)
     duty = desk(client, tokens, "duty").get("/warnings")
     assert duty.status_code == 200
-    assert qs["id"] in duty.text and xl["id"] in duty.text
+    assert qs["id"] in duty.text
+    assert xl["id"] in duty.text
     assert 'class="badge level level-1"' in duty.text
     community = desk(client, tokens, "community").get("/warnings")
     assert qs["id"] in community.text
@@ -86,13 +87,17 @@ def test_filters_and_search_narrow_the_list_and_a_bad_filter_is_said_at_it(
     )
     d = desk(client, tokens, "duty")
     by_theme = d.get("/warnings?theme=transportation").text
-    assert b["id"] in by_theme and a["id"] not in by_theme
+    assert b["id"] in by_theme
+    assert a["id"] not in by_theme
     by_level = d.get("/warnings?level=2").text
-    assert a["id"] in by_level and b["id"] not in by_level
+    assert a["id"] in by_level
+    assert b["id"] not in by_level
     searched = d.get("/warnings?q=qingshan%20DAM").text
-    assert a["id"] in searched and b["id"] not in searched
+    assert a["id"] in searched
+    assert b["id"] not in searched
     by_unit = d.get("/warnings?unit=HW-XL").text
-    assert a["id"] not in by_unit and b["id"] not in by_unit
+    assert a["id"] not in by_unit
+    assert b["id"] not in by_unit
     bad = d.get("/warnings?level=9")
     assert bad.status_code == 422
     assert 'aria-describedby="f-level-error"' in bad.text
@@ -109,14 +114,17 @@ def test_the_open_warnings_by_default_the_closed_ones_by_filter_and_pages_by_cur
     assert cancelled.status_code == 200
     d = desk(client, tokens, "duty")
     default = d.get("/warnings").text
-    assert second["id"] in default and first["id"] not in default
+    assert second["id"] in default
+    assert first["id"] not in default
     assert first["id"] in d.get("/warnings?status=cancelled").text
     one = d.get("/warnings?status=all&limit=1").text
-    assert second["id"] in one and first["id"] not in one
+    assert second["id"] in one
+    assert first["id"] not in one
     following = re.search(r'href="(/warnings\?[^"]*cursor=[^"]+)"', one)
     assert following
     rest = d.get(following.group(1).replace("&amp;", "&")).text
-    assert first["id"] in rest and second["id"] not in rest
+    assert first["id"] in rest
+    assert second["id"] not in rest
     assert d.get("/warnings?cursor=nonsense").status_code == 422
 
 
@@ -174,7 +182,8 @@ def test_a_duty_officer_works_a_warning_through_to_closed(
     assert steps_on(closed) == set()
     assert "办结" in closed
     state = client.get(f"/v1/warnings/{w['id']}", headers=as_("duty")).json()
-    assert state["status"] == "closed" and state["level"] == 1
+    assert state["status"] == "closed"
+    assert state["level"] == 1
 
 
 @pytest.mark.parametrize(
