@@ -58,6 +58,9 @@ MAX_SEARCH = 100
 PER_PAGE = 50
 #: The most a page lists (the API's limit).
 MAX_PER_PAGE = 200
+#: The order of the steps on a warning's page: the loop's next step first, the
+#: corrections (another level, withdrawing it) last.
+STEP_ORDER = ("acknowledge", "assess", "resolve", "close", "instruct", "level", "cancel")
 
 
 class TextRefused(InvalidValue, code="text-refused"):
@@ -307,7 +310,7 @@ def _draw_warning(
         status=status,
         page=page,
         warning=warning,
-        steps=[name for name in (*DESK_STEPS, "instruct") if name in steps],
+        steps=[name for name in STEP_ORDER if name in steps],
         instructions=_linked(call, row["instructions"]),
         timeline=timeline,
         cap=cap if isinstance(cap, dict) else None,
@@ -431,6 +434,8 @@ def _namer(units: list[dict[str, Any]], language: str) -> Callable[[str], str]:
 def _age(t: Callable[..., str], spent: Any) -> str:
     """How long ago, in the largest units that matter at a desk."""
     minutes = max(int(spent.total_seconds() // 60), 0)
+    if minutes == 0:
+        return t("page.wdesk.age.now")
     if minutes < 60:
         return t("page.wdesk.age.minutes", minutes=minutes)
     hours, minutes = divmod(minutes, 60)

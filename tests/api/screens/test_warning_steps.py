@@ -12,6 +12,7 @@ from uuid import uuid4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.screens.warning_desk import STEP_ORDER
 from api.screens.warning_steps import DESK_STEPS, INSTRUCT, steps_in_state
 from domain.errors import DomainError, InvalidTransition
 from domain.meta import now
@@ -74,8 +75,9 @@ def accepts(warning: EarlyWarning, step: str) -> bool:
     return True
 
 
-def test_every_step_of_the_desk_is_asked_of_the_aggregate() -> None:
+def test_every_step_of_the_desk_is_asked_of_the_aggregate_and_shown() -> None:
     assert set(STEP_COMMANDS) == {*DESK_STEPS, INSTRUCT}
+    assert sorted(STEP_ORDER) == sorted(STEP_COMMANDS)
 
 
 @settings(max_examples=300, deadline=None)
