@@ -21,7 +21,9 @@ from uuid import UUID
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
+from litestar.types import AnyCallable
 
 from api.access import warning_to_act_on
 from api.audit import visible_timeline
@@ -368,18 +370,23 @@ def _take_step(
         return _draw_warning(request, call, wid, errors=errors, values=values, status=e.status)
 
 
-@post(
-    "/warnings/{wid:uuid}/{step:str}",
-    opt={"page": True, "role": DUTY},
-    include_in_schema=False,
-    status_code=303,
-)
+def _form_route(path: str, role: str) -> Callable[[AnyCallable], HTTPRouteHandler]:
+    """A form's route: only ``role`` posts it, and it answers 303 to the page it changed."""
+    return post(path, opt={"page": True, "role": role}, include_in_schema=False, status_code=303)
+
+
+async def _in_worker(request: Request[Any, Any, Any], work: Any, *args: Any) -> Response[Any]:
+    """The form read here, its ``work`` (synchronous, as the store is) in a worker thread."""
+    fields = await fields_of(request)
+    return await anyio.to_thread.run_sync(work, request, *args, fields)
+
+
+@_form_route("/warnings/{wid:uuid}/{step:str}", DUTY)
 async def warning_step(
     request: Request[Any, Any, Any], call: On, wid: FromPath[UUID], step: FromPath[str]
 ) -> Response[Any]:
     """One of the desk's steps on a warning, then the warning's page again."""
-    fields = await fields_of(request)
-    return await anyio.to_thread.run_sync(_take_step, request, call, wid, step, fields)
+    return await _in_worker(request, _take_step, call, wid, step)
 
 
 def _switch(
@@ -401,18 +408,12 @@ def _switch(
         return _draw_list(request, call, errors=errors, values=values, status=e.status)
 
 
-@post(
-    "/warnings/scenarios/{name:str}",
-    opt={"page": True, "role": DECLARES_EMERGENCY},
-    include_in_schema=False,
-    status_code=303,
-)
+@_form_route("/warnings/scenarios/{name:str}", DECLARES_EMERGENCY)
 async def emergency_switch(
     request: Request[Any, Any, Any], call: On, name: FromPath[str]
 ) -> Response[Any]:
     """Switch a scenario's emergency mode on or off, with a reason."""
-    fields = await fields_of(request)
-    return await anyio.to_thread.run_sync(_switch, request, call, name, fields)
+    return await _in_worker(request, _switch, call, name)
 
 
 WARNING_DESK_HANDLERS = [warning_desk, warning_page, warning_step, emergency_switch]
