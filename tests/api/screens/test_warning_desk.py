@@ -15,7 +15,7 @@ from api.app import create_app
 from closedloop.bootstrap import build_read_models
 from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
-from tests.api.conftest import As, raise_warning
+from tests.api.conftest import As, issue, raise_warning
 from tests.api.screens.conftest import Desk
 
 STEP_FORM = re.compile(r'action="/warnings/[0-9a-f-]+/([a-z]+)"')
@@ -298,3 +298,40 @@ def test_a_duty_officer_switches_a_scenario_into_emergency_mode_and_out(
         == 403
     )
     assert center.head_position() == head
+
+
+def test_a_warning_shows_its_instructions_its_cap_message_and_its_timeline_in_words(
+    client: TestClient[Any], tokens: dict[str, str], as_: As
+) -> None:
+    cap = {
+        "identifier": "HW-2026-0042",
+        "sender": "weather@haiwan",
+        "sent": "2026-07-01T02:00:00+00:00",
+        "msg_type": "Alert",
+        "infos": [
+            {
+                "event": "暴雨",
+                "headline": "暴雨橙色预警",
+                "severity": "Severe",
+                "urgency": "Immediate",
+                "certainty": "Likely",
+                "expires": "2026-07-01T12:00:00+00:00",
+                "instruction": "",
+                "areas": [{"description": "海湾区"}],
+            }
+        ],
+    }
+    w = raise_warning(client, as_, unit="HW-DH", attributes={"cap": cap})
+    duty = desk(client, tokens, "duty")
+    assert duty.post(f"/warnings/{w['id']}/acknowledge").status_code == 303
+    assert duty.post(f"/warnings/{w['id']}/assess", {"confirmed": "true"}).status_code == 303
+    issued = issue(client, as_, warning_ids=[w["id"]], title="Open the spillway")
+    page = duty.get(f"/warnings/{w['id']}").text
+    assert f'href="/instructions/{issued["id"]}"' in page
+    assert "Open the spillway" in page
+    assert "close" not in steps_on(page)  # an instruction for it is still open
+    assert "严重" in page  # the CAP severity, in words
+    assert "2026-07-01 10:00" in page  # sent at 02:00 UTC, shown in the calendar's zone
+    assert "确认收到预警" in page  # the timeline's line, in the page's language
+    # Another office's handler sees neither the warning nor its instruction.
+    assert desk(client, tokens, "office_xl").get(f"/warnings/{w['id']}").status_code == 404
