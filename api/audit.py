@@ -270,6 +270,20 @@ def _member_shown(services: Services, principal: Principal) -> Callable[[UUID], 
     return shows
 
 
+def visible_timeline(services: Services, principal: Principal, loop_id: UUID) -> Timeline:
+    """A loop's timeline as ``principal`` may read it (the API's and the pages'): the
+    not-found answer for a loop it may not see, and of the loop's members the ones it
+    may (check the loops view's position before)."""
+    _check_loop_visible(services, principal, loop_id)
+    return loop_timeline(
+        services.center,
+        services.reads.store,
+        loop_id,
+        services.views.zone,
+        _member_shown(services, principal),
+    )
+
+
 _TEMPLATES: Environment | None = None
 
 
@@ -323,14 +337,7 @@ class LoopController(Controller):
         """
         call.caught_up(min_position, "loops")
         services, request = call.services, call.request
-        _check_loop_visible(services, call.principal, loop_id)
-        timeline = loop_timeline(
-            services.center,
-            services.reads.store,
-            loop_id,
-            services.views.zone,
-            _member_shown(services, call.principal),
-        )
+        timeline = visible_timeline(services, call.principal, loop_id)
         if _wants_html(request, format):
             html = render_timeline(timeline, services.center.head_position(), services.views.zone)
             return html_page(html)  # type: ignore[return-value]

@@ -136,39 +136,35 @@ def _visible(call: Call, wid: UUID) -> object:
     )
 
 
-#: The duty officer's steps, each on a warning the officer's unit can see.
-WarningSteps = step_routes(
-    "warnings",
-    "wid",
-    ("warnings",),
-    _visible,
-    [
-        StepRoute(
-            "acknowledge",
-            DUTY,
-            s.Input | None,
-            lambda c, ctx, wid, d: c.acknowledge_warning(ctx, wid),
-        ),
-        StepRoute(
-            "assess",
-            DUTY,
-            s.Assessment,
-            lambda c, ctx, wid, d: c.assess_warning(ctx, wid, confirmed=d.confirmed, note=d.note),
-        ),
-        StepRoute(
-            "resolve",
-            DUTY,
-            s.Remark | None,
-            lambda c, ctx, wid, d: c.resolve_warning(ctx, wid, note_of(d)),
-        ),
-        StepRoute(
-            "cancel", DUTY, s.Reason, lambda c, ctx, wid, d: c.cancel_warning(ctx, wid, d.reason)
-        ),
-        StepRoute(
-            "close",
-            DUTY,
-            s.Remark | None,
-            lambda c, ctx, wid, d: c.close_warning(ctx, wid, note_of(d)),
-        ),
-    ],
+#: The duty officer's steps, each on a warning the officer's unit can see; the warning
+#: desk's pages run the same lines (api/screens/warning_desk.py).
+WARNING_STEPS = (
+    StepRoute(
+        "acknowledge",
+        DUTY,
+        s.Input | None,
+        lambda c, ctx, wid, d: c.acknowledge_warning(ctx, wid),
+    ),
+    StepRoute(
+        "assess",
+        DUTY,
+        s.Assessment,
+        lambda c, ctx, wid, d: c.assess_warning(ctx, wid, confirmed=d.confirmed, note=d.note),
+    ),
+    StepRoute(
+        "resolve",
+        DUTY,
+        s.Remark | None,
+        lambda c, ctx, wid, d: c.resolve_warning(ctx, wid, note_of(d)),
+    ),
+    StepRoute(
+        "cancel", DUTY, s.Reason, lambda c, ctx, wid, d: c.cancel_warning(ctx, wid, d.reason)
+    ),
+    StepRoute(
+        "close",
+        DUTY,
+        s.Remark | None,
+        lambda c, ctx, wid, d: c.close_warning(ctx, wid, note_of(d)),
+    ),
 )
+WarningSteps = step_routes("warnings", "wid", ("warnings",), _visible, WARNING_STEPS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -109,8 +110,14 @@ def warnings(
     raised_to: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    statuses: Collection[str] | None = None,
+    text: str | None = None,
 ) -> tuple[list[Row], str | None]:
-    """Newest first; ``unit`` and ``visible_to`` take a unit's whole subtree."""
+    """Newest first; ``unit`` and ``visible_to`` take a unit's whole subtree.
+
+    ``statuses`` keeps any of several (the desk's "open"); ``text`` keeps the warnings
+    whose title or location holds it, in any letter case (the desk's search box).
+    """
     where = Where()
     for scope in (visible_to, unit):
         if scope is not None:
@@ -119,6 +126,21 @@ def warnings(
                 return [], None
             where.add(f"unit IN ({IN_SUBTREE})", pattern)
     where.equal("status", None if status is None else str(status))
+    if statuses is not None:
+        chosen = sorted({str(s) for s in statuses})
+        if not chosen:
+            return [], None
+        where.add(f"status IN ({', '.join('?' for _ in chosen)})", *chosen)
+    if text:
+        # A substring anywhere: no index serves it, but the scope, filters and the page's
+        # limit bound the rows read (ADR 0055). LOWER on both sides: PostgreSQL's LIKE
+        # heeds case, SQLite's does not.
+        anywhere = "%" + like_prefix(text.lower())
+        where.add(
+            "(LOWER(title) LIKE ? ESCAPE '\\' OR LOWER(location) LIKE ? ESCAPE '\\')",
+            anywhere,
+            anywhere,
+        )
     where.equal("level", level)
     where.equal("theme", None if theme is None else str(theme))
     if raised_from is not None:

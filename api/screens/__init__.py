@@ -21,6 +21,7 @@ from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.pages import STATIC_PATH
 from api.screens.signin import SIGN_IN_HANDLERS
+from api.screens.warning_desk import WARNING_DESK_HANDLERS
 
 STATIC = Path(__file__).parent / "static"
 
@@ -30,7 +31,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
     return [
         Router(
             path="/",
-            route_handlers=[*SIGN_IN_HANDLERS, *pages],
+            route_handlers=[*SIGN_IN_HANDLERS, *WARNING_DESK_HANDLERS, *pages],
             guards=[page_guard],
             exception_handlers=PAGE_EXCEPTION_HANDLERS,
             include_in_schema=False,

@@ -29,11 +29,13 @@ from api.problems import ProblemError
 from api.schemas import Input
 from api.screens.errors import FormRefused, refusal_text
 from domain.application import Outcome
-from domain.errors import ConcurrencyConflict, DomainError, NotFound
+from domain.errors import ConcurrencyConflict, DomainError, NotFound, NotPermitted
 from domain.meta import Context
 
 Body = TypeVar("Body", bound=msgspec.Struct)
 _AT = re.compile(r"at `\$\.([A-Za-z_][\w]*)")
+#: A required field left empty (left out of the body, as every empty field is).
+_MISSING = re.compile(r"missing required field `([A-Za-z_][\w]*)`")
 #: The fields a page's form carries that no body has.
 FORM_ONLY = frozenset({"csrf", "next"})
 
@@ -67,7 +69,7 @@ def body_of(fields: dict[str, Any], body: type[Body]) -> Body:
     try:
         return msgspec.convert(wanted, body, strict=False)
     except msgspec.ValidationError as e:
-        named = _AT.search(str(e))
+        named = _AT.search(str(e)) or _MISSING.search(str(e))
         field = named.group(1) if named else "form"
         message = str(e).split(" - at `", 1)[0]
         raise FormRefused({field: message}) from None
@@ -83,6 +85,8 @@ def refusal(request: Request[Any, Any, Any], error: DomainError | ProblemError) 
         return FormRefused({"form": refusal_text(request, error)}, error.status)
     field = getattr(error, "field", None) or "form"
     status = 409 if isinstance(error, ConcurrencyConflict) else 422
+    if isinstance(error, NotPermitted):
+        status = 403  # as the API answers it
     return FormRefused({field: refusal_text(request, error)}, status)
 
 
