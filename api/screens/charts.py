@@ -15,8 +15,10 @@ from decimal import Decimal
 
 #: The chart's inner box, in the SVG's own units (it scales to its container).
 LINE_WIDTH, LINE_HEIGHT = 720, 220
-LINE_LEFT, LINE_BOTTOM, LINE_TOP = 56, 36, 16
-BAR_LABEL, BAR_WIDTH, BAR_ROW, BAR_GAP = 220, 420, 20, 12
+LINE_LEFT, LINE_RIGHT, LINE_BOTTOM, LINE_TOP = 56, 48, 36, 24
+#: A bar chart's row: the group's name and figures on a line of their own (long unit
+#: names stay whole), then a bar per rate; 100 % fills BAR_WIDTH.
+BAR_HEAD, BAR_WIDTH, BAR_ROW, BAR_GAP, BAR_VALUE = 26, 560, 22, 14, 80
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def percent_text(value: Decimal | None) -> str:
 
 def line_chart(labels: Sequence[str], series: Mapping[str, Sequence[Decimal | None]]) -> LineChart:
     """Rates over consecutive periods: one line per series, a tick per period."""
-    inner_w = LINE_WIDTH - LINE_LEFT - 16
+    inner_w = LINE_WIDTH - LINE_LEFT - LINE_RIGHT
     inner_h = LINE_HEIGHT - LINE_TOP - LINE_BOTTOM
     bottom = LINE_TOP + inner_h
     step = inner_w / max(len(labels) - 1, 1)
@@ -120,7 +122,6 @@ class BarRow:
 class BarChart:
     width: int
     height: float
-    label_width: int
     bar_width: int
     rows: list[BarRow]
 
@@ -144,8 +145,7 @@ def bar_chart(groups: Sequence[Group]) -> BarChart:
         bars = []
         for i, (name, value) in enumerate(group.rates.items()):
             width = 0.0 if value is None else float(value) / 100 * BAR_WIDTH
-            bars.append(Bar(name, y + i * BAR_ROW, width, percent_text(value)))
+            bars.append(Bar(name, y + BAR_HEAD + i * BAR_ROW, width, percent_text(value)))
         rows.append(BarRow(group.key, group.label, group.href, y, bars, group.note))
-        y += len(group.rates) * BAR_ROW + BAR_GAP
-    total_width = BAR_LABEL + BAR_WIDTH + 90
-    return BarChart(total_width, max(y, BAR_ROW), BAR_LABEL, BAR_WIDTH, rows)
+        y += BAR_HEAD + len(group.rates) * BAR_ROW + BAR_GAP
+    return BarChart(BAR_WIDTH + BAR_VALUE, max(y, BAR_ROW), BAR_WIDTH, rows)

@@ -202,6 +202,8 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
         )
     report = scoped_report(call.services, call.principal, code, span, moment)
     query = urlencode(asked)
+    if not asked:
+        page.values = {"month": span.label}  # this month, as the picker shows it
     over_time = _over_time(call, code, span, "from" not in asked, moment)
     return render(
         request,

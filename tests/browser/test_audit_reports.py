@@ -5,7 +5,6 @@ both sizes, in Chinese and English."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ IMG_TITLE = '"><img src=x onerror=alert(1)> Lower the reservoir'
 
 
 @pytest.fixture(autouse=True)
-def signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The server signs a checkpoint soon after the demo's events (its key kept here).
     monkeypatch.setenv("CLOSEDLOOP_AUDIT_KEY", str(tmp_path / "audit.key"))
     monkeypatch.setenv("CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS", "5")
-    yield
 
 
 def run_a_loop(server: Server) -> dict[str, Any]:
