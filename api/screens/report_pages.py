@@ -177,31 +177,41 @@ def reports_home(call: On) -> Response[Any]:
     return Redirect(f"/reports/{call.principal.unit}", status_code=303)
 
 
-@get("/reports/{code:str}", opt=PAGE, include_in_schema=False, sync_to_thread=True)
-def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
-    """A unit's indicators over the chosen period, with charts and its children."""
+def _reading(
+    call: On, request: Request[Any, Any, Any]
+) -> tuple[dict[str, str], Page, tuple[datetime, Period] | FormRefused]:
+    """What a reports route was asked for: the picker's fields, the page, and the
+    moment and period they name or the refusal of a field."""
     asked = _asked(request)
     page = page_of(request, values=asked)
     call.caught_up(None, "units", "indicators")
     try:
-        moment, span = _chosen(call, asked, page)
+        return asked, page, _chosen(call, asked, page)
     except FormRefused as e:
-        page.errors = e.errors
+        return asked, page, e
+
+
+@get("/reports/{code:str}", opt=PAGE, include_in_schema=False, sync_to_thread=True)
+def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
+    """A unit's indicators over the chosen period, with charts and its children."""
+    asked, page, chosen = _reading(call, request)
+    if isinstance(chosen, FormRefused):
+        page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
         moment, span = report_period(call.services)
         report = scoped_report(call.services, call.principal, code, span, moment)
         return render(
             request,
             "reports.html.j2",
-            status=e.status,
+            status=chosen.status,
             page=page,
             report=None,
             unit_name=_name(report.unit, page),
             crumbs=_crumbs(call, code, page),
             code=code,
         )
+    moment, span = chosen
     report = scoped_report(call.services, call.principal, code, span, moment)
-    query = urlencode(asked)
     if not asked:
         page.values = {"month": span.label}  # this month, as the picker shows it
     over_time = _over_time(call, code, span, "from" not in asked, moment)
@@ -210,20 +220,18 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
         "reports.html.j2",
         page=page,
         code=code,
-        **_context(call, report, page, query, over_time),
+        **_context(call, report, page, urlencode(asked), over_time),
     )
 
 
 @get("/reports/{code:str}/csv", opt=PAGE, include_in_schema=False, sync_to_thread=True)
 def report_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
-    """The API's CSV of the same report, for the session's person."""
-    asked = _asked(request)
-    page = page_of(request, values=asked)
-    call.caught_up(None, "units", "indicators")
-    try:
-        moment, span = _chosen(call, asked, page)
-    except FormRefused:
+    """The API's CSV of the same report, for the session's person (a period it cannot
+    read goes back to the page, which says what is wrong)."""
+    asked, _page, chosen = _reading(call, request)
+    if isinstance(chosen, FormRefused):
         return Redirect(f"/reports/{code}?{urlencode(asked)}", status_code=303)
+    moment, span = chosen
     report = scoped_report(call.services, call.principal, code, span, moment)
     zone = call.services.views.zone
     filename = f"report-{report.unit.code}-{report.period.label[:10]}.csv"
