@@ -147,3 +147,14 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
             page.emulate_media(media="screen")
         assert dialogs == []
         context.close()
+
+    # A handler of another district typing the loop's address gets the not-found page.
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    sign_in(page, server.base, server.token("HW-XL", "handler", "西岭办理人"))
+    answer = page.goto(f"{server.base}/loops/{ids['warning']}")
+    assert answer is not None
+    assert answer.status == 404
+    assert "Qingshan" not in page.content()
+    assert page.goto(f"{server.base}/reports/HW").status == 404  # type: ignore[union-attr]
+    context.close()
