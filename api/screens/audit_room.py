@@ -89,8 +89,13 @@ def _recent_loops(call: On) -> list[dict[str, Any]]:
         {**i, "kind": "instruction", "status_family": "instruction_status", "at": i["issued_at"]}
         for i in instructions
     ]
-    rows.sort(key=lambda r: str(r["at"]), reverse=True)
-    return rows[:RECENT]
+    # One line per loop: its root (the warning or instruction it began with) when this
+    # person may read it, else the newest of its records they may read.
+    rows.sort(key=lambda r: (str(r["id"]) == str(r["loop_id"]), str(r["at"])), reverse=True)
+    loops: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        loops.setdefault(str(row["loop_id"]), row)
+    return sorted(loops.values(), key=lambda r: str(r["at"]), reverse=True)[:RECENT]
 
 
 def _export_window(request: Request[Any, Any, Any], call: On, page: Page) -> dict[str, Any]:
