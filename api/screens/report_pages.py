@@ -25,6 +25,8 @@ from api.reports import cells, render_csv, report_period, scoped_report
 from api.screens.charts import Group, bar_chart, line_chart
 from api.screens.errors import FormRefused
 from api.screens.pages import Page, page_of, render
+from domain.errors import NotFound
+from domain.unit import CODE_PATTERN
 from projections import queries as q
 from projections.reports import Indicators, Period, PeriodError, Report, resolve_period
 from texts.words import INDICATORS
@@ -178,10 +180,13 @@ def reports_home(call: On) -> Response[Any]:
 
 
 def _reading(
-    call: On, request: Request[Any, Any, Any]
+    call: On, request: Request[Any, Any, Any], code: str
 ) -> tuple[dict[str, str], Page, tuple[datetime, Period] | FormRefused]:
     """What a reports route was asked for: the picker's fields, the page, and the
-    moment and period they name or the refusal of a field."""
+    moment and period they name or the refusal of a field. A code no unit can have is
+    not found before any read (a NUL in it would be refused by PostgreSQL, not by us)."""
+    if not CODE_PATTERN.match(code):
+        raise NotFound(f"unit {code[:40]!r} not found")
     asked = _asked(request)
     page = page_of(request, values=asked)
     call.caught_up(None, "units", "indicators")
@@ -194,7 +199,7 @@ def _reading(
 @get("/reports/{code:str}", opt=PAGE, include_in_schema=False, sync_to_thread=True)
 def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
     """A unit's indicators over the chosen period, with charts and its children."""
-    asked, page, chosen = _reading(call, request)
+    asked, page, chosen = _reading(call, request, code)
     if isinstance(chosen, FormRefused):
         page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
@@ -228,7 +233,7 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
 def report_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     """The API's CSV of the same report, for the session's person (a period it cannot
     read goes back to the page, which says what is wrong)."""
-    asked, _page, chosen = _reading(call, request)
+    asked, _page, chosen = _reading(call, request, code)
     if isinstance(chosen, FormRefused):
         return Redirect(f"/reports/{code}?{urlencode(asked)}", status_code=303)
     moment, span = chosen

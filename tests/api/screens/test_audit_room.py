@@ -233,3 +233,20 @@ def test_the_room_lists_the_loops_in_scope_only(
     assert (
         f"/loops/{loop['warning']}" not in desk_of(client, tokens, "office_xl").get("/audit").text
     )
+
+
+def test_odd_values_from_a_browser_are_refused_in_words_never_a_server_error(
+    client: TestClient[Any], tokens: dict[str, str], loop: dict[str, Any]
+) -> None:
+    desk = desk_of(client, tokens, "auditor")
+    wid = loop["warning"]
+    answers = {
+        "/audit?loop=%00": 422,
+        "/audit/export?since=%00": 422,
+        "/audit/export?from_position=%C2%B2": 422,  # a superscript two is no digit here
+        f"/loops/{wid}?record=%00&version=1": 422,
+        f"/loops/{wid}?record={wid}&as_of=%00": 422,
+        "/loops/00000000-0000-0000-0000-000000000000": 404,
+    }
+    for path, status in answers.items():
+        assert desk.get(path).status_code == status, path

@@ -123,3 +123,14 @@ def test_the_charts_draw_a_rate_to_scale_and_nothing_for_no_cases() -> None:
     assert series.marks[0] is not None
     assert series.marks[2] is not None
     assert series.marks[0].y > series.marks[2].y  # 0 % lies below 100 %
+
+
+def test_an_address_no_unit_can_have_is_not_found_never_a_server_error(
+    client: TestClient[Any], tokens: dict[str, str]
+) -> None:
+    desk = desk_of(client, tokens, "auditor")  # reads everything: no scope stops it first
+    for path in ("/reports/%00", "/reports/" + "x" * 5000, "/reports/%00/csv", "/reports/a%20b"):
+        assert desk.get(path).status_code == 404, path
+    for query in ("month=%00", "from=%00&to=2026-12-01", "to=%00&from=2026-12-01"):
+        assert desk.get(f"/reports/HW?{query}").status_code == 422, query
+        assert desk.get(f"/reports/HW/csv?{query}").status_code == 303, query
