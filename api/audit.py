@@ -296,19 +296,20 @@ def verification_of(services: Services, principal: Principal, state: State) -> V
     key = audit_service(state).key
     result = audit.verify(services.center, services.reads.store, key)
     fault = result.first_fault
+    counts = {name: getattr(result, name) for name in _COUNTED}
     return VerificationOut(
+        **counts,
         ok=result.ok,
-        events=result.events,
-        chained=result.chained,
-        head_position=result.head_position,
         head=result.head.hex(),
-        checkpoints=result.checkpoints,
-        pending=result.pending,
         first_fault=None
         if fault is None
         else FaultOut(position=fault.position, reason=fault.reason),
         summary=result.summary(),
     )
+
+
+#: What a verification counted, answered as it counted it.
+_COUNTED = ("events", "chained", "head_position", "checkpoints", "pending")
 
 
 def export_of(
