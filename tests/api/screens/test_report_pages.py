@@ -6,6 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from api.screens.charts import Group, bar_chart, line_chart
@@ -134,3 +137,24 @@ def test_an_address_no_unit_can_have_is_not_found_never_a_server_error(
     for query in ("month=%00", "from=%00&to=2026-12-01", "to=%00&from=2026-12-01"):
         assert desk.get(f"/reports/HW?{query}").status_code == 422, query
         assert desk.get(f"/reports/HW/csv?{query}").status_code == 303, query
+
+
+percents = st.one_of(st.none(), st.decimals(min_value=0, max_value=100, places=2, allow_nan=False))
+
+
+@given(st.lists(st.tuples(percents, percents), min_size=1, max_size=12))
+def test_a_bar_is_as_long_as_its_rate_and_the_rows_never_overlap(
+    rows: list[tuple[Decimal | None, Decimal | None]],
+) -> None:
+    chart = bar_chart(
+        [Group(str(i), str(i), {"a": a, "b": b}, "") for i, (a, b) in enumerate(rows)]
+    )
+    bottom = -1.0
+    for row, rates in zip(chart.rows, rows, strict=True):
+        assert row.y > bottom
+        for bar, rate in zip(row.bars, rates, strict=True):
+            expected = 0 if rate is None else float(rate) / 100 * chart.bar_width
+            assert bar.width == pytest.approx(expected)
+            assert 0 <= bar.width <= chart.bar_width
+            bottom = bar.y
+    assert chart.height > bottom
