@@ -271,8 +271,9 @@ def _member_shown(services: Services, principal: Principal) -> Callable[[UUID], 
 
 
 def visible_timeline(services: Services, principal: Principal, loop_id: UUID) -> Timeline:
-    """A loop's timeline as ``principal`` may read it (the API's and the auditor's room's):
-    not found outside its scope, the members it may not read left out."""
+    """A loop's timeline as ``principal`` may read it (the API's and the pages'): the
+    not-found answer for a loop it may not see, and of the loop's members the ones it
+    may (check the loops view's position before)."""
     _check_loop_visible(services, principal, loop_id)
     return loop_timeline(
         services.center,
@@ -280,59 +281,6 @@ def visible_timeline(services: Services, principal: Principal, loop_id: UUID) ->
         loop_id,
         services.views.zone,
         _member_shown(services, principal),
-    )
-
-
-def last_checkpoint(services: Services) -> CheckpointOut | None:
-    """The newest signed checkpoint, or None before the first is signed."""
-    rows = audit.checkpoints(services.reads.store)
-    return CheckpointOut(**rows[-1]) if rows else None
-
-
-def verification_of(services: Services, principal: Principal, state: State) -> VerificationOut:
-    """The chain recomputed from the first event, every checkpoint checked (the
-    auditor's and admin's only: 403 for anyone else)."""
-    _auditor(principal)
-    key = audit_service(state).key
-    result = audit.verify(services.center, services.reads.store, key)
-    fault = result.first_fault
-    counts = {name: getattr(result, name) for name in _COUNTED}
-    return VerificationOut(
-        **counts,
-        ok=result.ok,
-        head=result.head.hex(),
-        first_fault=None
-        if fault is None
-        else FaultOut(position=fault.position, reason=fault.reason),
-        summary=result.summary(),
-    )
-
-
-#: What a verification counted, answered as it counted it.
-_COUNTED = ("events", "chained", "head_position", "checkpoints", "pending")
-
-
-def export_of(
-    services: Services,
-    principal: Principal,
-    *,
-    start: int | None = None,
-    stop: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> Iterator[bytes]:
-    """The export's lines for ``principal`` under ADR 0042's scope (403 for a role that
-    may not export; 422 for a time without its zone)."""
-    subtree = _export_scope(principal)
-    check_times(since=since, until=until)
-    return audit.export_lines(
-        services.center,
-        services.reads.store,
-        start=start,
-        stop=stop,
-        since=since,
-        until=until,
-        subtree=subtree,
     )
 
 
@@ -397,6 +345,59 @@ class LoopController(Controller):
 
 
 # -- the log as a whole ------------------------------------------------------------------
+
+
+def last_checkpoint(services: Services) -> CheckpointOut | None:
+    """The newest signed checkpoint, or None before the first is signed."""
+    rows = audit.checkpoints(services.reads.store)
+    return CheckpointOut(**rows[-1]) if rows else None
+
+
+def verification_of(services: Services, principal: Principal, state: State) -> VerificationOut:
+    """The chain recomputed from the first event, every checkpoint checked (the
+    auditor's and admin's only: 403 for anyone else)."""
+    _auditor(principal)
+    key = audit_service(state).key
+    result = audit.verify(services.center, services.reads.store, key)
+    fault = result.first_fault
+    counts = {name: getattr(result, name) for name in _COUNTED}
+    return VerificationOut(
+        **counts,
+        ok=result.ok,
+        head=result.head.hex(),
+        first_fault=None
+        if fault is None
+        else FaultOut(position=fault.position, reason=fault.reason),
+        summary=result.summary(),
+    )
+
+
+#: What a verification counted, answered as it counted it.
+_COUNTED = ("events", "chained", "head_position", "checkpoints", "pending")
+
+
+def export_of(
+    services: Services,
+    principal: Principal,
+    *,
+    start: int | None = None,
+    stop: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[bytes]:
+    """The export's lines for ``principal`` under ADR 0042's scope (403 for a role that
+    may not export; 422 for a time without its zone)."""
+    subtree = _export_scope(principal)
+    check_times(since=since, until=until)
+    return audit.export_lines(
+        services.center,
+        services.reads.store,
+        start=start,
+        stop=stop,
+        since=since,
+        until=until,
+        subtree=subtree,
+    )
 
 
 class AuditController(Controller):
