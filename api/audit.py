@@ -347,6 +347,59 @@ class LoopController(Controller):
 # -- the log as a whole ------------------------------------------------------------------
 
 
+def last_checkpoint(services: Services) -> CheckpointOut | None:
+    """The newest signed checkpoint, or None before the first is signed."""
+    rows = audit.checkpoints(services.reads.store)
+    return CheckpointOut(**rows[-1]) if rows else None
+
+
+def verification_of(services: Services, principal: Principal, state: State) -> VerificationOut:
+    """The chain recomputed from the first event, every checkpoint checked (the
+    auditor's and admin's only: 403 for anyone else)."""
+    _auditor(principal)
+    key = audit_service(state).key
+    result = audit.verify(services.center, services.reads.store, key)
+    fault = result.first_fault
+    counts = {name: getattr(result, name) for name in _COUNTED}
+    return VerificationOut(
+        **counts,
+        ok=result.ok,
+        head=result.head.hex(),
+        first_fault=None
+        if fault is None
+        else FaultOut(position=fault.position, reason=fault.reason),
+        summary=result.summary(),
+    )
+
+
+#: What a verification counted, answered as it counted it.
+_COUNTED = ("events", "chained", "head_position", "checkpoints", "pending")
+
+
+def export_of(
+    services: Services,
+    principal: Principal,
+    *,
+    start: int | None = None,
+    stop: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[bytes]:
+    """The export's lines for ``principal`` under ADR 0042's scope (403 for a role that
+    may not export; 422 for a time without its zone)."""
+    subtree = _export_scope(principal)
+    check_times(since=since, until=until)
+    return audit.export_lines(
+        services.center,
+        services.reads.store,
+        start=start,
+        stop=stop,
+        since=since,
+        until=until,
+        subtree=subtree,
+    )
+
+
 class AuditController(Controller):
     path = "/v1/audit"
     tags = ("audit",)
@@ -389,23 +442,7 @@ class AuditController(Controller):
         self, services: Svc, principal: Who, request: Request[Any, Any, Any]
     ) -> VerificationOut:
         """Recompute the chain from the first event and check every checkpoint."""
-        _auditor(principal)
-        key = audit_service(request.app.state).key
-        result = audit.verify(services.center, services.reads.store, key)
-        fault = result.first_fault
-        return VerificationOut(
-            ok=result.ok,
-            events=result.events,
-            chained=result.chained,
-            head_position=result.head_position,
-            head=result.head.hex(),
-            checkpoints=result.checkpoints,
-            pending=result.pending,
-            first_fault=None
-            if fault is None
-            else FaultOut(position=fault.position, reason=fault.reason),
-            summary=result.summary(),
-        )
+        return verification_of(services, principal, request.app.state)
 
     @get(
         "/export",
@@ -433,16 +470,13 @@ class AuditController(Controller):
         and everything of a webhook URL but its scheme, host and port are replaced for
         everyone, the event's ``redacted`` naming what, its ``state`` then null
         (ADR 0042)."""
-        subtree = _export_scope(principal)
-        check_times(since=since, until=until)
-        lines: Iterator[bytes] = audit.export_lines(
-            services.center,
-            services.reads.store,
+        lines: Iterator[bytes] = export_of(
+            services,
+            principal,
             start=from_position,
             stop=to_position,
             since=since,
             until=until,
-            subtree=subtree,
         )
         return Stream(lines, media_type="application/x-ndjson")
 

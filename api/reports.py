@@ -27,17 +27,19 @@ from litestar.openapi.spec import Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
-from api.access import scope_of
+from api.access import Services, scope_of
 from api.contract import also_answered, grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
 from api.problems import invalid
+from api.tokens import Principal
 from domain.errors import NotFound
 from domain.meta import now
 from projections.reports import (
     PERIODS,
     Durations,
     Indicators,
+    Period,
     PeriodError,
     Rate,
     Report,
@@ -334,6 +336,49 @@ def choose_format(requested: str | None, request: Request[Any, Any, Any]) -> str
     return next(f for f in FORMATS if _MEDIA[f] == media)
 
 
+def report_period(
+    services: Services,
+    *,
+    from_: str | None = None,
+    to: str | None = None,
+    period: str | None = None,
+    date: str | None = None,
+    as_of: str | None = None,
+) -> tuple[datetime, Period]:
+    """The moment "overdue now" is counted at and the period a request names, read in
+    the calendar's zone (a :class:`PeriodError` naming the field at fault)."""
+    zone_name = services.center.calendar.zone
+    zone = ZoneInfo(zone_name)
+    moment = parse_instant(as_of, "as_of", zone) if as_of is not None else now()
+    span = resolve_period(
+        zone=zone_name,
+        today=moment.astimezone(zone).date(),
+        from_=from_,
+        to=to,
+        period=period,
+        on=date,
+    )
+    return moment, span
+
+
+def scoped_report(
+    services: Services, principal: Principal, code: str, span: Period, moment: datetime
+) -> Report:
+    """The report of ``code`` if it lies in the principal's scope (not found otherwise,
+    as a unit that does not exist): the API's report and the reports pages alike."""
+    store = services.reads.store
+    scope = scope_of(principal)
+    if scope is not None:
+        with store.read() as tx:
+            visible = is_within(tx, code, scope)
+        if not visible:
+            raise NotFound(f"unit {code} not found")
+    report = unit_report(store, code, span, as_of=moment)
+    if report is None:
+        raise NotFound(f"unit {code} not found")
+    return report
+
+
 class ReportController(Controller):
     path = "/v1/reports"
     tags = ("reports",)
@@ -429,31 +474,15 @@ class ReportController(Controller):
         """The standard indicators of a unit's subtree, of its own cases, of each child's
         subtree, by theme and by level, over a period (default: this month)."""
         kind = choose_format(format, request)
-        zone_name = services.center.calendar.zone
-        zone = ZoneInfo(zone_name)
+        zone = ZoneInfo(services.center.calendar.zone)
         try:
-            moment = parse_instant(as_of, "as_of", zone) if as_of is not None else now()
-            span = resolve_period(
-                zone=zone_name,
-                today=moment.astimezone(zone).date(),
-                from_=from_,
-                to=to,
-                period=period,
-                on=date,
+            moment, span = report_period(
+                services, from_=from_, to=to, period=period, date=date, as_of=as_of
             )
         except PeriodError as e:
             raise invalid(e.field, str(e), code=e.code) from None
         caught_up(services, request, min_position, "units", "indicators", principal=principal)
-        store = services.reads.store
-        scope = scope_of(principal)
-        if scope is not None:
-            with store.read() as tx:
-                visible = is_within(tx, code, scope)
-            if not visible:
-                raise NotFound(f"unit {code} not found")
-        report = unit_report(store, code, span, as_of=moment)
-        if report is None:
-            raise NotFound(f"unit {code} not found")
+        report = scoped_report(services, principal, code, span, moment)
         if kind == "html":
             return html_page(render_html(report, zone))
         if kind == "csv":

@@ -17,9 +17,11 @@ from typing import Any
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from api.screens.audit_room import AUDIT_ROOM_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.pages import STATIC_PATH
+from api.screens.report_pages import REPORT_PAGE_HANDLERS
 from api.screens.signin import SIGN_IN_HANDLERS
 from api.screens.warning_desk import WARNING_DESK_HANDLERS
 
@@ -31,7 +33,13 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
     return [
         Router(
             path="/",
-            route_handlers=[*SIGN_IN_HANDLERS, *WARNING_DESK_HANDLERS, *pages],
+            route_handlers=[
+                *SIGN_IN_HANDLERS,
+                *WARNING_DESK_HANDLERS,
+                *AUDIT_ROOM_HANDLERS,
+                *REPORT_PAGE_HANDLERS,
+                *pages,
+            ],
             guards=[page_guard],
             exception_handlers=PAGE_EXCEPTION_HANDLERS,
             include_in_schema=False,
