@@ -25,6 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from api.access import Services
+from api.problems import ProblemError
 from api.screens.pages import is_kiosk
 from api.screens.sessions import Session, SessionBook
 from api.tokens import Principal, TokenRefused
@@ -80,6 +81,11 @@ async def page_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """The guard of every page route."""
+    # As for the API (api/access.py): PostgreSQL refuses a NUL in text, so it is refused here.
+    if "\x00" in connection.url.path or any(
+        "\x00" in key or "\x00" in value for key, value in connection.query_params.multi_items()
+    ):
+        raise ProblemError(400, "the address cannot contain a NUL character")
     services: Services = connection.app.state.services
     book = sessions_of(connection)
     secret = connection.cookies.get(SESSION_COOKIE, "")

@@ -122,3 +122,14 @@ def test_an_address_nobody_serves_is_the_not_found_page_for_a_browser_and_json_f
     api = client.get("/v1/no-such-thing", headers={"Accept": "text/html,*/*"})
     assert api.status_code == 404
     assert api.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_nul_in_a_page_address_is_refused_in_words_never_a_server_error(
+    client: TestClient[Any], tokens: dict[str, str]
+) -> None:
+    desk = Desk(client)
+    desk.sign_in(token=tokens["duty"])
+    for path in ("/warnings/%00", "/reports/%00", "/warnings?q=%00"):
+        response = desk.get(path, headers={"Accept": "text/html"})
+        assert response.status_code in (400, 404), path
+        assert response.headers["content-type"].startswith("text/html")
