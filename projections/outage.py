@@ -39,8 +39,9 @@ KEEP_TRYING = 7 * 24 * 3600.0
 log = logging.getLogger("closedloop.outage")
 T = TypeVar("T")
 
-#: The first pause before a start is tried again, and the longest (seconds).
-START_AGAIN = (0.2, 1.0)
+#: The first pause before a start is tried again, and the longest (seconds): a process
+#: started while the database is away is ready within about a second of it (ADR 0051).
+START_AGAIN = (0.2, 0.5)
 #: How often a start still waiting says so in the log (seconds).
 SAY_EVERY = 10.0
 
