@@ -14,6 +14,7 @@ from closedloop.catalogues import load_calendar
 from closedloop.settings import Settings, StoreSettings
 from domain.application import CommandCenter
 from projections.outage import until_reachable
+from projections.store.postgres import STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -54,16 +55,30 @@ def _one_process_at_a_time(store: StoreSettings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
-def build_command_center(settings: Settings | None = None) -> CommandCenter:
+def build_command_center(
+    settings: Settings | None = None, *, serving: bool = False
+) -> CommandCenter:
     """The command center on the store and calendar of ``settings`` (by default, those
-    the environment gives)."""
+    the environment gives).
+
+    ``serving``: for a server process, whose statements on PostgreSQL (the event store's
+    and the views' beside it) are cancelled past ``CLOSEDLOOP_STATEMENT_TIMEOUT_SECONDS``
+    (ADR 0051). The followers' processes and the tools have no such limit: a catch-up or
+    a verification may rightly run long, and no client waits on it."""
     settings = settings or Settings.from_env()
     store = settings.store()
     calendar = load_calendar(settings.calendar_path)
+    limit = settings.server.statement_timeout_seconds if serving and store.is_postgres else 0
+    env = {**store.env, STATEMENT_TIMEOUT: f"{limit:g}"} if limit else store.env
 
     def build() -> CommandCenter:
         with _one_process_at_a_time(store):
-            return CommandCenter(env=store.env, calendar=calendar)
+            center = CommandCenter(env=env, calendar=calendar)
+        if limit:
+            from closedloop.eventstore import limit_statements
+
+            limit_statements(center.recorder, limit)
+        return center
 
     # A process started while the database is away or full waits for it (ADR 0047).
     center = until_reachable(build, "the event store")
@@ -156,6 +171,7 @@ def build_app(
             in_flight=settings.server.max_in_flight,
             queued=settings.server.max_queued,
             wait=settings.server.queue_wait_seconds,
+            deadline=settings.server.request_deadline_seconds,
         ),
         rate_limits=RateLimits(settings.server.auth_failure_limit, settings.server.write_limit),
         read_your_writes=settings.read_your_writes,

@@ -53,7 +53,7 @@ def asgi_app(*, follow_the_log: bool | None = None) -> Any:
     settings = Settings.from_env()
     if follow_the_log is None:
         follow_the_log = settings.server.projections == "here"
-    center = build_command_center(settings)
+    center = build_command_center(settings, serving=True)
     return build_app(center, follow_the_log=follow_the_log, close_center=True, settings=settings)
 
 

@@ -47,7 +47,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from projections.outage import reconnect_promptly, waited_out
+from projections.outage import reconnect_promptly, timed_out, waited_out
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def patiently(call: Callable[[], Any], within: float) -> Any:
 
     The library tries ten times, each waiting up to the pool's timeout for a connection:
     about 50 s of waiting while the database is away, then a 500 (issue 18). A pool that
-    had no connection to give within its timeout is not asked again: the caller gets the
+    had no connection to give within its timeout is not asked again, nor is a statement
+    the database cancelled at its statement timeout (ADR 0051): the caller gets the
     outage at once, as a 503 for a request or a backoff for a follower.
     """
     start = time.monotonic()
@@ -81,7 +82,7 @@ def patiently(call: Callable[[], Any], within: float) -> Any:
         try:
             return call()
         except (InterfaceError, OperationalError) as e:
-            if waited_out(e) or time.monotonic() - start + pause > within:
+            if waited_out(e) or timed_out(e) or time.monotonic() - start + pause > within:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, longest)
@@ -97,6 +98,22 @@ def _within_the_wait(method: Any) -> Any:
         return self.unless_away(lambda: inner(self, *args, **kwargs))
 
     return call
+
+
+def limit_statements(recorder: Any, seconds: float) -> None:
+    """Make every session of ``recorder``'s pool cancel a statement that runs longer
+    than ``seconds`` (a lock waited for included): PostgreSQL answers it with an error
+    that :func:`projections.outage.is_outage` counts as the database away, a 503 for a
+    request (ADR 0051).
+
+    The library builds its pool with no way to pass session settings, and has opened it
+    by the time the command center is built (its tables created): the setting goes into
+    the pool's connection arguments, and the connections opened before are replaced."""
+    if seconds <= 0:
+        return
+    pool = recorder.datastore.pool
+    pool.kwargs["options"] = f"-c statement_timeout={round(seconds * 1000)}"
+    pool.drain()
 
 
 class StoreAway(OperationalError):

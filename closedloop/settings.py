@@ -84,6 +84,14 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: Open connections per server process; past it the one that has waited longest for
     #: a request's headers is cut, so that descriptors never run out (ADR 0043).
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 2000
+    #: The longest one statement of the server's may run on PostgreSQL, a wait for a lock
+    #: included (``statement_timeout``; 0: no limit): a database that accepts connections
+    #: but does not answer is an outage, a 503, not a hang (ADR 0051).
+    statement_timeout_seconds: Annotated[float, msgspec.Meta(ge=0, le=600)] = 5.0
+    #: The longest a request waits for its answer to begin; past it, a 503 with
+    #: ``Retry-After`` (0: no limit). It bounds what no statement timeout can: a database
+    #: whose server process is stopped, a pool that hands out a dead connection (ADR 0051).
+    request_deadline_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
 
     def __post_init__(self) -> None:
         for key in ("auth_failure_limit", "write_limit"):
@@ -255,6 +263,14 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a whole number of seconds from 1 to 300",
     ),
     "CLOSEDLOOP_MAX_CONNECTIONS": ("server.max_connections", "a whole number from 1"),
+    "CLOSEDLOOP_STATEMENT_TIMEOUT_SECONDS": (
+        "server.statement_timeout_seconds",
+        "a number of seconds from 0 (no limit) to 600",
+    ),
+    "CLOSEDLOOP_REQUEST_DEADLINE_SECONDS": (
+        "server.request_deadline_seconds",
+        "a number of seconds from 0 (no limit) to 3600",
+    ),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),
