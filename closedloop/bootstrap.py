@@ -55,6 +55,14 @@ def _one_process_at_a_time(store: StoreSettings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
+def _statements_limited(seconds: float) -> contextlib.AbstractContextManager[None]:
+    if not seconds:
+        return contextlib.nullcontext()
+    from closedloop.eventstore import statements_limited
+
+    return statements_limited(seconds)
+
+
 def build_command_center(
     settings: Settings | None = None, *, serving: bool = False
 ) -> CommandCenter:
@@ -72,13 +80,8 @@ def build_command_center(
     env = {**store.env, STATEMENT_TIMEOUT: f"{limit:g}"} if limit else store.env
 
     def build() -> CommandCenter:
-        with _one_process_at_a_time(store):
-            center = CommandCenter(env=env, calendar=calendar)
-        if limit:
-            from closedloop.eventstore import limit_statements
-
-            limit_statements(center.recorder, limit)
-        return center
+        with _one_process_at_a_time(store), _statements_limited(limit):
+            return CommandCenter(env=env, calendar=calendar)
 
     # A process started while the database is away or full waits for it (ADR 0047).
     center = until_reachable(build, "the event store")

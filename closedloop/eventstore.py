@@ -34,17 +34,19 @@ costs one decision more, never a decision on a state that was not current when w
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 from projections.outage import reconnect_promptly, timed_out, waited_out
@@ -100,20 +102,28 @@ def _within_the_wait(method: Any) -> Any:
     return call
 
 
-def limit_statements(recorder: Any, seconds: float) -> None:
-    """Make every session of ``recorder``'s pool cancel a statement that runs longer
-    than ``seconds`` (a lock waited for included): PostgreSQL answers it with an error
-    that :func:`projections.outage.is_outage` counts as the database away, a 503 for a
-    request (ADR 0051).
+#: The statement timeout (seconds; 0: none) for the recorders built meanwhile: see
+#: :func:`statements_limited`.
+_STATEMENT_LIMIT: ContextVar[float] = ContextVar("closedloop_statement_limit", default=0.0)
 
-    The library builds its pool with no way to pass session settings, and has opened it
-    by the time the command center is built (its tables created): the setting goes into
-    the pool's connection arguments, and the connections opened before are replaced."""
-    if seconds <= 0:
-        return
-    pool = recorder.datastore.pool
-    pool.kwargs["options"] = f"-c statement_timeout={round(seconds * 1000)}"
-    pool.drain()
+
+@contextlib.contextmanager
+def statements_limited(seconds: float) -> Iterator[None]:
+    """Recorders built in this block (in this thread) have every session of their pool
+    cancel a statement that runs longer than ``seconds`` (a lock waited for included):
+    PostgreSQL answers it with an error that :func:`projections.outage.is_outage` counts
+    as the database away, a 503 for a request (ADR 0051).
+
+    The library builds the recorder, and opens its pool, inside the command center's
+    constructor, with no way to pass a session setting: the setting must be in the
+    pool's connection arguments before the pool opens, as the recorder is built. A pool
+    already open cannot be given it safely: a connection still opening would join the
+    pool afterwards without it."""
+    token = _STATEMENT_LIMIT.set(seconds)
+    try:
+        yield
+    finally:
+        _STATEMENT_LIMIT.reset(token)
 
 
 class StoreAway(OperationalError):
@@ -199,8 +209,14 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
     select_notifications = _within_the_wait(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _within_the_wait(PostgresApplicationRecorder.max_notification_id)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        limit = _STATEMENT_LIMIT.get()
+        if limit > 0:
+            # Before the library's constructor, which opens the pool.
+            pool_kwargs = datastore.pool.kwargs
+            assert isinstance(pool_kwargs, dict)
+            pool_kwargs["options"] = f"-c statement_timeout={round(limit * 1000)}"
+        super().__init__(datastore, **kwargs)
         # The library's pool waits for a connection as long as one may take to open
         # (``connect_timeout``), and after an outage is back within half a second.
         reconnect_promptly(self.datastore.pool, self.datastore.pool.timeout)

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from psycopg import sql
 import pytest
 from litestar.testing import TestClient
+from psycopg import sql
 
 from api.tokens import TokenBook
 from closedloop.bootstrap import build_app, build_command_center
