@@ -64,7 +64,10 @@ def _statements_limited(seconds: float) -> contextlib.AbstractContextManager[Non
 
 
 def build_command_center(
-    settings: Settings | None = None, *, serving: bool = False
+    settings: Settings | None = None,
+    *,
+    serving: bool = False,
+    waiting: Callable[[BaseException], object] | None = None,
 ) -> CommandCenter:
     """The command center on the store and calendar of ``settings`` (by default, those
     the environment gives).
@@ -72,7 +75,8 @@ def build_command_center(
     ``serving``: for a server process, whose statements on PostgreSQL (the event store's
     and the views' beside it) are cancelled past ``CLOSEDLOOP_STATEMENT_TIMEOUT_SECONDS``
     (ADR 0051). The followers' processes and the tools have no such limit: a catch-up or
-    a verification may rightly run long, and no client waits on it."""
+    a verification may rightly run long, and no client waits on it. ``waiting`` is told
+    of each outage the start waits out (:func:`projections.outage.until_reachable`)."""
     settings = settings or Settings.from_env()
     store = settings.store()
     calendar = load_calendar(settings.calendar_path)
@@ -84,7 +88,7 @@ def build_command_center(
             return CommandCenter(env=env, calendar=calendar)
 
     # A process started while the database is away or full waits for it (ADR 0047).
-    center = until_reachable(build, "the event store")
+    center = until_reachable(build, "the event store", waiting=waiting)
     assert center is not None  # nothing stops the wait but the database back
     return center
 
@@ -121,6 +125,16 @@ def build_background(
     from closedloop.workers import Background
 
     return Background(center, store, intake or build_intake(center, settings))
+
+
+def import_the_server() -> None:
+    """Import what :func:`build_app` needs (a couple of seconds on a loaded machine): a
+    server waiting for the database does it meanwhile, and is ready sooner once it is
+    back (ADR 0051)."""
+    import api.app  # noqa: F401
+    import audit  # noqa: F401
+    import closedloop.intake_config  # noqa: F401
+    import notifiers.service  # noqa: F401
 
 
 def build_app(

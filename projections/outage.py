@@ -135,10 +135,15 @@ def reconnect_promptly(pool: Any, wait: float) -> None:
 
 
 def until_reachable(
-    start: Callable[[], T], what: str, stopping: Callable[[], bool] = lambda: False
+    start: Callable[[], T],
+    what: str,
+    stopping: Callable[[], bool] = lambda: False,
+    waiting: Callable[[BaseException], object] | None = None,
 ) -> T | None:
     """``start()``, tried again while it fails on an outage, for as long as it takes
-    (None if ``stopping()`` turns true meanwhile); any other error is raised at once."""
+    (None if ``stopping()`` turns true meanwhile); any other error is raised at once.
+    ``waiting`` is told of each outage that makes the start wait (a server answers
+    with it while it starts, ADR 0051)."""
     pause, longest = START_AGAIN
     said = 0.0
     while True:
@@ -147,6 +152,8 @@ def until_reachable(
         except Exception as e:
             if not is_outage(e):
                 raise
+            if waiting is not None:
+                waiting(e)
             if time.monotonic() - said >= SAY_EVERY:
                 said = time.monotonic()
                 log.warning("%s waits: %s (%s); trying again", what, what_is_wrong(e), e)
