@@ -36,6 +36,9 @@ LATE_PORT = 18621
 CLIENTS = 300
 #: A request waits at most this for a turn (CLOSEDLOOP_QUEUE_WAIT_SECONDS).
 QUEUE_WAIT = 2.0
+#: A server started while the database was full is healthy within this of slots freed:
+#: 2 s (ADR 0051), with a margin for its two workers on a shared 2-core machine.
+READY = 3.0
 
 
 class HealthWatch(threading.Thread):
@@ -163,12 +166,20 @@ def test_300_clients_are_shed_quickly_and_a_full_database_is_waited_for(tmp_path
                 assert procs[name].poll() is None, log_tail(tmp_path / f"{name}.log")
             full = httpx.get(f"{base}/health", timeout=5)
             print(f"/health while full: {full.status_code} {full.text[:300]}")
+            # The late server listens while it waits, and says why it cannot answer yet.
+            late = f"http://127.0.0.1:{LATE_PORT}"
+            began = time.monotonic()
+            starting = httpx.get(f"{late}/health", timeout=5)
+            print(f"the late server while full: {starting.status_code} {starting.text[:200]}")
+            assert time.monotonic() - began < 1.0
+            assert starting.status_code == 503, starting.text
+            assert starting.headers["retry-after"] == "2"
+            assert "starting: the database has no connection slots left" in starting.text
 
             for conn in held:
                 conn.close()
             held = []
             freed = time.monotonic()
-            late = f"http://127.0.0.1:{LATE_PORT}"
             ready = wait_for("the late server", lambda: healthy(late), 30)
             wait_for(
                 "the late projections",
@@ -180,6 +191,8 @@ def test_300_clients_are_shed_quickly_and_a_full_database_is_waited_for(tmp_path
                 f"after {time.monotonic() - freed:.2f} s"
             )
             assert healthy(base)
+            # Within 2 s of the database back, with a margin for a shared 2-core machine.
+            assert ready < READY, ready
         finally:
             for conn in held:
                 conn.close()

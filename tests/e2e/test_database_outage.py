@@ -110,7 +110,9 @@ def watch_the_late(base: str, log: Path, back: float, late: dict[str, float]) ->
 def test_a_restart_and_a_45_s_outage_lose_nothing_and_everything_comes_back(
     tmp_path: Path,
 ) -> None:
-    with own_cluster() as cluster:
+    # Six processes, each with the event store's pool and the views', all reconnecting at
+    # once when the database is back: room for them and for the test's own reads.
+    with own_cluster(max_connections=100) as cluster:
         url = f"{cluster.url}?connect_timeout=2"
         tokens = demo_with_tokens(url)
         env = environment(url, tmp_path, CLOSEDLOOP_PORT=str(PORT))
