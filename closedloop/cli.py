@@ -102,6 +102,10 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     ).within_open_files()
 
 
+#: Seconds a worker of ``serve --workers N`` may take to answer its supervisor.
+WORKER_HEALTHCHECK = 30
+
+
 def run_asgi(
     factory: str,
     host: str,
@@ -122,6 +126,11 @@ def run_asgi(
         host=host,
         port=port,
         workers=workers,
+        # A worker answers the supervisor's health check from a thread of its own,
+        # started once the worker has unpickled its configuration (which imports the
+        # server): on a loaded machine that took over uvicorn's 5 s, and the supervisor
+        # killed and restarted workers that were only starting (ADR 0051).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK,
         **uvicorn_options(),
     )
     if workers == 1:
