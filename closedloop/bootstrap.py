@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from closedloop.catalogues import load_calendar
+from closedloop.session_limits import statements_limited
 from closedloop.settings import Settings, StoreSettings
 from domain.application import CommandCenter
 from projections.outage import until_reachable
@@ -55,14 +56,6 @@ def _one_process_at_a_time(store: StoreSettings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
-def _statements_limited(seconds: float) -> contextlib.AbstractContextManager[None]:
-    if not seconds:
-        return contextlib.nullcontext()
-    from closedloop.eventstore import statements_limited
-
-    return statements_limited(seconds)
-
-
 def build_command_center(
     settings: Settings | None = None,
     *,
@@ -84,7 +77,7 @@ def build_command_center(
     env = {**store.env, STATEMENT_TIMEOUT: f"{limit:g}"} if limit else store.env
 
     def build() -> CommandCenter:
-        with _one_process_at_a_time(store), _statements_limited(limit):
+        with _one_process_at_a_time(store), statements_limited(limit):
             return CommandCenter(env=env, calendar=calendar)
 
     # A process started while the database is away or full waits for it (ADR 0047).

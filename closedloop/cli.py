@@ -126,10 +126,8 @@ def run_asgi(
         host=host,
         port=port,
         workers=workers,
-        # A worker answers the supervisor's health check from a thread of its own,
-        # started once the worker has unpickled its configuration (which imports the
-        # server): on a loaded machine that took over uvicorn's 5 s, and the supervisor
-        # killed and restarted workers that were only starting (ADR 0051).
+        # A worker answers it only once it has imported the server: past uvicorn's 5 s
+        # on a loaded machine, workers only starting were killed (ADR 0051).
         timeout_worker_healthcheck=WORKER_HEALTHCHECK,
         **uvicorn_options(),
     )

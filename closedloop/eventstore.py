@@ -34,13 +34,11 @@ costs one decision more, never a decision on a state that was not current when w
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -49,6 +47,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
+from closedloop.session_limits import statement_limit
 from projections.outage import reconnect_promptly, timed_out, waited_out
 
 log = logging.getLogger(__name__)
@@ -100,30 +99,6 @@ def _within_the_wait(method: Any) -> Any:
         return self.unless_away(lambda: inner(self, *args, **kwargs))
 
     return call
-
-
-#: The statement timeout (seconds; 0: none) for the recorders built meanwhile: see
-#: :func:`statements_limited`.
-_STATEMENT_LIMIT: ContextVar[float] = ContextVar("closedloop_statement_limit", default=0.0)
-
-
-@contextlib.contextmanager
-def statements_limited(seconds: float) -> Iterator[None]:
-    """Recorders built in this block (in this thread) have every session of their pool
-    cancel a statement that runs longer than ``seconds`` (a lock waited for included):
-    PostgreSQL answers it with an error that :func:`projections.outage.is_outage` counts
-    as the database away, a 503 for a request (ADR 0051).
-
-    The library builds the recorder, and opens its pool, inside the command center's
-    constructor, with no way to pass a session setting: the setting must be in the
-    pool's connection arguments before the pool opens, as the recorder is built. A pool
-    already open cannot be given it safely: a connection still opening would join the
-    pool afterwards without it."""
-    token = _STATEMENT_LIMIT.set(seconds)
-    try:
-        yield
-    finally:
-        _STATEMENT_LIMIT.reset(token)
 
 
 class StoreAway(OperationalError):
@@ -210,7 +185,7 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
     max_notification_id = _within_the_wait(PostgresApplicationRecorder.max_notification_id)
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
-        limit = _STATEMENT_LIMIT.get()
+        limit = statement_limit()
         if limit > 0:
             # Before the library's constructor, which opens the pool.
             pool_kwargs = datastore.pool.kwargs
