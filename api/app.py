@@ -9,6 +9,7 @@ their runner); it builds nothing of the domain itself, only the API's own servic
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -74,10 +75,15 @@ class HealthCheck:
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="closedloop-health")
         self._running: Future[list[dict[str, Any]]] | None = None
+        self._since = 0.0
 
     async def views(self, services: Services) -> list[dict[str, Any]]:
         if self._running is None or self._running.done():
             self._running = self._thread.submit(services.reads.status)
+            self._since = time.monotonic()
+        elif time.monotonic() - self._since > HEALTH_WAIT:
+            # A check past its wait already: the stores are hung, said at once (ADR 0051).
+            raise TimeoutError
         running = asyncio.wrap_future(self._running)
         return await asyncio.wait_for(asyncio.shield(running), HEALTH_WAIT)
 

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from closedloop.catalogues import load_calendar
+from closedloop.session_limits import statements_limited
 from closedloop.settings import Settings, StoreSettings
 from domain.application import CommandCenter
 from projections.outage import until_reachable
+from projections.store.postgres import STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -54,19 +56,32 @@ def _one_process_at_a_time(store: StoreSettings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
-def build_command_center(settings: Settings | None = None) -> CommandCenter:
+def build_command_center(
+    settings: Settings | None = None,
+    *,
+    serving: bool = False,
+    waiting: Callable[[BaseException], object] | None = None,
+) -> CommandCenter:
     """The command center on the store and calendar of ``settings`` (by default, those
-    the environment gives)."""
+    the environment gives).
+
+    ``serving``: for a server process, whose statements on PostgreSQL (the event store's
+    and the views' beside it) are cancelled past ``CLOSEDLOOP_STATEMENT_TIMEOUT_SECONDS``
+    (ADR 0051). The followers' processes and the tools have no such limit: a catch-up or
+    a verification may rightly run long, and no client waits on it. ``waiting`` is told
+    of each outage the start waits out (:func:`projections.outage.until_reachable`)."""
     settings = settings or Settings.from_env()
     store = settings.store()
     calendar = load_calendar(settings.calendar_path)
+    limit = settings.server.statement_timeout_seconds if serving and store.is_postgres else 0
+    env = {**store.env, STATEMENT_TIMEOUT: f"{limit:g}"} if limit else store.env
 
     def build() -> CommandCenter:
-        with _one_process_at_a_time(store):
-            return CommandCenter(env=store.env, calendar=calendar)
+        with _one_process_at_a_time(store), statements_limited(limit):
+            return CommandCenter(env=env, calendar=calendar)
 
     # A process started while the database is away or full waits for it (ADR 0047).
-    center = until_reachable(build, "the event store")
+    center = until_reachable(build, "the event store", waiting=waiting)
     assert center is not None  # nothing stops the wait but the database back
     return center
 
@@ -103,6 +118,16 @@ def build_background(
     from closedloop.workers import Background
 
     return Background(center, store, intake or build_intake(center, settings))
+
+
+def import_the_server() -> None:
+    """Import what :func:`build_app` needs (a couple of seconds on a loaded machine): a
+    server waiting for the database does it meanwhile, and is ready sooner once it is
+    back (ADR 0051)."""
+    import api.app  # noqa: F401
+    import audit  # noqa: F401
+    import closedloop.intake_config  # noqa: F401
+    import notifiers.service  # noqa: F401
 
 
 def build_app(
@@ -156,6 +181,7 @@ def build_app(
             in_flight=settings.server.max_in_flight,
             queued=settings.server.max_queued,
             wait=settings.server.queue_wait_seconds,
+            deadline=settings.server.request_deadline_seconds,
         ),
         rate_limits=RateLimits(settings.server.auth_failure_limit, settings.server.write_limit),
         read_your_writes=settings.read_your_writes,

@@ -23,7 +23,8 @@ import argparse
 import copy
 import socket
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,15 +53,25 @@ def asgi_app(*, follow_the_log: bool | None = None) -> Any:
     ``CLOSEDLOOP_PROJECTIONS=external``, or through :func:`asgi_app_answering_only`
     (``serve --no-projections``, PostgreSQL only), it only answers requests, and
     ``closedloop projections run``, ``notifiers run`` and ``watch run`` do that work in
-    processes of their own.
+    processes of their own. A setting refused stops the start at once; the database
+    away or full makes the worker answer 503 until it is back (:mod:`api.starting`).
     """
-    from closedloop.bootstrap import build_app
+    from api.starting import Starting
+    from closedloop.bootstrap import build_app, import_the_server
 
     settings = Settings.from_env()
-    if follow_the_log is None:
-        follow_the_log = settings.server.projections == "here"
-    center = build_command_center(settings)
-    return build_app(center, follow_the_log=follow_the_log, close_center=True, settings=settings)
+    follows = settings.server.projections == "here" if follow_the_log is None else follow_the_log
+
+    def build(waiting: Callable[[BaseException], object]) -> Any:
+        # Beside the first try to reach the database, so that a wait is said at once.
+        importing = threading.Thread(target=import_the_server, name="closedloop-imports")
+        importing.start()
+        center = build_command_center(settings, serving=True, waiting=waiting)
+        importing.join()
+        return build_app(center, follow_the_log=follows, close_center=True, settings=settings)
+
+    # It listens at once, answering 503 while the build waits for the database (ADR 0051).
+    return Starting(build)
 
 
 def asgi_app_answering_only() -> Any:
@@ -97,6 +108,10 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     ).within_open_files()
 
 
+#: Seconds a worker of ``serve --workers N`` may take to answer its supervisor.
+WORKER_HEALTHCHECK = 30
+
+
 def run_asgi(
     factory: str,
     host: str,
@@ -117,6 +132,9 @@ def run_asgi(
         host=host,
         port=port,
         workers=workers,
+        # A worker answers it only once it has imported the server: past uvicorn's 5 s
+        # on a loaded machine, workers only starting were killed (ADR 0051).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK,
         **uvicorn_options(),
     )
     if workers == 1:

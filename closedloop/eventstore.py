@@ -44,10 +44,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from projections.outage import reconnect_promptly, waited_out
+from closedloop.session_limits import statement_limit
+from projections.outage import reconnect_promptly, timed_out, waited_out
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ def patiently(call: Callable[[], Any], within: float) -> Any:
 
     The library tries ten times, each waiting up to the pool's timeout for a connection:
     about 50 s of waiting while the database is away, then a 500 (issue 18). A pool that
-    had no connection to give within its timeout is not asked again: the caller gets the
+    had no connection to give within its timeout is not asked again, nor is a statement
+    the database cancelled at its statement timeout (ADR 0051): the caller gets the
     outage at once, as a 503 for a request or a backoff for a follower.
     """
     start = time.monotonic()
@@ -81,7 +83,7 @@ def patiently(call: Callable[[], Any], within: float) -> Any:
         try:
             return call()
         except (InterfaceError, OperationalError) as e:
-            if waited_out(e) or time.monotonic() - start + pause > within:
+            if waited_out(e) or timed_out(e) or time.monotonic() - start + pause > within:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, longest)
@@ -182,8 +184,14 @@ class CheckingPostgresRecorder(PostgresApplicationRecorder):
     select_notifications = _within_the_wait(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _within_the_wait(PostgresApplicationRecorder.max_notification_id)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        limit = statement_limit()
+        if limit > 0:
+            # Before the library's constructor, which opens the pool.
+            pool_kwargs = datastore.pool.kwargs
+            assert isinstance(pool_kwargs, dict)
+            pool_kwargs["options"] = f"-c statement_timeout={round(limit * 1000)}"
+        super().__init__(datastore, **kwargs)
         # The library's pool waits for a connection as long as one may take to open
         # (``connect_timeout``), and after an outage is back within half a second.
         reconnect_promptly(self.datastore.pool, self.datastore.pool.timeout)

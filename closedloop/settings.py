@@ -92,6 +92,14 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     screen_session_days: Annotated[float, msgspec.Meta(gt=0, le=365)] = 30.0
     #: Wrong passwords per address at the sign-in page, in the limits' notation.
     sign_in_failure_limit: str = "5/minute"
+    #: The longest one statement of the server's may run on PostgreSQL, a wait for a lock
+    #: included (``statement_timeout``; 0: no limit): a database that accepts connections
+    #: but does not answer is an outage, a 503, not a hang (ADR 0051).
+    statement_timeout_seconds: Annotated[float, msgspec.Meta(ge=0, le=600)] = 5.0
+    #: The longest a request waits for its answer to begin; past it, a 503 with
+    #: ``Retry-After`` (0: no limit). It bounds what no statement timeout can: a database
+    #: whose server process is stopped, a pool that hands out a dead connection (ADR 0051).
+    request_deadline_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
 
     def __post_init__(self) -> None:
         for key in ("auth_failure_limit", "write_limit", "sign_in_failure_limit"):
@@ -286,6 +294,14 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a number of days above 0, at most 365",
     ),
     "CLOSEDLOOP_SIGN_IN_FAILURE_LIMIT": ("server.sign_in_failure_limit", _RATE),
+    "CLOSEDLOOP_STATEMENT_TIMEOUT_SECONDS": (
+        "server.statement_timeout_seconds",
+        "a number of seconds from 0 (no limit) to 600",
+    ),
+    "CLOSEDLOOP_REQUEST_DEADLINE_SECONDS": (
+        "server.request_deadline_seconds",
+        "a number of seconds from 0 (no limit) to 3600",
+    ),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),

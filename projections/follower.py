@@ -15,8 +15,13 @@ figures; the loop around it is this one (ADR 0039):
   most ``backoff[1]`` seconds, computed by tenacity; the wait is spent on the stop
   event, so a stop is never delayed by it, and the first step that succeeds starts the
   doubling afresh; while the error is the database away (:func:`projections.outage.is_outage`)
-  the wait is at most :data:`OUTAGE_RETRY`, so that a follower is back within about a
-  second of the database (ADR 0047).
+  the wait is at most :data:`OUTAGE_RETRY`, each try being the follower's look at whether
+  the database is back, and the outage is logged once every :data:`SAY_EVERY` seconds,
+  not at each try (ADRs 0047, 0051);
+- for :data:`CATCH_UP` seconds after the database is back, the idle wait is at most
+  :data:`OUTAGE_RETRY` too: the clients that were answered 503 send their commands
+  again at once, and a follower with a long pace (the playbooks' 5 s rounds, the
+  deadline watch's) would otherwise see them only a whole round later (ADR 0051).
 
 Nothing here knows what a step reads: it lives beside the views' runner because every
 room that follows the log (projections, audit, notifiers, the composition root) may
@@ -33,7 +38,7 @@ from typing import Self
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
-from projections.outage import is_outage
+from projections.outage import SAY_EVERY, is_outage
 
 #: How long :meth:`Follower.stop` waits for the thread to end.
 JOIN_TIMEOUT = 10.0
@@ -42,9 +47,12 @@ _STOPPED = -1
 #: After an error, the first wait and the longest (seconds), doubling between: the views'
 #: runner's and the webhook worker's, and any follower's that names no other.
 BACKOFF = (0.2, 10.0)
-#: The longest wait after an error that is the database away (seconds): the cost is a
-#: failed connection attempt a second, the gain a follower back a second after it.
-OUTAGE_RETRY = 1.0
+#: The longest wait after an error that is the database away (seconds): the cost is two
+#: cheap failed tries a second (the pools answer at once while they have no connection),
+#: the gain a follower back within about half a second of the database (ADR 0051).
+OUTAGE_RETRY = 0.5
+#: How long after the database is back the idle wait stays at most ``OUTAGE_RETRY``.
+CATCH_UP = 5.0
 
 
 class Follower:
@@ -81,6 +89,11 @@ class Follower:
         self.last_error: str | None = None
         #: When the last step ended well (``time.monotonic()``), None before the first.
         self.heartbeat: float | None = None
+        #: While the database is away: when the outage was last logged, and the tries
+        #: since; after it: when it came back (``time.monotonic()``).
+        self._outage_said: float | None = None
+        self._outage_tries = 0
+        self._back_at = -CATCH_UP
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -162,8 +175,10 @@ class Follower:
                 return  # stopped during a backoff: the last error stands
             self.last_error = None
             self.heartbeat = time.monotonic()
+            if self._outage_said is not None:
+                self._came_back()
             if not done:
-                self._wake.wait(self.poll_interval)
+                self._wake.wait(self._idle_wait())
                 self._wake.clear()
             elif self.settle > 0 and (self.batch is None or done < self.batch):
                 self.pause(self.settle)
@@ -179,9 +194,32 @@ class Follower:
             self.beat()
         return done
 
+    def _idle_wait(self) -> float:
+        if time.monotonic() - self._back_at < CATCH_UP:
+            return min(self.poll_interval, OUTAGE_RETRY)
+        return self.poll_interval
+
+    def _came_back(self) -> None:
+        self.log.warning(
+            "%s: the database is back after %d tries; going on",
+            self.label,
+            self._outage_tries,
+        )
+        self._outage_said = None
+        self._outage_tries = 0
+        self._back_at = time.monotonic()
+
     def _failed(self, state: RetryCallState) -> None:
         assert state.outcome is not None
         error = state.outcome.exception()
         assert error is not None
         self.last_error = f"{type(error).__name__}: {error}"
+        if is_outage(error):
+            # Tried twice a second while the database is away: one line every
+            # SAY_EVERY seconds says it as well as a hundred.
+            self._outage_tries += 1
+            now = time.monotonic()
+            if self._outage_said is not None and now - self._outage_said < SAY_EVERY:
+                return
+            self._outage_said = now
         self.report(error, state.upcoming_sleep)

@@ -39,37 +39,45 @@ KEEP_TRYING = 7 * 24 * 3600.0
 log = logging.getLogger("closedloop.outage")
 T = TypeVar("T")
 
-#: The first pause before a start is tried again, and the longest (seconds).
-START_AGAIN = (0.2, 1.0)
+#: The first pause before a start is tried again, and the longest (seconds): a process
+#: started while the database is away is ready within about a second of it (ADR 0051).
+START_AGAIN = (0.2, 0.5)
 #: How often a start still waiting says so in the log (seconds).
 SAY_EVERY = 10.0
 
 _OUTAGES = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
-def is_outage(error: BaseException | None) -> bool:
-    """Whether ``error``, or one it was raised from, says the database cannot take the
-    request now: unreachable, restarting, out of connections, a lock not had in time."""
+def _in_chain(error: BaseException | None, kinds: type | tuple[type, ...]) -> bool:
+    """Whether ``error``, or one it was raised from, is one of ``kinds``."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, _OUTAGES):
+        if isinstance(error, kinds):
             return True
         seen.add(id(error))
         error = error.__cause__
     return False
+
+
+def is_outage(error: BaseException | None) -> bool:
+    """Whether ``error``, or one it was raised from, says the database cannot take the
+    request now: unreachable, restarting, out of connections, a lock not had in time, a
+    statement cancelled by its timeout (psycopg's ``QueryCanceled`` is an
+    ``OperationalError``, ADR 0051)."""
+    return _in_chain(error, _OUTAGES)
 
 
 def waited_out(error: BaseException | None) -> bool:
     """Whether ``error`` is a pool that had no connection to give within its wait (or a
     queue of waiters already full, or the pool shut): asking again at once would only
     wait as long again, or fail again."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, PoolTimeout | TooManyRequests | PoolClosed):
-            return True
-        seen.add(id(error))
-        error = error.__cause__
-    return False
+    return _in_chain(error, (PoolTimeout, TooManyRequests, PoolClosed))
+
+
+def timed_out(error: BaseException | None) -> bool:
+    """Whether ``error`` is a statement the database cancelled at its statement timeout:
+    tried again at once, it would only wait as long again (ADR 0051)."""
+    return _in_chain(error, psycopg.errors.QueryCanceled)
 
 
 def what_is_wrong(error: BaseException) -> str:
@@ -81,6 +89,8 @@ def what_is_wrong(error: BaseException) -> str:
         return "the database has no connection slots left"
     if "lock" in text and "timeout" in text:
         return "the event log was locked by other writers for too long"
+    if "statement timeout" in text:
+        return "the database did not answer in time (it is hung or overloaded)"
     return "the database cannot be reached"
 
 
@@ -125,10 +135,15 @@ def reconnect_promptly(pool: Any, wait: float) -> None:
 
 
 def until_reachable(
-    start: Callable[[], T], what: str, stopping: Callable[[], bool] = lambda: False
+    start: Callable[[], T],
+    what: str,
+    stopping: Callable[[], bool] = lambda: False,
+    waiting: Callable[[BaseException], object] | None = None,
 ) -> T | None:
     """``start()``, tried again while it fails on an outage, for as long as it takes
-    (None if ``stopping()`` turns true meanwhile); any other error is raised at once."""
+    (None if ``stopping()`` turns true meanwhile); any other error is raised at once.
+    ``waiting`` is told of each outage that makes the start wait (a server answers
+    with it while it starts, ADR 0051)."""
     pause, longest = START_AGAIN
     said = 0.0
     while True:
@@ -137,6 +152,8 @@ def until_reachable(
         except Exception as e:
             if not is_outage(e):
                 raise
+            if waiting is not None:
+                waiting(e)
             if time.monotonic() - said >= SAY_EVERY:
                 said = time.monotonic()
                 log.warning("%s waits: %s (%s); trying again", what, what_is_wrong(e), e)

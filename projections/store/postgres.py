@@ -30,6 +30,20 @@ def postgres_conninfo(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+#: The store settings' key (beside the event store library's) for the longest a statement
+#: may run, in seconds; the server's processes set it (ADR 0051), others leave it out.
+STATEMENT_TIMEOUT = "POSTGRES_STATEMENT_TIMEOUT"
+
+
+def session_options(schema: str, statement_timeout: float) -> str:
+    """libpq's ``options`` for a session of the views: the schema, and a statement
+    timeout (none for 0), set as the session starts, at no round trip of its own."""
+    options = f"-c search_path={schema}"
+    if statement_timeout > 0:
+        options += f" -c statement_timeout={round(statement_timeout * 1000)}"
+    return options
+
+
 # Every view writes its SQL once, for both dialects, with SQLite's ``?`` and ``:name``
 # placeholders: rewriting a few hundred statements per dialect would double them and
 # let the two drift apart. psycopg takes ``%s`` and ``%(name)s`` (and a literal ``%``
@@ -161,7 +175,11 @@ class PostgresViewStore(ViewStore):
     def beside(cls, env: Mapping[str, str]) -> ViewStore | None:
         if env.get("PERSISTENCE_MODULE", "") != "eventsourcing.postgres":
             return None
-        return cls(**postgres_conninfo(env), schema=env.get("POSTGRES_SCHEMA") or "public")
+        return cls(
+            **postgres_conninfo(env),
+            schema=env.get("POSTGRES_SCHEMA") or "public",
+            statement_timeout=float(env.get(STATEMENT_TIMEOUT) or 0),
+        )
 
     def __init__(
         self,
@@ -174,11 +192,14 @@ class PostgresViewStore(ViewStore):
         schema: str = "public",
         connect_timeout: int = 5,
         pool_size: int = 4,
+        statement_timeout: float = 0.0,
     ) -> None:
         from psycopg_pool import ConnectionPool
 
         super().__init__()
         self.schema = schema
+        #: Every session's settings: the schema, and how long a statement may run.
+        self._options = session_options(schema, statement_timeout)
         self._conninfo: dict[str, Any] = {
             "dbname": dbname,
             "host": host,
@@ -188,7 +209,7 @@ class PostgresViewStore(ViewStore):
             "connect_timeout": connect_timeout,
         }
         self.pool = ConnectionPool(
-            kwargs={**self._conninfo, "options": f"-c search_path={schema}"},
+            kwargs={**self._conninfo, "options": self._options},
             min_size=1,
             max_size=pool_size,
             name=f"closedloop-views-{schema}",
@@ -204,7 +225,7 @@ class PostgresViewStore(ViewStore):
         """A connection of its own (for LISTEN), outside the pool."""
         import psycopg
 
-        return psycopg.connect(**self._conninfo, options=f"-c search_path={self.schema}", **kwargs)
+        return psycopg.connect(**self._conninfo, options=self._options, **kwargs)
 
     def scratch(self) -> ViewStore:
         import psycopg

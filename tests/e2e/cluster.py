@@ -90,6 +90,17 @@ class Cluster:
             "restart",
         )
 
+    def processes(self) -> list[int]:
+        """The postmaster's pid and those of its children (backends, writer, WAL...)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The command may hold spaces and parentheses: the ppid follows the last ")".
+                if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
     def ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -103,10 +114,10 @@ class Cluster:
 
 
 @contextmanager
-def own_cluster(max_connections: int = 60) -> Iterator[Cluster]:
+def own_cluster(max_connections: int = 60, port: int = PORT) -> Iterator[Cluster]:
     """A fresh cluster, started, and removed afterwards whatever happens."""
     folder = Path(tempfile.mkdtemp(prefix="closedloop-faults-"))
-    cluster = Cluster(folder, max_connections=max_connections)
+    cluster = Cluster(folder, port=port, max_connections=max_connections)
     try:
         cluster.create()
         cluster.start()

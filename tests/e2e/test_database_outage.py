@@ -11,6 +11,7 @@ follower go on by themselves, within 2 s, with no process restarted.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -42,15 +43,13 @@ OUTAGE = 45.0
 #: a connection (``connect_timeout=2``) and the retry of a broken connection within it,
 #: with room for a loaded machine.
 BOUNDED_WAIT = 8.0
-#: Within this of the database being back, commands and followers go on.
+#: Within this of the database being back, commands, every follower (the playbooks'
+#: 5 s rounds included, ADR 0051) and the processes started during the outage go on.
 RECOVERY = 2.0
-#: The playbooks go round every 5 s whatever happens (``closedloop.workers.Background``):
-#: back as soon as the others, they show it at their next round.
-PLAYBOOKS = "closedloop/intake-playbooks"
-PLAYBOOKS_PACE = 5.0
-#: A process started during the outage serves within this of the database back: its
-#: next try (1 s at most), then the rest of its start.
-LATE_START = 10.0
+#: The median of those recoveries is asserted within ``RECOVERY``; each one within this,
+#: a margin for a 2-core machine shared with other work (a recovery that waits a round
+#: of 5 s, or a start that listens only once the database is back, is past it).
+EACH_WITHIN = 3.0
 
 
 def recovered_followers(url: str, since: int) -> dict[str, int]:
@@ -80,6 +79,19 @@ def recovery(url: str, tally: Tally, back: float, head_then: int) -> dict[str, f
     return took
 
 
+def answers_while_starting(base: str, seconds: float) -> httpx.Response:
+    """The first answer of a server started while the database is away: it listens at
+    once and says it is starting (ADR 0051), within ``seconds`` of its start."""
+    began = time.monotonic()
+    while True:
+        try:
+            return httpx.get(f"{base}/health", timeout=2)
+        except httpx.TransportError:
+            if time.monotonic() - began > seconds:
+                raise
+            time.sleep(0.1)
+
+
 def watch_the_late(base: str, log: Path, back: float, late: dict[str, float]) -> None:
     """Seconds from ``back`` until the processes started during the outage serve:
     the API healthy, the projections following (20 s at most)."""
@@ -98,7 +110,9 @@ def watch_the_late(base: str, log: Path, back: float, late: dict[str, float]) ->
 def test_a_restart_and_a_45_s_outage_lose_nothing_and_everything_comes_back(
     tmp_path: Path,
 ) -> None:
-    with own_cluster() as cluster:
+    # Six processes, each with the event store's pool and the views', all reconnecting at
+    # once when the database is back: room for them and for the test's own reads.
+    with own_cluster(max_connections=100) as cluster:
         url = f"{cluster.url}?connect_timeout=2"
         tokens = demo_with_tokens(url)
         env = environment(url, tmp_path, CLOSEDLOOP_PORT=str(PORT))
@@ -122,7 +136,6 @@ def test_a_restart_and_a_45_s_outage_lose_nothing_and_everything_comes_back(
                 time.sleep(6)
                 assert tally.first_ok_after(restarted_at + 0.5) is not None
 
-                head_then = head(url)
                 down_at = time.monotonic()
                 cluster.stop("fast")
                 time.sleep(5)
@@ -134,11 +147,15 @@ def test_a_restart_and_a_45_s_outage_lose_nothing_and_everything_comes_back(
                 }.items():
                     logs[name] = tmp_path / f"{name}.log"
                     procs[name] = start(late_env, logs[name], *args)
-                time.sleep(OUTAGE - 5)
+                late_base = f"http://127.0.0.1:{LATE_PORT}"
+                starting = answers_while_starting(late_base, OUTAGE - 15)
+                time.sleep(max(0.0, down_at + OUTAGE - time.monotonic()))
                 cluster.start()
                 cluster.ready()
                 back = time.monotonic()
-                late_base = f"http://127.0.0.1:{LATE_PORT}"
+                # A follower is back once it has read an event written after this: one
+                # read before the outage may still have been caught up before it began.
+                head_then = head(url)
                 late: dict[str, float] = {}
                 watching = threading.Thread(
                     target=watch_the_late, args=(late_base, logs["late-projections"], back, late)
@@ -173,6 +190,8 @@ def test_a_restart_and_a_45_s_outage_lose_nothing_and_everything_comes_back(
                 f"slowest {max((a.answered - a.sent for a in during), default=0):.1f} s; "
                 "seconds from the database back to: "
                 + ", ".join(f"{k} {v:.2f}" for k, v in sorted(took.items()))
+                + f"; median {statistics.median(took.values()):.2f}; the server started "
+                f"during the outage answered {starting.status_code}: {starting.text[:160]}"
             )
         finally:
             for proc in procs.values():
@@ -187,10 +206,13 @@ def test_a_restart_and_a_45_s_outage_lose_nothing_and_everything_comes_back(
         assert {a.status for a in during} == {503}
         assert all(a.retry_after for a in during)
         assert max(a.answered - a.sent for a in during) < BOUNDED_WAIT
-        assert took.get("commands", 99) < RECOVERY, took
         followers = {k: v for k, v in took.items() if not k.startswith(("commands", "late-"))}
         assert set(followers) == follower_names, took
-        assert followers.pop(PLAYBOOKS) < RECOVERY + PLAYBOOKS_PACE, took
-        assert max(followers.values()) < RECOVERY, took
-        # Started while it was away, they serve seconds after it is back, never exited.
-        assert max(late.values()) < LATE_START, took
+        assert "commands" in took, took
+        assert statistics.median(took.values()) < RECOVERY, took
+        assert max(took.values()) < EACH_WITHIN, took
+        # Started while it was away, the server listened at once and said why it could
+        # not answer yet.
+        assert starting.status_code == 503, starting.text
+        assert starting.headers["retry-after"] == "2"
+        assert "starting" in starting.json()["detail"], starting.text

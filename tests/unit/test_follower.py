@@ -235,10 +235,11 @@ def test_a_step_that_answers_nothing_counts_as_nothing_done_and_the_loop_goes_on
     assert steps.wait(2.0), "the loop ended after a step that answered None"
 
 
-def test_while_the_database_is_away_a_follower_tries_again_every_second_at_most(
+def test_while_the_database_is_away_a_follower_tries_again_twice_a_second_saying_it_once(
     started: list[Follower],
 ) -> None:
-    # ADR 0047: back within about a second of the database, whatever its own backoff.
+    # ADRs 0047, 0051: back within about half a second of the database, whatever its own
+    # backoff, and one log line for the outage, not one per try.
     from eventsourcing.persistence import OperationalError
 
     away = OperationalError("connection refused")
@@ -247,7 +248,36 @@ def test_while_the_database_is_away_a_follower_tries_again_every_second_at_most(
     follower.wait_for_steps(8)
     follower.stop()
 
-    assert follower.waits[:5] == [0.5, 1.0, 1.0, 1.0, 1.0]
+    assert follower.paused[:5] == [0.5, 0.5, 0.5, 0.5, 0.5]
     # Any other error waits the follower's own backoff, doubled for each failed try
-    # since the last success, up to its longest.
-    assert follower.waits[5:7] == [16.0, 30.0]
+    # since the last success, up to its longest, and each is reported.
+    assert follower.paused[5:7] == [16.0, 30.0]
+    assert follower.waits[0] == 0.5
+    assert follower.waits[1:3] == [16.0, 30.0]
+
+
+def test_after_the_database_is_back_a_slow_paced_follower_looks_again_within_half_a_second(
+    started: list[Follower],
+) -> None:
+    # ADR 0051: the commands clients send again once it is back are seen at once, not
+    # a whole round (30 s here) later; afterwards the pace is the follower's own again.
+    from eventsourcing.persistence import OperationalError
+
+    away = OperationalError("connection refused")
+    follower = Scripted(lambda i: away if i == 1 else 0, poll_interval=30.0)
+    started.append(follower.start())
+    follower.wait_for_steps(5)
+    follower.stop()
+
+    gaps = [b - a for a, b in zip(follower.began[1:], follower.began[2:], strict=False)]
+    assert all(0.4 < gap < 1.0 for gap in gaps), gaps
+
+
+def test_without_an_outage_a_follower_keeps_its_own_pace(started: list[Follower]) -> None:
+    follower = Scripted(lambda i: 0, poll_interval=30.0)
+    started.append(follower.start())
+    follower.wait_for_steps(1)
+    time.sleep(0.8)
+    follower.stop()
+
+    assert len(follower.began) == 1
