@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 from litestar import Request, Response
@@ -34,11 +34,15 @@ from domain.meta import Context
 
 Body = TypeVar("Body", bound=msgspec.Struct)
 _AT = re.compile(r"at `\$\.([A-Za-z_][\w]*)")
+#: An empty field is left out, so a required one left empty is "missing" to msgspec.
+_MISSING = re.compile(r"missing required field `([A-Za-z_][\w]*)`")
 #: The fields a page's form carries that no body has.
 FORM_ONLY = frozenset({"csrf", "next"})
 
 
 def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:  # a list with bounds: list[X] and its Meta
+        return _is_list(get_args(annotation)[0])
     if get_origin(annotation) in (list, tuple):
         return True
     if get_origin(annotation) in (Union, types.UnionType):
@@ -67,7 +71,7 @@ def body_of(fields: dict[str, Any], body: type[Body]) -> Body:
     try:
         return msgspec.convert(wanted, body, strict=False)
     except msgspec.ValidationError as e:
-        named = _AT.search(str(e))
+        named = _AT.search(str(e)) or _MISSING.search(str(e))
         field = named.group(1) if named else "form"
         message = str(e).split(" - at `", 1)[0]
         raise FormRefused({field: message}) from None
