@@ -11,5 +11,6 @@ from typing import Any
 
 from api.screens.admin_tokens import TOKEN_PAGE_HANDLERS
 from api.screens.admin_units import UNIT_HANDLERS
+from api.screens.admin_webhooks import WEBHOOK_PAGE_HANDLERS
 
-ADMIN_HANDLERS: list[Any] = [*UNIT_HANDLERS, *TOKEN_PAGE_HANDLERS]
+ADMIN_HANDLERS: list[Any] = [*UNIT_HANDLERS, *TOKEN_PAGE_HANDLERS, *WEBHOOK_PAGE_HANDLERS]

@@ -90,7 +90,8 @@ def test_an_admin_registers_renames_moves_deactivates_and_reactivates_a_unit(
     options = re.search(r'action="/admin/units/E-QSTEA/move".*?</select>', page.text, re.S)
     assert options is not None
     offered = set(re.findall(r'<option value="([^"]+)"', options.group(0)))
-    assert "HW-DH-HP" in offered and "HW-WATER" in offered
+    assert "HW-DH-HP" in offered
+    assert "HW-WATER" in offered
     assert not offered & {"HW-DH", "HW", "HW-DH-QS", "HC", "HC-EM"}
     assert 'action="/admin/units/E-QSTEA/reactivate"' not in page.text
     steps = [
@@ -123,7 +124,8 @@ def test_a_unit_with_active_units_under_it_offers_no_deactivation(
     refused = desk.post("/admin/units/HW-DH/deactivate", {"reason": "合并", "command_id": "c1"})
     assert refused.status_code == 422
     assert 'id="deactivate-error"' in refused.text
-    assert center.head_position() == head and center.unit("HW-DH").active
+    assert center.head_position() == head
+    assert center.unit("HW-DH").active
 
 
 @pytest.mark.parametrize(
@@ -219,7 +221,8 @@ def test_a_token_is_issued_its_secret_shown_once_and_revoked_with_a_reason(
     secret = re.search(r'<output id="secret"[^>]*>(cl_[^<]+)</output>', answer.text)
     assert secret is not None
     principal = TokenBook(center).authenticate(secret.group(1))
-    assert principal is not None and principal.roles == ("handler", "dispatcher")
+    assert principal is not None
+    assert principal.roles == ("handler", "dispatcher")
     # 08:30 on the form is 08:30 in the calendar's zone (Shanghai), 00:30 in UTC.
     assert principal.expires_at == datetime(2099, 1, 2, 0, 30, tzinfo=UTC)
     # A reload sends the same form again: no second token, and the secret is not shown.
