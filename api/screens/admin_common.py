@@ -15,6 +15,7 @@ from api.screens.pages import Page, page_of, render
 from domain.application import Outcome
 from domain.errors import DomainError
 from domain.meta import Context
+from notifiers.outbox import TYPE_NAMES
 
 #: An admin's page: the guard answers the 403 page to every other role, and the page's
 #: commands are recorded in the admin role.
@@ -47,6 +48,7 @@ def draw(
         page=page,
         section=section,
         accounts=accounts and hasattr(services.accounts, "create"),
+        notifications=frozenset(TYPE_NAMES),
         **context,
     )
 
