@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from anyio import to_thread
-from litestar import Request, Response
+from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
 
 from api.http import Call
 from api.screens.forms import act
@@ -24,6 +25,17 @@ ADMIN_PAGE = {"page": True, "role": "admin"}
 SECTIONS = ("units", "tokens", "accounts", "webhooks")
 #: How msgspec says that a required field is missing (an empty field is left out).
 _MISSING = "missing required field"
+
+
+def admin_page(path: str) -> HTTPRouteHandler:
+    """The route of an administration page (drawn in a worker thread: it reads the store)."""
+    return get(path, opt=ADMIN_PAGE, include_in_schema=False, sync_to_thread=True)
+
+
+def admin_form(path: str, status_code: int = 303) -> HTTPRouteHandler:
+    """The route an administration form posts to (303 to the page that shows its result)."""
+    return post(path, opt=ADMIN_PAGE, include_in_schema=False, status_code=status_code)
+
 
 #: A command whose API checks run first: (call, body) -> the command itself.
 Checked = Callable[[Call, Any], Callable[[Context], Outcome]]

@@ -21,14 +21,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from anyio import to_thread
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.params import FromPath
 from litestar.response import Redirect
 
 from api.access import Services
 from api.http import Call, On
 from api.problems import ProblemError
-from api.screens.admin_common import ADMIN_PAGE, draw, refused
+from api.screens.admin_common import admin_form, admin_page, draw, refused
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of, refusal
 from api.screens.pages import Page, page_of
@@ -107,7 +107,7 @@ def _tokens_page(
     )
 
 
-@get("/admin/tokens", opt=ADMIN_PAGE, include_in_schema=False, sync_to_thread=True)
+@admin_page("/admin/tokens")
 def tokens_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
     """The subtree's tokens, newest first, and the form that issues one."""
     return _tokens_page(request, call)
@@ -122,7 +122,7 @@ def _issue(services: Services, call: Call, data: TokenCreate) -> IssuedToken:
         raise refusal(call.request, e) from None
 
 
-@post("/admin/tokens", opt=ADMIN_PAGE, include_in_schema=False, status_code=201)
+@admin_form("/admin/tokens", status_code=201)
 async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any]:
     """Issue a token; the answer shows its secret this once."""
     fields = await fields_of(request)
@@ -154,12 +154,7 @@ async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any
     )
 
 
-@post(
-    "/admin/tokens/{token_id:str}/revoke",
-    opt=ADMIN_PAGE,
-    include_in_schema=False,
-    status_code=303,
-)
+@admin_form("/admin/tokens/{token_id:str}/revoke")
 async def revoke_token(
     request: Request[Any, Any, Any], call: On, token_id: FromPath[str]
 ) -> Response[Any]:

@@ -14,12 +14,12 @@ from typing import Any
 
 import msgspec
 from anyio import to_thread
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.params import FromPath
 
 from api import schemas as s
 from api.http import Call, On
-from api.screens.admin_common import ADMIN_PAGE, draw, refused, run_checked
+from api.screens.admin_common import admin_form, admin_page, draw, refused, run_checked
 from api.screens.admin_steps import (
     DEACTIVATE,
     MOVE,
@@ -135,13 +135,13 @@ def _unit_page(
     )
 
 
-@get("/admin", opt=ADMIN_PAGE, include_in_schema=False, sync_to_thread=True)
+@admin_page("/admin")
 def unit_tree(request: Request[Any, Any, Any], call: On) -> Response[str]:
     """The admin's subtree as a tree, and the form that registers a unit in it."""
     return _tree_page(request, call)
 
 
-@post("/admin/units", opt=ADMIN_PAGE, include_in_schema=False, status_code=303)
+@admin_form("/admin/units")
 async def register_unit(request: Request[Any, Any, Any], call: On) -> Response[Any]:
     fields = await fields_of(request)
     try:
@@ -154,15 +154,13 @@ async def register_unit(request: Request[Any, Any, Any], call: On) -> Response[A
         return await to_thread.run_sync(lambda: _tree_page(request, call, status=status, page=page))
 
 
-@get("/admin/units/{code:str}", opt=ADMIN_PAGE, include_in_schema=False, sync_to_thread=True)
+@admin_page("/admin/units/{code:str}")
 def unit_page(request: Request[Any, Any, Any], call: On, code: FromPath[str]) -> Response[str]:
     """One unit: where it stands, what is under it, and the acts it allows now."""
     return _unit_page(request, call, code)
 
 
-@post(
-    "/admin/units/{code:str}/{step:str}", opt=ADMIN_PAGE, include_in_schema=False, status_code=303
-)
+@admin_form("/admin/units/{code:str}/{step:str}")
 async def unit_step(
     request: Request[Any, Any, Any], call: On, code: FromPath[str], step: FromPath[str]
 ) -> Response[Any]:

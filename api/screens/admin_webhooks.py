@@ -18,14 +18,14 @@ from uuid import UUID
 
 import msgspec
 from anyio import to_thread
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.params import FromPath
 from litestar.response import Redirect
 
 from api.http import Call, On
 from api.problems import ProblemError
 from api.schemas import Input
-from api.screens.admin_common import ADMIN_PAGE, draw, refused, run_checked
+from api.screens.admin_common import admin_form, admin_page, draw, refused, run_checked
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of, refusal
 from api.screens.pages import Page
@@ -82,13 +82,13 @@ def _subscription_page(
     )
 
 
-@get("/admin/webhooks", opt=ADMIN_PAGE, include_in_schema=False, sync_to_thread=True)
+@admin_page("/admin/webhooks")
 def webhooks_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
     """The subtree's subscriptions and their state."""
     return _list_page(request, call)
 
 
-@get("/admin/webhooks/{sid:uuid}", opt=ADMIN_PAGE, include_in_schema=False, sync_to_thread=True)
+@admin_page("/admin/webhooks/{sid:uuid}")
 def subscription_page(
     request: Request[Any, Any, Any], call: On, sid: FromPath[UUID]
 ) -> Response[str]:
@@ -109,12 +109,7 @@ def _switching(sid: UUID, enable: bool) -> Callable[[Call, Any], Callable[[Conte
     return checked
 
 
-@post(
-    "/admin/webhooks/{sid:uuid}/{switch:str}",
-    opt=ADMIN_PAGE,
-    include_in_schema=False,
-    status_code=303,
-)
+@admin_form("/admin/webhooks/{sid:uuid}/{switch:str}")
 async def switch_subscription(
     request: Request[Any, Any, Any], call: On, sid: FromPath[UUID], switch: FromPath[str]
 ) -> Response[Any]:
@@ -137,12 +132,7 @@ async def switch_subscription(
         )
 
 
-@post(
-    "/admin/deliveries/{delivery_id:str}/redeliver",
-    opt=ADMIN_PAGE,
-    include_in_schema=False,
-    status_code=303,
-)
+@admin_form("/admin/deliveries/{delivery_id:str}/redeliver")
 async def redeliver(
     request: Request[Any, Any, Any], call: On, delivery_id: FromPath[str]
 ) -> Response[Any]:
