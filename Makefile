@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/closedloop demo load
 	$(BIN)/closedloop demo tokens
+	$(BIN)/closedloop demo accounts
 	$(BIN)/closedloop serve
 
 # The whole suite. PostgreSQL tests run when 127.0.0.1:5432 answers; with

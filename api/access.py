@@ -22,10 +22,11 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
+from api.accounts import AccountBook
 from api.idempotency import IdempotencyBook
 from api.problems import ProblemError
 from api.rate_limits import RateLimits
-from api.tokens import Principal, TokenBook, TokenRefused
+from api.tokens import SCREEN, Principal, TokenBook, TokenRefused
 from api.views import Views
 from domain.application import CommandCenter
 from domain.errors import NotFound, NotPermitted
@@ -46,6 +47,8 @@ class Services:
     center: CommandCenter
     reads: ReadModels
     tokens: TokenBook
+    #: People's accounts and their one-time sign-in addresses (ADR 0052).
+    accounts: AccountBook
     idempotency: IdempotencyBook
     views: Views
     #: The longest a read waits for the views to reach a client's position (seconds).
@@ -55,8 +58,6 @@ class Services:
     #: Each principal's last write, when its reads wait for it (ADR 0045); None when
     #: only a position the client names is waited for.
     sessions: SessionPositions | None = None
-    #: People's accounts (ADR 0052): who signs in at the screens with a password.
-    accounts: Any = None
 
 
 def _is_json(content_type: str) -> bool:
@@ -109,6 +110,14 @@ async def authenticate(
     if principal is None:
         limits.failed(address)
         raise ProblemError(401, "the token is unknown or was revoked", headers=challenge)
+    # A hall's kiosk reads what is marked for screens (opt={"screen": True}) and
+    # nothing else, whatever a route's own role rule says (ADR 0052).
+    if set(principal.roles) <= {SCREEN} and not handler.opt.get("screen"):
+        raise ProblemError(
+            403,
+            "a screen's token or account reads only the board of warnings",
+            code="screen-reads-only-the-board",
+        )
     role = handler.opt.get("role")
     if role is not None and role not in principal.roles:
         raise ProblemError(

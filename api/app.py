@@ -17,9 +17,12 @@ from typing import Any
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from api.access import Services, authenticate, current_principal, current_services
+from api.account_admin import ACCOUNT_HANDLERS
+from api.accounts import AccountBook
 from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
@@ -39,6 +42,7 @@ from api.rate_limits import RateLimits
 from api.reports import ReportController
 from api.schemas import Health, ProjectionStatus
 from api.screens import screens
+from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
@@ -154,6 +158,7 @@ def build_services(
         center=center,
         reads=reads,
         tokens=TokenBook(center, token_cache_seconds, max_lifetime=token_max_lifetime),
+        accounts=AccountBook(center, token_cache_seconds),
         idempotency=IdempotencyBook(center),
         views=Views(center.calendar.zone),
         read_wait=read_wait,
@@ -218,6 +223,7 @@ def create_app(
             *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
+            *ACCOUNT_HANDLERS,
             *SUBSCRIPTION_HANDLERS,
             static_files(),
             *screens(),
@@ -234,7 +240,10 @@ def create_app(
             "principal": Provide(current_principal, sync_to_thread=False),
             "call": Provide(current_call, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            HTTPException: pages_or(EXCEPTION_HANDLERS[HTTPException]),
+        },
         request_max_body_size=MAX_BODY,
         state=State(
             {

@@ -15,7 +15,8 @@ class BoardController(Controller):
     path = "/v1/board"
     tags = ("warnings",)
 
-    @get("/warnings", sync_to_thread=True, responses=READ)
+    # A hall's kiosk (the screen role) may read it, and nothing else (ADR 0052).
+    @get("/warnings", sync_to_thread=True, responses=READ, opt={"screen": True})
     def warning_board(self, call: On, min_position: MinPosition = None) -> s.WarningBoard:
         """The open warnings by theme, level and unit, with their age, repeats and state."""
         call.caught_up(min_position, "units", "warnings")

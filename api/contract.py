@@ -68,6 +68,8 @@ BEYOND_SCHEMA: dict[str, str] = {
     "duration-refused": "a `due_in` of zero or of more than ten years",
     "placement-refused": "a unit under a parent of a level or kind it may not sit under, "
     "or under a deactivated one",
+    "password-refused": "a password that is the username (ADR 0052)",
+    "unit-deactivated": "an account for a unit that was deactivated (ADR 0052)",
 }
 
 

@@ -22,6 +22,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
+from api import schemas as s
 from api.access import Services
 from api.http import READ, WRITE, Svc, Who, check_times
 from api.problems import invalid
@@ -42,7 +43,9 @@ class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A token for one person of one unit, with one or more roles."""
 
     user: Name
-    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    # A unit's code as the units' own schema states it: a code that cannot be one is
+    # refused by the schema, not later by the domain.
+    unit: s.Code
     roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(ROLES))]
     label: Annotated[str, msgspec.Meta(max_length=200)] = ""
     #: When the token stops being honoured (RFC 3339 with an offset); none: until revoked,

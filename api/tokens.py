@@ -44,13 +44,14 @@ from domain.application import CommandCenter
 from domain.decision import Decision
 from domain.errors import InvalidValue, NotFound
 from domain.meta import Actor, now
+
+# The roles (the issue's table, and the hall kiosk's ``screen``) are the domain's: an
+# account is opened with them too (ADR 0052). Named here as before, for the API.
+from domain.roles import READ_EVERYTHING as READ_EVERYTHING
+from domain.roles import ROLES as ROLES
+from domain.roles import SCREEN as SCREEN
 from domain.token_roster import ROSTER_ID, TokenRoster
 from domain.unit import Unit, unit_id
-
-#: The roles of the issue's table; a token carries one or more of them.
-ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor")
-#: Roles that read everything, whatever their unit.
-READ_EVERYTHING = frozenset({"auditor", "admin"})
 
 TOKEN_PREFIX = "cl_"  # noqa: S105 (a prefix, not a secret)
 
@@ -210,7 +211,10 @@ class TokenBook:
     def remembered(self, secret: str) -> Principal | None:
         """The principal of a token found valid less than ``cache_seconds`` ago, without
         reading the store; None when it must be looked up (:meth:`authenticate`)."""
-        entry = self._trusted.get(secret_hash(secret))
+        return self._remembered(secret_hash(secret))
+
+    def _remembered(self, digest: str) -> Principal | None:
+        entry = self._trusted.get(digest)
         if entry is None or entry[1] <= self.clock():
             return None
         expires_at = entry[0].expires_at
@@ -233,6 +237,9 @@ class TokenBook:
         keeps it (it never holds the secret itself)."""
         if len(digest) != 64:
             return None
+        remembered = self._remembered(digest)
+        if remembered is not None:
+            return remembered
         generation = self._generation
         token = self._get(access_token_id(digest))
         if not isinstance(token, AccessToken) or token.revoked:

@@ -1,8 +1,9 @@
 """What an export never shows, to anyone: secret material and credentials in URLs
 (issue 19, item 5; ADR 0042).
 
-A token's hash, a webhook secret's ciphertext and whatever a webhook URL carries beyond
-its scheme, host and port stay on the server. An event that holds any of them is
+A token's hash, a password's hash, a sign-in ticket's hash, a webhook secret's
+ciphertext and whatever a webhook URL carries beyond its scheme, host and port stay on
+the server. An event that holds any of them is
 exported with those fields replaced by :data:`REDACTED`, the paths of what was replaced in
 ``redacted``, and no stored state (``chain.state`` is null): the stored bytes hold the
 secret too, so they cannot leave either. Its ``hash`` and ``prev`` still link the chain,
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit
 from eventsourcing.utils import TopicError, resolve_topic
 
 from domain.access_token import AccessToken
+from domain.account import Account
+from domain.sign_in_ticket import SignInTicket
 from domain.subscription import Subscription
 
 REDACTED = "[redacted]"
@@ -62,6 +65,10 @@ def _secret(value: Any) -> Any:
 #: instead. A dotted path reaches into a mapping (an update's ``changes``).
 RULES: dict[type[Any], dict[str, Callable[[Any], Any]]] = {
     AccessToken.Issued: {"token_hash": _secret},
+    # A password's Argon2id hash and a sign-in ticket's SHA-256 (ADR 0052).
+    Account.Opened: {"password_hash": _secret},
+    Account.PasswordChanged: {"password_hash": _secret},
+    SignInTicket.Issued: {"ticket_hash": _secret},
     Subscription.Registered: {"url": redact_url, "secret_ciphertext": _secret},
     Subscription.Updated: {"changes.url": redact_url},
     Subscription.SecretRotated: {"secret_ciphertext": _secret, "previous_ciphertext": _secret},

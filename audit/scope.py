@@ -21,6 +21,8 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import TopicError, resolve_topic
 
 from domain.access_token import AccessToken
+from domain.account import Account
+from domain.account_roster import AccountRoster
 from domain.application import CommandCenter
 from domain.cap import CapMessage
 from domain.cap_senders import CapSenders
@@ -32,6 +34,7 @@ from domain.idempotency_record import IdempotencyRecord
 from domain.instruction import Instruction
 from domain.network import Network
 from domain.observation_batch import ObservationBatch
+from domain.sign_in_ticket import SignInTicket
 from domain.subscription import Subscription
 from domain.token_roster import ROSTER_ID, TokenRoster
 from domain.unit import Unit
@@ -42,6 +45,10 @@ from domain.warning_key import WarningKey
 #: :meth:`SubtreeScope._units_of` and named here (a test holds it).
 SCOPED_KINDS: tuple[type[Any], ...] = (
     AccessToken,
+    # People's accounts (ADR 0052): an account's unit; a ticket, its account's; the
+    # roster, by the unit each listing names.
+    Account,
+    AccountRoster,
     CapMessage,
     # The CAP sender registry: like the network, each event decides by the units it
     # names and who recorded it.
@@ -54,6 +61,7 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     Network,
     ObservationBatch,
     Scenario,
+    SignInTicket,
     Subscription,
     TokenRoster,
     Unit,
@@ -106,7 +114,7 @@ class SubtreeScope:
             return ()
         if cls is Network.UnitJoined:
             return [payload.get("code")]
-        if cls is TokenRoster.Listed:
+        if cls in (TokenRoster.Listed, AccountRoster.Listed):
             return [payload.get("unit")]
         if cls is TokenRoster.Delisted:
             return self._token_units(payload.get("token_id"))
@@ -135,8 +143,10 @@ class SubtreeScope:
     def _units_of(self, record: Any) -> list[str]:
         if isinstance(record, Unit):
             return [record.code]
-        if isinstance(record, (EarlyWarning, AccessToken, Subscription, ObservationBatch)):
+        if isinstance(record, (EarlyWarning, AccessToken, Account, Subscription, ObservationBatch)):
             return [record.unit]
+        if isinstance(record, SignInTicket):
+            return self._record_units(record.account_id)
         if isinstance(record, Instruction):
             return [record.issuer, *record.assignees]
         if isinstance(record, Disposition):

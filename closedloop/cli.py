@@ -6,6 +6,9 @@ closedloop watch run
 closedloop backup FILE | restore FILE
 closedloop demo load
 closedloop demo tokens
+closedloop demo accounts
+closedloop account create --user U --unit CODE --role R [--role R2] [--name NAME]
+closedloop account password --user U | close --user U --reason R | list | ticket --user U
 closedloop units list
 closedloop token create --unit CODE --role ROLE [--role ROLE...] --user NAME [--label TEXT]
                        [--expires-at TIME | --expires-in-days N]
@@ -25,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.tokens import ROLES, TokenBook
+from closedloop.accounts_cli import add_account_commands, add_demo_accounts
 from closedloop.audit_cli import add_audit_commands
 from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
@@ -438,6 +442,8 @@ def parser() -> argparse.ArgumentParser:
     _command(
         demo_sub, "tokens", "print seven new demo tokens (30 days), revoking the last", _demo_tokens
     )
+    add_demo_accounts(demo_sub, DEMO_TOKENS)
+    add_account_commands(sub)
 
     token = sub.add_parser("token", help="bearer tokens of the API")
     token_sub = token.add_subparsers(dest="token_command", required=True)

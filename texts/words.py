@@ -19,7 +19,16 @@ from domain.warning import LEVEL_NAMES, Theme, WarningStatus
 _NONE = ("none",)
 
 #: The roles of a token (``api/tokens.py``) and the system's own actor.
-ROLES = ("admin", "monitor", "duty_officer", "dispatcher", "handler", "auditor", "system")
+ROLES = (
+    "admin",
+    "monitor",
+    "duty_officer",
+    "dispatcher",
+    "handler",
+    "auditor",
+    "screen",
+    "system",
+)
 
 #: The steps: the command names the events' metadata records (``meta.command``).
 STEPS = (
@@ -28,8 +37,11 @@ STEPS = (
     "BindCapSender",
     "CancelInstruction",
     "CancelWarning",
+    "ChangePassword",
+    "ChangeRoles",
     "ChangeWarningLevel",
     "ChildFinished",
+    "CloseAccount",
     "CloseWarning",
     "DeactivateUnit",
     "DecideExtension",
@@ -39,16 +51,19 @@ STEPS = (
     "Forward",
     "InstructionFinished",
     "IssueInstruction",
+    "IssueSignInTicket",
     "LinkInstruction",
     "MarkOverdue",
     "MoveUnit",
     "ObserveBatch",
+    "OpenAccount",
     "Park",
     "RaiseWarning",
     "ReactivateUnit",
     "ReceiveCap",
     "RecordAction",
     "RecordReading",
+    "RedeemSignInTicket",
     "Redirect",
     "RegisterSubscription",
     "RegisterUnit",
@@ -61,6 +76,7 @@ STEPS = (
     "Return",
     "RotateSubscriptionSecret",
     "SignFor",
+    "StartAccountRoster",
     "StartCapSenders",
     "StartCondition",
     "StartNetwork",

@@ -127,3 +127,26 @@ PAGE_EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     Exception: on_unexpected,
 }
+
+
+#: The API's own paths: their 404 is a problem in JSON whoever asks.
+_API_PATHS = ("/v1/", "/schema", "/health", "/metrics", "/static/")
+
+
+def pages_or(api_handler: Any) -> Any:
+    """The application's handler of HTTP errors, except that an address nobody serves,
+    asked for by a browser (it accepts HTML) outside the API's paths, gets the not-found
+    page rather than a problem in JSON."""
+
+    def handle(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+        path = request.url.path
+        if (
+            exc.status_code == 404
+            and not path.startswith(_API_PATHS)
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return error_page(request, 404, "page.error.not_found")
+        response: Response[Any] = api_handler(request, exc)
+        return response
+
+    return handle

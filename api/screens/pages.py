@@ -13,7 +13,7 @@ language, the CSRF token its forms carry and the menu this person's roles open.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -86,6 +86,8 @@ class Page:
     errors: dict[str, str] = field(default_factory=dict)
     #: The form's values as sent, shown again with the errors.
     values: Mapping[str, Any] = field(default_factory=dict)
+    #: A unit's name by its code (the code itself when it is not known).
+    unit_names: Callable[[str], str] = str
 
     def t(self, message_id: str, **values: Any) -> str:
         cat = catalogue()
@@ -97,6 +99,10 @@ class Page:
 
     def w(self, family: str, code: Any) -> str:
         return catalogue().word(family, code, self.language)
+
+    def unit_name(self, code: str) -> str:
+        """The name people know a unit by; its code stays in the addresses."""
+        return self.unit_names(code)
 
     def local(self, value: Any) -> str:
         return local_time(value, self.zone)
@@ -150,6 +156,15 @@ def page_of(request: Request[Any, Any, Any], **kwargs: Any) -> Page:
     the page guard found and their session's CSRF token."""
     services = request.app.state.services
     state = request.state
+    center = services.center
+
+    def unit_names(code: str) -> str:
+        try:
+            return str(center.unit(code).name)
+        except Exception:  # an unknown or malformed code is shown as it is
+            return code
+
+    kwargs.setdefault("unit_names", unit_names)
     return Page(
         language=language_of(request),
         zone=services.views.zone.key,

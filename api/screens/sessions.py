@@ -99,6 +99,7 @@ class SessionBook:
         secret = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         idle, absolute = self.policy.of(kiosk)
+        self.prune()
         at = self.clock()
         key = _key(secret)
         with self.store.transaction() as tx:
@@ -146,15 +147,13 @@ class SessionBook:
         with self.store.transaction() as tx:
             tx.execute(f"DELETE FROM {TABLE} WHERE id = ?", (key,))
 
-    def prune(self) -> int:
-        """Forget the sessions that have ended; how many there were."""
+    def prune(self) -> None:
+        """Forget the sessions that have ended (done at each sign-in: the table holds
+        the sessions alive and those ended since the last sign-in, no more)."""
         self.create_table()
         at = self.clock()
         with self.store.transaction() as tx:
-            rows = tx.execute(
-                f"SELECT id FROM {TABLE} WHERE ends_at <= ? OR seen_at + idle_seconds <= ?",
+            tx.execute(
+                f"DELETE FROM {TABLE} WHERE ends_at <= ? OR seen_at + idle_seconds <= ?",
                 (at, at),
             )
-            for (key,) in rows:
-                tx.execute(f"DELETE FROM {TABLE} WHERE id = ?", (key,))
-        return len(rows)

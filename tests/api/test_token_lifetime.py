@@ -68,11 +68,13 @@ def test_a_token_past_its_expiry_is_refused_saying_so_whatever_its_role_and_unit
     expires = (now() + timedelta(hours=1)).replace(microsecond=0)
     token = TokenBook(center).issue(user="night shift", unit=unit, roles=[role], expires_at=expires)
     headers = {"Authorization": f"Bearer {token.secret}"}
-    assert client.get("/v1/units", headers=headers).status_code == 200
+    # A hall's screen reads the board and nothing else (ADR 0052).
+    path = "/v1/board/warnings" if role == "screen" else "/v1/units"
+    assert client.get(path, headers=headers).status_code == 200
     _services(client).tokens.forget()  # looked up afresh, not trusted from memory
     _clock_moved_to(monkeypatch, expires)
 
-    r = client.get("/v1/units", headers=headers)
+    r = client.get(path, headers=headers)
     assert r.status_code == 401
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.headers["www-authenticate"].startswith("Bearer")

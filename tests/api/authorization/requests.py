@@ -211,6 +211,26 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "POST /v1/tokens/{token_id}/revoke": lambda w: Req(
         "POST", f"/v1/tokens/{w.token()}/revoke", json={"reason": "left the office"}
     ),
+    # -- people's accounts -----------------------------------------------------------------
+    "GET /v1/accounts": lambda w: _lists("/v1/accounts", w.account(), "username", "items"),
+    "POST /v1/accounts": lambda w: Req(
+        "POST",
+        "/v1/accounts",
+        json={
+            "username": f"newcomer.{w.serial()}",
+            "name": "新人",
+            "unit": "HW-DH-QS",
+            "roles": ["handler"],
+            "password": "a long enough password",
+        },
+    ),
+    "GET /v1/accounts/{username}": lambda w: Req("GET", f"/v1/accounts/{w.account()}"),
+    "POST /v1/accounts/{username}/password": lambda w: Req(
+        "POST", f"/v1/accounts/{w.account()}/password", json={"password": "another long one"}
+    ),
+    "POST /v1/accounts/{username}/close": lambda w: Req(
+        "POST", f"/v1/accounts/{w.account()}/close", json={"reason": "left the office"}
+    ),
     # -- webhooks ------------------------------------------------------------------------
     "GET /v1/subscriptions/event-types": lambda w: Req("GET", "/v1/subscriptions/event-types"),
     "GET /v1/subscriptions": lambda w: _lists("/v1/subscriptions", w.subscription()),

@@ -22,7 +22,9 @@ from api.tokens import ROLES, TokenBook
 from tests.api.authorization.requests import REQUESTS
 from tests.api.authorization.world import Req, World
 
-ALL = frozenset(ROLES)
+#: Every role but a hall's kiosk (``screen``), which reads the board and nothing else.
+ALL = frozenset(ROLES) - {"screen"}
+EVERYONE = frozenset(ROLES)
 #: The roles that read across subtrees: the auditor, to audit anything; the admin, who
 #: keeps the network, its people and its tokens (README, "Who may do what").
 ACROSS = frozenset({"admin", "auditor"})
@@ -57,9 +59,9 @@ ADMIN, MONITOR, DUTY, DISPATCHER, HANDLER = (
 )
 TABLE: dict[str, Row] = {
     # operation                                              inside, outside, may in, may out
-    "GET /health": Row("HW-DH", "HW-XL", ALL, ALL, public=True),
-    "GET /metrics": Row("HW-DH", "HW-XL", ALL, ALL, public=True),
-    "GET /v1/audit/public-key": Row("HW-DH", "HW-XL", ALL, ALL, public=True),
+    "GET /health": Row("HW-DH", "HW-XL", EVERYONE, EVERYONE, public=True),
+    "GET /metrics": Row("HW-DH", "HW-XL", EVERYONE, EVERYONE, public=True),
+    "GET /v1/audit/public-key": Row("HW-DH", "HW-XL", EVERYONE, EVERYONE, public=True),
     # the network: every token reads it; its admins change their own subtree
     "GET /v1/units": Row("HW-DH", "HW-XL", ALL, ALL),
     "GET /v1/units/{code}": Row("HW-DH", "HW-XL", ALL, ALL),
@@ -68,7 +70,8 @@ TABLE: dict[str, Row] = {
     "PATCH /v1/units/{code}": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "GET /v1/reports/units/{code}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # warnings: raised by monitors above the unit, handled by its duty officers
-    "GET /v1/board/warnings": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # the board: a hall's kiosk (screen) sees its own subtree's, like everyone else
+    "GET /v1/board/warnings": Row("HW-DH", "HW-XL", EVERYONE, ACROSS),
     "GET /v1/warnings": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "POST /v1/warnings": Row("HW-DH", "HW-XL", MONITOR, NOBODY),
     "GET /v1/warnings/{wid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
@@ -121,6 +124,11 @@ TABLE: dict[str, Row] = {
     "GET /v1/tokens": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/tokens": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/tokens/{token_id}/revoke": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
+    "GET /v1/accounts": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
+    "POST /v1/accounts": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
+    "GET /v1/accounts/{username}": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
+    "POST /v1/accounts/{username}/password": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
+    "POST /v1/accounts/{username}/close": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "GET /v1/subscriptions/event-types": Row("HW-DH", "HW-XL", ALL, ALL),
     "GET /v1/subscriptions": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/subscriptions": Row("HW-DH", "HW-XL", ADMIN, NOBODY),

@@ -21,9 +21,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 from litestar.testing import TestClient
 
 import audit
+from api.accounts import AccountBook
 from api.app import create_app
 from api.rate_limits import RateLimits
 from api.tokens import ROLES, TokenBook
@@ -190,6 +193,23 @@ class World:
 
         token_id: str = self.target("token", make)
         return token_id
+
+    def account(self) -> str:
+        """The username of a handler of Qingshan community (HW-DH-QS)."""
+
+        def make() -> str:
+            username = f"qingshan.{self.serial()}"
+            AccountBook(self.center, hasher=PasswordHasher.from_parameters(CHEAPEST)).open(
+                username=username,
+                name="青山社区承办人",
+                unit="HW-DH-QS",
+                roles=["handler"],
+                password="a long enough password",
+            )
+            return username
+
+        username: str = self.target("account", make)
+        return username
 
     def cap_sender(self) -> str:
         """A CAP sender bound to Donghu office (HW-DH), by HW's admin."""

@@ -110,3 +110,15 @@ def test_the_language_is_a_click_away_and_chinese_by_default(client: TestClient[
     page = client.get("/sign-in")
     assert "<title>Sign in" in page.text
     assert csrf_of(page.text)
+
+
+def test_an_address_nobody_serves_is_the_not_found_page_for_a_browser_and_json_for_the_api(
+    client: TestClient[Any],
+) -> None:
+    page = client.get("/no-such-page", headers={"Accept": "text/html,*/*"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "找不到该页面" in page.text
+    api = client.get("/v1/no-such-thing", headers={"Accept": "text/html,*/*"})
+    assert api.status_code == 404
+    assert api.headers["content-type"].startswith("application/problem+json")
