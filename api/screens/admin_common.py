@@ -4,25 +4,27 @@ forms run a command (issue 20, ADR 0058)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from anyio import to_thread
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from api.http import Call
-from api.screens.forms import act
+from api.problems import ProblemError
+from api.screens.forms import act, refusal
 from api.screens.pages import Page, page_of, render
 from domain.application import Outcome
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from domain.meta import Context
 from notifiers.outbox import TYPE_NAMES
+
+E = TypeVar("E", bound=Exception)
+R = TypeVar("R")
 
 #: An admin's page: the guard answers the 403 page to every other role, and the page's
 #: commands are recorded in the admin role.
 ADMIN_PAGE = {"page": True, "role": "admin"}
-#: The sections of the administration, in the order of its menu.
-SECTIONS = ("units", "tokens", "accounts", "webhooks")
 #: How msgspec says that a required field is missing (an empty field is left out).
 _MISSING = "missing required field"
 
@@ -51,15 +53,12 @@ def draw(
     **context: Any,
 ) -> Response[str]:
     """An administration page, its menu marking ``section``."""
-    services = request.app.state.services
-    accounts = getattr(services, "accounts", None) is not None
     return render(
         request,
         template,
         status=status,
         page=page,
         section=section,
-        accounts=accounts and hasattr(services.accounts, "create"),
         notifications=frozenset(TYPE_NAMES),
         **context,
     )
@@ -87,6 +86,29 @@ def first_values(fields: dict[str, Any]) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items() if v and isinstance(v[0], str) and k != "csrf"}
 
 
+def at_field(error: E, fields: dict[str, str]) -> E:
+    """A domain refusal that names no field, put at the one ``fields`` gives for its
+    code (the page's form has a field where the API's body had none to name)."""
+    code = getattr(error, "code", None) if isinstance(error, DomainError) else None
+    if code in fields and getattr(error, "field", None) is None:
+        error.field = fields[code]  # type: ignore[attr-defined]
+    return error
+
+
+def checked_act(call: Call, act: Callable[..., R], fields: dict[str, str], *args: Any) -> R:
+    """Run one of the API's acts that is not a command of the log (tokens, accounts):
+    a refusal comes back as the form's, at its field and in words. A unit the form
+    names that does not exist is said at its field when ``fields`` places not-found."""
+    try:
+        return act(call, *args)
+    except NotFound as e:
+        if "not-found" not in fields:
+            raise
+        raise refusal(call.request, at_field(e, fields)) from None
+    except (DomainError, ProblemError) as e:
+        raise refusal(call.request, at_field(e, fields)) from None
+
+
 async def run_checked(
     call: Call, data: Any, checked: Checked, fields: dict[str, str], then: str
 ) -> Response[Any]:
@@ -99,8 +121,6 @@ async def run_checked(
         try:
             return checked(call, data)(ctx)
         except DomainError as e:
-            if getattr(e, "field", None) is None and e.code in fields:
-                e.field = fields[e.code]  # type: ignore[attr-defined]
-            raise
+            raise at_field(e, fields) from None
 
     return await to_thread.run_sync(lambda: act(call, data, command, then=then))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from domain.account import Account
 from domain.errors import PlacementRefused
 from domain.unit import Unit, check_placement
 
@@ -98,3 +99,12 @@ def unit_steps(tree: UnitTree, unit: Unit, admin_unit: str) -> frozenset[str]:
     if not unit.active and (unit.parent is None or (parent is not None and parent.active)):
         steps.add(REACTIVATE)
     return frozenset(steps)
+
+
+PASSWORD, CLOSE = "password", "close"
+
+
+def account_steps(account: Account) -> frozenset[str]:
+    """The acts an admin may take on an account of its subtree: while it is open, a new
+    password and closing it (``domain.account`` refuses both on a closed one)."""
+    return frozenset() if account.closed else frozenset({PASSWORD, CLOSE})

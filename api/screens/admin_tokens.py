@@ -25,12 +25,10 @@ from litestar import Request, Response
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from api.access import Services
 from api.http import Call, On
-from api.problems import ProblemError
-from api.screens.admin_common import admin_form, admin_page, draw, refused
+from api.screens.admin_common import admin_form, admin_page, checked_act, draw, refused
 from api.screens.errors import FormRefused
-from api.screens.forms import body_of, fields_of, refusal
+from api.screens.forms import body_of, fields_of
 from api.screens.pages import Page, page_of
 from api.token_admin import (
     TokenCreate,
@@ -40,7 +38,6 @@ from api.token_admin import (
     revoke_token_for,
 )
 from api.tokens import ROLES, IssuedToken
-from domain.errors import DomainError, NotFound
 
 #: How many issuing forms a process remembers having answered (their command ids).
 REMEMBERED_ISSUES = 1000
@@ -113,15 +110,6 @@ def tokens_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
     return _tokens_page(request, call)
 
 
-def _issue(services: Services, call: Call, data: TokenCreate) -> IssuedToken:
-    try:
-        return issue_token_for(services, call.principal, data)
-    except (DomainError, ProblemError) as e:
-        if isinstance(e, DomainError) and e.code in ISSUE_FIELDS:
-            e.field = ISSUE_FIELDS[e.code]  # type: ignore[attr-defined]
-        raise refusal(call.request, e) from None
-
-
 @admin_form("/admin/tokens", status_code=201)
 async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any]:
     """Issue a token; the answer shows its secret this once."""
@@ -134,7 +122,7 @@ async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any
     _local_expiry(fields, services.views.zone)
     try:
         data = body_of(fields, TokenCreate)
-        issued = await to_thread.run_sync(_issue, services, call, data)
+        issued = await to_thread.run_sync(checked_act, call, _issue, ISSUE_FIELDS, data)
     except FormRefused as e:
         status, page = e.status, refused(request, e.errors, fields)
         page.values = {**page.values, "roles": fields.get("roles") or []}
@@ -165,7 +153,7 @@ async def revoke_token(
         if not reason:
             # The page asks why, for the record: a revocation is read in audits.
             raise FormRefused({"reason": page_of(request).t("page.admin.tokens.reason_needed")})
-        await to_thread.run_sync(_revoke, call, token_id, reason)
+        await to_thread.run_sync(checked_act, call, _revoke, {}, token_id, reason)
     except FormRefused as e:
         # Each token's row has its own form: the message goes beside that one's field.
         errors = {f"reason-{token_id}": v for v in e.errors.values()}
@@ -176,13 +164,12 @@ async def revoke_token(
     return Redirect("/admin/tokens", status_code=303)
 
 
+def _issue(call: Call, data: TokenCreate) -> IssuedToken:
+    return issue_token_for(call.services, call.principal, data)
+
+
 def _revoke(call: Call, token_id: str, reason: str | None) -> None:
-    try:
-        revoke_token_for(call.services, call.principal, token_id, reason)
-    except NotFound:
-        raise
-    except (DomainError, ProblemError) as e:
-        raise refusal(call.request, e) from None
+    revoke_token_for(call.services, call.principal, token_id, reason)
 
 
 TOKEN_PAGE_HANDLERS = [tokens_page, issue_token, revoke_token]
