@@ -76,10 +76,11 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
     page.wait_for_load_state()
     secret = page.locator("#secret").inner_text().strip()
     assert secret.startswith("cl_")
-    issued_shot = page  # photographed below, before leaving the one page with the secret
+    # Photographed now: no other page ever shows the secret again.
     for width, height in SIZES:
-        issued_shot.set_viewport_size({"width": width, "height": height})
-        screenshot(issued_shot, f"admin-token-issued-zh-{width}x{height}")
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, f"admin-token-issued-zh-{width}x{height}")
+    page.set_viewport_size({"width": 1920, "height": 1080})
     with server.api(secret) as api:
         assert api.get("/v1/units/E-QSTEA/inbox").status_code == 200
 
@@ -94,6 +95,20 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
     with server.api(secret) as api:
         assert api.get("/v1/units/E-QSTEA/inbox").status_code == 401
 
+    page.goto(f"{server.base}/admin/accounts")
+    page.fill("#username", "qian.duty")
+    page.fill("#name", "钱值班")
+    page.select_option("#unit", "E-QSTEA")
+    page.check("input[name=roles][value=handler]")
+    page.get_by_role("button", name="开设账号").click()
+    page.wait_for_load_state()
+    password = page.locator("#secret").inner_text().strip()
+    assert len(password) >= 12
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, f"admin-account-password-zh-{width}x{height}")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+
     # A refusal at its field: a code registered already.
     page.goto(f"{server.base}/admin")
     page.fill("#code", "HW-DH")
@@ -107,6 +122,7 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
         "units": "/admin",
         "unit": "/admin/units/HW-DH-QS",
         "tokens": "/admin/tokens",
+        "accounts": "/admin/accounts",
         "webhooks": "/admin/webhooks",
         "webhook": f"/admin/webhooks/{sid}",
     }
