@@ -28,7 +28,7 @@ from api.account_admin import (
 )
 from api.accounts import AccountWritten
 from api.http import Call, On
-from api.screens.admin_common import admin_form, admin_page, checked_act, draw, refused
+from api.screens.admin_common import admin_form, admin_page, checked_act, draw, redraw
 from api.screens.admin_steps import account_steps
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of
@@ -95,10 +95,8 @@ async def create_account(request: Request[Any, Any, Any], call: On) -> Response[
         data = body_of(fields, AccountCreate)
         written = await to_thread.run_sync(checked_act, call, open_account_for, CREATE_FIELDS, data)
     except FormRefused as e:
-        status, page = e.status, refused(request, e.errors, fields)
-        page.values = {**page.values, "roles": fields.get("roles") or []}
-        return await to_thread.run_sync(
-            lambda: _accounts_page(request, call, status=status, page=page)
+        return await redraw(
+            _accounts_page, request, call, status=e.status, errors=e.errors, fields=fields
         )
     return _shown(request, written, 201)
 
@@ -114,10 +112,8 @@ async def reset_password(
             checked_act, call, change_password_for, {}, username, None
         )
     except FormRefused as e:
-        status, page = e.status, refused(request, {f"account-{username}": _said(e)})
-        return await to_thread.run_sync(
-            lambda: _accounts_page(request, call, status=status, page=page)
-        )
+        errors = {f"account-{username}": _said(e)}
+        return await redraw(_accounts_page, request, call, status=e.status, errors=errors)
     return _shown(request, written, 200)
 
 
@@ -131,10 +127,8 @@ async def close_account(
         reason = body_of(fields, AccountClosure).reason
         await to_thread.run_sync(checked_act, call, close_account_for, {}, username, reason)
     except FormRefused as e:
-        status, page = e.status, refused(request, {f"account-{username}": _said(e)})
-        return await to_thread.run_sync(
-            lambda: _accounts_page(request, call, status=status, page=page)
-        )
+        errors = {f"account-{username}": _said(e)}
+        return await redraw(_accounts_page, request, call, status=e.status, errors=errors)
     return Redirect("/admin/accounts", status_code=303)
 
 

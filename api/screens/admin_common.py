@@ -25,6 +25,8 @@ R = TypeVar("R")
 #: An admin's page: the guard answers the 403 page to every other role, and the page's
 #: commands are recorded in the admin role.
 ADMIN_PAGE = {"page": True, "role": "admin"}
+#: The fields a form sends several values of (checkboxes), shown again as lists.
+LISTS = ("roles",)
 #: How msgspec says that a required field is missing (an empty field is left out).
 _MISSING = "missing required field"
 
@@ -76,9 +78,29 @@ def refused(
     request: Request[Any, Any, Any], errors: dict[str, str], fields: dict[str, Any] | None = None
 ) -> Page:
     """The page of a refused form: its messages at their fields, its values as sent."""
-    page = page_of(request, values=first_values(fields or {}))
+    values: dict[str, Any] = dict(first_values(fields or {}))
+    for name in LISTS:
+        values[name] = (fields or {}).get(name) or []
+    page = page_of(request, values=values)
     page.errors = worded(page, errors)
     return page
+
+
+async def redraw(
+    draw_page: Callable[..., Response[str]],
+    request: Request[Any, Any, Any],
+    call: Call,
+    *args: Any,
+    status: int,
+    errors: dict[str, str],
+    fields: dict[str, Any] | None = None,
+) -> Response[str]:
+    """``draw_page`` again (in a worker thread: it reads the store), with a refused
+    form's messages at their fields and its values as sent."""
+    page = refused(request, errors, fields)
+    return await to_thread.run_sync(
+        lambda: draw_page(request, call, *args, status=status, page=page)
+    )
 
 
 def first_values(fields: dict[str, Any]) -> dict[str, str]:

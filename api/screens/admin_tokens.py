@@ -26,7 +26,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from api.http import Call, On
-from api.screens.admin_common import admin_form, admin_page, checked_act, draw, refused
+from api.screens.admin_common import admin_form, admin_page, checked_act, draw, redraw
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of
 from api.screens.pages import Page, page_of
@@ -124,10 +124,8 @@ async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any
         data = body_of(fields, TokenCreate)
         issued = await to_thread.run_sync(checked_act, call, _issue, ISSUE_FIELDS, data)
     except FormRefused as e:
-        status, page = e.status, refused(request, e.errors, fields)
-        page.values = {**page.values, "roles": fields.get("roles") or []}
-        return await to_thread.run_sync(
-            lambda: _tokens_page(request, call, status=status, page=page)
+        return await redraw(
+            _tokens_page, request, call, status=e.status, errors=e.errors, fields=fields
         )
     if command_id:
         _issued(request).remember(key, issued.token_id)
@@ -157,10 +155,7 @@ async def revoke_token(
     except FormRefused as e:
         # Each token's row has its own form: the message goes beside that one's field.
         errors = {f"reason-{token_id}": v for v in e.errors.values()}
-        status, page = e.status, refused(request, errors)
-        return await to_thread.run_sync(
-            lambda: _tokens_page(request, call, status=status, page=page)
-        )
+        return await redraw(_tokens_page, request, call, status=e.status, errors=errors)
     return Redirect("/admin/tokens", status_code=303)
 
 

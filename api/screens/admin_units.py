@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from anyio import to_thread
 from litestar import Request, Response
 from litestar.params import FromPath
 
 from api import schemas as s
 from api.http import Call, On
-from api.screens.admin_common import admin_form, admin_page, draw, refused, run_checked
+from api.screens.admin_common import admin_form, admin_page, draw, redraw, run_checked
 from api.screens.admin_steps import (
     DEACTIVATE,
     MOVE,
@@ -150,8 +149,9 @@ async def register_unit(request: Request[Any, Any, Any], call: On) -> Response[A
             call, data, registering, REGISTER_FIELDS, f"/admin/units/{data.code}"
         )
     except FormRefused as e:
-        status, page = e.status, refused(request, e.errors, fields)
-        return await to_thread.run_sync(lambda: _tree_page(request, call, status=status, page=page))
+        return await redraw(
+            _tree_page, request, call, status=e.status, errors=e.errors, fields=fields
+        )
 
 
 @admin_page("/admin/units/{code:str}")
@@ -183,9 +183,8 @@ async def unit_step(
     except FormRefused as e:
         # A refusal of the whole act is shown at its own form.
         errors = {step if k == "form" else k: v for k, v in e.errors.items()}
-        status, page = e.status, refused(request, errors, fields)
-        return await to_thread.run_sync(
-            lambda: _unit_page(request, call, code, status=status, page=page)
+        return await redraw(
+            _unit_page, request, call, code, status=e.status, errors=errors, fields=fields
         )
 
 

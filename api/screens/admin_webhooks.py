@@ -25,7 +25,7 @@ from litestar.response import Redirect
 from api.http import Call, On
 from api.problems import ProblemError
 from api.schemas import Input
-from api.screens.admin_common import admin_form, admin_page, draw, refused, run_checked
+from api.screens.admin_common import admin_form, admin_page, draw, redraw, run_checked
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of, refusal
 from api.screens.pages import Page
@@ -126,9 +126,8 @@ async def switch_subscription(
         )
     except FormRefused as e:
         errors = {switch if k == "form" else k: v for k, v in e.errors.items()}
-        status, page = e.status, refused(request, errors, fields)
-        return await to_thread.run_sync(
-            lambda: _subscription_page(request, call, sid, status=status, page=page)
+        return await redraw(
+            _subscription_page, request, call, sid, status=e.status, errors=errors, fields=fields
         )
 
 
@@ -147,11 +146,9 @@ async def redeliver(
         await to_thread.run_sync(redeliver_for, call, delivery_id)
     except ProblemError as e:
         # Found within the subtree, but pending or cancelled: said beside its row.
-        status, said = e.status, refusal(request, e).errors
-        page = refused(request, {f"delivery-{delivery_id}": next(iter(said.values()))})
-        return await to_thread.run_sync(
-            lambda: _subscription_page(request, call, sid, status=status, page=page)
-        )
+        said = next(iter(refusal(request, e).errors.values()))
+        errors = {f"delivery-{delivery_id}": said}
+        return await redraw(_subscription_page, request, call, sid, status=e.status, errors=errors)
     return Redirect(f"/admin/webhooks/{sid}", status_code=303)
 
 

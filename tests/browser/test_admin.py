@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.axe import violations
 from tests.browser.conftest import Server, screenshot, sign_in
 from tests.fakes import Receiver
 
@@ -51,7 +52,10 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
     admin = server.token("HW", "admin", "赵管理")
     sid = a_delivery(server, admin, receiver)
     # The hall's machines are set up in Chinese: their date fields read so.
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    # bypass_csp: axe-core is injected to check each page (tests/browser/axe.py).
+    context = browser.new_context(
+        viewport={"width": 1920, "height": 1080}, locale="zh-CN", bypass_csp=True
+    )
     page = context.new_page()
     sign_in(page, server.base, admin)
     assert page.url.endswith("/admin")
@@ -76,6 +80,7 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
     page.wait_for_load_state()
     secret = page.locator("#secret").inner_text().strip()
     assert secret.startswith("cl_")
+    assert violations(page) == []
     # Photographed now: no other page ever shows the secret again.
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
@@ -104,6 +109,7 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
     page.wait_for_load_state()
     password = page.locator("#secret").inner_text().strip()
     assert len(password) >= 12
+    assert violations(page) == []
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
         screenshot(page, f"admin-account-password-zh-{width}x{height}")
@@ -135,5 +141,7 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
             for name, path in pages.items():
                 page.goto(f"{server.base}{path}")
                 assert page.locator("h1").count() == 1
+                if width == 1366:
+                    assert violations(page) == [], (language, path)
                 screenshot(page, f"admin-{name}-{language}-{width}x{height}")
     context.close()
