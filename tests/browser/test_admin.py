@@ -117,6 +117,9 @@ def test_an_admin_registers_a_unit_issues_a_token_and_revokes_it(
 
     # A refusal at its field: a code registered already.
     page.goto(f"{server.base}/admin")
+    page.select_option("#level", "community")
+    page.select_option("#kind", "government")
+    page.select_option("#parent", "HW-DH")
     page.fill("#code", "HW-DH")
     page.fill("#name", "重复")
     page.get_by_role("button", name="登记单位").click()
