@@ -20,7 +20,7 @@ from litestar.params import FromPath, JSONBody
 from api import schemas as s
 from api.access import Services
 from api.accounts import AccountWritten
-from api.http import READ, WRITE, Cursor, Limit, On, Svc, Who
+from api.http import READ, WRITE, Call, Cursor, Limit, On, Svc, Who
 from api.problems import invalid
 from api.token_admin import ADMIN, Role, _manages, _printable
 from api.tokens import ROLES, Principal
@@ -129,6 +129,49 @@ def _managed(services: Services, principal: Principal, username: str) -> Account
     return account
 
 
+def open_account_for(call: Call, data: AccountCreate) -> AccountWritten:
+    """Open ``data``'s account if the admin manages its unit (the API's and the
+    administration page's one way to open an account)."""
+    services, principal = call.services, call.principal
+    _printable(data.name, "name")
+    unknown = unknown_roles(list(data.roles))
+    if unknown:
+        raise invalid("roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}")
+    # A unit that does not exist answers 404 here, through its ancestors.
+    if not _manages(services, principal, data.unit):
+        raise NotPermitted(f"an admin of {principal.unit} opens accounts only for units under it")
+    return services.accounts.open(
+        username=data.username,
+        name=data.name,
+        unit=data.unit,
+        roles=list(data.roles),
+        password=data.password,
+        by=call.actor,
+    )
+
+
+def change_password_for(call: Call, username: str, password: str | None) -> AccountWritten:
+    """A new password (generated when none is given) for an account of the subtree."""
+    account = _managed(call.services, call.principal, username)
+    return call.services.accounts.change_password(account.username, password, by=call.actor)
+
+
+def close_account_for(call: Call, username: str, reason: str) -> Account:
+    """Close an account of the subtree, saying why."""
+    account = _managed(call.services, call.principal, username)
+    _printable(reason, "reason")
+    return call.services.accounts.close(account.username, reason, by=call.actor)
+
+
+def listed_accounts(services: Services, principal: Principal) -> list[AccountEntry]:
+    """Every account of the admin's subtree, closed ones included, oldest first."""
+    return [
+        _entry(services.accounts.account(username), services.views.zone)
+        for username, unit in services.accounts.units_of_accounts().items()
+        if _manages(services, principal, unit)
+    ]
+
+
 class AccountController(Controller):
     path = "/v1/accounts"
     tags = ("accounts",)
@@ -158,28 +201,8 @@ class AccountController(Controller):
 
     @post("/", sync_to_thread=True, responses=WRITE)
     def create_account(self, call: On, data: JSONBody[AccountCreate]) -> Response[AccountAnswer]:
-        services, principal = call.services, call.principal
         _no_idempotency_key(call.request)
-        _printable(data.name, "name")
-        unknown = unknown_roles(list(data.roles))
-        if unknown:
-            raise invalid(
-                "roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}"
-            )
-        # A unit that does not exist answers 404 here, through its ancestors.
-        if not _manages(services, principal, data.unit):
-            raise NotPermitted(
-                f"an admin of {principal.unit} opens accounts only for units under it"
-            )
-        written = services.accounts.open(
-            username=data.username,
-            name=data.name,
-            unit=data.unit,
-            roles=list(data.roles),
-            password=data.password,
-            by=call.actor,
-        )
-        return _answer(written, services, 201)
+        return _answer(open_account_for(call, data), call.services, 201)
 
     @get("/{username:str}", sync_to_thread=True, responses=READ)
     def get_account(self, services: Svc, principal: Who, username: FromPath[str]) -> AccountEntry:
@@ -190,20 +213,14 @@ class AccountController(Controller):
         self, call: On, username: FromPath[str], data: JSONBody[PasswordChange | None] = None
     ) -> Response[AccountAnswer]:
         _no_idempotency_key(call.request)
-        account = _managed(call.services, call.principal, username)
         password = data.password if data is not None else None
-        accounts = call.services.accounts
-        written = accounts.change_password(account.username, password, by=call.actor)
-        return _answer(written, call.services, 200)
+        return _answer(change_password_for(call, username, password), call.services, 200)
 
     @post("/{username:str}/close", sync_to_thread=True, status_code=200, responses=WRITE)
     def close_account(
         self, call: On, username: FromPath[str], data: JSONBody[AccountClosure]
     ) -> AccountEntry:
-        account = _managed(call.services, call.principal, username)
-        _printable(data.reason, "reason")
-        closed = call.services.accounts.close(account.username, data.reason, by=call.actor)
-        return _entry(closed, call.services.views.zone)
+        return _entry(close_account_for(call, username, data.reason), call.services.views.zone)
 
 
 ACCOUNT_HANDLERS = [AccountController]

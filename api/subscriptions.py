@@ -127,7 +127,7 @@ def _context(call: Call) -> Context:
     return Context(**args)
 
 
-def _caught_up(call: Call, webhooks: Notifiers, position: int | None) -> None:
+def outbox_caught_up(call: Call, webhooks: Notifiers, position: int | None) -> None:
     services = call.services
     caught_up(
         services,
@@ -142,7 +142,7 @@ def _caught_up(call: Call, webhooks: Notifiers, position: int | None) -> None:
     )
 
 
-def _owned(call: Call, sid: UUID) -> Subscription:
+def owned(call: Call, sid: UUID) -> Subscription:
     """The subscription, if it belongs to the admin's subtree; 404 otherwise."""
     subscription = webhooks_of(call.request).book.get(sid)
     if not call.center.is_within(subscription.unit, call.principal.unit):
@@ -241,13 +241,13 @@ class SubscriptionController(Controller):
     ) -> list[dict[str, Any]]:
         """The subscriptions of the admin's subtree (no secrets)."""
         webhooks = webhooks_of(call.request)
-        _caught_up(call, webhooks, min_position)
+        outbox_caught_up(call, webhooks, min_position)
         center = call.center
         return webhooks.book.listed(lambda unit: center.is_within(unit, call.principal.unit))
 
     @get("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, responses=READ)
     def get_(self, call: On, sid: FromPath[UUID]) -> Any:
-        return view(_owned(call, sid))
+        return view(owned(call, sid))
 
     @patch("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def update(
@@ -257,7 +257,7 @@ class SubscriptionController(Controller):
         data: JSONBody[SubscriptionUpdate],
     ) -> Response[Any]:
         webhooks = webhooks_of(call.request)
-        subscription = _owned(call, sid)
+        subscription = owned(call, sid)
         changes = {
             k: v
             for k, v in msgspec.structs.asdict(data).items()
@@ -286,7 +286,7 @@ class SubscriptionController(Controller):
         data: JSONBody[Rotation | None] = None,
     ) -> Response[Any]:
         """A new secret, shown this once; the previous one still signs for a grace period."""
-        _owned(call, sid)
+        owned(call, sid)
         done = webhooks_of(call.request).book.rotate(
             _context(call), sid, data.secret if data else None
         )
@@ -299,33 +299,45 @@ class SubscriptionController(Controller):
         sid: FromPath[UUID],
         data: JSONBody[Reason],
     ) -> Response[Any]:
-        _owned(call, sid)
+        owned(call, sid)
         ctx = _context(call)
         return _answer(call, webhooks_of(call.request).book.disable(ctx, sid, data.reason))
 
     @post("/{sid:uuid}/enable", sync_to_thread=True, opt=ADMIN, responses=WRITE)
     def enable(self, call: On, sid: FromPath[UUID]) -> Response[Any]:
-        _owned(call, sid)
+        owned(call, sid)
         ctx = _context(call)
         return _answer(call, webhooks_of(call.request).book.enable(ctx, sid))
 
     @delete("/{sid:uuid}", sync_to_thread=True, opt=ADMIN, status_code=204, responses=WRITE)
     def delete_(self, call: On, sid: FromPath[UUID]) -> None:
-        _owned(call, sid)
+        owned(call, sid)
         ctx = _context(call)
         webhooks_of(call.request).book.delete(ctx, sid, "deleted by its admin")
+
+
+def visible_ids(call: Call) -> list[str]:
+    """The ids of the subscriptions of the admin's subtree."""
+    center = call.center
+    rows = webhooks_of(call.request).book.listed(lambda u: center.is_within(u, call.principal.unit))
+    return [r["id"] for r in rows]
+
+
+def redeliver_for(call: Call, delivery_id: str) -> dict[str, Any]:
+    """Send a delivery of the admin's subtree again (the API's route and the page's)."""
+    webhooks = webhooks_of(call.request)
+    found = delivery(webhooks.store, delivery_id)
+    if found is None or found["subscription_id"] not in set(visible_ids(call)):
+        raise NotFound("delivery not found")
+    if not redeliver(webhooks.store, delivery_id):
+        raise ProblemError(409, "the delivery is still pending or was cancelled")
+    webhooks.poke()
+    return {"id": delivery_id, "status": "pending"}
 
 
 class DeliveryController(Controller):
     path = "/v1/deliveries"
     tags = ("webhooks",)
-
-    def _visible(self, call: Call) -> list[str]:
-        center = call.center
-        rows = webhooks_of(call.request).book.listed(
-            lambda u: center.is_within(u, call.principal.unit)
-        )
-        return [r["id"] for r in rows]
 
     @get("/", sync_to_thread=True, opt=ADMIN, responses=READ)
     def list_(
@@ -342,8 +354,8 @@ class DeliveryController(Controller):
         if status is not None and status not in STATUSES:
             raise invalid("status", f"a delivery's status is one of: {', '.join(STATUSES)}")
         webhooks = webhooks_of(call.request)
-        _caught_up(call, webhooks, min_position)
-        visible = self._visible(call)
+        outbox_caught_up(call, webhooks, min_position)
+        visible = visible_ids(call)
         ids = [str(subscription)] if subscription is not None else visible
         ids = [i for i in ids if i in visible]
         return deliveries(
@@ -365,15 +377,7 @@ class DeliveryController(Controller):
     )
     def redeliver_(self, call: On, delivery_id: FromPath[str]) -> dict[str, Any]:
         """Send a notification again (same ``webhook-id``), due now, with a fresh schedule."""
-        webhooks = webhooks_of(call.request)
-        visible = set(self._visible(call))
-        found = delivery(webhooks.store, delivery_id)
-        if found is None or found["subscription_id"] not in visible:
-            raise NotFound("delivery not found")
-        if not redeliver(webhooks.store, delivery_id):
-            raise ProblemError(409, "the delivery is still pending or was cancelled")
-        webhooks.poke()
-        return {"id": delivery_id, "status": "pending"}
+        return redeliver_for(call, delivery_id)
 
 
 SUBSCRIPTION_HANDLERS = [SubscriptionController, DeliveryController]

@@ -26,7 +26,7 @@ from api import schemas as s
 from api.access import Services
 from api.http import READ, WRITE, Svc, Who, check_times
 from api.problems import invalid
-from api.tokens import ROLES, Principal, check_expiry
+from api.tokens import ROLES, IssuedToken, Principal, check_expiry
 from domain.errors import InvalidValue, NotFound, NotPermitted, check_printable
 from domain.meta import now
 
@@ -102,6 +102,56 @@ def _manages(services: Services, principal: Principal, unit: str) -> bool:
     return services.center.is_within(unit, principal.unit)
 
 
+def listed_tokens(services: Services, principal: Principal) -> list[TokenEntry]:
+    """The tokens of the admin's subtree, revoked ones included, oldest first."""
+    return [
+        _entry(e, services.views.zone)
+        for e in services.tokens.list()
+        if _manages(services, principal, e["unit"])
+    ]
+
+
+def issue_token_for(services: Services, principal: Principal, data: TokenCreate) -> IssuedToken:
+    """Issue a token for ``data`` if ``principal`` (an admin) manages its unit; a refusal
+    names the field at fault. The API and the administration page both issue here."""
+    _printable(data.user, "user")
+    _printable(data.label, "label")
+    unknown = [r for r in data.roles if r not in ROLES]
+    if unknown:
+        raise invalid("roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}")
+    check_times(expires_at=data.expires_at)
+    try:
+        check_expiry(data.expires_at, now(), services.tokens.max_lifetime)
+    except InvalidValue as e:
+        # A time that has passed depends on the clock, not the request's shape.
+        past = data.expires_at is not None and data.expires_at <= now()
+        raise invalid("expires_at", str(e), code="time-past" if past else None) from None
+    # A unit that does not exist answers 404 here, through its ancestors.
+    if not _manages(services, principal, data.unit):
+        raise NotPermitted(f"an admin of {principal.unit} issues tokens only to units under it")
+    return services.tokens.issue(
+        user=data.user,
+        unit=data.unit,
+        roles=list(data.roles),
+        label=data.label,
+        issued_by=f"{principal.user} ({principal.token_id})",
+        expires_at=data.expires_at,
+    )
+
+
+def revoke_token_for(
+    services: Services, principal: Principal, token_id: str, reason: str | None
+) -> TokenEntry:
+    """Revoke a token of the admin's subtree (any other is not found), saying why."""
+    entry = next((e for e in services.tokens.list() if e["token_id"] == token_id), None)
+    if entry is None or not _manages(services, principal, entry["unit"]):
+        raise NotFound(f"no token {token_id}")
+    reason = reason or "revoked by an admin"
+    _printable(reason, "reason")
+    services.tokens.revoke(token_id, by=f"{principal.user} ({principal.token_id})", reason=reason)
+    return _entry({**entry, "revoked": True}, services.views.zone)
+
+
 class TokenController(Controller):
     path = "/v1/tokens"
     tags = ("tokens",)
@@ -110,11 +160,7 @@ class TokenController(Controller):
     @get("/", sync_to_thread=True, responses=READ)
     def list_tokens(self, services: Svc, principal: Who) -> list[TokenEntry]:
         """The tokens of the admin's subtree, revoked ones included, oldest first."""
-        return [
-            _entry(e, services.views.zone)
-            for e in services.tokens.list()
-            if _manages(services, principal, e["unit"])
-        ]
+        return listed_tokens(services, principal)
 
     @post("/", sync_to_thread=True, responses=WRITE)
     def create_token(
@@ -130,31 +176,7 @@ class TokenController(Controller):
                 "a token's secret is shown once and kept nowhere, so a creation cannot be "
                 "answered again; send it without an Idempotency-Key",
             )
-        _printable(data.user, "user")
-        _printable(data.label, "label")
-        unknown = [r for r in data.roles if r not in ROLES]
-        if unknown:
-            raise invalid(
-                "roles", f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}"
-            )
-        check_times(expires_at=data.expires_at)
-        try:
-            check_expiry(data.expires_at, now(), services.tokens.max_lifetime)
-        except InvalidValue as e:
-            # A time that has passed depends on the clock, not the request's shape.
-            past = data.expires_at is not None and data.expires_at <= now()
-            raise invalid("expires_at", str(e), code="time-past" if past else None) from None
-        # A unit that does not exist answers 404 here, through its ancestors.
-        if not _manages(services, principal, data.unit):
-            raise NotPermitted(f"an admin of {principal.unit} issues tokens only to units under it")
-        issued = services.tokens.issue(
-            user=data.user,
-            unit=data.unit,
-            roles=list(data.roles),
-            label=data.label,
-            issued_by=f"{principal.user} ({principal.token_id})",
-            expires_at=data.expires_at,
-        )
+        issued = issue_token_for(services, principal, data)
         body = TokenIssued(
             token=issued.secret,
             token_id=issued.token_id,
@@ -177,15 +199,8 @@ class TokenController(Controller):
         token_id: FromPath[str],
         data: JSONBody[TokenRevocation | None] = None,
     ) -> TokenEntry:
-        entry = next((e for e in services.tokens.list() if e["token_id"] == token_id), None)
-        if entry is None or not _manages(services, principal, entry["unit"]):
-            raise NotFound(f"no token {token_id}")
-        reason = (data.reason if data is not None else None) or "revoked by an admin"
-        _printable(reason, "reason")
-        services.tokens.revoke(
-            token_id, by=f"{principal.user} ({principal.token_id})", reason=reason
-        )
-        return _entry({**entry, "revoked": True}, services.views.zone)
+        reason = data.reason if data is not None else None
+        return revoke_token_for(services, principal, token_id, reason)
 
 
 TOKEN_HANDLERS = [TokenController]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from litestar import Controller, Response, get, patch, post
@@ -69,53 +70,65 @@ class UnitController(Controller):
 
     @post("/", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)
     def register_unit(self, call: On, data: JSONBody[s.UnitCreate]) -> Response[s.Receipt]:
-        center = call.services.center
-        if data.parent is not None or center.has_units():
-            _check_admin_over(call, data.parent)
-
-        def act(ctx: Context) -> Outcome:
-            return center.register_unit(
-                ctx,
-                code=data.code,
-                name=data.name,
-                name_en=data.name_en,
-                level=str(data.level),
-                kind=str(data.kind),
-                parent=data.parent,
-            )
-
-        return call.run(data, act, id_of=lambda o: data.code, creates=True)
+        return call.run(data, registering(call, data), id_of=lambda o: data.code, creates=True)
 
     @patch("/{code:str}", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)
     def update_unit(
         self, call: On, code: FromPath[str], data: JSONBody[s.UnitUpdate]
     ) -> Response[s.Receipt]:
-        center = call.services.center
-        _check_admin_over(call, _code(code))
-        if data.parent is not None:
-            # A move needs authority over both places: where the unit stands and where it
-            # goes (issue 19, "who may act on what" 4).
-            _check_admin_over(call, center.unit(code).parent)
-            _check_admin_over(call, data.parent)
-        if data.active is False and not (data.reason or "").strip():
-            raise invalid("reason", "say why the unit is deactivated")
+        return call.run(data, updating(call, code, data), id_of=lambda o: code)
 
-        def act(ctx: Context) -> Outcome:
-            return center.update_unit(
-                ctx,
-                code,
-                name=data.name,
-                name_en=data.name_en,
-                parent=data.parent,
-                active=data.active,
-                reason=data.reason,
-            )
 
-        response = call.run(data, act, id_of=lambda o: code)
+def registering(call: Call, data: s.UnitCreate) -> Callable[[Context], Outcome]:
+    """The registration of ``data``'s unit, once the admin's authority over the place it
+    joins is checked (the API and the administration page register through here)."""
+    center = call.services.center
+    if data.parent is not None or center.has_units():
+        _check_admin_over(call, data.parent)
+
+    def act(ctx: Context) -> Outcome:
+        return center.register_unit(
+            ctx,
+            code=data.code,
+            name=data.name,
+            name_en=data.name_en,
+            level=str(data.level),
+            kind=str(data.kind),
+            parent=data.parent,
+        )
+
+    return act
+
+
+def updating(call: Call, code: str, data: s.UnitUpdate) -> Callable[[Context], Outcome]:
+    """A rename, move, deactivation or reactivation of ``code``, once the admin's
+    authority over it (and, for a move, over both places) is checked."""
+    center = call.services.center
+    _check_admin_over(call, _code(code))
+    if data.parent is not None:
+        # A move needs authority over both places: where the unit stands and where it
+        # goes (issue 19, "who may act on what" 4).
+        _check_admin_over(call, center.unit(code).parent)
+        _check_admin_over(call, data.parent)
+    if data.active is False and not (data.reason or "").strip():
+        raise invalid("reason", "say why the unit is deactivated")
+
+    def act(ctx: Context) -> Outcome:
+        outcome = center.update_unit(
+            ctx,
+            code,
+            name=data.name,
+            name_en=data.name_en,
+            parent=data.parent,
+            active=data.active,
+            reason=data.reason,
+        )
         if data.active is False:
             # Its tokens stop at once here, as a revocation's do (api/tokens.py).
             call.services.tokens.forget()
-        return response
+        return outcome
+
+    return act
 
 
 def _code(code: str) -> str:

@@ -409,6 +409,9 @@ DELIVERY_COLUMNS = (
     "last_error",
 )
 STATUSES = ("pending", "delivered", "dead", "failed", "cancelled")
+#: The deliveries an admin may send again: finished ones (a pending one is sent anyway,
+#: a cancelled one went with its subscription).
+REDELIVERABLE = ("dead", "failed", "delivered")
 
 
 def deliveries(
@@ -517,7 +520,7 @@ def redeliver(store: ViewStore, delivery_id: str) -> bool:
         rows = tx.execute(
             f"UPDATE {DELIVERIES} SET status = 'pending', tries = 0, next_attempt_at = ?, "
             "lease_owner = NULL, lease_until = NULL "
-            "WHERE id = ? AND status IN ('dead', 'failed', 'delivered') RETURNING id",
-            (at, delivery_id),
+            f"WHERE id = ? AND status IN ({', '.join('?' for _ in REDELIVERABLE)}) RETURNING id",
+            (at, delivery_id, *REDELIVERABLE),
         )
     return bool(rows)

@@ -17,6 +17,7 @@ from typing import Any
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from api.screens.admin import ADMIN_HANDLERS
 from api.screens.audit_room import AUDIT_ROOM_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
@@ -38,6 +39,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *WARNING_DESK_HANDLERS,
                 *AUDIT_ROOM_HANDLERS,
                 *REPORT_PAGE_HANDLERS,
+                *ADMIN_HANDLERS,
                 *pages,
             ],
             guards=[page_guard],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 from litestar import Request, Response
@@ -41,6 +41,8 @@ FORM_ONLY = frozenset({"csrf", "next"})
 
 
 def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:  # a list with bounds: list[X] and its Meta
+        return _is_list(get_args(annotation)[0])
     if get_origin(annotation) in (list, tuple):
         return True
     if get_origin(annotation) in (Union, types.UnionType):

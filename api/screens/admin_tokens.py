@@ -1,0 +1,170 @@
+"""``/admin/tokens``: the API tokens of an admin's subtree (issue 20, ADR 0058).
+
+The list shows every token of the subtree without its secret (the store keeps only its
+SHA-256), its expiry in the calendar's zone; a live one has a revoke form asking why.
+Issuing answers the secret on the page that answers the form itself, once: it is not
+kept in the session, not put in an address, and the page is never cached. The form is
+read and checked exactly as ``POST /v1/tokens`` (:func:`api.token_admin.issue_token_for`).
+
+The same form sent again (a reload of the answer, a second click) carries the same
+command id; this process remembers the ids it issued for, a while, and answers the
+second time that the token was issued and its secret shown already, rather than issuing
+a second token. Another server process does not know that id (ADR 0058).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from anyio import to_thread
+from litestar import Request, Response
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from api.http import Call, On
+from api.screens.admin_common import admin_form, admin_page, checked_act, draw, redraw
+from api.screens.errors import FormRefused
+from api.screens.forms import body_of, fields_of
+from api.screens.pages import Page, page_of
+from api.token_admin import (
+    TokenCreate,
+    TokenRevocation,
+    issue_token_for,
+    listed_tokens,
+    revoke_token_for,
+)
+from api.tokens import ROLES, IssuedToken
+
+#: How many issuing forms a process remembers having answered (their command ids).
+REMEMBERED_ISSUES = 1000
+#: Where a refusal that names no field is shown on the issue form.
+ISSUE_FIELDS = {"not-permitted": "unit", "invalid-value": "unit", "not-found": "unit"}
+
+
+class _Issued:
+    """The command ids of issuing forms answered by this process, and their tokens."""
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def find(self, key: str) -> str | None:
+        with self._lock:
+            return self._ids.get(key)
+
+    def remember(self, key: str, token_id: str) -> None:
+        with self._lock:
+            self._ids[key] = token_id
+            while len(self._ids) > REMEMBERED_ISSUES:
+                self._ids.popitem(last=False)
+
+
+def _issued(request: Request[Any, Any, Any]) -> _Issued:
+    state = request.app.state
+    found: _Issued | None = state.get("issued_token_forms")
+    if found is None:
+        found = state["issued_token_forms"] = _Issued()
+    return found
+
+
+def _local_expiry(fields: dict[str, Any], zone: ZoneInfo) -> None:
+    """A browser's ``datetime-local`` has no zone: it is a time in the calendar's zone."""
+    values = fields.get("expires_at") or []
+    text = values[0].strip() if values and isinstance(values[0], str) else ""
+    if not text:
+        return
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return  # the body's own check names the field
+    if when.tzinfo is None:
+        fields["expires_at"] = [when.replace(tzinfo=zone).isoformat()]
+
+
+def _tokens_page(
+    request: Request[Any, Any, Any], call: Call, *, status: int = 200, page: Page | None = None
+) -> Response[str]:
+    services, principal = call.services, call.principal
+    units = [
+        u for u in call.center.units() if u.active and call.center.is_within(u.code, principal.unit)
+    ]
+    return draw(
+        request,
+        "admin_tokens.html.j2",
+        "tokens",
+        status=status,
+        page=page,
+        tokens=list(reversed(listed_tokens(services, principal))),
+        units=units,
+        roles=ROLES,
+    )
+
+
+@admin_page("/admin/tokens")
+def tokens_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
+    """The subtree's tokens, newest first, and the form that issues one."""
+    return _tokens_page(request, call)
+
+
+@admin_form("/admin/tokens", status_code=201)
+async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any]:
+    """Issue a token; the answer shows its secret this once."""
+    fields = await fields_of(request)
+    services = call.services
+    command_id = (fields.get("command_id") or [""])[0]
+    key = f"{call.principal.token_id}:{command_id}"
+    if command_id and (earlier := _issued(request).find(key)) is not None:
+        return draw(request, "admin_token_issued.html.j2", "tokens", issued=None, earlier=earlier)
+    _local_expiry(fields, services.views.zone)
+    try:
+        data = body_of(fields, TokenCreate)
+        issued = await to_thread.run_sync(checked_act, call, _issue, ISSUE_FIELDS, data)
+    except FormRefused as e:
+        return await redraw(
+            _tokens_page, request, call, status=e.status, errors=e.errors, fields=fields
+        )
+    if command_id:
+        _issued(request).remember(key, issued.token_id)
+    return draw(
+        request,
+        "admin_token_issued.html.j2",
+        "tokens",
+        status=201,
+        issued=issued,
+        earlier=None,
+        headers={"Referrer-Policy": "no-referrer"},
+    )
+
+
+@admin_form("/admin/tokens/{token_id:str}/revoke")
+async def revoke_token(
+    request: Request[Any, Any, Any], call: On, token_id: FromPath[str]
+) -> Response[Any]:
+    """Revoke a token of the subtree, saying why; one outside it is not found."""
+    fields = await fields_of(request)
+    try:
+        reason = body_of(fields, TokenRevocation).reason
+        if not reason:
+            # The page asks why, for the record: a revocation is read in audits.
+            raise FormRefused({"reason": page_of(request).t("page.admin.tokens.reason_needed")})
+        await to_thread.run_sync(checked_act, call, _revoke, {}, token_id, reason)
+    except FormRefused as e:
+        # Each token's row has its own form: the message goes beside that one's field.
+        errors = {f"reason-{token_id}": v for v in e.errors.values()}
+        return await redraw(_tokens_page, request, call, status=e.status, errors=errors)
+    return Redirect("/admin/tokens", status_code=303)
+
+
+def _issue(call: Call, data: TokenCreate) -> IssuedToken:
+    return issue_token_for(call.services, call.principal, data)
+
+
+def _revoke(call: Call, token_id: str, reason: str | None) -> None:
+    revoke_token_for(call.services, call.principal, token_id, reason)
+
+
+TOKEN_PAGE_HANDLERS = [tokens_page, issue_token, revoke_token]
