@@ -48,6 +48,7 @@ def test_a_list_items_bounds_are_published(client: Client) -> None:
         "dispatcher",
         "handler",
         "auditor",
+        "screen",
     }
     assert subtrees["minLength"] == 1
     assert "pattern" in subtrees
