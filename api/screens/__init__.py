@@ -17,6 +17,7 @@ from typing import Any
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from api.screens.board import BOARD_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.pages import STATIC_PATH
@@ -30,7 +31,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
     return [
         Router(
             path="/",
-            route_handlers=[*SIGN_IN_HANDLERS, *pages],
+            route_handlers=[*SIGN_IN_HANDLERS, *BOARD_HANDLERS, *pages],
             guards=[page_guard],
             exception_handlers=PAGE_EXCEPTION_HANDLERS,
             include_in_schema=False,
