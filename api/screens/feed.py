@@ -38,6 +38,11 @@ BEAT = 10.0
 COALESCE = 0.5
 #: Seconds after which a board is built again though the log did not move.
 REFRESH = 60.0
+#: Seconds a stream lives before it ends and the browser comes back (with its
+#: ``Last-Event-ID``, so it misses nothing): the page guard then asks again whether the
+#: session still speaks for someone, so a revoked token or an ended session stops its
+#: screen within this time; and a restarted or added server takes its share of screens.
+LIFETIME = 300.0
 #: How long, in ms, a browser waits before it reconnects (the stream's ``retry``).
 RETRY_MS = 2000
 #: Boards kept built: one per subtree and language shown on some screen.
@@ -188,8 +193,8 @@ async def board_events(
         yield f"retry: {RETRY_MS}\n\n".encode()
         shown = since if since is not None and since == feed.position else None
         shown_minute = int(time.time() // REFRESH)
-        last_beat = time.monotonic()
-        while not (feed.closed or ending.ended):
+        last_beat = started = time.monotonic()
+        while not (feed.closed or ending.ended) and time.monotonic() - started < LIFETIME:
             wake.clear()
             minute = int(time.time() // REFRESH)
             if shown is None or feed.position > shown or minute != shown_minute:

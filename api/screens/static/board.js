@@ -21,17 +21,23 @@
     timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
   });
 
+  // A stream the server ends on purpose (its lifetime, a restart) is back within a
+  // couple of seconds: the banner waits that long before it speaks.
+  var QUIET_MS = 3000;
+
   function heard() {
     lastHeard = Date.now();
     if (downSince !== null) { downSince = null; banner.hidden = true; }
   }
 
   function down() {
-    if (downSince === null) {
-      downSince = lastHeard;
-      banner.textContent = stale.replace("%(time)s", clock.format(new Date(downSince)));
+    if (downSince !== null) { return; }
+    var since = downSince = lastHeard;
+    window.setTimeout(function () {
+      if (downSince !== since) { return; }
+      banner.textContent = stale.replace("%(time)s", clock.format(new Date(since)));
       banner.hidden = false;
-    }
+    }, QUIET_MS);
   }
 
   function connect() {

@@ -234,3 +234,19 @@ def test_the_stream_needs_a_session_and_is_outside_the_admission_queue(
     from api.admission import OUTSIDE_THE_QUEUE
 
     assert "/board/stream" in OUTSIDE_THE_QUEUE
+
+
+def test_a_stream_ends_after_its_lifetime_so_the_session_is_asked_again(
+    client: TestClient[Any], tokens: dict[str, str], quick_beats: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "LIFETIME", 1.0)
+    app: Litestar = client.app  # type: ignore[assignment]
+    with served(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        Desk(http).sign_in(token=tokens["duty"])  # type: ignore[arg-type]
+        with http.stream("GET", "/board/stream") as stream:
+            lines = stream.iter_lines()
+            read_events(lines, 99, 4)
+            assert stream.is_stream_consumed
+        http.cookies.clear()
+        again = http.get("/board/stream", follow_redirects=False)
+        assert again.status_code == 303  # its next connection is the guard's again
