@@ -134,8 +134,11 @@ def _helpers() -> dict[str, Any]:
 
 
 def parts_html(board: Board, page: Page) -> str:
-    """The board's parts as HTML (autoescaped, as every template)."""
-    return environment().get_template(PARTS).render(page=page, board=board, **_helpers())
+    """The board's parts as HTML (autoescaped, as every template), on one line: an
+    event's data is sent a line at a time, and a screen reads every one of them. The
+    parts hold no ``<pre>``: a line break in them is a space."""
+    html = environment().get_template(PARTS).render(page=page, board=board, **_helpers())
+    return " ".join(line.strip() for line in html.splitlines() if line.strip())
 
 
 def _feed(request: Request[Any, Any, Any]) -> tuple[BoardFeed, Snapshots]:

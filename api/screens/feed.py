@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 
 #: Seconds between two looks at the views' position.
-POLL = 0.25
+POLL = 0.1
 #: Seconds between heartbeats on a quiet stream (proxies close silent connections
 #: after 30 to 60 s; the page counts a stream silent for three beats as lost).
 BEAT = 10.0
 #: The least seconds between two boards sent on one stream (a storm moves the log
 #: hundreds of times a second; a screen needs its board within 2 s, not each step).
-COALESCE = 0.5
+COALESCE = 0.25
 #: Seconds after which a board is built again though the log did not move.
 REFRESH = 60.0
 #: Seconds a stream lives before it ends and the browser comes back (with its
