@@ -77,9 +77,10 @@ def open_rows(store: ViewStore, cases: int, warnings: int, seed: int) -> None:
     for n in range(warnings):
         unit, raised = rng.choice(units), moment - timedelta(seconds=rng.randrange(86400))
         warning_rows.append(
-            (str(uuid.UUID(int=rng.getrandbits(128))), n + 1, 1, "raised", "bench", "bench.rule", rng.choice(THEMES),
-             rng.randint(1, 4), f"warning {n}", "", "", unit, f"k{n}", iso(raised), iso(raised),
-             iso(raised), None, None, None, 0, "[]", "[]", "{}", str(uuid.UUID(int=n + 1)), n + 1)
+            (str(uuid.UUID(int=rng.getrandbits(128))), n + 1, 1, "raised", "bench",
+             "bench.rule", rng.choice(THEMES), rng.randint(1, 4), f"warning {n}", "", "",
+             unit, f"k{n}", iso(raised), iso(raised), iso(raised), None, None, None, 0,
+             "[]", "[]", "{}", str(uuid.UUID(int=n + 1)), n + 1)
         )  # fmt: skip
     with store.transaction() as tx:
         tx.executemany(
@@ -129,8 +130,8 @@ def first_paint(args: argparse.Namespace) -> bool:
         desk.sign_in(token=token.secret)
         bearer = {"Authorization": f"Bearer {token.secret}"}
         for n in range(args.runs + 2):
-            for label, run in (("board", True), ("api", False)) if n % 2 else (
-                ("api", False), ("board", True)
+            for label, run in (
+                (("board", True), ("api", False)) if n % 2 else (("api", False), ("board", True))
             ):
                 started = time.perf_counter()
                 r = desk.get("/board") if run else client.get("/v1/board/warnings", headers=bearer)
@@ -212,8 +213,10 @@ def serve_child(folder: str, port: int) -> None:
     from closedloop.settings import Settings
 
     settings = Settings.from_env(
-        {"CLOSEDLOOP_DATABASE_URL": f"sqlite:///{folder}/events.sqlite3",
-         "CLOSEDLOOP_WRITE_LIMIT": "off"}  # fmt: skip
+        {
+            "CLOSEDLOOP_DATABASE_URL": f"sqlite:///{folder}/events.sqlite3",
+            "CLOSEDLOOP_WRITE_LIMIT": "off",
+        }
     )
     center = build_command_center(settings)
     app = build_app(center, settings=settings, close_center=True)
@@ -235,7 +238,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def stream_screen(port: int, cookie: str, seen: dict[int, float], ready: asyncio.Event) -> None:
+async def stream_screen(
+    port: int, cookie: str, seen: dict[int, float], ready: asyncio.Event
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"GET /board/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: cl_session={cookie}\r\n"

@@ -44,8 +44,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from api.problems import PROBLEM_MEDIA_TYPE
-from api.screens.feed import STREAM_END
 from api.schemas import Problem
+from api.screens.feed import STREAM_END
 
 #: Descriptors kept back from ``max_connections`` for the store's pool, files and logs.
 RESERVED_FILES = 128

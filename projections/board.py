@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -123,7 +124,9 @@ def _units(tx: Tx, scope: str | None) -> list[dict[str, Any]] | None:
         path = unit_path(tx, scope)
         if path is None:
             return None
-        rows = tx.execute(f"{select} WHERE path LIKE ? ESCAPE '\\' ORDER BY path", [like_prefix(path)])
+        rows = tx.execute(
+            f"{select} WHERE path LIKE ? ESCAPE '\\' ORDER BY path", [like_prefix(path)]
+        )
     return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
@@ -152,14 +155,10 @@ def _total(rows: dict[str, list[int]], width: int) -> list[int]:
     return totals
 
 
-def _case_series(
-    tx: Tx, moments: list[datetime], units: dict[int, str]
-) -> dict[str, list[int]]:
+def _case_series(tx: Tx, moments: list[datetime], units: dict[int, str]) -> dict[str, list[int]]:
     """Per unit: open at each moment, then overdue at each moment."""
     marks = [iso(m) for m in moments]
-    open_sums = [
-        "SUM(CASE WHEN filed_at <= ? AND end_at > ? THEN 1 ELSE 0 END)" for _ in marks
-    ]
+    open_sums = ["SUM(CASE WHEN filed_at <= ? AND end_at > ? THEN 1 ELSE 0 END)" for _ in marks]
     late_sums = [
         "SUM(CASE WHEN filed_at <= ? AND end_at > ? AND deadline_at < ? THEN 1 ELSE 0 END)"
         for _ in marks
@@ -182,7 +181,7 @@ def _raised_series(tx: Tx, starts: list[datetime], units: dict[int, str]) -> lis
         "SUM(CASE WHEN raised_epoch >= ? AND raised_epoch < ? THEN 1 ELSE 0 END)"
         for _ in bounds[:-1]
     ]
-    params: list[Any] = [p for a, b in zip(bounds, bounds[1:], strict=False) for p in (a, b)]
+    params: list[Any] = [p for a, b in pairwise(bounds) for p in (a, b)]
     rows = _sums(
         tx,
         f"SELECT unit_no, {', '.join(sums)} FROM {WARNINGS} "
@@ -193,9 +192,7 @@ def _raised_series(tx: Tx, starts: list[datetime], units: dict[int, str]) -> lis
     return _total(rows, len(sums))
 
 
-def _due_series(
-    tx: Tx, spans: list[tuple[int, int]], units: dict[int, str]
-) -> list[int]:
+def _due_series(tx: Tx, spans: list[tuple[int, int]], units: dict[int, str]) -> list[int]:
     """Per span [a, b): cases due in it, and of them closed on time; as the reports
     count them (a case cancelled before its deadline is not due)."""
     sums = []
@@ -303,7 +300,7 @@ def figures(tx: Tx, scope: str | None, now: datetime, zone: ZoneInfo) -> Figures
     totals = _total(cases, 2 * width)
     month = resolve_period(zone=zone.key, today=now.astimezone(zone).date())
     spans = [(month.start_s, month.end_s)]
-    spans += [(epoch(a), epoch(b)) for a, b in zip(starts, starts[1:], strict=False)]
+    spans += [(epoch(a), epoch(b)) for a, b in pairwise(starts)]
     due = _due_series(tx, spans, numbers)
     days = tuple(s.date() for s in starts[:-1])
     raised = _raised_series(tx, starts, numbers)

@@ -112,7 +112,9 @@ def emergencies(intake: Intake | None, scope: str | None) -> list[Emergency]:
     return found
 
 
-def build_board(services: Services, intake: Intake | None, scope: str | None, language: str) -> Board | None:
+def build_board(
+    services: Services, intake: Intake | None, scope: str | None, language: str
+) -> Board | None:
     """The board of ``scope`` in ``language`` from one read of the views; None when the
     views know no such unit."""
     center = services.center
@@ -123,7 +125,8 @@ def build_board(services: Services, intake: Intake | None, scope: str | None, la
             return None
         steps = latest_steps(center, tx, scope, found.position, language, zone)
         names = {
-            str(c): (str(n), str(e)) for c, n, e in tx.execute("SELECT code, name, name_en FROM units")
+            str(c): (str(n), str(e))
+            for c, n, e in tx.execute("SELECT code, name, name_en FROM units")
         }
     return Board(found, steps, emergencies(intake, scope), names, scope)
 
@@ -190,7 +193,8 @@ async def board_stream(request: Request[Any, Any, Any], call: On) -> Stream:
     feed, snapshots = _feed(request)
     key: Key = (scope_of(call.principal), language_of(request))
     ending = Ending()
-    request.scope.setdefault("extensions", {})[STREAM_END] = ending  # type: ignore[typeddict-item]
+    extensions: dict[str, Any] = request.scope.setdefault("extensions", {})  # type: ignore[assignment]
+    extensions[STREAM_END] = ending
     return Stream(
         board_events(feed, snapshots, key, _since(request), ending),
         media_type="text/event-stream",

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import anyio.to_thread
+
+log = logging.getLogger("closedloop.screens")
 
 #: Seconds between two looks at the views' position.
 POLL = 0.1
@@ -116,7 +119,8 @@ class BoardFeed:
             await asyncio.sleep(self._poll)
             try:
                 position = await anyio.to_thread.run_sync(self._reached)
-            except Exception:  # the store away: the screens keep their board and wait
+            except Exception as e:  # the store away: the screens keep their board and wait
+                log.warning("board feed: the views' position could not be read: %s", e)
                 continue
             if position != self.position:
                 self.position = position

@@ -9,7 +9,6 @@ subtree with little activity among many others' sees fewer lines, never another'
 """
 
 # Table names are constants; every value is a bound parameter.
-# ruff: noqa: S608
 
 from __future__ import annotations
 

@@ -43,7 +43,9 @@ def seed(server: Server) -> None:
         ("HW-XL-SQ", "核查客运车辆动态", "P1D"),
         ("HW-NG-GK", "督促隐患整改", "PT3H"),
     ]:
-        r = dispatcher.post("/v1/instructions", json={"lead_unit": lead, "title": title, "due_in": due})
+        r = dispatcher.post(
+            "/v1/instructions", json={"lead_unit": lead, "title": title, "due_in": due}
+        )
         assert r.status_code == 201, r.text
 
 
@@ -69,7 +71,8 @@ def test_a_warning_appears_within_2_s_and_the_board_catches_up_after_a_cut(
     started = time.monotonic()
     page.locator(".named-title", has_text="西岭山体滑坡风险").wait_for(timeout=2000)
     assert time.monotonic() - started < 2
-    assert page.locator("img[src=x]").count() == 0 and alerts == []
+    assert page.locator("img[src=x]").count() == 0
+    assert alerts == []
     screenshot(page, "board-board-zh-1920x1080")
 
     # The cut: the stream's connection dropped, and every new one refused for a while.

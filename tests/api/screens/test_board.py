@@ -55,7 +55,8 @@ def test_a_community_handler_sees_its_subtree_and_the_district_sees_both(
     assert "Qingshan dam seepage" in district
     assert "Songquan landslide risk" in district
     assert "松泉社区" in district
-    assert 'id="board"' in district and "data-position=" in district
+    assert 'id="board"' in district
+    assert "data-position=" in district
 
 
 def test_a_warnings_title_stays_text_on_the_board(
@@ -180,7 +181,8 @@ def test_the_stream_sends_a_board_with_the_log_position_and_resumes_from_it(
         with http.stream("GET", "/board/stream") as first:
             assert first.headers["content-type"].startswith("text/event-stream")
             boards = [e for e in read_events(first, 1, 5) if e.get("event") == "board"]
-        assert boards and int(boards[0]["id"]) >= 0
+        assert boards
+        assert int(boards[0]["id"]) >= 0
         shown = int(boards[0]["id"])
         raised = raise_warning(client, as_, title="Stream me", unit="HW-DH-QS")
         with http.stream("GET", "/board/stream", headers={"Last-Event-ID": str(shown)}) as again:
@@ -237,7 +239,10 @@ def test_the_stream_needs_a_session_and_is_outside_the_admission_queue(
 
 
 def test_a_stream_ends_after_its_lifetime_so_the_session_is_asked_again(
-    client: TestClient[Any], tokens: dict[str, str], quick_beats: None, monkeypatch: pytest.MonkeyPatch
+    client: TestClient[Any],
+    tokens: dict[str, str],
+    quick_beats: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(feed, "LIFETIME", 1.0)
     app: Litestar = client.app  # type: ignore[assignment]
