@@ -221,7 +221,7 @@ def test_a_bad_last_event_id_is_no_position_and_gets_a_fresh_board(
     with served(app) as base, httpx.Client(base_url=base, timeout=10) as http:
         desk = Desk(http)  # type: ignore[arg-type]
         desk.sign_in(token=tokens["community"])
-        for bad in ("x", "-1", "9" * 40, "²"):
+        for bad in (b"x", b"-1", b"9" * 40, "²".encode()):
             with http.stream("GET", "/board/stream", headers={"Last-Event-ID": bad}) as s:
                 assert s.status_code == 200
                 assert any(e.get("event") == "board" for e in read_events(s, 1, 5))
