@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.screens import feed
+from api.tokens import READ_EVERYTHING, ROLES, TokenBook
 from closedloop.connections import ConnectionLimits, GuardedConfig
 from domain.application import CommandCenter
 from domain.meta import now
@@ -57,6 +58,19 @@ def test_a_community_handler_sees_its_subtree_and_the_district_sees_both(
     assert "松泉社区" in district
     assert 'id="board"' in district
     assert "data-position=" in district
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_sees_the_board_of_its_subtree_and_no_other(
+    client: TestClient[Any], center: CommandCenter, as_: As, role: str
+) -> None:
+    raise_warning(client, as_, title="Seepage under Qingshan", unit="HW-DH-QS")
+    book = TokenBook(center)
+    inside = book.issue(user="in", unit="HW-DH", roles=[role], label="t").secret
+    outside = book.issue(user="out", unit="HW-XL", roles=[role], label="t").secret
+    assert "Seepage under Qingshan" in board_of(client, inside)
+    seen_outside = "Seepage under Qingshan" in board_of(client, outside)
+    assert seen_outside == (role in READ_EVERYTHING)
 
 
 def test_a_warnings_title_stays_text_on_the_board(
