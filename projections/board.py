@@ -36,7 +36,7 @@ from projections.warnings import OPEN
 BOARD_VIEWS = ("units", "warnings", "instructions", "indicators")
 TREND_DAYS = 14
 #: How many open warnings the board names one by one, most severe first.
-NAMED_WARNINGS = 6
+NAMED_WARNINGS = 5
 #: The unit levels the heat grid shows; cases of a unit below (an enterprise) are
 #: counted on its nearest shown ancestor.
 GRID_LEVELS = ("city", "district", "office", "community")
