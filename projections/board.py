@@ -25,12 +25,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from projections.indicators import CASES, NUMBERS, WARNINGS, epoch, unit_number_name
+from projections.queries import open_warnings_where
 from projections.reports.figures import Rate
 from projections.reports.periods import resolve_period
 from projections.store import TRACKING_TABLE, Tx, tracking_name
-from projections.units import IN_SUBTREE, like_prefix, unit_path
+from projections.units import like_prefix, unit_path
 from projections.values import iso
-from projections.warnings import OPEN
 
 #: The views the board reads: its snapshot stands at the least of their positions.
 BOARD_VIEWS = ("units", "warnings", "instructions", "indicators")
@@ -218,34 +218,24 @@ def _due_series(tx: Tx, spans: list[tuple[int, int]], units: dict[int, str]) -> 
 
 
 def _theme_levels(tx: Tx, scope: str | None) -> dict[tuple[str, int], int]:
-    where = [f"status IN ({', '.join('?' for _ in OPEN)})"]
-    params: list[Any] = [s.value for s in OPEN]
-    if scope is not None:
-        path = unit_path(tx, scope)
-        if path is None:
-            return {}
-        where.append(f"unit IN ({IN_SUBTREE})")
-        params.append(like_prefix(path))
+    found = open_warnings_where(tx, scope)
+    if found is None:
+        return {}
+    where, params = found
     rows = tx.execute(
-        f"SELECT theme, level, COUNT(*) FROM warnings WHERE {' AND '.join(where)} "
-        "GROUP BY theme, level",
-        params,
+        f"SELECT theme, level, COUNT(*) FROM warnings {where} GROUP BY theme, level", params
     )
     return {(str(t), int(lv)): int(n) for t, lv, n in rows}
 
 
 def _named_warnings(tx: Tx, scope: str | None) -> list[dict[str, Any]]:
-    where = [f"status IN ({', '.join('?' for _ in OPEN)})"]
-    params: list[Any] = [s.value for s in OPEN]
-    if scope is not None:
-        path = unit_path(tx, scope)
-        if path is None:
-            return []
-        where.append(f"unit IN ({IN_SUBTREE})")
-        params.append(like_prefix(path))
+    found = open_warnings_where(tx, scope)
+    if found is None:
+        return []
+    where, params = found
     columns = ("id", "title", "theme", "level", "unit", "status", "repeats", "raised_at")
     rows = tx.execute(
-        f"SELECT {', '.join(columns)} FROM warnings WHERE {' AND '.join(where)} "
+        f"SELECT {', '.join(columns)} FROM warnings {where} "
         "ORDER BY level, raised_at DESC, id LIMIT ?",
         [*params, NAMED_WARNINGS],
     )
