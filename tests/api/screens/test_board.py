@@ -16,6 +16,7 @@ import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from api.app import create_app
 from api.screens import feed
 from api.tokens import READ_EVERYTHING, ROLES, TokenBook
 from closedloop.connections import ConnectionLimits, GuardedConfig
@@ -269,3 +270,29 @@ def test_a_stream_ends_after_its_lifetime_so_the_session_is_asked_again(
         http.cookies.clear()
         again = http.get("/board/stream", follow_redirects=False)
         assert again.status_code == 303  # its next connection is the guard's again
+
+
+def test_a_banner_says_which_scenario_is_in_emergency_mode_and_where(
+    center: CommandCenter, tokens: dict[str, str], as_: As
+) -> None:
+    from closedloop.bootstrap import build_read_models
+    from closedloop.intake_config import build_intake
+
+    app = create_app(center, reads=build_read_models(center), intake=build_intake(center))
+    with TestClient(app) as client:
+        on = client.post(
+            "/v1/scenarios/typhoon/emergency",
+            json={"on": True, "reason": "landfall", "scope": "HW-DH"},
+            headers=as_("duty"),
+        )
+        assert on.status_code == 201, on.text
+        desk = Desk(client)
+        desk.sign_in(token=tokens["community"])
+        inside = desk.get("/board", headers={"X-Min-Position": str(center.head_position())})
+        assert 'class="board-emergency"' in inside.text
+        assert "防台风" in inside.text
+        assert "东湖街道办事处" in inside.text
+        client.cookies.clear()
+        Desk(client).sign_in(token=tokens["office_xl"])
+        elsewhere = client.get("/board")
+        assert 'class="board-emergency"' not in elsewhere.text
