@@ -25,8 +25,11 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import RETRY_AFTER, ProblemError
 
-#: Paths answered whatever the queue holds.
-OUTSIDE_THE_QUEUE = frozenset({"/health", "/metrics"})
+#: Paths answered whatever the queue holds. ``/board/stream`` is a hall screen's live
+#: stream, open for days: counted as in flight, 32 screens would take every turn and
+#: starve the API. A stream costs a coroutine and a socket, and its boards are built
+#: once per subtree for all of them (ADR 0054); the connection bound still holds.
+OUTSIDE_THE_QUEUE = frozenset({"/health", "/metrics", "/board/stream"})
 
 
 @dataclass

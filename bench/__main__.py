@@ -9,6 +9,7 @@ from bench import (
     abuse,
     audit,
     backup,
+    board,
     export,
     http_issue,
     loop_cost,
@@ -32,6 +33,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),
     "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
+    "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
 }
 
 

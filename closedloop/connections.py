@@ -23,6 +23,9 @@ count it answers 503 to every request, the normal client's too.
   as a rule, or an idle keep-alive one), so that descriptors never run out and a normal
   client's connection is still taken; if none is waiting (every one is being answered),
   the new one is answered 503 and closed.
+
+And one for the server's stop: a long-lived stream (the board's) is asked to end, so
+that it does not hold the shutdown for as long as its screen stays.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from uvicorn.server import ServerState
 
 from api.problems import PROBLEM_MEDIA_TYPE
 from api.schemas import Problem
+from api.screens.feed import STREAM_END
 
 #: Descriptors kept back from ``max_connections`` for the store's pool, files and logs.
 RESERVED_FILES = 128
@@ -135,6 +139,17 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._leave(_ANSWERING)
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        # A long-lived stream (a hall screen's board, ADR 0054) would hold the server's
+        # shutdown for as long as the screen stays: the stream is asked to end, and
+        # completes its response; the connection then closes as any other.
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            ending = (cycle.scope.get("extensions") or {}).get(STREAM_END)
+            if callable(ending):
+                ending()
+        super().shutdown()
 
     # -- the phases of a request, each with its own timer -------------------------------
 

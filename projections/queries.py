@@ -164,21 +164,31 @@ def _warning(row: Row) -> Row:
     return row
 
 
-def warning_board(tx: Tx, *, visible_to: str | None) -> list[Row]:
-    """Open warnings, most severe and oldest first (the board groups them)."""
+def open_warnings_where(tx: Tx, visible_to: str | None) -> tuple[str, list[Any]] | None:
+    """The ``WHERE`` clause (and its parameters) of the open warnings a unit's subtree
+    may see (every one when None); None when the views know no such unit."""
     where = [f"status IN ({', '.join('?' for _ in OPEN)})"]
     params: list[Any] = [s.value for s in OPEN]
     if visible_to is not None:
         pattern = _subtree(tx, visible_to)
         if pattern is None:
-            return []
+            return None
         where.append(f"unit IN ({IN_SUBTREE})")
         params.append(pattern)
+    return f"WHERE {' AND '.join(where)}", params
+
+
+def warning_board(tx: Tx, *, visible_to: str | None) -> list[Row]:
+    """Open warnings, most severe and oldest first (the board groups them)."""
+    found = open_warnings_where(tx, visible_to)
+    if found is None:
+        return []
+    where, params = found
     columns = "id, title, theme, level, unit, status, repeats, raised_at, last_observed_at"
     return _rows(
         tx,
         columns,
-        f"SELECT {columns} FROM warnings WHERE {' AND '.join(where)} ORDER BY level, raised_at, id",
+        f"SELECT {columns} FROM warnings {where} ORDER BY level, raised_at, id",
         params,
     )
 

@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 
 from api.screens.admin import ADMIN_HANDLERS
 from api.screens.audit_room import AUDIT_ROOM_HANDLERS
+from api.screens.board import BOARD_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.pages import STATIC_PATH
@@ -36,6 +37,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
             path="/",
             route_handlers=[
                 *SIGN_IN_HANDLERS,
+                *BOARD_HANDLERS,
                 *WARNING_DESK_HANDLERS,
                 *AUDIT_ROOM_HANDLERS,
                 *REPORT_PAGE_HANDLERS,
