@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
+from api.screens.idesk import IDESK_HANDLERS
 from api.screens.pages import STATIC_PATH
 from api.screens.signin import SIGN_IN_HANDLERS
 from api.screens.warning_desk import WARNING_DESK_HANDLERS
@@ -31,7 +32,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
     return [
         Router(
             path="/",
-            route_handlers=[*SIGN_IN_HANDLERS, *WARNING_DESK_HANDLERS, *pages],
+            route_handlers=[*SIGN_IN_HANDLERS, *WARNING_DESK_HANDLERS, *IDESK_HANDLERS, *pages],
             guards=[page_guard],
             exception_handlers=PAGE_EXCEPTION_HANDLERS,
             include_in_schema=False,

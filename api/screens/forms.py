@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 from litestar import Request, Response
@@ -31,6 +31,7 @@ from api.screens.errors import FormRefused, refusal_text
 from domain.application import Outcome
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, NotPermitted
 from domain.meta import Context
+from texts.catalogue import catalogue
 
 Body = TypeVar("Body", bound=msgspec.Struct)
 _AT = re.compile(r"at `\$\.([A-Za-z_][\w]*)")
@@ -41,6 +42,8 @@ FORM_ONLY = frozenset({"csrf", "next"})
 
 
 def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:  # a list with bounds: Annotated[list[X], Meta]
+        return _is_list(get_args(annotation)[0])
     if get_origin(annotation) in (list, tuple):
         return True
     if get_origin(annotation) in (Union, types.UnionType):
@@ -80,6 +83,9 @@ def refusal(request: Request[Any, Any, Any], error: DomainError | ProblemError) 
     the page's language where the catalogue has words for it."""
     if isinstance(error, ProblemError):
         named = {e.field: e.message for e in error.errors}
+        if named and catalogue().has(f"problem.{error.code}"):
+            # Words for the refusal's code, at each field it names.
+            named = dict.fromkeys(named, refusal_text(request, error))
         if named:
             return FormRefused(named, error.status)
         return FormRefused({"form": refusal_text(request, error)}, error.status)
