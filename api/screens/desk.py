@@ -55,6 +55,8 @@ class Countdown:
 
     def amount(self, page: Page) -> str:
         minutes = self.seconds // 60
+        if minutes < 60:
+            return page.t("page.idesk.countdown.m", minutes=minutes)
         return page.t("page.idesk.countdown.hm", hours=minutes // 60, minutes=minutes % 60)
 
     def parts(self, page: Page) -> tuple[str, str, str]:

@@ -38,6 +38,7 @@ from domain.disposition import Disposition
 from domain.errors import DomainError, NotFound
 from domain.instruction import AssigneeStatus, Priority
 from domain.meta import Context, now
+from domain.unit import Level
 from projections import queries as q
 from texts.timeline import describe
 
@@ -57,12 +58,20 @@ def _draw_new(
     values: Mapping[str, Any] | None = None,
 ) -> Response[str]:
     page = page_of(request, errors=errors or {}, values=values or {})
+    units = instructable_units(call.center, call.principal.unit)
     return render(
         request,
         NEW,
         status=status,
         page=page,
-        units=instructable_units(call.center, call.principal.unit),
+        units=units,
+        # By level from the top down, as a duty officer looks for them.
+        groups=[
+            (lv, [u for u in units if u.level == lv])
+            for lv in Level
+            if any(u.level == lv for u in units)
+        ],
+        names=unit_names(call.center, page.language),
         priorities=[p.value for p in Priority],
         chosen=set((values or {}).get("cooperating_units", [])),
     )

@@ -12,9 +12,9 @@
     var seconds = parseInt(el.dataset.seconds, 10) + (late ? passed : -passed);
     if (seconds < 0) { seconds = 0; }
     var minutes = Math.floor(seconds / 60);
-    var text = el.dataset.hm
+    var text = (minutes < 60 ? el.dataset.m : el.dataset.hm)
       .replace("%(hours)s", String(Math.floor(minutes / 60)))
-      .replace("%(minutes)s", String(minutes % 60));
+      .replace("%(minutes)s", String(minutes < 60 ? minutes : minutes % 60));
     var amount = el.querySelector(".amount");
     if (amount) { amount.textContent = text; }
   }
