@@ -27,6 +27,7 @@ from api import schemas as s
 from api.access import visible_instruction, warning_to_act_on
 from api.http import Call, On
 from api.instructions import _issuing as issuing
+from api.instructions import read_instruction
 from api.problems import ProblemError
 from api.screens.desk import countdown, due_in_of, local_input, require, time_of, unit_names
 from api.screens.errors import FormRefused
@@ -34,12 +35,10 @@ from api.screens.forms import act, body_of, fields_of, refusal
 from api.screens.offered import instructable_units, offered_steps, redirect_targets
 from api.screens.pages import page_of, render
 from domain.application import Outcome
-from domain.disposition import Disposition
 from domain.errors import DomainError, NotFound
 from domain.instruction import AssigneeStatus, Priority
 from domain.meta import Context, now
 from domain.unit import Level
-from projections import queries as q
 from texts.timeline import describe
 
 DISPATCHER = {"page": True, "role": "dispatcher"}
@@ -190,23 +189,14 @@ def draw_instruction(
     errors: dict[str, str] | None = None,
     values: Mapping[str, Any] | None = None,
     open_step: str | None = None,
+    min_position: int | None = None,
 ) -> Response[str]:
     """The instruction page, as it stands for this person (with a refused form's
-    messages beside its fields, and that form open)."""
+    messages beside its fields, and that form open), once the views have read the log
+    up to ``min_position``."""
     center = call.center
-    row = call.visible_row(
-        None,
-        ("units", "instructions"),
-        lambda tx: q.instruction(tx, str(iid)),
-        lambda row: [row["issuer"], *(a["unit"] for a in row["assignees"])],
-        "instruction not found",
-    )
+    row, dispositions = read_instruction(call, iid, min_position)
     i = visible_instruction(call.services, call.principal, center.instruction(iid))
-    dispositions: dict[UUID, Disposition] = {
-        UUID(a["disposition_id"]): center.disposition(UUID(a["disposition_id"]))
-        for a in row["assignees"]
-        if a["disposition_id"]
-    }
     at = now()
     shown = call.services.views.instruction(row, dispositions, at)
     steps = offered_steps(center, i, call.principal, at)

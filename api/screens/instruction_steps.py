@@ -20,10 +20,9 @@ from litestar.params import FromPath
 
 from api import schemas as s
 from api.access import visible_instruction
-from api.commands import duration, future
 from api.http import Call, On
-from api.instructions import INSTRUCTION_STEPS
-from api.problems import ProblemError, invalid
+from api.instructions import FORWARD, INSTRUCTION_STEPS
+from api.problems import ProblemError
 from api.screens.desk import due_in_of, require, time_of
 from api.screens.errors import FormRefused
 from api.screens.forms import act, body_of, fields_of, refusal
@@ -34,26 +33,10 @@ from api.steps import StepRoute
 from domain.disposition import disposition_id
 from domain.errors import DomainError
 
-
-def _forwarding(c: Any, ctx: Any, iid: UUID, d: s.Forward) -> Any:
-    if d.deadline is not None and d.due_in is not None:
-        raise invalid("due_in", "give either a deadline or a duration (due_in), not both")
-    return c.forward(
-        ctx,
-        iid,
-        to_unit=d.to_unit,
-        title=d.title,
-        content=d.content,
-        priority=str(d.priority) if d.priority else None,
-        deadline=future(d.deadline, "deadline"),
-        due_in=duration(d.due_in),
-    )
-
-
 #: Each step's line: the API's, and the two the API has on routes of their own.
 LINES: dict[str, StepRoute] = {
     **{line.path: line for line in INSTRUCTION_STEPS},
-    "forward": StepRoute("forward", ROLE_OF["forward"], s.Forward, _forwarding),
+    "forward": FORWARD,
     "actions": StepRoute(
         "actions",
         ROLE_OF["actions"],
@@ -134,6 +117,8 @@ def _take(
         errors={f"{step}.{name}": message for name, message in refused.errors.items()},
         values=fields_view(fields),
         open_step=step,
+        # Refused on the record as it stands: the page shows at least that much of it.
+        min_position=call.center.head_position(),
     )
 
 

@@ -29,44 +29,26 @@ HANDLER = "handler"
 DISPATCHER = "dispatcher"
 
 #: Every step a page may offer, by the path of its form (the API's step paths, and
-#: ``forward`` and ``actions``), in the order the page shows them.
-STEPS = (
-    "sign",
-    "return",
-    "progress",
-    "actions",
-    "extension-requests",
-    "forward",
-    "submit",
-    "redirect",
-    "extension-decisions",
-    "verify",
-    "remind",
-    "supervise",
-    "park",
-    "resume",
-    "cancel",
-)
-#: The role each step is taken in (the API's route for it names the same one).
+#: ``forward`` and ``actions``), in the order the page shows them, with the role each
+#: is taken in (the API's route for it names the same one).
 ROLE_OF = {
-    **dict.fromkeys(
-        ("sign", "return", "progress", "actions", "extension-requests", "forward", "submit"),
-        HANDLER,
-    ),
-    **dict.fromkeys(
-        (
-            "redirect",
-            "extension-decisions",
-            "verify",
-            "remind",
-            "supervise",
-            "park",
-            "resume",
-            "cancel",
-        ),
-        DISPATCHER,
-    ),
+    "sign": HANDLER,
+    "return": HANDLER,
+    "progress": HANDLER,
+    "actions": HANDLER,
+    "extension-requests": HANDLER,
+    "forward": HANDLER,
+    "submit": HANDLER,
+    "redirect": DISPATCHER,
+    "extension-decisions": DISPATCHER,
+    "verify": DISPATCHER,
+    "remind": DISPATCHER,
+    "supervise": DISPATCHER,
+    "park": DISPATCHER,
+    "resume": DISPATCHER,
+    "cancel": DISPATCHER,
 }
+STEPS = tuple(ROLE_OF)
 
 
 def instructable_units(
