@@ -92,7 +92,7 @@ def test_an_instruction_goes_round_the_loop_at_the_desk(browser: Any, server: Se
     page.wait_for_load_state()
     live = page.url.removeprefix(server.base)
     shots.close()
-    _shots(browser, server, dispatcher, {"new": "/instructions/new"})
+    _shots(browser, server, dispatcher, {"new": "/instructions/new", "issued": live})
     _shots(
         browser, server, handler, {"inbox": "/inbox", "instruction": live, "closed": instruction}
     )

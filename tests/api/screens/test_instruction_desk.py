@@ -74,6 +74,7 @@ def test_the_inbox_filters_by_status_priority_and_title(
     bad = desk.get("/inbox?status=nonsense")
     assert bad.status_code == 422
     assert 'id="status-error"' in bad.text
+    assert desk.get("/inbox?cursor=not-ours").status_code == 422
 
 
 def test_another_districts_inbox_is_not_found(
