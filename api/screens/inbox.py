@@ -110,7 +110,7 @@ def inbox_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
     more = urlencode({**kept, "cursor": box.next_cursor}) if box.next_cursor else None
     return render(
         request,
-        "idesk/inbox.html.j2",
+        "idesk_inbox.html.j2",
         status=422 if page.errors else 200,
         page=page,
         box=box,

@@ -42,7 +42,7 @@ from domain.unit import Level
 from texts.timeline import describe
 
 DISPATCHER = {"page": True, "role": "dispatcher"}
-NEW = "idesk/instruction_new.html.j2"
+NEW = "idesk_instruction_new.html.j2"
 
 
 # -- the issue form ---------------------------------------------------------------------
@@ -209,7 +209,7 @@ def draw_instruction(
     zone = call.services.views.zone
     return render(
         request,
-        "idesk/instruction.html.j2",
+        "idesk_instruction.html.j2",
         status=status,
         page=page,
         i=shown,
