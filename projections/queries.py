@@ -331,7 +331,7 @@ def inbox(
         # Either store's LIKE, the case of Latin letters aside (SQLite's ignores it).
         (
             " AND LOWER(i.title) LIKE ? ESCAPE '\\'",
-            None if not title else "%" + like_prefix(title.lower())[:-1] + "%",
+            None if not title else "%" + like_prefix(title.lower()),
         ),
     ):
         if value is not None:

@@ -251,7 +251,7 @@ def test_a_refused_step_is_said_beside_its_form_in_words(
     refused = community.post(f"/instructions/{iid}/submit", {"command_id": "s1", "result": "x"})
     assert refused.status_code == 422
     assert 'role="alert"' in refused.text
-    assert "此指令当前的状态不允许这一步" in refused.text
+    assert "当前状态下不能做这一步" in refused.text
     assert center.head_position() == head
 
 

@@ -43,7 +43,7 @@ def test_every_role_and_unit_sees_and_acts_only_as_the_api_lets_it(
         assert new.status_code == (200 if name in DISPATCHERS else 403), name
 
     # Signing for it is the community's; everyone else is refused, nothing stored.
-    sign = {"office": 422, "office_xl": 404, "community_b": 404, "community": 303}
+    sign = {"office": 403, "office_xl": 404, "community_b": 404, "community": 303}
     for name in [n for n in PEOPLE if n != "community"] + ["community"]:
         head = center.head_position()
         answer = desks[name].post(f"/instructions/{iid}/sign", {"command_id": f"sign-{name}"})
