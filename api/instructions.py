@@ -177,14 +177,11 @@ def read_instruction(
 
 
 def _forwarding(c: CommandCenter, ctx: Context, iid: UUID, d: s.Forward) -> Outcome:
+    # Title, content, priority and deadline left out are the parent's (the use case's).
+    when = _deadline_or_duration(d.deadline, d.due_in)
+    priority = str(d.priority) if d.priority else None
     return c.forward(
-        ctx,
-        iid,
-        to_unit=d.to_unit,
-        title=d.title,
-        content=d.content,
-        priority=str(d.priority) if d.priority else None,
-        **_deadline_or_duration(d.deadline, d.due_in),
+        ctx, iid, to_unit=d.to_unit, title=d.title, content=d.content, priority=priority, **when
     )
 
 
@@ -209,75 +206,83 @@ def _future_deadline(data: s.ExtensionRequest) -> object:
 
 #: The steps on an instruction, a line each: the API's routes and the pages' forms
 #: (api/screens/instruction_steps.py) take the same roles, bodies and commands.
-INSTRUCTION_STEPS = [
-    StepRoute("sign", HANDLER, s.Input | None, lambda c, ctx, iid, d: c.sign_for(ctx, iid)),
-    StepRoute(
-        "return",
-        HANDLER,
-        s.Reason,
-        lambda c, ctx, iid, d: c.return_to_issuer(ctx, iid, d.reason),
-        name="return_",
-    ),
-    StepRoute(
-        "redirect",
-        DISPATCHER,
-        s.Redirect,
-        lambda c, ctx, iid, d: c.redirect(ctx, iid, to_unit=d.lead_unit, from_unit=d.from_unit),
-    ),
-    StepRoute(
-        "progress",
-        HANDLER,
-        s.Progress,
-        lambda c, ctx, iid, d: c.report_progress(ctx, iid, d.note),
-    ),
-    StepRoute(
-        "extension-requests",
-        HANDLER,
-        s.ExtensionRequest,
-        lambda c, ctx, iid, d: c.request_extension(ctx, iid, deadline=d.deadline, reason=d.reason),
-        name="request_extension",
-        check=_future_deadline,
-    ),
-    StepRoute(
-        "extension-decisions",
-        DISPATCHER,
-        s.ExtensionDecision,
-        lambda c, ctx, iid, d: c.decide_extension(ctx, iid, granted=d.granted, note=d.note),
-        name="decide_extension",
-    ),
-    StepRoute("submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)),
-    StepRoute(
-        "verify",
-        DISPATCHER,
-        s.Verification,
-        lambda c, ctx, iid, d: c.verify(ctx, iid, accepted=d.accepted, note=d.note),
-    ),
-    StepRoute(
-        "remind",
-        DISPATCHER,
-        s.Remark | None,
-        lambda c, ctx, iid, d: c.remind(ctx, iid, note_of(d)),
-    ),
-    StepRoute(
-        "supervise",
-        DISPATCHER,
-        s.Remark | None,
-        lambda c, ctx, iid, d: c.supervise(ctx, iid, note_of(d)),
-    ),
-    StepRoute("park", DISPATCHER, s.Reason, lambda c, ctx, iid, d: c.park(ctx, iid, d.reason)),
-    StepRoute(
-        "resume",
-        DISPATCHER,
-        s.Remark | None,
-        lambda c, ctx, iid, d: c.resume(ctx, iid, note_of(d)),
-    ),
-    StepRoute(
-        "cancel",
-        DISPATCHER,
-        s.Reason,
-        lambda c, ctx, iid, d: c.cancel_instruction(ctx, iid, d.reason),
-    ),
-]
+def _instruction_steps() -> list[StepRoute]:
+    return [
+        StepRoute("sign", HANDLER, s.Input | None, lambda c, ctx, iid, d: c.sign_for(ctx, iid)),
+        StepRoute(
+            "return",
+            HANDLER,
+            s.Reason,
+            lambda c, ctx, iid, d: c.return_to_issuer(ctx, iid, d.reason),
+            name="return_",
+        ),
+        StepRoute(
+            "redirect",
+            DISPATCHER,
+            s.Redirect,
+            lambda c, ctx, iid, d: c.redirect(ctx, iid, to_unit=d.lead_unit, from_unit=d.from_unit),
+        ),
+        StepRoute(
+            "progress",
+            HANDLER,
+            s.Progress,
+            lambda c, ctx, iid, d: c.report_progress(ctx, iid, d.note),
+        ),
+        StepRoute(
+            "extension-requests",
+            HANDLER,
+            s.ExtensionRequest,
+            lambda c, ctx, iid, d: c.request_extension(
+                ctx, iid, deadline=d.deadline, reason=d.reason
+            ),
+            name="request_extension",
+            check=_future_deadline,
+        ),
+        StepRoute(
+            "extension-decisions",
+            DISPATCHER,
+            s.ExtensionDecision,
+            lambda c, ctx, iid, d: c.decide_extension(ctx, iid, granted=d.granted, note=d.note),
+            name="decide_extension",
+        ),
+        StepRoute(
+            "submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)
+        ),
+        StepRoute(
+            "verify",
+            DISPATCHER,
+            s.Verification,
+            lambda c, ctx, iid, d: c.verify(ctx, iid, accepted=d.accepted, note=d.note),
+        ),
+        StepRoute(
+            "remind",
+            DISPATCHER,
+            s.Remark | None,
+            lambda c, ctx, iid, d: c.remind(ctx, iid, note_of(d)),
+        ),
+        StepRoute(
+            "supervise",
+            DISPATCHER,
+            s.Remark | None,
+            lambda c, ctx, iid, d: c.supervise(ctx, iid, note_of(d)),
+        ),
+        StepRoute("park", DISPATCHER, s.Reason, lambda c, ctx, iid, d: c.park(ctx, iid, d.reason)),
+        StepRoute(
+            "resume",
+            DISPATCHER,
+            s.Remark | None,
+            lambda c, ctx, iid, d: c.resume(ctx, iid, note_of(d)),
+        ),
+        StepRoute(
+            "cancel",
+            DISPATCHER,
+            s.Reason,
+            lambda c, ctx, iid, d: c.cancel_instruction(ctx, iid, d.reason),
+        ),
+    ]
+
+
+INSTRUCTION_STEPS = _instruction_steps()
 
 #: The steps of an instruction's units, a route each.
 InstructionSteps = step_routes(
