@@ -41,7 +41,7 @@ def _deadline_or_duration(deadline: datetime | None, due_in: str | None) -> dict
     return {"deadline": future(deadline, "deadline"), "due_in": duration(due_in)}
 
 
-def _issuing(call: Call, data: s.InstructionCreate) -> Step:
+def issuing(call: Call, data: s.InstructionCreate) -> Step:
     """The command ``POST /v1/instructions`` runs, its body checked first."""
     if data.deadline is None and data.due_in is None:
         raise invalid("deadline", "give a deadline or a duration (due_in)")
@@ -87,7 +87,7 @@ class InstructionController(Controller):
 
     @post("/", opt={"role": DISPATCHER}, responses=WRITE)
     async def issue(self, call: On, data: JSONBody[s.InstructionCreate]) -> Response[s.Receipt]:
-        act = _issuing(call, data)
+        act = issuing(call, data)
         if data.warning_ids or data.parent_id is not None:
             # Linked to warnings or forwarded: the handler reads them from the store
             # first, so the whole request goes to a worker thread.

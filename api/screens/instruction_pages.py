@@ -26,8 +26,7 @@ import audit
 from api import schemas as s
 from api.access import visible_instruction, warning_to_act_on
 from api.http import Call, On
-from api.instructions import _issuing as issuing
-from api.instructions import read_instruction
+from api.instructions import issuing, read_instruction
 from api.problems import ProblemError
 from api.screens.desk import countdown, due_in_of, local_input, require, time_of, unit_names
 from api.screens.errors import FormRefused

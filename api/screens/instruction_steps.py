@@ -31,7 +31,6 @@ from api.screens.offered import ROLE_OF
 from api.screens.pages import Page, page_of
 from api.steps import StepRoute
 from domain.disposition import disposition_id
-from domain.errors import DomainError
 
 #: Each step's line: the API's, and the two the API has on routes of their own.
 LINES: dict[str, StepRoute] = {
@@ -105,9 +104,7 @@ def _take(
         )
     except FormRefused as e:
         refused = e
-    except (DomainError, ProblemError) as e:
-        if getattr(e, "status", 0) == 404:
-            raise
+    except ProblemError as e:  # a body the API's edge refuses (the line's check)
         refused = refusal(request, e)
     return draw_instruction(
         request,
