@@ -106,6 +106,13 @@ def inbox_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
             for item in items
         ]
 
+    center, principal = call.center, call.principal
+    # The inboxes this person may open: its own unit's and those below it.
+    openable = [
+        u.code
+        for u in center.units()
+        if principal.reads_everything or center.is_within(u.code, principal.unit)
+    ]
     kept = {k: v for k, v in f.items() if v}
     more = urlencode({**kept, "cursor": box.next_cursor}) if box.next_cursor else None
     return render(
@@ -118,7 +125,8 @@ def inbox_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
         issued=lines(box.issued),
         filters=f,
         unit=code,
-        names=unit_names(call.center, page.language),
+        openable=openable,
+        names=unit_names(center, page.language),
         statuses=[s.value for s in InstructionStatus],
         priorities=[p.value for p in Priority],
         more=more,

@@ -83,6 +83,9 @@ def test_another_districts_inbox_is_not_found(
     desk = desk_of(client, tokens["community"])
     assert desk.get("/inbox?unit=HW-XL").status_code == 404
     assert desk.get("/inbox?unit=HW-DH-QS").status_code == 200
+    office = desk_of(TestClient(client.app), tokens["office"]).get("/inbox").text
+    openable = set(re.findall(r'<option value="([A-Z][A-Z0-9\-]*)"', office))
+    assert openable == {"HW-DH", "HW-DH-HP", "HW-DH-LY", "HW-DH-QS", "E-DHSCENIC"}
 
 
 # -- the issue form ------------------------------------------------------------------
