@@ -24,7 +24,7 @@ from api.history import AT_MOST_ONE_PAST, past_response
 from api.http import READ, WRITE, AsOf, AtVersion, Call, Cursor, Limit, MinPosition, On, with_etag
 from api.problems import invalid
 from api.steps import StepRoute, note_of, step_routes
-from domain.application import Outcome
+from domain.application import CommandCenter, Outcome
 from domain.disposition import Disposition
 from domain.instruction import InstructionStatus
 from domain.meta import Context, now
@@ -41,7 +41,7 @@ def _deadline_or_duration(deadline: datetime | None, due_in: str | None) -> dict
     return {"deadline": future(deadline, "deadline"), "due_in": duration(due_in)}
 
 
-def _issuing(call: Call, data: s.InstructionCreate) -> Step:
+def issuing(call: Call, data: s.InstructionCreate) -> Step:
     """The command ``POST /v1/instructions`` runs, its body checked first."""
     if data.deadline is None and data.due_in is None:
         raise invalid("deadline", "give a deadline or a duration (due_in)")
@@ -87,7 +87,7 @@ class InstructionController(Controller):
 
     @post("/", opt={"role": DISPATCHER}, responses=WRITE)
     async def issue(self, call: On, data: JSONBody[s.InstructionCreate]) -> Response[s.Receipt]:
-        act = _issuing(call, data)
+        act = issuing(call, data)
         if data.warning_ids or data.parent_id is not None:
             # Linked to warnings or forwarded: the handler reads them from the store
             # first, so the whole request goes to a worker thread.
@@ -139,19 +139,7 @@ class InstructionController(Controller):
         services = call.services
         if as_of is not None or version is not None:
             return past_response(call, "instructions", iid, as_of, version)
-        row = call.visible_row(
-            min_position,
-            ("units", "instructions"),
-            lambda tx: q.instruction(tx, str(iid)),
-            lambda row: [row["issuer"], *(a["unit"] for a in row["assignees"])],
-            "instruction not found",
-        )
-        # Dispositions are their own resource; the detail embeds them as recorded.
-        dispositions: dict[UUID, Disposition] = {
-            UUID(a["disposition_id"]): call.center.disposition(UUID(a["disposition_id"]))
-            for a in row["assignees"]
-            if a["disposition_id"]
-        }
+        row, dispositions = read_instruction(call, iid, min_position)
         return with_etag(services.views.instruction(row, dispositions, now()), row["version"])
 
     # -- the steps of the instruction's units (the others: :data:`InstructionSteps`) ----
@@ -160,24 +148,52 @@ class InstructionController(Controller):
     def forward(
         self, call: On, iid: FromPath[UUID], data: JSONBody[s.Forward]
     ) -> Response[s.Receipt]:
-        when = _deadline_or_duration(data.deadline, data.due_in)
+        _deadline_or_duration(data.deadline, data.due_in)
         # If-Match names the parent's version: the domain checks it when it decides,
         # after recognising a repeat of this very forward (ADR 0017).
         return _step(
-            call,
-            iid,
-            data,
-            lambda ctx: call.center.forward(
-                ctx,
-                iid,
-                to_unit=data.to_unit,
-                title=data.title,
-                content=data.content,
-                priority=str(data.priority) if data.priority else None,
-                **when,
-            ),
-            creates=True,
+            call, iid, data, lambda ctx: FORWARD.act(call.center, ctx, iid, data), creates=True
         )
+
+
+def read_instruction(
+    call: Call, iid: UUID, min_position: int | None = None
+) -> tuple[dict[str, Any], dict[UUID, Disposition]]:
+    """An instruction's view row the caller's unit may see (404 for any other), and
+    its dispositions as recorded (their own resource, embedded in the detail)."""
+    row = call.visible_row(
+        min_position,
+        ("units", "instructions"),
+        lambda tx: q.instruction(tx, str(iid)),
+        lambda row: [row["issuer"], *(a["unit"] for a in row["assignees"])],
+        "instruction not found",
+    )
+    dispositions: dict[UUID, Disposition] = {
+        UUID(a["disposition_id"]): call.center.disposition(UUID(a["disposition_id"]))
+        for a in row["assignees"]
+        if a["disposition_id"]
+    }
+    return row, dispositions
+
+
+def _forwarding(c: CommandCenter, ctx: Context, iid: UUID, d: s.Forward) -> Outcome:
+    # Title, content, priority and deadline left out are the parent's (the use case's).
+    when = _deadline_or_duration(d.deadline, d.due_in)
+    priority = str(d.priority) if d.priority else None
+    return c.forward(
+        ctx, iid, to_unit=d.to_unit, title=d.title, content=d.content, priority=priority, **when
+    )
+
+
+#: Forwarding a part: a route of its own (it creates a child), the same line for pages.
+FORWARD = StepRoute(
+    "forward",
+    HANDLER,
+    s.Forward,
+    _forwarding,
+    check=lambda d: _deadline_or_duration(d.deadline, d.due_in),
+    creates=True,
+)
 
 
 def _visible(call: Call, iid: UUID) -> object:
@@ -188,13 +204,10 @@ def _future_deadline(data: s.ExtensionRequest) -> object:
     return future(data.deadline, "deadline")
 
 
-#: The steps of an instruction's units, a route each.
-InstructionSteps = step_routes(
-    "instructions",
-    "iid",
-    ("instructions",),
-    _visible,
-    [
+#: The steps on an instruction, a line each: the API's routes and the pages' forms
+#: (api/screens/instruction_steps.py) take the same roles, bodies and commands.
+def _instruction_steps() -> list[StepRoute]:
+    return [
         StepRoute("sign", HANDLER, s.Input | None, lambda c, ctx, iid, d: c.sign_for(ctx, iid)),
         StepRoute(
             "return",
@@ -266,5 +279,12 @@ InstructionSteps = step_routes(
             s.Reason,
             lambda c, ctx, iid, d: c.cancel_instruction(ctx, iid, d.reason),
         ),
-    ],
+    ]
+
+
+INSTRUCTION_STEPS = _instruction_steps()
+
+#: The steps of an instruction's units, a route each.
+InstructionSteps = step_routes(
+    "instructions", "iid", ("instructions",), _visible, INSTRUCTION_STEPS
 )

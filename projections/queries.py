@@ -321,12 +321,32 @@ def inbox(
     include_finished: bool = False,
     cursor: str | None = None,
     limit: int = 50,
+    status: str | None = None,
+    priority: str | None = None,
+    overdue_at: datetime | None = None,
+    title: str | None = None,
 ) -> tuple[dict[str, list[Row]], str | None]:
     """One page of a unit's instructions as assignee (with its own state) and as issuer,
     each list soonest deadline first and at most ``limit`` long; with the next page's
-    cursor (None when both lists are done)."""
+    cursor (None when both lists are done).
+
+    The duty desk narrows it (``api/screens/inbox.py``): to one ``status`` or
+    ``priority``, to what is overdue at ``overdue_at``, to titles holding ``title``."""
     live = "" if include_finished else f" AND i.status NOT IN ({', '.join('?' for _ in FINISHED)})"
     live_params: list[Any] = [] if include_finished else list(FINISHED)
+    for clause, value in (
+        (" AND i.status = ?", status),
+        (" AND i.priority = ?", priority),
+        (" AND i.finished = 0 AND i.deadline < ?", None if overdue_at is None else iso(overdue_at)),
+        # Either store's LIKE, the case of Latin letters aside (SQLite's ignores it).
+        (
+            " AND LOWER(i.title) LIKE ? ESCAPE '\\'",
+            None if not title else "%" + like_prefix(title.lower()),
+        ),
+    ):
+        if value is not None:
+            live += clause
+            live_params.append(value)
     columns = (
         "id, title, status, issuer, lead, priority, deadline, issued_at, supervised_by, "
         "rework_count, reminders, version, position"

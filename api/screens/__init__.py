@@ -22,6 +22,7 @@ from api.screens.audit_room import AUDIT_ROOM_HANDLERS
 from api.screens.board import BOARD_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
+from api.screens.idesk import IDESK_HANDLERS
 from api.screens.pages import STATIC_PATH
 from api.screens.report_pages import REPORT_PAGE_HANDLERS
 from api.screens.signin import SIGN_IN_HANDLERS
@@ -39,6 +40,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *SIGN_IN_HANDLERS,
                 *BOARD_HANDLERS,
                 *WARNING_DESK_HANDLERS,
+                *IDESK_HANDLERS,
                 *AUDIT_ROOM_HANDLERS,
                 *REPORT_PAGE_HANDLERS,
                 *ADMIN_HANDLERS,

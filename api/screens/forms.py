@@ -31,6 +31,7 @@ from api.screens.errors import FormRefused, refusal_text
 from domain.application import Outcome
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, NotPermitted
 from domain.meta import Context
+from texts.catalogue import catalogue
 
 Body = TypeVar("Body", bound=msgspec.Struct)
 _AT = re.compile(r"at `\$\.([A-Za-z_][\w]*)")
@@ -82,6 +83,9 @@ def refusal(request: Request[Any, Any, Any], error: DomainError | ProblemError) 
     the page's language where the catalogue has words for it."""
     if isinstance(error, ProblemError):
         named = {e.field: e.message for e in error.errors}
+        if named and catalogue().has(f"problem.{error.code}"):
+            # Words for the refusal's code, at each field it names.
+            named = dict.fromkeys(named, refusal_text(request, error))
         if named:
             return FormRefused(named, error.status)
         return FormRefused({"form": refusal_text(request, error)}, error.status)

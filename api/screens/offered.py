@@ -1,0 +1,157 @@
+"""Which steps of an instruction a person is offered, and which units they may address
+(ADR 0056).
+
+A button appears only when the domain would take the step: :func:`offered_steps` asks
+the same questions as the aggregate's guards (:class:`~domain.instruction.Instruction`)
+and the command center's unit relations (issuer or a unit above it, the direction of
+the network), in one place, so that a test can hold it against the commands themselves
+(``tests/property/test_offered_steps.py``). What depends only on the values typed into a
+form (a reason left empty, a deadline too early) is said at the field after the post.
+
+:func:`instructable_units` lists the units an instruction from a unit may go to by
+asking :meth:`~domain.network_commands.NetworkCases.check_direction` itself of every
+active unit: the issue form offers exactly those, and refuses any other at its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from api.tokens import Principal
+from domain.application import CommandCenter
+from domain.disposition import Disposition, DispositionStatus, disposition_id
+from domain.errors import DomainError
+from domain.instruction import FINISHED, AssigneeStatus, Instruction, InstructionStatus
+from domain.unit import Unit
+
+HANDLER = "handler"
+DISPATCHER = "dispatcher"
+
+#: Every step a page may offer, by the path of its form (the API's step paths, and
+#: ``forward`` and ``actions``), in the order the page shows them, with the role each
+#: is taken in (the API's route for it names the same one).
+ROLE_OF = {
+    "sign": HANDLER,
+    "return": HANDLER,
+    "progress": HANDLER,
+    "actions": HANDLER,
+    "extension-requests": HANDLER,
+    "forward": HANDLER,
+    "submit": HANDLER,
+    "redirect": DISPATCHER,
+    "extension-decisions": DISPATCHER,
+    "verify": DISPATCHER,
+    "remind": DISPATCHER,
+    "supervise": DISPATCHER,
+    "park": DISPATCHER,
+    "resume": DISPATCHER,
+    "cancel": DISPATCHER,
+}
+STEPS = tuple(ROLE_OF)
+
+
+def instructable_units(
+    center: CommandCenter, issuer: str, *, below_only: bool = False, exclude: Sequence[str] = ()
+) -> list[Unit]:
+    """The active units an instruction from ``issuer`` may go to, by the network's own
+    rule: down its subtree, or across to a department of the same government
+    (``below_only``: down only, as a forwarded part goes)."""
+    try:
+        source = center.unit(issuer)
+    except DomainError:
+        return []
+    if not source.active:
+        return []
+    found: list[Unit] = []
+    for unit in center.units():
+        if not unit.active or unit.code == issuer or unit.code in exclude:
+            continue
+        try:
+            center.check_direction(source, unit)
+        except DomainError:
+            continue
+        if below_only and issuer not in center.ancestors(unit.code):
+            continue
+        found.append(unit)
+    return found
+
+
+def _own_disposition_open(center: CommandCenter, i: Instruction, unit: str) -> bool:
+    found = center.find(disposition_id(i.id, unit))
+    return isinstance(found, Disposition) and found.status in (
+        DispositionStatus.OPEN,
+        DispositionStatus.SUBMITTED,
+    )
+
+
+def _handler_steps(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> set[str]:
+    """The assignee's steps: the unit's own state on the instruction decides."""
+    mine = i.assignees.get(unit)
+    working = i.status not in FINISHED and i.status != InstructionStatus.PARKED
+    if mine is None or not working:
+        return set()
+    steps: set[str] = set()
+    if mine == AssigneeStatus.DISPATCHED:
+        steps |= {"sign", "return"}
+    if mine in (AssigneeStatus.SIGNED, AssigneeStatus.SUBMITTED) and _own_disposition_open(
+        center, i, unit
+    ):
+        steps |= {"progress", "actions"}
+    if mine == AssigneeStatus.SIGNED:
+        if i.pending_extension is None:
+            steps.add("extension-requests")
+        if not (unit == i.lead and i.open_children):
+            steps.add("submit")
+        # A part forwarded is due no later than this one, and not in the past.
+        if at < i.deadline and instructable_units(center, unit, below_only=True):
+            steps.add("forward")
+    return steps
+
+
+def _may_redirect(center: CommandCenter, i: Instruction) -> bool:
+    returned = any(s == AssigneeStatus.RETURNED for s in i.assignees.values())
+    return returned and bool(redirect_targets(center, i))
+
+
+def redirect_targets(center: CommandCenter, i: Instruction) -> list[Unit]:
+    """Where the issuer may send a returned instruction: the units it may instruct
+    that are not assignees already (a forwarded part: below the issuer only)."""
+    return instructable_units(
+        center, i.issuer, below_only=i.parent_id is not None, exclude=list(i.assignees)
+    )
+
+
+def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str) -> set[str]:
+    """The issuer's steps, and those a unit above the issuer may take too."""
+    if i.status in FINISHED:
+        return set()
+    parked = i.status == InstructionStatus.PARKED
+    steps: set[str] = set()
+    if unit == i.issuer:
+        if i.pending_extension is not None:
+            steps.add("extension-decisions")
+        if not parked:
+            if i.status == InstructionStatus.SUBMITTED and not i.open_children:
+                steps.add("verify")
+            if _may_redirect(center, i):
+                steps.add("redirect")
+    if unit == i.issuer or unit in center.ancestors(i.issuer):
+        steps |= {"remind", "cancel"}
+        if i.supervised_by != unit:
+            steps.add("supervise")
+        steps.add("resume" if parked else "park")
+    return steps
+
+
+def offered_steps(
+    center: CommandCenter, i: Instruction, principal: Principal, at: datetime
+) -> list[str]:
+    """The steps ``principal`` may take on ``i`` now, in the page's order: those the
+    domain would accept from its unit in a role it holds (given sensible values)."""
+    steps: set[str] = set()
+    if HANDLER in principal.roles:
+        steps |= _handler_steps(center, i, principal.unit, at)
+    if DISPATCHER in principal.roles:
+        steps |= _dispatcher_steps(center, i, principal.unit)
+    return [step for step in STEPS if step in steps]
