@@ -51,7 +51,6 @@ def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
         (f"/inbox?unit={unit}", f"/v1/units/{unit}/inbox"),
         ("/admin/tokens", "/v1/tokens"),
         ("/admin/accounts", "/v1/accounts"),
-        ("/admin/webhooks", "/v1/subscriptions"),
     ]
 
 
