@@ -241,11 +241,11 @@ def test_odd_values_from_a_browser_are_refused_in_words_never_a_server_error(
     desk = desk_of(client, tokens, "auditor")
     wid = loop["warning"]
     answers = {
-        "/audit?loop=%00": 422,
-        "/audit/export?since=%00": 422,
+        "/audit?loop=%00": 400,
+        "/audit/export?since=%00": 400,
         "/audit/export?from_position=%C2%B2": 422,  # a superscript two is no digit here
-        f"/loops/{wid}?record=%00&version=1": 422,
-        f"/loops/{wid}?record={wid}&as_of=%00": 422,
+        f"/loops/{wid}?record=%00&version=1": 400,
+        f"/loops/{wid}?record={wid}&as_of=%00": 400,
         "/loops/00000000-0000-0000-0000-000000000000": 404,
     }
     for path, status in answers.items():

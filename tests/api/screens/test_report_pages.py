@@ -133,10 +133,11 @@ def test_an_address_no_unit_can_have_is_not_found_never_a_server_error(
 ) -> None:
     desk = desk_of(client, tokens, "auditor")  # reads everything: no scope stops it first
     for path in ("/reports/%00", "/reports/" + "x" * 5000, "/reports/%00/csv", "/reports/a%20b"):
-        assert desk.get(path).status_code == 404, path
+        # A NUL is refused by the page guard before any page reads it (400), as by the API's.
+        assert desk.get(path).status_code == (400 if "%00" in path else 404), path
     for query in ("month=%00", "from=%00&to=2026-12-01", "to=%00&from=2026-12-01"):
-        assert desk.get(f"/reports/HW?{query}").status_code == 422, query
-        assert desk.get(f"/reports/HW/csv?{query}").status_code == 303, query
+        assert desk.get(f"/reports/HW?{query}").status_code == 400, query
+        assert desk.get(f"/reports/HW/csv?{query}").status_code == 400, query
 
 
 percents = st.one_of(st.none(), st.decimals(min_value=0, max_value=100, places=2, allow_nan=False))
