@@ -143,6 +143,8 @@ def test_a_private_target_is_refused_unless_its_network_is_allowed(
     allowed = notifiers.config
     object.__setattr__(notifiers, "config", fast_config(allowed_networks=()))
     try:
+        # Refused from the literal address at registration: no socket is ever opened
+        # to it, and nothing is stored that a delivery could later try.
         r = client.post("/v1/subscriptions", json={"url": "http://10.1.2.3/hook"})
         assert r.status_code == 422
         assert "private" in r.text

@@ -44,3 +44,11 @@ class Desk:
         return self.client.post(
             path, data={"csrf": self.csrf, **(data or {})}, follow_redirects=False, **kwargs
         )
+
+
+def desk_of(client: TestClient[Any], tokens: dict[str, str], who: str) -> Desk:
+    """A fresh browser (no cookies) signed in with ``who``'s token."""
+    client.cookies.clear()
+    desk = Desk(client)
+    assert desk.sign_in(token=tokens[who]).status_code == 303
+    return desk

@@ -16,7 +16,7 @@ import audit
 from api.audit import AuditService
 from domain.application import CommandCenter
 from tests.api.conftest import PEOPLE, As, issue, raise_warning
-from tests.api.screens.conftest import Desk
+from tests.api.screens.conftest import Desk, desk_of
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -37,13 +37,6 @@ def signed(client: TestClient[Any], audit_settings: audit.AuditSettings) -> Test
     # The export reads the chain's tables, which the chain's follower makes when it runs.
     audit.ensure_tables(client.app.state.services.reads.store)
     return client
-
-
-def desk_of(client: TestClient[Any], tokens: dict[str, str], who: str) -> Desk:
-    client.cookies.clear()
-    desk = Desk(client)
-    assert desk.sign_in(token=tokens[who]).status_code == 303
-    return desk
 
 
 def test_a_loop_opens_for_exactly_those_the_api_shows_its_timeline(

@@ -14,16 +14,9 @@ from litestar.testing import TestClient
 from api.screens.charts import Group, bar_chart, line_chart
 from domain.application import CommandCenter
 from tests.api.conftest import PEOPLE, As, issue
-from tests.api.screens.conftest import Desk
+from tests.api.screens.conftest import desk_of
 
 UNITS = ("HC", "HW", "HW-DH", "HW-DH-QS", "HW-XL", "NOPE")
-
-
-def desk_of(client: TestClient[Any], tokens: dict[str, str], who: str) -> Desk:
-    client.cookies.clear()
-    desk = Desk(client)
-    assert desk.sign_in(token=tokens[who]).status_code == 303
-    return desk
 
 
 def test_each_person_opens_the_reports_of_exactly_the_units_the_api_reports_to_them(

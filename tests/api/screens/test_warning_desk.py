@@ -16,7 +16,7 @@ from closedloop.bootstrap import build_read_models
 from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
 from tests.api.conftest import As, issue, raise_warning
-from tests.api.screens.conftest import Desk
+from tests.api.screens.conftest import desk_of as desk
 
 STEP_FORM = re.compile(r'action="/warnings/[0-9a-f-]+/([a-z]+)"')
 
@@ -39,13 +39,6 @@ def client(center: CommandCenter, tokens: dict[str, str]) -> Iterator[TestClient
         c.event_hooks["request"] = [sees_everything_written]
         c.event_hooks["response"] = [no_server_error]
         yield c
-
-
-def desk(client: TestClient[Any], tokens: dict[str, str], who: str) -> Desk:
-    client.cookies.clear()
-    d = Desk(client)
-    assert d.sign_in(token=tokens[who]).status_code == 303
-    return d
 
 
 def steps_on(html: str) -> set[str]:
