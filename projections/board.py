@@ -8,7 +8,8 @@ that scans a range of an index the indicators view already keeps (``*_open_t``,
 of the subtree; the rows are kept to the subtree in Python, a few hundred at most. The
 definitions are the reports' (:mod:`projections.reports`, ADR 0011): a case is an
 instruction (each forwarded order counts) under its lead unit; *overdue now* is open
-with its deadline passed; the on-time closure rate is over the cases due in the period.
+with its deadline passed; the on-time closure rate is over the cases due in the month so
+far (their deadline passed), as the trend is over each past day.
 A day is a day of the calendar's zone, ending at local midnight.
 """
 
@@ -289,7 +290,9 @@ def figures(tx: Tx, scope: str | None, now: datetime, zone: ZoneInfo) -> Figures
     width = len(moments)
     totals = _total(cases, 2 * width)
     month = resolve_period(zone=zone.key, today=now.astimezone(zone).date())
-    spans = [(month.start_s, month.end_s)]
+    # The month so far: a case whose deadline is still ahead is not yet due, and a wall
+    # reading 0 % on the 7th for cases due on the 20th would alarm the hall for nothing.
+    spans = [(month.start_s, min(month.end_s, epoch(now)))]
     spans += [(epoch(a), epoch(b)) for a, b in pairwise(starts)]
     due = _due_series(tx, spans, numbers)
     days = tuple(s.date() for s in starts[:-1])

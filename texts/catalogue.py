@@ -44,6 +44,8 @@ DEFAULT_ZONE = "Asia/Shanghai"
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 #: Fields that hold a time even when they arrive as ISO-8601 text (a webhook's body).
 TIME_FIELDS = frozenset({"deadline", "observed_at", "occurred_at", "previous_until"})
+#: The fields that hold unit codes: a reader who knows the units' names sees those.
+UNIT_FIELDS = frozenset({"unit", "lead", "cooperating", "from_unit", "to_unit"})
 
 _PLACEHOLDER = re.compile(r"%\(([a-z_]+(?:\.[a-z_]+)?)\)s")
 
@@ -207,16 +209,25 @@ class Catalogue:
         language: str,
         zone: ZoneInfo | str | None,
         prefix: str = "",
+        unit_name: Callable[[str], str] | None = None,
     ) -> dict[str, Any]:
         """Fields as a text shows them: codes as words, times in the zone, lists joined.
 
         A list field ``x`` also gives ``x_count``. Booleans stay booleans: they choose a
-        text, they are not shown in one.
+        text, they are not shown in one. ``unit_name``, when given, names the units of
+        :data:`UNIT_FIELDS` (a screen's reader knows the names, not the codes); without
+        it the codes stay, as a record that must not change when a unit is renamed.
         """
         out: dict[str, Any] = {}
         separator = self.raw("list.separator", language)
         for name, value in fields.items():
             key = prefix + name
+            if unit_name is not None and name in UNIT_FIELDS and value:
+                value = (
+                    [unit_name(str(v)) for v in value]
+                    if isinstance(value, list | tuple)
+                    else unit_name(str(value))
+                )
             if isinstance(value, bool):
                 out[key] = value
             elif isinstance(value, list | tuple):

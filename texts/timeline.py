@@ -8,7 +8,7 @@ are shown in the calendar's zone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,14 @@ def message_id(event_type: str, fields: Mapping[str, Any]) -> str:
 
 
 def describe(
-    event_type: str, fields: Mapping[str, Any], language: str, zone: ZoneInfo | str | None
+    event_type: str,
+    fields: Mapping[str, Any],
+    language: str,
+    zone: ZoneInfo | str | None,
+    unit_name: Callable[[str], str] | None = None,
 ) -> str:
-    """One line for an event, from its type (``Instruction.Issued``) and its fields.
+    """One line for an event, from its type (``Instruction.Issued``) and its fields;
+    with ``unit_name``, its units by their names (see :meth:`Catalogue.readable`).
 
     An event with no line yet, or of an older shape that lacks a field the line names,
     is described by its type: what happened is still said.
@@ -34,7 +39,7 @@ def describe(
         if not texts.has(line):
             return event_type
         wanted = {p.removesuffix("_count") for p in placeholders(texts.raw(line, language))}
-        values = texts.readable({n: fields[n] for n in wanted}, language, zone)
+        values = texts.readable({n: fields[n] for n in wanted}, language, zone, unit_name=unit_name)
         return texts.text(line, language, values).strip()
     except KeyError:
         return event_type

@@ -57,10 +57,13 @@ class Board:
     scope: str | None
 
     def name(self, code: str | None, language: str) -> str:
-        if code is None:
-            return ""
-        zh, en = self.names.get(code, (code, code))
-        return zh if language == "zh" else en
+        return "" if code is None else _named(self.names, code, language)
+
+
+def _named(names: dict[str, tuple[str, str]], code: str, language: str) -> str:
+    """A unit's name in ``language`` (its code when the views do not know it)."""
+    zh, en = names.get(code, (code, code))
+    return zh if language == "zh" else en
 
 
 @dataclass(frozen=True)
@@ -123,11 +126,13 @@ def build_board(
         found = figures(tx, scope, now(), zone)
         if found is None:
             return None
-        steps = latest_steps(center, tx, scope, found.position, language, zone)
         names = {
             str(c): (str(n), str(e))
             for c, n, e in tx.execute("SELECT code, name, name_en FROM units")
         }
+        steps = latest_steps(
+            center, tx, scope, found.position, language, zone, lambda c: _named(names, c, language)
+        )
     return Board(found, steps, emergencies(intake, scope), names, scope)
 
 

@@ -32,7 +32,7 @@ from api.screens.desk import countdown, due_in_of, local_input, require, time_of
 from api.screens.errors import FormRefused
 from api.screens.forms import act, body_of, fields_of, refusal
 from api.screens.offered import instructable_units, offered_steps, redirect_targets
-from api.screens.pages import page_of, render
+from api.screens.pages import Page, page_of, render
 from domain.application import Outcome
 from domain.errors import DomainError, NotFound
 from domain.instruction import AssigneeStatus, Priority
@@ -160,8 +160,9 @@ async def issue_instruction(request: Request[Any, Any, Any], call: On) -> Respon
 # -- the instruction --------------------------------------------------------------------
 
 
-def _history(call: Call, iid: UUID, dispositions: list[UUID], language: str) -> list[Any]:
-    """The instruction's and its dispositions' events, in log order, in words."""
+def _history(call: Call, iid: UUID, dispositions: list[UUID], page: Page) -> list[Any]:
+    """The instruction's and its dispositions' events, in log order, in words (its units
+    by their names)."""
     zone = call.services.views.zone
     lines = []
     for n in audit.events_of(call.center, [iid, *dispositions]):
@@ -173,7 +174,9 @@ def _history(call: Call, iid: UUID, dispositions: list[UUID], language: str) -> 
                 "person": getattr(meta, "person", ""),
                 "unit": getattr(meta, "unit", ""),
                 "role": getattr(meta, "role", ""),
-                "text": describe(type(e).__qualname__, vars(e), language, zone),
+                "text": describe(
+                    type(e).__qualname__, vars(e), page.language, zone, page.unit_name
+                ),
             }
         )
     return lines
@@ -227,7 +230,7 @@ def draw_instruction(
         redirect_to=redirect_targets(center, i),
         returned=[u for u, st in i.assignees.items() if st == AssigneeStatus.RETURNED],
         priorities=[p.value for p in Priority],
-        history=_history(call, iid, list(dispositions), page.language),
+        history=_history(call, iid, list(dispositions), page),
         deadline_now=local_input(i.deadline, zone),
     )
 

@@ -157,16 +157,18 @@ def page_of(request: Request[Any, Any, Any], **kwargs: Any) -> Page:
     services = request.app.state.services
     state = request.state
     center = services.center
+    language = language_of(request)
 
     def unit_names(code: str) -> str:
         try:
-            return str(center.unit(code).name)
+            unit = center.unit(code)
         except Exception:  # an unknown or malformed code is shown as it is
             return code
+        return str((language == "en" and unit.name_en) or unit.name)
 
     kwargs.setdefault("unit_names", unit_names)
     return Page(
-        language=language_of(request),
+        language=language,
         zone=services.views.zone.key,
         path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         principal=state.get("principal"),

@@ -12,6 +12,7 @@ subtree with little activity among many others' sees fewer lines, never another'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,9 +106,11 @@ def latest_steps(
     upto: int,
     language: str,
     zone: ZoneInfo,
+    unit_name: Callable[[str], str] | None = None,
 ) -> list[Step]:
     """The latest :data:`LINES` steps up to position ``upto`` that ``scope``'s subtree
-    (everything when None) may see, newest first, in ``language``."""
+    (everything when None) may see, newest first, in ``language``; the units in the
+    lines by ``unit_name`` (a hall reads names, not codes)."""
     seen = _recent(center, upto)
     if not seen:
         return []
@@ -133,7 +136,7 @@ def latest_steps(
                 position=s.position,
                 recorded_at=s.event.timestamp,
                 unit=getattr(meta, "unit", "") or "",
-                description=describe(name, vars(s.event), language, zone),
+                description=describe(name, vars(s.event), language, zone, unit_name),
                 title=titles.get(s.case, ""),
             )
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.axe import violations
 from tests.browser.conftest import Server, screenshot, sign_in
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,8 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
     auditor = server.token("HC", "auditor", "审计员")
     for width, height in SIZES:
         size = f"{width}x{height}"
-        context = browser.new_context(viewport={"width": width, "height": height})
+        # bypass_csp: axe-core is injected to check each page (tests/browser/axe.py).
+        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
         page = context.new_page()
         dialogs = no_dialog(page)
         sign_in(page, server.base, auditor)
@@ -96,6 +98,7 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
             page.goto(f"{server.base}/language/{language}?next=/audit")
             page.wait_for_load_state()
             assert "/audit" in page.url
+            assert violations(page) == []
             screenshot(page, f"audit-room-{language}-{size}")
 
             # The loop run through the API, opened from the room's list.
@@ -107,6 +110,7 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
             assert "<script>alert(1)</script>" in page.locator("h1 .loop-title").inner_text()
             assert "审计员" not in timeline.inner_text()  # only those who acted
             assert "街道办理人" in timeline.inner_text()
+            assert violations(page) == []
             screenshot(page, f"audit-loop-{language}-{size}")
 
             # The warning as it stood at its first version: raised, not yet acknowledged.
@@ -118,6 +122,7 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
             status = state.locator("tr", has_text="status").locator("td").inner_text()
             assert status == ("已发布" if language == "zh" else "Raised")
             page.locator("#state").scroll_into_view_if_needed()
+            assert violations(page) == []
             screenshot(page, f"audit-loop-past-{language}-{size}")
 
             # The chain verified, with its last signed checkpoint.
@@ -129,6 +134,7 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
             page.wait_for_load_state()
             verdict = page.locator(".verdict")
             assert "ok" in (verdict.get_attribute("class") or "")
+            assert violations(page) == []
             screenshot(page, f"audit-verified-{language}-{size}")
 
             # Reports: the city, then one level down by clicking a child.
@@ -136,11 +142,13 @@ def test_the_auditor_reads_a_loop_its_past_and_the_chain_and_the_reports_drill_d
             page.wait_for_load_state()
             assert page.url.endswith("/reports/HC")
             assert page.locator("svg.chart").count() >= 2
+            assert violations(page) == []
             screenshot(page, f"reports-city-{language}-{size}")
             page.locator("table#children a[href='/reports/HW']").click()
             page.wait_for_load_state()
             assert page.url.split("?")[0].endswith("/reports/HW")
             assert page.locator("nav.crumbs li").count() == 2
+            assert violations(page) == []
             screenshot(page, f"reports-district-{language}-{size}")
             page.emulate_media(media="print")
             screenshot(page, f"reports-print-{language}-{size}")

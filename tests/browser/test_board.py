@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.axe import violations
 from tests.browser.conftest import Server, screenshot, sign_in
 
 pytestmark = pytest.mark.slow
@@ -50,7 +51,10 @@ def seed(server: Server) -> None:
 
 
 def open_board(browser: Any, server: Server, token: str, size: tuple[int, int]) -> Any:
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    # bypass_csp: axe-core is injected to check the page (tests/browser/axe.py).
+    context = browser.new_context(
+        viewport={"width": size[0], "height": size[1]}, bypass_csp=True
+    )
     page = context.new_page()
     sign_in(page, server.base, token)
     page.goto(f"{server.base}/board")
@@ -73,6 +77,7 @@ def test_a_warning_appears_within_2_s_and_the_board_catches_up_after_a_cut(
     assert time.monotonic() - started < 2
     assert page.locator("img[src=x]").count() == 0
     assert alerts == []
+    assert violations(page) == []
     screenshot(page, "board-board-zh-1920x1080")
 
     # The cut: the stream's connection dropped, and every new one refused for a while.
@@ -81,6 +86,7 @@ def test_a_warning_appears_within_2_s_and_the_board_catches_up_after_a_cut(
     banner = page.locator("#board-offline")
     banner.wait_for(state="visible", timeout=10000)
     assert "数据可能自" in banner.inner_text()
+    assert violations(page) == []
     screenshot(page, "board-board-reconnecting-zh-1920x1080")
     raise_warning(monitor, "断线期间的新预警", 2, "reservoir", "HW-DH-LY")
     page.unroute("**/board/stream*")
@@ -90,6 +96,7 @@ def test_a_warning_appears_within_2_s_and_the_board_catches_up_after_a_cut(
     page.get_by_role("link", name="English").click()
     page.wait_for_selector("#board-parts .tile")
     assert "Hall board" in page.content()
+    assert violations(page) == []
     screenshot(page, "board-board-en-1920x1080")
     page.context.close()
 
