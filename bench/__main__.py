@@ -13,6 +13,7 @@ from bench import (
     export,
     http_issue,
     loop_cost,
+    pages,
     rebuild,
     recorder,
     report_latency,
@@ -34,6 +35,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),
     "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
+    "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
 }
 
 

@@ -4,6 +4,7 @@ government)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,18 +37,21 @@ class NetworkCases(UseCases):
         """Whether any unit was ever registered (one read of the roster, not of every unit)."""
         return self._find(Network, NETWORK_ID) is not None
 
-    def ancestors(self, code: str) -> list[str]:
-        """The codes above a unit, from its parent up to the city."""
+    def ancestors(self, code: str, unit_of: Callable[[str], Unit] | None = None) -> list[str]:
+        """The codes above a unit, from its parent up to the city. ``unit_of`` looks a
+        unit up (by default a read of the store; a caller walking many units passes one
+        reading of the network, :meth:`units`, as a mapping's lookup)."""
+        unit_of = unit_of or self.unit
         chain: list[str] = []
-        current = self.unit(code)
+        current = unit_of(code)
         while current.parent is not None:
             if current.parent in chain or len(chain) > 16:  # a corrupt tree must not hang us
                 break
             chain.append(current.parent)
-            current = self.unit(current.parent)
+            current = unit_of(current.parent)
         return chain
 
-    def _is_above(self, code: str, unit: Unit) -> bool:
+    def _is_above(self, code: str, unit: Unit, unit_of: Callable[[str], Unit]) -> bool:
         """Whether ``code`` is an ancestor of ``unit``, walking up only as far as needed."""
         current = unit
         for _ in range(17):  # a corrupt tree must not hang us
@@ -55,7 +59,7 @@ class NetworkCases(UseCases):
                 return False
             if current.parent == code:
                 return True
-            current = self.unit(current.parent)
+            current = unit_of(current.parent)
         return False
 
     def is_within(self, code: str, ancestor: str) -> bool:
@@ -206,10 +210,13 @@ class NetworkCases(UseCases):
             raise InvalidValue(f"unit {code} is deactivated; it cannot take instructions")
         return unit
 
-    def check_direction(self, issuer: Unit, target: Unit) -> None:
+    def check_direction(
+        self, issuer: Unit, target: Unit, unit_of: Callable[[str], Unit] | None = None
+    ) -> None:
         """Instructions go down the network, or across to a department of the same
-        government; never up, never sideways to another government's units."""
-        if self._is_above(issuer.code, target):
+        government; never up, never sideways to another government's units (``unit_of``:
+        as for :meth:`ancestors`)."""
+        if self._is_above(issuer.code, target, unit_of or self.unit):
             return
         if issuer.kind == Kind.GOVERNMENT:
             government: str | None = issuer.code

@@ -29,7 +29,7 @@ from api.account_admin import (
 from api.accounts import AccountWritten
 from api.http import Call, On
 from api.screens.admin_common import admin_form, admin_page, checked_act, draw, redraw
-from api.screens.admin_steps import account_steps
+from api.screens.admin_steps import UnitTree, account_steps
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of
 from api.screens.pages import Page
@@ -51,9 +51,7 @@ def _accounts_page(
     services, principal = call.services, call.principal
     accounts = listed_accounts(services, principal)
     steps = {a.username: account_steps(services.accounts.account(a.username)) for a in accounts}
-    units = [
-        u for u in call.center.units() if u.active and call.center.is_within(u.code, principal.unit)
-    ]
+    units = UnitTree.of(call.center.units()).active_within(principal.unit)
     return draw(
         request,
         "admin_accounts.html.j2",

@@ -50,6 +50,11 @@ class UnitTree:
     def children(self, code: str) -> list[Unit]:
         return [u for u in self.units.values() if u.parent == code]
 
+    def active_within(self, ancestor: str) -> list[Unit]:
+        """The active units of ``ancestor``'s subtree (the units a form may name), walked
+        on this one reading of the network rather than a read per unit and ancestor."""
+        return [u for u in self.units.values() if u.active and self.within(u.code, ancestor)]
+
     def subtree(self, root: str) -> list[tuple[Unit, int]]:
         """The units under ``root`` (itself first), each after its parent, with its depth."""
         out: list[tuple[Unit, int]] = []

@@ -27,6 +27,7 @@ from litestar.response import Redirect
 
 from api.http import Call, On
 from api.screens.admin_common import admin_form, admin_page, checked_act, draw, redraw
+from api.screens.admin_steps import UnitTree
 from api.screens.errors import FormRefused
 from api.screens.forms import body_of, fields_of
 from api.screens.pages import Page, page_of
@@ -89,9 +90,7 @@ def _tokens_page(
     request: Request[Any, Any, Any], call: Call, *, status: int = 200, page: Page | None = None
 ) -> Response[str]:
     services, principal = call.services, call.principal
-    units = [
-        u for u in call.center.units() if u.active and call.center.is_within(u.code, principal.unit)
-    ]
+    units = UnitTree.of(call.center.units()).active_within(principal.unit)
     return draw(
         request,
         "admin_tokens.html.j2",

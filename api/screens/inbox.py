@@ -23,6 +23,8 @@ from domain.errors import NotFound
 from domain.instruction import InstructionStatus, Priority
 from domain.meta import now
 from projections import queries as q
+from projections.store import ViewStore
+from projections.units import subtree_paths
 
 PAGE_SIZE = 20
 MAX_SEARCH = 100
@@ -55,6 +57,18 @@ def _filters(request: Request[Any, Any, Any], page: Page) -> dict[str, str]:
         page.errors["q"] = page.t("page.idesk.error.search", most=MAX_SEARCH)
         asked["q"] = ""
     return asked
+
+
+def _openable(store: ViewStore, principal: Any) -> list[str]:
+    """The inboxes this person may open: its own unit's and those below it (every one
+    for a reader of everything), in the tree's order, from the units view."""
+    with store.read() as tx:
+        if principal.reads_everything:
+            rows = tx.execute("SELECT code, path FROM units")
+            paths = {str(c): str(p) for c, p in rows}
+        else:
+            paths = subtree_paths(tx, principal.unit)
+    return sorted(paths, key=paths.__getitem__)
 
 
 def _read(call: On, code: str, f: dict[str, str], cursor: str | None) -> Any:
@@ -106,13 +120,8 @@ def inbox_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
             for item in items
         ]
 
-    center, principal = call.center, call.principal
-    # The inboxes this person may open: its own unit's and those below it.
-    openable = [
-        u.code
-        for u in center.units()
-        if principal.reads_everything or center.is_within(u.code, principal.unit)
-    ]
+    principal = call.principal
+    openable = _openable(call.services.reads.store, principal)
     kept = {k: v for k, v in f.items() if v}
     more = urlencode({**kept, "cursor": box.next_cursor}) if box.next_cursor else None
     return render(
@@ -126,7 +135,7 @@ def inbox_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
         filters=f,
         unit=code,
         openable=openable,
-        names=unit_names(center, page.language),
+        names=unit_names(call.services.reads.store, page.language),
         statuses=[s.value for s in InstructionStatus],
         priorities=[p.value for p in Priority],
         more=more,

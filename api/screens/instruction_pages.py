@@ -69,7 +69,7 @@ def _draw_new(
             for lv in Level
             if any(u.level == lv for u in units)
         ],
-        names=unit_names(call.center, page.language),
+        names=unit_names(call.services.reads.store, page.language),
         priorities=[p.value for p in Priority],
         chosen=set((values or {}).get("cooperating_units", [])),
     )
@@ -225,7 +225,7 @@ def draw_instruction(
         ),
         steps=steps,
         open_step=open_step,
-        names=unit_names(center, page.language),
+        names=unit_names(call.services.reads.store, page.language),
         forward_to=instructable_units(center, call.principal.unit, below_only=True),
         redirect_to=redirect_targets(center, i),
         returned=[u for u, st in i.assignees.items() if st == AssigneeStatus.RETURNED],

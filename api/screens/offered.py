@@ -64,14 +64,17 @@ def instructable_units(
     if not source.active:
         return []
     found: list[Unit] = []
-    for unit in center.units():
+    # One reading of the network for the whole walk: the rule asks for each unit's
+    # ancestors, a read of the store each without it.
+    units = {u.code: u for u in center.units()}
+    for unit in units.values():
         if not unit.active or unit.code == issuer or unit.code in exclude:
             continue
         try:
-            center.check_direction(source, unit)
-        except DomainError:
+            center.check_direction(source, unit, units.__getitem__)
+        except (DomainError, KeyError):
             continue
-        if below_only and issuer not in center.ancestors(unit.code):
+        if below_only and issuer not in center.ancestors(unit.code, units.__getitem__):
             continue
         found.append(unit)
     return found
