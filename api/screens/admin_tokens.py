@@ -14,8 +14,6 @@ a second token. Another server process does not know that id (ADR 0058).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +23,7 @@ from litestar import Request, Response
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from api.access import Services
 from api.http import Call, On
 from api.screens.admin_common import admin_form, admin_page, checked_act, draw, redraw
 from api.screens.admin_steps import UnitTree
@@ -40,36 +39,25 @@ from api.token_admin import (
 )
 from api.tokens import ROLES, IssuedToken
 
-#: How many issuing forms a process remembers having answered (their command ids).
-REMEMBERED_ISSUES = 1000
 #: Where a refusal that names no field is shown on the issue form.
 ISSUE_FIELDS = {"not-permitted": "unit", "invalid-value": "unit", "not-found": "unit"}
 
 
-class _Issued:
-    """The command ids of issuing forms answered by this process, and their tokens."""
-
-    def __init__(self) -> None:
-        self._ids: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def find(self, key: str) -> str | None:
-        with self._lock:
-            return self._ids.get(key)
-
-    def remember(self, key: str, token_id: str) -> None:
-        with self._lock:
-            self._ids[key] = token_id
-            while len(self._ids) > REMEMBERED_ISSUES:
-                self._ids.popitem(last=False)
+def _form_key(command_id: str) -> str:
+    """The idempotency key an issuing form is remembered by, beside the API's own keys
+    (which a token's creation refuses: their record keeps the answer, and this answer
+    holds a secret). The record keeps only the token's id."""
+    return f"page:issue-token:{command_id}"
 
 
-def _issued(request: Request[Any, Any, Any]) -> _Issued:
-    state = request.app.state
-    found: _Issued | None = state.get("issued_token_forms")
-    if found is None:
-        found = state["issued_token_forms"] = _Issued()
-    return found
+def _earlier(services: Services, holder: str, command_id: str) -> str | None:
+    """The token an issuing form with this command id already issued, on any server."""
+    found = services.idempotency.find(holder, _form_key(command_id))
+    return found.body.decode() if found is not None else None
+
+
+def _remember(services: Services, holder: str, command_id: str, token_id: str) -> None:
+    services.idempotency.record(holder, _form_key(command_id), "", 201, token_id.encode(), {})
 
 
 def _local_expiry(fields: dict[str, Any], zone: ZoneInfo) -> None:
@@ -115,8 +103,8 @@ async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any
     fields = await fields_of(request)
     services = call.services
     command_id = (fields.get("command_id") or [""])[0]
-    key = f"{call.principal.token_id}:{command_id}"
-    if command_id and (earlier := _issued(request).find(key)) is not None:
+    holder = call.principal.token_id
+    if command_id and (earlier := await to_thread.run_sync(_earlier, services, holder, command_id)):
         return draw(request, "admin_token_issued.html.j2", "tokens", issued=None, earlier=earlier)
     _local_expiry(fields, services.views.zone)
     try:
@@ -127,7 +115,7 @@ async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any
             _tokens_page, request, call, status=e.status, errors=e.errors, fields=fields
         )
     if command_id:
-        _issued(request).remember(key, issued.token_id)
+        await to_thread.run_sync(_remember, services, holder, command_id, issued.token_id)
     return draw(
         request,
         "admin_token_issued.html.j2",

@@ -412,3 +412,26 @@ def test_an_account_or_token_name_that_looks_like_markup_stays_text(
     for path in ("/admin/accounts", "/admin/tokens"):
         html = desk.get(path).text
         assert name not in html, path
+
+
+def test_a_token_form_sent_again_to_another_server_issues_no_second_token(
+    client: TestClient[Any], center: CommandCenter
+) -> None:
+    """A reload that reaches another worker or server (its own process memory) finds the
+    first issue in the store, as the first server does."""
+    from api.app import create_app
+    from closedloop.bootstrap import build_read_models
+
+    desk = admin_of(client, center, "HW")
+    form = {"user": "周七", "unit": "HW-DH", "roles": ["handler"], "command_id": command_id()}
+    first = desk.post("/admin/tokens", form)
+    assert first.status_code == 201
+    issued = len(TokenBook(center).list())
+    with TestClient(create_app(center, reads=build_read_models(center))) as other:
+        other.cookies.update(client.cookies)  # the same browser, the same session
+        again = Desk(other)
+        again.csrf = desk.csrf
+        reload = again.post("/admin/tokens", form)
+    assert reload.status_code == 200
+    assert "cl_" not in re.sub(r"cl_(session|lang|signin)", "", reload.text)
+    assert len(TokenBook(center).list()) == issued
