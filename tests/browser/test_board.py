@@ -52,9 +52,7 @@ def seed(server: Server) -> None:
 
 def open_board(browser: Any, server: Server, token: str, size: tuple[int, int]) -> Any:
     # bypass_csp: axe-core is injected to check the page (tests/browser/axe.py).
-    context = browser.new_context(
-        viewport={"width": size[0], "height": size[1]}, bypass_csp=True
-    )
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, bypass_csp=True)
     page = context.new_page()
     sign_in(page, server.base, token)
     page.goto(f"{server.base}/board")
