@@ -10,6 +10,7 @@ from bench import (
     audit,
     backup,
     board,
+    districts,
     export,
     http_issue,
     loop_cost,
@@ -34,6 +35,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),
     "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
+    "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
 }

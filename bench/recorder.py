@@ -40,7 +40,7 @@ WORKERS = 4
 
 @contextmanager
 def scratch_recorder(
-    url: str, cls: Callable[[PostgresDatastore], ApplicationRecorder]
+    url: str, cls: Callable[[PostgresDatastore], ApplicationRecorder], pool_size: int = 1
 ) -> Iterator[ApplicationRecorder]:
     """A recorder of ``cls`` on a fresh schema, dropped afterwards."""
     schema = f"bench_rec_{uuid.uuid4().hex[:10]}"
@@ -56,7 +56,7 @@ def scratch_recorder(
         schema=schema,
         # As the library's own suite makes it: one pooled connection, for which the
         # library's writing threads take turns, and ids of type uuid, as ours are.
-        pool_size=1,
+        pool_size=pool_size,
         max_overflow=0,
     )
     try:
