@@ -1,4 +1,4 @@
-"""``/admin/tokens``: the API tokens of an admin's subtree (issue 20, ADR 0058).
+"""``/admin/tokens``: the API tokens of an admin's subtree (issue 20, ADR 0058, 0067).
 
 The list shows every token of the subtree without its secret (the store keeps only its
 SHA-256), its expiry in the calendar's zone; a live one has a revoke form asking why.
@@ -7,9 +7,9 @@ kept in the session, not put in an address, and the page is never cached. The fo
 read and checked exactly as ``POST /v1/tokens`` (:func:`api.token_admin.issue_token_for`).
 
 The same form sent again (a reload of the answer, a second click) carries the same
-command id; this process remembers the ids it issued for, a while, and answers the
-second time that the token was issued and its secret shown already, rather than issuing
-a second token. Another server process does not know that id (ADR 0058).
+command id; the store remembers the ids issued for (an idempotency record holding the
+token's id only), so any server process answers the second time that the token was
+issued and its secret shown already, rather than issuing a second token (ADR 0067).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from api.token_admin import (
 )
 from api.tokens import ROLES, IssuedToken
 
+#: The longest command id remembered (the pages' own are 32 hexadecimal digits).
+MAX_COMMAND_ID = 100
 #: Where a refusal that names no field is shown on the issue form.
 ISSUE_FIELDS = {"not-permitted": "unit", "invalid-value": "unit", "not-found": "unit"}
 
@@ -103,6 +105,8 @@ async def issue_token(request: Request[Any, Any, Any], call: On) -> Response[Any
     fields = await fields_of(request)
     services = call.services
     command_id = (fields.get("command_id") or [""])[0]
+    if len(command_id) > MAX_COMMAND_ID:
+        command_id = ""  # not one of our forms' ids: nothing to remember it by
     holder = call.principal.token_id
     if command_id and (earlier := await to_thread.run_sync(_earlier, services, holder, command_id)):
         return draw(request, "admin_token_issued.html.j2", "tokens", issued=None, earlier=earlier)
