@@ -19,10 +19,10 @@ from contextlib import ExitStack
 from statistics import median
 from time import perf_counter
 
-import psycopg
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.utils import resolve_topic
 
+from bench.loop_cost import REQUIRE_POSTGRES, postgres_unreachable
 from bench.recorder import DEFAULT_URL, OURS, scratch_recorder
 
 
@@ -49,11 +49,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     url = os.environ.get("CLOSEDLOOP_TEST_POSTGRES_URL", DEFAULT_URL)
-    try:
-        psycopg.connect(url, connect_timeout=3).close()
-    except psycopg.Error as e:
-        print(f"PostgreSQL at {url} cannot be reached: {e}")
-        return 1 if os.environ.get("CLOSEDLOOP_REQUIRE_POSTGRES") == "1" else 0
+    reason = postgres_unreachable(url)
+    if reason is not None:
+        print(reason)
+        return 1 if REQUIRE_POSTGRES else 0
     cls = resolve_topic(OURS)
     with ExitStack() as stack:
         # The one store has a connection for each writer (bench.recorder's pool is 1).
