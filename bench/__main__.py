@@ -20,6 +20,7 @@ from bench import (
     report_latency,
     session_reads,
     webhooks,
+    workers,
 )
 
 #: Each benchmark takes its own command-line options and returns an exit status.
@@ -37,6 +38,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
     "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
+    "workers": (workers.main, "serve --workers 2 against 1: connections per worker, writes/s"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
 }
 
