@@ -150,3 +150,39 @@ def test_a_concurrency_outside_its_bounds_is_refused_and_nothing_is_stored(
     assert notifiers.center.head_position() == after
     notifiers.catch_up()
     assert [s["concurrency"] for s in notifiers.book.listed()] == [DEFAULT_CONCURRENCY]
+
+
+def test_a_worker_dead_mid_attempt_holds_its_room_until_its_lease_ends_then_acts_once(
+    make_notifiers: Callable[..., Notifiers], receiver: Receiver, demo: CommandCenter
+) -> None:
+    # A lease just longer than an attempt may last (three times the timeout).
+    config = fast_config(concurrency=8, timeout=0.2, connect_timeout=0.2, lease=0.8)
+    dead = make_notifiers(config)
+    alive = make_notifiers(config)
+    subscribe(dead, receiver, concurrency=2)
+    for n in range(3):
+        a_loop(demo, f"loop {n}")
+    dead.catch_up()
+    expected = deliveries(dead.store, limit=1000)
+    assert dead.worker is not None
+    assert alive.worker is not None
+
+    # The first worker takes two notifications, sends them, and dies before recording.
+    taken = dead.worker.claim(8)
+    assert len(taken) == 2
+    for item in taken:
+        assert dead.worker.send(item).ok
+    # While its leases hold, the endpoint has no room for anyone else.
+    assert alive.worker.claim(8) == []
+    time.sleep(0.9)
+
+    run_until_delivered(receiver, [alive], len(expected))
+    alive.worker.stop()
+
+    # The two are sent again under the same webhook-id: the receiver acts once on each.
+    assert len(receiver.acted) == len(expected)
+    assert len(receiver.received) == len(expected) + 2
+    again = [r.id for r in receiver.received[2:] if r.id in {t.id for t in taken}]
+    assert sorted(again) == sorted(t.id for t in taken)
+    assert all(p == sorted(p) for p in order_per_loop(receiver).values())
+    assert all(d["status"] == "delivered" for d in deliveries(alive.store, limit=1000))
