@@ -173,11 +173,12 @@ async def run_from_memory(
 
 
 def command_kind(request: Request[Any, Any, Any]) -> str:
-    """The command a route gives, as its module and handler name (``warnings.sign_for``):
-    a label of a few dozen values, the same on every server."""
-    handler = request.route_handler
-    module = str(getattr(getattr(handler, "fn", None), "__module__", "api")).rpartition(".")[2]
-    return f"{module}.{handler.handler_name.rstrip('_')}"
+    """The command a route gives, as its resource and handler name
+    (``warnings.raise_warning``, ``instructions.sign_for``): a label of a few dozen
+    values, the same on every server (ADR 0070)."""
+    template = str(request.scope.get("path_template") or request.url.path)
+    words = [w for w in template.split("/") if w and not w.startswith("{") and w != "v1"]
+    return f"{words[0] if words else 'api'}.{request.route_handler.handler_name.rstrip('_')}"
 
 
 def _settle(written: asyncio.Future[Any], write: Any) -> None:
