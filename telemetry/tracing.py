@@ -13,14 +13,15 @@ on in the outgoing request's ``traceparent`` header.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    # The SDK is imported only by a process that traces.
+    from opentelemetry.sdk.trace import TracerProvider
 
 #: The instrumentation scope of every span of ours.
 SCOPE = "closedloop"
@@ -34,6 +35,9 @@ _tracer: trace.Tracer = _NO_OP
 def start(endpoint: str, service_name: str) -> TracerProvider:
     """Trace this process, sending spans in batches to the OTLP/HTTP ``endpoint``."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
