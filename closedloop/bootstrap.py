@@ -201,12 +201,14 @@ def start_telemetry(settings: Settings, role: str) -> None:
     """Metrics and traces for this process (ADR 0070), before anything counts: off, in
     memory, or in the machine's shared multiprocess folder; tracing to the OTLP
     endpoint when it is on, the spans named ``{service_name}-{role}``."""
+    from closedloop.settings import lend_metrics_dir
     from telemetry import series, tracing
 
     telemetry = settings.telemetry
     if telemetry.metrics == "off":
         series.switch_off()
     elif telemetry.metrics_dir is not None:
+        lend_metrics_dir(telemetry)
         series.share_in(telemetry.metrics_dir)
     if telemetry.tracing == "otlp" and not tracing.tracing():
         tracing.start(telemetry.otlp_endpoint, f"{telemetry.service_name}-{role}")

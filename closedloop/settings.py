@@ -470,6 +470,14 @@ def conninfo(env: Mapping[str, str]) -> str:
     )
 
 
+def lend_metrics_dir(telemetry: TelemetrySettings) -> None:
+    """Name the multiprocess folder to prometheus_client, which finds it only by its
+    own variable (``PROMETHEUS_MULTIPROC_DIR``); set here, the one module that touches
+    the environment (ADR 0036, 0070), before :func:`telemetry.series.share_in`."""
+    if telemetry.metrics_dir is not None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(telemetry.metrics_dir)
+
+
 def store_env(url: str) -> dict[str, str]:
     """Translate a database URL into ``eventsourcing`` persistence settings."""
     return parse_database_url(url).env

@@ -18,7 +18,6 @@ the same machine.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -144,8 +143,9 @@ def share_in(directory: Path) -> None:
     """Keep this process's values in prometheus_client's multiprocess ``directory``.
 
     Called once, before anything is counted: values made before cannot move there.
-    The library finds the directory by its environment variable, so it is set here for
-    it (the setting itself is read by :mod:`closedloop.settings`, ADR 0036).
+    The library finds the directory by its environment variable
+    (``PROMETHEUS_MULTIPROC_DIR``), which the composition root sets first
+    (:func:`closedloop.settings.lend_metrics_dir`, ADR 0036).
     """
     global _shared
     with _lock:
@@ -154,7 +154,6 @@ def share_in(directory: Path) -> None:
                 return
             raise RuntimeError("metrics were counted in memory before the shared folder was set")
         directory.mkdir(parents=True, exist_ok=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
         values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
         _shared = directory
 
