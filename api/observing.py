@@ -1,7 +1,7 @@
 """Each request counted and traced, each command too (ADR 0070).
 
 :func:`observe_requests` is the outermost of the API's middleware: it counts a request
-by its method, its route's template (``/v1/warnings/{wid:uuid}``, never the raw path: a
+by its method, its route's template (``/v1/warnings/{wid}``, never the raw path: a
 label per id would grow without end) and its status class, times it, and, when the
 process traces, makes the request's server span, continuing a ``traceparent`` the
 client sent. A path no route takes never reaches it (it has no template to count by).
