@@ -20,6 +20,7 @@ from bench import (
     recorder,
     report_latency,
     session_reads,
+    telemetry,
     webhooks,
     workers,
 )
@@ -45,6 +46,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
     "workers": (workers.main, "serve --workers 2 against 1: connections per worker, writes/s"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
+    "telemetry": (telemetry.main, "API CPU and time per command, metrics and traces on ÷ off"),
 }
 
 

@@ -38,14 +38,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import httpx
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from notifiers.config import WebhookConfig
-from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
+from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS, TRACES
 from notifiers.secrets import Keyring, signature_header
 from notifiers.transport import ATTEMPT_ENDS, TargetRefused, guarded_client, retry_after
 from projections.follower import Follower
 from projections.store import ViewStore
 from projections.values import from_iso, iso
+from telemetry import series, tracing
 
 log = logging.getLogger("closedloop.notifiers")
 
@@ -61,6 +63,14 @@ class Claimed:
     tries: int
     url: str
     secrets: list[str]
+    #: When the delivery was derived (the event's recorded time), for its latency.
+    created_at: str = ""
+    #: The trace of the command that caused it (ADR 0070), None when it was untraced.
+    traceparent: str | None = None
+
+
+#: What the series call the statuses an attempt leaves its delivery in.
+_ATTEMPT_OUTCOMES = {"pending": "retried", "delivered": "delivered", "failed": "failed"}
 
 
 @dataclass
@@ -186,6 +196,14 @@ class DeliveryWorker(Follower):
                 rows += self._lease(tx, sid, min(room, limit - len(rows)), at, until, postgres)
             if not rows:
                 return []
+            ids = [r[0] for r in rows]
+            traces = dict(
+                tx.execute(
+                    f"SELECT delivery_id, traceparent FROM {TRACES} "
+                    f"WHERE delivery_id IN ({', '.join('?' for _ in ids)})",
+                    ids,
+                )
+            )
             sub_ids = sorted({r[1] for r in rows})
             marks = ", ".join("?" for _ in sub_ids)
             subs = {
@@ -197,14 +215,23 @@ class DeliveryWorker(Follower):
                 )
             }
         claimed = []
-        for delivery_id, sid, body, tries in rows:
+        for delivery_id, sid, body, tries, created_at in rows:
             url, current, previous, previous_until = subs[sid]
             keys = [self._decrypt(current)]
             until_prev = from_iso(previous_until)
             if previous and until_prev is not None and until_prev > now:
                 keys.append(self._decrypt(previous))
             claimed.append(
-                Claimed(delivery_id, sid, str(body).encode("utf-8"), int(tries), url, keys)
+                Claimed(
+                    delivery_id,
+                    sid,
+                    str(body).encode("utf-8"),
+                    int(tries),
+                    url,
+                    keys,
+                    str(created_at),
+                    traces.get(delivery_id),
+                )
             )
         return claimed
 
@@ -262,7 +289,7 @@ class DeliveryWorker(Follower):
             f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
             f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
             "WHERE id IN (SELECT id FROM due) "
-            "RETURNING id, subscription_id, body, tries",
+            "RETURNING id, subscription_id, body, tries, created_at",
             (sid, at, at, limit, self.owner, until),
         )
         return rows
@@ -276,6 +303,29 @@ class DeliveryWorker(Follower):
     # -- sending -----------------------------------------------------------------------
 
     def send(self, item: Claimed) -> Result:
+        if not tracing.tracing():
+            # Not traced here: the command's trace, if it had one, is handed on as it is.
+            extra = {"traceparent": item.traceparent} if item.traceparent else {}
+            return self._send(item, extra)
+        with tracing.tracer().start_as_current_span(
+            "webhook POST",
+            context=tracing.continued(item.traceparent),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "closedloop.delivery": item.id,
+                "closedloop.subscription": item.subscription_id,
+                "closedloop.try": item.tries + 1,
+            },
+        ) as span:
+            result = self._send(item, {"traceparent": tracing.traceparent() or ""})
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+            if not result.ok:
+                span.set_status(Status(StatusCode.ERROR, result.error))
+            return result
+
+    def _send(self, item: Claimed, extra: dict[str, str]) -> Result:
         started = time.monotonic()
         timestamp = int(time.time())
         headers = {
@@ -283,6 +333,7 @@ class DeliveryWorker(Follower):
             "webhook-id": item.id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(item.secrets, item.id, timestamp, item.body),
+            **{k: v for k, v in extra.items() if v},
         }
         # Every read and write of this attempt ends by then (see _BoundedStream).
         token = ATTEMPT_ENDS.set(started + self.config.attempt_deadline)
@@ -311,7 +362,15 @@ class DeliveryWorker(Follower):
 
     def deliver(self, item: Claimed) -> Result:
         result = self.send(item)
-        self.record(item, result)
+        status = self.record(item, result)
+        counts = series.recording()
+        if counts is not None and status != "superseded":
+            counts.webhook_attempts.labels(_ATTEMPT_OUTCOMES.get(status, status)).inc()
+            counts.webhook_attempt_seconds.observe(result.latency_ms / 1000)
+            created = from_iso(item.created_at) if item.created_at else None
+            if status == "delivered" and created is not None:
+                waited = (datetime.now(UTC) - created).total_seconds()
+                counts.webhook_delivery_seconds.observe(max(waited, 0.0))
         return result
 
     # -- recording ---------------------------------------------------------------------
@@ -413,6 +472,8 @@ class DeliveryWorker(Follower):
             )
             if not changed:
                 return "superseded", None
+            if item.traceparent is not None and status != "pending":
+                tx.execute(f"DELETE FROM {TRACES} WHERE delivery_id = ?", (item.id,))
             if status in ("delivered", "dead"):
                 rows = tx.execute(
                     f"INSERT INTO {ENDPOINTS} (subscription_id, consecutive_dead, "

@@ -48,6 +48,8 @@ SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
 ATTEMPTS = "webhook_attempts"
 ENDPOINTS = "webhook_endpoints"
+#: The trace each delivery continues (ADR 0070): only those of a traced command.
+TRACES = "webhook_traces"
 UNITS = "webhook_units"
 WARNINGS = "webhook_warnings"
 
@@ -214,6 +216,8 @@ class OutboxView(View):
         f"CREATE TABLE IF NOT EXISTS {ENDPOINTS} ("
         "subscription_id TEXT PRIMARY KEY, consecutive_dead INTEGER NOT NULL, "
         "last_success_at TEXT, last_failure_at TEXT)",
+        f"CREATE TABLE IF NOT EXISTS {TRACES} ("
+        "delivery_id TEXT PRIMARY KEY, traceparent TEXT NOT NULL)",
     ]
 
     def __init__(
@@ -272,6 +276,14 @@ class OutboxView(View):
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING",
             rows,
         )
+        traceparent = getattr(event.meta, "traceparent", None)
+        if traceparent:
+            # The webhook continues the trace of the command that caused it (ADR 0070).
+            tx.executemany(
+                f"INSERT INTO {TRACES} (delivery_id, traceparent) VALUES (?, ?) "
+                "ON CONFLICT (delivery_id) DO NOTHING",
+                [(row[0], traceparent) for row in rows],
+            )
 
     def _apply_unit(self, event: Any, tx: Tx) -> None:
         parent = event.parent
