@@ -5,6 +5,7 @@ The spans stay in memory (the SDK's in-memory exporter); the receiver is on loop
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,11 @@ def test_one_trace_runs_from_a_request_to_the_webhook_it_causes(
     raise_over_http(demo, {"Authorization": f"Bearer {token}"})
     notifiers.catch_up()
     assert notifiers.worker is not None
-    notifiers.worker.drain(timeout=10)
+    # An attempt that timed out on a busy machine is tried again: drain until it arrived.
+    deadline = time.monotonic() + 30
+    while not traced_receiver.traceparents and time.monotonic() < deadline:
+        notifiers.worker.drain(timeout=10)
+        time.sleep(0.2)
 
     finished = spans.get_finished_spans()
     server = next(
@@ -108,17 +113,19 @@ def test_one_trace_runs_from_a_request_to_the_webhook_it_causes(
     applied = [s for s in finished if s.name == "apply outbox"]
     assert applied
     assert all(trace_of(s) == trace for s in applied)
-    delivery = next(s for s in finished if s.name == "webhook POST")
-    assert trace_of(delivery) == trace
-    assert delivery.parent is not None
-    assert delivery.parent.span_id == command.context.span_id
-    # What the receiver was told: the same trace, the delivery's span as the parent.
+    deliveries = [s for s in finished if s.name == "webhook POST"]
+    assert deliveries
+    for delivery in deliveries:  # every attempt, the one that arrived and any before it
+        assert trace_of(delivery) == trace
+        assert delivery.parent is not None
+        assert delivery.parent.span_id == command.context.span_id
+    # What the receiver was told: the same trace, an attempt's span as the parent.
     assert len(traced_receiver.traceparents) == 1
     header = traced_receiver.traceparents[0]
     assert header is not None
     _, trace_id, parent_id, _ = header.split("-")
     assert trace_id == trace
-    assert parent_id == f"{delivery.context.span_id:016x}"
+    assert parent_id in {f"{d.context.span_id:016x}" for d in deliveries}
     assert traced_receiver.acted  # the signature still verifies
 
 
