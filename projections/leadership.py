@@ -222,6 +222,8 @@ class Leadership(Follower):
         self.waiting: dict[str, str] = {}
         self.on_change: list[Callable[[], object]] = []
         self._conn: Any = None
+        #: The server's process for this copy's connection (0 while unconnected).
+        self.backend_pid = 0
         self._lock = threading.Lock()
         self._channel = f"closedloop_copies_{role}"
 
@@ -307,6 +309,7 @@ class Leadership(Follower):
             conn.close()
             raise
         self._conn = conn
+        self.backend_pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
         log.info("%s: copy %s (%s) registered", self.label, self.me.copy_id, self.me.describe())
 
     def _look(self) -> None:
