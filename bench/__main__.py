@@ -12,6 +12,7 @@ from bench import (
     board,
     districts,
     export,
+    followers,
     http_issue,
     loop_cost,
     pages,
@@ -37,6 +38,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
     "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
+    "followers": (followers.main, "views applied ÷ written with 1, 2, 4 copies; SIGKILL takeover"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
 }
 
