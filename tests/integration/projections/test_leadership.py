@@ -156,3 +156,27 @@ def test_two_runners_each_feed_their_own_views_and_together_all(
     finally:
         for r in runners:
             r.stop()
+
+
+def test_health_says_which_copy_leads_each_view(
+    pg_center: CommandCenter, store: ViewStore, copies: Callable[..., Leadership]
+) -> None:
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+
+    newer = copies(PIECES | {"loops": 3})
+    assert until(lambda: newer.led == frozenset(PIECES))  # alone, it leads all
+    older = copies()
+    # An older version started beside it takes the view back (a rollback).
+    assert until(lambda: "loops" in older.led and "loops" not in newer.led)
+    assert until(lambda: len({*leaders(copies_of(store))}) == len(PIECES))
+    reads = ReadModels(pg_center, store, None)
+    with TestClient(create_app(pg_center, reads=reads)) as client:
+        health = client.get("/health").json()
+    led = {p["view"]: p["leader"] for p in health["projections"]}
+    assert led["loops"] == older.me.describe()
+    assert set(led.values()) <= {older.me.describe(), newer.me.describe()}
+    shown = {c["copy"]: c for c in health["copies"]}
+    assert shown[newer.me.describe()]["role"] == PROJECTIONS
+    assert "runs version 1" in shown[newer.me.describe()]["waiting"]["loops"]
