@@ -225,7 +225,8 @@ class Leadership(Follower):
         #: The server's process for this copy's connection (0 while unconnected).
         self.backend_pid = 0
         self._lock = threading.Lock()
-        self._channel = f"closedloop_copies_{role}"
+        # NOTIFY channels are per database: the schema keeps districts and tests apart.
+        self._channel = f"closedloop_copies_{getattr(store, 'schema', '')}_{role}"[:63]
 
     # -- what the work asks -------------------------------------------------------------
 
@@ -277,6 +278,8 @@ class Leadership(Follower):
         return 1
 
     def _connect(self) -> None:
+        from psycopg import sql
+
         conn = self.store.connect(  # type: ignore[attr-defined]
             autocommit=True,
             # A peer cut off the network is noticed within seconds, not TCP's hours.
@@ -289,21 +292,8 @@ class Leadership(Follower):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
                 conn.execute(_CREATE)
-            conn.execute(
-                f"INSERT INTO {COPIES_TABLE} ({_COLUMNS}, heartbeat) "
-                "VALUES (%s, %s, %s, %s, %s, pg_backend_pid(), %s, '[]', '{}', now()) "
-                "ON CONFLICT (copy_id) DO UPDATE SET backend_pid = excluded.backend_pid, "
-                "heartbeat = now(), leads = '[]'",
-                (
-                    self.me.copy_id,
-                    self.role,
-                    self.me.host,
-                    self.me.pid,
-                    self.me.started,
-                    json.dumps(self.me.versions),
-                ),
-            )
-            conn.execute(f"LISTEN {self._channel}")
+            self._register(conn)
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
             conn.execute("SELECT pg_notify(%s, 'joined')", (self._channel,))
         except BaseException:
             conn.close()
@@ -312,15 +302,34 @@ class Leadership(Follower):
         self.backend_pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
         log.info("%s: copy %s (%s) registered", self.label, self.me.copy_id, self.me.describe())
 
+    def _register(self, conn: Any) -> None:
+        conn.execute(
+            f"INSERT INTO {COPIES_TABLE} ({_COLUMNS}, heartbeat) "
+            "VALUES (%s, %s, %s, %s, %s, pg_backend_pid(), %s, '[]', '{}', now()) "
+            "ON CONFLICT (copy_id) DO UPDATE SET backend_pid = excluded.backend_pid, "
+            "heartbeat = now(), leads = '[]'",
+            (
+                self.me.copy_id,
+                self.role,
+                self.me.host,
+                self.me.pid,
+                self.me.started,
+                json.dumps(self.me.versions),
+            ),
+        )
+
     def _look(self) -> None:
         """Beat, read the live copies, let go of what the plan gives away, take the rest."""
         conn = self._conn
         led = self.led
-        conn.execute(
+        beat = conn.execute(
             f"UPDATE {COPIES_TABLE} SET heartbeat = now(), leads = %s, waiting = %s "
             "WHERE copy_id = %s",
             (json.dumps(sorted(led)), json.dumps(self.waiting), self.me.copy_id),
         )
+        if beat.rowcount == 0:
+            # Forgotten by another copy after a long stall (FORGET_AFTER): back in.
+            self._register(conn)
         conn.execute(
             f"DELETE FROM {COPIES_TABLE} WHERE heartbeat < now() - make_interval(secs => %s)",
             (FORGET_AFTER,),
