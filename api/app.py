@@ -42,7 +42,7 @@ from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
 from api.rate_limits import RateLimits
 from api.reports import ReportController
-from api.schemas import Health, ProjectionStatus
+from api.schemas import FollowerCopy, Health, ProjectionStatus
 from api.screens import screens
 from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
@@ -75,12 +75,17 @@ class HealthCheck:
 
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="closedloop-health")
-        self._running: Future[list[dict[str, Any]]] | None = None
+        self._running: Future[tuple[list[dict[str, Any]], list[dict[str, Any]]]] | None = None
         self._since = 0.0
 
-    async def views(self, services: Services) -> list[dict[str, Any]]:
+    async def views(self, services: Services) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Each view's status, and the followers' copies (ADR 0074)."""
+
+        def ask() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return services.reads.status(), services.reads.copies()
+
         if self._running is None or self._running.done():
-            self._running = self._thread.submit(services.reads.status)
+            self._running = self._thread.submit(ask)
             self._since = time.monotonic()
         elif time.monotonic() - self._since > HEALTH_WAIT:
             # A check past its wait already: the stores are hung, said at once (ADR 0051).
@@ -108,7 +113,7 @@ async def health(services: NamedDependency[Services], state: State) -> Health:
     that says what is wrong when it does not (within a second)."""
     admission: Admission = state.admission
     try:
-        views = await state.health.views(services)
+        views, copies = await state.health.views(services)
     except TimeoutError:
         raise _unavailable(
             f"the stores did not answer within {HEALTH_WAIT:g} s", admission
@@ -121,6 +126,7 @@ async def health(services: NamedDependency[Services], state: State) -> Health:
         store="reachable",
         head=views[0]["head"] if views else 0,
         projections=[ProjectionStatus(**v) for v in views],
+        copies=[FollowerCopy(**c) for c in copies],
         busy=admission.busy,
         waiting=admission.waiting,
         turned_away=admission.turned_away,

@@ -435,6 +435,22 @@ class ProjectionStatus(msgspec.Struct, kw_only=True):
     head: int
     lag: int
     heartbeat_age: float | None
+    #: The copy of ``projections run`` that leads the view (host, pid, start), when
+    #: copies share the work on PostgreSQL (ADR 0074).
+    leader: str | None = None
+
+
+class FollowerCopy(msgspec.Struct, kw_only=True):
+    """A live copy of a follower that shares its work with the others (ADR 0074)."""
+
+    role: str
+    copy: str
+    host: str
+    pid: int
+    started: str
+    leads: list[str]
+    #: Per piece of work it waits for (a newer version than another copy's), why.
+    waiting: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -442,6 +458,8 @@ class Health(msgspec.Struct, kw_only=True):
     store: str
     head: int
     projections: list[ProjectionStatus] = msgspec.field(default_factory=list)
+    #: The copies of ``projections run`` and ``watch run`` and what each leads.
+    copies: list[FollowerCopy] = msgspec.field(default_factory=list)
     #: Requests being answered now, waiting for a turn, and turned away since the
     #: server started (ADR 0047).
     busy: int = 0

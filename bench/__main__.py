@@ -13,6 +13,7 @@ from bench import (
     districts,
     endpoint_concurrency,
     export,
+    followers,
     http_issue,
     loop_cost,
     pages,
@@ -45,6 +46,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
     "workers": (workers.main, "serve --workers 2 against 1: connections per worker, writes/s"),
+    "followers": (followers.main, "views applied ÷ written with 1, 2, 4 copies; SIGKILL takeover"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
     "telemetry": (telemetry.main, "API CPU and time per command, metrics and traces on ÷ off"),
 }

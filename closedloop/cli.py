@@ -329,11 +329,13 @@ def _units_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
+    import functools
     import logging
 
     from audit import AuditChain
     from closedloop.bootstrap import build_audit_settings, follower_metrics, start_telemetry
     from closedloop.workers import run_until_stopped
+    from projections.leadership import AUDIT_CHAIN, PROJECTIONS, Leadership
     from projections.service import ReadModels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -345,9 +347,17 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_listen:
         reads.runner.listen = False
     chain = AuditChain.beside(center, reads.store, build_audit_settings(settings))
+    # On PostgreSQL the copies of this command divide the views and the chain (ADR 0074).
+    versions = {v.name: v.version for v in reads.runner.views} | {AUDIT_CHAIN: chain.form}
+    leadership = Leadership(reads.store, PROJECTIONS, versions)
+    reads.runner.share(leadership)
+    if leadership.divided:
+        chain.leading = functools.partial(leadership.leads, AUDIT_CHAIN)
+        leadership.on_change.append(chain.poke)
     return run_until_stopped(
-        [metrics_start, reads.start, chain.start],
-        [chain.stop, reads.stop, center.close, metrics_stop],
+        [metrics_start, reads.start, chain.start, leadership.start],
+        # Let go first: the other copies take over while this one winds down.
+        [leadership.stop, chain.stop, reads.stop, center.close, metrics_stop],
         f"projections and the audit chain following {settings.database_url}",
     )
 
@@ -412,11 +422,22 @@ def _projections_status(args: argparse.Namespace, settings: Settings) -> int:
     reads = ReadModels.beside(build_command_center(settings), run=False)
     for v in reads.status():
         beat = "-" if v["heartbeat_age"] is None else f"{v['heartbeat_age']:.1f}s"
-        print(f"{v['view']}\t{v['position']}\t{v['head']}\tlag {v['lag']}\theartbeat {beat}")
+        leader = f"\tled by {v['leader']}" if v["leader"] else ""
+        print(
+            f"{v['view']}\t{v['position']}\t{v['head']}\tlag {v['lag']}\theartbeat {beat}{leader}"
+        )
+    # The copies that share the followers' work (PostgreSQL, ADR 0074), and what waits.
+    for c in reads.copies():
+        leads = ", ".join(c["leads"]) or "nothing"
+        print(f"copy {c['role']}\t{c['copy']}\tleads {leads}")
+        for piece, why in c["waiting"].items():
+            print(f"copy {c['role']}\t{c['copy']}\twaits for {piece}: {why}")
     return 0
 
 
 def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from closedloop.bootstrap import (
         build_background,
         build_read_models,
@@ -424,6 +445,9 @@ def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
         start_telemetry,
     )
     from closedloop.workers import run_until_stopped
+    from projections.leadership import WATCH, Leadership
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     start_telemetry(settings, "watch")
     metrics_start, metrics_stop = follower_metrics(settings)
@@ -431,9 +455,12 @@ def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
     reads = build_read_models(center, run=False)
     reads.start()  # the views' tables, to read the open instructions from
     background = build_background(center, reads.store, settings=settings)
+    # On PostgreSQL the copies of this command divide the two loops (ADR 0074).
+    leadership = Leadership(reads.store, WATCH, dict.fromkeys(background.PIECES, 1))
+    background.share(leadership)
     return run_until_stopped(
-        [metrics_start, background.start],
-        [background.stop, reads.stop, center.close, metrics_stop],
+        [metrics_start, background.start, leadership.start],
+        [leadership.stop, background.stop, reads.stop, center.close, metrics_stop],
         "playbooks and the deadline watch are running; Ctrl-C stops them",
     )
 

@@ -8,6 +8,7 @@ id is derived from what caused it, so a repeated act is a no-op on the record.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -19,6 +20,7 @@ from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.watch import DeadlineWatch, WatchPolicy
 from projections.follower import Follower
+from projections.leadership import Leadership
 from projections.outage import until_reachable
 from projections.store import ViewStore
 
@@ -102,6 +104,17 @@ class Background:
         self.watch = DeadlineWatch(center, policy, open_instructions(store))
         self.interval = interval
         self.loops: list[Follower] = []
+        #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
+        #: leads (ADR 0074); None: both, always.
+        self.leadership: Leadership | None = None
+
+    #: The loops, by the name each is led by.
+    PIECES = ("playbooks", "deadline-watch")
+
+    def share(self, leadership: Leadership) -> None:
+        """Run only the loops ``leadership`` says this copy leads (before :meth:`start`)."""
+        if leadership.divided:
+            self.leadership = leadership
 
     def start(self) -> None:
         self.store.create_own_tables()
@@ -116,6 +129,10 @@ class Background:
             ),
         ]
         for loop in self.loops:
+            if self.leadership is not None:
+                loop.leading = functools.partial(self.leadership.leads, loop.label)
+                # Given the loop, it runs a round at once, not at the end of its pace.
+                self.leadership.on_change.append(loop.poke)
             loop.start()
 
     def stop(self) -> None:

@@ -21,7 +21,9 @@ figures; the loop around it is this one (ADR 0039):
 - for :data:`CATCH_UP` seconds after the database is back, the idle wait is at most
   :data:`OUTAGE_RETRY` too: the clients that were answered 503 send their commands
   again at once, and a follower with a long pace (the playbooks' 5 s rounds, the
-  deadline watch's) would otherwise see them only a whole round later (ADR 0051).
+  deadline watch's) would otherwise see them only a whole round later (ADR 0051);
+- a follower whose ``leading`` says another copy leads its work idles without stepping
+  (:mod:`projections.leadership`, ADR 0074).
 
 Nothing here knows what a step reads: it lives beside the views' runner because every
 room that follows the log (projections, audit, notifiers, the composition root) may
@@ -34,6 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Self
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
@@ -94,6 +97,9 @@ class Follower:
         self._outage_said: float | None = None
         self._outage_tries = 0
         self._back_at = -CATCH_UP
+        #: Whether this copy leads the follower's work now (None: always, one copy).
+        #: A follower whose work another copy leads idles (ADR 0074).
+        self.leading: Callable[[], bool] | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -188,6 +194,8 @@ class Follower:
         # A sentinel, not None: a step that forgot to answer must not end the loop unseen.
         if self._stopping.is_set():
             return _STOPPED
+        if self.leading is not None and not self.leading():
+            return 0
         done = self.step() or 0
         if not done:
             # Inside the try: a heartbeat the store refuses is an error like any other.

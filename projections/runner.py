@@ -25,6 +25,7 @@ from typing import Any, Self
 from domain.application import CommandCenter
 from projections.decoding import event_decoder
 from projections.follower import Follower
+from projections.leadership import Leadership
 from projections.registry import build_views
 from projections.store import ViewStore, tracking_name
 from projections.values import from_iso
@@ -65,6 +66,7 @@ class Runner(Follower):
         listen: bool = True,
         batch: int = BATCH,
         settle: float = SETTLE,
+        leadership: Leadership | None = None,
     ) -> None:
         super().__init__(
             name="closedloop-projections",
@@ -86,11 +88,29 @@ class Runner(Follower):
         self._decode = event_decoder(center.mapper)
         #: The runner's label in its series: its one view (the outbox's) or "views".
         self.label = self.views[0].name if len(self.views) == 1 else "views"
+        #: With several copies on PostgreSQL: which views this copy leads (ADR 0074).
+        self.leadership: Leadership | None = None
+        #: The views this copy led at its last step (each made ready when taken).
+        self._held: frozenset[str] = frozenset()
+        if leadership is not None:
+            self.share(leadership)
+
+    def share(self, leadership: Leadership) -> None:
+        """Feed only the views ``leadership`` says this copy leads (before :meth:`start`);
+        nothing changes where the work is not divided (SQLite)."""
+        if leadership.divided:
+            self.leadership = leadership
+            leadership.on_change.append(self.poke)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the views' tables (and rebuild a view whose version changed)."""
+        """Create the views' tables (and rebuild a view whose version changed).
+
+        A copy that shares the work does it per view when it comes to lead it: a copy
+        waiting for an older one must not rebuild a view under it."""
+        if self.leadership is not None:
+            return
         for view in self.views:
             if self.store.ensure(view):
                 log.info(
@@ -119,15 +139,38 @@ class Runner(Follower):
 
     def step(self) -> int:
         """Apply one batch of events to the views behind; answers how many were read."""
-        start = min(self.positions.values(), default=0) + 1
+        views = self.led_views()
+        if not views:
+            return 0
+        start = min((self.positions.get(v.name, 0) for v in views), default=0) + 1
         notifications = self.center.recorder.select_notifications(start, self.batch)
         if not notifications:
             return 0
         to_domain_event = self._decode
-        self.apply([(to_domain_event(n), n.id) for n in notifications])
+        self.apply([(to_domain_event(n), n.id) for n in notifications], views)
         return len(notifications)
 
-    def apply(self, events: Sequence[tuple[Any, int]]) -> None:
+    def led_views(self) -> list[View]:
+        """The views this copy feeds now: all of them, unless the work is shared.
+
+        A view just taken over is made ready first (created, or rebuilt if its version
+        changed) and its position read again: another copy advanced it meanwhile."""
+        if self.leadership is None:
+            return self.views
+        led = [v for v in self.views if self.leadership.leads(v.name)]
+        for view in led:
+            if view.name not in self._held:
+                if self.store.ensure(view):
+                    log.info(
+                        "view %s (version %s) builds from the first event",
+                        view.name,
+                        view.version,
+                    )
+                self.positions[view.name] = view.position()
+        self._held = frozenset(v.name for v in led)
+        return led
+
+    def apply(self, events: Sequence[tuple[Any, int]], views: Sequence[View] | None = None) -> None:
         """Feed decoded events (in log order, with their positions) to every view behind.
 
         One transaction for the batch and all the views: each view locks its tracking
@@ -139,7 +182,7 @@ class Runner(Follower):
         began = time.time_ns()
         advanced: dict[str, int] = {}
         with self.store.transaction(bulk=True) as tx:
-            for view in self.views:
+            for view in self.views if views is None else views:
                 behind = self.positions.get(view.name, 0)
                 todo = events if events[0][1] > behind else [e for e in events if e[1] > behind]
                 if todo:
@@ -231,7 +274,9 @@ class Runner(Follower):
         if now - self._last_beat < HEARTBEAT_EVERY:
             return
         self._last_beat = now
-        self.store.beat([v.name for v in self.views], datetime.now(UTC))
+        names = [v.name for v in self.views if v.name in self._held or self.leadership is None]
+        if names:
+            self.store.beat(names, datetime.now(UTC))
 
     # -- read-your-writes --------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.application import CommandCenter
+from projections.leadership import PROJECTIONS, copies_of, leaders
 from projections.registry import view_classes, view_names
 from projections.runner import Runner, status, wait_in_store
 from projections.sessions import SessionPositions
@@ -66,4 +67,13 @@ class ReadModels:
         return min((positions.get(tracking_name(n), 0) for n in names), default=0)
 
     def status(self) -> list[dict[str, Any]]:
-        return status(self.store, self.center.head_position(), view_names())
+        """Per view its position, lag and heartbeat, and which copy leads it (ADR 0074)."""
+        rows = status(self.store, self.center.head_position(), view_names())
+        led = leaders(copies_of(self.store, PROJECTIONS))
+        for row in rows:
+            row["leader"] = led.get(row["view"])
+        return rows
+
+    def copies(self) -> list[dict[str, Any]]:
+        """The live copies of the followers that share their work, and what each leads."""
+        return copies_of(self.store)

@@ -281,3 +281,22 @@ def test_without_an_outage_a_follower_keeps_its_own_pace(started: list[Follower]
     follower.stop()
 
     assert len(follower.began) == 1
+
+
+def test_a_follower_whose_work_another_copy_leads_idles_until_it_leads_and_is_poked() -> None:
+    leading = threading.Event()
+    follower = Scripted(lambda n: 0, poll_interval=30.0)
+    follower.leading = leading.is_set
+    follower.start()
+    try:
+        time.sleep(0.1)
+        assert follower.began == []  # not leading: no step, no heartbeat of its own
+        assert follower.beats == 0
+        leading.set()
+        follower.poke()  # what its Leadership does when it is given the work
+        deadline = time.monotonic() + 5
+        while not follower.began and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(follower.began) == 1
+    finally:
+        follower.stop()
