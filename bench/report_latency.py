@@ -227,7 +227,7 @@ def _queries_before_0071(*args: Any, **kwargs: Any) -> list[tuple[str, tuple[Any
 
 @contextmanager
 def before_0071() -> Iterator[None]:
-    facts._fact_queries = _queries_before_0071  # type: ignore[assignment]
+    facts._fact_queries = _queries_before_0071
     try:
         yield
     finally:
