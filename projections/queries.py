@@ -354,7 +354,7 @@ def inbox(
             live_params.append(value)
     columns = (
         "id, title, status, issuer, lead, priority, deadline, issued_at, supervised_by, "
-        "rework_count, reminders, version, position"
+        "rework_count, reminders, version, position, deferred_remaining_s"
     )
     prefixed = ", ".join(f"i.{c.strip()}" for c in columns.split(","))
     places: list[tuple[str, int] | None] = (

@@ -48,6 +48,12 @@ def test_a_deferral_is_asked_approved_and_resumed_and_the_detail_shows_each(
     assert detail["pending_deferral"] is None
     assert detail["overdue"] is False
     assert detail["deferred_remaining_seconds"] > 0
+    # The inbox shows the clock stopped: the time left at approval, nothing late.
+    box = client.get("/v1/units/HW-DH/inbox", headers=as_("office")).json()
+    item = next(x for x in box["assigned"] if x["id"] == detail["id"])
+    assert item["status"] == "deferred"
+    assert item["overdue"] is False
+    assert item["time_left_seconds"] == detail["deferred_remaining_seconds"]
 
     r = client.post(f"{url}/resume", json={"note": "ruled"}, headers=as_("district"))
     assert r.status_code == 200, r.text
