@@ -246,6 +246,20 @@ def _instruction_steps() -> list[StepRoute]:
             name="decide_extension",
         ),
         StepRoute(
+            "deferral-requests",
+            HANDLER,
+            s.Reason,
+            lambda c, ctx, iid, d: c.request_deferral(ctx, iid, d.reason),
+            name="request_deferral",
+        ),
+        StepRoute(
+            "deferral-decisions",
+            DISPATCHER,
+            s.DeferralDecision,
+            lambda c, ctx, iid, d: c.decide_deferral(ctx, iid, granted=d.granted, note=d.note),
+            name="decide_deferral",
+        ),
+        StepRoute(
             "submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)
         ),
         StepRoute(

@@ -83,6 +83,8 @@ class IndicatorsOut(msgspec.Struct):
     due: int
     closed: int
     closed_on_time: int
+    #: Of the due, those an approved deferral holds: out of the on-time denominator.
+    deferred: int
     closure_rate: RateOut
     on_time_closure_rate: RateOut
     verified: int
@@ -134,6 +136,9 @@ class UnitReport(msgspec.Struct):
     children: list[ReportRow]
     by_theme: dict[str, IndicatorsOut]
     by_level: dict[str, IndicatorsOut]
+    #: The subtree's emergency-mode cases and its urgent ones, rated on their own.
+    emergency: IndicatorsOut
+    urgent: IndicatorsOut
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -172,6 +177,8 @@ def report_out(report: Report, zone: ZoneInfo) -> UnitReport:
         children=[ReportRow(unit(r.unit), indicators_out(r.indicators)) for r in report.children],
         by_theme={k: indicators_out(v) for k, v in report.by_theme.items()},
         by_level={k: indicators_out(v) for k, v in report.by_level.items()},
+        emergency=indicators_out(report.emergency),
+        urgent=indicators_out(report.urgent),
     )
 
 
@@ -239,6 +246,8 @@ def sections(report: Report) -> list[tuple[str, str, str, str, Indicators]]:
     rows = [
         ("total", u.code, u.name, u.name_en, report.total),
         ("own", u.code, u.name, u.name_en, report.own),
+        ("emergency", u.code, u.name, u.name_en, report.emergency),
+        ("urgent", u.code, u.name, u.name_en, report.urgent),
     ]
     rows += [
         ("child", r.unit.code, r.unit.name, r.unit.name_en, r.indicators) for r in report.children
@@ -313,7 +322,7 @@ def render_html(report: Report, zone: ZoneInfo) -> str:
             units=[
                 (s, k, zh, en, cells(f))
                 for s, k, zh, en, f in rows
-                if s in ("total", "own", "child")
+                if s in ("total", "own", "emergency", "urgent", "child")
             ],
             themes=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "theme"],
             levels=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "level"],

@@ -309,6 +309,13 @@ class ExtensionDecision(Input, kw_only=True):
     note: Note | None = None
 
 
+class DeferralDecision(Input, kw_only=True):
+    """The issuer's answer to a deferral request; a refusal says why (ADR 0071)."""
+
+    granted: bool
+    note: Note | None = None
+
+
 class Submission(Input, kw_only=True):
     result: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 
@@ -365,6 +372,12 @@ class PendingExtension(msgspec.Struct, kw_only=True):
     reason: str
 
 
+class PendingDeferral(msgspec.Struct, kw_only=True):
+    unit: str
+    reason: str
+    at: datetime
+
+
 class Instruction(msgspec.Struct, kw_only=True):
     id: UUID
     status: str
@@ -391,6 +404,12 @@ class Instruction(msgspec.Struct, kw_only=True):
     supervised_by: str | None
     rework_count: int
     assignees: list[Assignee]
+    #: Issued under emergency mode (or forwarded from such a case), ADR 0071.
+    emergency: bool = False
+    pending_deferral: PendingDeferral | None = None
+    #: While deferred: the time left when the clock stopped (working seconds; clock
+    #: seconds when urgent); the deadline restarts with it on resuming.
+    deferred_remaining_seconds: int | None = None
 
 
 class InstructionSummary(msgspec.Struct, kw_only=True):

@@ -25,6 +25,13 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _late(r: Row, now: datetime) -> bool:
+    """Open, past its deadline, and not under a deferral (its clock is stopped)."""
+    return (
+        not r["finished"] and r["status"] != InstructionStatus.DEFERRED and now > _at(r["deadline"])
+    )
+
+
 def _uuid(text: str | None) -> UUID | None:
     return None if text is None else UUID(text)
 
@@ -122,10 +129,18 @@ class Views:
             s.Instruction,
             lead_unit=r["lead"],
             cooperating_units=r["cooperating"],
-            overdue=not r["finished"] and now > _at(r["deadline"]),
+            overdue=_late(r, now),
             pending_extension=None,
             assignees=[],
+            emergency=bool(r.get("emergency")),
+            pending_deferral=None,
+            deferred_remaining_seconds=r.get("deferred_remaining_s"),
         )
+        deferral = r.get("pending_deferral")
+        if deferral is not None:
+            out.pending_deferral = s.PendingDeferral(
+                unit=deferral["unit"], reason=deferral["reason"], at=self.t(_at(deferral["at"]))
+            )
         if pending is not None:
             out.pending_extension = s.PendingExtension(
                 unit=pending["unit"],
@@ -153,7 +168,7 @@ class Views:
             s.InstructionSummary,
             lead_unit=r["lead"],
             assignees=[a["unit"] for a in r["assignees"]],
-            overdue=not r["finished"] and now > _at(r["deadline"]),
+            overdue=_late(r, now),
         )
 
     def inbox(
@@ -168,7 +183,11 @@ class Views:
             deadline = _at(r["deadline"])
             finished = r["status"] in (InstructionStatus.CLOSED, InstructionStatus.CANCELLED)
             left = late = timedelta(0)
-            if not finished and now < deadline:
+            if r["status"] == InstructionStatus.DEFERRED:
+                # The clock is stopped: what was left stays left, nothing is late.
+                finished = True
+                left = timedelta(seconds=r.get("deferred_remaining_s") or 0)
+            elif not finished and now < deadline:
                 left = (
                     deadline - now
                     if r["priority"] == Priority.URGENT

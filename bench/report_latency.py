@@ -18,6 +18,12 @@ run: the same month's facts read as plain rows (each kind of fact's period scann
 its index, every row handed to Python, nothing joined, grouped or counted). The ratio
 of the two says how the report fares against merely reading what it summarises,
 whatever the machine's speed that hour.
+
+The same months are also timed with the report as it stood before ADR 0071's figures
+(no grouping by the cases' kind for the emergency and urgent sections, no count of the
+approved deferrals), in turns with the report of today: the ratio of the two is what the
+new indicators cost. A third of the generated cases are urgent, one in twenty was issued
+under emergency mode, and one in a hundred of the open ones is under a deferral.
 """
 
 # Table names are constants; every value is a bound parameter.
@@ -29,7 +35,7 @@ import argparse
 import os
 import random
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
@@ -42,14 +48,16 @@ from projections.indicators import (
     CASES,
     NUMBERS,
     OPEN_END,
+    STOPPED,
     VERIFICATIONS,
     WARNINGS,
     IndicatorsView,
     epoch,
+    kind_of,
     theme_level_name,
     unit_number_name,
 )
-from projections.reports import Period, resolve_period, unit_report
+from projections.reports import Period, facts, resolve_period, unit_report
 from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.units import UnitsView
 from projections.values import iso
@@ -111,6 +119,9 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
         signed = filed + timedelta(seconds=rng.randrange(60, 4 * 86400))
         closed = signed + timedelta(seconds=rng.randrange(600, 10 * 86400))
         is_open = rng.random() < 0.03
+        priority = rng.choice(("normal", "normal", "urgent"))
+        kind = kind_of(priority, rng.random() < 0.05)
+        deferred = 1 if is_open and rng.random() < 0.01 else 0
         theme, level = ("none", "none")
         if rng.random() < 0.5:
             theme, level = rng.choice(THEMES), str(rng.randint(1, 4))
@@ -130,22 +141,23 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
             rejected = closed - timedelta(hours=6)
             verifications.append(
                 (f"c{n}", seq, unit, unit_no, theme, level, theme_level, iso(rejected),
-                 epoch(rejected), 0, None, None)
+                 epoch(rejected), 0, None, None, kind)
             )  # fmt: skip
             seq, before = seq + 1, epoch(rejected)
         if not is_open:
             verifications.append(
                 (f"c{n}", seq, unit, unit_no, theme, level, theme_level, iso(closed),
-                 epoch(closed), 1, before, None)
+                 epoch(closed), 1, before, None, kind)
             )  # fmt: skip
         cases.append(
-            (f"c{n}", unit, unit_no, "HW", None, 0, rng.choice(("normal", "normal", "urgent")),
+            (f"c{n}", unit, unit_no, "HW", None, 0, priority,
              theme, level, theme_level, "warning" if theme != "none" else "none", iso(filed),
-             epoch(filed), iso(deadline), epoch(deadline), iso(received), iso(signed),
+             epoch(filed), STOPPED if deferred else iso(deadline), epoch(deadline),
+             iso(received), iso(signed),
              epoch(signed), int((signed - received).total_seconds()), rng.randrange(0, 4 * 3600),
              None if is_open else iso(closed), None if is_open else epoch(closed),
              None if is_open else int((closed - filed).total_seconds()), None,
-             OPEN_END if is_open else iso(closed))
+             OPEN_END if is_open else iso(closed), kind, deferred)
         )  # fmt: skip
     with store.transaction() as tx:
         tx.executemany(
@@ -157,8 +169,8 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
             f"INSERT INTO {CASES} (id, unit, unit_no, issuer, parent_id, forwarded, priority, "
             "theme, level, theme_level, theme_from, filed_at, filed_epoch, deadline_at, "
             "due_epoch, received_at, signed_at, signed_epoch, sign_s, sign_work_s, closed_at, "
-            "closed_epoch, close_s, cancelled_at, end_at) "
-            f"VALUES ({', '.join(['?'] * 25)})",
+            "closed_epoch, close_s, cancelled_at, end_at, kind, deferred) "
+            f"VALUES ({', '.join(['?'] * 27)})",
             cases,
         )
         tx.executemany(
@@ -169,8 +181,8 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
         )
         tx.executemany(
             f"INSERT INTO {VERIFICATIONS} (case_id, seq, unit, unit_no, theme, level, "
-            "theme_level, at, at_epoch, accepted, prev_epoch, prev_rejected_epoch) "
-            f"VALUES ({', '.join(['?'] * 12)})",
+            "theme_level, at, at_epoch, accepted, prev_epoch, prev_rejected_epoch, kind) "
+            f"VALUES ({', '.join(['?'] * 13)})",
             verifications,
         )
         tx.executemany(f"INSERT INTO {NUMBERS} (name, no) VALUES (?, ?)", list(numbers.items()))
@@ -196,6 +208,30 @@ def year(rng: random.Random, count: int) -> Iterator[Period]:
 
 
 AS_OF = FIRST_DAY + timedelta(days=SPAN_DAYS)
+
+
+_TODAYS_QUERIES = facts._fact_queries
+_KEYS = "b.bucket, c.theme_level, c.kind"
+
+
+def _queries_before_0071(*args: Any, **kwargs: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """The fact queries without ADR 0071's indicators: grouped by bucket, theme and
+    level only, and the deferred count a scan of nothing."""
+    before = []
+    for sql, params in _TODAYS_QUERIES(*args, **kwargs):
+        sql = sql.replace(f"GROUP BY {_KEYS}", "GROUP BY b.bucket, c.theme_level")
+        sql = sql.replace(_KEYS, "b.bucket, c.theme_level, 0")
+        before.append((sql.replace("AND c.deferred = 1", "AND 0 = 1"), params))
+    return before
+
+
+@contextmanager
+def before_0071() -> Iterator[None]:
+    facts._fact_queries = _queries_before_0071
+    try:
+        yield
+    finally:
+        facts._fact_queries = _TODAYS_QUERIES
 
 
 def timed(store: ViewStore, code: str, periods: Iterator[Period]) -> list[float]:
@@ -241,10 +277,12 @@ def raw_read(store: ViewStore, period: Period) -> int:
 
 def timed_with_baseline(
     store: ViewStore, code: str, periods: Iterator[Period]
-) -> tuple[list[float], list[float]]:
-    """Each period's report and baseline, one after the other, which goes first taking
-    turns (the second finds the month's pages the first brought into the caches)."""
+) -> tuple[list[float], list[float], list[float]]:
+    """Each period's report, the report before ADR 0071 and the baseline, one after the
+    other, which goes first taking turns (a later one finds the month's pages the first
+    brought into the caches)."""
     report_ms: list[float] = []
+    before_ms: list[float] = []
     raw_ms: list[float] = []
 
     def baseline(period: Period) -> None:
@@ -252,13 +290,18 @@ def timed_with_baseline(
         assert raw_read(store, period) > 0
         raw_ms.append((perf_counter() - began) * 1000)
 
+    def report(period: Period) -> None:
+        report_ms.extend(timed(store, code, iter([period])))
+
+    def report_before(period: Period) -> None:
+        with before_0071():
+            before_ms.extend(timed(store, code, iter([period])))
+
+    turns: tuple[Callable[[Period], None], ...] = (report, report_before, baseline)
     for n, period in enumerate(periods):
-        if n % 2:
-            baseline(period)
-        report_ms += timed(store, code, iter([period]))
-        if not n % 2:
-            baseline(period)
-    return report_ms, raw_ms
+        for k in range(3):
+            turns[(n + k) % 3](period)
+    return report_ms, before_ms, raw_ms
 
 
 def p95(values: list[float]) -> float:
@@ -280,8 +323,9 @@ def measure(name: str, store: ViewStore, args: argparse.Namespace) -> bool:
     ]
     for label, code, periods, is_target in cases:
         baseline: list[float] = []
+        before: list[float] = []
         if is_target:
-            millis, baseline = timed_with_baseline(store, code, periods)
+            millis, before, baseline = timed_with_baseline(store, code, periods)
         else:
             millis = timed(store, code, periods)
         verdict = ""
@@ -294,6 +338,14 @@ def measure(name: str, store: ViewStore, args: argparse.Namespace) -> bool:
             f"  (n={len(millis)}){verdict}",
             flush=True,
         )
+        if before:
+            print(
+                f"{name:<9} {'  before ADR 0071':<26} p50 {median(before):7.2f} ms"
+                f"  p95 {p95(before):7.2f} ms  (in turns; with/without the new indicators"
+                f" p50 {median(millis) / median(before):.2f}, p95 "
+                f"{p95(millis) / p95(before):.2f})",
+                flush=True,
+            )
         if baseline:
             print(
                 f"{name:<9} {'  baseline: its facts read':<26} p50 {median(baseline):7.2f} ms"

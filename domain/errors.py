@@ -82,3 +82,8 @@ def check_printable(value: str, what: str) -> None:
     in a text column, so it would stall every view that copies the text."""
     if "\x00" in value:
         raise InvalidValue(f"{what} cannot contain a NUL character")
+
+
+class TimeLimitPassed(InvalidTransition, code="time-limit-passed"):
+    """A step taken after the time allowed for it: a deferral asked or approved once the
+    deadline has passed (the lateness is on the record; a deferral cannot erase it)."""

@@ -7,6 +7,10 @@ unit below them (a child instruction), report progress, ask for an extension, an
 submit a result. The issuer verifies: accepted closes it, rejected sends it back for
 rework. The issuer, or a unit above the issuer, may remind, supervise, park and cancel.
 
+The lead unit may ask the issuer to defer it (缓办: a court case, a season, works that
+wait for funds): an approved deferral stops the deadline clock and keeps the time that
+was left; resuming restarts it with that time (ADR 0071). A refused one changes nothing.
+
 The deadline clock starts at dispatch, not at sign-for. Which units may be addressed
 (down the tree or across to a department, never up) needs the whole network and is
 checked by :mod:`domain.application`; everything about this instruction's own state is
@@ -22,8 +26,8 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.calendar import WorkingCalendar
-from domain.errors import InvalidTransition, InvalidValue, NotPermitted
+from domain.calendar import WorkingCalendar, WorkingDuration
+from domain.errors import InvalidTransition, InvalidValue, NotPermitted, TimeLimitPassed
 from domain.limits import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 from domain.meta import LONGEST_DEADLINE, Meta, derived_id
 
@@ -45,6 +49,7 @@ class InstructionStatus(StrEnum):
     SUBMITTED = "submitted"  # the lead unit submitted its result; waiting for verification
     REWORK = "rework"  # rejected at verification; being handled again
     PARKED = "parked"  # moved to the backlog (seasonal or engineering cases)
+    DEFERRED = "deferred"  # an approved deferral (缓办): the deadline clock is stopped
     CLOSED = "closed"  # verified and accepted: the loop of this instruction is closed
     CANCELLED = "cancelled"
 
@@ -68,6 +73,13 @@ def instruction_id(command_id: str) -> UUID:
 class Instruction(LoopAggregate):
     """One instruction, its assignees' states and its deadline."""
 
+    # Defaults for instructions whose events (or snapshots) predate deferrals and
+    # emergency figures (ADR 0071): each is set on the instance once it changes.
+    emergency: bool = False
+    pending_deferral: dict[str, str] | None = None
+    status_before_deferral: str | None = None
+    deferred_remaining_s: int | None = None
+
     class Issued(LoopAggregate.Created):
         issuer: str
         lead: str
@@ -78,6 +90,8 @@ class Instruction(LoopAggregate):
         deadline: datetime
         warning_ids: list[UUID]
         parent_id: UUID | None
+        #: Issued under a scenario's emergency mode, or forwarded from such a case.
+        emergency: bool = False
 
     class SignedFor(LoopAggregate.Event):
         unit: str
@@ -138,6 +152,21 @@ class Instruction(LoopAggregate):
     class Resumed(LoopAggregate.Event):
         note: str
 
+    class DeferralRequested(LoopAggregate.Event):
+        unit: str
+        reason: str
+
+    class DeferralDecided(LoopAggregate.Event):
+        granted: bool
+        note: str
+        #: The time left when the clock stopped: working seconds, clock seconds if urgent.
+        remaining_s: int
+
+    class DeferralEnded(LoopAggregate.Event):
+        #: The deadline restarted with the time that was left.
+        deadline: datetime
+        note: str
+
     class Cancelled(LoopAggregate.Event):
         reason: str
 
@@ -158,6 +187,7 @@ class Instruction(LoopAggregate):
         warning_ids: list[UUID],
         parent_id: UUID | None,
         meta: Meta,
+        emergency: bool = False,
     ) -> None:
         self.issuer = issuer
         self.lead = lead
@@ -187,6 +217,10 @@ class Instruction(LoopAggregate):
         self.signed_at: datetime | None = None
         self.submitted_at: datetime | None = None
         self.closed_at: datetime | None = None
+        self.emergency = emergency
+        self.pending_deferral: dict[str, str] | None = None
+        self.status_before_deferral: str | None = None
+        self.deferred_remaining_s: int | None = None
 
     @classmethod
     def issue(
@@ -202,6 +236,7 @@ class Instruction(LoopAggregate):
         warning_ids: list[UUID] | None,
         parent_id: UUID | None,
         meta: Meta,
+        emergency: bool = False,
     ) -> Instruction:
         """Issue a new instruction; the caller has checked the units and the direction."""
         cooperating = list(cooperating or [])
@@ -231,6 +266,7 @@ class Instruction(LoopAggregate):
             warning_ids=list(dict.fromkeys(warning_ids or [])),
             parent_id=parent_id,
             meta=meta,
+            emergency=emergency,
         )
 
     # -- state questions -------------------------------------------------------------
@@ -239,9 +275,14 @@ class Instruction(LoopAggregate):
     def is_finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def is_deferred(self) -> bool:
+        """Under an approved deferral: the deadline clock is stopped."""
+        return self.status == InstructionStatus.DEFERRED
+
     def overdue_by(self, now: datetime, calendar: WorkingCalendar) -> timedelta:
         """How late the instruction is now: working time, or clock time when urgent."""
-        if self.is_finished or now <= self.deadline:
+        if self.is_finished or self.is_deferred or now <= self.deadline:
             return timedelta(0)
         if self.priority == Priority.URGENT:
             return now - self.deadline
@@ -249,6 +290,8 @@ class Instruction(LoopAggregate):
 
     def time_left(self, now: datetime, calendar: WorkingCalendar) -> timedelta:
         """Time left before the deadline: working time, or clock time when urgent."""
+        if self.is_deferred:
+            return timedelta(seconds=self.deferred_remaining_s or 0)
         if self.is_finished or now >= self.deadline:
             return timedelta(0)
         if self.priority == Priority.URGENT:
@@ -256,7 +299,7 @@ class Instruction(LoopAggregate):
         return calendar.time_left(self.deadline, now)
 
     def is_overdue(self, now: datetime) -> bool:
-        return not self.is_finished and now > self.deadline
+        return not self.is_finished and not self.is_deferred and now > self.deadline
 
     # -- guards ----------------------------------------------------------------------
 
@@ -273,6 +316,10 @@ class Instruction(LoopAggregate):
         if self.status == InstructionStatus.PARKED:
             raise InvalidTransition(
                 f"instruction {self.title!r} is parked; it must be resumed before you {doing}"
+            )
+        if self.status == InstructionStatus.DEFERRED:
+            raise InvalidTransition(
+                f"instruction {self.title!r} is deferred; it must be resumed before you {doing}"
             )
 
     def _check_assignee(self, unit: str, *statuses: AssigneeStatus, doing: str) -> None:
@@ -407,6 +454,11 @@ class Instruction(LoopAggregate):
         self.check_issuer(meta.unit, "decide an extension")
         if self.pending_extension is None:
             raise InvalidTransition("no extension request is waiting for a decision")
+        if self.is_deferred:
+            raise InvalidTransition(
+                f"instruction {self.title!r} is deferred and its clock stopped; "
+                "resume it before you decide an extension"
+            )
         requested = datetime.fromisoformat(self.pending_extension["deadline"])
         note = check_text(note, "the reason for denying", MAX_NOTE, required=not granted)
         # A grant never shortens the deadline, whatever happened since the request.
@@ -435,6 +487,8 @@ class Instruction(LoopAggregate):
         if unit == self.lead:
             self.status = InstructionStatus.SUBMITTED
             self.submitted_at = meta.occurred_at
+            # The holder went on and finished: a deferral it asked for lapses.
+            self.pending_deferral = None
 
     # -- the issuer's commands -------------------------------------------------------
 
@@ -463,6 +517,7 @@ class Instruction(LoopAggregate):
             self.status = InstructionStatus.CLOSED
             self.closed_at = meta.occurred_at
             self.pending_extension = None
+            self.pending_deferral = None
         else:
             self.assignees[self.lead] = AssigneeStatus.SIGNED
             self.status = InstructionStatus.REWORK
@@ -516,16 +571,94 @@ class Instruction(LoopAggregate):
         self.status_before_park = self.status
         self.status = InstructionStatus.PARKED
 
-    def resume(self, note: str | None, meta: Meta) -> None:
+    def resume(self, note: str | None, meta: Meta, calendar: WorkingCalendar | None = None) -> None:
+        """Take a parked instruction off the backlog, or end an approved deferral: the
+        clock restarts with the time that was left when it stopped (ADR 0071)."""
         self._check_live("resume it")
+        note = check_text(note, "the note", MAX_NOTE, required=False)
+        if self.status == InstructionStatus.DEFERRED:
+            left = timedelta(seconds=self.deferred_remaining_s or 0)
+            if self.priority == Priority.URGENT or calendar is None:
+                deadline = meta.occurred_at + left
+            else:
+                deadline = calendar.add(meta.occurred_at, _working(left))
+            self._deferral_ended(deadline=deadline, note=note, meta=meta)
+            return
         if self.status != InstructionStatus.PARKED:
-            raise InvalidTransition("only a parked instruction can be resumed")
-        self._resumed(note=check_text(note, "the note", MAX_NOTE, required=False), meta=meta)
+            raise InvalidTransition("only a parked or deferred instruction can be resumed")
+        self._resumed(note=note, meta=meta)
 
     @event(Resumed)
     def _resumed(self, note: str, meta: Meta) -> None:
         self.status = InstructionStatus(self.status_before_park or InstructionStatus.DISPATCHED)
         self.status_before_park = None
+
+    # -- deferral (缓办, ADR 0071) --------------------------------------------------------
+
+    def request_deferral(self, unit: str, reason: str, meta: Meta) -> None:
+        """The lead unit, holding the case, asks the issuer to stop its clock."""
+        self._check_working("ask to defer it")
+        if unit != self.lead:
+            if unit in self.assignees:
+                raise NotPermitted(
+                    f"only the lead unit {self.lead} may ask to defer this instruction"
+                )
+            raise NotPermitted(f"unit {unit} is not an assignee of this instruction")
+        self._check_assignee(unit, AssigneeStatus.SIGNED, doing="ask to defer it")
+        if self.pending_deferral is not None:
+            raise InvalidTransition("a deferral request is already waiting for a decision")
+        if meta.occurred_at >= self.deadline:
+            raise TimeLimitPassed(
+                "the deadline has passed; a deferral must be asked before it, "
+                "an overdue case stays overdue"
+            )
+        reason = check_text(reason, "the reason for deferring", MAX_NOTE, required=True)
+        self._deferral_requested(unit=unit, reason=reason, meta=meta)
+
+    @event(DeferralRequested)
+    def _deferral_requested(self, unit: str, reason: str, meta: Meta) -> None:
+        self.pending_deferral = {"unit": unit, "reason": reason, "at": meta.occurred_at.isoformat()}
+
+    def decide_deferral(
+        self, granted: bool, note: str | None, meta: Meta, calendar: WorkingCalendar
+    ) -> None:
+        """The issuer approves (the clock stops, keeping the time left) or refuses."""
+        self._check_live("decide a deferral")
+        self.check_issuer(meta.unit, "decide a deferral")
+        if self.pending_deferral is None:
+            raise InvalidTransition("no deferral request is waiting for a decision")
+        if self.status not in (InstructionStatus.IN_PROGRESS, InstructionStatus.REWORK):
+            raise InvalidTransition(
+                f"instruction {self.title!r} is {self.status.replace('_', ' ')}; a deferral "
+                "is decided only on a case being handled"
+            )
+        note = check_text(note, "the reason for refusing", MAX_NOTE, required=not granted)
+        remaining = 0
+        if granted:
+            if meta.occurred_at >= self.deadline:
+                raise TimeLimitPassed(
+                    "the deadline passed while the request waited; it can only be refused"
+                )
+            left = self.time_left(meta.occurred_at, calendar)
+            remaining = left // timedelta(seconds=1)
+        self._deferral_decided(granted=granted, note=note, remaining_s=remaining, meta=meta)
+
+    @event(DeferralDecided)
+    def _deferral_decided(self, granted: bool, note: str, remaining_s: int, meta: Meta) -> None:
+        self.pending_deferral = None
+        if granted:
+            self.status_before_deferral = self.status
+            self.status = InstructionStatus.DEFERRED
+            self.deferred_remaining_s = remaining_s
+
+    @event(DeferralEnded)
+    def _deferral_ended(self, deadline: datetime, note: str, meta: Meta) -> None:
+        self.status = InstructionStatus(
+            self.status_before_deferral or InstructionStatus.IN_PROGRESS
+        )
+        self.status_before_deferral = None
+        self.deferred_remaining_s = None
+        self.deadline = deadline
 
     def cancel(self, reason: str, meta: Meta) -> None:
         self._check_live("cancel it")
@@ -536,11 +669,18 @@ class Instruction(LoopAggregate):
     def _cancelled(self, reason: str, meta: Meta) -> None:
         self.status = InstructionStatus.CANCELLED
         self.pending_extension = None
+        self.pending_deferral = None
 
 
 def _check_not_too_far(deadline: datetime, meta: Meta) -> None:
     if deadline > meta.occurred_at + LONGEST_DEADLINE:
         raise InvalidValue("a deadline cannot lie more than ten years ahead")
+
+
+def _working(left: timedelta) -> WorkingDuration:
+    """Working time left as a duration to add on the calendar (seconds, never days:
+    a day of the calendar is its day length, and the seconds already count it)."""
+    return WorkingDuration(seconds=max(0, left // timedelta(seconds=1)))
 
 
 def _assignee_phrase(status: str) -> str:

@@ -1,7 +1,7 @@
 """The instructions' and dispositions' use cases: issue, forward, link to a warning,
 sign for, return, redirect, report, request and decide extensions, submit, verify, and
 the issuer's reminders, supervision, parking and cancelling (down the tree of forwarded
-parts)."""
+parts), and deferrals asked by the lead unit and decided by the issuer (ADR 0071)."""
 
 from __future__ import annotations
 
@@ -84,8 +84,12 @@ class InstructionCases(WarningCases):
         cooperating_units: list[str] | None = None,
         warning_ids: list[UUID] | None = None,
         parent_id: UUID | None = None,
+        emergency: bool = False,
     ) -> Outcome:
-        """Issue an instruction from the actor's unit; the clock starts now."""
+        """Issue an instruction from the actor's unit; the clock starts now.
+
+        ``emergency``: issued under a scenario's emergency mode (the playbook runner
+        says so); a part forwarded from an emergency case is one too."""
         new_id = instruction_id(ctx.command_id)
         start = ctx.business_time()
 
@@ -138,6 +142,7 @@ class InstructionCases(WarningCases):
                 warning_ids=[w.id for w in warnings],
                 parent_id=parent_id,
                 meta=meta,
+                emergency=emergency or (parent is not None and parent.emergency),
             )
             touched.append(instruction)
             if parent is not None:
@@ -381,9 +386,29 @@ class InstructionCases(WarningCases):
     def resume(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
         def act(i: Instruction, meta: Meta) -> None:
             self._check_issuer_or_superior(i, ctx.actor.unit, "resume it")
-            i.resume(note, meta)
+            i.resume(note, meta, self.calendar)
 
         return self._on_instruction(ctx, iid, "Resume", act)
+
+    def request_deferral(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
+        """The lead unit asks the issuer to defer the case (缓办), with its reason."""
+        return self._on_instruction(
+            ctx,
+            iid,
+            "RequestDeferral",
+            lambda i, m: i.request_deferral(ctx.actor.unit, reason, m),
+        )
+
+    def decide_deferral(
+        self, ctx: Context, iid: UUID, *, granted: bool, note: str | None = None
+    ) -> Outcome:
+        """The issuer approves (the clock stops) or refuses (nothing changes) a deferral."""
+        return self._on_instruction(
+            ctx,
+            iid,
+            "DecideDeferral",
+            lambda i, m: i.decide_deferral(granted, note, m, self.calendar),
+        )
 
     def cancel_instruction(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
         """Cancel an instruction and, with it, every open instruction forwarded from it."""

@@ -129,6 +129,7 @@ class PlaybookRunner:
                 priority=priority,
                 deadline=deadline,
                 warning_ids=[w.id],
+                emergency=emergency,
             )
         except DomainError as e:
             # One unit that cannot take it (deactivated, out of reach) must not stop the rest.

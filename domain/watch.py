@@ -12,7 +12,8 @@ Each act is a command of the command center given by the system (person ``closed
 role ``system``, in the unit entitled to act), with an id derived from the instruction,
 its deadline and the act: run twice, across restarts or by two watchers at once, it
 happens once. A new deadline (an extension granted) is a new deadline to watch.
-Parked instructions are not watched: their clock is stopped.
+Parked and deferred instructions are not watched: their clock is stopped (a deferral
+resumed has a new deadline, watched anew; ADR 0071).
 
 Which instructions are open is asked of ``open_instructions`` when the composition root
 gives one (the instructions read model); otherwise it is read from the log (every
@@ -120,7 +121,7 @@ class DeadlineWatch:
             if i.is_finished:
                 self._open.discard(iid)
                 continue
-            if i.status == InstructionStatus.PARKED:
+            if i.status in (InstructionStatus.PARKED, InstructionStatus.DEFERRED):
                 continue
             done += self._watch(i, at)
         return done

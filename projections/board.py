@@ -194,12 +194,15 @@ def _raised_series(tx: Tx, starts: list[datetime], units: dict[int, str]) -> lis
 
 
 def _due_series(tx: Tx, spans: list[tuple[int, int]], units: dict[int, str]) -> list[int]:
-    """Per span [a, b): cases due in it, and of them closed on time; as the reports
-    count them (a case cancelled before its deadline is not due)."""
+    """Per span [a, b): cases due in it less those an approved deferral holds (the
+    on-time denominator, ADR 0071), and of them closed on time; as the reports count
+    them (a case cancelled before its deadline is not due)."""
     sums = []
     params: list[Any] = []
     for a, b in spans:
-        sums.append("SUM(CASE WHEN due_epoch >= ? AND due_epoch < ? THEN 1 ELSE 0 END)")
+        sums.append(
+            "SUM(CASE WHEN due_epoch >= ? AND due_epoch < ? AND deferred = 0 THEN 1 ELSE 0 END)"
+        )
         sums.append(
             "SUM(CASE WHEN due_epoch >= ? AND due_epoch < ? AND closed_epoch < ? "
             "AND closed_at <= deadline_at THEN 1 ELSE 0 END)"

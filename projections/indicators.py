@@ -20,6 +20,13 @@ code and the theme and level, each row carries small whole numbers for them (``u
 ``theme_level``, from the view's own table of numbers, ``indicator_numbers``): the
 reports' indexes are led by them and group by them, and an index of integers costs
 SQLite about two thirds of the work of one of texts (ADR 0024).
+
+Each case also carries its ``kind`` (bit 1: urgent priority, bit 2: issued under
+emergency mode), which the reports group by to rate those cases on their own, and
+whether an approved deferral stops its clock now (``deferred``): such a case keeps its
+deadline at approval in ``due_epoch`` (it is counted as due, then taken out of the
+on-time denominator) while ``deadline_at`` reads as no deadline at all, so that no
+moment finds it overdue (ADR 0071).
 """
 
 # Table names are constants; every value is a bound parameter.
@@ -48,6 +55,18 @@ NONE = "none"
 #: ``end_at`` of a case still open: later than any instant, so that "open at t" is
 #: one range on the index, ``end_at > t``.
 OPEN_END = "9999-12-31T23:59:59.999999+00:00"
+#: ``deadline_at`` of a case whose clock a deferral stopped: no moment lies past it.
+STOPPED = OPEN_END
+
+#: The bits of a case's ``kind``.
+URGENT_KIND = 1
+EMERGENCY_KIND = 2
+
+
+def kind_of(priority: str, emergency: bool) -> int:
+    """A case's kind: which of the reports' own sections it is also counted in."""
+    return (URGENT_KIND if priority == "urgent" else 0) | (EMERGENCY_KIND if emergency else 0)
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -146,7 +165,8 @@ class IndicatorsView(View):
     """Facts per case for the standard indicators, rolled up by :mod:`projections.reports`."""
 
     name = "indicators"
-    version = 2  # 2: unit_no, theme_level and indicator_numbers (ADR 0024)
+    # 2: unit_no, theme_level and indicator_numbers (ADR 0024); 3: kind, deferred (0071)
+    version = 3
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -159,32 +179,35 @@ class IndicatorsView(View):
         "received_at TEXT NOT NULL, "
         "signed_at TEXT, signed_epoch BIGINT, sign_s BIGINT, sign_work_s BIGINT, "
         "closed_at TEXT, closed_epoch BIGINT, close_s BIGINT, "
-        "cancelled_at TEXT, end_at TEXT NOT NULL)",
+        "cancelled_at TEXT, end_at TEXT NOT NULL, "
+        "kind INTEGER NOT NULL DEFAULT 0, deferred INTEGER NOT NULL DEFAULT 0)",
         # Each report query is a range of one of these, and finds every column it needs
         # in the index itself (covering): no lookup of the table row per case.
         f"CREATE INDEX IF NOT EXISTS {CASES}_filed "
-        f"ON {CASES} (unit_no, filed_epoch, theme_level, forwarded)",
+        f"ON {CASES} (unit_no, filed_epoch, theme_level, kind, forwarded)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_due ON {CASES} "
-        "(unit_no, due_epoch, theme_level, closed_epoch, closed_at, deadline_at, cancelled_at)",
+        "(unit_no, due_epoch, theme_level, kind, closed_epoch, closed_at, deadline_at, "
+        "cancelled_at, deferred)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_signed ON {CASES} "
-        "(unit_no, signed_epoch, theme_level, priority, sign_s, sign_work_s)",
+        "(unit_no, signed_epoch, theme_level, kind, priority, sign_s, sign_work_s)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_closed "
-        f"ON {CASES} (unit_no, closed_epoch, theme_level, close_s)",
+        f"ON {CASES} (unit_no, closed_epoch, theme_level, kind, close_s)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_open "
-        f"ON {CASES} (unit_no, end_at, deadline_at, filed_at, theme_level)",
+        f"ON {CASES} (unit_no, end_at, deadline_at, filed_at, theme_level, kind)",
         # The same facts led by the period (ADRs 0018, 0023): when a subtree holds most
         # of the units, one range of the period beats a range per unit, and the planner
         # chooses. For "overdue now", the period is the cases open after the moment.
         f"CREATE INDEX IF NOT EXISTS {CASES}_open_t "
-        f"ON {CASES} (end_at, unit_no, deadline_at, filed_at, theme_level)",
+        f"ON {CASES} (end_at, unit_no, deadline_at, filed_at, theme_level, kind)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_filed_t "
-        f"ON {CASES} (filed_epoch, unit_no, theme_level, forwarded)",
+        f"ON {CASES} (filed_epoch, unit_no, theme_level, kind, forwarded)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_due_t ON {CASES} "
-        "(due_epoch, unit_no, theme_level, closed_epoch, closed_at, deadline_at, cancelled_at)",
+        "(due_epoch, unit_no, theme_level, kind, closed_epoch, closed_at, deadline_at, "
+        "cancelled_at, deferred)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_signed_t ON {CASES} "
-        "(signed_epoch, unit_no, theme_level, priority, sign_s, sign_work_s)",
+        "(signed_epoch, unit_no, theme_level, kind, priority, sign_s, sign_work_s)",
         f"CREATE INDEX IF NOT EXISTS {CASES}_closed_t "
-        f"ON {CASES} (closed_epoch, unit_no, theme_level, close_s)",
+        f"ON {CASES} (closed_epoch, unit_no, theme_level, kind, close_s)",
         f"CREATE TABLE IF NOT EXISTS {WARNINGS} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, unit_no BIGINT NOT NULL, "
         "theme TEXT NOT NULL, level TEXT NOT NULL, theme_level BIGINT NOT NULL, "
@@ -209,11 +232,11 @@ class IndicatorsView(View):
         "unit_no BIGINT NOT NULL, theme TEXT NOT NULL, level TEXT NOT NULL, "
         "theme_level BIGINT NOT NULL, at TEXT NOT NULL, at_epoch BIGINT NOT NULL, "
         "accepted INTEGER NOT NULL, prev_epoch BIGINT, prev_rejected_epoch BIGINT, "
-        "PRIMARY KEY (case_id, seq))",
+        "kind INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (case_id, seq))",
         f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at ON {VERIFICATIONS} "
-        "(unit_no, at_epoch, theme_level, prev_epoch, accepted, prev_rejected_epoch)",
+        "(unit_no, at_epoch, theme_level, kind, prev_epoch, accepted, prev_rejected_epoch)",
         f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at_t ON {VERIFICATIONS} "
-        "(at_epoch, unit_no, theme_level, prev_epoch, accepted, prev_rejected_epoch)",
+        "(at_epoch, unit_no, theme_level, kind, prev_epoch, accepted, prev_rejected_epoch)",
         f"CREATE TABLE IF NOT EXISTS {NUMBERS} (name TEXT PRIMARY KEY, no BIGINT NOT NULL UNIQUE)",
     ]
 
@@ -396,6 +419,8 @@ class IndicatorsView(View):
                 "close_s": None,
                 "cancelled_at": None,
                 "end_at": OPEN_END,
+                "kind": kind_of(event.priority, event.emergency),
+                "deferred": 0,
             }
         )
 
@@ -468,6 +493,7 @@ class IndicatorsView(View):
                 "accepted": 1 if event.accepted else 0,
                 "prev_epoch": None,
                 "prev_rejected_epoch": None,
+                "kind": case["kind"],
             }
         )
         chain_verifications(rows)
@@ -477,6 +503,20 @@ class IndicatorsView(View):
             case["closed_epoch"] = at_epoch
             case["close_s"] = seconds_between(filed, at)
             case["end_at"] = at_iso
+
+    @_change.register
+    def _(self, event: Instruction.DeferralDecided, tx: Tx) -> None:
+        if event.granted and (case := self._case(tx, event)) is not None:
+            # The clock stops: still due at its deadline of now, never overdue.
+            case["deferred"] = 1
+            case["deadline_at"] = STOPPED
+
+    @_change.register
+    def _(self, event: Instruction.DeferralEnded, tx: Tx) -> None:
+        if (case := self._case(tx, event)) is not None:
+            case["deferred"] = 0
+            case["deadline_at"] = iso(event.deadline)
+            case["due_epoch"] = epoch(event.deadline)
 
     @_change.register
     def _(self, event: Instruction.Cancelled, tx: Tx) -> None:
@@ -510,6 +550,8 @@ CASE_COLUMNS = [
     "close_s",
     "cancelled_at",
     "end_at",
+    "kind",
+    "deferred",
 ]
 WARNING_COLUMNS = [
     "id",
@@ -537,6 +579,7 @@ VERIFICATION_COLUMNS = [
     "accepted",
     "prev_epoch",
     "prev_rejected_epoch",
+    "kind",
 ]
 
 
@@ -572,5 +615,7 @@ _CASE_CHANGES = frozenset(
         Instruction.ExtensionDecided,
         Instruction.Verified,
         Instruction.Cancelled,
+        Instruction.DeferralDecided,
+        Instruction.DeferralEnded,
     }
 )

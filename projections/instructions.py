@@ -23,7 +23,8 @@ COLUMNS = (
     "id, position, version, status, issuer, lead, cooperating, title, content, priority, "
     "deadline, original_deadline, issued_at, signed_at, submitted_at, closed_at, finished, "
     "warning_ids, parent_id, children, open_children, pending_extension, reminders, "
-    "supervised_by, rework_count, status_before_park, loop_id, last_position"
+    "supervised_by, rework_count, status_before_park, loop_id, last_position, "
+    "emergency, pending_deferral, status_before_deferral, deferred_remaining_s"
 )
 
 
@@ -31,7 +32,7 @@ class InstructionsView(View):
     """One row per instruction, and one per assignee of it (its own state and disposition)."""
 
     name = "instructions"
-    version = 1
+    version = 2  # 2: emergency and deferrals (ADR 0071)
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS instructions ("
@@ -43,7 +44,9 @@ class InstructionsView(View):
         "finished INTEGER NOT NULL, warning_ids TEXT NOT NULL, parent_id TEXT, "
         "children TEXT NOT NULL, open_children TEXT NOT NULL, pending_extension TEXT, "
         "reminders INTEGER NOT NULL, supervised_by TEXT, rework_count INTEGER NOT NULL, "
-        "status_before_park TEXT, loop_id TEXT NOT NULL, last_position BIGINT NOT NULL)",
+        "status_before_park TEXT, loop_id TEXT NOT NULL, last_position BIGINT NOT NULL, "
+        "emergency INTEGER NOT NULL DEFAULT 0, pending_deferral TEXT, "
+        "status_before_deferral TEXT, deferred_remaining_s BIGINT)",
         "CREATE INDEX IF NOT EXISTS instructions_position ON instructions (position)",
         "CREATE INDEX IF NOT EXISTS instructions_issuer ON instructions (issuer, position)",
         "CREATE TABLE IF NOT EXISTS instruction_assignees ("
@@ -163,6 +166,10 @@ class InstructionsView(View):
                 "status_before_park": None,
                 "loop_id": str(event.meta.loop_id),
                 "last_position": self.at,
+                "emergency": 1 if event.emergency else 0,
+                "pending_deferral": None,
+                "status_before_deferral": None,
+                "deferred_remaining_s": None,
             }
         )
         self._assignees.put(
@@ -256,6 +263,8 @@ class InstructionsView(View):
             return
         self._assignee(tx, event, event.unit, AssigneeStatus.SUBMITTED.value)
         self._lead_status(row, event, event.unit, InstructionStatus.SUBMITTED.value, "submitted_at")
+        if row["lead"] == event.unit:
+            row["pending_deferral"] = None  # the request lapses, as the domain has it
 
     @_change.register
     def _(self, event: Instruction.Verified, tx: Tx) -> None:
@@ -270,6 +279,7 @@ class InstructionsView(View):
             row["closed_at"] = iso(event.meta.occurred_at)
             row["finished"] = 1
             row["pending_extension"] = None
+            row["pending_deferral"] = None
         else:
             for assignee in units:
                 if assignee["lead"] == 1:
@@ -306,6 +316,36 @@ class InstructionsView(View):
             row["status"] = InstructionStatus.CANCELLED.value
             row["finished"] = 1
             row["pending_extension"] = None
+            row["pending_deferral"] = None
+
+    @_change.register
+    def _(self, event: Instruction.DeferralRequested, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            pending = {
+                "unit": event.unit,
+                "reason": event.reason,
+                "at": iso(event.meta.occurred_at),
+            }
+            row["pending_deferral"] = dumps(pending)
+
+    @_change.register
+    def _(self, event: Instruction.DeferralDecided, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is None:
+            return
+        row["pending_deferral"] = None
+        if event.granted:
+            row["status_before_deferral"] = row["status"]
+            row["status"] = InstructionStatus.DEFERRED.value
+            row["deferred_remaining_s"] = event.remaining_s
+
+    @_change.register
+    def _(self, event: Instruction.DeferralEnded, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            before = row["status_before_deferral"]
+            row["status"] = before if before is not None else InstructionStatus.IN_PROGRESS.value
+            row["status_before_deferral"] = None
+            row["deferred_remaining_s"] = None
+            row["deadline"] = iso(event.deadline)
 
 
 INSTRUCTION_COLUMNS = COLUMNS.split(", ")
@@ -329,5 +369,8 @@ FOLLOWED = frozenset(
         Instruction.Parked,
         Instruction.Resumed,
         Instruction.Cancelled,
+        Instruction.DeferralRequested,
+        Instruction.DeferralDecided,
+        Instruction.DeferralEnded,
     }
 )

@@ -230,7 +230,7 @@ def instructions(
     where.equal("issuer", issuer)
     where.equal("status", None if status is None else str(status))
     if overdue is not None and overdue_at is not None:
-        late = "(finished = 0 AND deadline < ?)"
+        late = "(finished = 0 AND status <> 'deferred' AND deadline < ?)"
         where.add(late if overdue else f"NOT {late}", iso(overdue_at))
     page, next_cursor = _newest_first(tx, INSTRUCTION_COLUMNS, "instructions", where, cursor, limit)
     _with_assignees(tx, page)
@@ -275,6 +275,8 @@ def _instruction(row: Row) -> Row:
         row[column] = json.loads(row[column])
     pending = row["pending_extension"]
     row["pending_extension"] = None if pending is None else json.loads(pending)
+    deferral = row.get("pending_deferral")
+    row["pending_deferral"] = None if deferral is None else json.loads(deferral)
     row["finished"] = bool(row["finished"])
     return row
 
@@ -337,7 +339,10 @@ def inbox(
     for clause, value in (
         (" AND i.status = ?", status),
         (" AND i.priority = ?", priority),
-        (" AND i.finished = 0 AND i.deadline < ?", None if overdue_at is None else iso(overdue_at)),
+        (
+            " AND i.finished = 0 AND i.status <> 'deferred' AND i.deadline < ?",
+            None if overdue_at is None else iso(overdue_at),
+        ),
         # Either store's LIKE, the case of Latin letters aside (SQLite's ignores it).
         (
             " AND LOWER(i.title) LIKE ? ESCAPE '\\'",
@@ -349,7 +354,7 @@ def inbox(
             live_params.append(value)
     columns = (
         "id, title, status, issuer, lead, priority, deadline, issued_at, supervised_by, "
-        "rework_count, reminders, version, position"
+        "rework_count, reminders, version, position, deferred_remaining_s"
     )
     prefixed = ", ".join(f"i.{c.strip()}" for c in columns.split(","))
     places: list[tuple[str, int] | None] = (

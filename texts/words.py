@@ -44,6 +44,7 @@ STEPS = (
     "CloseAccount",
     "CloseWarning",
     "DeactivateUnit",
+    "DecideDeferral",
     "DecideExtension",
     "DeleteSubscription",
     "DisableSubscription",
@@ -70,6 +71,7 @@ STEPS = (
     "Remind",
     "RenameUnit",
     "ReportProgress",
+    "RequestDeferral",
     "RequestExtension",
     "ResolveWarning",
     "Resume",
@@ -98,6 +100,7 @@ INDICATORS = (
     "closed",
     "closure_rate",
     "closed_on_time",
+    "deferred",
     "on_time_closure_rate",
     "verified",
     "reworked",
@@ -112,7 +115,7 @@ INDICATORS = (
     "time_to_close",
     "overdue_now",
 )
-REPORT_SECTIONS = ("total", "own")
+REPORT_SECTIONS = ("total", "own", "emergency", "urgent")
 
 #: What a loop's member is, as the loop index names it (``projections/loops.py``), and
 #: "other" for an event of no known kind: the timeline page shows it as a word.

@@ -82,11 +82,15 @@ def countdown(
     deadline: datetime,
     now: datetime,
     calendar: WorkingCalendar,
+    stopped_left: timedelta | None = None,
 ) -> Countdown:
-    """The countdown of an instruction in this state, by the domain's measure."""
+    """The countdown of an instruction in this state, by the domain's measure
+    (``stopped_left``: a deferral stopped the clock with that much left, ADR 0071)."""
     working = priority != Priority.URGENT
     if status in FINISHED:
         return Countdown("done", timedelta(0), timedelta(0), working, False)
+    if stopped_left is not None:
+        return Countdown("ok", stopped_left, timedelta(0), working, False)
 
     def between(a: datetime, b: datetime) -> timedelta:
         return calendar.working_time_between(a, b) if working else b - a

@@ -9,6 +9,7 @@ narrows it by status, priority, overdue and words of the title.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -115,6 +116,12 @@ def inbox_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
                     deadline=item.deadline,
                     now=at,
                     calendar=calendar,
+                    # Deferred: the clock is stopped with this much left (ADR 0071).
+                    stopped_left=(
+                        timedelta(seconds=item.time_left_seconds)
+                        if item.status == InstructionStatus.DEFERRED
+                        else None
+                    ),
                 ),
             )
             for item in items

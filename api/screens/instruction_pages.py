@@ -14,6 +14,7 @@ instruction is the not-found page), and shows as buttons the steps
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -222,6 +223,11 @@ def draw_instruction(
             deadline=shown.deadline,
             now=at,
             calendar=center.calendar,
+            stopped_left=(
+                timedelta(seconds=shown.deferred_remaining_seconds)
+                if shown.deferred_remaining_seconds is not None
+                else None
+            ),
         ),
         steps=steps,
         open_step=open_step,

@@ -51,6 +51,7 @@ REQUIRED = {
     "progress": ("note",),
     "actions": ("text",),
     "extension-requests": ("deadline", "reason"),
+    "deferral-requests": ("reason",),
     "submit": ("result",),
     "redirect": ("lead_unit",),
     "forward": ("to_unit",),
@@ -58,7 +59,11 @@ REQUIRED = {
     "cancel": ("reason",),
 }
 #: A "no" that must say why: a denied extension, a result sent back for rework.
-NO_NEEDS_NOTE = {"extension-decisions": "granted", "verify": "accepted"}
+NO_NEEDS_NOTE = {
+    "extension-decisions": "granted",
+    "deferral-decisions": "granted",
+    "verify": "accepted",
+}
 
 
 def _prepared(step: str, fields: dict[str, Any], page: Page, zone: str) -> dict[str, Any]:

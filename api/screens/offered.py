@@ -37,10 +37,12 @@ ROLE_OF = {
     "progress": HANDLER,
     "actions": HANDLER,
     "extension-requests": HANDLER,
+    "deferral-requests": HANDLER,
     "forward": HANDLER,
     "submit": HANDLER,
     "redirect": DISPATCHER,
     "extension-decisions": DISPATCHER,
+    "deferral-decisions": DISPATCHER,
     "verify": DISPATCHER,
     "remind": DISPATCHER,
     "supervise": DISPATCHER,
@@ -49,6 +51,8 @@ ROLE_OF = {
     "cancel": DISPATCHER,
 }
 STEPS = tuple(ROLE_OF)
+#: The states of a case its lead is handling: a deferral is decided only then.
+HOLDING = (InstructionStatus.IN_PROGRESS, InstructionStatus.REWORK)
 
 
 def instructable_units(
@@ -91,7 +95,10 @@ def _own_disposition_open(center: CommandCenter, i: Instruction, unit: str) -> b
 def _handler_steps(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> set[str]:
     """The assignee's steps: the unit's own state on the instruction decides."""
     mine = i.assignees.get(unit)
-    working = i.status not in FINISHED and i.status != InstructionStatus.PARKED
+    working = i.status not in FINISHED and i.status not in (
+        InstructionStatus.PARKED,
+        InstructionStatus.DEFERRED,
+    )
     if mine is None or not working:
         return set()
     steps: set[str] = set()
@@ -104,6 +111,9 @@ def _handler_steps(center: CommandCenter, i: Instruction, unit: str, at: datetim
     if mine == AssigneeStatus.SIGNED:
         if i.pending_extension is None:
             steps.add("extension-requests")
+        # The lead holding the case, before its deadline, with no request waiting.
+        if unit == i.lead and i.pending_deferral is None and at < i.deadline:
+            steps.add("deferral-requests")
         if not (unit == i.lead and i.open_children):
             steps.add("submit")
         # A part forwarded is due no later than this one, and not in the past.
@@ -130,11 +140,15 @@ def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str) -> set[s
     if i.status in FINISHED:
         return set()
     parked = i.status == InstructionStatus.PARKED
+    # Deferred, the clock is stopped: resumed as a parked case is, nothing else moves.
+    paused = parked or i.status == InstructionStatus.DEFERRED
     steps: set[str] = set()
     if unit == i.issuer:
-        if i.pending_extension is not None:
+        if i.pending_extension is not None and not i.is_deferred:
             steps.add("extension-decisions")
-        if not parked:
+        if i.pending_deferral is not None and i.status in HOLDING:
+            steps.add("deferral-decisions")
+        if not paused:
             if i.status == InstructionStatus.SUBMITTED and not i.open_children:
                 steps.add("verify")
             if _may_redirect(center, i):
@@ -143,7 +157,7 @@ def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str) -> set[s
         steps |= {"remind", "cancel"}
         if i.supervised_by != unit:
             steps.add("supervise")
-        steps.add("resume" if parked else "park")
+        steps.add("resume" if paused else "park")
     return steps
 
 

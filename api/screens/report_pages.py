@@ -165,6 +165,8 @@ def _context(call: On, report: Report, page: Page, query: str, over_time: Any) -
         "levels": [(k, page.w("level", k), cells(v)) for k, v in report.by_level.items()],
         "total": cells(report.total),
         "own": cells(report.own),
+        "emergency": cells(report.emergency),
+        "urgent": cells(report.urgent),
         "indicators": INDICATORS,
         "summary": SUMMARY,
         "rates": RATES,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.warning import Theme
-from projections.indicators import NONE
+from projections.indicators import EMERGENCY_KIND, NONE, URGENT_KIND
 from projections.reports.facts import Tallies
 from projections.reports.figures import Indicators, SignForLimits, Tally
 from projections.reports.periods import Period
@@ -51,6 +51,10 @@ class Report:
     children: list[Row]
     by_theme: dict[str, Indicators]
     by_level: dict[str, Indicators]
+    #: The subtree's cases handled under emergency mode, and its urgent-priority ones,
+    #: rated on their own (they are in every other figure too; ADR 0071).
+    emergency: Indicators
+    urgent: Indicators
 
 
 def _ordered(keys: Iterable[str], order: tuple[str, ...]) -> list[str]:
@@ -85,6 +89,12 @@ def assemble(
     per_bucket = tallies.by_bucket
     _sorted_durations(per_bucket.values())
     _sorted_durations(tallies.by_theme_level.values())
+    emergency, urgent = Tally(), Tally()
+    for kind, tally in tallies.by_kind.items():
+        if kind & EMERGENCY_KIND:
+            emergency.add(tally)
+        if kind & URGENT_KIND:
+            urgent.add(tally)
     own = per_bucket.get(0) or Tally()
     per_child: dict[str, Tally] = {c.code: Tally() for c in children}
     for bucket, tally in per_bucket.items():
@@ -113,4 +123,6 @@ def assemble(
         children=rows,
         by_theme={k: Indicators.of(per_theme[k]) for k in _ordered(per_theme, THEMES)},
         by_level={k: Indicators.of(per_level[k]) for k in _ordered(per_level, LEVELS)},
+        emergency=Indicators.of(emergency),
+        urgent=Indicators.of(urgent),
     )

@@ -19,6 +19,7 @@ from projections.indicators import (
     NUMBERS,
     VERIFICATIONS,
     WARNINGS,
+    epoch,
     unit_number_name,
 )
 from projections.reports.figures import SignForLimits, Tally
@@ -138,16 +139,24 @@ def _fact_queries(
     tx: Tx, period: Period, as_of: datetime, limits: SignForLimits, subtree: str = "b"
 ) -> list[tuple[str, tuple[Any, ...]]]:
     """Each kind of fact as a grouped query over the table ``subtree`` (see
-    :func:`subtree_table`), with its parameters, answering (bucket, theme_level, n1, n2,
-    n3, packed durations)."""
+    :func:`subtree_table`), with its parameters, answering (bucket, theme_level, kind,
+    n1, n2, n3, packed durations).
+
+    What is due is counted over the period *so far*: ``[start, min(end, as_of))``, as
+    the hall board counts it, so a case whose deadline is still ahead is not yet due
+    (ADR 0071, which restates ADR 0011's definitions)."""
     span = (period.start_s, period.end_s)
-    keys = "b.bucket, c.theme_level"
+    due_span = (period.start_s, min(period.end_s, epoch(as_of)))
+    keys = "b.bucket, c.theme_level, c.kind"
     group = f"GROUP BY {keys}"
     cases = f"FROM {subtree} b JOIN {CASES} c ON c.unit_no = b.no"
     warnings = f"FROM {subtree} b JOIN {WARNINGS} c ON c.unit_no = b.no"
     nothing = "NULL" if tx.dialect == "sqlite" else "CAST(NULL AS BIGINT[])"
     on_time, on_time_params = limits.sql_on_time()
     moment = iso(as_of)
+    # Warnings have no kind of their own: they are counted in the totals only.
+    warning_keys = "b.bucket, c.theme_level, 0"
+    warning_group = "GROUP BY b.bucket, c.theme_level"
     return [
         (
             f"SELECT {keys}, COUNT(*), SUM(c.forwarded), 0, {nothing} {cases} "
@@ -161,7 +170,7 @@ def _fact_queries(
             f"THEN 1 ELSE 0 END), {nothing} "
             f"{cases} WHERE c.due_epoch >= ? AND c.due_epoch < ? "
             f"AND (c.cancelled_at IS NULL OR c.cancelled_at > c.deadline_at) {group}",
-            (period.end_s, period.end_s, *span),
+            (period.end_s, period.end_s, *due_span),
         ),
         (_verified(subtree, keys, nothing), (period.start_s, period.start_s, *span)),
         (
@@ -181,14 +190,23 @@ def _fact_queries(
             (moment, moment, moment),
         ),
         (
-            f"SELECT {keys}, COUNT(*), 0, 0, {nothing} {warnings} "
-            f"WHERE c.raised_epoch >= ? AND c.raised_epoch < ? {group}",
+            f"SELECT {warning_keys}, COUNT(*), 0, 0, {nothing} {warnings} "
+            f"WHERE c.raised_epoch >= ? AND c.raised_epoch < ? {warning_group}",
             span,
         ),
         (
-            f"SELECT {keys}, 0, 0, 0, {_packed(tx, 'c.ack_s')} {warnings} "
-            f"WHERE c.ack_epoch >= ? AND c.ack_epoch < ? {group}",
+            f"SELECT {warning_keys}, 0, 0, 0, {_packed(tx, 'c.ack_s')} {warnings} "
+            f"WHERE c.ack_epoch >= ? AND c.ack_epoch < ? {warning_group}",
             span,
+        ),
+        # Of the due so far, those an approved deferral holds now: they keep their
+        # deadline at approval and are taken out of the on-time denominator (ADR 0071).
+        # A deferred case that was cancelled is not due (its deadline never came).
+        (
+            f"SELECT {keys}, COUNT(*), 0, 0, {nothing} {cases} "
+            "WHERE c.due_epoch >= ? AND c.due_epoch < ? AND c.deferred = 1 "
+            f"AND c.cancelled_at IS NULL {group}",
+            due_span,
         ),
     ]
 
@@ -244,6 +262,10 @@ def _count_acknowledged(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
     t.acknowledge.extend(d)
 
 
+def _count_deferred(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.deferred += a
+
+
 #: What each query of :func:`_fact_queries` adds to a tally, in the same order.
 COUNTERS = (
     _count_filed,
@@ -254,6 +276,7 @@ COUNTERS = (
     _count_overdue,
     _count_raised,
     _count_acknowledged,
+    _count_deferred,
 )
 
 
@@ -296,10 +319,13 @@ class Tallies:
 
     by_bucket: dict[int, Tally] = field(default_factory=dict)
     by_theme_level: dict[int, Tally] = field(default_factory=dict)
+    #: By the case's kind (urgent, emergency, both), except kind 0: those are counted
+    #: only in the other two (ADR 0071).
+    by_kind: dict[int, Tally] = field(default_factory=dict)
 
     def count(self, answers: Iterable[tuple[int, Sequence[Any]]]) -> Tallies:
-        by_bucket, by_theme_level = self.by_bucket, self.by_theme_level
-        for n, (bucket, theme_level, a, b, c, packed) in answers:
+        by_bucket, by_theme_level, by_kind = self.by_bucket, self.by_theme_level, self.by_kind
+        for n, (bucket, theme_level, kind, a, b, c, packed) in answers:
             one = by_bucket.get(bucket)
             if one is None:
                 one = by_bucket[bucket] = Tally()
@@ -311,6 +337,11 @@ class Tallies:
             d = [] if packed is None else _unpacked(packed)
             counter(one, a, b, c, d)
             counter(other, a, b, c, d)
+            if kind:
+                third = by_kind.get(kind)
+                if third is None:
+                    third = by_kind[kind] = Tally()
+                counter(third, a, b, c, d)
         return self
 
 

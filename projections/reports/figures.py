@@ -91,6 +91,7 @@ class Tally:
     signed_on_time: int = 0
     warnings_raised: int = 0
     overdue_now: int = 0
+    deferred: int = 0
     acknowledge: list[int] = field(default_factory=list)
     sign: list[int] = field(default_factory=list)
     close: list[int] = field(default_factory=list)
@@ -106,6 +107,7 @@ class Tally:
         self.signed_on_time += other.signed_on_time
         self.warnings_raised += other.warnings_raised
         self.overdue_now += other.overdue_now
+        self.deferred += other.deferred
         self.acknowledge.extend(other.acknowledge)
         self.sign.extend(other.sign)
         self.close.extend(other.close)
@@ -142,13 +144,16 @@ class Indicators:
     time_to_sign_for: Durations
     time_to_close: Durations
     overdue_now: int
+    #: Of the due, those an approved deferral holds (ADR 0071).
+    deferred: int
 
     @classmethod
     def of(cls, t: Tally) -> Indicators:
         return cls(
             **{name: getattr(t, name) for name in _COUNTS},
             closure_rate=Rate(t.closed, t.due),
-            on_time_closure_rate=Rate(t.closed_on_time, t.due),
+            # The standard's formula: closed on time / (due - approved deferred).
+            on_time_closure_rate=Rate(t.closed_on_time, t.due - t.deferred),
             rework_rate=Rate(t.reworked, t.verified),
             signed=len(t.sign),
             on_time_sign_for_rate=Rate(t.signed_on_time, len(t.sign)),
@@ -171,4 +176,5 @@ _COUNTS = (
     "signed_on_time",
     "warnings_raised",
     "overdue_now",
+    "deferred",
 )

@@ -64,6 +64,8 @@ def _try(app: CommandCenter, i: Instruction, unit: str, step: str, accept: bool)
         "extension-requests": lambda: app.request_extension(
             c, iid, deadline=i.deadline + timedelta(days=1), reason="the rain"
         ),
+        "deferral-requests": lambda: app.request_deferral(c, iid, "a court case"),
+        "deferral-decisions": lambda: app.decide_deferral(c, iid, granted=accept, note="no"),
         "forward": lambda: app.forward(c, iid, to_unit=below[0].code if below else "HC"),
         "submit": lambda: app.submit(c, iid, "done"),
         "redirect": lambda: app.redirect(

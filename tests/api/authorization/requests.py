@@ -133,6 +133,12 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "POST /v1/instructions/{iid}/extension-requests": lambda w: _instruction(
         w, "extension-requests", "signed", {"deadline": _later(9), "reason": "the rain"}
     ),
+    "POST /v1/instructions/{iid}/deferral-requests": lambda w: _instruction(
+        w, "deferral-requests", "signed", {"reason": "the court has not ruled"}
+    ),
+    "POST /v1/instructions/{iid}/deferral-decisions": lambda w: _instruction(
+        w, "deferral-decisions", "deferral asked", {"granted": True}
+    ),
     "POST /v1/instructions/{iid}/submit": lambda w: _instruction(
         w, "submit", "signed", {"result": "inspected; no damage"}
     ),

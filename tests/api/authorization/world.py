@@ -143,7 +143,8 @@ class World:
 
     def instruction(self, stage: str = "dispatched") -> UUID:
         """An instruction from the district (HW) to Donghu office (HW-DH), at ``stage``:
-        dispatched, signed, returned, extension asked, submitted or parked."""
+        dispatched, signed, returned, extension asked, deferral asked, deferred, submitted
+        or parked."""
 
         def make() -> UUID:
             c = self.center
@@ -163,8 +164,12 @@ class World:
             ).id
             if stage == "returned":
                 c.return_to_issuer(office(), iid, "not ours")
-            if stage in ("signed", "extension asked", "submitted"):
+            if stage in ("signed", "extension asked", "submitted", "deferral asked", "deferred"):
                 c.sign_for(office(), iid)
+            if stage in ("deferral asked", "deferred"):
+                c.request_deferral(office(), iid, "the court has not ruled")
+            if stage == "deferred":
+                c.decide_deferral(district(), iid, granted=True)
             if stage == "extension asked":
                 c.request_extension(
                     office(), iid, deadline=now() + timedelta(days=9), reason="the rain"

@@ -126,7 +126,15 @@ def test_the_csv_has_a_header_and_a_row_per_unit_theme_and_level(
         total["due"],
     )
     assert total["rework_rate_denominator"] == "1"
-    assert {row["section"] for row in rows} == {"total", "own", "child", "theme", "level"}
+    assert {row["section"] for row in rows} == {
+        "total",
+        "own",
+        "emergency",
+        "urgent",
+        "child",
+        "theme",
+        "level",
+    }
 
 
 def test_a_unit_sees_reports_on_its_own_subtree_only(

@@ -122,6 +122,8 @@ def test_the_tiles_count_as_the_reports_do(
     assert board.overdue_now == report.total.overdue_now == 1
     assert board.open_cases == 2
     assert board.on_time_month == so_far.total.on_time_closure_rate
+    # The month's report counts what is due so far too (ADR 0071): the same rate.
+    assert report.total.on_time_closure_rate == so_far.total.on_time_closure_rate
     assert board.on_time_month.denominator == 1  # "Late"; "On time" is due next week
     assert board.warnings_today + sum(board.warnings_trend.values[:-1]) >= 1  # type: ignore[operator]
     cells = {c.code: c for row in board.grid for c in (row.head, *row.cells)}

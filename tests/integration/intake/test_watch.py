@@ -152,3 +152,25 @@ def test_an_extended_deadline_is_watched_afresh(memory_center: CommandCenter) ->
 
     assert tick(watch, "07T11:30:00") == []
     assert tick(watch, "09T15:30:00") == ["remind"]
+
+
+def test_a_deferred_instruction_is_not_watched_and_its_resumed_deadline_is(
+    memory_center: CommandCenter,
+) -> None:
+    iid = issue(memory_center)
+    office = Actor("office", "HW-DH", "handler")
+    with freeze_time(at("03T10:30:00")):
+        memory_center.sign_for(Context(office), iid)
+        memory_center.request_deferral(Context(office), iid, "the court has not ruled")
+    with freeze_time(at("03T11:00:00")):
+        # 7 working hours left: 11:00-12:00 and 14:00-17:30 today, 08:30-11:00 Tuesday.
+        memory_center.decide_deferral(Context(DISTRICT), iid, granted=True)
+    watch = DeadlineWatch(memory_center, POLICY)
+    assert tick(watch, "08T12:00:00") == []  # past the old deadline: the clock is stopped
+    with freeze_time(at("09T09:00:00")):
+        memory_center.resume(Context(DISTRICT), iid)
+    # Thursday 09:00 + 7 working hours: Friday 10 April at 09:00; reminded 2 working
+    # hours before (Thursday 16:00-17:30 and Friday 08:30-09:00).
+    assert memory_center.instruction(iid).deadline == at("10T09:00:00")
+    assert tick(watch, "09T15:59:00") == []
+    assert tick(watch, "09T16:00:00") == ["remind"]

@@ -3,6 +3,7 @@ from the events by a deliberately naive function written here, independently of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.demo import load_demo
+from domain.errors import DomainError
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
 from projections.reports import Durations, Period, SignForLimits, unit_report
@@ -39,6 +41,10 @@ class LoopSpec:
     verdicts: list[bool]
     step_minutes: int
     cancel: bool
+    emergency: bool = False
+    #: After signing for it: ask to defer; approved or not; minutes until resumed (None:
+    #: still deferred).
+    defer: tuple[bool, int | None] | None = None
 
 
 loops = st.builds(
@@ -54,6 +60,8 @@ loops = st.builds(
     verdicts=st.lists(st.booleans(), max_size=3),
     step_minutes=st.integers(1, 3000),
     cancel=st.booleans(),
+    emergency=st.booleans(),
+    defer=st.none() | st.tuples(st.booleans(), st.none() | st.integers(1, 6000)),
 )
 
 
@@ -91,6 +99,7 @@ def play(center: CommandCenter, n: int, spec: LoopSpec) -> None:
         priority="urgent" if spec.urgent else "normal",
         due_in=due,
         warning_ids=warning_ids,
+        emergency=spec.emergency,
     ).id
     lead = LEADS[spec.lead]
     step = timedelta(minutes=spec.step_minutes)
@@ -103,6 +112,24 @@ def play(center: CommandCenter, n: int, spec: LoopSpec) -> None:
     if spec.sign_after is not None:
         t += timedelta(minutes=spec.sign_after)
         at(center.sign_for, lead, iid)
+        if spec.defer is not None:
+            t += step
+            approve, resume_after = spec.defer
+            try:
+                at(center.request_deferral, lead, iid, "a court case")
+                t += step
+                at(center.decide_deferral, "HW", iid, granted=approve, note="no")
+            except DomainError:  # asked or approved after the deadline: refused
+                if center.instruction(iid).pending_deferral is not None:
+                    at(center.decide_deferral, "HW", iid, granted=False, note="late")
+            if center.instruction(iid).is_deferred:
+                if resume_after is None:
+                    if spec.cancel:
+                        t += step
+                        at(center.cancel_instruction, "HW", iid, "no longer needed")
+                    return
+                t += timedelta(minutes=resume_after)
+                at(center.resume, "HW", iid)
         for accepted in spec.verdicts:
             t += step
             at(center.submit, lead, iid, "done")
@@ -126,12 +153,20 @@ class Case:
     closed: datetime | None = None
     cancelled: datetime | None = None
     verdicts: list[tuple[datetime, bool]] = field(default_factory=list)
+    emergency: bool = False
+    deferred: bool = False
 
 
 def naive(
-    center: CommandCenter, calendar: WorkingCalendar, units: set[str], p: Period, as_of: datetime
+    center: CommandCenter,
+    calendar: WorkingCalendar,
+    units: set[str],
+    p: Period,
+    as_of: datetime,
+    only: Callable[[Case], bool] | None = None,
 ) -> dict[str, Any]:
-    """The indicators of ``units`` straight from the log, one plain pass, no SQL."""
+    """The indicators of ``units`` straight from the log, one plain pass, no SQL
+    (``only``: of the cases it takes, and no warnings)."""
     cases: dict[UUID, Case] = {}
     raised: dict[UUID, tuple[str, datetime]] = {}
     acks: list[int] = []
@@ -147,7 +182,14 @@ def naive(
             if unit in units and p.start <= when < p.end:
                 acks.append(max(0, int((when - at).total_seconds())))
         elif isinstance(e, Instruction.Issued):
-            cases[e.originator_id] = Case(e.lead, e.priority, when, e.deadline, when)
+            cases[e.originator_id] = Case(
+                e.lead, e.priority, when, e.deadline, when, emergency=e.emergency
+            )
+        elif isinstance(e, Instruction.DeferralDecided):
+            cases[e.originator_id].deferred |= e.granted
+        elif isinstance(e, Instruction.DeferralEnded):
+            c = cases[e.originator_id]
+            c.deferred, c.deadline = False, e.deadline
         elif isinstance(e, Instruction.Redirected):
             c = cases[e.originator_id]
             c.unit, c.received = e.to_unit, when
@@ -164,16 +206,21 @@ def naive(
                 c.closed = when
         elif isinstance(e, Instruction.Cancelled):
             cases[e.originator_id].cancelled = when
-    mine = [c for c in cases.values() if c.unit in units]
+    mine = [c for c in cases.values() if c.unit in units and (only is None or only(c))]
+    if only is not None:
+        warnings_raised, acks = 0, []
 
     def within(t: datetime | None) -> bool:
         return t is not None and p.start <= t < p.end
 
+    # Due so far: deadlines in [start, min(end, as_of)) (ADR 0071).
     due = [
         c
         for c in mine
-        if within(c.deadline) and not (c.cancelled is not None and c.cancelled <= c.deadline)
+        if p.start <= c.deadline < min(p.end, as_of)
+        and not (c.cancelled is not None and (c.deferred or c.cancelled <= c.deadline))
     ]
+    deferred = [c for c in due if c.deferred]
     closed = [c for c in due if c.closed is not None and c.closed < p.end]
     signed = [c for c in mine if within(c.signed)]
     limits = SignForLimits()
@@ -191,6 +238,7 @@ def naive(
     return {
         "filed": sum(within(c.filed) for c in mine),
         "due": len(due),
+        "deferred": len(deferred),
         "closed": len(closed),
         "closed_on_time": sum(c.closed is not None and c.closed <= c.deadline for c in closed),
         "verified": sum(any(within(t) for t, _ in c.verdicts) for c in mine),
@@ -208,7 +256,10 @@ def naive(
         "time_to_acknowledge": Durations.of(acks),
         "warnings_raised": warnings_raised,
         "overdue_now": sum(
-            c.filed <= as_of and c.deadline < as_of and ((end := ended(c)) is None or end > as_of)
+            c.filed <= as_of
+            and not c.deferred
+            and c.deadline < as_of
+            and ((end := ended(c)) is None or end > as_of)
             for c in mine
         ),
     }
@@ -253,6 +304,15 @@ def test_projected_figures_equal_figures_computed_directly_from_the_events(
         assert report is not None
         got = {name: getattr(report.total, name) for name in expected}
         assert got == expected
+        # Emergency and urgent cases on their own (ADR 0071).
+        for section, only in (
+            (report.emergency, lambda c: c.emergency),
+            (report.urgent, lambda c: c.priority == "urgent"),
+        ):
+            own = naive(center, calendar, units, period, as_of, only)
+            assert {name: getattr(section, name) for name in own} == own
+        t = report.total
+        assert t.on_time_closure_rate.denominator == t.due - t.deferred
     finally:
         store.discard()
         center.close()

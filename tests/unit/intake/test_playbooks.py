@@ -136,6 +136,18 @@ def test_in_emergency_mode_deadlines_run_on_clock_time_with_the_tighter_limit(
     assert respond["emergency"] is True
     assert instruction.priority == Priority.URGENT
     assert instruction.deadline - instruction.issued_at == timedelta(minutes=30)
+    # On the record, for the reports' emergency figures (ADR 0071).
+    assert instruction.emergency
+    assert intake.center.history(instruction.id)[0].emergency is True
+
+
+def test_out_of_emergency_mode_a_playbooks_instruction_is_no_emergency_case(
+    intake: Intake,
+) -> None:
+    wid = raise_(intake, theme="meteorological", title="台风红色预警", level=1)
+    issued = intake.run_playbooks(wid, "raise")
+    respond = next(i for i in issued if i["step"] == "respond")
+    assert not intake.center.instruction(UUID(respond["instruction_id"])).emergency
 
 
 def test_switching_emergency_mode_is_on_the_record_with_who_and_why(intake: Intake) -> None:

@@ -257,6 +257,30 @@ SAMPLES = [
         ),
     ),
     Sample(
+        "Instruction.DeferralRequested",
+        {"unit": "HW-DH", "reason": "等待法院判决"},
+        "HW-DH asked to defer the case: 等待法院判决",
+        "HW-DH申请缓办：等待法院判决",
+    ),
+    Sample(
+        "Instruction.DeferralDecided",
+        {"granted": True, "note": "", "remaining_s": 7200},
+        "The deferral was approved; the clock is stopped.",
+        "缓办获批，计时暂停。",
+    ),
+    Sample(
+        "Instruction.DeferralDecided",
+        {"granted": False, "note": "资金已到位", "remaining_s": 0},
+        "The deferral was refused; the clock runs on. 资金已到位",
+        "缓办申请未获批准，继续计时。资金已到位",
+    ),
+    Sample(
+        "Instruction.DeferralEnded",
+        {"deadline": DEADLINE, "note": "判决已出"},
+        "The deferral ended and the clock restarted; deadline 2026-06-01 18:00. 判决已出",
+        "缓办结束，恢复计时，新时限2026-06-01 18:00。判决已出",
+    ),
+    Sample(
         "Instruction.ResultSubmitted",
         {"unit": "HW-DH", "result": "已疏通"},
         "HW-DH submitted its result: 已疏通",
