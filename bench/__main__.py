@@ -17,6 +17,7 @@ from bench import (
     pages,
     rebuild,
     recorder,
+    replica,
     report_latency,
     session_reads,
     webhooks,
@@ -38,6 +39,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
+    "replica": (replica.main, "reads on a streaming replica, against all on the primary; lag"),
 }
 
 
