@@ -128,7 +128,14 @@ class Replica:
             return False
 
     def reached(self, names: Iterable[str]) -> int:
-        positions = self.store.positions()
+        """The position every one of the named views' copies has reached (the
+        primary's, when the standby fails to say)."""
+        try:
+            positions = self.store.positions()
+        except Exception as e:
+            if not self.lost(e):
+                raise
+            positions = self.primary.positions()
         return min((positions.get(tracking_name(n), 0) for n in names), default=0)
 
     def lost(self, error: BaseException) -> bool:
