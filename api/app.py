@@ -42,7 +42,7 @@ from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
 from api.rate_limits import RateLimits
 from api.reports import ReportController
-from api.schemas import FollowerCopy, Health, ProjectionStatus
+from api.schemas import FollowerCopy, Health, ProjectionStatus, ReplicaHealth
 from api.screens import screens
 from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
@@ -121,12 +121,16 @@ async def health(services: NamedDependency[Services], state: State) -> Health:
     except Exception as e:
         wrong = what_is_wrong(e) if is_outage(e) else f"{type(e).__name__}"
         raise _unavailable(f"the event store cannot be reached: {wrong}", admission) from e
+    replica = services.reads.replica
     return Health(
         status="ok",
         store="reachable",
         head=views[0]["head"] if views else 0,
         projections=[ProjectionStatus(**v) for v in views],
         copies=[FollowerCopy(**c) for c in copies],
+        # Said from memory (the replica's own check keeps it): a replica that is away
+        # slows no health check.
+        replica=None if replica is None else ReplicaHealth(**replica.status()),
         busy=admission.busy,
         waiting=admission.waiting,
         turned_away=admission.turned_away,

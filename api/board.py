@@ -20,6 +20,6 @@ class BoardController(Controller):
     def warning_board(self, call: On, min_position: MinPosition = None) -> s.WarningBoard:
         """The open warnings by theme, level and unit, with their age, repeats and state."""
         call.caught_up(min_position, "units", "warnings")
-        with call.services.reads.store.read() as tx:
-            rows = q.warning_board(tx, visible_to=scope_of(call.principal))
+        scope = scope_of(call.principal)
+        rows = call.read(lambda tx: q.warning_board(tx, visible_to=scope))
         return call.services.views.board(rows, now())

@@ -33,10 +33,12 @@ from domain.application import CommandCenter, Outcome
 from domain.errors import NotFound
 from domain.meta import Actor, Context
 from projections.queries import BadCursor, within
+from projections.store import Tx, ViewStore
 
 Row = TypeVar("Row")
 #: One page of a list (its rows), or of several lists at once (an inbox's two).
 Page = TypeVar("Page")
+T = TypeVar("T")
 
 
 #: What a 422 says: the request breaks the schema, or a rule no schema can state (the
@@ -194,26 +196,56 @@ def caught_up(
     if consistency == SESSION and principal is not None and sessions is not None:
         own = sessions.last(principal.token_id)
     wanted = max(asked or 0, own)
-    if wanted > 0:
-        reached_it = (
-            wait(wanted)
-            if wait is not None
-            else services.reads.wait(views, wanted, services.read_wait)
+    store = None
+    if wait is not None:
+        # Views kept elsewhere were waited for on the primary: read them there.
+        reached_it = wanted <= 0 or wait(wanted)
+        request.state[READ_STORE] = services.reads.store
+    else:
+        # The primary's views, then the replica's copy of them if it serves (ADR 0072).
+        store = services.reads.choose(views, wanted, services.read_wait)
+        reached_it = store is not None
+        request.state[READ_STORE] = store
+    if not reached_it:
+        whose = f"position {wanted}" if own <= (asked or 0) else f"your last write ({wanted})"
+        raise ProblemError(
+            503,
+            f"the {', '.join(views)} view(s) have not read the log up to {whose} "
+            f"within {services.read_wait:g} s; try again shortly",
+            code="view-behind",
+            headers={"Retry-After": "1"},
         )
-        if not reached_it:
-            whose = f"position {wanted}" if own <= (asked or 0) else f"your last write ({wanted})"
-            raise ProblemError(
-                503,
-                f"the {', '.join(views)} view(s) have not read the log up to {whose} "
-                f"within {services.read_wait:g} s; try again shortly",
-                code="view-behind",
-                headers={"Retry-After": "1"},
-            )
     answered = {CONSISTENCY: consistency}
+    replica = services.reads.replica
+    if replica is not None:
+        # Where the read is sent: the replica, or the primary while it is out of the
+        # read path or has not replayed the reader's write in time (ADR 0072).
+        answered[READ_FROM] = "replica" if store is replica.store else "primary"
     if consistency == LATEST:
-        position = reached() if reached is not None else services.reads.reached(views)
+        position = reached() if reached is not None else services.reads.reached(views, store)
         answered["X-View-Lag"] = str(max(services.center.head_position() - position, 0))
     request.state[READ_HEADERS] = answered
+
+
+#: The header that says which database a read was sent to, when a replica is set.
+READ_FROM = "X-Read-From"
+
+#: The request state's key for the view store ``caught_up`` chose for the request's reads.
+READ_STORE = "closedloop_read_store"
+
+
+def view_store(services: Services, request: Request[Any, Any, Any]) -> ViewStore:
+    """The view store this request's reads read: the one :func:`caught_up` chose (the
+    primary's, or the replica's copy once it holds the reader's own write), else the
+    replica while it serves (ADR 0072)."""
+    chosen = request.state.get(READ_STORE)
+    return chosen if chosen is not None else services.reads.for_reading()
+
+
+def read_views(services: Services, request: Request[Any, Any, Any], query: Callable[[Tx], T]) -> T:
+    """``query`` in one read of the request's view store; a read of the replica that
+    fails for its being away is read again from the primary."""
+    return services.reads.read(view_store(services, request), query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +282,8 @@ class Call:
         """One page of a list the caller's unit may see, once ``views`` have read up to
         ``min_position``: ``query(tx, visible_to=…, cursor=…, limit=…)``."""
         self.caught_up(min_position, *views)
-        with self.services.reads.store.read() as tx:
-            scoped = partial(query, tx, visible_to=scope_of(self.principal))
-            return paged(scoped, cursor, limit)
+        scope = scope_of(self.principal)
+        return self.read(lambda tx: paged(partial(query, tx, visible_to=scope), cursor, limit))
 
     def visible_row(
         self,
@@ -266,13 +297,23 @@ class Call:
         ``NotFound`` saying ``missing`` otherwise, as for a row that is not there)."""
         self.caught_up(min_position, *views)
         principal = self.principal
-        with self.services.reads.store.read() as tx:
+
+        def visible(tx: Tx) -> dict[str, Any] | None:
             row = fetch(tx)
             if row is None or not (
                 principal.reads_everything or within(tx, units_of(row), principal.unit)
             ):
-                raise NotFound(missing)
-        return row
+                return None
+            return row
+
+        found = self.read(visible)
+        if found is None:
+            raise NotFound(missing)
+        return found
+
+    def read(self, query: Callable[[Tx], T]) -> T:
+        """``query`` in one read of the views this request reads (:func:`read_views`)."""
+        return read_views(self.services, self.request, query)
 
     def run(
         self,

@@ -8,7 +8,7 @@ from aggregates in :mod:`api.views` only.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
@@ -472,6 +472,20 @@ class FollowerCopy(msgspec.Struct, kw_only=True):
     waiting: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class ReplicaHealth(msgspec.Struct, kw_only=True):
+    """The streaming replica the views are read from (ADR 0072): ``serving`` (reads go
+    to it), ``behind`` (it has not replayed ``lag_seconds`` of writes, past
+    ``max_lag_seconds``) or ``down`` (it does not answer); ``reads`` says where view
+    reads go now, and ``fallbacks`` counts the reads sent to the primary instead."""
+
+    state: Literal["serving", "behind", "down"]
+    reads: Literal["replica", "primary"]
+    lag_seconds: float
+    max_lag_seconds: float
+    reason: str
+    fallbacks: int
+
+
 class Health(msgspec.Struct, kw_only=True):
     status: str
     store: str
@@ -479,6 +493,8 @@ class Health(msgspec.Struct, kw_only=True):
     projections: list[ProjectionStatus] = msgspec.field(default_factory=list)
     #: The copies of ``projections run`` and ``watch run`` and what each leads.
     copies: list[FollowerCopy] = msgspec.field(default_factory=list)
+    #: Null when no replica is set (``CLOSEDLOOP_READ_DATABASE_URL``).
+    replica: ReplicaHealth | None = None
     #: Requests being answered now, waiting for a turn, and turned away since the
     #: server started (ADR 0047).
     busy: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -16,6 +17,7 @@ from domain.errors import InvalidValue, NotFound, NotPermitted
 from domain.meta import Context, now
 from domain.unit import check_code
 from projections import queries as q
+from projections.store import Tx
 
 
 class UnitController(Controller):
@@ -26,8 +28,7 @@ class UnitController(Controller):
     def list_units(self, call: On, min_position: MinPosition = None) -> list[s.Unit]:
         call.caught_up(min_position, "units")
         services = call.services
-        with services.reads.store.read() as tx:
-            return [services.views.unit_row(r) for r in q.units(tx)]
+        return [services.views.unit_row(r) for r in call.read(q.units)]
 
     @get("/{code:str}", sync_to_thread=True, responses=READ)
     def get_unit(
@@ -35,8 +36,7 @@ class UnitController(Controller):
     ) -> Response[s.Unit]:
         call.caught_up(min_position, "units")
         services = call.services
-        with services.reads.store.read() as tx:
-            row = q.unit(tx, _code(code))
+        row = call.read(partial(q.unit, code=_code(code)))
         if row is None:
             raise NotFound(f"unit {code} not found")
         return with_etag(services.views.unit_row(row), row["version"])
@@ -58,14 +58,17 @@ class UnitController(Controller):
         ``next_cursor`` for the page after (null once both lists are done)."""
         call.caught_up(min_position, "units", "instructions")
         services, principal = call.services, call.principal
-        with services.reads.store.read() as tx:
+
+        def inbox_page(tx: Tx) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
             if q.unit(tx, _code(code)) is None or not (
                 principal.reads_everything or q.within(tx, [code], principal.unit)
             ):
                 raise NotFound(f"unit {code} not found")
-            rows, next_cursor = paged(
+            return paged(
                 partial(q.inbox, tx, code, include_finished=include_finished), cursor, limit
             )
+
+        rows, next_cursor = call.read(inbox_page)
         return services.views.inbox(code, rows, now(), services.center.calendar, next_cursor)
 
     @post("/", sync_to_thread=True, opt={"role": "admin"}, responses=WRITE)

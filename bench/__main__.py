@@ -19,6 +19,7 @@ from bench import (
     pages,
     rebuild,
     recorder,
+    replica,
     report_latency,
     session_reads,
     telemetry,
@@ -48,6 +49,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "workers": (workers.main, "serve --workers 2 against 1: connections per worker, writes/s"),
     "followers": (followers.main, "views applied ÷ written with 1, 2, 4 copies; SIGKILL takeover"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
+    "replica": (replica.main, "reads on a streaming replica, against all on the primary; lag"),
     "telemetry": (telemetry.main, "API CPU and time per command, metrics and traces on ÷ off"),
 }
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from closedloop.catalogues import load_calendar
 from closedloop.session_limits import statements_limited
-from closedloop.settings import Settings, StoreSettings
+from closedloop.settings import Settings, SettingsError, StoreSettings
 from domain.application import CommandCenter
 from projections.outage import until_reachable
 from projections.store.postgres import STATEMENT_TIMEOUT
@@ -100,11 +100,29 @@ def build_audit_settings(settings: Settings) -> AuditSettings:
     )
 
 
-def build_read_models(center: CommandCenter, *, run: bool = True) -> ReadModels:
-    """The views beside ``center``'s store; with ``run``, fed by a runner in this process."""
+def build_read_models(
+    center: CommandCenter, *, run: bool = True, settings: Settings | None = None
+) -> ReadModels:
+    """The views beside ``center``'s store; with ``run``, fed by a runner in this process;
+    read from the streaming replica the settings name, if any (ADR 0072)."""
     from projections.service import ReadModels
 
-    return ReadModels.beside(center, run=run)
+    reads = ReadModels.beside(center, run=run)
+    if settings is not None and settings.server.read_database_url:
+        server = settings.server
+        if not settings.is_postgres:
+            reads.stop()
+            raise SettingsError(
+                "CLOSEDLOOP_READ_DATABASE_URL needs a PostgreSQL CLOSEDLOOP_DATABASE_URL: "
+                "the replica is a standby of that primary"
+            )
+        reads.with_replica(
+            server.read_database_url,
+            max_lag=server.replica_max_lag_seconds,
+            wait=server.replica_wait_seconds,
+            statement_timeout=server.statement_timeout_seconds,
+        )
+    return reads
 
 
 def build_background(
@@ -150,7 +168,7 @@ def build_app(
 
     settings = settings or Settings.from_env()
     audit = build_audit_settings(settings)
-    reads = build_read_models(center, run=follow_the_log)
+    reads = build_read_models(center, run=follow_the_log, settings=settings)
     intake = build_intake(center, settings)  # one for the API and the playbooks alike
     notifiers = Notifiers(
         center,

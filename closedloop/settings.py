@@ -100,8 +100,23 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: ``Retry-After`` (0: no limit). It bounds what no statement timeout can: a database
     #: whose server process is stopped, a pool that hands out a dead connection (ADR 0051).
     request_deadline_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+    #: A PostgreSQL streaming replica of the primary that the API's and the screens'
+    #: view reads go to ("": none, every read on the primary; ADR 0072)...
+    read_database_url: str = ""
+    #: ... taken out of the read path while it has not replayed what the primary wrote
+    #: this many seconds ago, and put back once it has...
+    replica_max_lag_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    #: ... and how long a read waits for it to replay the reader's own last write before
+    #: reading the primary instead.
+    replica_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
 
     def __post_init__(self) -> None:
+        if self.read_database_url and not self.read_database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError(
+                str(_refused("CLOSEDLOOP_READ_DATABASE_URL", "(not a postgresql:// URL)"))
+            )
         for key in ("auth_failure_limit", "write_limit", "sign_in_failure_limit"):
             text = getattr(self, key)
             try:
@@ -327,6 +342,18 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_REQUEST_DEADLINE_SECONDS": (
         "server.request_deadline_seconds",
         "a number of seconds from 0 (no limit) to 3600",
+    ),
+    "CLOSEDLOOP_READ_DATABASE_URL": (
+        "server.read_database_url",
+        "a postgresql:// URL of a streaming replica of the primary",
+    ),
+    "CLOSEDLOOP_REPLICA_MAX_LAG_SECONDS": (
+        "server.replica_max_lag_seconds",
+        "a number of seconds above 0, at most 3600",
+    ),
+    "CLOSEDLOOP_REPLICA_WAIT_SECONDS": (
+        "server.replica_wait_seconds",
+        "a number of seconds from 0 to 60",
     ),
     "CLOSEDLOOP_AUDIT_KEY": ("audit.key_path", "a file"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),

@@ -17,7 +17,7 @@ from litestar import Request, Response
 from litestar.params import FromPath
 
 from api import schemas as s
-from api.http import Call, On
+from api.http import Call, On, view_store
 from api.screens.admin_common import admin_form, admin_page, draw, redraw, run_checked
 from api.screens.admin_steps import (
     DEACTIVATE,
@@ -63,7 +63,7 @@ def _rows(call: Call) -> dict[str, s.Unit]:
     """The units' view, as ``GET /v1/units`` reads it (after this person's last write)."""
     call.caught_up(None, "units")
     services = call.services
-    with services.reads.store.read() as tx:
+    with view_store(call.services, call.request).read() as tx:
         return {r["code"]: services.views.unit_row(r) for r in q.units(tx)}
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, Response, get
 
-from api.http import On, paged
+from api.http import On, paged, view_store
 from api.schemas import InboxItem
 from api.screens.desk import Countdown, countdown, unit_names
 from api.screens.pages import Page, page_of, render
@@ -76,7 +76,7 @@ def _read(call: On, code: str, f: dict[str, str], cursor: str | None) -> Any:
     services, principal = call.services, call.principal
     at = now()
     call.caught_up(None, "units", "instructions")
-    with services.reads.store.read() as tx:
+    with view_store(call.services, call.request).read() as tx:
         if q.unit(tx, code) is None or not (
             principal.reads_everything or q.within(tx, [code], principal.unit)
         ):

@@ -20,7 +20,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from api.http import On
+from api.http import On, view_store
 from api.reports import cells, render_csv, report_period, scoped_report
 from api.screens.charts import Group, bar_chart, line_chart
 from api.screens.errors import FormRefused
@@ -127,7 +127,7 @@ def _crumbs(call: On, code: str, page: Page) -> list[tuple[str, str]]:
     """(code, name) from the top this person may read down to ``code``."""
     top = None if call.principal.reads_everything else call.principal.unit
     out: list[tuple[str, str]] = []
-    with call.services.reads.store.read() as tx:
+    with view_store(call.services, call.request).read() as tx:
         at: str | None = code
         while at is not None and len(out) < 12:
             row = q.unit(tx, at)

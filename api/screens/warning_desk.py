@@ -27,7 +27,7 @@ from litestar.types import AnyCallable
 
 from api.access import warning_to_act_on
 from api.audit import visible_timeline
-from api.http import Call, On
+from api.http import Call, On, view_store
 from api.intake import intake_of
 from api.problems import ProblemError
 from api.screens.errors import FormRefused
@@ -179,7 +179,7 @@ def _units(call: Call) -> list[dict[str, Any]]:
     """The units the principal may see, in the tree's order (the unit filter's choices,
     and every unit's name)."""
     principal = call.principal
-    with call.services.reads.store.read() as tx:
+    with view_store(call.services, call.request).read() as tx:
         rows = q.units(tx)
         if principal.reads_everything:
             return rows
@@ -262,7 +262,7 @@ def _linked(call: Call, ids: list[str]) -> list[dict[str, Any]]:
     as at their own address)."""
     principal = call.principal
     shown = []
-    with call.services.reads.store.read() as tx:
+    with view_store(call.services, call.request).read() as tx:
         for iid in ids:
             row = q.instruction(tx, iid)
             if row is None:
