@@ -36,6 +36,7 @@ from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
+from api.stations import STATION_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
@@ -226,6 +227,7 @@ def create_app(
             DispositionController,
             ReportController,
             *INTAKE_HANDLERS,
+            *STATION_HANDLERS,
             *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,

@@ -211,6 +211,18 @@ class Intake(CapIntake):
                 if subject == sid and state.warning_id is not None
             ]
 
+    def open_conditions(self, station: Station, metrics: Sequence[str]) -> list[EarlyWarning]:
+        """The open warnings of a station's conditions, as the log has them now."""
+        found: list[EarlyWarning] = []
+        for metric in metrics:
+            for rule in self.catalogue.for_metric(metric):
+                key = f"rule:{rule.code}|{station.id}"
+                pointer = self._find(WarningKey, warning_key_id(condition_key(station.unit, rule.code, key)))
+                warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+                if warning is not None:
+                    found.append(warning)
+        return found
+
     def _state(self, rule: Rule, reading: Reading) -> ConditionState:
         key = (rule.code, reading.subject)
         state = self._conditions.get(key)

@@ -182,6 +182,9 @@ def screen(
     feed = station.feed(metric)
     if feed is None and not station.enrolled:
         return Refusal(index, f"{where}.metric", f"station {station.id} has no feed {metric}")
+    if isinstance(value, str) and _is_non_finite(value):
+        # JSON has no NaN or infinity: senders spell them as text.
+        return Refusal(index, f"{where}.value", "the value is not a finite number")
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         return Refusal(index, f"{where}.value", "the value is not a number")
     if isinstance(value, float) and not math.isfinite(value):
@@ -203,6 +206,13 @@ def screen(
             f"the measured time lies more than {int(future.total_seconds())} s in the future",
         )
     return None
+
+
+def _is_non_finite(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 @dataclass
