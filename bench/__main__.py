@@ -15,6 +15,7 @@ from bench import (
     http_issue,
     loop_cost,
     pages,
+    readings,
     rebuild,
     recorder,
     report_latency,
@@ -37,6 +38,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "abuse": (abuse.main, "failed authentications let through, a p95 beside slow sockets"),
     "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
+    "readings": (readings.main, "readings/s through the HTTP door, against a raw COPY"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
 }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -128,10 +129,14 @@ class Intake(CapIntake):
             return BatchResult(batch, done.readings, list(done.results), replayed=True)
         received = now()
         known = self._known_stations()
+        rules_of: dict[str, list[Rule]] = {}
         refused: list[dict[str, Any]] = []
         good: list[tuple[int, Reading, TelemetryReading]] = []
         enrol: dict[str, Station] = {}
         for index, reading in enumerate(readings):
+            rules = rules_of.get(reading.metric)
+            if rules is None:
+                rules = rules_of[reading.metric] = self.catalogue.for_metric(reading.metric)
             station = known.get(reading.subject) or enrol.get(reading.subject)
             if station is None and self.stations.enrol_unknown:
                 station = Station(reading.subject, reading.unit, enrolled=True)
@@ -145,7 +150,7 @@ class Intake(CapIntake):
                 measured_at=reading.observed_at,
                 received_at=received,
                 future=self.future,
-                rule_units=[r.unit_of_measure for r in self.catalogue.for_metric(reading.metric)],
+                rule_units=[r.unit_of_measure for r in rules],
             )
             if refusal is not None:
                 refused.append(
@@ -171,7 +176,7 @@ class Intake(CapIntake):
         cited: list[TelemetryReading] = []
         with self._lock:
             for index, reading, row in good:
-                rules = self.catalogue.for_metric(reading.metric)
+                rules = rules_of[reading.metric]
                 if not rules:
                     results.append(
                         {"index": index, "rule": None, "action": "no_rule", "warning_id": None}
@@ -246,6 +251,16 @@ class Intake(CapIntake):
         self._conditions[key] = state
         return state
 
+    @staticmethod
+    def _system(rule: Rule, row: TelemetryReading, batch: str) -> tuple[Context, str]:
+        """The system's context for a decision a reading makes, and its evidence.
+
+        The command ids derive from the reading and the rule, not the batch: the same
+        reading sent again in another batch gives the same commands."""
+        base = f"obs:{row.reading_id.hex}:{_rule_hash(rule.code)}"
+        system = Context(SYSTEM, command_id=base, cause=f"rule {rule.code}, batch {batch}")
+        return system, f"evidence: reading {row.reading_id} = {_value(row)} at {row.measured_at}"
+
     def _judge_with_retry(
         self,
         ctx: Context,
@@ -288,12 +303,8 @@ class Intake(CapIntake):
         result["level"] = judgement.level if judgement.judged else None
         if not judgement.judged:
             return {**result, "action": "unjudged", "warning_id": _text_id(state.warning_id)}
-        # The command ids derive from the reading and the rule, not the batch: the same
-        # reading sent again in another batch gives the same commands.
-        base = f"obs:{row.reading_id.hex}:{derived_id('rule', rule.code).hex[:12]}"
-        system = Context(SYSTEM, command_id=base, cause=f"rule {rule.code}, batch {batch}")
-        evidence = f"evidence: reading {row.reading_id} = {_value(row)} at {row.measured_at}"
         if judgement.level is not None:
+            system, evidence = self._system(rule, row, batch)
             state.normal_since, state.normal_count, state.settling = None, 0, []
             warning = self._open_warning(state.warning_id)
             reason = f"{reading.describe()}: {judgement.explanation}; {evidence}"
@@ -331,6 +342,7 @@ class Intake(CapIntake):
             return {**result, "action": "settling", "warning_id": _text_id(wid)}
         warning = self._open_warning(wid)
         if warning is not None:
+            system, _ = self._system(rule, row, batch)
             readings_ = ", ".join(f"{r.reading_id} = {_value(r)}" for r in state.settling)
             self.center.resolve_warning(
                 system.derived("resolve"),
@@ -385,6 +397,11 @@ class Intake(CapIntake):
                 "evidence": [row.evidence()],
             },
         )
+
+
+@lru_cache(maxsize=256)
+def _rule_hash(code: str) -> str:
+    return derived_id("rule", code).hex[:12]
 
 
 def _dedup_key(rule: Rule, reading: Reading) -> str:
