@@ -18,12 +18,10 @@ readings table, its partitions and indexes, from PostgreSQL's own sizes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
 import random
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -37,6 +35,7 @@ import psycopg
 
 from bench.http_issue import HOST, closedloop, free_port, fresh_schema, server
 from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
+from closedloop.settings import Settings
 
 TARGET_RATIO = 0.25
 TARGET_SQLITE = 20_000
@@ -138,6 +137,17 @@ def push(port: int, token: str, payloads: list[bytes], clients: int, seconds: fl
     return Door(state["readings"], time.monotonic() - began, 0, state["refused"])
 
 
+def log_head(url: str) -> int:
+    """The log's last position, read as the application reads it."""
+    from closedloop.bootstrap import build_command_center
+
+    center = build_command_center(Settings(database_url=url))
+    try:
+        return center.head_position()
+    finally:
+        center.close()
+
+
 def _env(url: str) -> dict[str, str]:
     env = {**os.environ, "CLOSEDLOOP_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     env["CLOSEDLOOP_WRITE_LIMIT"] = "off"  # a throughput figure, not abuse (ADR 0043)
@@ -209,11 +219,7 @@ def postgres(args: argparse.Namespace, logs: Path) -> bool:
         schema = url.rsplit("schema=", 1)[1]
 
         def head() -> int:
-            with psycopg.connect(POSTGRES_URL) as conn:
-                row = conn.execute(
-                    f'SELECT coalesce(max(notification_id), 0) FROM "{schema}".stored_events'
-                ).fetchone()
-            return int(row[0]) if row else 0
+            return log_head(url)
 
         door, batches = through_the_door(url, args, logs, head)
         copy_rate = copy_baseline(POSTGRES_URL, schema, batches, max(door.readings, 10_000))
@@ -245,8 +251,7 @@ def sqlite(args: argparse.Namespace, logs: Path) -> bool:
     db = folder / "events.sqlite3"
 
     def head() -> int:
-        with contextlib.closing(sqlite3.connect(db)) as conn:
-            return int(conn.execute("SELECT coalesce(max(rowid), 0) FROM stored_events").fetchone()[0])
+        return log_head(f"sqlite:///{db}")
 
     door, _ = through_the_door(f"sqlite:///{db}", args, logs, head)
     per = door.events / door.readings if door.readings else 0.0

@@ -41,4 +41,5 @@ def build_intake(
         readings=readings if readings is not None else readings_beside(center.env),
         stations=load_stations(files.stations),
         future=timedelta(seconds=files.readings_future_seconds),
+        retention_days=files.readings_retention_days,
     )

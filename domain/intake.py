@@ -79,12 +79,14 @@ class Intake(CapIntake):
         readings: ReadingStore,
         stations: StationCatalogue | None = None,
         future: timedelta = DEFAULT_FUTURE,
+        retention_days: int = 30,
     ) -> None:
         super().__init__(center, profile=profile, playbooks=playbooks)
         self.catalogue = catalogue
         self.readings = readings
         self.stations = stations or StationCatalogue()
         self.future = future
+        self.retention_days = retention_days
         # Each condition's state, in memory: one lock, as readings of one condition must
         # be judged one after another (ADR 0073).
         self._lock = threading.RLock()
@@ -192,6 +194,10 @@ class Intake(CapIntake):
         if cited:
             self.readings.keep(cited)
         return BatchResult(batch, len(readings), results, refused=refused)
+
+    def apply_retention(self) -> int:
+        """Roll up and drop the raw readings past retention (the cited ones stay)."""
+        return self.readings.apply_retention(now(), self.retention_days)
 
     def _known_stations(self) -> dict[str, Station]:
         if self._enrolled is None:

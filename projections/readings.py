@@ -513,7 +513,7 @@ class PostgresReadings:
             ).fetchall()
             hours = conn.execute(
                 """SELECT floor(greatest(extract(epoch FROM hour - %s), 0) / %s)::bigint,
-                          min(min), max(max), sum(sum), sum(count)
+                          min(min), max(max), sum(sum)::float8, sum(count)::bigint
                    FROM readings_hourly WHERE station = %s AND metric = %s
                      AND hour >= date_trunc('hour', %s::timestamptz) AND hour < %s
                    GROUP BY 1""",
@@ -534,6 +534,12 @@ class PostgresReadings:
             if day >= cutoff:
                 continue
             with self.pool.connection() as conn, conn.transaction():
+                # Several servers may each run retention: one at a time, and a partition
+                # another has dropped meanwhile is passed over.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('closedloop-readings'))")
+                found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+                if found is None or found[0] is None:
+                    continue
                 conn.execute(
                     f"""INSERT INTO readings_hourly
                         SELECT station, metric, date_trunc('hour', measured_at),
