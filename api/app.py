@@ -36,7 +36,6 @@ from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
-from api.stations import STATION_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
@@ -46,6 +45,7 @@ from api.schemas import Health, ProjectionStatus
 from api.screens import screens
 from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
+from api.stations import STATION_HANDLERS
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook

@@ -195,14 +195,16 @@ class ObservationController(Controller):
             note_write(call.services, principal, center.head_position())
         results = [msgspec.convert(r, ReadingOutcome) for r in result.results]
         if result.refused:
-            refused = [msgspec.convert(e, RefusedReading, from_attributes=False) for e in (
-                {"index": e["index"], "field": e["field"], "message": e["reason"]}
-                for e in result.refused
-            )]
+            refused = [
+                msgspec.convert(e, RefusedReading, from_attributes=False)
+                for e in (
+                    {"index": e["index"], "field": e["field"], "message": e["reason"]}
+                    for e in result.refused
+                )
+            ]
             body = PartlyRefusedBatch(
                 detail=(
-                    f"{len(refused)} of {result.readings} reading(s) refused; "
-                    "the others are kept"
+                    f"{len(refused)} of {result.readings} reading(s) refused; the others are kept"
                 ),
                 errors=refused,
                 batch_id=result.batch,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -173,7 +173,7 @@ class Intake(CapIntake):
         if enrol:
             self.readings.enrol(enrol.values())
             with self._lock:
-                self._enrolled.update(enrol)
+                self._enrolled = {**(self._enrolled or {}), **enrol}
         results: list[dict[str, Any]] = []
         cited: list[TelemetryReading] = []
         with self._lock:
@@ -228,7 +228,9 @@ class Intake(CapIntake):
         for metric in metrics:
             for rule in self.catalogue.for_metric(metric):
                 key = f"rule:{rule.code}|{station.id}"
-                pointer = self._find(WarningKey, warning_key_id(condition_key(station.unit, rule.code, key)))
+                pointer = self._find(
+                    WarningKey, warning_key_id(condition_key(station.unit, rule.code, key))
+                )
                 warning = self._open_warning(pointer.warning_id if pointer is not None else None)
                 if warning is not None:
                     found.append(warning)
@@ -303,8 +305,11 @@ class Intake(CapIntake):
         if state.is_stale(reading.observed_at):
             # Kept in the store; it changes no condition backwards.
             same = state.last_at == reading.observed_at
-            return {**result, "action": "already_recorded" if same else "stale",
-                    "warning_id": _text_id(state.warning_id)}
+            return {
+                **result,
+                "action": "already_recorded" if same else "stale",
+                "warning_id": _text_id(state.warning_id),
+            }
         state.last_at = reading.observed_at
         result["level"] = judgement.level if judgement.judged else None
         if not judgement.judged:
@@ -316,8 +321,9 @@ class Intake(CapIntake):
             reason = f"{reading.describe()}: {judgement.explanation}; {evidence}"
             instructions: list[dict[str, Any]] = []
             if warning is None:
-                outcome = self._raise(system.derived("raise"), rule, reading, judgement.level,
-                                      reason, row)
+                outcome = self._raise(
+                    system.derived("raise"), rule, reading, judgement.level, reason, row
+                )
                 action = "raised" if outcome.created else "repeated"
                 if outcome.created:
                     instructions = self.run_playbooks(outcome.id, "raise")

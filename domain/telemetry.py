@@ -11,10 +11,10 @@ checks a reading must pass before it is kept (:func:`screen`); it never sees SQL
 from __future__ import annotations
 
 import math
-from hashlib import sha1
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from hashlib import sha1
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -71,7 +71,9 @@ def reading_id(station: str, metric: str, measured_at: datetime) -> UUID:
     (so a redelivery stores nothing new). A name-based UUID, as :func:`derived_id`
     makes, built by hand: a batch makes a thousand of them, and ``uuid5`` is slower."""
     instant = measured_at.astimezone(UTC).isoformat()
-    digest = bytearray(sha1(_READING_NS + f"{station}|{metric}|{instant}".encode()).digest()[:16])
+    name = _READING_NS + f"{station}|{metric}|{instant}".encode()
+    # SHA-1 as RFC 4122 names it for version 5 ids: a name, not a secret.
+    digest = bytearray(sha1(name, usedforsecurity=False).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     return UUID(bytes=bytes(digest))

@@ -76,9 +76,7 @@ def _merge(points: Iterable[tuple[int, float | None, float | None, float, int]])
     return out
 
 
-def _points(
-    buckets: dict[int, Any], start: datetime, step: timedelta
-) -> list[SeriesPoint]:
+def _points(buckets: dict[int, Any], start: datetime, step: timedelta) -> list[SeriesPoint]:
     return [
         SeriesPoint(
             at=start + step * k,
@@ -210,7 +208,9 @@ class SQLiteReadings:
     def receipt(self, unit: str, batch: str) -> dict[str, Any] | None:
         row = (
             self._conn()
-            .execute("SELECT receipt FROM reading_batches WHERE unit = ? AND batch = ?", (unit, batch))
+            .execute(
+                "SELECT receipt FROM reading_batches WHERE unit = ? AND batch = ?", (unit, batch)
+            )
             .fetchone()
         )
         return None if row is None else dict(json.loads(row[0]))
@@ -253,9 +253,7 @@ class SQLiteReadings:
 
     @staticmethod
     def _reading(r: Sequence[Any]) -> TelemetryReading:
-        return TelemetryReading(
-            UUID(hex=r[0]), r[1], r[2], r[3], r[4], _at(r[5]), _at(r[6]), r[7]
-        )
+        return TelemetryReading(UUID(hex=r[0]), r[1], r[2], r[3], r[4], _at(r[5]), _at(r[6]), r[7])
 
     def series(
         self, station: str, metric: str, start: datetime, end: datetime, step: timedelta | None
@@ -445,8 +443,7 @@ class PostgresReadings:
             if receipt is not None:
                 unit, batch, body = receipt
                 conn.execute(
-                    "INSERT INTO reading_batches VALUES (%s, %s, %s::jsonb) "
-                    "ON CONFLICT DO NOTHING",
+                    "INSERT INTO reading_batches VALUES (%s, %s, %s::jsonb) ON CONFLICT DO NOTHING",
                     (unit, batch, json.dumps(body)),
                 )
 

@@ -112,8 +112,9 @@ def test_a_series_downsamples_to_min_max_and_mean_per_step(
     client: TestClient[Any], as_: As
 ) -> None:
     readings = [gauge(50.0 + i / 10, i) for i in range(20)]
-    client.post("/v1/observations", json={"batch_id": "s-2", "readings": readings},
-                headers=as_("monitor"))
+    client.post(
+        "/v1/observations", json={"batch_id": "s-2", "readings": readings}, headers=as_("monitor")
+    )
 
     r = client.get(
         "/v1/stations/qingshan-reservoir/readings",
@@ -132,8 +133,11 @@ def test_a_series_downsamples_to_min_max_and_mean_per_step(
     [
         {"metric": "water_level", "from": "yesterday"},
         {"metric": "water_level", "from": "2026-03-02T10:00:00"},
-        {"metric": "water_level", "from": "2026-03-03T10:00:00+08:00",
-         "to": "2026-03-02T10:00:00+08:00"},
+        {
+            "metric": "water_level",
+            "from": "2026-03-03T10:00:00+08:00",
+            "to": "2026-03-02T10:00:00+08:00",
+        },
         {"metric": "water_level", "step": "0"},
         {"metric": "wind_speed"},
         {},

@@ -46,8 +46,13 @@ def test_the_same_readings_again_change_nothing_and_the_receipt_is_kept_with_the
     store.append(rows, receipt=("HW", "b1", {"readings": 5, "results": [], "refused": []}))
     store.append(rows)
 
-    points = store.series("qingshan-reservoir", "water_level", NOW - timedelta(hours=1),
-                          NOW + timedelta(seconds=1), None)
+    points = store.series(
+        "qingshan-reservoir",
+        "water_level",
+        NOW - timedelta(hours=1),
+        NOW + timedelta(seconds=1),
+        None,
+    )
     assert [p.mean for p in points] == [54, 53, 52, 51, 50]
     assert store.receipt("HW", "b1") == {"readings": 5, "results": [], "refused": []}
     assert store.receipt("HW", "b2") is None
@@ -76,9 +81,12 @@ def test_retention_rolls_up_by_the_hour_drops_raw_rows_and_keeps_the_cited(
     )
     assert (rolled.min, rolled.max, rolled.count) == (10, 15, 6)
     assert rolled.mean == pytest.approx(12.5)
-    assert store.series(
-        "qingshan-reservoir", "water_level", NOW - timedelta(hours=2), NOW, None
-    )[0].mean == 99
+    assert (
+        store.series("qingshan-reservoir", "water_level", NOW - timedelta(hours=2), NOW, None)[
+            0
+        ].mean
+        == 99
+    )
 
 
 def test_postgres_keeps_a_partition_a_day_made_ahead_and_drops_old_ones_whole(

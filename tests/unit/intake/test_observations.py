@@ -118,9 +118,12 @@ def test_an_older_reading_is_recorded_but_changes_nothing(intake: Intake) -> Non
     assert late["action"] == "stale"
     assert w.level == 4
     assert w.repeats == 0
-    assert intake.readings.series(  # kept all the same
-        "qingshan-reservoir", "water_level", first_at(-2), first_at(2), None
-    )[0].max == 56.0
+    assert (
+        intake.readings.series(  # kept all the same
+            "qingshan-reservoir", "water_level", first_at(-2), first_at(2), None
+        )[0].max
+        == 56.0
+    )
 
 
 def test_a_reading_without_a_value_neither_breaches_nor_counts_as_normal(intake: Intake) -> None:

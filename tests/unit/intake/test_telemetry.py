@@ -29,15 +29,16 @@ def test_only_decisions_go_on_the_log_and_each_cites_its_readings(intake: Intake
     intake.observe(monitor("b1"), "b1", normal)
     assert intake.center.head_position() == head  # 49 normal readings: nothing on the log
 
-    [raised] = intake.observe(
-        monitor("b2"), "b2", [reading("water_level", 53.2, at(60))]
-    ).results
+    [raised] = intake.observe(monitor("b2"), "b2", [reading("water_level", 53.2, at(60))]).results
     w = intake.center.warning(raised["warning_id"])
     [evidence] = w.attributes["evidence"]
     assert evidence["value"] == 53.2
-    assert intake.readings.series(
-        "qingshan-reservoir", "water_level", T0, T0 + timedelta(hours=2), None
-    )[-1].mean == 53.2
+    assert (
+        intake.readings.series(
+            "qingshan-reservoir", "water_level", T0, T0 + timedelta(hours=2), None
+        )[-1].mean
+        == 53.2
+    )
 
 
 def test_a_normal_reading_of_a_quiet_condition_reads_no_store(intake: Intake) -> None:
@@ -68,8 +69,13 @@ def test_a_normal_reading_of_a_quiet_condition_reads_no_store(intake: Intake) ->
 
 def test_bad_readings_are_refused_one_by_one_and_the_good_kept(intake: Intake) -> None:
     intake.stations = StationCatalogue(
-        (Station("qingshan-reservoir", "E-QSRES", feeds=intake.stations.by_id()[
-            "qingshan-reservoir"].feeds),),
+        (
+            Station(
+                "qingshan-reservoir",
+                "E-QSRES",
+                feeds=intake.stations.by_id()["qingshan-reservoir"].feeds,
+            ),
+        ),
         enrol_unknown=False,
     )
     future = (now() + timedelta(hours=1)).isoformat()
@@ -96,7 +102,9 @@ def test_bad_readings_are_refused_one_by_one_and_the_good_kept(intake: Intake) -
     assert [r["index"] for r in result.results] == [0]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     values=st.lists(st.floats(min_value=40, max_value=60), min_size=2, max_size=12),
     late=st.lists(st.floats(min_value=40, max_value=60), min_size=1, max_size=6),
@@ -121,6 +129,7 @@ def test_late_readings_are_kept_and_change_no_condition_backwards(
 
     assert {r["action"] for r in results} == {"stale"}
     assert intake.center.head_position() == head
-    kept = intake.readings.series(subject, "water_level", T0 - timedelta(hours=2),
-                                  T0 + timedelta(hours=3), None)
+    kept = intake.readings.series(
+        subject, "water_level", T0 - timedelta(hours=2), T0 + timedelta(hours=3), None
+    )
     assert len(kept) == len(values) + len(late)
