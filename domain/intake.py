@@ -7,9 +7,10 @@ of the closed loop still holds. What a reading's rule decides is done as the sys
 (``domain/cap_intake.py``, ADR 0041), and a playbook's instructions as its dispatching
 unit in the role ``system``, with the rule, message or playbook named as the cause.
 
-Every command it gives has an id derived from what caused it (a batch and a reading's
-index, a CAP message, a warning and a playbook step), so doing the same work twice, after
-a crash or a retry, changes nothing.
+Every command it gives has an id derived from what caused it (a reading's id and the
+rule, a CAP message, a warning and a playbook step), so doing the same work twice, after
+a crash or a retry, changes nothing. Readings themselves are kept in a readings store
+(ADR 0073); only the decisions they make reach the log.
 """
 
 from __future__ import annotations
