@@ -8,7 +8,7 @@ stations (the unit's subtree, or everything for the auditor and the admin).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,6 +24,9 @@ from domain.errors import NotFound
 from domain.meta import now
 from domain.telemetry import Station
 
+#: The times a series may name: what both stores represent, with room either side.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 #: The longest span one series answers.
 MAX_SPAN = timedelta(days=366)
 
@@ -116,6 +119,8 @@ def _instant(name: str, text: str | None, default: datetime) -> datetime:
         raise invalid(name, f"{name} must be an RFC 3339 time") from None
     if at.tzinfo is None:
         raise invalid(name, f"{name} must carry a time-zone offset")
+    if not EARLIEST <= at <= LATEST:
+        raise invalid(name, f"{name} must lie between the years 1970 and 2200")
     return at
 
 

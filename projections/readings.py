@@ -142,6 +142,7 @@ class SQLiteReadings:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         with self._tx() as c:
             for statement in _SQLITE_SCHEMA:
                 c.execute(statement)
@@ -166,13 +167,16 @@ class SQLiteReadings:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # The process's writers take turns here rather than in SQLite's busy handler,
+        # which sleeps in growing steps while it waits for the file's one write lock.
+        with self._writing:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @staticmethod
     def _row(r: TelemetryReading) -> tuple[Any, ...]:
@@ -202,7 +206,7 @@ class SQLiteReadings:
                 unit, batch, body = receipt
                 c.execute(
                     "INSERT OR IGNORE INTO reading_batches VALUES (?, ?, ?)",
-                    (unit, batch, json.dumps(body)),
+                    (unit, batch, json.dumps(body, default=str)),
                 )
 
     def receipt(self, unit: str, batch: str) -> dict[str, Any] | None:
@@ -444,7 +448,7 @@ class PostgresReadings:
                 unit, batch, body = receipt
                 conn.execute(
                     "INSERT INTO reading_batches VALUES (%s, %s, %s::jsonb) ON CONFLICT DO NOTHING",
-                    (unit, batch, json.dumps(body)),
+                    (unit, batch, json.dumps(body, default=str)),
                 )
 
     def receipt(self, unit: str, batch: str) -> dict[str, Any] | None:
