@@ -191,9 +191,9 @@ class Intake(CapIntake):
         receipt = {"readings": len(readings), "results": results, "refused": refused}
         # The readings and the receipt in one transaction: a batch is answered as kept
         # only once its readings are durable.
-        self.readings.append([row for _, _, row in good], receipt=(unit, batch, receipt))
-        if cited:
-            self.readings.keep(cited)
+        self.readings.append(
+            [row for _, _, row in good], receipt=(unit, batch, receipt), cited=cited
+        )
         return BatchResult(batch, len(readings), results, refused=refused)
 
     def apply_retention(self) -> int:

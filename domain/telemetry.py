@@ -137,9 +137,11 @@ class ReadingStore(Protocol):
         readings: Sequence[TelemetryReading],
         *,
         receipt: tuple[str, str, Mapping[str, Any]] | None = None,
+        cited: Sequence[TelemetryReading] = (),
     ) -> None:
         """Keep ``readings`` (many per statement), and with them, in the same
-        transaction, a batch's receipt ``(unit, batch, body)``."""
+        transaction, a batch's receipt ``(unit, batch, body)`` and the readings its
+        decisions cite (as :meth:`keep` does)."""
 
     def receipt(self, unit: str, batch: str) -> dict[str, Any] | None:
         """The receipt kept for a batch, if it was kept."""

@@ -196,12 +196,18 @@ class SQLiteReadings:
         readings: Sequence[TelemetryReading],
         *,
         receipt: tuple[str, str, Mapping[str, Any]] | None = None,
+        cited: Sequence[TelemetryReading] = (),
     ) -> None:
         with self._tx() as c:
             c.executemany(
                 "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [self._row(r) for r in readings],
             )
+            if cited:
+                c.executemany(
+                    "INSERT OR IGNORE INTO readings_kept VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [self._row(r) for r in cited],
+                )
             if receipt is not None:
                 unit, batch, body = receipt
                 c.execute(
@@ -439,11 +445,14 @@ class PostgresReadings:
         readings: Sequence[TelemetryReading],
         *,
         receipt: tuple[str, str, Mapping[str, Any]] | None = None,
+        cited: Sequence[TelemetryReading] = (),
     ) -> None:
         self._ensure_days({r.measured_at.astimezone(UTC).date() for r in readings})
         with self.pool.connection() as conn, conn.transaction():
             if readings:
                 conn.execute(_PG_INSERT.format(table="readings"), self._arrays(readings))
+            if cited:
+                conn.execute(_PG_INSERT.format(table="readings_kept"), self._arrays(cited))
             if receipt is not None:
                 unit, batch, body = receipt
                 conn.execute(

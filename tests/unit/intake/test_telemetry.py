@@ -48,7 +48,7 @@ def test_a_normal_reading_of_a_quiet_condition_reads_no_store(intake: Intake) ->
 
     class Counting:
         def __getattr__(self, name: str) -> Any:
-            if name not in ("append", "receipt", "keep"):
+            if name not in ("append", "receipt"):
                 calls.append(name)
             return getattr(store, name)
 
