@@ -40,6 +40,13 @@ def test_only_decisions_go_on_the_log_and_each_cites_its_readings(intake: Intake
         == 53.2
     )
 
+    # Past retention, the raw readings go; the one the raise cites stays.
+    intake.readings.apply_retention(T0 + timedelta(days=400), days=30)
+    [kept] = intake.readings.series(
+        "qingshan-reservoir", "water_level", T0, T0 + timedelta(hours=2), None
+    )
+    assert kept.mean == 53.2
+
 
 def test_a_normal_reading_of_a_quiet_condition_reads_no_store(intake: Intake) -> None:
     intake.observe(monitor("w"), "w", [reading("water_level", 50.0, at(0))])
