@@ -37,6 +37,7 @@ from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
+from api.observing import observe_requests
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
 from api.rate_limits import RateLimits
@@ -137,7 +138,8 @@ async def health(services: NamedDependency[Services], state: State) -> Health:
 def metrics(state: State) -> str:
     """Prometheus text format: the log's head, each view's position, lag and heartbeat;
     the webhooks' queue, and their subscriptions and failing endpoints counted; the abuse
-    limits, and what they refused."""
+    limits, and what they refused; requests, commands, the views' batches, webhook
+    attempts and the intake, counted by this process (or all of the machine's)."""
     # text/plain is Prometheus's text exposition format (version 0.0.4 by default).
     return exposition(state.metrics)
 
@@ -237,8 +239,9 @@ def create_app(
             *screens(),
         ],
         # A credential in the query is refused before the guard reads any token.
-        # A turn first: a server too busy answers 503 before it reads anything.
-        middleware=[admission.middleware, refuse_secrets_in_query],
+        # A turn first: a server too busy answers 503 before it reads anything. Counted
+        # and traced around all of it, the 503s too (ADR 0070).
+        middleware=[observe_requests, admission.middleware, refuse_secrets_in_query],
         guards=[authenticate],
         before_send=[add_safety_headers, allow_every_method, add_read_headers],
         before_request=strict_times,

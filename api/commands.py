@@ -21,12 +21,14 @@ from litestar.concurrency import sync_to_thread
 
 from api.access import Services, actor_of
 from api.idempotency import MAX_KEY, command_id_for, request_hash
+from api.observing import commanded
 from api.problems import ProblemError, invalid
 from api.schemas import DURATION_FORM, Input, Receipt
 from api.tokens import Principal
 from domain.application import Outcome
 from domain.calendar import CalendarError, WorkingDuration
 from domain.meta import Context, now
+from telemetry import tracing
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 log = logging.getLogger("closedloop.api")
@@ -120,7 +122,9 @@ def run(
                 media_type="application/json",
             )
 
-    outcome = act(_context(request, principal, data, key))
+    with commanded(command_kind(request)) as seen:
+        outcome = act(_context(request, principal, data, key))
+        seen.recorded = outcome.recorded
     note_write(services, principal, outcome.position)
     status, content, headers = _receipt(services, outcome, id_of, creates)
     if key is not None:
@@ -142,24 +146,39 @@ async def run_from_memory(
     services, request, principal = edge.services, edge.request, edge.principal
     center = services.center
     if request.headers.get("idempotency-key") is None and center.writes_later:
-        ctx = _context(request, principal, data, None)
-        decided = center.decide_in_memory(lambda: act(ctx))
-        if isinstance(decided, Outcome):
-            await note_write_later(services, principal, decided.position)
-            return _response(*_receipt(services, decided, _id, creates))
-        if decided is not None:
-            loop = asyncio.get_running_loop()
-            written: asyncio.Future[Any] = loop.create_future()
+        outcome: Outcome | None = None
+        with commanded(command_kind(request)) as seen:
+            ctx = _context(request, principal, data, None)
+            decided = center.decide_in_memory(lambda: act(ctx))
+            if isinstance(decided, Outcome):
+                outcome = decided
+            elif decided is not None:
+                loop = asyncio.get_running_loop()
+                written: asyncio.Future[Any] = loop.create_future()
 
-            def hand_back(write: Any) -> None:  # in the store's writing thread
-                loop.call_soon_threadsafe(_settle, written, write)
+                def hand_back(write: Any) -> None:  # in the store's writing thread
+                    loop.call_soon_threadsafe(_settle, written, write)
 
-            center.write_later(decided, hand_back)
-            outcome = center.finish(decided, (await written).result)
-            if outcome is not None:
-                await note_write_later(services, principal, outcome.position)
-                return _response(*_receipt(services, outcome, _id, creates))
+                center.write_later(decided, hand_back)
+                outcome = center.finish(decided, (await written).result)
+            if outcome is None:
+                # Counted, and traced, by the usual way it now takes.
+                seen.recorded = None
+            else:
+                seen.recorded = outcome.recorded
+        if outcome is not None:
+            await note_write_later(services, principal, outcome.position)
+            return _response(*_receipt(services, outcome, _id, creates))
     return await sync_to_thread(run, edge, data, act, creates=creates)
+
+
+def command_kind(request: Request[Any, Any, Any]) -> str:
+    """The command a route gives, as its resource and handler name
+    (``warnings.raise_warning``, ``instructions.sign_for``): a label of a few dozen
+    values, the same on every server (ADR 0070)."""
+    template = str(request.scope.get("path_template") or request.url.path)
+    words = [w for w in template.split("/") if w and not w.startswith("{") and w != "v1"]
+    return f"{words[0] if words else 'api'}.{request.route_handler.handler_name.rstrip('_')}"
 
 
 def _settle(written: asyncio.Future[Any], write: Any) -> None:
@@ -233,6 +252,8 @@ def _context(
     }
     if command_id is not None:
         ctx_args["command_id"] = command_id
+    # The command's span, when this process traces: its events keep it (ADR 0070).
+    ctx_args["traceparent"] = tracing.traceparent()
     return Context(**ctx_args)
 
 

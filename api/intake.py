@@ -19,12 +19,14 @@ from api.access import Services, actor_of, visible_warning
 from api.cap_xml import CAP_MEDIA_TYPES, MAX_CAP_BYTES, CapRejected, parse_cap, render_warning
 from api.commands import note_write
 from api.http import READ, WRITE, On, Svc, Who, best_match
+from api.observing import taken_in
 from api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from api.schemas import Code, Short
 from api.tokens import Principal
 from domain.intake import Intake
 from domain.meta import Context, now
 from domain.rules import Reading
+from telemetry import tracing
 
 #: The sender named in the CAP messages this center renders.
 CAP_SENDER = "closedloop@haiwan.command-center"
@@ -156,6 +158,10 @@ class ObservationController(Controller):
         ),
     )
     def observe(self, call: On, data: JSONBody[ObservationBatchIn]) -> Response[Any]:
+        with taken_in("observations"):
+            return self._observe(call, data)
+
+    def _observe(self, call: On, data: ObservationBatchIn) -> Response[Any]:
         center, principal = call.center, call.principal
         readings: list[Reading] = []
         # A batch names few units: each is checked once, not once per reading.
@@ -188,7 +194,9 @@ class ObservationController(Controller):
                     attributes=r.attributes,
                 )
             )
-        ctx = Context(call.actor, command_id=f"observe:{data.batch_id}")
+        ctx = Context(
+            call.actor, command_id=f"observe:{data.batch_id}", traceparent=tracing.traceparent()
+        )
         result = intake_of(call.request).observe(ctx, data.batch_id, readings)
         if not result.replayed:
             # The intake answers no position: the log's head now lies at or past its writes.
@@ -236,6 +244,12 @@ class CapController(Controller):
     async def receive(
         self, services: Svc, principal: Who, request: Request[Any, Any, Any]
     ) -> Response[CapReceipt]:
+        with taken_in("cap"):
+            return await self._receive(services, principal, request)
+
+    async def _receive(
+        self, services: Services, principal: Principal, request: Request[Any, Any, Any]
+    ) -> Response[CapReceipt]:
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in CAP_MEDIA_TYPES:
             raise ProblemError(
@@ -252,7 +266,11 @@ class CapController(Controller):
                 alert = parse_cap(body)
             except CapRejected as e:
                 raise ProblemError(e.status, e.detail) from None
-            ctx = Context(actor_of(request, principal), command_id=f"cap:{alert.key}"[:128])
+            ctx = Context(
+                actor_of(request, principal),
+                command_id=f"cap:{alert.key}"[:128],
+                traceparent=tracing.traceparent(),
+            )
             # The token's public id: a sender may be bound to it rather than to its unit.
             result = intake.receive_cap(ctx, alert, token=principal.token_id)
             if not result.replayed:

@@ -5,6 +5,9 @@ one collector that reads the figures when scraped: the log's head, each view's
 position, lag and heartbeat, the webhooks' queue, and their subscriptions and failing
 endpoints counted; the abuse limits as configured, the failed authentications and the
 requests refused 429 (ADR 0043). The library writes the text, labels escaped (ADR 0035).
+Beside them, the series the process counts as it works (:mod:`telemetry.series`, ADR
+0070): requests, commands, batches, webhook attempts, intake; summed over every process
+of the machine when they share a multiprocess folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from prometheus_client.registry import Collector
 from api.access import Services
 from domain.meta import now
 from notifiers.delivery import webhook_health
+from telemetry import series
 
 
 class CenterCollector(Collector):
@@ -121,6 +125,8 @@ def metrics_registry(services: Services) -> CollectorRegistry:
     """A registry for one application; nothing is collected until it is scraped."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CenterCollector(services))
+    for collector in series.collectors():
+        registry.register(collector)
     return registry
 
 

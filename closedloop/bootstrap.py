@@ -195,3 +195,53 @@ def build_app(
     # The API's audit routes sign with these (ADR 0036), not with settings of their own.
     app.state["audit_settings"] = audit
     return app
+
+
+def start_telemetry(settings: Settings, role: str) -> None:
+    """Metrics and traces for this process (ADR 0070), before anything counts: off, in
+    memory, or in the machine's shared multiprocess folder; tracing to the OTLP
+    endpoint when it is on, the spans named ``{service_name}-{role}``."""
+    from closedloop.settings import lend_metrics_dir
+    from telemetry import series, tracing
+
+    telemetry = settings.telemetry
+    if telemetry.metrics == "off":
+        series.switch_off()
+    elif telemetry.metrics_dir is not None:
+        lend_metrics_dir(telemetry)
+        series.share_in(telemetry.metrics_dir)
+    if telemetry.tracing == "otlp" and not tracing.tracing():
+        tracing.start(telemetry.otlp_endpoint, f"{telemetry.service_name}-{role}")
+
+
+def follower_metrics(settings: Settings) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """A follower's own ``/metrics`` on ``CLOSEDLOOP_METRICS_PORT`` (none when it is 0):
+    its start and its stop, for :func:`closedloop.workers.run_until_stopped`. It says
+    the same series as the API's (the shared folder's sum, when there is one)."""
+    telemetry = settings.telemetry
+    stopping: list[Callable[[], Any]] = []
+
+    def start() -> None:
+        if not telemetry.metrics_port:
+            return
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from telemetry import series
+
+        registry = CollectorRegistry(auto_describe=False)
+        for collector in series.collectors():
+            registry.register(collector)
+        server, _thread = start_http_server(
+            telemetry.metrics_port, addr=telemetry.metrics_host, registry=registry
+        )
+        stopping.append(server.shutdown)
+        print(f"metrics: http://{telemetry.metrics_host}:{telemetry.metrics_port}/metrics")
+
+    def stop() -> None:
+        from telemetry import tracing
+
+        for halt in stopping:
+            halt()
+        tracing.stop()
+
+    return start, stop

@@ -59,10 +59,12 @@ def asgi_app(*, follow_the_log: bool | None = None) -> Any:
     away or full makes the worker answer 503 until it is back (:mod:`api.starting`).
     """
     from api.starting import Starting
-    from closedloop.bootstrap import build_app, import_the_server
+    from closedloop.bootstrap import build_app, import_the_server, start_telemetry
 
     settings = Settings.from_env()
     follows = settings.server.projections == "here" if follow_the_log is None else follow_the_log
+    # Before anything is counted: the series go to the shared folder, if there is one.
+    start_telemetry(settings, "api")
 
     def build(waiting: Callable[[BaseException], object]) -> Any:
         # Beside the first try to reach the database, so that a wait is said at once.
@@ -94,6 +96,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         factory = "closedloop.cli:asgi_app_answering_only"
     print(f"Closed Loop on {settings.database_url}")
     print(f"API docs: http://{args.host}:{args.port}/schema")
+    shared = settings.telemetry.metrics_dir
+    if shared is not None and settings.telemetry.metrics == "on":
+        from telemetry.series import empty
+
+        # What processes of an earlier run counted would be added for ever (ADR 0070).
+        empty(shared)
+        print(f"metrics of every worker summed in {shared}")
     # Each worker process builds its own command center on the same store.
     return run_asgi(factory, args.host, args.port, args.workers, connection_limits(settings))
 
@@ -143,8 +152,26 @@ def run_asgi(
         server = uvicorn.Server(config)
         server.run()
         return 0 if server.started else 3
-    Multiprocess(config, sockets=[tcp_listener(config)]).run()
+    Multiprocess(config, sockets=worker_listeners(config)).run()
     return 0
+
+
+def worker_listeners(config: Any) -> list[socket.socket]:
+    """The sockets each worker of ``serve --workers N`` listens on: one of its own per
+    worker where the kernel balances them (Linux's ``SO_REUSEPORT``), so that connections
+    spread over the workers; elsewhere the one socket uvicorn shares (ADR 0069).
+
+    The address is bound here first either way: a port already taken stops the start
+    with uvicorn's message and status before any worker is started.
+    """
+    from closedloop.listeners import OwnListeners, kernel_balances
+
+    shared = tcp_listener(config)
+    if not kernel_balances() or shared.family not in (socket.AF_INET, socket.AF_INET6):
+        return [shared]
+    family, port = shared.family, shared.getsockname()[1]
+    shared.close()
+    return OwnListeners(family, config.host, port)
 
 
 def uvicorn_options() -> dict[str, Any]:
@@ -307,11 +334,13 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
     from audit import AuditChain
-    from closedloop.bootstrap import build_audit_settings
+    from closedloop.bootstrap import build_audit_settings, follower_metrics, start_telemetry
     from closedloop.workers import run_until_stopped
     from projections.service import ReadModels
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    start_telemetry(settings, "projections")
+    metrics_start, metrics_stop = follower_metrics(settings)
     center = build_command_center(settings)
     reads = ReadModels.beside(center, run=True, poll_interval=args.poll)
     assert reads.runner is not None
@@ -319,8 +348,8 @@ def _projections_run(args: argparse.Namespace, settings: Settings) -> int:
         reads.runner.listen = False
     chain = AuditChain.beside(center, reads.store, build_audit_settings(settings))
     return run_until_stopped(
-        [reads.start, chain.start],
-        [chain.stop, reads.stop, center.close],
+        [metrics_start, reads.start, chain.start],
+        [chain.stop, reads.stop, center.close, metrics_stop],
         f"projections and the audit chain following {settings.database_url}",
     )
 
@@ -390,16 +419,23 @@ def _projections_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _watch_run(args: argparse.Namespace, settings: Settings) -> int:
-    from closedloop.bootstrap import build_background, build_read_models
+    from closedloop.bootstrap import (
+        build_background,
+        build_read_models,
+        follower_metrics,
+        start_telemetry,
+    )
     from closedloop.workers import run_until_stopped
 
+    start_telemetry(settings, "watch")
+    metrics_start, metrics_stop = follower_metrics(settings)
     center = build_command_center(settings)
     reads = build_read_models(center, run=False)
     reads.start()  # the views' tables, to read the open instructions from
     background = build_background(center, reads.store, settings=settings)
     return run_until_stopped(
-        [background.start],
-        [background.stop, reads.stop, center.close],
+        [metrics_start, background.start],
+        [background.stop, reads.stop, center.close, metrics_stop],
         "playbooks and the deadline watch are running; Ctrl-C stops them",
     )
 

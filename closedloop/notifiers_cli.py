@@ -15,6 +15,7 @@ from closedloop.settings import Settings, SettingsError
 
 
 def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
+    from closedloop.bootstrap import follower_metrics, start_telemetry
     from closedloop.workers import run_until_stopped
     from notifiers.service import Notifiers
     from projections.store import ViewStore
@@ -24,6 +25,8 @@ def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
             "notifiers run needs PostgreSQL; on SQLite closedloop serve runs the notifiers"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    start_telemetry(settings, "notifiers")
+    metrics_start, metrics_stop = follower_metrics(settings)
     center = build_command_center(settings)
     store = ViewStore.for_url(settings.database_url)
     notifiers = Notifiers(
@@ -34,8 +37,8 @@ def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
         deliver=not args.no_deliver,
     )
     return run_until_stopped(
-        [notifiers.start],
-        [notifiers.stop, store.close, center.close],
+        [metrics_start, notifiers.start],
+        [notifiers.stop, store.close, center.close, metrics_stop],
         f"notifiers following {settings.database_url}",
     )
 

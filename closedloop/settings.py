@@ -136,6 +136,30 @@ class IntakeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     readings_future_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 300
 
 
+class TelemetrySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Metrics and traces (ADR 0070): what each process counts, where it says it, and
+    whether it traces."""
+
+    #: ``on``: requests, commands, batches, deliveries and intake are counted; ``off``:
+    #: only the figures read at a scrape (the log's head, the views' lag, the outbox).
+    metrics: Literal["on", "off"] = "on"
+    #: prometheus_client's multiprocess directory: every process of this machine writes
+    #: its series there and any ``/metrics`` answers their sum (``serve`` empties it as
+    #: it starts). None: each process keeps its series in memory.
+    metrics_dir: Path | None = None
+    #: A follower's own ``/metrics`` (``projections run``, ``notifiers run``, ``watch
+    #: run``): the port (0: none) and the address it listens on.
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    metrics_host: str = "127.0.0.1"
+    #: ``otlp``: spans are sent to ``otlp_endpoint`` (OTLP over HTTP); ``off``: none made.
+    tracing: Literal["off", "otlp"] = "off"
+    otlp_endpoint: Annotated[str, msgspec.Meta(pattern=r"\Ahttps?://\S{1,2000}\Z")] = (
+        "http://127.0.0.1:4318/v1/traces"
+    )
+    #: ``service.name`` of the spans (each process adds its role: api, projections...).
+    service_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "closedloop"
+
+
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The event store a database URL names, parsed once: the library's settings
     (``env``) and, on PostgreSQL, psycopg's connection string (``conninfo``)."""
@@ -163,6 +187,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit: AuditEnv = msgspec.field(default_factory=AuditEnv)
     webhooks: WebhookConfig = msgspec.field(default_factory=WebhookConfig)
     intake: IntakeSettings = msgspec.field(default_factory=IntakeSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -192,6 +217,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             audit=_section(raw, "audit", AuditEnv, env),
             webhooks=webhooks,
             intake=_section(raw, "intake", IntakeSettings, env),
+            telemetry=_section(raw, "telemetry", TelemetrySettings, env),
         )
 
     # The server's settings, where the CLI and the tests have always read them.
@@ -321,6 +347,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_AUDIT_CHECKPOINT_EVENTS": ("audit.checkpoint_events", "a positive integer"),
     "CLOSEDLOOP_AUDIT_CHECKPOINT_MINUTES": ("audit.checkpoint_minutes", "a number above zero"),
     "CLOSEDLOOP_AUDIT_ORIGIN": ("audit.origin", "one word without '+'"),
+    "CLOSEDLOOP_METRICS": ("telemetry.metrics", "'on' or 'off'"),
+    "CLOSEDLOOP_METRICS_DIR": ("telemetry.metrics_dir", "a folder"),
+    "CLOSEDLOOP_METRICS_PORT": ("telemetry.metrics_port", "a port number, or 0 for none"),
+    "CLOSEDLOOP_METRICS_HOST": ("telemetry.metrics_host", "an address"),
+    "CLOSEDLOOP_TRACING": ("telemetry.tracing", "'off' or 'otlp'"),
+    "CLOSEDLOOP_OTLP_ENDPOINT": ("telemetry.otlp_endpoint", "an http:// or https:// URL"),
+    "CLOSEDLOOP_SERVICE_NAME": ("telemetry.service_name", "a name of 1 to 100 characters"),
 }
 #: Set but empty is refused for these (an empty port is a mistake, not "the default").
 _EMPTY_IS_A_VALUE = frozenset({"CLOSEDLOOP_PORT"})
@@ -336,6 +369,7 @@ _WHOLE_NUMBERS = frozenset(
         "CLOSEDLOOP_KEEP_ALIVE_SECONDS",
         "CLOSEDLOOP_READINGS_RETENTION_DAYS",
         "CLOSEDLOOP_READINGS_FUTURE_SECONDS",
+        "CLOSEDLOOP_METRICS_PORT",
     }
 )
 
@@ -451,6 +485,14 @@ def conninfo(env: Mapping[str, str]) -> str:
         password=env.get("POSTGRES_PASSWORD", ""),
         connect_timeout=env.get("POSTGRES_CONNECT_TIMEOUT", "5"),
     )
+
+
+def lend_metrics_dir(telemetry: TelemetrySettings) -> None:
+    """Name the multiprocess folder to prometheus_client, which finds it only by its
+    own variable (``PROMETHEUS_MULTIPROC_DIR``); set here, the one module that touches
+    the environment (ADR 0036, 0070), before :func:`telemetry.series.share_in`."""
+    if telemetry.metrics_dir is not None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(telemetry.metrics_dir)
 
 
 def store_env(url: str) -> dict[str, str]:

@@ -70,7 +70,9 @@ class Context:
     the command a no-op. ``occurred_at`` is the business time the actor reports;
     ``expected_version`` asks for optimistic concurrency against a version the client
     has seen (``If-Match``); ``cause`` names what led to the command (another aggregate
-    or event), for the audit trail.
+    or event), for the audit trail. ``traceparent`` is the W3C trace context of the span
+    the command runs in, when the process traces (ADR 0070): kept with its events so
+    that what follows from them joins the same trace.
     """
 
     actor: Actor
@@ -78,6 +80,7 @@ class Context:
     occurred_at: datetime | None = None
     expected_version: int | None = None
     cause: str | None = None
+    traceparent: str | None = None
 
     def __post_init__(self) -> None:
         if not self.command_id or len(self.command_id) > 128:
@@ -109,6 +112,7 @@ class Context:
             occurred_at=self.business_time(),
             loop_id=loop_id,
             cause=cause if cause is not None else self.cause,
+            traceparent=self.traceparent,
         )
 
     def derived(self, suffix: str) -> Context:
@@ -128,9 +132,13 @@ class Meta:
     occurred_at: datetime
     loop_id: UUID
     cause: str | None = None
+    #: The trace the command ran in (W3C ``traceparent``, ADR 0070); None untraced.
+    traceparent: str | None = None
 
 
 _META_FIELDS = frozenset(f.name for f in fields(Meta))
+#: What an event stored untraced (or before ADR 0070) holds: all but the trace.
+_UNTRACED_FIELDS = _META_FIELDS - {"traceparent"}
 
 
 class MetaAsDict(Transcoding):
@@ -140,7 +148,7 @@ class MetaAsDict(Transcoding):
     name = "closedloop_meta"
 
     def encode(self, obj: Meta) -> dict[str, Any]:
-        return {
+        encoded = {
             "person": obj.person,
             "unit": obj.unit,
             "role": obj.role,
@@ -150,9 +158,20 @@ class MetaAsDict(Transcoding):
             "loop_id": obj.loop_id,
             "cause": obj.cause,
         }
+        # Only a traced command's events carry the key: untraced, the stored bytes are
+        # what they were before ADR 0070.
+        if obj.traceparent is not None:
+            encoded["traceparent"] = obj.traceparent
+        return encoded
 
     def decode(self, data: dict[str, Any]) -> Meta:
-        if data.keys() == _META_FIELDS:
+        keys = data.keys()
+        if keys == _UNTRACED_FIELDS:
+            meta = object.__new__(Meta)
+            meta.__dict__.update(data)
+            meta.__dict__["traceparent"] = None
+            return meta
+        if keys == _META_FIELDS:
             # Every event carries a Meta, and a frozen dataclass's __init__ sets each
             # field through object.__setattr__: with every field present and nothing
             # else, filling the instance directly is the same object, several times

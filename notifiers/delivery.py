@@ -12,7 +12,9 @@ sent again under the same ``webhook-id``: delivery is *at least once*, and a rec
 acts once by remembering the ids it has seen (ADR 0014).
 
 Order: a delivery is not claimed while an earlier one of the same subscription and loop
-is still pending, so each endpoint sees each loop's notifications in log order.
+is still pending, so each endpoint sees each loop's notifications in log order. Different
+loops go to one endpoint side by side, up to the subscription's ``concurrency`` on their
+way at once, counted over every worker (ADR 0069).
 
 Safety (ADR 0020): the HTTP client is the guarded one of ``notifiers/transport.py``.
 """
@@ -36,14 +38,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import httpx
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from notifiers.config import WebhookConfig
-from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS
+from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS, TRACES
 from notifiers.secrets import Keyring, signature_header
 from notifiers.transport import ATTEMPT_ENDS, TargetRefused, guarded_client, retry_after
 from projections.follower import Follower
 from projections.store import ViewStore
 from projections.values import from_iso, iso
+from telemetry import series, tracing
 
 log = logging.getLogger("closedloop.notifiers")
 
@@ -59,6 +63,14 @@ class Claimed:
     tries: int
     url: str
     secrets: list[str]
+    #: When the delivery was derived (the event's recorded time), for its latency.
+    created_at: str = ""
+    #: The trace of the command that caused it (ADR 0070), None when it was untraced.
+    traceparent: str | None = None
+
+
+#: What the series call the statuses an attempt leaves its delivery in.
+_ATTEMPT_OUTCOMES = {"pending": "retried", "delivered": "delivered", "failed": "failed"}
 
 
 @dataclass
@@ -169,31 +181,29 @@ class DeliveryWorker(Follower):
     # -- claiming ----------------------------------------------------------------------
 
     def claim(self, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries, each the next of its loop, and no more of
+        an endpoint's than its concurrency leaves room for beside those already on their
+        way (leased by any worker, the lease not run out)."""
         now = datetime.now(UTC)
         at = iso(now)
         until = iso(now + timedelta(seconds=self.config.lease))
-        skip_locked = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == "postgres" else ""
+        postgres = self.store.dialect == "postgres"
         with self.store.transaction() as tx:
-            # The rows are picked and locked once (a materialized CTE, never re-run by the
-            # planner); rows another worker has locked are skipped, and one it leased and
-            # committed meanwhile fails the lease condition when PostgreSQL re-checks it.
-            rows = tx.execute(
-                "WITH due AS MATERIALIZED ("
-                f"SELECT d.id FROM {DELIVERIES} d JOIN {SUBSCRIPTIONS} s "
-                "ON s.id = d.subscription_id "
-                "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
-                "AND (d.lease_until IS NULL OR d.lease_until < ?) AND s.active = 1 "
-                f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
-                "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
-                "AND e.status = 'pending' AND e.position < d.position) "
-                f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
-                f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
-                "WHERE id IN (SELECT id FROM due) "
-                "RETURNING id, subscription_id, body, tries",
-                (at, at, limit, self.owner, until),
-            )
+            rows: list[Any] = []
+            for sid, room in self._endpoints_with_room(tx, at):
+                if len(rows) >= limit:
+                    break
+                rows += self._lease(tx, sid, min(room, limit - len(rows)), at, until, postgres)
             if not rows:
                 return []
+            ids = [r[0] for r in rows]
+            traces = dict(
+                tx.execute(
+                    f"SELECT delivery_id, traceparent FROM {TRACES} "
+                    f"WHERE delivery_id IN ({', '.join('?' for _ in ids)})",
+                    ids,
+                )
+            )
             sub_ids = sorted({r[1] for r in rows})
             marks = ", ".join("?" for _ in sub_ids)
             subs = {
@@ -205,16 +215,84 @@ class DeliveryWorker(Follower):
                 )
             }
         claimed = []
-        for delivery_id, sid, body, tries in rows:
+        for delivery_id, sid, body, tries, created_at in rows:
             url, current, previous, previous_until = subs[sid]
             keys = [self._decrypt(current)]
             until_prev = from_iso(previous_until)
             if previous and until_prev is not None and until_prev > now:
                 keys.append(self._decrypt(previous))
             claimed.append(
-                Claimed(delivery_id, sid, str(body).encode("utf-8"), int(tries), url, keys)
+                Claimed(
+                    delivery_id,
+                    sid,
+                    str(body).encode("utf-8"),
+                    int(tries),
+                    url,
+                    keys,
+                    str(created_at),
+                    traces.get(delivery_id),
+                )
             )
         return claimed
+
+    def _endpoints_with_room(self, tx: Any, at: str | None) -> list[tuple[str, int]]:
+        """The active endpoints with a delivery due, the longest waiting first, each with
+        its room: its concurrency less its deliveries on their way.
+
+        On PostgreSQL each endpoint's row is locked until the claim commits, and one
+        another worker is claiming for is skipped: two workers never count the same
+        endpoint's room at once, so together they never pass its concurrency. (SQLite's
+        claims take the file's write lock, one at a time.)
+        """
+        lock = " FOR UPDATE OF s SKIP LOCKED" if self.store.dialect == "postgres" else ""
+        due = (
+            f"FROM {DELIVERIES} d WHERE d.subscription_id = s.id AND d.status = 'pending' "
+            "AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)"
+        )
+        endpoints = tx.execute(
+            f"SELECT s.id, s.concurrency FROM {SUBSCRIPTIONS} s "
+            f"WHERE s.active = 1 AND EXISTS (SELECT 1 {due}) "
+            f"ORDER BY (SELECT MIN(d.next_attempt_at) {due}), s.id{lock}",
+            (at, at, at, at),
+        )
+        if not endpoints:
+            return []
+        marks = ", ".join("?" for _ in endpoints)
+        on_their_way = dict(
+            tx.execute(
+                f"SELECT subscription_id, COUNT(*) FROM {DELIVERIES} WHERE status = 'pending' "
+                f"AND lease_until >= ? AND subscription_id IN ({marks}) GROUP BY subscription_id",
+                (at, *(e[0] for e in endpoints)),
+            )
+        )
+        rooms = [(sid, int(n) - int(on_their_way.get(sid, 0))) for sid, n in endpoints]
+        return [(sid, room) for sid, room in rooms if room > 0]
+
+    def _lease(
+        self, tx: Any, sid: str, limit: int, at: str | None, until: str | None, postgres: bool
+    ) -> list[Any]:
+        """Lease up to ``limit`` of one endpoint's due deliveries, each the next of its
+        loop (none while an earlier one of the same loop is pending): each endpoint
+        sees each loop's notifications in log order, and different loops side by side."""
+        skip_locked = " FOR UPDATE OF d SKIP LOCKED" if postgres else ""
+        # The rows are picked and locked once (a materialized CTE, never re-run by the
+        # planner); rows another worker has locked are skipped, and one it leased and
+        # committed meanwhile fails the lease condition when PostgreSQL re-checks it.
+        rows: list[Any] = tx.execute(
+            "WITH due AS MATERIALIZED ("
+            f"SELECT d.id FROM {DELIVERIES} d "
+            "WHERE d.subscription_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
+            "AND (d.lease_until IS NULL OR d.lease_until < ?) "
+            f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
+            "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
+            "AND e.status = 'pending' AND e.position < d.position) "
+            f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
+            f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
+            "WHERE id IN (SELECT id FROM due) "
+            "RETURNING id, subscription_id, body, tries, created_at",
+            (sid, at, at, limit, self.owner, until),
+        )
+        return rows
 
     def _decrypt(self, ciphertext: str) -> str:
         secret = self._plain.get(ciphertext)
@@ -225,6 +303,29 @@ class DeliveryWorker(Follower):
     # -- sending -----------------------------------------------------------------------
 
     def send(self, item: Claimed) -> Result:
+        if not tracing.tracing():
+            # Not traced here: the command's trace, if it had one, is handed on as it is.
+            extra = {"traceparent": item.traceparent} if item.traceparent else {}
+            return self._send(item, extra)
+        with tracing.tracer().start_as_current_span(
+            "webhook POST",
+            context=tracing.continued(item.traceparent),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "closedloop.delivery": item.id,
+                "closedloop.subscription": item.subscription_id,
+                "closedloop.try": item.tries + 1,
+            },
+        ) as span:
+            result = self._send(item, {"traceparent": tracing.traceparent() or ""})
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+            if not result.ok:
+                span.set_status(Status(StatusCode.ERROR, result.error))
+            return result
+
+    def _send(self, item: Claimed, extra: dict[str, str]) -> Result:
         started = time.monotonic()
         timestamp = int(time.time())
         headers = {
@@ -232,6 +333,7 @@ class DeliveryWorker(Follower):
             "webhook-id": item.id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(item.secrets, item.id, timestamp, item.body),
+            **{k: v for k, v in extra.items() if v},
         }
         # Every read and write of this attempt ends by then (see _BoundedStream).
         token = ATTEMPT_ENDS.set(started + self.config.attempt_deadline)
@@ -260,7 +362,15 @@ class DeliveryWorker(Follower):
 
     def deliver(self, item: Claimed) -> Result:
         result = self.send(item)
-        self.record(item, result)
+        status = self.record(item, result)
+        counts = series.recording()
+        if counts is not None and status != "superseded":
+            counts.webhook_attempts.labels(_ATTEMPT_OUTCOMES.get(status, status)).inc()
+            counts.webhook_attempt_seconds.observe(result.latency_ms / 1000)
+            created = from_iso(item.created_at) if item.created_at else None
+            if status == "delivered" and created is not None:
+                waited = (datetime.now(UTC) - created).total_seconds()
+                counts.webhook_delivery_seconds.observe(max(waited, 0.0))
         return result
 
     # -- recording ---------------------------------------------------------------------
@@ -362,6 +472,8 @@ class DeliveryWorker(Follower):
             )
             if not changed:
                 return "superseded", None
+            if item.traceparent is not None and status != "pending":
+                tx.execute(f"DELETE FROM {TRACES} WHERE delivery_id = ?", (item.id,))
             if status in ("delivered", "dead"):
                 rows = tx.execute(
                     f"INSERT INTO {ENDPOINTS} (subscription_id, consecutive_dead, "

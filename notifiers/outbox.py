@@ -36,7 +36,7 @@ from eventsourcing.domain import Aggregate
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.meta import NAMESPACE
-from domain.subscription import Filters, Notice, Subscription
+from domain.subscription import DEFAULT_CONCURRENCY, Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
 from notifiers.texts import Texts
@@ -48,6 +48,8 @@ SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
 ATTEMPTS = "webhook_attempts"
 ENDPOINTS = "webhook_endpoints"
+#: The trace each delivery continues (ADR 0070): only those of a traced command.
+TRACES = "webhook_traces"
 UNITS = "webhook_units"
 WARNINGS = "webhook_warnings"
 
@@ -178,7 +180,8 @@ class OutboxView(View):
 
     name = "outbox"
     #: 2: the units' table keeps whether each unit is active (ADR 0042).
-    version = 2
+    #: 3: the subscriptions' table keeps each endpoint's concurrency (ADR 0069).
+    version = 3
     create_statements: ClassVar[list[str]] = [
         f"CREATE TABLE IF NOT EXISTS {SUBSCRIPTIONS} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, url TEXT NOT NULL, event_types TEXT NOT NULL, "
@@ -188,7 +191,8 @@ class OutboxView(View):
         "secret_ciphertext TEXT NOT NULL, secret_fingerprint TEXT NOT NULL, "
         "previous_ciphertext TEXT NOT NULL, previous_fingerprint TEXT NOT NULL, "
         "previous_until TEXT, disabled_reason TEXT NOT NULL, created_at TEXT NOT NULL, "
-        "updated_at TEXT NOT NULL, version INTEGER NOT NULL)",
+        "updated_at TEXT NOT NULL, version INTEGER NOT NULL, "
+        f"concurrency INTEGER NOT NULL DEFAULT {DEFAULT_CONCURRENCY})",
         f"CREATE INDEX IF NOT EXISTS {SUBSCRIPTIONS}_unit ON {SUBSCRIPTIONS} (unit)",
         f"CREATE TABLE IF NOT EXISTS {UNITS} ("
         "code TEXT PRIMARY KEY, parent TEXT, active INTEGER NOT NULL DEFAULT 1)",
@@ -212,6 +216,8 @@ class OutboxView(View):
         f"CREATE TABLE IF NOT EXISTS {ENDPOINTS} ("
         "subscription_id TEXT PRIMARY KEY, consecutive_dead INTEGER NOT NULL, "
         "last_success_at TEXT, last_failure_at TEXT)",
+        f"CREATE TABLE IF NOT EXISTS {TRACES} ("
+        "delivery_id TEXT PRIMARY KEY, traceparent TEXT NOT NULL)",
     ]
 
     def __init__(
@@ -270,6 +276,14 @@ class OutboxView(View):
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING",
             rows,
         )
+        traceparent = getattr(event.meta, "traceparent", None)
+        if traceparent:
+            # The webhook continues the trace of the command that caused it (ADR 0070).
+            tx.executemany(
+                f"INSERT INTO {TRACES} (delivery_id, traceparent) VALUES (?, ?) "
+                "ON CONFLICT (delivery_id) DO NOTHING",
+                [(row[0], traceparent) for row in rows],
+            )
 
     def _apply_unit(self, event: Any, tx: Tx) -> None:
         parent = event.parent
@@ -296,8 +310,8 @@ class OutboxView(View):
                 "units, subtrees, addressed_only, language, template, description, active, "
                 "deleted, secret_ciphertext, secret_fingerprint, previous_ciphertext, "
                 "previous_fingerprint, previous_until, disabled_reason, created_at, "
-                "updated_at, version) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '', '', NULL, '', ?, ?, ?) "
+                "updated_at, version, concurrency) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '', '', NULL, '', ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 (
                     sid,
@@ -318,6 +332,7 @@ class OutboxView(View):
                     at,
                     at,
                     event.originator_version,
+                    event.concurrency,
                 ),
             )
             return

@@ -29,6 +29,7 @@ from projections.registry import build_views
 from projections.store import ViewStore, tracking_name
 from projections.values import from_iso
 from projections.view import View
+from telemetry import series, tracing
 
 log = logging.getLogger("closedloop.projections")
 
@@ -37,6 +38,9 @@ BATCH = 1000
 HEARTBEAT_EVERY = 1.0
 #: After a short batch, how long the runner lets the next events gather (seconds).
 SETTLE = 0.02
+#: The most traces one batch continues with a span each (ADR 0070): a rebuild of a
+#: traced log must not make a span per event.
+TRACES_PER_BATCH = 32
 
 
 class Runner(Follower):
@@ -80,6 +84,8 @@ class Runner(Follower):
         self._listener: Listener | None = None
         self._last_beat = 0.0
         self._decode = event_decoder(center.mapper)
+        #: The runner's label in its series: its one view (the outbox's) or "views".
+        self.label = self.views[0].name if len(self.views) == 1 else "views"
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -128,6 +134,9 @@ class Runner(Follower):
         row (always in the registry's order, so two runners cannot deadlock), skips
         what it already has, and writes its changes and its position.
         """
+        counts = series.recording()
+        started = time.perf_counter()
+        began = time.time_ns()
         advanced: dict[str, int] = {}
         with self.store.transaction(bulk=True) as tx:
             for view in self.views:
@@ -139,6 +148,38 @@ class Runner(Follower):
         self.positions.update(advanced)
         with self._advanced:
             self._advanced.notify_all()
+        if counts is not None:
+            counts.batch_seconds.labels(self.label).observe(time.perf_counter() - started)
+            counts.events_applied.labels(self.label).inc(len(events))
+        if tracing.tracing():
+            self._continue_traces(events, began, advanced)
+
+    def _continue_traces(
+        self, events: Sequence[tuple[Any, int]], began: int, advanced: dict[str, int]
+    ) -> None:
+        """A span for each trace the batch's events were stored in (ADR 0070), from the
+        batch's start to now: the projection that applied the command's events."""
+        seen: dict[str, int] = {}
+        for event, position in events:
+            meta = getattr(event, "meta", None)
+            parent = getattr(meta, "traceparent", None)
+            if parent and parent not in seen:
+                seen[parent] = position
+                if len(seen) >= TRACES_PER_BATCH:
+                    break
+        tracer = tracing.tracer()
+        for parent, position in seen.items():
+            span = tracer.start_span(
+                f"apply {self.label}",
+                context=tracing.continued(parent),
+                start_time=began,
+                attributes={
+                    "closedloop.position": position,
+                    "closedloop.batch": len(events),
+                    "closedloop.views": sorted(advanced),
+                },
+            )
+            span.end()
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Apply everything recorded so far (for rebuilds and tests); answers the position.

@@ -104,7 +104,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base, proc, 30)
+        # Generous: beside the suite's other workers (ADR 0068) a start takes longer.
+        wait_until_healthy(base, proc, 60)
         yield Server(base, env)
     finally:
         proc.terminate()

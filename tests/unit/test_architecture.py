@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "domain"
-OUTER_LAYERS = ("api", "projections", "audit", "notifiers", "closedloop", "texts")
+OUTER_LAYERS = ("api", "projections", "audit", "notifiers", "closedloop", "texts", "telemetry")
 ALLOWED_IN_DOMAIN = frozenset({"eventsourcing", "domain"})
 
 
