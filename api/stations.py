@@ -22,7 +22,7 @@ from api.intake import intake_of
 from api.problems import ProblemError, invalid
 from domain.errors import NotFound
 from domain.meta import now
-from domain.telemetry import Station
+from domain.readings import Station
 
 #: The times a series may name: what both stores represent, with room either side.
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)

@@ -26,8 +26,8 @@ from domain.cap import CapProfile, CapProfileError
 from domain.errors import InvalidValue
 from domain.instruction import Priority
 from domain.playbooks import TRIGGERS, Playbook, PlaybookError, Step
+from domain.readings import Feed, Station, StationCatalogue
 from domain.rules import KINDS, LEVEL_KEYS, Catalogue, CatalogueError, Rule
-from domain.telemetry import Feed, Station, StationCatalogue
 from domain.unit import Level, check_code
 from domain.warning import LEVEL_NAMES, Theme
 

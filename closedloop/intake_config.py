@@ -20,7 +20,7 @@ from closedloop.settings import (
 )
 from domain.application import CommandCenter
 from domain.intake import Intake
-from domain.telemetry import ReadingStore
+from domain.readings import ReadingStore
 
 __all__ = ["DEFAULT_CAP_PROFILE", "DEFAULT_CATALOGUE", "DEFAULT_PLAYBOOKS", "build_intake"]
 

@@ -7,7 +7,7 @@ normal and for how many readings (to resolve after the rule's settle time), and 
 warning the condition belongs to now.
 
 Since ADR 0073 nothing new is recorded here: readings live in the readings store and the
-intake keeps a condition's state in memory (``domain.telemetry.ConditionState``). The
+intake keeps a condition's state in memory (``domain.readings.ConditionState``). The
 aggregate stays so that the conditions already on the log still load, and the intake
 reads their last state once when it first meets them.
 """

@@ -31,8 +31,7 @@ from domain.errors import InvalidValue
 from domain.meta import SYSTEM, Context, derived_id, now
 from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook
-from domain.rules import Catalogue, Reading, Rule
-from domain.telemetry import (
+from domain.readings import (
     ConditionState,
     ReadingStore,
     Station,
@@ -41,6 +40,7 @@ from domain.telemetry import (
     reading_id,
     screen,
 )
+from domain.rules import Catalogue, Reading, Rule
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey, condition_key, warning_key_id
 

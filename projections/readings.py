@@ -1,4 +1,4 @@
-"""The readings store (ADR 0073): the adapters of :class:`domain.telemetry.ReadingStore`.
+"""The readings store (ADR 0073): the adapters of :class:`domain.readings.ReadingStore`.
 
 On PostgreSQL, raw readings live in a table partitioned by day of measured time
 (declarative partitions, created ahead and on demand, dropped whole by retention, a BRIN
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain.telemetry import ReadingStore, SeriesPoint, Station, TelemetryReading
+from domain.readings import ReadingStore, SeriesPoint, Station, TelemetryReading
 
 #: The most raw points one series answers (a chart asks for a step past that).
 MAX_RAW_POINTS = 10_000

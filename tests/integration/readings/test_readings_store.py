@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from closedloop.settings import Settings
-from domain.telemetry import ReadingStore, TelemetryReading, reading_id
+from domain.readings import ReadingStore, TelemetryReading, reading_id
 from projections.readings import PostgresReadings, SQLiteReadings, readings_beside
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)

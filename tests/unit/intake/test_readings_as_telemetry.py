@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from domain.intake import Intake
 from domain.meta import now
-from domain.telemetry import Station, StationCatalogue
+from domain.readings import Station, StationCatalogue
 from tests.unit.intake.conftest import monitor, reading
 
 T0 = datetime.fromisoformat("2026-03-02T10:00:00+08:00")
