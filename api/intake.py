@@ -20,7 +20,7 @@ from api.cap_xml import CAP_MEDIA_TYPES, MAX_CAP_BYTES, CapRejected, parse_cap, 
 from api.commands import note_write
 from api.http import READ, WRITE, On, Svc, Who, best_match
 from api.observing import taken_in
-from api.problems import ProblemError, invalid
+from api.problems import PROBLEM_MEDIA_TYPE, ProblemError
 from api.schemas import Code, Short
 from api.tokens import Principal
 from domain.intake import Intake
@@ -47,7 +47,9 @@ class ReadingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     source: Short
     subject: Short
     metric: Short
-    value: float | None
+    #: A number (or null: a reading without a value); text or true/false is refused for
+    #: this reading alone, and the batch's other readings are kept (ADR 0073).
+    value: float | str | bool | None
     unit_of_measure: Annotated[str, msgspec.Meta(max_length=32)] = ""
     location: Annotated[str, msgspec.Meta(max_length=500)] = ""
     unit: Code
@@ -77,6 +79,30 @@ class ReadingOutcome(msgspec.Struct, kw_only=True):
 class BatchReceipt(msgspec.Struct, kw_only=True):
     batch_id: str
     readings: int
+    replayed: bool
+    results: list[ReadingOutcome]
+
+
+class RefusedReading(msgspec.Struct, kw_only=True):
+    """One reading of a batch that was not kept: its index, the field at fault, why."""
+
+    index: int
+    field: str
+    message: str
+
+
+class PartlyRefusedBatch(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem (422) for a batch some of whose readings were refused: the
+    good ones are kept and judged (``results``), each bad one answered in ``errors``."""
+
+    type: str = "urn:closedloop:problem:readings-refused"
+    title: str = "Unprocessable Content"
+    status: int = 422
+    detail: str
+    errors: list[RefusedReading]
+    batch_id: str
+    readings: int
+    accepted: int
     replayed: bool
     results: list[ReadingOutcome]
 
@@ -119,27 +145,55 @@ class ObservationController(Controller):
     path = "/v1/observations"
     tags = ("intake",)
 
-    @post("/", sync_to_thread=True, opt={"role": "monitor"}, responses=WRITE)
-    def observe(self, call: On, data: JSONBody[ObservationBatchIn]) -> Response[BatchReceipt]:
+    @post(
+        "/",
+        sync_to_thread=True,
+        opt={"role": "monitor"},
+        responses=WRITE,
+        description=(
+            "A batch of readings. Readings that cannot be kept (unknown station or metric, "
+            "a value that is not a finite number, a unit of measure that does not match, "
+            "a measured time too far ahead) are answered one by one in a 422 problem's "
+            "`errors`, with the others kept and judged (ADR 0073)."
+        ),
+    )
+    def observe(self, call: On, data: JSONBody[ObservationBatchIn]) -> Response[Any]:
         with taken_in("observations"):
             return self._observe(call, data)
 
-    def _observe(self, call: On, data: ObservationBatchIn) -> Response[BatchReceipt]:
+    def _observe(self, call: On, data: ObservationBatchIn) -> Response[Any]:
         center, principal = call.center, call.principal
         readings: list[Reading] = []
+        # A batch names few units: each is checked once, not once per reading.
+        checked: set[str] = set()
         for index, r in enumerate(data.readings):
             where = f"readings[{index}]"
-            if r.observed_at.tzinfo is None:
-                raise invalid(f"{where}.observed_at", "the time must carry a time-zone offset")
-            center.unit(r.unit)
-            if not center.is_within(r.unit, principal.unit):
+            if r.unit in checked:
+                pass
+            elif center.unit(r.unit) and center.is_within(r.unit, principal.unit):
+                checked.add(r.unit)
+            else:
                 raise ProblemError(
                     403,
                     f"{where}: a monitor of {principal.unit} reports only for units under it, "
                     f"not for {r.unit}",
                     code="not-permitted",
                 )
-            readings.append(msgspec.convert(r, Reading, from_attributes=True))
+            # Not converted: a value that is not a number is the intake's to refuse,
+            # for this reading alone.
+            readings.append(
+                Reading(
+                    source=r.source,
+                    subject=r.subject,
+                    metric=r.metric,
+                    value=r.value,  # type: ignore[arg-type]
+                    unit_of_measure=r.unit_of_measure,
+                    location=r.location,
+                    unit=r.unit,
+                    observed_at=r.observed_at,
+                    attributes=r.attributes,
+                )
+            )
         ctx = Context(
             call.actor, command_id=f"observe:{data.batch_id}", traceparent=tracing.traceparent()
         )
@@ -147,11 +201,32 @@ class ObservationController(Controller):
         if not result.replayed:
             # The intake answers no position: the log's head now lies at or past its writes.
             note_write(call.services, principal, center.head_position())
+        results = [msgspec.convert(r, ReadingOutcome) for r in result.results]
+        if result.refused:
+            refused = [
+                msgspec.convert(e, RefusedReading, from_attributes=False)
+                for e in (
+                    {"index": e["index"], "field": e["field"], "message": e["reason"]}
+                    for e in result.refused
+                )
+            ]
+            body = PartlyRefusedBatch(
+                detail=(
+                    f"{len(refused)} of {result.readings} reading(s) refused; the others are kept"
+                ),
+                errors=refused,
+                batch_id=result.batch,
+                readings=result.readings,
+                accepted=result.readings - len(refused),
+                replayed=result.replayed,
+                results=results,
+            )
+            return Response(body, status_code=422, media_type=PROBLEM_MEDIA_TYPE)
         receipt = BatchReceipt(
             batch_id=result.batch,
             readings=result.readings,
             replayed=result.replayed,
-            results=[msgspec.convert(r, ReadingOutcome) for r in result.results],
+            results=results,
         )
         return Response(receipt, status_code=200 if result.replayed else 201)
 

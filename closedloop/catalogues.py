@@ -26,6 +26,7 @@ from domain.cap import CapProfile, CapProfileError
 from domain.errors import InvalidValue
 from domain.instruction import Priority
 from domain.playbooks import TRIGGERS, Playbook, PlaybookError, Step
+from domain.readings import Feed, Station, StationCatalogue
 from domain.rules import KINDS, LEVEL_KEYS, Catalogue, CatalogueError, Rule
 from domain.unit import Level, check_code
 from domain.warning import LEVEL_NAMES, Theme
@@ -431,3 +432,43 @@ def _duration(text: str) -> WorkingDuration:
         return WorkingDuration.parse(text)
     except CalendarError as e:
         raise PlaybookError(str(e)) from None
+
+
+# -- the station catalogue (ADR 0073) --------------------------------------------------
+
+
+class StationEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    name: str = ""
+    #: metric → unit of measure ("" when any is taken).
+    feeds: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class StationFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enrol_unknown: bool = True
+    stations: list[StationEntry] = msgspec.field(default_factory=list)
+
+
+def load_stations(path: Path) -> StationCatalogue:
+    """Read and check the station catalogue; a station listed twice stops start-up."""
+    data = read_toml(path, CatalogueError, "station catalogue")
+    file = _in_file(
+        lambda: decode(data, StationFile, CatalogueError), CatalogueError, f"stations {path}"
+    )
+    ids = [s.id for s in file.stations]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise CatalogueError(f"station catalogue {path}: {', '.join(twice)} listed twice")
+    return StationCatalogue(
+        tuple(
+            Station(
+                s.id,
+                s.unit,
+                s.name,
+                tuple(Feed(metric, uom) for metric, uom in s.feeds.items()),
+            )
+            for s in file.stations
+        ),
+        enrol_unknown=file.enrol_unknown,
+    )

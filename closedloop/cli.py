@@ -15,6 +15,7 @@ closedloop token create --unit CODE --role ROLE [--role ROLE...] --user NAME [--
                        [--expires-at TIME | --expires-in-days N]
 closedloop token list
 closedloop token revoke ID
+closedloop readings import FILE.csv|FILE.ndjson --unit CODE
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.connections import ConnectionLimits, GuardedConfig
 from closedloop.notifiers_cli import add_notifier_commands
+from closedloop.readings_cli import add_readings_commands
 from closedloop.settings import Settings, SettingsError
 from closedloop.simulation_cli import add_simulate_command
 from domain.calendar import CalendarError
@@ -509,6 +511,7 @@ def parser() -> argparse.ArgumentParser:
     add_audit_commands(sub)
     add_backup_commands(sub)
     add_notifier_commands(sub)
+    add_readings_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")
     watch_sub = watch.add_subparsers(dest="watch_command", required=True)

@@ -8,7 +8,9 @@ the reason.
 
 from __future__ import annotations
 
-from closedloop.catalogues import load_cap_profile, load_catalogue, load_playbooks
+from datetime import timedelta
+
+from closedloop.catalogues import load_cap_profile, load_catalogue, load_playbooks, load_stations
 from closedloop.settings import (
     DEFAULT_CAP_PROFILE,
     DEFAULT_CATALOGUE,
@@ -18,16 +20,26 @@ from closedloop.settings import (
 )
 from domain.application import CommandCenter
 from domain.intake import Intake
+from domain.readings import ReadingStore
 
 __all__ = ["DEFAULT_CAP_PROFILE", "DEFAULT_CATALOGUE", "DEFAULT_PLAYBOOKS", "build_intake"]
 
 
-def build_intake(center: CommandCenter, settings: Settings | None = None) -> Intake:
-    """The intake on ``center`` with the files of ``settings`` (the shipped ones by default)."""
+def build_intake(
+    center: CommandCenter, settings: Settings | None = None, readings: ReadingStore | None = None
+) -> Intake:
+    """The intake on ``center`` with the files of ``settings`` (the shipped ones by default),
+    its readings kept in ``readings`` or in the readings store beside ``center``'s events."""
+    from projections.readings import readings_beside
+
     files = settings.intake if settings is not None else IntakeSettings()
     return Intake(
         center,
         catalogue=load_catalogue(files.catalogue),
         profile=load_cap_profile(files.cap_profile),
         playbooks=load_playbooks(files.playbooks),
+        readings=readings if readings is not None else readings_beside(center.env),
+        stations=load_stations(files.stations),
+        future=timedelta(seconds=files.readings_future_seconds),
+        retention_days=files.readings_retention_days,
     )

@@ -37,6 +37,7 @@ DEFAULT_CALENDAR = HERE / "calendars" / "china.toml"
 DEFAULT_CATALOGUE = HERE / "rules" / "catalogue.toml"
 DEFAULT_CAP_PROFILE = HERE / "cap_profile.toml"
 DEFAULT_PLAYBOOKS = HERE / "playbooks"
+DEFAULT_STATIONS = HERE / "stations.toml"
 DEFAULT_AUDIT_KEY = Path("var/audit-signing.key")
 DEFAULT_AUDIT_ORIGIN = "closedloop/audit"
 
@@ -144,6 +145,10 @@ class IntakeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     catalogue: Path = DEFAULT_CATALOGUE
     cap_profile: Path = DEFAULT_CAP_PROFILE
     playbooks: Path = DEFAULT_PLAYBOOKS
+    #: The station catalogue, and the readings' retention and furthest future (ADR 0073).
+    stations: Path = DEFAULT_STATIONS
+    readings_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] = 30
+    readings_future_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 300
 
 
 class TelemetrySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -226,6 +231,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             server=_section(raw, "server", ServerSettings, env),
             audit=_section(raw, "audit", AuditEnv, env),
             webhooks=webhooks,
+            intake=_section(raw, "intake", IntakeSettings, env),
             telemetry=_section(raw, "telemetry", TelemetrySettings, env),
         )
 
@@ -290,6 +296,15 @@ _RATE = "a rate such as 60/minute or 10/second;100/minute, or off"
 #: Each variable: where it goes in :class:`Settings`, and what it must be.
 VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_DATABASE_URL": ("database_url", "a database URL"),
+    "CLOSEDLOOP_STATIONS": ("intake.stations", "a file"),
+    "CLOSEDLOOP_READINGS_RETENTION_DAYS": (
+        "intake.readings_retention_days",
+        "a whole number of days from 1 to 36500",
+    ),
+    "CLOSEDLOOP_READINGS_FUTURE_SECONDS": (
+        "intake.readings_future_seconds",
+        "a whole number of seconds from 0 to 86400",
+    ),
     "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
     "CLOSEDLOOP_HOST": ("server.host", "an address"),
     "CLOSEDLOOP_PORT": ("server.port", "a port number"),
@@ -379,6 +394,8 @@ _WHOLE_NUMBERS = frozenset(
         "CLOSEDLOOP_TOKEN_MAX_DAYS",
         "CLOSEDLOOP_MAX_CONNECTIONS",
         "CLOSEDLOOP_KEEP_ALIVE_SECONDS",
+        "CLOSEDLOOP_READINGS_RETENTION_DAYS",
+        "CLOSEDLOOP_READINGS_FUTURE_SECONDS",
         "CLOSEDLOOP_METRICS_PORT",
     }
 )

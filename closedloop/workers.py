@@ -87,8 +87,13 @@ class Rounds(Follower):
         return 0
 
 
+#: Seconds between two rounds of the readings' retention.
+RETENTION_EVERY = 3600.0
+
+
 class Background:
-    """Two daemon loops: playbooks for new and confirmed warnings, and the deadline watch."""
+    """Three daemon loops: playbooks for new and confirmed warnings, the deadline watch,
+    and the readings' retention."""
 
     def __init__(
         self,
@@ -127,6 +132,8 @@ class Background:
                 self.watch.policy.interval.total_seconds(),
                 watch_log,
             ),
+            # Readings past retention are rolled up and dropped once an hour (ADR 0073).
+            Rounds("readings-retention", self.intake.apply_retention, RETENTION_EVERY, log),
         ]
         for loop in self.loops:
             if self.leadership is not None:

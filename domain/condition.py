@@ -4,7 +4,12 @@ The warning's own events are the truth about the warning; a :class:`Condition` k
 what a rule needs between readings and what the warning cannot hold: the last reading
 seen (to tell an out-of-order reading from a new one), since when the subject has been
 normal and for how many readings (to resolve after the rule's settle time), and which
-warning the condition belongs to now. Every reading is recorded here, applied or not.
+warning the condition belongs to now.
+
+Since ADR 0073 nothing new is recorded here: readings live in the readings store and the
+intake keeps a condition's state in memory (``domain.readings.ConditionState``). The
+aggregate stays so that the conditions already on the log still load, and the intake
+reads their last state once when it first meets them.
 """
 
 from __future__ import annotations

@@ -7,15 +7,19 @@ of the closed loop still holds. What a reading's rule decides is done as the sys
 (``domain/cap_intake.py``, ADR 0041), and a playbook's instructions as its dispatching
 unit in the role ``system``, with the rule, message or playbook named as the cause.
 
-Every command it gives has an id derived from what caused it (a batch and a reading's
-index, a CAP message, a warning and a playbook step), so doing the same work twice, after
-a crash or a retry, changes nothing.
+Every command it gives has an id derived from what caused it (a reading's id and the
+rule, a CAP message, a warning and a playbook step), so doing the same work twice, after
+a crash or a retry, changes nothing. Readings themselves are kept in a readings store
+(ADR 0073); only the decisions they make reach the log.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -24,13 +28,28 @@ from domain.cap import CapProfile
 from domain.cap_intake import CapIntake, CapResult
 from domain.condition import Condition, condition_id
 from domain.errors import InvalidValue
-from domain.meta import SYSTEM, Context, derived_id
+from domain.meta import SYSTEM, Context, derived_id, now
 from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook
+from domain.readings import (
+    ConditionState,
+    ReadingStore,
+    Station,
+    StationCatalogue,
+    TelemetryReading,
+    reading_id,
+    screen,
+)
 from domain.rules import Catalogue, Reading, Rule
 from domain.warning import EarlyWarning
+from domain.warning_key import WarningKey, condition_key, warning_key_id
 
 __all__ = ["BatchResult", "CapResult", "Intake"]
+
+#: How many of the normal readings that settle a condition its resolution cites.
+SETTLING_EVIDENCE = 10
+#: How far in the future a measured time may lie (clocks drift) unless configured.
+DEFAULT_FUTURE = timedelta(minutes=5)
 
 
 @dataclass
@@ -39,6 +58,8 @@ class BatchResult:
     readings: int
     results: list[dict[str, Any]]
     replayed: bool = False
+    #: The readings not kept: their index, the field at fault and why.
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Intake(CapIntake):
@@ -56,9 +77,22 @@ class Intake(CapIntake):
         catalogue: Catalogue,
         profile: CapProfile,
         playbooks: Sequence[Playbook] = (),
+        readings: ReadingStore,
+        stations: StationCatalogue | None = None,
+        future: timedelta = DEFAULT_FUTURE,
+        retention_days: int = 30,
     ) -> None:
         super().__init__(center, profile=profile, playbooks=playbooks)
         self.catalogue = catalogue
+        self.readings = readings
+        self.stations = stations or StationCatalogue()
+        self.future = future
+        self.retention_days = retention_days
+        # Each condition's state, in memory: one lock, as readings of one condition must
+        # be judged one after another (ADR 0073).
+        self._lock = threading.RLock()
+        self._conditions: dict[tuple[str, str], ConditionState] = {}
+        self._enrolled: dict[str, Station] | None = None
 
     def reload(
         self,
@@ -78,129 +112,266 @@ class Intake(CapIntake):
     # -- observations ----------------------------------------------------------------
 
     def observe(self, ctx: Context, batch: str, readings: Sequence[Reading]) -> BatchResult:
-        """Judge a batch of readings; the same batch again answers its first result."""
+        """Keep a batch's good readings in the readings store and judge those that can
+        change a condition; the same batch again answers its first result.
+
+        Only a decision (a warning raised, its level changed, resolved) is written to the
+        log; a reading that changes nothing is a row in the readings store and no more.
+        """
         if not batch.strip() or len(batch) > 64:
             raise InvalidValue("a batch id is 1 to 64 characters")
-        bid = batch_id(ctx.actor.unit, batch)
-        done = self._find(ObservationBatch, bid)
+        unit = ctx.actor.unit
+        kept = self.readings.receipt(unit, batch)
+        if kept is not None:
+            return BatchResult(
+                batch, kept["readings"], list(kept["results"]), True, list(kept["refused"])
+            )
+        # Batches recorded on the log before ADR 0073 are answered from there.
+        done = self._find(ObservationBatch, batch_id(unit, batch))
         if done is not None:
             return BatchResult(batch, done.readings, list(done.results), replayed=True)
-        results: list[dict[str, Any]] = []
+        received = now()
+        known = self._known_stations()
+        rules_of: dict[str, list[Rule]] = {}
+        refused: list[dict[str, Any]] = []
+        good: list[tuple[int, Reading, TelemetryReading]] = []
+        enrol: dict[str, Station] = {}
         for index, reading in enumerate(readings):
-            rules = self.catalogue.for_metric(reading.metric)
-            if not rules:
-                results.append(
-                    {"index": index, "rule": None, "action": "no_rule", "warning_id": None}
+            rules = rules_of.get(reading.metric)
+            if rules is None:
+                rules = rules_of[reading.metric] = self.catalogue.for_metric(reading.metric)
+            station = known.get(reading.subject) or enrol.get(reading.subject)
+            if station is None and self.stations.enrol_unknown:
+                station = Station(reading.subject, reading.unit, enrolled=True)
+                enrol[station.id] = station
+            refusal = screen(
+                index,
+                station=station,
+                metric=reading.metric,
+                value=reading.value,
+                unit_of_measure=reading.unit_of_measure,
+                measured_at=reading.observed_at,
+                received_at=received,
+                future=self.future,
+                rule_units=[r.unit_of_measure for r in rules],
+            )
+            if refusal is not None:
+                refused.append(
+                    {"index": refusal.index, "field": refusal.field, "reason": refusal.reason}
                 )
                 continue
-            for rule in rules:
-                base = f"obs:{bid.hex}:{index}:{derived_id('rule', rule.code).hex[:12]}"
-                result = self._apply_with_retry(ctx, batch, rule, reading, base)
-                results.append({"index": index, **result})
-        first = self._first_of(
-            ObservationBatch,
-            bid,
-            lambda: ObservationBatch(
-                unit=ctx.actor.unit,
-                batch=batch,
-                readings=len(readings),
-                results=results,
-                meta=ctx.meta("ObserveBatch", bid),
-            ),
+            row = TelemetryReading(
+                reading_id=reading_id(reading.subject, reading.metric, reading.observed_at),
+                station=reading.subject,
+                metric=reading.metric,
+                value=None if reading.value is None else float(reading.value),
+                unit_of_measure=reading.unit_of_measure,
+                measured_at=reading.observed_at,
+                received_at=received,
+                source=reading.source,
+            )
+            good.append((index, reading, row))
+        if enrol:
+            self.readings.enrol(enrol.values())
+            with self._lock:
+                self._enrolled = {**(self._enrolled or {}), **enrol}
+        results: list[dict[str, Any]] = []
+        cited: list[TelemetryReading] = []
+        with self._lock:
+            for index, reading, row in good:
+                rules = rules_of[reading.metric]
+                if not rules:
+                    results.append(
+                        {"index": index, "rule": None, "action": "no_rule", "warning_id": None}
+                    )
+                    continue
+                for rule in rules:
+                    result = self._judge_with_retry(ctx, batch, rule, reading, row, cited)
+                    results.append({"index": index, **result})
+        receipt = {"readings": len(readings), "results": results, "refused": refused}
+        # The readings and the receipt in one transaction: a batch is answered as kept
+        # only once its readings are durable.
+        self.readings.append(
+            [row for _, _, row in good], receipt=(unit, batch, receipt), cited=cited
         )
-        if first is not None:
-            return BatchResult(batch, first.readings, list(first.results), replayed=True)
-        return BatchResult(batch, len(readings), results)
+        return BatchResult(batch, len(readings), results, refused=refused)
 
-    def _apply_with_retry(
-        self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
+    def apply_retention(self) -> int:
+        """Roll up and drop the raw readings past retention (the cited ones stay)."""
+        return self.readings.apply_retention(now(), self.retention_days)
+
+    def _known_stations(self) -> dict[str, Station]:
+        if self._enrolled is None:
+            # Once per process: the stations enrolled by earlier batches.
+            enrolled = {s.id: s for s in self.readings.enrolled()}
+            self._enrolled = enrolled
+        return {**self._enrolled, **self.stations.by_id()}
+
+    def station(self, sid: str) -> Station | None:
+        """A station of the catalogue, or one enrolled from its readings."""
+        return self._known_stations().get(sid)
+
+    def all_stations(self) -> list[Station]:
+        return sorted(self._known_stations().values(), key=lambda s: s.id)
+
+    def current_conditions(self, sid: str) -> list[tuple[str, ConditionState]]:
+        """The conditions of a station this process holds (rule code, state)."""
+        with self._lock:
+            return [
+                (rule, state)
+                for (rule, subject), state in self._conditions.items()
+                if subject == sid and state.warning_id is not None
+            ]
+
+    def open_conditions(self, station: Station, metrics: Sequence[str]) -> list[EarlyWarning]:
+        """The open warnings of a station's conditions, as the log has them now."""
+        found: list[EarlyWarning] = []
+        for metric in metrics:
+            for rule in self.catalogue.for_metric(metric):
+                key = f"rule:{rule.code}|{station.id}"
+                pointer = self._find(
+                    WarningKey, warning_key_id(condition_key(station.unit, rule.code, key))
+                )
+                warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+                if warning is not None:
+                    found.append(warning)
+        return found
+
+    def _state(self, rule: Rule, reading: Reading) -> ConditionState:
+        key = (rule.code, reading.subject)
+        state = self._conditions.get(key)
+        if state is not None:
+            return state
+        # Once per condition and process: the warning its key points at on the log, and
+        # the latest reading kept (so a late reading after a restart decides nothing).
+        state = ConditionState(last_at=self.readings.last_measured(reading.subject, rule.metric))
+        scoped = condition_key(reading.unit, rule.code, _dedup_key(rule, reading))
+        pointer = self._find(WarningKey, warning_key_id(scoped))
+        warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+        if warning is not None:
+            state.warning_id, state.level = warning.id, warning.level
+        old = self._find(Condition, condition_id(rule.code, reading.subject))
+        if old is not None and old.last_observed_at is not None:
+            # A condition kept on the log before ADR 0073.
+            if state.last_at is None or old.last_observed_at > state.last_at:
+                state.last_at = old.last_observed_at
+            if warning is not None:
+                state.normal_since, state.normal_count = old.normal_since, old.normal_count
+        self._conditions[key] = state
+        return state
+
+    @staticmethod
+    def _system(rule: Rule, row: TelemetryReading, batch: str) -> tuple[Context, str]:
+        """The system's context for a decision a reading makes, and its evidence.
+
+        The command ids derive from the reading and the rule, not the batch: the same
+        reading sent again in another batch gives the same commands."""
+        base = f"obs:{row.reading_id.hex}:{_rule_hash(rule.code)}"
+        system = Context(SYSTEM, command_id=base, cause=f"rule {rule.code}, batch {batch}")
+        return system, f"evidence: reading {row.reading_id} = {_value(row)} at {row.measured_at}"
+
+    def _judge_with_retry(
+        self,
+        ctx: Context,
+        batch: str,
+        rule: Rule,
+        reading: Reading,
+        row: TelemetryReading,
+        cited: list[TelemetryReading],
     ) -> dict[str, Any]:
-        # Another batch judged this subject at the same time: judged again, whole; the
-        # commands it gave the first time are answered as done by their command ids.
+        # Another process decided on this subject at the same time: judged again, whole;
+        # the commands it gave the first time are answered as done by their command ids.
         return self.center.unit_of_work.again_on_conflict(
-            lambda: self._apply(ctx, batch, rule, reading, base),
+            lambda: self._judge(ctx, batch, rule, reading, row, cited),
             f"the condition of {reading.subject} kept changing; try again",
         )
 
-    def _apply(
-        self, ctx: Context, batch: str, rule: Rule, reading: Reading, base: str
+    def _judge(
+        self,
+        ctx: Context,
+        batch: str,
+        rule: Rule,
+        reading: Reading,
+        row: TelemetryReading,
+        cited: list[TelemetryReading],
     ) -> dict[str, Any]:
-        cid = condition_id(rule.code, reading.subject)
-        own = Context(actor=ctx.actor, command_id=base)
-        condition = self._find(Condition, cid)
-        if condition is None:
-            condition = Condition(
-                rule=rule.code, subject=reading.subject, meta=own.meta("StartCondition", cid)
-            )
-        elif condition.has_seen(base):
-            return {
-                "rule": rule.code,
-                "action": "already_recorded",
-                "warning_id": _text_id(condition.warning_id),
-            }
+        state = self._state(rule, reading)
         judgement = rule.judge(reading, self.catalogue.tz)
-        warning = self._open_warning(condition.warning_id)
-        system = Context(SYSTEM, command_id=base, cause=f"rule {rule.code}, batch {batch}")
-        applied = not condition.is_stale(reading.observed_at)
-        wid = warning.id if warning is not None else None
-        instructions: list[dict[str, Any]] = []
-        if not applied:
-            action = "stale"
-        elif not judgement.judged:
-            action = "unjudged"
-        elif judgement.level is not None:
-            reason = f"{reading.describe()}: {judgement.explanation}"
-            if warning is not None and judgement.level != warning.level:
+        result: dict[str, Any] = {
+            "rule": rule.code,
+            "level": None,
+            "limit": judgement.limit,
+            "explanation": judgement.explanation,
+        }
+        if state.is_stale(reading.observed_at):
+            # Kept in the store; it changes no condition backwards.
+            same = state.last_at == reading.observed_at
+            return {
+                **result,
+                "action": "already_recorded" if same else "stale",
+                "warning_id": _text_id(state.warning_id),
+            }
+        state.last_at = reading.observed_at
+        result["level"] = judgement.level if judgement.judged else None
+        if not judgement.judged:
+            return {**result, "action": "unjudged", "warning_id": _text_id(state.warning_id)}
+        if judgement.level is not None:
+            system, evidence = self._system(rule, row, batch)
+            state.normal_since, state.normal_count, state.settling = None, 0, []
+            warning = self._open_warning(state.warning_id)
+            reason = f"{reading.describe()}: {judgement.explanation}; {evidence}"
+            instructions: list[dict[str, Any]] = []
+            if warning is None:
+                outcome = self._raise(
+                    system.derived("raise"), rule, reading, judgement.level, reason, row
+                )
+                action = "raised" if outcome.created else "repeated"
+                if outcome.created:
+                    instructions = self.run_playbooks(outcome.id, "raise")
+                    cited.append(row)
+                state.warning_id, state.level = outcome.id, judgement.level
+            elif judgement.level != warning.level:
                 self.center.change_warning_level(
                     system.derived("level"), warning.id, judgement.level, reason[:2000]
                 )
                 action = "escalated" if judgement.level < warning.level else "de-escalated"
+                cited.append(row)
+                state.level = judgement.level
             else:
+                # The same level again changes no decision: nothing goes on the log.
                 action = "repeated"
-            outcome = self._raise(system.derived("raise"), rule, reading, judgement.level, reason)
-            if warning is None:
-                action = "raised" if outcome.created else "repeated"
-                if outcome.created:
-                    instructions = self.run_playbooks(outcome.id, "raise")
-            wid = outcome.id
-        elif warning is not None:
-            normal_since = condition.normal_since or reading.observed_at
-            if rule.is_settled(normal_since, condition.normal_count + 1, reading.observed_at):
-                self.center.resolve_warning(
-                    system.derived("resolve"),
-                    warning.id,
-                    f"{rule.code}: normal since {normal_since.isoformat()} "
-                    f"({condition.normal_count + 1} reading(s)); last {reading.describe()}",
-                )
-                action = "resolved"
-            else:
-                action = "settling"
-        else:
-            action = "normal"
-        condition.record(
-            metric=reading.metric,
-            value=reading.value,
-            observed_at=reading.observed_at,
-            level=judgement.level if judgement.judged else None,
-            judged=judgement.judged,
-            applied=applied,
-            action=action,
-            # After a resolution, or once people closed it, the condition lets go of it.
-            warning_id=None if action == "resolved" else wid,
-            meta=own.meta("RecordReading", cid),
-        )
-        self.center.save(condition)
-        result: dict[str, Any] = {
-            "rule": rule.code,
-            "action": action,
-            "level": judgement.level if applied and judgement.judged else None,
-            "limit": judgement.limit,
-            "explanation": judgement.explanation,
-            "warning_id": _text_id(wid),
-        }
-        if instructions:
-            result["instructions"] = instructions
-        return result
+                state.level = warning.level
+            result.update(action=action, warning_id=_text_id(state.warning_id))
+            if instructions:
+                result["instructions"] = instructions
+            return result
+        if state.warning_id is None:
+            return {**result, "action": "normal", "warning_id": None}
+        state.normal_since = state.normal_since or reading.observed_at
+        state.normal_count += 1
+        state.settling = [*state.settling, row][-SETTLING_EVIDENCE:]
+        wid = state.warning_id
+        if not rule.is_settled(state.normal_since, state.normal_count, reading.observed_at):
+            return {**result, "action": "settling", "warning_id": _text_id(wid)}
+        warning = self._open_warning(wid)
+        if warning is not None:
+            system, _ = self._system(rule, row, batch)
+            readings_ = ", ".join(f"{r.reading_id} = {_value(r)}" for r in state.settling)
+            self.center.resolve_warning(
+                system.derived("resolve"),
+                warning.id,
+                (
+                    f"{rule.code}: normal since {state.normal_since.isoformat()} "
+                    f"({state.normal_count} reading(s)); last {reading.describe()}; "
+                    f"evidence: {readings_}"
+                )[:2000],
+            )
+            cited.extend(state.settling)
+        # Resolved, or closed by people meanwhile: the condition lets go of it.
+        state.warning_id, state.level = None, None
+        state.normal_since, state.normal_count, state.settling = None, 0, []
+        action = "resolved" if warning is not None else "normal"
+        return {**result, "action": action, "warning_id": _text_id(wid if warning else None)}
 
     def _open_warning(self, wid: UUID | None) -> EarlyWarning | None:
         if wid is None:
@@ -209,7 +380,13 @@ class Intake(CapIntake):
         return warning if warning is not None and warning.is_open else None
 
     def _raise(
-        self, ctx: Context, rule: Rule, reading: Reading, level: int, reason: str
+        self,
+        ctx: Context,
+        rule: Rule,
+        reading: Reading,
+        level: int,
+        reason: str,
+        row: TelemetryReading,
     ) -> Outcome:
         return self.center.raise_warning(
             ctx,
@@ -222,15 +399,30 @@ class Intake(CapIntake):
             description=reason,
             location=reading.location or None,
             observed_at=reading.observed_at,
-            dedup_key=f"rule:{rule.code}|{reading.subject}",
+            dedup_key=_dedup_key(rule, reading),
             attributes={
                 "subject": reading.subject,
                 "metric": reading.metric,
                 "value": reading.value,
                 "unit_of_measure": reading.unit_of_measure or rule.unit_of_measure,
                 **{k: v for k, v in reading.attributes.items() if isinstance(k, str)},
+                # The reading that decided it: the audit trail proves why on its own.
+                "evidence": [row.evidence()],
             },
         )
+
+
+@lru_cache(maxsize=256)
+def _rule_hash(code: str) -> str:
+    return derived_id("rule", code).hex[:12]
+
+
+def _dedup_key(rule: Rule, reading: Reading) -> str:
+    return f"rule:{rule.code}|{reading.subject}"
+
+
+def _value(row: TelemetryReading) -> str:
+    return "no value" if row.value is None else f"{row.value:g} {row.unit_of_measure}".strip()
 
 
 def _text_id(wid: UUID | None) -> str | None:

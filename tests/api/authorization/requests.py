@@ -188,6 +188,11 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
             ],
         },
     ),
+    "GET /v1/stations": lambda w: _lists("/v1/stations", "qingshan-rain-gauge"),
+    "GET /v1/stations/{sid}": lambda w: Req("GET", "/v1/stations/qingshan-rain-gauge"),
+    "GET /v1/stations/{sid}/readings": lambda w: Req(
+        "GET", "/v1/stations/qingshan-rain-gauge/readings?metric=rainfall_mm"
+    ),
     "POST /v1/cap": lambda w: Req(
         "POST",
         "/v1/cap",

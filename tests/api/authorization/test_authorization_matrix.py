@@ -113,6 +113,10 @@ TABLE: dict[str, Row] = {
     # the intake: monitors report for units under them; the scenario's owner switches it
     "POST /v1/observations": Row("HW-DH", "HW-XL", MONITOR, NOBODY),
     "POST /v1/cap": Row("HW-DH", "HW-XL", MONITOR, NOBODY),
+    # stations (ADR 0073): read as their unit's warnings are; the target, HW-DH-QS's gauge
+    "GET /v1/stations": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/stations/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/stations/{sid}/readings": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders/unbind": Row("HW-DH", "HW-XL", ADMIN, NOBODY),

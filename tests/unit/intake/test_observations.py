@@ -3,9 +3,15 @@ edge cases (missing values, out-of-order readings, the same batch again)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from domain.intake import Intake
 from domain.warning import WarningStatus
 from tests.unit.intake.conftest import monitor, reading
+
+
+def first_at(hours: int) -> datetime:
+    return datetime.fromisoformat("2026-03-02T10:00:00+08:00") + timedelta(hours=hours)
 
 
 def observe(intake: Intake, batch: str, *readings_: object) -> list[dict[str, object]]:
@@ -49,7 +55,9 @@ def test_repeats_fold_and_a_worse_reading_escalates_a_better_one_de_escalates(
     ]
     assert {r["warning_id"] for r in (first, same, worse, better)} == {str(w.id)}
     assert w.level == 3
-    assert w.repeats == 3
+    # A repeat at the same level changes no decision: it is a row in the readings store,
+    # not an event on the log (ADR 0073); the level changes are.
+    assert w.repeats == 0
     reasons = [e.reason for e in intake.center.history(w.id) if hasattr(e, "previous_level")]
     assert "water_level of qingshan-reservoir = 54.6" in reasons[0]
 
@@ -110,6 +118,12 @@ def test_an_older_reading_is_recorded_but_changes_nothing(intake: Intake) -> Non
     assert late["action"] == "stale"
     assert w.level == 4
     assert w.repeats == 0
+    assert (
+        intake.readings.series(  # kept all the same
+            "qingshan-reservoir", "water_level", first_at(-2), first_at(2), None
+        )[0].max
+        == 56.0
+    )
 
 
 def test_a_reading_without_a_value_neither_breaches_nor_counts_as_normal(intake: Intake) -> None:

@@ -1,0 +1,110 @@
+"""The readings store on SQLite and PostgreSQL (ADR 0073): a redelivery changes nothing,
+series raw and per step, retention rolls up by the hour and drops the raw rows but keeps
+what a decision cites; on PostgreSQL, a partition a day, dropped whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from closedloop.settings import Settings
+from domain.readings import ReadingStore, TelemetryReading, reading_id
+from projections.readings import PostgresReadings, SQLiteReadings, readings_beside
+
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[ReadingStore]:
+    readings = readings_beside(Settings(database_url=database_url).store_env())
+    if isinstance(readings, SQLiteReadings):
+        # Beside a file of the test's own: the readings' file is its neighbour.
+        assert readings.path.endswith("-readings.sqlite3")
+    yield readings
+    readings.close()
+
+
+def gauge(value: float, at: datetime, station: str = "qingshan-reservoir") -> TelemetryReading:
+    return TelemetryReading(
+        reading_id=reading_id(station, "water_level", at),
+        station=station,
+        metric="water_level",
+        value=value,
+        unit_of_measure="m",
+        measured_at=at,
+        received_at=at,
+        source="hydrology-net",
+    )
+
+
+def test_the_same_readings_again_change_nothing_and_the_receipt_is_kept_with_them(
+    store: ReadingStore,
+) -> None:
+    rows = [gauge(50 + i, NOW - timedelta(minutes=i)) for i in range(5)]
+    store.append(rows, receipt=("HW", "b1", {"readings": 5, "results": [], "refused": []}))
+    store.append(rows)
+
+    points = store.series(
+        "qingshan-reservoir",
+        "water_level",
+        NOW - timedelta(hours=1),
+        NOW + timedelta(seconds=1),
+        None,
+    )
+    assert [p.mean for p in points] == [54, 53, 52, 51, 50]
+    assert store.receipt("HW", "b1") == {"readings": 5, "results": [], "refused": []}
+    assert store.receipt("HW", "b2") is None
+    assert store.last_measured("qingshan-reservoir", "water_level") == NOW
+    [last] = store.latest("qingshan-reservoir")
+    assert last.value == 50
+
+
+def test_retention_rolls_up_by_the_hour_drops_raw_rows_and_keeps_the_cited(
+    store: ReadingStore,
+) -> None:
+    old = NOW - timedelta(days=40)
+    hour = old.replace(minute=0)
+    rows = [gauge(10 + i, hour + timedelta(minutes=10 * i)) for i in range(6)]
+    recent = gauge(99, NOW - timedelta(hours=1))
+    store.append([*rows, recent])
+    store.keep([rows[2]])  # a warning cites it
+
+    dropped = store.apply_retention(NOW, days=30)
+
+    assert dropped == 6
+    raw = store.series("qingshan-reservoir", "water_level", hour, hour + timedelta(hours=1), None)
+    assert [p.mean for p in raw] == [12]  # only the cited reading is left raw
+    [rolled] = store.series(
+        "qingshan-reservoir", "water_level", hour, hour + timedelta(hours=1), timedelta(hours=1)
+    )
+    assert (rolled.min, rolled.max, rolled.count) == (10, 15, 6)
+    assert rolled.mean == pytest.approx(12.5)
+    assert (
+        store.series("qingshan-reservoir", "water_level", NOW - timedelta(hours=2), NOW, None)[
+            0
+        ].mean
+        == 99
+    )
+
+
+def test_postgres_keeps_a_partition_a_day_made_ahead_and_drops_old_ones_whole(
+    postgres_url: str,
+) -> None:
+    store = readings_beside(Settings(database_url=postgres_url).store_env())
+    assert isinstance(store, PostgresReadings)
+    try:
+        today = datetime.now(UTC).date()
+        ahead = f"readings_{today + timedelta(days=2):%Y%m%d}"
+        assert ahead in store.partitions()
+        old = datetime.now(UTC) - timedelta(days=60)
+        store.append([gauge(1.0, old)])
+        assert f"readings_{old.date():%Y%m%d}" in store.partitions()
+
+        store.apply_retention(datetime.now(UTC), days=30)
+
+        assert f"readings_{old.date():%Y%m%d}" not in store.partitions()
+        assert ahead in store.partitions()
+    finally:
+        store.close()
