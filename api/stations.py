@@ -29,6 +29,8 @@ EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 #: The longest span one series answers.
 MAX_SPAN = timedelta(days=366)
+#: The most steps one downsampled series answers.
+MAX_STEPS = 10_000
 
 
 class FeedOut(msgspec.Struct, kw_only=True):
@@ -196,6 +198,9 @@ class StationController(Controller):
         if station.feeds and station.feed(metric) is None:
             raise invalid("metric", f"station {station.id} has no feed {metric}")
         delta = timedelta(seconds=step) if step is not None else None
+        if delta is not None and (end - start) / delta > MAX_STEPS:
+            # A chart has a few thousand pixels: more steps only cost the server memory.
+            raise invalid("step", f"a series has at most {MAX_STEPS} steps; take a longer step")
         try:
             points = intake.readings.series(station.id, metric, start, end, delta)
         except OverflowError:

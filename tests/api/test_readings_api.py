@@ -142,6 +142,13 @@ def test_a_series_downsamples_to_min_max_and_mean_per_step(
         {"metric": "wind_speed"},
         {"metric": "water_level", "from": "0001-01-01T00:00:00+14:00"},
         {"metric": "water_level", "step": "99999999999"},
+        # A year in one-second steps: more points than any chart draws.
+        {
+            "metric": "water_level",
+            "from": "2026-01-01T00:00:00+08:00",
+            "to": "2026-12-01T00:00:00+08:00",
+            "step": "1",
+        },
         {},
     ],
 )
