@@ -46,6 +46,9 @@ FORMS: dict[str, tuple[list[str], list[str]]] = {
 #: own, without pg_dump's reading and writing; a slowdown here is the old snapshot's
 #: (dead row versions no one may prune yet), not pg_dump's work.
 HELD_SNAPSHOT = "held-snapshot"
+#: The backup's own form, read from the streaming standby named by ``--replica`` (ADR
+#: 0075): the same dump, its reading done by the standby's server.
+FROM_REPLICA = "from-replica"
 
 
 def raise_one(center: CommandCenter, n: str) -> None:
@@ -138,9 +141,17 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--writers", type=int, default=4)
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--turns", type=int, default=2)
-    every = [*FORMS, HELD_SNAPSHOT]
-    p.add_argument("--forms", default=",".join(every), help=f"of {', '.join(every)}")
+    p.add_argument(
+        "--replica",
+        default="",
+        help="a streaming standby of --database (e.g. postgresql://postgres@127.0.0.1:5433/test)"
+        f": adds the form {FROM_REPLICA}",
+    )
+    every = [*FORMS, HELD_SNAPSHOT, FROM_REPLICA]
+    p.add_argument("--forms", default="", help=f"of {', '.join(every)} (default: all there are)")
     args = p.parse_args(argv)
+    if not args.forms:
+        args.forms = ",".join(f for f in every if f != FROM_REPLICA or args.replica)
     if shutil.which("pg_dump") is None:
         print("pg_dump is not installed")
         return 2
@@ -184,7 +195,8 @@ def main(argv: Sequence[str]) -> int:
                     if form == HELD_SNAPSHOT:
                         hold_snapshot(args.database, schema, begin + args.seconds)
                         continue
-                    prefix, options = FORMS[form]
+                    prefix, options = FORMS["custom" if form == FROM_REPLICA else form]
+                    source = args.replica if form == FROM_REPLICA else args.database
                     target = os.path.join(folder, f"{form}-{dumps}.dump")
                     proc = subprocess.Popen(
                         [
@@ -194,7 +206,7 @@ def main(argv: Sequence[str]) -> int:
                             f"--schema={schema}",
                             "-f",
                             target,
-                            f"--dbname={args.database}",
+                            f"--dbname={source}",
                         ]
                     )
                     last = 0.0

@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,54 @@ def backup(database_url: str, target: Path) -> list[Path]:
             f"--dbname={conninfo}",
         )
     return [target]
+
+
+#: The longest a backup from the standby waits for it to replay what the primary had
+#: written when the backup began (seconds).
+REPLAY_WAIT = 60.0
+
+
+def backup_from_replica(
+    database_url: str, replica_url: str, target: Path, wait: float = REPLAY_WAIT
+) -> list[Path]:
+    """Back the store up from its streaming standby (ADR 0075): the dump's reading runs
+    on the standby's machine, not beside the primary's writers.
+
+    First the standby must have replayed everything the primary had written when the
+    backup began, so that the copy holds every command acknowledged before it; a standby
+    still behind after ``wait`` seconds (or paused, or down) refuses the backup."""
+    primary, standby = _store(database_url), _store(replica_url)
+    if not isinstance(primary, Postgres) or not isinstance(standby, Postgres):
+        raise BackupError("a backup from a replica needs PostgreSQL for both stores")
+    if primary.schema != standby.schema:
+        raise BackupError(
+            f"the replica's URL names schema {standby.schema!r}, the store's "
+            f"{primary.schema!r}: they must name the same one"
+        )
+    try:
+        with primary.connect() as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        written = str(row[0]) if row else ""
+        with standby.connect() as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if not row or not row[0]:
+                raise BackupError(f"{standby.host}:{standby.port} is not a standby")
+            deadline = time.monotonic() + wait
+            while True:
+                row = conn.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (written,)
+                ).fetchone()
+                if row and row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise BackupError(
+                        f"the standby has not replayed the primary's writes up to {written} "
+                        f"within {wait:g} s (is its replay paused, or is it far behind?)"
+                    )
+                time.sleep(0.1)
+    except psycopg.Error as e:
+        raise BackupError(f"the primary or the standby cannot be reached: {e}") from e
+    return backup(replica_url, target)
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:

@@ -17,11 +17,22 @@ from closedloop.settings import Settings
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
-    from closedloop.backup import BackupError, backup
+    from closedloop.backup import BackupError, backup, backup_from_replica
 
     started = time.monotonic()
     try:
-        written = backup(settings.database_url, Path(args.file))
+        if args.from_replica:
+            replica = settings.server.read_database_url
+            if not replica:
+                print(
+                    "closedloop backup: --from-replica needs CLOSEDLOOP_READ_DATABASE_URL, "
+                    "the streaming replica's URL",
+                    file=sys.stderr,
+                )
+                return 2
+            written = backup_from_replica(settings.database_url, replica, Path(args.file))
+        else:
+            written = backup(settings.database_url, Path(args.file))
     except BackupError as e:
         print(f"closedloop backup: {e}", file=sys.stderr)
         return 1
@@ -50,6 +61,12 @@ def add_backup_commands(subparsers: Any) -> None:
     """Add ``backup FILE`` and ``restore FILE`` to the CLI's subcommands."""
     made = subparsers.add_parser("backup", help="copy the running store into FILE (online)")
     made.add_argument("file", metavar="FILE")
+    made.add_argument(
+        "--from-replica",
+        action="store_true",
+        help="dump from the streaming replica (CLOSEDLOOP_READ_DATABASE_URL) once it has "
+        "replayed the primary's writes, so the dump's reading runs on the replica's machine",
+    )
     made.set_defaults(func=_backup)
     put = subparsers.add_parser("restore", help="restore FILE into a fresh store")
     put.add_argument("file", metavar="FILE")

@@ -10,6 +10,7 @@ they fail instead: in CI the PostgreSQL half never skips.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -74,6 +75,41 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+REPLICA_URL = os.environ.get(
+    "CLOSEDLOOP_TEST_REPLICA_URL", "postgresql://postgres@127.0.0.1:5433/test"
+)
+#: Held while a test reads from (or pauses) the shared standby.
+LOCK = Path("/tmp/closedloop-test-replica.lock")  # noqa: S108
+
+
+def _replica_reason() -> str | None:
+    try:
+        with psycopg.connect(REPLICA_URL, connect_timeout=3) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    except psycopg.Error as e:
+        return f"no PostgreSQL standby at {REPLICA_URL}: {e} (bash .ci/replica makes it)"
+    if row is None or not row[0]:
+        return f"{REPLICA_URL} is not a standby (not in recovery)"
+    return None
+
+
+@pytest.fixture
+def replica_url() -> Iterator[str]:
+    """The streaming standby of the test primary (``.ci/replica`` makes it), held by this
+    test alone: the tests that pause its replay must not be seen by another."""
+    reason = _replica_reason()
+    if reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(reason + " (CLOSEDLOOP_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield REPLICA_URL
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ and so do the others, so that two test processes never see each other's pause.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import socket
 import threading
 import time
@@ -35,41 +33,9 @@ from closedloop.bootstrap import build_read_models
 from closedloop.settings import ServerSettings, Settings, SettingsError
 from domain.application import CommandCenter
 from domain.demo import load_demo
-from tests.conftest import REQUIRE_POSTGRES
 from tests.e2e.server import free_port
 
-REPLICA_URL = os.environ.get(
-    "CLOSEDLOOP_TEST_REPLICA_URL", "postgresql://postgres@127.0.0.1:5433/test"
-)
-#: Held while a test reads from (or pauses) the shared standby.
-LOCK = Path("/tmp/closedloop-test-replica.lock")  # noqa: S108
 Client = TestClient[Any]
-
-
-def _replica_reason() -> str | None:
-    try:
-        with psycopg.connect(REPLICA_URL, connect_timeout=3) as conn:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-    except psycopg.Error as e:
-        return f"no PostgreSQL standby at {REPLICA_URL}: {e} (bash .ci/replica makes it)"
-    if row is None or not row[0]:
-        return f"{REPLICA_URL} is not a standby (not in recovery)"
-    return None
-
-
-@pytest.fixture
-def replica_url() -> Iterator[str]:
-    reason = _replica_reason()
-    if reason is not None:
-        if REQUIRE_POSTGRES:
-            pytest.fail(reason + " (CLOSEDLOOP_REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
-    with LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield REPLICA_URL
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def eventually(seen: Callable[[], bool], within: float = 15.0) -> bool:
