@@ -78,7 +78,9 @@ def build_command_center(
 
     def build() -> CommandCenter:
         with _one_process_at_a_time(store), statements_limited(limit):
-            return CommandCenter(env=env, calendar=calendar)
+            return CommandCenter(
+                env=env, calendar=calendar, dispute_limits=settings.dispute_limits()
+            )
 
     # A process started while the database is away or full waits for it (ADR 0047).
     center = until_reachable(build, "the event store", waiting=waiting)

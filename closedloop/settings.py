@@ -29,6 +29,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from api.rate_limits import DEFAULT_AUTH_FAILURES, DEFAULT_WRITES, parse_rate
 from api.screens.sessions import SessionPolicy
 from api.tokens import DEFAULT_CACHE_SECONDS
+from domain.calendar import CalendarError, WorkingDuration
+from domain.instruction import DisputeLimits
 from notifiers.config import WebhookConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///var/closedloop.sqlite3"
@@ -203,6 +205,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks: WebhookConfig = msgspec.field(default_factory=WebhookConfig)
     intake: IntakeSettings = msgspec.field(default_factory=IntakeSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    #: Dispatch disputes (ADR 0076): ISO 8601 durations on the working calendar (clock
+    #: time for urgent cases), to file after receiving a case and to arbitrate after filing.
+    dispute_limit: str = "PT2H"
+    arbitration_limit: str = "PT4H"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -225,7 +231,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhooks = WebhookConfig.from_env(env)
         except ValueError as e:
             raise SettingsError(str(e)) from None
+        for name in ("CLOSEDLOOP_DISPUTE_LIMIT", "CLOSEDLOOP_ARBITRATION_LIMIT"):
+            key = VARIABLES[name][0]
+            if key in raw:
+                _duration(name, raw[key])
         return cls(
+            dispute_limit=raw.get("dispute_limit", "PT2H"),
+            arbitration_limit=raw.get("arbitration_limit", "PT4H"),
             database_url=raw.get("database_url", DEFAULT_DATABASE_URL),
             calendar_path=Path(raw.get("calendar_path", DEFAULT_CALENDAR)),
             server=_section(raw, "server", ServerSettings, env),
@@ -279,6 +291,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
+    def dispute_limits(self) -> DisputeLimits:
+        """The disputes' two limits (ADR 0076)."""
+        return DisputeLimits(
+            filing=_duration("CLOSEDLOOP_DISPUTE_LIMIT", self.dispute_limit),
+            arbitration=_duration("CLOSEDLOOP_ARBITRATION_LIMIT", self.arbitration_limit),
+        )
+
     def store(self) -> StoreSettings:
         """The store ``database_url`` names, with ``extra_env`` over the URL's settings."""
         parsed = parse_database_url(self.database_url)
@@ -306,6 +325,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a whole number of seconds from 0 to 86400",
     ),
     "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
+    "CLOSEDLOOP_DISPUTE_LIMIT": ("dispute_limit", "an ISO 8601 duration such as PT2H"),
+    "CLOSEDLOOP_ARBITRATION_LIMIT": ("arbitration_limit", "an ISO 8601 duration such as PT4H"),
     "CLOSEDLOOP_HOST": ("server.host", "an address"),
     "CLOSEDLOOP_PORT": ("server.port", "a port number"),
     "CLOSEDLOOP_TOKEN_CACHE_SECONDS": (
@@ -413,6 +434,13 @@ def _path(kind: type, value: Any) -> Any:
     if kind is Path and isinstance(value, str):
         return Path(value)
     raise NotImplementedError(kind)
+
+
+def _duration(name: str, text: str) -> WorkingDuration:
+    try:
+        return WorkingDuration.parse(text)
+    except CalendarError as e:
+        raise SettingsError(f"{name}: {e}") from None
 
 
 def _refused(name: str, text: str) -> SettingsError:

@@ -29,7 +29,7 @@ from domain.calendar import WorkingCalendar
 from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
-from domain.instruction import Instruction
+from domain.instruction import DisputeLimits, Instruction
 from domain.instruction_commands import InstructionCases
 from domain.meta import MetaAsDict
 from domain.network import Network
@@ -79,9 +79,11 @@ class CommandCenter(InstructionCases):
         self,
         env: dict[str, str] | None = None,
         calendar: WorkingCalendar | None = None,
+        dispute_limits: DisputeLimits | None = None,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar or WorkingCalendar()
+        self.dispute_limits = dispute_limits or DisputeLimits()
         self.unit_of_work = UnitOfWork(self, reference=REFERENCE)
 
     def register_transcodings(self, transcoder: Transcoder) -> None:

@@ -166,7 +166,8 @@ class IndicatorsView(View):
 
     name = "indicators"
     # 2: unit_no, theme_level and indicator_numbers (ADR 0024); 3: kind, deferred (0071)
-    version = 3
+    # 4: an upheld dispute moves the case to the named unit (ADR 0076)
+    version = 4
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -291,6 +292,8 @@ class IndicatorsView(View):
                     elif kind is Instruction.Verified:
                         verified_ids.append(id_text(event.originator_id))
                     elif kind is Instruction.Redirected:
+                        names.append(unit_number_name(event.to_unit))
+                    elif kind is Instruction.DisputeArbitrated and event.upheld:
                         names.append(unit_number_name(event.to_unit))
             warnings.load(tx, warning_ids)
             cases.load(tx, case_ids)
@@ -450,6 +453,21 @@ class IndicatorsView(View):
         case["unit"] = event.to_unit
         case["unit_no"] = self._unit_no(tx, event.to_unit)
         case["received_at"] = iso(event.meta.occurred_at)
+
+    @_change.register
+    def _(self, event: Instruction.DisputeArbitrated, tx: Tx) -> None:
+        case = self._case(tx, event)
+        if case is None or not event.upheld or case["unit"] != event.unit:
+            return
+        # No mark against the disputing unit: the case is the named unit's from now on,
+        # received now, unsigned, due at its fresh deadline (ADR 0076).
+        case["unit"] = event.to_unit
+        case["unit_no"] = self._unit_no(tx, event.to_unit)
+        case["received_at"] = iso(event.meta.occurred_at)
+        for column in ("signed_at", "signed_epoch", "sign_s", "sign_work_s"):
+            case[column] = None
+        case["deadline_at"] = iso(event.deadline)
+        case["due_epoch"] = epoch(event.deadline)
 
     @_change.register
     def _(self, event: Instruction.SignedFor, tx: Tx) -> None:
@@ -617,5 +635,6 @@ _CASE_CHANGES = frozenset(
         Instruction.Cancelled,
         Instruction.DeferralDecided,
         Instruction.DeferralEnded,
+        Instruction.DisputeArbitrated,
     }
 )
