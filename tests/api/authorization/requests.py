@@ -139,6 +139,12 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "POST /v1/instructions/{iid}/deferral-decisions": lambda w: _instruction(
         w, "deferral-decisions", "deferral asked", {"granted": True}
     ),
+    "POST /v1/instructions/{iid}/disputes": lambda w: _instruction(
+        w, "disputes", "dispatched", {"reason": "the dam is the water bureau's"}
+    ),
+    "POST /v1/instructions/{iid}/dispute-arbitrations": lambda w: _instruction(
+        w, "dispute-arbitrations", "disputed", {"upheld": True, "lead_unit": "HW-XL"}
+    ),
     "POST /v1/instructions/{iid}/submit": lambda w: _instruction(
         w, "submit", "signed", {"result": "inspected; no damage"}
     ),

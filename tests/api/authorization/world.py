@@ -143,8 +143,8 @@ class World:
 
     def instruction(self, stage: str = "dispatched") -> UUID:
         """An instruction from the district (HW) to Donghu office (HW-DH), at ``stage``:
-        dispatched, signed, returned, extension asked, deferral asked, deferred, submitted
-        or parked."""
+        dispatched, signed, returned, extension asked, deferral asked, deferred, submitted,
+        parked or disputed."""
 
         def make() -> UUID:
             c = self.center
@@ -178,6 +178,8 @@ class World:
                 c.submit(office(), iid, "inspected; no damage")
             if stage == "parked":
                 c.park(district(), iid, "after the flood season")
+            if stage == "disputed":
+                c.file_dispute(office(), iid, "the dam is the water bureau's")
             return iid
 
         iid: UUID = self.target(f"instruction {stage}", make)
