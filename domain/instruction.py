@@ -24,7 +24,7 @@ checked here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -76,8 +76,8 @@ class DisputeLimits:
     """How long a lead unit has to dispute a dispatch after receiving the case, and the
     issuer to arbitrate after the filing: working time, clock time when urgent (ADR 0076)."""
 
-    filing: WorkingDuration = WorkingDuration(seconds=2 * 3600)
-    arbitration: WorkingDuration = WorkingDuration(seconds=4 * 3600)
+    filing: WorkingDuration = field(default_factory=lambda: WorkingDuration(seconds=2 * 3600))
+    arbitration: WorkingDuration = field(default_factory=lambda: WorkingDuration(seconds=4 * 3600))
 
 
 def instruction_id(command_id: str) -> UUID:
@@ -710,7 +710,9 @@ class Instruction(LoopAggregate):
         filed = datetime.fromisoformat(self.pending_dispute["at"])
         return self._after(filed, limits.arbitration, calendar)
 
-    def _after(self, start: datetime, limit: WorkingDuration, calendar: WorkingCalendar) -> datetime:
+    def _after(
+        self, start: datetime, limit: WorkingDuration, calendar: WorkingCalendar
+    ) -> datetime:
         if self.priority == Priority.URGENT:
             return start + limit.clock()
         return calendar.add(start, limit)
@@ -791,7 +793,11 @@ class Instruction(LoopAggregate):
             if to_unit:
                 raise InvalidValue("a refused dispute names no unit: the case stays where it is")
             self._dispute_arbitrated(
-                unit=disputing, upheld=False, to_unit="", deadline=self.deadline, note=note,
+                unit=disputing,
+                upheld=False,
+                to_unit="",
+                deadline=self.deadline,
+                note=note,
                 meta=meta,
             )
             return

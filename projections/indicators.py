@@ -291,9 +291,9 @@ class IndicatorsView(View):
                         verified_ids.append(id_text(event.originator_id))
                     elif kind is Instruction.Verified:
                         verified_ids.append(id_text(event.originator_id))
-                    elif kind is Instruction.Redirected:
-                        names.append(unit_number_name(event.to_unit))
-                    elif kind is Instruction.DisputeArbitrated and event.upheld:
+                    elif kind is Instruction.Redirected or (
+                        kind is Instruction.DisputeArbitrated and event.upheld
+                    ):
                         names.append(unit_number_name(event.to_unit))
             warnings.load(tx, warning_ids)
             cases.load(tx, case_ids)

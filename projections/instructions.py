@@ -354,7 +354,11 @@ class InstructionsView(View):
     @_change.register
     def _(self, event: Instruction.DisputeFiled, tx: Tx) -> None:
         if (row := self._row(tx, event)) is not None:
-            pending = {"unit": event.unit, "reason": event.reason, "at": iso(event.meta.occurred_at)}
+            pending = {
+                "unit": event.unit,
+                "reason": event.reason,
+                "at": iso(event.meta.occurred_at),
+            }
             row["pending_dispute"] = dumps(pending)
 
     @_change.register

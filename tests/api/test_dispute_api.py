@@ -18,7 +18,9 @@ Client = TestClient[Any]
 def _disputed(client: Client, as_: As) -> str:
     i = issue(client, as_)
     url = f"/v1/instructions/{i['id']}"
-    r = client.post(f"{url}/disputes", json={"reason": "the water bureau's main"}, headers=as_("office"))
+    r = client.post(
+        f"{url}/disputes", json={"reason": "the water bureau's main"}, headers=as_("office")
+    )
     assert r.status_code == 200, r.text
     return url
 

@@ -121,7 +121,11 @@ def test_a_refused_dispute_leaves_the_case_and_its_deadline_where_they_were(
         clock.move_to(beijing(13, 11, 0))
         app.arbitrate_dispute(ctx(DISTRICT), iid, upheld=False, note="the drain is yours")
         i = app.instruction(iid)
-        assert (i.lead, i.status, i.deadline) == (OFFICE, InstructionStatus.DISPATCHED, beijing(13, 17))
+        assert (i.lead, i.status, i.deadline) == (
+            OFFICE,
+            InstructionStatus.DISPATCHED,
+            beijing(13, 17),
+        )
         assert event_names(app, iid)[-2:] == ["DisputeFiled", "DisputeArbitrated"]
         # The arbiter's word stands: the same unit cannot dispute again.
         with nothing_stored(app), pytest.raises(InvalidTransition, match="refused"):
