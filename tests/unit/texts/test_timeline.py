@@ -281,6 +281,24 @@ SAMPLES = [
         "缓办结束，恢复计时，新时限2026-06-01 18:00。判决已出",
     ),
     Sample(
+        "Instruction.DisputeFiled",
+        {"unit": "HW-DH", "reason": "属水务局主管网"},
+        "HW-DH disputed the dispatch: 属水务局主管网",
+        "HW-DH提出派单异议：属水务局主管网",
+    ),
+    Sample(
+        "Instruction.DisputeArbitrated",
+        {"unit": "HW-DH", "upheld": True, "to_unit": "HW-WATER", "deadline": DEADLINE, "note": ""},
+        "The dispute of HW-DH was upheld; the case goes to HW-WATER, due 2026-06-01 18:00.",
+        "HW-DH的派单异议成立，改派HW-WATER，新时限2026-06-01 18:00。",
+    ),
+    Sample(
+        "Instruction.DisputeArbitrated",
+        {"unit": "HW-DH", "upheld": False, "to_unit": "", "deadline": DEADLINE, "note": "属本单位"},
+        "The dispute of HW-DH was refused; the case stays and its clock runs on. 属本单位",
+        "HW-DH的派单异议不成立，案件不变，继续计时。属本单位",
+    ),
+    Sample(
         "Instruction.ResultSubmitted",
         {"unit": "HW-DH", "result": "已疏通"},
         "HW-DH submitted its result: 已疏通",
