@@ -95,10 +95,10 @@ class Instruction(LoopAggregate):
     status_before_deferral: str | None = None
     deferred_remaining_s: int | None = None
     # Disputes (ADR 0076): when the lead unit received the case (None: at issue), the
-    # dispute waiting for arbitration, and the units whose dispute was refused here.
+    # dispute waiting for arbitration, and the units that disputed it (once each).
     lead_since: datetime | None = None
     pending_dispute: dict[str, str] | None = None
-    disputes_refused: tuple[str, ...] = ()
+    disputed_by: tuple[str, ...] = ()
 
     class Issued(LoopAggregate.Created):
         issuer: str
@@ -742,9 +742,9 @@ class Instruction(LoopAggregate):
             raise InvalidTransition(
                 f"unit {unit} has forwarded part of this case; it has taken it on as its job"
             )
-        if unit in self.disputes_refused:
+        if unit in self.disputed_by:
             raise InvalidTransition(
-                f"a dispute by unit {unit} was refused on this case; the arbiter's word stands"
+                f"unit {unit} has already disputed this case once; the arbiter's word stands"
             )
         limit = self.dispute_deadline(limits, calendar)
         if meta.occurred_at > limit:
@@ -758,6 +758,7 @@ class Instruction(LoopAggregate):
     @event(DisputeFiled)
     def _dispute_filed(self, unit: str, reason: str, meta: Meta) -> None:
         self.pending_dispute = {"unit": unit, "reason": reason, "at": meta.occurred_at.isoformat()}
+        self.disputed_by = (*self.disputed_by, unit)
 
     def check_can_arbitrate(
         self, meta: Meta, limits: DisputeLimits, calendar: WorkingCalendar
@@ -842,7 +843,6 @@ class Instruction(LoopAggregate):
     ) -> None:
         self.pending_dispute = None
         if not upheld:
-            self.disputes_refused = (*self.disputes_refused, unit)
             return
         self.assignees.pop(unit, None)
         self.dispositions.pop(unit, None)

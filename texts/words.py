@@ -116,6 +116,11 @@ INDICATORS = (
     "time_to_sign_for",
     "time_to_close",
     "overdue_now",
+    "disputes",
+    "disputes_arbitrated",
+    "disputes_upheld",
+    "dispute_rate",
+    "upheld_rate",
 )
 REPORT_SECTIONS = ("total", "own", "emergency", "urgent")
 

@@ -128,7 +128,7 @@ def test_a_refused_dispute_leaves_the_case_and_its_deadline_where_they_were(
         )
         assert event_names(app, iid)[-2:] == ["DisputeFiled", "DisputeArbitrated"]
         # The arbiter's word stands: the same unit cannot dispute again.
-        with nothing_stored(app), pytest.raises(InvalidTransition, match="refused"):
+        with nothing_stored(app), pytest.raises(InvalidTransition, match="already disputed"):
             app.file_dispute(ctx(OFFICE), iid, "still not ours")
 
 
