@@ -55,3 +55,8 @@ def test_a_dispute_is_filed_and_upheld_from_the_page(
     assert steps_on(community.get(f"/instructions/{iid}").text, iid) == set()
     other = desk_of(TestClient(client.app), tokens["community_b"])
     assert "sign" in steps_on(other.get(f"/instructions/{iid}").text, iid)
+    # The reports page shows the dispute figures beside the others.
+    report = office.get("/reports/HW-DH")
+    assert report.status_code == 200
+    assert "异议率" in report.text
+    assert "异议成立率" in report.text
