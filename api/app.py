@@ -28,6 +28,7 @@ from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.cap_senders import CAP_SENDER_HANDLERS
+from api.notices import NOTICE_HANDLERS
 from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
@@ -241,6 +242,7 @@ def create_app(
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
             *CAP_SENDER_HANDLERS,
+            *NOTICE_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *ACCOUNT_HANDLERS,

@@ -115,8 +115,10 @@ class NoticeCases:
 
         return work.execute(decide, expected_version=ctx.expected_version)
 
-    def confirm_receipt(self, ctx: Context, nid: UUID) -> Outcome:
-        """The actor's unit confirms receipt of notice ``nid``, now."""
+    def confirm_receipt(self, ctx: Context, nid: UUID, at: datetime | None = None) -> Outcome:
+        """The actor's unit confirms receipt of notice ``nid``, now. ``at`` is for the
+        composition root and tests only (the API never passes it): a unit cannot choose
+        when its receipt is recorded."""
         actor = ctx.actor
         if actor.role != CONFIRMS:
             raise ReceiptRefused(f"a receipt is confirmed by a {CONFIRMS}, not a {actor.role}")
@@ -128,7 +130,7 @@ class NoticeCases:
                 raise NoticeNotFound(f"no notice {nid} was sent; there is nothing to confirm")
             if notice.has_seen(ctx.command_id):
                 return Decision(notice, [])
-            notice.confirm_receipt(actor.unit, now(), ctx.meta("ConfirmReceipt", nid))
+            notice.confirm_receipt(actor.unit, at or now(), ctx.meta("ConfirmReceipt", nid))
             return Decision(notice, [notice])
 
         return work.execute(decide, expected_version=ctx.expected_version)
