@@ -28,7 +28,6 @@ from api.admission import Admission
 from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.cap_senders import CAP_SENDER_HANDLERS
-from api.notices import NOTICE_HANDLERS
 from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
@@ -38,6 +37,7 @@ from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
+from api.notices import NOTICE_HANDLERS
 from api.observing import observe_requests
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query

@@ -20,11 +20,11 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.openapi.spec import Operation, Schema
+from litestar.openapi.spec import Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.contract import also_answered
+from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On
 from api.schemas import Code, Input
 from domain.application import Outcome
@@ -211,7 +211,7 @@ def report_csv(report: ReceiptReport) -> str:
     return buffer.getvalue()
 
 
-_CSV = also_answered(Operation, **{"text/csv": Schema(type=OpenAPIType.STRING)})
+_CSV = also_answered(Published, **{"text/csv": Schema(type=OpenAPIType.STRING)})
 
 
 class NoticeController(Controller):
@@ -251,7 +251,7 @@ class NoticeController(Controller):
             limit,
         )
         items = [
-            NoticeSummary(**{**r, "reminded": bool(r["reminded"])})  # type: ignore[arg-type]
+            NoticeSummary(**{**r, "reminded": bool(r["reminded"])})
             for r in ({k: v for k, v in row.items() if k != "position"} for row in rows)
         ]
         return NoticePage(items=items, next_cursor=next_cursor)
@@ -286,7 +286,7 @@ class NoticeController(Controller):
         call: On,
         nid: FromPath[UUID],
         level: FromQuery[Level | None] = None,
-        format: FromQuery[Literal["json", "csv"]] = "json",  # noqa: A002
+        format: FromQuery[Literal["json", "csv"]] = "json",
     ) -> Response[Any]:
         """The receipt report: on time, late and missing per level; the units of
         ``level`` (all without it) line by line; ``format=csv`` for a spreadsheet."""

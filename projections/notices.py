@@ -13,7 +13,9 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.notice import Notice
-from projections.store import Tx
+from projections.queries import _newest_first, _subtree
+from projections.store import Tx, Where
+from projections.units import IN_SUBTREE
 from projections.values import iso
 from projections.view import View
 
@@ -119,18 +121,18 @@ def notices(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first. A notice concerns a unit's subtree when its sender or one of its
     addressees lies in it; ``addressee`` keeps those addressed to one unit (its inbox)."""
-    from projections.queries import _newest_first, _subtree
-    from projections.store import Where
-    from projections.units import IN_SUBTREE
-
     where = Where()
     if visible_to is not None:
         pattern = _subtree(tx, visible_to)
         if pattern is None:
             return [], None
+        # IN_SUBTREE is a constant clause; the pattern is a bound parameter.
+        clause = (
+            f"(sender IN ({IN_SUBTREE}) OR id IN (SELECT notice_id FROM notice_receipts "  # noqa: S608
+            f"WHERE unit IN ({IN_SUBTREE})))"
+        )
         where.add(
-            f"(sender IN ({IN_SUBTREE}) OR id IN (SELECT notice_id FROM notice_receipts "
-            f"WHERE unit IN ({IN_SUBTREE})))",
+            clause,
             pattern,
             pattern,
         )

@@ -62,7 +62,9 @@ def test_a_notice_is_sent_confirmed_and_reported_per_level_and_unit(
     nid = r.json()["id"]
     detail = client.get(f"/v1/notices/{nid}", headers=as_("office")).json()
     addressed = detail["addressees"]
-    assert "HW-DH-QS" in addressed and "E-DHSCENIC" in addressed and "HW-DH" not in addressed
+    assert "HW-DH-QS" in addressed
+    assert "E-DHSCENIC" in addressed
+    assert "HW-DH" not in addressed
 
     assert client.post(f"/v1/notices/{nid}/receipt", headers=duty["HW-DH-QS"]).status_code == 200
     assert client.post(f"/v1/notices/{nid}/receipt", headers=duty["E-DHSCENIC"]).status_code == 200
@@ -88,13 +90,13 @@ def test_a_notice_is_sent_confirmed_and_reported_per_level_and_unit(
     assert t["on_time"] + t["late"] + t["missing"] == t["addressed"] == len(addressed)
     assert report["limit_passed"] is False
     line = {u["unit"]: u for u in report["units"]}["HW-DH-QS"]
-    assert line["status"] == "on_time" and line["confirmed_by"] == "duty-HW-DH-QS"
+    assert line["status"] == "on_time"
+    assert line["confirmed_by"] == "duty-HW-DH-QS"
 
     # Drilled down to one level, as CSV.
-    r = client.get(
-        f"/v1/notices/{nid}/receipts?level=enterprise&format=csv", headers=as_("office")
-    )
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    r = client.get(f"/v1/notices/{nid}/receipts?level=enterprise&format=csv", headers=as_("office"))
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert {row["unit"] for row in rows} == set(enterprises)
     assert {row["unit"]: row["status"] for row in rows}["E-DHSCENIC"] == "on_time"
@@ -102,7 +104,8 @@ def test_a_notice_is_sent_confirmed_and_reported_per_level_and_unit(
     # The inbox of an addressed unit and the sender's list both show it; Xiling's not.
     inbox = client.get("/v1/notices?addressee=HW-DH-QS", headers=duty["HW-DH-QS"]).json()
     assert [i["id"] for i in inbox["items"]] == [nid]
-    assert inbox["items"][0]["confirmed"] == 3 and inbox["items"][0]["late"] == 1
+    assert inbox["items"][0]["confirmed"] == 3
+    assert inbox["items"][0]["late"] == 1
     assert client.get("/v1/notices", headers=duty["HW-XL-SQ"]).json()["items"] == []
     _problem(client.get(f"/v1/notices/{nid}", headers=duty["HW-XL-SQ"]), 404, "notice-not-found")
 
@@ -171,6 +174,6 @@ def test_receipts_refused_are_named_problems_and_store_nothing(
     )
     # A handler of the addressed unit is not its duty officer.
     _problem(
-        client.post(f"/v1/notices/{nid}/receipt", headers=as_("community")), 403, "forbidden"
+        client.post(f"/v1/notices/{nid}/receipt", headers=as_("community")), 403, "role-required"
     )
     assert center.head_position() == before
