@@ -453,12 +453,12 @@ class OutboxView(View):
             # Sent and reminded: to the addressees (the reminded ones); a receipt: to the
             # sender.
             if isinstance(event, NoticeRecord.ReceiptConfirmed):
-                addressed: tuple[str, ...] = (aggregate.sender,)
+                to: tuple[str, ...] = (aggregate.sender,)
             elif isinstance(event, NoticeRecord.LateReminded):
-                addressed = tuple(event.units)
+                to = tuple(event.units)
             else:
-                addressed = tuple(aggregate.addressees)
-            return Notice(type_, units, addressed)
+                to = tuple(aggregate.addressees)
+            return Notice(type_, units, to)
         if isinstance(aggregate, Subscription):
             unit = aggregate.unit
             return Notice(type_, (unit,), (unit,), exclude=str(aggregate.id))
