@@ -16,7 +16,13 @@ from uuid import UUID
 
 from domain.application import CommandCenter, Outcome
 from domain.decision import Decision, check_same_command
-from domain.errors import NoticeAddresseeRefused, NoticeNotFound, NoticeRefused, ReceiptRefused
+from domain.errors import (
+    NoticeAddresseeRefused,
+    NoticeNotFound,
+    NoticeRefused,
+    NotPermitted,
+    ReceiptRefused,
+)
 from domain.meta import Context, derived_id, now
 from domain.notice import MAX_ADDRESSEES, MAX_BODY, MAX_TITLE, Notice, check_kind, check_text
 
@@ -72,7 +78,7 @@ class NoticeCases:
             raise NoticeRefused("a notice's confirm-by limit lies in the future")
         actor = ctx.actor
         if actor.role not in (SENDS, "system"):
-            raise NoticeAddresseeRefused(f"a notice is sent by a {SENDS}, not a {actor.role}")
+            raise NotPermitted(f"a notice is sent by a {SENDS}, not a {actor.role}")
         new_id = notice_id(ctx.command_id)
         work = self.center.unit_of_work
 
