@@ -37,6 +37,7 @@ from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
+from api.notices import NOTICE_HANDLERS
 from api.observing import observe_requests
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
@@ -241,6 +242,7 @@ def create_app(
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
             *CAP_SENDER_HANDLERS,
+            *NOTICE_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *ACCOUNT_HANDLERS,

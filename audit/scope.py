@@ -33,6 +33,7 @@ from domain.errors import DomainError
 from domain.idempotency_record import IdempotencyRecord
 from domain.instruction import Instruction
 from domain.network import Network
+from domain.notice import Notice
 from domain.observation_batch import ObservationBatch
 from domain.sign_in_ticket import SignInTicket
 from domain.subscription import Subscription
@@ -59,6 +60,8 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     IdempotencyRecord,
     Instruction,
     Network,
+    # A notice (ADR 0077): its sender and every unit it is addressed to.
+    Notice,
     ObservationBatch,
     Scenario,
     SignInTicket,
@@ -149,6 +152,8 @@ class SubtreeScope:
             return self._record_units(record.account_id)
         if isinstance(record, Instruction):
             return [record.issuer, *record.assignees]
+        if isinstance(record, Notice):
+            return [record.sender, *record.addressees]
         if isinstance(record, Disposition):
             return [record.unit, *self._record_units(record.instruction_id)]
         if isinstance(record, WarningKey):

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from domain.application import CommandCenter
 from domain.intake import Intake
+from domain.notice_watch import NoticeWatch
 from domain.watch import DeadlineWatch, WatchPolicy
 from projections.follower import Follower
 from projections.leadership import Leadership
@@ -107,6 +108,8 @@ class Background:
         self.store = store
         self.intake = intake
         self.watch = DeadlineWatch(center, policy, open_instructions(store))
+        #: Late receipts of notices are reminded in the deadline watch's rounds (ADR 0077).
+        self.notice_watch = NoticeWatch(center)
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -128,7 +131,7 @@ class Background:
             Rounds("playbooks", self.follow_once, self.interval, log),
             Rounds(
                 "deadline-watch",
-                self.watch.tick,
+                self.watch_round,
                 self.watch.policy.interval.total_seconds(),
                 watch_log,
             ),
@@ -141,6 +144,11 @@ class Background:
                 # Given the loop, it runs a round at once, not at the end of its pace.
                 self.leadership.on_change.append(loop.poke)
             loop.start()
+
+    def watch_round(self) -> list[dict[str, Any]]:
+        """One round of the deadline watch, then of the notice watch: one loop, led by
+        one copy, so that the reminders of both are sent by the same leader."""
+        return [*self.watch.tick(), *self.notice_watch.tick()]
 
     def stop(self) -> None:
         # No parameters: Litestar hands its app to a shutdown hook that takes one.

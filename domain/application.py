@@ -24,7 +24,13 @@ from eventsourcing.persistence import Transcoder
 # imported (ADR 0033). Every process that reads the log builds a CommandCenter, so they
 # are imported here: a follower decoding an old event must not depend on which other
 # modules its process happened to import.
-from domain import access_token, idempotency_record, observation_batch, token_roster  # noqa: F401
+from domain import (  # noqa: F401
+    access_token,
+    idempotency_record,
+    notice,
+    observation_batch,
+    token_roster,
+)
 from domain.calendar import WorkingCalendar
 from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand

@@ -87,3 +87,30 @@ def check_printable(value: str, what: str) -> None:
 class TimeLimitPassed(InvalidTransition, code="time-limit-passed"):
     """A step taken after the time allowed for it: a deferral asked or approved once the
     deadline has passed (the lateness is on the record; a deferral cannot erase it)."""
+
+
+# -- notices and their receipts (通知, 签收回执; ADR 0077) --------------------------------
+
+
+class NoticeNotFound(NotFound, code="notice-not-found"):
+    """A receipt, a reminder or a report for a notice that was never sent (or that the
+    caller's unit may not see, which is answered the same way)."""
+
+
+class NoticeRefused(InvalidValue, code="notice-refused"):
+    """A notice that cannot be sent as given: no addressees, an empty or oversized title
+    or body, an unknown kind, a confirm-by limit not in the future."""
+
+
+class NoticeAddresseeRefused(NotPermitted, code="notice-addressee-refused"):
+    """A notice addressed to a unit outside the sender's subtree (or to the sender itself):
+    a notice goes down the network, never up or across."""
+
+
+class ReceiptRefused(NotPermitted, code="receipt-refused"):
+    """A receipt by a unit the notice is not addressed to, or in a role that does not
+    confirm receipts."""
+
+
+class ReceiptAlreadyConfirmed(InvalidTransition, code="receipt-already-confirmed"):
+    """The unit has confirmed receipt of this notice already: a unit confirms once."""

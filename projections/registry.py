@@ -8,6 +8,7 @@ from domain.calendar import WorkingCalendar
 from projections.indicators import IndicatorsView
 from projections.instructions import InstructionsView
 from projections.loops import LoopsView
+from projections.notices import NoticesView
 from projections.store import ViewStore
 from projections.units import UnitsView
 from projections.view import View
@@ -21,6 +22,7 @@ VIEW_CLASSES: list[type[View]] = [
     InstructionsView,
     LoopsView,
     IndicatorsView,
+    NoticesView,
 ]
 
 

@@ -205,6 +205,21 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         content=w.cap("海湾区东湖街道")[0],
         headers={"Content-Type": "application/cap+xml"},
     ),
+    "POST /v1/notices": lambda w: Req(
+        "POST",
+        "/v1/notices",
+        json={
+            "title": "A meeting at nine",
+            "body": "In the hall.",
+            "kind": "meeting",
+            "confirm_by": _later(1),
+            "addressees": ["HW-DH-QS"],
+        },
+    ),
+    "GET /v1/notices": lambda w: _lists("/v1/notices", str(w.notice()), items="items"),
+    "GET /v1/notices/{nid}": lambda w: Req("GET", f"/v1/notices/{w.notice()}"),
+    "GET /v1/notices/{nid}/receipts": lambda w: Req("GET", f"/v1/notices/{w.notice()}/receipts"),
+    "POST /v1/notices/{nid}/receipt": lambda w: Req("POST", f"/v1/notices/{w.notice()}/receipt"),
     "GET /v1/cap-senders": lambda w: _lists("/v1/cap-senders", w.cap_sender(), key="sender"),
     "POST /v1/cap-senders": lambda w: Req(
         "POST", "/v1/cap-senders", json={"sender": f"new{w.serial()}@donghu", "units": ["HW-DH"]}

@@ -119,6 +119,13 @@ TABLE: dict[str, Row] = {
     "GET /v1/stations": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}/readings": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # notices (ADR 0077): sent by a dispatcher down its subtree; the target, HW-DH's
+    # notice to HW-DH-QS, whose duty officer confirms receipt
+    "POST /v1/notices": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "GET /v1/notices": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/notices/{nid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/notices/{nid}/receipts": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "POST /v1/notices/{nid}/receipt": Row("HW-DH-QS", "HW-XL", DUTY, NOBODY),
     "GET /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders/unbind": Row("HW-DH", "HW-XL", ADMIN, NOBODY),

@@ -37,6 +37,7 @@ from domain.application import CommandCenter
 from domain.cap_sender_commands import CapSenderCases
 from domain.demo import load_demo
 from domain.meta import Actor, Context, now
+from domain.notice_commands import NoticeCases
 from notifiers.outbox import DELIVERIES
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
@@ -188,6 +189,27 @@ class World:
     def disposition(self) -> UUID:
         """Donghu office's disposition of a signed instruction."""
         return self.center.instruction(self.instruction("signed")).dispositions["HW-DH"]
+
+    def notice(self) -> UUID:
+        """A notice from Donghu office (HW-DH) to Qingshan community (HW-DH-QS), its
+        receipt not yet confirmed (ADR 0077)."""
+
+        def make() -> UUID:
+            return (
+                NoticeCases(self.center)
+                .send(
+                    context("dispatcher", "HW-DH"),
+                    title="Typhoon Haikui approaches",
+                    body="Check the embankments.",
+                    kind="warning",
+                    confirm_by=now() + timedelta(days=1),
+                    addressees=["HW-DH-QS"],
+                )
+                .id
+            )
+
+        nid: UUID = self.target("notice", make)
+        return nid
 
     def token(self) -> str:
         """The token id of a handler of Qingshan community (HW-DH-QS)."""

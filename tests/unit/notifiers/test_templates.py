@@ -26,6 +26,7 @@ CONTEXT: dict[str, Any] = {
         "lead": "HW-DH",
         "deadline": "2026-06-01T18:00:00+08:00",
         "url": "https://example.org/hook",
+        "confirm_by": "2026-06-01T18:00:00+08:00",
     },
     "event": {
         "unit": "HW-DH",

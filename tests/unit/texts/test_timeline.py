@@ -21,6 +21,7 @@ from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from domain.disposition import Disposition
 from domain.instruction import Instruction
+from domain.notice import Notice
 from domain.warning import EarlyWarning
 from tests.unit.builders import (
     CITY,
@@ -317,6 +318,24 @@ SAMPLES = [
         "下达单位核查结果：不通过。仍有积水",
     ),
     Sample(
+        "Notice.Sent",
+        {"title": "台风来袭", "confirm_by": DEADLINE},
+        "Notice sent: 台风来袭; confirm receipt by 2026-06-01 18:00",
+        "发出通知：台风来袭，请于 2026-06-01 18:00 前签收",
+    ),
+    Sample(
+        "Notice.ReceiptConfirmed",
+        {"unit": "HW-DH", "person": "王", "confirmed_at": DEADLINE, "late": False},
+        "HW-DH confirmed receipt (王)",
+        "HW-DH 签收通知（王）",
+    ),
+    Sample(
+        "Notice.LateReminded",
+        {"units": ["HW-DH", "HW-XL"]},
+        "Past the limit; reminded the units that have not confirmed: HW-DH, HW-XL",
+        "签收时限已过，催办未签收单位：HW-DH、HW-XL",
+    ),
+    Sample(
         "Instruction.Reminded",
         {"note": "请加快"},
         "Reminder sent. 请加快",
@@ -510,7 +529,12 @@ def test_every_event_a_real_loop_records_gets_its_line_from_its_own_fields(
     assert len(seen) >= 15, sorted(seen)
 
 
-AGGREGATES = {"EarlyWarning": EarlyWarning, "Instruction": Instruction, "Disposition": Disposition}
+AGGREGATES = {
+    "EarlyWarning": EarlyWarning,
+    "Instruction": Instruction,
+    "Disposition": Disposition,
+    "Notice": Notice,
+}
 
 
 def test_a_line_names_only_fields_its_event_has() -> None:
