@@ -19,6 +19,7 @@ from uuid import UUID
 from domain.application import CommandCenter
 from domain.intake import Intake
 from domain.watch import DeadlineWatch, WatchPolicy
+from domain.whistle_watch import CheckInWatch
 from projections.follower import Follower
 from projections.leadership import Leadership
 from projections.outage import until_reachable
@@ -107,6 +108,7 @@ class Background:
         self.store = store
         self.intake = intake
         self.watch = DeadlineWatch(center, policy, open_instructions(store))
+        self.check_ins = CheckInWatch(center)
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -128,7 +130,7 @@ class Background:
             Rounds("playbooks", self.follow_once, self.interval, log),
             Rounds(
                 "deadline-watch",
-                self.watch.tick,
+                self.watch_tick,
                 self.watch.policy.interval.total_seconds(),
                 watch_log,
             ),
@@ -149,6 +151,12 @@ class Background:
         for loop in self.loops:
             loop.join(10.0)
         self.loops = []
+
+    def watch_tick(self) -> None:
+        """One round of the deadline watch and of the whistles' check-in watch (ADR
+        0078): both remind and escalate, led as one loop."""
+        self.watch.tick()
+        self.check_ins.tick()
 
     def follow_once(self) -> int:
         """Run the playbooks for what the log holds since the last round; answer the
