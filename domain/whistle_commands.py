@@ -39,6 +39,7 @@ class WhistleCases(InstructionCases):
         self,
         ctx: Context,
         *,
+        unit: str,
         matter: str,
         place: str,
         departments: list[str],
@@ -47,9 +48,10 @@ class WhistleCases(InstructionCases):
         warning_id: UUID | None = None,
         instruction_id: UUID | None = None,
     ) -> Outcome:
-        """The acting office or community blows the whistle, summoning ``departments``."""
+        """Office or community ``unit`` blows the whistle, summoning ``departments``
+        (the API checks that the caller acts for ``unit``: its own, or one above it)."""
         new_id = whistle_id(ctx.command_id)
-        unit_code = ctx.actor.unit
+        unit_code = unit
 
         def decide() -> Decision:
             again = self._find(Whistle, new_id)
@@ -60,8 +62,8 @@ class WhistleCases(InstructionCases):
                 return Decision(again, [], created=True)
             if not departments:
                 raise WhistleIncomplete("a whistle summons at least one department")
-            unit = self._require_active(unit_code)
-            if unit.kind != Kind.GOVERNMENT or unit.level not in WHISTLING_LEVELS:
+            whistler = self._require_active(unit_code)
+            if whistler.kind != Kind.GOVERNMENT or whistler.level not in WHISTLING_LEVELS:
                 raise WhistleRefused(
                     f"unit {unit_code} cannot blow a whistle: only a sub-district office "
                     "or a community does"

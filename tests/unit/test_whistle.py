@@ -42,6 +42,7 @@ URBAN = "HW-URBAN"
 def blow(app: CommandCenter, by: str = OFFICE, departments: list[str] | None = None) -> UUID:
     return app.blow_whistle(
         ctx(by),
+        unit=by,
         matter="a blocked drain floods Hupan road",
         place="Hupan road 12",
         departments=departments if departments is not None else [WATER, URBAN],
@@ -105,7 +106,7 @@ def test_a_whistle_refused_stores_nothing(
 
 def test_a_whistle_with_no_place_is_refused_with_words(app: CommandCenter) -> None:
     with nothing_stored(app), pytest.raises(WhistleIncomplete, match="place"):
-        app.blow_whistle(ctx(OFFICE), matter="m", place="  ", departments=[WATER])
+        app.blow_whistle(ctx(OFFICE), unit=OFFICE, matter="m", place="  ", departments=[WATER])
 
 
 def test_check_ins_refused_store_nothing(app: CommandCenter) -> None:
