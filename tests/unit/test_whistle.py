@@ -22,7 +22,9 @@ from domain.errors import (
     WhistleIncomplete,
     WhistleRefused,
 )
+from domain.meta import now
 from domain.whistle_watch import CheckInWatch
+from texts.timeline import describe
 from tests.unit.builders import (
     COMMUNITY,
     DISTRICT,
@@ -175,3 +177,29 @@ def test_the_limit_is_the_centers_setting(frozen: Frozen) -> None:
     clock.tick(timedelta(minutes=6))
     app.check_in(ctx(WATER), wid, "Li Wei")
     assert app.whistle(wid).figures()[WATER]["late"]
+
+
+def test_every_whistle_event_has_a_timeline_line_in_both_languages(frozen: Frozen) -> None:
+    app, clock = frozen
+    wid = blow(app)
+    clock.tick(timedelta(minutes=31))
+    app.check_in(ctx(WATER), wid, "Li Wei")
+    CheckInWatch(app).tick(now() + timedelta(minutes=30))
+    app.close_whistle(ctx(OFFICE), wid, "cleared")
+    names = set()
+    for e in app.history(wid):
+        name = type(e).__qualname__
+        names.add(name)
+        for language in ("zh", "en"):
+            line = describe(name, vars(e), language, "Asia/Shanghai")
+            assert line != name, (name, language)
+            assert "%(" not in line
+    assert names == {
+        "Whistle.Blown",
+        "Whistle.CheckedIn",
+        "Whistle.Reminded",
+        "Whistle.Escalated",
+        "Whistle.Closed",
+    }
+    late = [e for e in app.history(wid) if type(e).__name__ == "CheckedIn"][0]
+    assert "late" in describe("Whistle.CheckedIn", vars(late), "en", "Asia/Shanghai")
