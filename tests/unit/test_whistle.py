@@ -24,7 +24,6 @@ from domain.errors import (
 )
 from domain.meta import now
 from domain.whistle_watch import CheckInWatch
-from texts.timeline import describe
 from tests.unit.builders import (
     COMMUNITY,
     DISTRICT,
@@ -36,6 +35,7 @@ from tests.unit.builders import (
     frozen_clock_center,
     nothing_stored,
 )
+from texts.timeline import describe
 
 BLOWN = "2026-03-13 02:00:00"
 URBAN = "HW-URBAN"
@@ -201,5 +201,5 @@ def test_every_whistle_event_has_a_timeline_line_in_both_languages(frozen: Froze
         "Whistle.Escalated",
         "Whistle.Closed",
     }
-    late = [e for e in app.history(wid) if type(e).__name__ == "CheckedIn"][0]
+    late = next(e for e in app.history(wid) if type(e).__name__ == "CheckedIn")
     assert "late" in describe("Whistle.CheckedIn", vars(late), "en", "Asia/Shanghai")
