@@ -18,10 +18,13 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api import schemas as s
 from api.access import can_see_unit_case, scope_of
+from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On, check_times
 from api.problems import invalid
 from api.reports import neutral
@@ -223,7 +226,13 @@ class WhistleReportController(Controller):
     path = "/v1/reports/whistles"
     tags = ("reports", "whistles")
 
-    @get("/{code:str}", sync_to_thread=True, responses=READ)
+    @get(
+        "/{code:str}",
+        sync_to_thread=True,
+        responses=READ,
+        # The CSV beside the JSON, chosen by ``?format=``.
+        operation_class=also_answered(Published, **{"text/csv": Schema(type=OpenAPIType.STRING)}),
+    )
     def whistle_figures(
         self,
         call: On,
