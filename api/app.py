@@ -54,6 +54,7 @@ from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.units import UnitController
 from api.views import Views
 from api.warnings import WarningController, WarningSteps
+from api.whistles import WhistleController, WhistleReportController
 from domain.application import CommandCenter
 from domain.intake import Intake
 from projections.outage import is_outage, until_reachable, what_is_wrong
@@ -239,6 +240,8 @@ def create_app(
             InstructionSteps,
             DispositionController,
             ReportController,
+            WhistleController,
+            WhistleReportController,
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
             *CAP_SENDER_HANDLERS,

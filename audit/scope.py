@@ -41,6 +41,7 @@ from domain.token_roster import ROSTER_ID, TokenRoster
 from domain.unit import Unit
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey
+from domain.whistle import Whistle
 
 #: Every kind of record on the log. A new aggregate must be given its units in
 #: :meth:`SubtreeScope._units_of` and named here (a test holds it).
@@ -69,6 +70,7 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     TokenRoster,
     Unit,
     WarningKey,
+    Whistle,
 )
 
 #: Past this many records remembered, the memory starts afresh (an export of a whole
@@ -156,6 +158,8 @@ class SubtreeScope:
             return [record.sender, *record.addressees]
         if isinstance(record, Disposition):
             return [record.unit, *self._record_units(record.instruction_id)]
+        if isinstance(record, Whistle):
+            return [record.unit, *record.departments]
         if isinstance(record, WarningKey):
             return self._record_units(record.warning_id)
         if isinstance(record, CapMessage):

@@ -91,6 +91,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: The screens' sessions (ADR 0053): idle and absolute expiry for people, and for
     #: hall screens (the ``screen`` role), which stay signed in for days.
     session_idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
+    #: How long a department summoned by a whistle has to check in at the scene, in
+    #: minutes of clock time (ADR 0078); reminded at it, escalated at twice it.
+    check_in_limit_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
     session_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 7)] = 12.0
     screen_session_days: Annotated[float, msgspec.Meta(gt=0, le=365)] = 30.0
     #: Wrong passwords per address at the sign-in page, in the limits' notation.
@@ -365,6 +368,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "server.session_idle_minutes",
         "a number of minutes above 0, at most 1440",
     ),
+    "CLOSEDLOOP_CHECK_IN_LIMIT_MINUTES": (
+        "server.check_in_limit_minutes",
+        "a whole number of minutes from 1 to 1440",
+    ),
     "CLOSEDLOOP_SESSION_HOURS": ("server.session_hours", "a number of hours above 0, at most 168"),
     "CLOSEDLOOP_SCREEN_SESSION_DAYS": (
         "server.screen_session_days",
@@ -414,6 +421,7 @@ _WHOLE_NUMBERS = frozenset(
         "CLOSEDLOOP_MAX_QUEUED",
         "CLOSEDLOOP_TOKEN_MAX_DAYS",
         "CLOSEDLOOP_MAX_CONNECTIONS",
+        "CLOSEDLOOP_CHECK_IN_LIMIT_MINUTES",
         "CLOSEDLOOP_KEEP_ALIVE_SECONDS",
         "CLOSEDLOOP_READINGS_RETENTION_DAYS",
         "CLOSEDLOOP_READINGS_FUTURE_SECONDS",

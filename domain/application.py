@@ -36,13 +36,14 @@ from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
 from domain.instruction import DisputeLimits, Instruction
-from domain.instruction_commands import InstructionCases
 from domain.meta import MetaAsDict
 from domain.network import Network
 from domain.unit import Unit
 from domain.unit_of_work import MAX_ATTEMPTS, NotInMemory, ReadStrategy, UnitOfWork
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey
+from domain.whistle import Whistle
+from domain.whistle_commands import WhistleCases
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -59,8 +60,8 @@ __all__ = [
 REFERENCE = (Unit, Network)
 
 
-class CommandCenter(InstructionCases):
-    """Closed Loop's application: units, warnings, instructions and dispositions."""
+class CommandCenter(WhistleCases):
+    """Closed Loop's application: units, warnings, instructions, dispositions, whistles."""
 
     name = "closedloop"
     # Long-lived aggregates (a warning repeated all through a typhoon, the roster of a
@@ -73,6 +74,7 @@ class CommandCenter(InstructionCases):
         Network: 100,
         WarningKey: 100,
         CapSenders: 100,
+        Whistle: 100,
     }
     env: ClassVar[dict[str, str]] = {
         # Aggregates are cached and fast-forwarded from the store on every read, so a

@@ -114,3 +114,28 @@ class ReceiptRefused(NotPermitted, code="receipt-refused"):
 
 class ReceiptAlreadyConfirmed(InvalidTransition, code="receipt-already-confirmed"):
     """The unit has confirmed receipt of this notice already: a unit confirms once."""
+
+
+# -- whistle and check-in (吹哨报到, ADR 0078) -------------------------------------------
+
+
+class WhistleIncomplete(InvalidValue, code="whistle-incomplete"):
+    """A whistle blown without a place or without a department to summon: no one would
+    know where to come, or no one would be asked to."""
+
+
+class WhistleRefused(NotPermitted, code="whistle-refused"):
+    """The unit may not blow this whistle: only a sub-district office or a community
+    blows one, and only on departments beside a government above or at it."""
+
+
+class NotSummoned(NotPermitted, code="not-summoned"):
+    """A check-in by a department the whistle did not summon."""
+
+
+class AlreadyCheckedIn(InvalidTransition, code="already-checked-in"):
+    """A department checks in at most once at a whistle: its first arrival is the record."""
+
+
+class WhistleClosed(InvalidTransition, code="whistle-closed"):
+    """The whistle was closed: nothing more is checked in, reminded or escalated on it."""

@@ -40,6 +40,7 @@ from domain.notice import Notice as NoticeRecord
 from domain.subscription import DEFAULT_CONCURRENCY, Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
+from domain.whistle import Whistle
 from notifiers.texts import Texts
 from projections.store import Tx
 from projections.values import iso
@@ -61,6 +62,7 @@ _KINDS: dict[type[Aggregate], str] = {
     # Notices and their receipts (ADR 0077): notice.sent, notice.receipt_confirmed,
     # notice.late_reminded.
     NoticeRecord: "notice",
+    Whistle: "whistle",
 }
 _SUBSCRIPTION_TYPES = {"Disabled": "subscription.disabled", "Enabled": "subscription.enabled"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -172,6 +174,8 @@ def summary(aggregate: Any) -> dict[str, Any]:
         return out
     if isinstance(aggregate, NoticeRecord):
         names = ("title", "kind", "sender", "confirm_by", "addressees")
+    if isinstance(aggregate, Whistle):
+        names = ("unit", "matter", "place", "status", "departments", "limit_minutes")
         return {n: _plain(getattr(aggregate, n, None)) for n in names}
     if isinstance(aggregate, Subscription):
         names = ("unit", "url", "active", "disabled_reason", "description")
@@ -459,6 +463,20 @@ class OutboxView(View):
             else:
                 to = tuple(aggregate.addressees)
             return Notice(type_, units, to)
+        if isinstance(aggregate, Whistle):
+            # A whistle concerns its unit and the departments it summoned; what the
+            # whistling unit does is addressed to them (an escalation, to the absent
+            # department's government), what a department does to the whistling unit.
+            units = (aggregate.unit, *aggregate.departments)
+            if isinstance(event, Whistle.Escalated):
+                units, addressed = (*units, event.to), (event.to, event.department)
+            elif isinstance(event, Whistle.Reminded):
+                addressed = (event.department,)
+            elif actor_unit == aggregate.unit:
+                addressed = tuple(aggregate.departments)
+            else:
+                addressed = (aggregate.unit,)
+            return Notice(type_, units, addressed)
         if isinstance(aggregate, Subscription):
             unit = aggregate.unit
             return Notice(type_, (unit,), (unit,), exclude=str(aggregate.id))
@@ -468,9 +486,12 @@ class OutboxView(View):
 
     def _links(self, kind: str, aggregate_id: str, loop_id: str) -> dict[str, str]:
         base = self.public_url
-        plural = {"warning": "warnings", "instruction": "instructions", "notice": "notices"}.get(
-            kind
-        )
+        plural = {
+            "warning": "warnings",
+            "instruction": "instructions",
+            "notice": "notices",
+            "whistle": "whistles",
+        }.get(kind)
         links = {}
         if plural:
             links["self"] = f"{base}/v1/{plural}/{aggregate_id}"

@@ -13,6 +13,7 @@ from projections.store import ViewStore
 from projections.units import UnitsView
 from projections.view import View
 from projections.warnings import WarningsView
+from projections.whistles import WhistlesView
 
 #: The order matters: views lock their tracking rows in this order, so two runners can
 #: never wait on each other (ADR 0016).
@@ -23,6 +24,7 @@ VIEW_CLASSES: list[type[View]] = [
     LoopsView,
     IndicatorsView,
     NoticesView,
+    WhistlesView,
 ]
 
 

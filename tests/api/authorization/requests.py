@@ -104,6 +104,26 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "GET /v1/loops/{loop_id}/timeline": lambda w: Req(
         "GET", f"/v1/loops/{w.center.warning(w.warning()).loop_id}/timeline"
     ),
+    # -- whistles (ADR 0078) -------------------------------------------------------------
+    "POST /v1/whistles": lambda w: Req(
+        "POST",
+        "/v1/whistles",
+        json={
+            "unit": "HW-DH",
+            "matter": "a fallen tree blocks Hupan road",
+            "place": "Hupan road 40",
+            "departments": ["HW-URBAN"],
+        },
+    ),
+    "GET /v1/whistles": lambda w: _lists("/v1/whistles", str(w.whistle()), items="items"),
+    "GET /v1/whistles/{wid}": lambda w: Req("GET", f"/v1/whistles/{w.whistle()}"),
+    "POST /v1/whistles/{wid}/check-in": lambda w: Req(
+        "POST", f"/v1/whistles/{w.whistle()}/check-in", json={"person": "Li Wei"}
+    ),
+    "POST /v1/whistles/{wid}/close": lambda w: Req(
+        "POST", f"/v1/whistles/{w.whistle()}/close", json={"note": "cleared"}
+    ),
+    "GET /v1/reports/whistles/{code}": lambda w: Req("GET", "/v1/reports/whistles/HW-DH"),
     # -- instructions --------------------------------------------------------------------
     "POST /v1/instructions": lambda w: Req(
         "POST",

@@ -84,6 +84,15 @@ TABLE: dict[str, Row] = {
     "POST /v1/warnings/{wid}/cancel": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "POST /v1/warnings/{wid}/close": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "GET /v1/loops/{loop_id}/timeline": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # whistles (ADR 0078): blown and closed by the office's dispatcher (or one above
+    # it), checked in by the summoned department's handler (HW-WATER; another office
+    # does not even see the whistle); read by the office's subtree and the departments
+    "POST /v1/whistles": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "GET /v1/whistles": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/whistles/{wid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "POST /v1/whistles/{wid}/check-in": Row("HW-WATER", "HW-XL", HANDLER, NOBODY),
+    "POST /v1/whistles/{wid}/close": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "GET /v1/reports/whistles/{code}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # instructions: the issuer's dispatcher (or one above it), the assignee's handler
     "POST /v1/instructions": Row("HW", "HY", DISPATCHER, NOBODY),
     "GET /v1/instructions": Row("HW-DH", "HW-XL", ALL, ACROSS),

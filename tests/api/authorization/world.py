@@ -47,7 +47,7 @@ from tests.fakes import fast_config
 #: Another district of the city, beside HW: "outside" for what belongs to HW itself.
 OTHER_DISTRICT = ("HY", "海阳区人民政府", "Haiyang District Government", "district", "government")
 #: The units whose people the matrix sends requests as.
-UNITS = ("HC", "HW", "HY", "HW-DH", "HW-XL", "HW-DH-QS")
+UNITS = ("HC", "HW", "HY", "HW-DH", "HW-XL", "HW-DH-QS", "HW-WATER")
 #: Where the matrix's subscriptions send: loopback, and nothing is delivered (no worker).
 HOOK = "http://127.0.0.1:9/hook"
 
@@ -185,6 +185,23 @@ class World:
 
         iid: UUID = self.target(f"instruction {stage}", make)
         return iid
+
+    def whistle(self) -> UUID:
+        """An open whistle blown by Donghu office (HW-DH), summoning the water bureau
+        (HW-WATER) and the urban management bureau (ADR 0078)."""
+
+        def make() -> UUID:
+            wid: UUID = self.center.blow_whistle(
+                context("dispatcher", "HW-DH"),
+                unit="HW-DH",
+                matter="a blocked drain floods Hupan road",
+                place="Hupan road 12",
+                departments=["HW-WATER", "HW-URBAN"],
+            ).id
+            return wid
+
+        wid: UUID = self.target("whistle", make)
+        return wid
 
     def disposition(self) -> UUID:
         """Donghu office's disposition of a signed instruction."""

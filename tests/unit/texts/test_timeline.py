@@ -23,6 +23,7 @@ from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.notice import Notice
 from domain.warning import EarlyWarning
+from domain.whistle import Whistle
 from tests.unit.builders import (
     CITY,
     COMMUNITY,
@@ -423,6 +424,52 @@ SAMPLES = [
         "The disposition ended: 指令已撤销",
         "处置结束：指令已撤销",
     ),
+    # Whistle and check-in (ADR 0078)
+    Sample(
+        "Whistle.Blown",
+        {
+            "unit": "HW-DH",
+            "place": "湖畔路12号",
+            "departments": ["HW-WATER", "HW-URBAN"],
+            "limit_minutes": 30,
+            "matter": "排水口堵塞",
+        },
+        "HW-DH blew the whistle at 湖畔路12号, summoning HW-WATER, HW-URBAN to check in "
+        "within 30 minutes: 排水口堵塞",
+        "HW-DH在湖畔路12号吹哨，召集HW-WATER、HW-URBAN于30分钟内报到：排水口堵塞",
+    ),
+    Sample(
+        "Whistle.CheckedIn",
+        {"department": "HW-WATER", "arrived_at": DEADLINE, "person": "李伟", "late": False},
+        "HW-WATER checked in at the scene at 2026-06-01 10:00 (李伟 came)",
+        "HW-WATER于2026-06-01 10:00到场报到（到场人：李伟）",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Whistle.CheckedIn",
+        {"department": "HW-WATER", "arrived_at": DEADLINE, "person": "李伟", "late": True},
+        "HW-WATER checked in late at the scene at 2026-06-01 10:00 (李伟 came)",
+        "HW-WATER于2026-06-01 10:00逾时到场报到（到场人：李伟）",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Whistle.Reminded",
+        {"department": "HW-URBAN"},
+        "HW-URBAN was reminded: the time to check in has passed",
+        "已提醒HW-URBAN：报到时限已过",
+    ),
+    Sample(
+        "Whistle.Escalated",
+        {"department": "HW-URBAN", "to": "HW"},
+        "HW-URBAN has not checked in at twice the limit; escalated to HW",
+        "HW-URBAN超过两倍时限未报到，已上报HW",
+    ),
+    Sample(
+        "Whistle.Closed",
+        {"absent": ["HW-URBAN"], "note": "已疏通"},
+        "The whistle was closed; absent: HW-URBAN. 已疏通",
+        "吹哨已结束；未到：HW-URBAN。已疏通",
+    ),
 ]
 
 
@@ -534,6 +581,7 @@ AGGREGATES = {
     "Instruction": Instruction,
     "Disposition": Disposition,
     "Notice": Notice,
+    "Whistle": Whistle,
 }
 
 
