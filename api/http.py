@@ -71,7 +71,12 @@ LARGEST = 2**63 - 1
 _POSITION = re.compile(r"[0-9]{1,19}")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="items per page")]
-Cursor = Annotated[str | None, QueryParameter(max_length=200, description="from the last page")]
+#: A page's cursor is opaque, but never holds a NUL: the schema says so, as the guard
+#: refuses one anywhere in an address (PostgreSQL keeps no NUL in text).
+Cursor = Annotated[
+    str | None,
+    QueryParameter(max_length=200, pattern=r"^[^\x00]*$", description="from the last page"),
+]
 AsOf = Annotated[
     datetime | None, QueryParameter(description="the state as it was at this recorded time")
 ]

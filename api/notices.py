@@ -24,6 +24,7 @@ from litestar.openapi.spec import Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from api.commands import future
 from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On
 from api.schemas import Code, Input
@@ -220,6 +221,9 @@ class NoticeController(Controller):
 
     @post("/", sync_to_thread=True, opt={"role": SENDS}, responses=WRITE)
     def send_notice(self, call: On, data: JSONBody[NoticeCreate]) -> Response[Any]:
+        # A limit already past is refused at the edge, naming the field (``time-past``).
+        future(data.confirm_by, "confirm_by")
+
         def act(ctx: Context) -> Outcome:
             return NoticeCases(call.center).send(
                 ctx,

@@ -73,9 +73,9 @@ class NoticeCases:
         body = check_text(body, "body", MAX_BODY)
         kind = check_kind(kind).value
         if confirm_by.tzinfo is None:
-            raise NoticeRefused("a notice's confirm-by limit carries a time-zone offset")
+            raise NoticeRefused("a notice's confirm-by limit must carry a time-zone offset")
         if confirm_by <= now():
-            raise NoticeRefused("a notice's confirm-by limit lies in the future")
+            raise NoticeRefused("a notice's confirm-by limit must lie in the future")
         actor = ctx.actor
         if actor.role not in (SENDS, "system"):
             raise NotPermitted(f"a notice is sent by a {SENDS}, not a {actor.role}")

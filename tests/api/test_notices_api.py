@@ -137,7 +137,7 @@ def test_a_notice_to_a_chosen_set_and_its_late_units_reminded_once(
         ({"title": "   "}, 422, "notice-refused"),
         ({"body": "x" * 10_001}, 422, "invalid-value"),
         ({"kind": "gossip"}, 422, "invalid-value"),
-        ({"confirm_by": "2020-01-01T00:00:00+08:00"}, 422, "notice-refused"),
+        ({"confirm_by": "2020-01-01T00:00:00+08:00"}, 422, "time-past"),
         ({"addressees": ["HW-XL-SQ"]}, 403, "notice-addressee-refused"),
         ({"addressees": ["HW"]}, 403, "notice-addressee-refused"),
         ({"addressees": ["NO-SUCH"]}, 404, "not-found"),
