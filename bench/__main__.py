@@ -11,7 +11,6 @@ from bench import (
     backup,
     board,
     districts,
-    endpoint_concurrency,
     export,
     followers,
     http_issue,
@@ -25,7 +24,6 @@ from bench import (
     session_reads,
     telemetry,
     webhooks,
-    workers,
 )
 
 #: Each benchmark takes its own command-line options and returns an exit status.
@@ -37,10 +35,6 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
     "session_reads": (session_reads.main, "instructions over HTTP with session reads, and without"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
-    "endpoint_concurrency": (
-        endpoint_concurrency.main,
-        "webhooks to one slow endpoint, by its concurrency (1, default, 8)",
-    ),
     "backup": (backup.main, "commands/s while pg_dump runs, against none, in turns"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),
@@ -48,7 +42,6 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "districts": (districts.main, "writes into one log, against one log per district"),
     "board": (board.main, "the hall board's first paint and 200 live screens, against polling"),
     "readings": (readings.main, "readings/s through the HTTP door, against a raw COPY"),
-    "workers": (workers.main, "serve --workers 2 against 1: connections per worker, writes/s"),
     "followers": (followers.main, "views applied ÷ written with 1, 2, 4 copies; SIGKILL takeover"),
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
     "replica": (replica.main, "reads on a streaming replica, against all on the primary; lag"),

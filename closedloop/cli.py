@@ -152,26 +152,8 @@ def run_asgi(
         server = uvicorn.Server(config)
         server.run()
         return 0 if server.started else 3
-    Multiprocess(config, sockets=worker_listeners(config)).run()
+    Multiprocess(config, sockets=[tcp_listener(config)]).run()
     return 0
-
-
-def worker_listeners(config: Any) -> list[socket.socket]:
-    """The sockets each worker of ``serve --workers N`` listens on: one of its own per
-    worker where the kernel balances them (Linux's ``SO_REUSEPORT``), so that connections
-    spread over the workers; elsewhere the one socket uvicorn shares (ADR 0069).
-
-    The address is bound here first either way: a port already taken stops the start
-    with uvicorn's message and status before any worker is started.
-    """
-    from closedloop.listeners import OwnListeners, kernel_balances
-
-    shared = tcp_listener(config)
-    if not kernel_balances() or shared.family not in (socket.AF_INET, socket.AF_INET6):
-        return [shared]
-    family, port = shared.family, shared.getsockname()[1]
-    shared.close()
-    return OwnListeners(family, config.host, port)
 
 
 def uvicorn_options() -> dict[str, Any]:

@@ -12,9 +12,7 @@ sent again under the same ``webhook-id``: delivery is *at least once*, and a rec
 acts once by remembering the ids it has seen (ADR 0014).
 
 Order: a delivery is not claimed while an earlier one of the same subscription and loop
-is still pending, so each endpoint sees each loop's notifications in log order. Different
-loops go to one endpoint side by side, up to the subscription's ``concurrency`` on their
-way at once, counted over every worker (ADR 0069).
+is still pending, so each endpoint sees each loop's notifications in log order.
 
 Safety (ADR 0020): the HTTP client is the guarded one of ``notifiers/transport.py``.
 """
@@ -181,19 +179,29 @@ class DeliveryWorker(Follower):
     # -- claiming ----------------------------------------------------------------------
 
     def claim(self, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries, each the next of its loop, and no more of
-        an endpoint's than its concurrency leaves room for beside those already on their
-        way (leased by any worker, the lease not run out)."""
         now = datetime.now(UTC)
         at = iso(now)
         until = iso(now + timedelta(seconds=self.config.lease))
-        postgres = self.store.dialect == "postgres"
+        skip_locked = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == "postgres" else ""
         with self.store.transaction() as tx:
-            rows: list[Any] = []
-            for sid, room in self._endpoints_with_room(tx, at):
-                if len(rows) >= limit:
-                    break
-                rows += self._lease(tx, sid, min(room, limit - len(rows)), at, until, postgres)
+            # The rows are picked and locked once (a materialized CTE, never re-run by the
+            # planner); rows another worker has locked are skipped, and one it leased and
+            # committed meanwhile fails the lease condition when PostgreSQL re-checks it.
+            rows = tx.execute(
+                "WITH due AS MATERIALIZED ("
+                f"SELECT d.id FROM {DELIVERIES} d JOIN {SUBSCRIPTIONS} s "
+                "ON s.id = d.subscription_id "
+                "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
+                "AND (d.lease_until IS NULL OR d.lease_until < ?) AND s.active = 1 "
+                f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
+                "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
+                "AND e.status = 'pending' AND e.position < d.position) "
+                f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
+                f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
+                "WHERE id IN (SELECT id FROM due) "
+                "RETURNING id, subscription_id, body, tries, created_at",
+                (at, at, limit, self.owner, until),
+            )
             if not rows:
                 return []
             ids = [r[0] for r in rows]
@@ -234,65 +242,6 @@ class DeliveryWorker(Follower):
                 )
             )
         return claimed
-
-    def _endpoints_with_room(self, tx: Any, at: str | None) -> list[tuple[str, int]]:
-        """The active endpoints with a delivery due, the longest waiting first, each with
-        its room: its concurrency less its deliveries on their way.
-
-        On PostgreSQL each endpoint's row is locked until the claim commits, and one
-        another worker is claiming for is skipped: two workers never count the same
-        endpoint's room at once, so together they never pass its concurrency. (SQLite's
-        claims take the file's write lock, one at a time.)
-        """
-        lock = " FOR UPDATE OF s SKIP LOCKED" if self.store.dialect == "postgres" else ""
-        due = (
-            f"FROM {DELIVERIES} d WHERE d.subscription_id = s.id AND d.status = 'pending' "
-            "AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)"
-        )
-        endpoints = tx.execute(
-            f"SELECT s.id, s.concurrency FROM {SUBSCRIPTIONS} s "
-            f"WHERE s.active = 1 AND EXISTS (SELECT 1 {due}) "
-            f"ORDER BY (SELECT MIN(d.next_attempt_at) {due}), s.id{lock}",
-            (at, at, at, at),
-        )
-        if not endpoints:
-            return []
-        marks = ", ".join("?" for _ in endpoints)
-        on_their_way = dict(
-            tx.execute(
-                f"SELECT subscription_id, COUNT(*) FROM {DELIVERIES} WHERE status = 'pending' "
-                f"AND lease_until >= ? AND subscription_id IN ({marks}) GROUP BY subscription_id",
-                (at, *(e[0] for e in endpoints)),
-            )
-        )
-        rooms = [(sid, int(n) - int(on_their_way.get(sid, 0))) for sid, n in endpoints]
-        return [(sid, room) for sid, room in rooms if room > 0]
-
-    def _lease(
-        self, tx: Any, sid: str, limit: int, at: str | None, until: str | None, postgres: bool
-    ) -> list[Any]:
-        """Lease up to ``limit`` of one endpoint's due deliveries, each the next of its
-        loop (none while an earlier one of the same loop is pending): each endpoint
-        sees each loop's notifications in log order, and different loops side by side."""
-        skip_locked = " FOR UPDATE OF d SKIP LOCKED" if postgres else ""
-        # The rows are picked and locked once (a materialized CTE, never re-run by the
-        # planner); rows another worker has locked are skipped, and one it leased and
-        # committed meanwhile fails the lease condition when PostgreSQL re-checks it.
-        rows: list[Any] = tx.execute(
-            "WITH due AS MATERIALIZED ("
-            f"SELECT d.id FROM {DELIVERIES} d "
-            "WHERE d.subscription_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? "
-            "AND (d.lease_until IS NULL OR d.lease_until < ?) "
-            f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
-            "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
-            "AND e.status = 'pending' AND e.position < d.position) "
-            f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
-            f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
-            "WHERE id IN (SELECT id FROM due) "
-            "RETURNING id, subscription_id, body, tries, created_at",
-            (sid, at, at, limit, self.owner, until),
-        )
-        return rows
 
     def _decrypt(self, ciphertext: str) -> str:
         secret = self._plain.get(ciphertext)

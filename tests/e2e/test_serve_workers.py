@@ -1,6 +1,5 @@
 """``closedloop serve --workers N`` on a fresh PostgreSQL database: every worker starts,
-keep-alive connections spread over the workers (ADR 0069), and their connections go
-without Nagle's delay."""
+and their connections go without Nagle's delay."""
 
 from __future__ import annotations
 
@@ -17,14 +16,7 @@ import pytest
 import uvicorn
 
 from closedloop.cli import tcp_listener
-from closedloop.listeners import kernel_balances
-from tests.e2e.server import (
-    BIN,
-    connection_owners,
-    free_port,
-    listeners_by_process,
-    wait_until_healthy,
-)
+from tests.e2e.server import BIN, free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -63,58 +55,6 @@ def test_four_workers_start_together_on_a_fresh_database_and_all_serve(postgres_
     assert "Traceback" not in log, log[-3000:]
     assert "ERROR" not in log, log[-3000:]
     assert log.count("Application startup complete") == 4, log[-3000:]
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(not kernel_balances(), reason="only Linux balances SO_REUSEPORT listeners")
-def test_keep_alive_connections_spread_over_two_workers(postgres_url: str) -> None:
-    port = free_port()
-    env = {**os.environ, "CLOSEDLOOP_DATABASE_URL": postgres_url, "CLOSEDLOOP_PORT": str(port)}
-    env.pop("CLOSEDLOOP_PROJECTIONS", None)
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--workers", "2", "--no-projections"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    # The API alone: what is measured is where connections land, not what follows the log.
-    base = f"http://127.0.0.1:{port}"
-    clients = [httpx.Client(base_url=base, timeout=5) for _ in range(16)]
-    try:
-        wait_until_healthy(base, proc, 60)
-        # Each worker listens on a socket of its own (the supervisor on none); a
-        # connection made while only one listens would land on that one.
-        deadline = time.monotonic() + 30
-        while len(listening := listeners_by_process(proc.pid, port)) < 2:
-            assert time.monotonic() < deadline, f"listeners: {listening}"
-            time.sleep(0.1)
-        assert proc.pid not in listening
-        assert sorted(listening.values()) == [1, 1]
-
-        # Each client keeps one connection open and asks on it several times.
-        for _ in range(3):
-            for client in clients:
-                assert client.get("/health").status_code == 200
-        owners = connection_owners(proc.pid, port)
-        assert len(owners) == 16, owners
-        # The kernel hashes each connection to a listener: all 16 on one worker
-        # would happen once in 2**15 runs.
-        assert set(owners.values()) == set(listening), owners
-    finally:
-        for client in clients:
-            client.close()
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-    log = out.decode(errors="replace")
-    # The graceful stop holds: both workers stop cleanly, and the supervisor after them.
-    assert proc.returncode == 0, log[-3000:]
-    assert "Traceback" not in log, log[-3000:]
-    assert log.count("Application shutdown complete") == 2, log[-3000:]
 
 
 def test_connections_to_the_workers_listener_go_without_nagles_delay() -> None:
@@ -164,63 +104,3 @@ def test_a_server_that_cannot_listen_exits_with_a_failure(tmp_path: Path) -> Non
         )
     assert done.returncode != 0
     assert "address already in use" in (done.stdout + done.stderr).lower()
-
-
-@pytest.mark.skipif(not kernel_balances(), reason="only Linux balances SO_REUSEPORT listeners")
-def test_each_worker_binds_a_listener_of_its_own_on_the_address_the_supervisor_checked() -> None:
-    import pickle
-
-    from closedloop.cli import worker_listeners
-
-    config = uvicorn.Config("closedloop.cli:asgi_app", host="127.0.0.1", port=free_port())
-    handed = worker_listeners(config)
-    assert handed == []  # the supervisor holds none: no connection may wait on it
-    # What each worker finds as it is spawned: its own socket, on the same port.
-    first, second = (pickle.loads(pickle.dumps(handed))[0] for _ in range(2))  # noqa: S301 (our own bytes)
-    try:
-        assert first.getsockname() == second.getsockname() == ("127.0.0.1", config.port)
-        assert first.fileno() != second.fileno()
-        assert first.proto == second.proto == socket.IPPROTO_TCP
-    finally:
-        first.close()
-        second.close()
-
-
-def test_without_a_balancing_kernel_the_workers_share_the_supervisors_socket(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from closedloop import listeners
-    from closedloop.cli import worker_listeners
-
-    monkeypatch.setattr(listeners, "kernel_balances", lambda: False)
-    config = uvicorn.Config("closedloop.cli:asgi_app", host="127.0.0.1", port=free_port())
-    handed = worker_listeners(config)
-    try:
-        assert len(handed) == 1
-        assert type(handed) is list
-        assert handed[0].getsockname() == ("127.0.0.1", config.port)
-    finally:
-        for sock in handed:
-            sock.close()
-
-
-def test_a_port_taken_stops_the_workers_start_before_any_worker(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        env = {
-            **os.environ,
-            "CLOSEDLOOP_DATABASE_URL": f"sqlite:///{tmp_path}/taken.sqlite3",
-            "CLOSEDLOOP_PORT": str(port),
-        }
-        done = subprocess.run(
-            [str(BIN), "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert done.returncode != 0
-    assert "address already in use" in (done.stdout + done.stderr).lower()
-    assert "Started parent process" not in done.stdout + done.stderr
