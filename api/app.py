@@ -46,6 +46,7 @@ from api.schemas import FollowerCopy, Health, ProjectionStatus, ReplicaHealth
 from api.screens import screens
 from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
+from api.dead_letters import DEAD_LETTER_HANDLERS
 from api.stations import STATION_HANDLERS
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
@@ -240,6 +241,7 @@ def create_app(
             ReportController,
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
+            *DEAD_LETTER_HANDLERS,
             *CAP_SENDER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
