@@ -145,7 +145,9 @@ class MqttIntake:
         if readings:
             batch = f"mqtt-{uuid.uuid4().hex}"
             result = self.intake.observe(Context(self.actor, command_id=batch), batch, readings)
-            reasons: dict[int, str] = {r["index"]: f"{r['field']}: {r['reason']}" for r in result.refused}
+            reasons: dict[int, str] = {
+                r["index"]: f"{r['field']}: {r['reason']}" for r in result.refused
+            }
             taken.readings = len(readings) - len(reasons)
             taken.refused = len(reasons)
             for m, topic, first, end in spans:
@@ -206,10 +208,14 @@ class MqttDoor:
             return
         self._generation += 1
         client.subscribe([(t, 1) for t in self.topics])
-        log.info("connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
+        log.info(
+            "connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present
+        )
         self.connected.set()
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self.connected.clear()
         if not self._stop.is_set():
             log.warning("the broker went away (%s); reconnecting with backoff", reason)
@@ -228,7 +234,9 @@ class MqttDoor:
         while len(batch) < MAX_MESSAGES:
             left = deadline - time.monotonic()
             try:
-                batch.append(self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left))
+                batch.append(
+                    self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
+                )
             except queue.Empty:
                 break
         return batch
@@ -263,7 +271,9 @@ class MqttDoor:
         # by a day: a door down for less loses nothing.
         props.SessionExpiryInterval = 86_400
         props.ReceiveMaximum = RECEIVE_MAXIMUM
-        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        self.client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=props
+        )
         self.client.loop_start()
         try:
             while not self._stop.is_set():

@@ -72,9 +72,7 @@ _decode_many = msgspec.json.Decoder(list[_JsonReading])
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) not in (3, 4) or parts[0] != PREFIX or not all(parts[1:]):
-        raise Unreadable(
-            f"topic {topic[:200]!r} is not {PREFIX}/<unit>/<station>[/<metric>]"
-        )
+        raise Unreadable(f"topic {topic[:200]!r} is not {PREFIX}/<unit>/<station>[/<metric>]")
     return Topic(parts[1], parts[2], parts[3] if len(parts) == 4 else None)
 
 
@@ -162,7 +160,9 @@ def _time(text: str, line: int) -> datetime:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise Unreadable(f"line {line}: time {text[:40]!r} is neither milliseconds nor RFC 3339") from None
+        raise Unreadable(
+            f"line {line}: time {text[:40]!r} is neither milliseconds nor RFC 3339"
+        ) from None
     if at.tzinfo is None:
         raise Unreadable(f"line {line}: a time needs its offset")
     return at

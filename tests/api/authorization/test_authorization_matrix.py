@@ -117,6 +117,8 @@ TABLE: dict[str, Row] = {
     "GET /v1/stations": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}/readings": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # dead letters (ADR 0079): read as the stations are; the target, one of HW-DH-QS's
+    "GET /v1/readings/rejected": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders/unbind": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
