@@ -199,6 +199,7 @@ class MqttDoor:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # -- paho's thread -------------------------------------------------------------
 
@@ -212,6 +213,9 @@ class MqttDoor:
             "connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present
         )
         self.connected.set()
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, codes: Any, props: Any) -> None:
+        log.info("subscribed to %s", ", ".join(self.topics))
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
