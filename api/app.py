@@ -29,6 +29,7 @@ from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.cap_senders import CAP_SENDER_HANDLERS
 from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
+from api.dead_letters import DEAD_LETTER_HANDLERS
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
 from api.headers import add_read_headers, add_safety_headers
@@ -46,7 +47,6 @@ from api.schemas import FollowerCopy, Health, ProjectionStatus, ReplicaHealth
 from api.screens import screens
 from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
-from api.dead_letters import DEAD_LETTER_HANDLERS
 from api.stations import STATION_HANDLERS
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS

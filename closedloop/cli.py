@@ -37,8 +37,8 @@ from closedloop.audit_cli import add_audit_commands
 from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.connections import ConnectionLimits, GuardedConfig
-from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.mqtt_door import add_intake_commands
+from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.readings_cli import add_readings_commands
 from closedloop.settings import Settings, SettingsError
 from closedloop.simulation_cli import add_simulate_command

@@ -76,6 +76,7 @@ class MqttIntake:
         self.unit = unit
         self.actor = Actor(person="closedloop intake mqtt", unit=unit, role="monitor")
         self._within: dict[tuple[str, str], bool] = {}
+        self._owners: dict[str, str] = {}
 
     def _is_within(self, code: str, ancestor: str) -> bool:
         key = (code, ancestor)
@@ -93,8 +94,15 @@ class MqttIntake:
         """Why the topic's unit may not speak for its station, or None if it may."""
         if not self._is_within(topic.unit, self.unit):
             return f"unit {topic.unit} is not within the door's unit {self.unit}"
-        station = self.intake.station(topic.station)
-        if station is not None and not self._is_within(station.unit, topic.unit):
+        owner = self._owners.get(topic.station)
+        if owner is None:
+            station = self.intake.station(topic.station)
+            if station is None:
+                return None  # enrolled under the topic's unit, if the catalogue allows
+            # A station's unit does not change while the door runs (the catalogue is read
+            # at start); remembered, as a busy door hears each station many times.
+            owner = self._owners[topic.station] = station.unit
+        if not self._is_within(owner, topic.unit):
             return f"unit {topic.unit} does not speak for station {topic.station}"
         return None
 
@@ -270,7 +278,7 @@ class MqttDoor:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         # The session (its subscriptions and unacknowledged messages) outlives the door
         # by a day: a door down for less loses nothing.
         props.SessionExpiryInterval = 86_400

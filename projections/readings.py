@@ -342,7 +342,8 @@ class SQLiteReadings:
     def rejected(
         self, units: Sequence[str] | None, *, limit: int, before: int | None = None
     ) -> list[DeadLetter]:
-        where, args = ["id < ?"], [before if before is not None else 2**62]
+        where = ["id < ?"]
+        args: list[object] = [before if before is not None else 2**62]
         if units is not None:
             where.append(f"unit IN ({', '.join('?' * len(units)) or 'NULL'})")
             args.extend(units)

@@ -94,7 +94,7 @@ def publisher(port: int, client_id: str = "closedloop-test-publisher") -> object
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(min_delay=1, max_delay=2)
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     client.connect("127.0.0.1", port, keepalive=30, clean_start=False, properties=props)
     client.loop_start()

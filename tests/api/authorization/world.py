@@ -36,8 +36,8 @@ from closedloop.settings import Settings
 from domain.application import CommandCenter
 from domain.cap_sender_commands import CapSenderCases
 from domain.demo import load_demo
-from domain.readings import DeadLetter
 from domain.meta import Actor, Context, now
+from domain.readings import DeadLetter
 from notifiers.outbox import DELIVERIES
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers

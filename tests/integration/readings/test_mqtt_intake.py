@@ -51,7 +51,8 @@ def test_messages_are_one_batch_and_a_redelivery_changes_nothing(door: MqttIntak
     again = door.take(messages[5:])
 
     assert (first.messages, first.readings, first.dead) == (20, 20, [])
-    assert again.readings == 15 and again.dead == []
+    assert again.readings == 15
+    assert again.dead == []
     assert kept(door, start) == 20
     assert door.center.head_position() == head
 
