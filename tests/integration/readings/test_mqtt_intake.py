@@ -16,6 +16,7 @@ from closedloop.mqtt_payloads import MessageReading, compact
 from closedloop.settings import Settings
 from domain.demo import load_demo
 from domain.meta import now
+from telemetry.series import recording
 
 TOPIC = "closedloop/E-QSRES/qingshan-reservoir/water_level"
 
@@ -57,8 +58,15 @@ def test_messages_are_one_batch_and_a_redelivery_changes_nothing(door: MqttIntak
     assert door.center.head_position() == head
 
 
+def dead_letters_counted(reason: str) -> float:
+    series = recording()
+    assert series is not None
+    return series.dead_letters.labels("mqtt", reason)._value.get()  # type: ignore[attr-defined,no-any-return]
+
+
 def test_what_cannot_be_taken_is_a_dead_letter_and_the_rest_is_kept(door: MqttIntake) -> None:
     start = now().replace(microsecond=0) - timedelta(minutes=10)
+    counted = {k: dead_letters_counted(k) for k in ("unreadable", "not_permitted", "all_refused")}
     door.take(
         [
             Incoming(TOPIC, b"not,a,reading"),
@@ -84,6 +92,10 @@ def test_what_cannot_be_taken_is_a_dead_letter_and_the_rest_is_kept(door: MqttIn
     assert letters[0].payload == "water_level,high,m,1796630400000"
     assert letters[2].unit == "HW-XL"
     assert kept(door, start) == 1
+    # Counted in /metrics, by why.
+    assert dead_letters_counted("unreadable") - counted["unreadable"] == 2
+    assert dead_letters_counted("not_permitted") - counted["not_permitted"] == 1
+    assert dead_letters_counted("all_refused") - counted["all_refused"] == 1
     # Newest first, paged by id; a unit sees its own subtree's letters.
     older = door.intake.readings.rejected(None, limit=10, before=letters[1].id)
     assert [d.id for d in older] == [letters[2].id, letters[3].id]
