@@ -34,6 +34,8 @@ from projections.readings import readings_beside
 from tests.e2e.broker import Broker, publisher
 
 TARGET = 5000
+#: Messages published and not yet acknowledged by the broker, at most.
+WINDOW = 20_000
 
 
 def count(url: str) -> int:
@@ -59,6 +61,10 @@ def publish(port: int, args: argparse.Namespace, start: datetime) -> tuple[int, 
         ms = int(at.timestamp() * 1000)
         topic = f"closedloop/HW/bench-{station:05d}/generic_index"
         value = 10 + (n * 7919 % 2000) / 100
+        if n >= WINDOW:
+            # A packet id names one unacknowledged message: at most WINDOW outstanding,
+            # so the rate offered is what the broker really took.
+            infos[n - WINDOW].wait_for_publish(60)
         infos.append(client.publish(topic, f",{value},,{ms}".encode(), qos=1))  # type: ignore[attr-defined]
         if n % chunk == chunk - 1:
             ahead = began + (n + 1) / args.rate - time.monotonic()
