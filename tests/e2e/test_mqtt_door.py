@@ -94,7 +94,7 @@ def test_a_door_killed_before_it_acknowledges_doubles_and_loses_nothing(
     count = counter(env)
     first = door(env, broker, tmp_path / "door.log")
     pub = publisher(broker.port)
-    sent = messages(3000)
+    sent = messages(1500)
     try:
         publish_all(pub, sent)
         until(lambda: count() > 0)
