@@ -42,7 +42,9 @@ class RejectedController(Controller):
         call: On,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         before: Annotated[
-            int | None, QueryParameter(ge=1, description="the next_before of the page before")
+            int | None,
+            # Ids are 63-bit on both stores: a larger number is a bad parameter, not a 500.
+            QueryParameter(ge=1, le=2**62, description="the next_before of the page before"),
         ] = None,
     ) -> RejectedPage:
         center, principal = call.center, call.principal

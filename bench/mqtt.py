@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.http_issue import ROOT, closedloop, fresh_schema
 from bench.loop_cost import POSTGRES_URL, postgres_unreachable
@@ -52,7 +53,7 @@ def publish(port: int, args: argparse.Namespace, start: datetime) -> tuple[int, 
     while not client.is_connected():  # type: ignore[attr-defined]
         time.sleep(0.05)
     total = int(args.rate * args.seconds)
-    infos = []
+    infos: list[Any] = []
     began = time.monotonic()
     chunk = max(1, args.rate // 100)  # a hundred bursts a second
     for n in range(total):
