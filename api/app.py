@@ -38,6 +38,7 @@ from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
+from api.notices import NOTICE_HANDLERS
 from api.observing import observe_requests
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
@@ -54,6 +55,7 @@ from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.units import UnitController
 from api.views import Views
 from api.warnings import WarningController, WarningSteps
+from api.whistles import WhistleController, WhistleReportController
 from domain.application import CommandCenter
 from domain.intake import Intake
 from projections.outage import is_outage, until_reachable, what_is_wrong
@@ -239,10 +241,13 @@ def create_app(
             InstructionSteps,
             DispositionController,
             ReportController,
+            WhistleController,
+            WhistleReportController,
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
             *DEAD_LETTER_HANDLERS,
             *CAP_SENDER_HANDLERS,
+            *NOTICE_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *ACCOUNT_HANDLERS,

@@ -52,6 +52,7 @@ from domain.disposition import Disposition
 from domain.errors import NotFound
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
+from domain.whistle import Whistle
 from projections.loops import loop_members
 from projections.store import ViewStore
 from texts.catalogue import word
@@ -245,6 +246,9 @@ def _check_loop_visible(services: Services, principal: Principal, loop_id: UUID)
         visible_warning(services, principal, root)
     elif isinstance(root, Instruction):
         visible_instruction(services, principal, root)
+    elif isinstance(root, Whistle):
+        if not can_see_unit_case(center, principal, [root.unit, *root.departments]):
+            raise NotFound("loop not found")
     else:
         raise NotFound("loop not found")
 
@@ -265,6 +269,8 @@ def _member_shown(services: Services, principal: Principal) -> Callable[[UUID], 
             return can_see_unit_case(center, principal, [member.unit])
         if isinstance(member, Instruction):
             return can_see_unit_case(center, principal, [member.issuer, *member.assignees])
+        if isinstance(member, Whistle):
+            return can_see_unit_case(center, principal, [member.unit, *member.departments])
         return False
 
     return shows

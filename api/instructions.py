@@ -260,6 +260,22 @@ def _instruction_steps() -> list[StepRoute]:
             name="decide_deferral",
         ),
         StepRoute(
+            "disputes",
+            HANDLER,
+            s.Reason,
+            lambda c, ctx, iid, d: c.file_dispute(ctx, iid, d.reason),
+            name="file_dispute",
+        ),
+        StepRoute(
+            "dispute-arbitrations",
+            DISPATCHER,
+            s.DisputeArbitration,
+            lambda c, ctx, iid, d: c.arbitrate_dispute(
+                ctx, iid, upheld=d.upheld, to_unit=d.lead_unit, note=d.note
+            ),
+            name="arbitrate_dispute",
+        ),
+        StepRoute(
             "submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)
         ),
         StepRoute(

@@ -99,6 +99,12 @@ class IndicatorsOut(msgspec.Struct):
     time_to_sign_for: DurationsOut
     time_to_close: DurationsOut
     overdue_now: int
+    #: Disputes of a dispatch filed in the period (ADR 0076), the arbitrated and the upheld.
+    disputes: int = 0
+    disputes_arbitrated: int = 0
+    disputes_upheld: int = 0
+    dispute_rate: RateOut | None = None
+    upheld_rate: RateOut | None = None
 
 
 class ReportUnit(msgspec.Struct):

@@ -316,6 +316,15 @@ class DeferralDecision(Input, kw_only=True):
     note: Note | None = None
 
 
+class DisputeArbitration(Input, kw_only=True):
+    """The issuer's word on a dispute (ADR 0076): upheld names the unit the case goes
+    to; refused says why."""
+
+    upheld: bool
+    lead_unit: Code | None = None
+    note: Note | None = None
+
+
 class Submission(Input, kw_only=True):
     result: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 
@@ -378,6 +387,12 @@ class PendingDeferral(msgspec.Struct, kw_only=True):
     at: datetime
 
 
+class PendingDispute(msgspec.Struct, kw_only=True):
+    unit: str
+    reason: str
+    at: datetime
+
+
 class Instruction(msgspec.Struct, kw_only=True):
     id: UUID
     status: str
@@ -410,6 +425,8 @@ class Instruction(msgspec.Struct, kw_only=True):
     #: While deferred: the time left when the clock stopped (working seconds; clock
     #: seconds when urgent); the deadline restarts with it on resuming.
     deferred_remaining_seconds: int | None = None
+    #: A dispute of the dispatch waiting for the issuer's arbitration (ADR 0076).
+    pending_dispute: PendingDispute | None = None
 
 
 class InstructionSummary(msgspec.Struct, kw_only=True):

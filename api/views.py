@@ -141,6 +141,11 @@ class Views:
             out.pending_deferral = s.PendingDeferral(
                 unit=deferral["unit"], reason=deferral["reason"], at=self.t(_at(deferral["at"]))
             )
+        dispute = r.get("pending_dispute")
+        if dispute is not None:
+            out.pending_dispute = s.PendingDispute(
+                unit=dispute["unit"], reason=dispute["reason"], at=self.t(_at(dispute["at"]))
+            )
         if pending is not None:
             out.pending_extension = s.PendingExtension(
                 unit=pending["unit"],

@@ -33,6 +33,7 @@ from domain.errors import DomainError
 from domain.idempotency_record import IdempotencyRecord
 from domain.instruction import Instruction
 from domain.network import Network
+from domain.notice import Notice
 from domain.observation_batch import ObservationBatch
 from domain.sign_in_ticket import SignInTicket
 from domain.subscription import Subscription
@@ -40,6 +41,7 @@ from domain.token_roster import ROSTER_ID, TokenRoster
 from domain.unit import Unit
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey
+from domain.whistle import Whistle
 
 #: Every kind of record on the log. A new aggregate must be given its units in
 #: :meth:`SubtreeScope._units_of` and named here (a test holds it).
@@ -59,6 +61,8 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     IdempotencyRecord,
     Instruction,
     Network,
+    # A notice (ADR 0077): its sender and every unit it is addressed to.
+    Notice,
     ObservationBatch,
     Scenario,
     SignInTicket,
@@ -66,6 +70,7 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     TokenRoster,
     Unit,
     WarningKey,
+    Whistle,
 )
 
 #: Past this many records remembered, the memory starts afresh (an export of a whole
@@ -149,8 +154,12 @@ class SubtreeScope:
             return self._record_units(record.account_id)
         if isinstance(record, Instruction):
             return [record.issuer, *record.assignees]
+        if isinstance(record, Notice):
+            return [record.sender, *record.addressees]
         if isinstance(record, Disposition):
             return [record.unit, *self._record_units(record.instruction_id)]
+        if isinstance(record, Whistle):
+            return [record.unit, *record.departments]
         if isinstance(record, WarningKey):
             return self._record_units(record.warning_id)
         if isinstance(record, CapMessage):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from closedloop.catalogues import load_calendar
@@ -78,7 +79,11 @@ def build_command_center(
 
     def build() -> CommandCenter:
         with _one_process_at_a_time(store), statements_limited(limit):
-            return CommandCenter(env=env, calendar=calendar)
+            center = CommandCenter(
+                env=env, calendar=calendar, dispute_limits=settings.dispute_limits()
+            )
+            center.check_in_limit = timedelta(minutes=settings.server.check_in_limit_minutes)
+            return center
 
     # A process started while the database is away or full waits for it (ADR 0047).
     center = until_reachable(build, "the event store", waiting=waiting)

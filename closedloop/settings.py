@@ -29,6 +29,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from api.rate_limits import DEFAULT_AUTH_FAILURES, DEFAULT_WRITES, parse_rate
 from api.screens.sessions import SessionPolicy
 from api.tokens import DEFAULT_CACHE_SECONDS
+from domain.calendar import CalendarError, WorkingDuration
+from domain.instruction import DisputeLimits
 from notifiers.config import WebhookConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///var/closedloop.sqlite3"
@@ -89,6 +91,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: The screens' sessions (ADR 0053): idle and absolute expiry for people, and for
     #: hall screens (the ``screen`` role), which stay signed in for days.
     session_idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
+    #: How long a department summoned by a whistle has to check in at the scene, in
+    #: minutes of clock time (ADR 0078); reminded at it, escalated at twice it.
+    check_in_limit_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
     session_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 7)] = 12.0
     screen_session_days: Annotated[float, msgspec.Meta(gt=0, le=365)] = 30.0
     #: Wrong passwords per address at the sign-in page, in the limits' notation.
@@ -206,6 +211,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks: WebhookConfig = msgspec.field(default_factory=WebhookConfig)
     intake: IntakeSettings = msgspec.field(default_factory=IntakeSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    #: Dispatch disputes (ADR 0076): ISO 8601 durations on the working calendar (clock
+    #: time for urgent cases), to file after receiving a case and to arbitrate after filing.
+    dispute_limit: str = "PT2H"
+    arbitration_limit: str = "PT4H"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -228,7 +237,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhooks = WebhookConfig.from_env(env)
         except ValueError as e:
             raise SettingsError(str(e)) from None
+        for name in ("CLOSEDLOOP_DISPUTE_LIMIT", "CLOSEDLOOP_ARBITRATION_LIMIT"):
+            key = VARIABLES[name][0]
+            if key in raw:
+                _duration(name, raw[key])
         return cls(
+            dispute_limit=raw.get("dispute_limit", "PT2H"),
+            arbitration_limit=raw.get("arbitration_limit", "PT4H"),
             database_url=raw.get("database_url", DEFAULT_DATABASE_URL),
             calendar_path=Path(raw.get("calendar_path", DEFAULT_CALENDAR)),
             server=_section(raw, "server", ServerSettings, env),
@@ -282,6 +297,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))
 
+    def dispute_limits(self) -> DisputeLimits:
+        """The disputes' two limits (ADR 0076)."""
+        return DisputeLimits(
+            filing=_duration("CLOSEDLOOP_DISPUTE_LIMIT", self.dispute_limit),
+            arbitration=_duration("CLOSEDLOOP_ARBITRATION_LIMIT", self.arbitration_limit),
+        )
+
     def store(self) -> StoreSettings:
         """The store ``database_url`` names, with ``extra_env`` over the URL's settings."""
         parsed = parse_database_url(self.database_url)
@@ -311,6 +333,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_MQTT_HOST": ("intake.mqtt_host", "a host name or address"),
     "CLOSEDLOOP_MQTT_PORT": ("intake.mqtt_port", "a port number"),
     "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
+    "CLOSEDLOOP_DISPUTE_LIMIT": ("dispute_limit", "an ISO 8601 duration such as PT2H"),
+    "CLOSEDLOOP_ARBITRATION_LIMIT": ("arbitration_limit", "an ISO 8601 duration such as PT4H"),
     "CLOSEDLOOP_HOST": ("server.host", "an address"),
     "CLOSEDLOOP_PORT": ("server.port", "a port number"),
     "CLOSEDLOOP_TOKEN_CACHE_SECONDS": (
@@ -348,6 +372,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_SESSION_IDLE_MINUTES": (
         "server.session_idle_minutes",
         "a number of minutes above 0, at most 1440",
+    ),
+    "CLOSEDLOOP_CHECK_IN_LIMIT_MINUTES": (
+        "server.check_in_limit_minutes",
+        "a whole number of minutes from 1 to 1440",
     ),
     "CLOSEDLOOP_SESSION_HOURS": ("server.session_hours", "a number of hours above 0, at most 168"),
     "CLOSEDLOOP_SCREEN_SESSION_DAYS": (
@@ -398,6 +426,7 @@ _WHOLE_NUMBERS = frozenset(
         "CLOSEDLOOP_MAX_QUEUED",
         "CLOSEDLOOP_TOKEN_MAX_DAYS",
         "CLOSEDLOOP_MAX_CONNECTIONS",
+        "CLOSEDLOOP_CHECK_IN_LIMIT_MINUTES",
         "CLOSEDLOOP_KEEP_ALIVE_SECONDS",
         "CLOSEDLOOP_READINGS_RETENTION_DAYS",
         "CLOSEDLOOP_READINGS_FUTURE_SECONDS",
@@ -419,6 +448,13 @@ def _path(kind: type, value: Any) -> Any:
     if kind is Path and isinstance(value, str):
         return Path(value)
     raise NotImplementedError(kind)
+
+
+def _duration(name: str, text: str) -> WorkingDuration:
+    try:
+        return WorkingDuration.parse(text)
+    except CalendarError as e:
+        raise SettingsError(f"{name}: {e}") from None
 
 
 def _refused(name: str, text: str) -> SettingsError:

@@ -18,7 +18,9 @@ from uuid import UUID
 
 from domain.application import CommandCenter
 from domain.intake import Intake
+from domain.notice_watch import NoticeWatch
 from domain.watch import DeadlineWatch, WatchPolicy
+from domain.whistle_watch import CheckInWatch
 from projections.follower import Follower
 from projections.leadership import Leadership
 from projections.outage import until_reachable
@@ -107,6 +109,10 @@ class Background:
         self.store = store
         self.intake = intake
         self.watch = DeadlineWatch(center, policy, open_instructions(store))
+        #: Late receipts of notices are reminded in the deadline watch's rounds (ADR 0077),
+        #: and absent departments of a whistle reminded and escalated (ADR 0078).
+        self.notice_watch = NoticeWatch(center)
+        self.check_ins = CheckInWatch(center)
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -128,7 +134,7 @@ class Background:
             Rounds("playbooks", self.follow_once, self.interval, log),
             Rounds(
                 "deadline-watch",
-                self.watch.tick,
+                self.watch_round,
                 self.watch.policy.interval.total_seconds(),
                 watch_log,
             ),
@@ -141,6 +147,12 @@ class Background:
                 # Given the loop, it runs a round at once, not at the end of its pace.
                 self.leadership.on_change.append(loop.poke)
             loop.start()
+
+    def watch_round(self) -> list[dict[str, Any]]:
+        """One round of the deadline watch, then of the notice watch and of the whistles'
+        check-in watch: one loop, led by one copy, so that the reminders and escalations
+        of all three are sent by the same leader."""
+        return [*self.watch.tick(), *self.notice_watch.tick(), *self.check_ins.tick()]
 
     def stop(self) -> None:
         # No parameters: Litestar hands its app to a shutdown hook that takes one.

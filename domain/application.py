@@ -24,19 +24,26 @@ from eventsourcing.persistence import Transcoder
 # imported (ADR 0033). Every process that reads the log builds a CommandCenter, so they
 # are imported here: a follower decoding an old event must not depend on which other
 # modules its process happened to import.
-from domain import access_token, idempotency_record, observation_batch, token_roster  # noqa: F401
+from domain import (  # noqa: F401
+    access_token,
+    idempotency_record,
+    notice,
+    observation_batch,
+    token_roster,
+)
 from domain.calendar import WorkingCalendar
 from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
-from domain.instruction import Instruction
-from domain.instruction_commands import InstructionCases
+from domain.instruction import DisputeLimits, Instruction
 from domain.meta import MetaAsDict
 from domain.network import Network
 from domain.unit import Unit
 from domain.unit_of_work import MAX_ATTEMPTS, NotInMemory, ReadStrategy, UnitOfWork
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey
+from domain.whistle import Whistle
+from domain.whistle_commands import WhistleCases
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -53,8 +60,8 @@ __all__ = [
 REFERENCE = (Unit, Network)
 
 
-class CommandCenter(InstructionCases):
-    """Closed Loop's application: units, warnings, instructions and dispositions."""
+class CommandCenter(WhistleCases):
+    """Closed Loop's application: units, warnings, instructions, dispositions, whistles."""
 
     name = "closedloop"
     # Long-lived aggregates (a warning repeated all through a typhoon, the roster of a
@@ -67,6 +74,7 @@ class CommandCenter(InstructionCases):
         Network: 100,
         WarningKey: 100,
         CapSenders: 100,
+        Whistle: 100,
     }
     env: ClassVar[dict[str, str]] = {
         # Aggregates are cached and fast-forwarded from the store on every read, so a
@@ -79,9 +87,11 @@ class CommandCenter(InstructionCases):
         self,
         env: dict[str, str] | None = None,
         calendar: WorkingCalendar | None = None,
+        dispute_limits: DisputeLimits | None = None,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar or WorkingCalendar()
+        self.dispute_limits = dispute_limits or DisputeLimits()
         self.unit_of_work = UnitOfWork(self, reference=REFERENCE)
 
     def register_transcodings(self, transcoder: Transcoder) -> None:

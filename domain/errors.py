@@ -87,3 +87,55 @@ def check_printable(value: str, what: str) -> None:
 class TimeLimitPassed(InvalidTransition, code="time-limit-passed"):
     """A step taken after the time allowed for it: a deferral asked or approved once the
     deadline has passed (the lateness is on the record; a deferral cannot erase it)."""
+
+
+# -- notices and their receipts (通知, 签收回执; ADR 0077) --------------------------------
+
+
+class NoticeNotFound(NotFound, code="notice-not-found"):
+    """A receipt, a reminder or a report for a notice that was never sent (or that the
+    caller's unit may not see, which is answered the same way)."""
+
+
+class NoticeRefused(InvalidValue, code="notice-refused"):
+    """A notice that cannot be sent as given: no addressees, an empty or oversized title
+    or body, an unknown kind, a confirm-by limit not in the future."""
+
+
+class NoticeAddresseeRefused(NotPermitted, code="notice-addressee-refused"):
+    """A notice addressed to a unit outside the sender's subtree (or to the sender itself):
+    a notice goes down the network, never up or across."""
+
+
+class ReceiptRefused(NotPermitted, code="receipt-refused"):
+    """A receipt by a unit the notice is not addressed to, or in a role that does not
+    confirm receipts."""
+
+
+class ReceiptAlreadyConfirmed(InvalidTransition, code="receipt-already-confirmed"):
+    """The unit has confirmed receipt of this notice already: a unit confirms once."""
+
+
+# -- whistle and check-in (吹哨报到, ADR 0078) -------------------------------------------
+
+
+class WhistleIncomplete(InvalidValue, code="whistle-incomplete"):
+    """A whistle blown without a place or without a department to summon: no one would
+    know where to come, or no one would be asked to."""
+
+
+class WhistleRefused(NotPermitted, code="whistle-refused"):
+    """The unit may not blow this whistle: only a sub-district office or a community
+    blows one, and only on departments beside a government above or at it."""
+
+
+class NotSummoned(NotPermitted, code="not-summoned"):
+    """A check-in by a department the whistle did not summon."""
+
+
+class AlreadyCheckedIn(InvalidTransition, code="already-checked-in"):
+    """A department checks in at most once at a whistle: its first arrival is the record."""
+
+
+class WhistleClosed(InvalidTransition, code="whistle-closed"):
+    """The whistle was closed: nothing more is checked in, reminded or escalated on it."""

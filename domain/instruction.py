@@ -11,6 +11,11 @@ The lead unit may ask the issuer to defer it (缓办: a court case, a season, wo
 wait for funds): an approved deferral stops the deadline clock and keeps the time that
 was left; resuming restarts it with that time (ADR 0071). A refused one changes nothing.
 
+The lead unit may dispute the dispatch (派单异议: not its job) within a limit after it
+received the case; the issuer arbitrates within its own limit. Upheld sends the case to
+the unit the arbiter names with a fresh deadline; refused leaves it where it was, its
+clock never stopped (ADR 0076).
+
 The deadline clock starts at dispatch, not at sign-for. Which units may be addressed
 (down the tree or across to a department, never up) needs the whole network and is
 checked by :mod:`domain.application`; everything about this instruction's own state is
@@ -19,6 +24,7 @@ checked here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -65,6 +71,15 @@ class AssigneeStatus(StrEnum):
 FINISHED = frozenset({InstructionStatus.CLOSED, InstructionStatus.CANCELLED})
 
 
+@dataclass(frozen=True)
+class DisputeLimits:
+    """How long a lead unit has to dispute a dispatch after receiving the case, and the
+    issuer to arbitrate after the filing: working time, clock time when urgent (ADR 0076)."""
+
+    filing: WorkingDuration = field(default_factory=lambda: WorkingDuration(seconds=2 * 3600))
+    arbitration: WorkingDuration = field(default_factory=lambda: WorkingDuration(seconds=4 * 3600))
+
+
 def instruction_id(command_id: str) -> UUID:
     """The id of the instruction created by the command with this id."""
     return derived_id("instruction", command_id)
@@ -79,6 +94,11 @@ class Instruction(LoopAggregate):
     pending_deferral: dict[str, str] | None = None
     status_before_deferral: str | None = None
     deferred_remaining_s: int | None = None
+    # Disputes (ADR 0076): when the lead unit received the case (None: at issue), the
+    # dispute waiting for arbitration, and the units that disputed it (once each).
+    lead_since: datetime | None = None
+    pending_dispute: dict[str, str] | None = None
+    disputed_by: tuple[str, ...] = ()
 
     class Issued(LoopAggregate.Created):
         issuer: str
@@ -164,6 +184,20 @@ class Instruction(LoopAggregate):
 
     class DeferralEnded(LoopAggregate.Event):
         #: The deadline restarted with the time that was left.
+        deadline: datetime
+        note: str
+
+    class DisputeFiled(LoopAggregate.Event):
+        unit: str
+        reason: str
+
+    class DisputeArbitrated(LoopAggregate.Event):
+        #: The unit that filed the dispute.
+        unit: str
+        upheld: bool
+        #: Upheld: the unit the case goes to, and its fresh deadline; refused: "" and
+        #: the deadline in force, unchanged.
+        to_unit: str
         deadline: datetime
         note: str
 
@@ -381,6 +415,7 @@ class Instruction(LoopAggregate):
         self.assignees[to_unit] = AssigneeStatus.DISPATCHED
         if from_unit == self.lead:
             self.lead = to_unit
+            self.lead_since = meta.occurred_at
             self.status = InstructionStatus.DISPATCHED
             # Keep the lead first, as the record lists it.
             self.assignees = {to_unit: self.assignees.pop(to_unit), **self.assignees}
@@ -518,6 +553,7 @@ class Instruction(LoopAggregate):
             self.closed_at = meta.occurred_at
             self.pending_extension = None
             self.pending_deferral = None
+            self.pending_dispute = None
         else:
             self.assignees[self.lead] = AssigneeStatus.SIGNED
             self.status = InstructionStatus.REWORK
@@ -660,6 +696,166 @@ class Instruction(LoopAggregate):
         self.deferred_remaining_s = None
         self.deadline = deadline
 
+    # -- dispatch disputes (派单异议, ADR 0076) --------------------------------------------
+
+    def dispute_deadline(self, limits: DisputeLimits, calendar: WorkingCalendar) -> datetime:
+        """The last moment the lead unit may dispute: the filing limit after it received
+        the case (at issue, or when a redirect or an upheld dispute sent it there)."""
+        return self._after(self.lead_since or self.issued_at, limits.filing, calendar)
+
+    def arbitration_deadline(self, limits: DisputeLimits, calendar: WorkingCalendar) -> datetime:
+        """The last moment the issuer may arbitrate the dispute waiting now."""
+        if self.pending_dispute is None:
+            raise InvalidTransition("no dispute is waiting for arbitration")
+        filed = datetime.fromisoformat(self.pending_dispute["at"])
+        return self._after(filed, limits.arbitration, calendar)
+
+    def _after(
+        self, start: datetime, limit: WorkingDuration, calendar: WorkingCalendar
+    ) -> datetime:
+        if self.priority == Priority.URGENT:
+            return start + limit.clock()
+        return calendar.add(start, limit)
+
+    def file_dispute(
+        self,
+        unit: str,
+        reason: str,
+        meta: Meta,
+        limits: DisputeLimits,
+        calendar: WorkingCalendar,
+    ) -> None:
+        """The lead unit says the case is not its job, with its reason, within the limit."""
+        self._check_working("dispute it")
+        if unit != self.lead:
+            if unit in self.assignees:
+                raise NotPermitted(f"only the lead unit {self.lead} may dispute this dispatch")
+            raise NotPermitted(f"unit {unit} is not an assignee of this instruction")
+        if self.status not in (InstructionStatus.DISPATCHED, InstructionStatus.IN_PROGRESS):
+            raise InvalidTransition(
+                f"instruction {self.title!r} is {self.status.replace('_', ' ')}; a dispatch "
+                "is disputed only while the case is new or being handled"
+            )
+        if self.pending_dispute is not None:
+            raise InvalidTransition("a dispute is already waiting for arbitration")
+        if self.children:
+            raise InvalidTransition(
+                f"unit {unit} has forwarded part of this case; it has taken it on as its job"
+            )
+        if unit in self.disputed_by:
+            raise InvalidTransition(
+                f"unit {unit} has already disputed this case once; the arbiter's word stands"
+            )
+        limit = self.dispute_deadline(limits, calendar)
+        if meta.occurred_at > limit:
+            raise TimeLimitPassed(
+                f"the time to dispute this dispatch ended at {limit.isoformat()} "
+                f"({limits.filing} after the case was received)"
+            )
+        reason = check_text(reason, "the reason for the dispute", MAX_NOTE, required=True)
+        self._dispute_filed(unit=unit, reason=reason, meta=meta)
+
+    @event(DisputeFiled)
+    def _dispute_filed(self, unit: str, reason: str, meta: Meta) -> None:
+        self.pending_dispute = {"unit": unit, "reason": reason, "at": meta.occurred_at.isoformat()}
+        self.disputed_by = (*self.disputed_by, unit)
+
+    def check_can_arbitrate(
+        self, meta: Meta, limits: DisputeLimits, calendar: WorkingCalendar
+    ) -> None:
+        self._check_live("arbitrate a dispute")
+        self.check_issuer(meta.unit, "arbitrate a dispute")
+        if self.pending_dispute is None:
+            raise InvalidTransition("no dispute is waiting for arbitration")
+        limit = self.arbitration_deadline(limits, calendar)
+        if meta.occurred_at > limit:
+            raise TimeLimitPassed(
+                f"the time to arbitrate this dispute ended at {limit.isoformat()} "
+                f"({limits.arbitration} after it was filed); the case stays with "
+                f"unit {self.pending_dispute['unit']}"
+            )
+
+    def arbitrate_dispute(
+        self,
+        upheld: bool,
+        to_unit: str | None,
+        note: str | None,
+        meta: Meta,
+        limits: DisputeLimits,
+        calendar: WorkingCalendar,
+    ) -> None:
+        """The issuer upholds (the case goes to ``to_unit`` with a fresh deadline of the
+        original's length from now) or refuses (nothing moves) the waiting dispute."""
+        self.check_can_arbitrate(meta, limits, calendar)
+        assert self.pending_dispute is not None  # checked just above
+        disputing = self.pending_dispute["unit"]
+        note = check_text(note, "the reason for refusing", MAX_NOTE, required=not upheld)
+        if not upheld:
+            if to_unit:
+                raise InvalidValue("a refused dispute names no unit: the case stays where it is")
+            self._dispute_arbitrated(
+                unit=disputing,
+                upheld=False,
+                to_unit="",
+                deadline=self.deadline,
+                note=note,
+                meta=meta,
+            )
+            return
+        self._check_working("uphold a dispute")
+        if self.status not in (InstructionStatus.DISPATCHED, InstructionStatus.IN_PROGRESS):
+            raise InvalidTransition(
+                f"instruction {self.title!r} is {self.status.replace('_', ' ')} now; "
+                "the dispute can only be refused"
+            )
+        if not to_unit:
+            raise InvalidValue("an upheld dispute names the unit the case goes to")
+        if to_unit == disputing:
+            raise InvalidValue(f"unit {to_unit} disputed this case; name another unit")
+        if to_unit == self.issuer:
+            raise InvalidValue("a unit cannot issue an instruction to itself")
+        if to_unit in self.assignees:
+            raise InvalidValue(f"unit {to_unit} is already an assignee of this instruction")
+        self._dispute_arbitrated(
+            unit=disputing,
+            upheld=True,
+            to_unit=to_unit,
+            deadline=self.fresh_deadline(meta.occurred_at, calendar),
+            note=note,
+            meta=meta,
+        )
+
+    def fresh_deadline(self, now: datetime, calendar: WorkingCalendar) -> datetime:
+        """The original time allowed (issue to first deadline), counted again from now:
+        working time on the calendar, clock time when urgent (ADR 0076)."""
+        if self.priority == Priority.URGENT:
+            return now + (self.original_deadline - self.issued_at)
+        allowed = calendar.working_time_between(self.issued_at, self.original_deadline)
+        if allowed <= timedelta(0):
+            # Issued outside office hours with a deadline before they opened: the clock
+            # length stands in, as it did for the original deadline.
+            return now + (self.original_deadline - self.issued_at)
+        return calendar.add(now, _working(allowed))
+
+    @event(DisputeArbitrated)
+    def _dispute_arbitrated(
+        self, unit: str, upheld: bool, to_unit: str, deadline: datetime, note: str, meta: Meta
+    ) -> None:
+        self.pending_dispute = None
+        if not upheld:
+            return
+        self.assignees.pop(unit, None)
+        self.dispositions.pop(unit, None)
+        self.assignees = {to_unit: AssigneeStatus.DISPATCHED, **self.assignees}
+        self.lead = to_unit
+        self.lead_since = meta.occurred_at
+        self.status = InstructionStatus.DISPATCHED
+        self.signed_at = None
+        self.deadline = deadline
+        # What the disputing unit asked for was its own; the new lead starts afresh.
+        self.pending_extension = None
+        self.pending_deferral = None
+
     def cancel(self, reason: str, meta: Meta) -> None:
         self._check_live("cancel it")
         reason = check_text(reason, "the reason for cancelling", MAX_NOTE, required=True)
@@ -670,6 +866,7 @@ class Instruction(LoopAggregate):
         self.status = InstructionStatus.CANCELLED
         self.pending_extension = None
         self.pending_deferral = None
+        self.pending_dispute = None
 
 
 def _check_not_too_far(deadline: datetime, meta: Meta) -> None:

@@ -15,7 +15,7 @@ from domain.calendar import WorkingDuration
 from domain.decision import Decision, Outcome, check_same_command
 from domain.disposition import Disposition, disposition_id
 from domain.errors import DirectionRefused, InvalidValue, NotPermitted
-from domain.instruction import Instruction, Priority, instruction_id
+from domain.instruction import DisputeLimits, Instruction, Priority, instruction_id
 from domain.meta import Context, Meta, now
 from domain.warning import EarlyWarning
 from domain.warning_commands import WarningCases
@@ -23,6 +23,9 @@ from domain.warning_commands import WarningCases
 
 class InstructionCases(WarningCases):
     """Instructions down the network and the dispositions of the units that take them."""
+
+    #: How long disputes may be filed and arbitrated (ADR 0076); set by the application.
+    dispute_limits: DisputeLimits
 
     # -- instructions ------------------------------------------------------------------
 
@@ -409,6 +412,44 @@ class InstructionCases(WarningCases):
             "DecideDeferral",
             lambda i, m: i.decide_deferral(granted, note, m, self.calendar),
         )
+
+    def file_dispute(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
+        """The lead unit disputes the dispatch (派单异议): not its job, with its reason."""
+        return self._on_instruction(
+            ctx,
+            iid,
+            "FileDispute",
+            lambda i, m: i.file_dispute(
+                ctx.actor.unit, reason, m, self.dispute_limits, self.calendar
+            ),
+        )
+
+    def arbitrate_dispute(
+        self,
+        ctx: Context,
+        iid: UUID,
+        *,
+        upheld: bool,
+        to_unit: str | None = None,
+        note: str | None = None,
+    ) -> Outcome:
+        """The issuer upholds a dispute (the case goes to ``to_unit``, checked as a
+        redirect is) or refuses it (the case stays, its clock never stopped)."""
+
+        def act(i: Instruction, meta: Meta) -> None:
+            i.check_can_arbitrate(meta, self.dispute_limits, self.calendar)
+            if upheld and to_unit:
+                issuer = self._require_active(i.issuer)
+                target = self._require_active(to_unit)
+                if i.parent_id is not None and issuer.code not in self.ancestors(to_unit):
+                    raise DirectionRefused(
+                        f"unit {issuer.code} can forward only to a unit below it, "
+                        f"and {to_unit} is not"
+                    )
+                self.check_direction(issuer, target)
+            i.arbitrate_dispute(upheld, to_unit, note, meta, self.dispute_limits, self.calendar)
+
+        return self._on_instruction(ctx, iid, "ArbitrateDispute", act)
 
     def cancel_instruction(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
         """Cancel an instruction and, with it, every open instruction forwarded from it."""

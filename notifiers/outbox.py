@@ -36,9 +36,11 @@ from eventsourcing.domain import Aggregate
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.meta import NAMESPACE
+from domain.notice import Notice as NoticeRecord
 from domain.subscription import DEFAULT_CONCURRENCY, Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
+from domain.whistle import Whistle
 from notifiers.texts import Texts
 from projections.store import Tx
 from projections.values import iso
@@ -57,6 +59,10 @@ _KINDS: dict[type[Aggregate], str] = {
     EarlyWarning: "warning",
     Instruction: "instruction",
     Disposition: "disposition",
+    # Notices and their receipts (ADR 0077): notice.sent, notice.receipt_confirmed,
+    # notice.late_reminded.
+    NoticeRecord: "notice",
+    Whistle: "whistle",
 }
 _SUBSCRIPTION_TYPES = {"Disabled": "subscription.disabled", "Enabled": "subscription.enabled"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -166,6 +172,11 @@ def summary(aggregate: Any) -> dict[str, Any]:
         out = {n: _plain(getattr(aggregate, n, None)) for n in names}
         out["result"] = aggregate.result
         return out
+    if isinstance(aggregate, NoticeRecord):
+        names = ("title", "kind", "sender", "confirm_by", "addressees")
+    if isinstance(aggregate, Whistle):
+        names = ("unit", "matter", "place", "status", "departments", "limit_minutes")
+        return {n: _plain(getattr(aggregate, n, None)) for n in names}
     if isinstance(aggregate, Subscription):
         names = ("unit", "url", "active", "disabled_reason", "description")
         return {n: _plain(getattr(aggregate, n, None)) for n in names}
@@ -441,6 +452,31 @@ class OutboxView(View):
             addressed = (issuer,) if issuer and actor_unit == aggregate.unit else (aggregate.unit,)
             theme, level = self._theme_and_level(tx, getattr(instruction, "warning_ids", []))
             return Notice(type_, units, addressed, theme, level)
+        if isinstance(aggregate, NoticeRecord):
+            units = (aggregate.sender, *aggregate.addressees)
+            # Sent and reminded: to the addressees (the reminded ones); a receipt: to the
+            # sender.
+            if isinstance(event, NoticeRecord.ReceiptConfirmed):
+                to: tuple[str, ...] = (aggregate.sender,)
+            elif isinstance(event, NoticeRecord.LateReminded):
+                to = tuple(event.units)
+            else:
+                to = tuple(aggregate.addressees)
+            return Notice(type_, units, to)
+        if isinstance(aggregate, Whistle):
+            # A whistle concerns its unit and the departments it summoned; what the
+            # whistling unit does is addressed to them (an escalation, to the absent
+            # department's government), what a department does to the whistling unit.
+            units = (aggregate.unit, *aggregate.departments)
+            if isinstance(event, Whistle.Escalated):
+                units, addressed = (*units, event.to), (event.to, event.department)
+            elif isinstance(event, Whistle.Reminded):
+                addressed = (event.department,)
+            elif actor_unit == aggregate.unit:
+                addressed = tuple(aggregate.departments)
+            else:
+                addressed = (aggregate.unit,)
+            return Notice(type_, units, addressed)
         if isinstance(aggregate, Subscription):
             unit = aggregate.unit
             return Notice(type_, (unit,), (unit,), exclude=str(aggregate.id))
@@ -450,7 +486,12 @@ class OutboxView(View):
 
     def _links(self, kind: str, aggregate_id: str, loop_id: str) -> dict[str, str]:
         base = self.public_url
-        plural = {"warning": "warnings", "instruction": "instructions"}.get(kind)
+        plural = {
+            "warning": "warnings",
+            "instruction": "instructions",
+            "notice": "notices",
+            "whistle": "whistles",
+        }.get(kind)
         links = {}
         if plural:
             links["self"] = f"{base}/v1/{plural}/{aggregate_id}"

@@ -74,6 +74,8 @@ CASES = "indicator_cases"
 WARNINGS = "indicator_warnings"
 VERIFICATIONS = "indicator_verifications"
 NUMBERS = "indicator_numbers"
+#: One row per dispute of a dispatch, counted to the unit that filed it (ADR 0076).
+DISPUTES = "indicator_disputes"
 
 
 def unit_number_name(code: str) -> str:
@@ -166,7 +168,8 @@ class IndicatorsView(View):
 
     name = "indicators"
     # 2: unit_no, theme_level and indicator_numbers (ADR 0024); 3: kind, deferred (0071)
-    version = 3
+    # 4: an upheld dispute moves the case to the named unit (ADR 0076)
+    version = 4
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -237,6 +240,12 @@ class IndicatorsView(View):
         "(unit_no, at_epoch, theme_level, kind, prev_epoch, accepted, prev_rejected_epoch)",
         f"CREATE INDEX IF NOT EXISTS {VERIFICATIONS}_at_t ON {VERIFICATIONS} "
         "(at_epoch, unit_no, theme_level, kind, prev_epoch, accepted, prev_rejected_epoch)",
+        f"CREATE TABLE IF NOT EXISTS {DISPUTES} ("
+        "id TEXT PRIMARY KEY, case_id TEXT NOT NULL, unit TEXT NOT NULL, "
+        "unit_no BIGINT NOT NULL, theme_level BIGINT NOT NULL, kind INTEGER NOT NULL, "
+        "filed_epoch BIGINT NOT NULL, arbitrated INTEGER NOT NULL, upheld INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {DISPUTES}_filed ON {DISPUTES} "
+        "(unit_no, filed_epoch, theme_level, kind, arbitrated, upheld)",
         f"CREATE TABLE IF NOT EXISTS {NUMBERS} (name TEXT PRIMARY KEY, no BIGINT NOT NULL UNIQUE)",
     ]
 
@@ -246,6 +255,7 @@ class IndicatorsView(View):
         self._cases: RowBuffer | None = None
         self._warnings: RowBuffer | None = None
         self._verifications: GroupBuffer | None = None
+        self._disputes: RowBuffer | None = None
         self._numbers = Numbers()
 
     # Rows are changed in memory and written once per batch (ADR 0016): the rows a batch
@@ -259,6 +269,7 @@ class IndicatorsView(View):
         self._verifications = verifications = GroupBuffer(
             VERIFICATIONS, VERIFICATION_COLUMNS, "case_id", "seq"
         )
+        self._disputes = disputes = RowBuffer(DISPUTES, DISPUTE_COLUMNS)
         self._numbers = numbers = Numbers()
         try:
             new: set[Any] = set()
@@ -290,7 +301,11 @@ class IndicatorsView(View):
                         verified_ids.append(id_text(event.originator_id))
                     elif kind is Instruction.Verified:
                         verified_ids.append(id_text(event.originator_id))
-                    elif kind is Instruction.Redirected:
+                    elif kind is Instruction.DisputeFiled:
+                        names.append(unit_number_name(event.unit))
+                    elif kind is Instruction.Redirected or (
+                        kind is Instruction.DisputeArbitrated and event.upheld
+                    ):
                         names.append(unit_number_name(event.to_unit))
             warnings.load(tx, warning_ids)
             cases.load(tx, case_ids)
@@ -301,7 +316,9 @@ class IndicatorsView(View):
             warnings.flush(tx)
             cases.flush(tx)
             verifications.flush(tx)
+            disputes.flush(tx)
         finally:
+            self._disputes = None
             self._cases = self._warnings = self._verifications = None
             self._numbers = Numbers()
 
@@ -452,6 +469,45 @@ class IndicatorsView(View):
         case["received_at"] = iso(event.meta.occurred_at)
 
     @_change.register
+    def _(self, event: Instruction.DisputeFiled, tx: Tx) -> None:
+        case = self._case(tx, event)
+        if case is None or self._disputes is None:
+            return
+        self._disputes.add(
+            {
+                "id": _dispute_key(event.originator_id, event.unit),
+                "case_id": case["id"],
+                "unit": event.unit,
+                "unit_no": self._unit_no(tx, event.unit),
+                "theme_level": case["theme_level"],
+                "kind": case["kind"],
+                "filed_epoch": epoch(event.meta.occurred_at),
+                "arbitrated": 0,
+                "upheld": 0,
+            }
+        )
+
+    @_change.register
+    def _(self, event: Instruction.DisputeArbitrated, tx: Tx) -> None:
+        if self._disputes is not None:
+            dispute = self._disputes.get(tx, _dispute_key(event.originator_id, event.unit))
+            if dispute is not None:
+                dispute["arbitrated"] = 1
+                dispute["upheld"] = 1 if event.upheld else 0
+        case = self._case(tx, event)
+        if case is None or not event.upheld or case["unit"] != event.unit:
+            return
+        # No mark against the disputing unit: the case is the named unit's from now on,
+        # received now, unsigned, due at its fresh deadline (ADR 0076).
+        case["unit"] = event.to_unit
+        case["unit_no"] = self._unit_no(tx, event.to_unit)
+        case["received_at"] = iso(event.meta.occurred_at)
+        for column in ("signed_at", "signed_epoch", "sign_s", "sign_work_s"):
+            case[column] = None
+        case["deadline_at"] = iso(event.deadline)
+        case["due_epoch"] = epoch(event.deadline)
+
+    @_change.register
     def _(self, event: Instruction.SignedFor, tx: Tx) -> None:
         case = self._case(tx, event)
         if case is None or case["unit"] != event.unit or case["signed_at"] is not None:
@@ -566,6 +622,24 @@ WARNING_COLUMNS = [
     "ack_epoch",
     "ack_s",
 ]
+DISPUTE_COLUMNS = [
+    "id",
+    "case_id",
+    "unit",
+    "unit_no",
+    "theme_level",
+    "kind",
+    "filed_epoch",
+    "arbitrated",
+    "upheld",
+]
+
+
+def _dispute_key(case_id: Any, unit: str) -> str:
+    """A unit disputes a case once (the domain's rule), so the pair names the dispute."""
+    return f"{id_text(case_id)}:{unit}"
+
+
 VERIFICATION_COLUMNS = [
     "case_id",
     "seq",
@@ -617,5 +691,7 @@ _CASE_CHANGES = frozenset(
         Instruction.Cancelled,
         Instruction.DeferralDecided,
         Instruction.DeferralEnded,
+        Instruction.DisputeFiled,
+        Instruction.DisputeArbitrated,
     }
 )

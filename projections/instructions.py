@@ -24,7 +24,8 @@ COLUMNS = (
     "deadline, original_deadline, issued_at, signed_at, submitted_at, closed_at, finished, "
     "warning_ids, parent_id, children, open_children, pending_extension, reminders, "
     "supervised_by, rework_count, status_before_park, loop_id, last_position, "
-    "emergency, pending_deferral, status_before_deferral, deferred_remaining_s"
+    "emergency, pending_deferral, status_before_deferral, deferred_remaining_s, "
+    "pending_dispute"
 )
 
 
@@ -32,7 +33,7 @@ class InstructionsView(View):
     """One row per instruction, and one per assignee of it (its own state and disposition)."""
 
     name = "instructions"
-    version = 2  # 2: emergency and deferrals (ADR 0071)
+    version = 3  # 2: emergency and deferrals (ADR 0071); 3: disputes (ADR 0076)
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS instructions ("
@@ -46,7 +47,7 @@ class InstructionsView(View):
         "reminders INTEGER NOT NULL, supervised_by TEXT, rework_count INTEGER NOT NULL, "
         "status_before_park TEXT, loop_id TEXT NOT NULL, last_position BIGINT NOT NULL, "
         "emergency INTEGER NOT NULL DEFAULT 0, pending_deferral TEXT, "
-        "status_before_deferral TEXT, deferred_remaining_s BIGINT)",
+        "status_before_deferral TEXT, deferred_remaining_s BIGINT, pending_dispute TEXT)",
         "CREATE INDEX IF NOT EXISTS instructions_position ON instructions (position)",
         "CREATE INDEX IF NOT EXISTS instructions_issuer ON instructions (issuer, position)",
         "CREATE TABLE IF NOT EXISTS instruction_assignees ("
@@ -170,6 +171,7 @@ class InstructionsView(View):
                 "pending_deferral": None,
                 "status_before_deferral": None,
                 "deferred_remaining_s": None,
+                "pending_dispute": None,
             }
         )
         self._assignees.put(
@@ -280,6 +282,7 @@ class InstructionsView(View):
             row["finished"] = 1
             row["pending_extension"] = None
             row["pending_deferral"] = None
+            row["pending_dispute"] = None
         else:
             for assignee in units:
                 if assignee["lead"] == 1:
@@ -317,6 +320,7 @@ class InstructionsView(View):
             row["finished"] = 1
             row["pending_extension"] = None
             row["pending_deferral"] = None
+            row["pending_dispute"] = None
 
     @_change.register
     def _(self, event: Instruction.DeferralRequested, tx: Tx) -> None:
@@ -347,6 +351,43 @@ class InstructionsView(View):
             row["deferred_remaining_s"] = None
             row["deadline"] = iso(event.deadline)
 
+    @_change.register
+    def _(self, event: Instruction.DisputeFiled, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            pending = {
+                "unit": event.unit,
+                "reason": event.reason,
+                "at": iso(event.meta.occurred_at),
+            }
+            row["pending_dispute"] = dumps(pending)
+
+    @_change.register
+    def _(self, event: Instruction.DisputeArbitrated, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is None:
+            return
+        row["pending_dispute"] = None
+        if not event.upheld:
+            return
+        # Upheld: the case goes to the named unit, new, with its fresh deadline.
+        units = self._units(tx, event)
+        units[:] = [a for a in units if a["unit"] not in (event.unit, event.to_unit)]
+        units.append(
+            {
+                "instruction_id": str(event.originator_id),
+                "unit": event.to_unit,
+                "lead": 1,
+                "ord": 0,
+                "status": AssigneeStatus.DISPATCHED.value,
+                "disposition_id": None,
+            }
+        )
+        row["lead"] = event.to_unit
+        row["status"] = InstructionStatus.DISPATCHED.value
+        row["signed_at"] = None
+        row["deadline"] = iso(event.deadline)
+        row["pending_extension"] = None
+        row["pending_deferral"] = None
+
 
 INSTRUCTION_COLUMNS = COLUMNS.split(", ")
 ASSIGNEE_COLUMNS = ["instruction_id", "unit", "lead", "ord", "status", "disposition_id"]
@@ -372,5 +413,7 @@ FOLLOWED = frozenset(
         Instruction.DeferralRequested,
         Instruction.DeferralDecided,
         Instruction.DeferralEnded,
+        Instruction.DisputeFiled,
+        Instruction.DisputeArbitrated,
     }
 )

@@ -9,6 +9,7 @@ from typing import Any
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
+from domain.whistle import Whistle
 from projections.store import Tx
 from projections.values import id_text
 from projections.view import View
@@ -17,6 +18,7 @@ KINDS: dict[str, str] = {
     EarlyWarning.__qualname__: "warning",
     Instruction.__qualname__: "instruction",
     Disposition.__qualname__: "disposition",
+    Whistle.__qualname__: "whistle",
 }
 
 

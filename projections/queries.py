@@ -277,6 +277,8 @@ def _instruction(row: Row) -> Row:
     row["pending_extension"] = None if pending is None else json.loads(pending)
     deferral = row.get("pending_deferral")
     row["pending_deferral"] = None if deferral is None else json.loads(deferral)
+    dispute = row.get("pending_dispute")
+    row["pending_dispute"] = None if dispute is None else json.loads(dispute)
     row["finished"] = bool(row["finished"])
     return row
 

@@ -8,10 +8,12 @@ from domain.calendar import WorkingCalendar
 from projections.indicators import IndicatorsView
 from projections.instructions import InstructionsView
 from projections.loops import LoopsView
+from projections.notices import NoticesView
 from projections.store import ViewStore
 from projections.units import UnitsView
 from projections.view import View
 from projections.warnings import WarningsView
+from projections.whistles import WhistlesView
 
 #: The order matters: views lock their tracking rows in this order, so two runners can
 #: never wait on each other (ADR 0016).
@@ -21,6 +23,8 @@ VIEW_CLASSES: list[type[View]] = [
     InstructionsView,
     LoopsView,
     IndicatorsView,
+    NoticesView,
+    WhistlesView,
 ]
 
 

@@ -32,7 +32,12 @@ from api.problems import ProblemError
 from api.screens.desk import countdown, due_in_of, local_input, require, time_of, unit_names
 from api.screens.errors import FormRefused
 from api.screens.forms import act, body_of, fields_of, refusal
-from api.screens.offered import instructable_units, offered_steps, redirect_targets
+from api.screens.offered import (
+    instructable_units,
+    may_uphold,
+    offered_steps,
+    redirect_targets,
+)
 from api.screens.pages import Page, page_of, render
 from domain.application import Outcome
 from domain.errors import DomainError, NotFound
@@ -234,6 +239,7 @@ def draw_instruction(
         names=unit_names(call.services.reads.store, page.language),
         forward_to=instructable_units(center, call.principal.unit, below_only=True),
         redirect_to=redirect_targets(center, i),
+        may_uphold=may_uphold(center, i),
         returned=[u for u, st in i.assignees.items() if st == AssigneeStatus.RETURNED],
         priorities=[p.value for p in Priority],
         history=_history(call, iid, list(dispositions), page),

@@ -52,6 +52,7 @@ REQUIRED = {
     "actions": ("text",),
     "extension-requests": ("deadline", "reason"),
     "deferral-requests": ("reason",),
+    "disputes": ("reason",),
     "submit": ("result",),
     "redirect": ("lead_unit",),
     "forward": ("to_unit",),
@@ -62,6 +63,7 @@ REQUIRED = {
 NO_NEEDS_NOTE = {
     "extension-decisions": "granted",
     "deferral-decisions": "granted",
+    "dispute-arbitrations": "upheld",
     "verify": "accepted",
 }
 
@@ -74,6 +76,9 @@ def _prepared(step: str, fields: dict[str, Any], page: Page, zone: str) -> dict[
     if flag is not None and fields.get(flag, [""])[0] == "false":
         require(fields, page, "note")
     out = dict(fields)
+    if step == "dispute-arbitrations" and fields.get("upheld", [""])[0] == "false":
+        # The form's unit picker goes with upholding; a refusal names no unit.
+        out.pop("lead_unit", None)
     if "deadline" in fields:
         deadline = time_of(fields, "deadline", zone, page)
         out["deadline"] = [deadline] if deadline else []

@@ -38,11 +38,13 @@ ROLE_OF = {
     "actions": HANDLER,
     "extension-requests": HANDLER,
     "deferral-requests": HANDLER,
+    "disputes": HANDLER,
     "forward": HANDLER,
     "submit": HANDLER,
     "redirect": DISPATCHER,
     "extension-decisions": DISPATCHER,
     "deferral-decisions": DISPATCHER,
+    "dispute-arbitrations": DISPATCHER,
     "verify": DISPATCHER,
     "remind": DISPATCHER,
     "supervise": DISPATCHER,
@@ -53,6 +55,26 @@ ROLE_OF = {
 STEPS = tuple(ROLE_OF)
 #: The states of a case its lead is handling: a deferral is decided only then.
 HOLDING = (InstructionStatus.IN_PROGRESS, InstructionStatus.REWORK)
+#: The states in which a dispatch is disputed, and a dispute upheld (ADR 0076).
+DISPUTABLE = (InstructionStatus.DISPATCHED, InstructionStatus.IN_PROGRESS)
+
+
+def may_dispute(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> bool:
+    """Whether ``unit`` may dispute the dispatch of ``i`` now (the domain's own rules)."""
+    return (
+        unit == i.lead
+        and i.status in DISPUTABLE
+        and i.pending_dispute is None
+        and not i.children
+        and unit not in i.disputed_by
+        and at <= i.dispute_deadline(center.dispute_limits, center.calendar)
+    )
+
+
+def may_uphold(center: CommandCenter, i: Instruction) -> bool:
+    """Whether the waiting dispute can be upheld (else only refused): a case new or being
+    handled, and a unit to send it to."""
+    return i.status in DISPUTABLE and bool(redirect_targets(center, i))
 
 
 def instructable_units(
@@ -102,6 +124,8 @@ def _handler_steps(center: CommandCenter, i: Instruction, unit: str, at: datetim
     if mine is None or not working:
         return set()
     steps: set[str] = set()
+    if may_dispute(center, i, unit, at):
+        steps.add("disputes")
     if mine == AssigneeStatus.DISPATCHED:
         steps |= {"sign", "return"}
     if mine in (AssigneeStatus.SIGNED, AssigneeStatus.SUBMITTED) and _own_disposition_open(
@@ -135,7 +159,7 @@ def redirect_targets(center: CommandCenter, i: Instruction) -> list[Unit]:
     )
 
 
-def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str) -> set[str]:
+def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> set[str]:
     """The issuer's steps, and those a unit above the issuer may take too."""
     if i.status in FINISHED:
         return set()
@@ -148,6 +172,10 @@ def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str) -> set[s
             steps.add("extension-decisions")
         if i.pending_deferral is not None and i.status in HOLDING:
             steps.add("deferral-decisions")
+        if i.pending_dispute is not None and at <= i.arbitration_deadline(
+            center.dispute_limits, center.calendar
+        ):
+            steps.add("dispute-arbitrations")
         if not paused:
             if i.status == InstructionStatus.SUBMITTED and not i.open_children:
                 steps.add("verify")
@@ -170,5 +198,5 @@ def offered_steps(
     if HANDLER in principal.roles:
         steps |= _handler_steps(center, i, principal.unit, at)
     if DISPATCHER in principal.roles:
-        steps |= _dispatcher_steps(center, i, principal.unit)
+        steps |= _dispatcher_steps(center, i, principal.unit, at)
     return [step for step in STEPS if step in steps]

@@ -38,7 +38,17 @@ HISTORY = 6
 #: The rates each bar chart shows, side by side.
 RATES = ("closure_rate", "on_time_closure_rate")
 #: The columns of the tables of children, themes and levels (the full set is below them).
-SUMMARY = ("due", "closed", "closure_rate", "on_time_closure_rate", "rework_rate", "overdue_now")
+SUMMARY = (
+    "due",
+    "closed",
+    "closure_rate",
+    "on_time_closure_rate",
+    "rework_rate",
+    "overdue_now",
+    # Per unit: dispatch disputes and how many the arbiter upheld (ADR 0076).
+    "dispute_rate",
+    "upheld_rate",
+)
 
 
 def _asked(request: Request[Any, Any, Any]) -> dict[str, str]:

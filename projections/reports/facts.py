@@ -16,6 +16,7 @@ import msgspec
 
 from projections.indicators import (
     CASES,
+    DISPUTES,
     NUMBERS,
     VERIFICATIONS,
     WARNINGS,
@@ -208,6 +209,14 @@ def _fact_queries(
             f"AND c.cancelled_at IS NULL {group}",
             due_span,
         ),
+        # Disputes of a dispatch, counted to the unit that filed them by the time of
+        # filing; of those, the arbitrated and the upheld (ADR 0076).
+        (
+            f"SELECT {keys}, COUNT(*), SUM(c.arbitrated), SUM(c.upheld), {nothing} "
+            f"FROM {subtree} b JOIN {DISPUTES} c ON c.unit_no = b.no "
+            f"WHERE c.filed_epoch >= ? AND c.filed_epoch < ? {group}",
+            span,
+        ),
     ]
 
 
@@ -266,6 +275,12 @@ def _count_deferred(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
     t.deferred += a
 
 
+def _count_disputes(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.disputes += a
+    t.disputes_arbitrated += b
+    t.disputes_upheld += c
+
+
 #: What each query of :func:`_fact_queries` adds to a tally, in the same order.
 COUNTERS = (
     _count_filed,
@@ -277,6 +292,7 @@ COUNTERS = (
     _count_raised,
     _count_acknowledged,
     _count_deferred,
+    _count_disputes,
 )
 
 

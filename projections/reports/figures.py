@@ -92,6 +92,9 @@ class Tally:
     warnings_raised: int = 0
     overdue_now: int = 0
     deferred: int = 0
+    disputes: int = 0
+    disputes_arbitrated: int = 0
+    disputes_upheld: int = 0
     acknowledge: list[int] = field(default_factory=list)
     sign: list[int] = field(default_factory=list)
     close: list[int] = field(default_factory=list)
@@ -108,6 +111,9 @@ class Tally:
         self.warnings_raised += other.warnings_raised
         self.overdue_now += other.overdue_now
         self.deferred += other.deferred
+        self.disputes += other.disputes
+        self.disputes_arbitrated += other.disputes_arbitrated
+        self.disputes_upheld += other.disputes_upheld
         self.acknowledge.extend(other.acknowledge)
         self.sign.extend(other.sign)
         self.close.extend(other.close)
@@ -146,6 +152,16 @@ class Indicators:
     overdue_now: int
     #: Of the due, those an approved deferral holds (ADR 0071).
     deferred: int
+    #: Disputes of a dispatch filed in the period, and of them the arbitrated and the
+    #: upheld (ADR 0076).
+    disputes: int
+    disputes_arbitrated: int
+    disputes_upheld: int
+    #: Disputes ÷ cases received: those still counted to the unit plus those an upheld
+    #: dispute took away from it.
+    dispute_rate: Rate
+    #: Upheld ÷ arbitrated.
+    upheld_rate: Rate
 
     @classmethod
     def of(cls, t: Tally) -> Indicators:
@@ -155,6 +171,8 @@ class Indicators:
             # The standard's formula: closed on time / (due - approved deferred).
             on_time_closure_rate=Rate(t.closed_on_time, t.due - t.deferred),
             rework_rate=Rate(t.reworked, t.verified),
+            dispute_rate=Rate(t.disputes, t.filed + t.disputes_upheld),
+            upheld_rate=Rate(t.disputes_upheld, t.disputes_arbitrated),
             signed=len(t.sign),
             on_time_sign_for_rate=Rate(t.signed_on_time, len(t.sign)),
             warnings_acknowledged=len(t.acknowledge),
@@ -177,4 +195,7 @@ _COUNTS = (
     "warnings_raised",
     "overdue_now",
     "deferred",
+    "disputes",
+    "disputes_arbitrated",
+    "disputes_upheld",
 )

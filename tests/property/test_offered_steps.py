@@ -15,6 +15,7 @@ from api.screens.offered import (
     ROLE_OF,
     STEPS,
     instructable_units,
+    may_uphold,
     offered_steps,
     redirect_targets,
 )
@@ -66,6 +67,15 @@ def _try(app: CommandCenter, i: Instruction, unit: str, step: str, accept: bool)
         ),
         "deferral-requests": lambda: app.request_deferral(c, iid, "a court case"),
         "deferral-decisions": lambda: app.decide_deferral(c, iid, granted=accept, note="no"),
+        "disputes": lambda: app.file_dispute(c, iid, "not ours"),
+        # Upheld when it can be (the page offers the button only then), else refused.
+        "dispute-arbitrations": lambda: app.arbitrate_dispute(
+            c,
+            iid,
+            upheld=accept and may_uphold(app, i),
+            to_unit=targets[0].code if accept and may_uphold(app, i) else None,
+            note="no",
+        ),
         "forward": lambda: app.forward(c, iid, to_unit=below[0].code if below else "HC"),
         "submit": lambda: app.submit(c, iid, "done"),
         "redirect": lambda: app.redirect(
@@ -140,7 +150,7 @@ def test_a_step_is_offered_only_to_a_holder_of_its_role() -> None:
     handler = Principal("t", "p", "HW-DH", ("handler",))
     dispatcher = Principal("t", "p", "HW-DH", ("dispatcher",))
     issuer_handler = Principal("t", "p", "HW", ("handler",))
-    assert offered_steps(app, i, handler, now()) == ["sign", "return"]
+    assert offered_steps(app, i, handler, now()) == ["sign", "return", "disputes"]
     assert offered_steps(app, i, dispatcher, now()) == []
     assert offered_steps(app, i, issuer_handler, now()) == []
     issuer = Principal("t", "p", "HW", ("dispatcher",))

@@ -104,6 +104,26 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "GET /v1/loops/{loop_id}/timeline": lambda w: Req(
         "GET", f"/v1/loops/{w.center.warning(w.warning()).loop_id}/timeline"
     ),
+    # -- whistles (ADR 0078) -------------------------------------------------------------
+    "POST /v1/whistles": lambda w: Req(
+        "POST",
+        "/v1/whistles",
+        json={
+            "unit": "HW-DH",
+            "matter": "a fallen tree blocks Hupan road",
+            "place": "Hupan road 40",
+            "departments": ["HW-URBAN"],
+        },
+    ),
+    "GET /v1/whistles": lambda w: _lists("/v1/whistles", str(w.whistle()), items="items"),
+    "GET /v1/whistles/{wid}": lambda w: Req("GET", f"/v1/whistles/{w.whistle()}"),
+    "POST /v1/whistles/{wid}/check-in": lambda w: Req(
+        "POST", f"/v1/whistles/{w.whistle()}/check-in", json={"person": "Li Wei"}
+    ),
+    "POST /v1/whistles/{wid}/close": lambda w: Req(
+        "POST", f"/v1/whistles/{w.whistle()}/close", json={"note": "cleared"}
+    ),
+    "GET /v1/reports/whistles/{code}": lambda w: Req("GET", "/v1/reports/whistles/HW-DH"),
     # -- instructions --------------------------------------------------------------------
     "POST /v1/instructions": lambda w: Req(
         "POST",
@@ -138,6 +158,12 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     ),
     "POST /v1/instructions/{iid}/deferral-decisions": lambda w: _instruction(
         w, "deferral-decisions", "deferral asked", {"granted": True}
+    ),
+    "POST /v1/instructions/{iid}/disputes": lambda w: _instruction(
+        w, "disputes", "dispatched", {"reason": "the dam is the water bureau's"}
+    ),
+    "POST /v1/instructions/{iid}/dispute-arbitrations": lambda w: _instruction(
+        w, "dispute-arbitrations", "disputed", {"upheld": True, "lead_unit": "HW-XL"}
     ),
     "POST /v1/instructions/{iid}/submit": lambda w: _instruction(
         w, "submit", "signed", {"result": "inspected; no damage"}
@@ -202,6 +228,21 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         content=w.cap("海湾区东湖街道")[0],
         headers={"Content-Type": "application/cap+xml"},
     ),
+    "POST /v1/notices": lambda w: Req(
+        "POST",
+        "/v1/notices",
+        json={
+            "title": "A meeting at nine",
+            "body": "In the hall.",
+            "kind": "meeting",
+            "confirm_by": _later(1),
+            "addressees": ["HW-DH-QS"],
+        },
+    ),
+    "GET /v1/notices": lambda w: _lists("/v1/notices", str(w.notice()), items="items"),
+    "GET /v1/notices/{nid}": lambda w: Req("GET", f"/v1/notices/{w.notice()}"),
+    "GET /v1/notices/{nid}/receipts": lambda w: Req("GET", f"/v1/notices/{w.notice()}/receipts"),
+    "POST /v1/notices/{nid}/receipt": lambda w: Req("POST", f"/v1/notices/{w.notice()}/receipt"),
     "GET /v1/cap-senders": lambda w: _lists("/v1/cap-senders", w.cap_sender(), key="sender"),
     "POST /v1/cap-senders": lambda w: Req(
         "POST", "/v1/cap-senders", json={"sender": f"new{w.serial()}@donghu", "units": ["HW-DH"]}

@@ -84,6 +84,15 @@ TABLE: dict[str, Row] = {
     "POST /v1/warnings/{wid}/cancel": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "POST /v1/warnings/{wid}/close": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "GET /v1/loops/{loop_id}/timeline": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # whistles (ADR 0078): blown and closed by the office's dispatcher (or one above
+    # it), checked in by the summoned department's handler (HW-WATER; another office
+    # does not even see the whistle); read by the office's subtree and the departments
+    "POST /v1/whistles": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "GET /v1/whistles": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/whistles/{wid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "POST /v1/whistles/{wid}/check-in": Row("HW-WATER", "HW-XL", HANDLER, NOBODY),
+    "POST /v1/whistles/{wid}/close": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "GET /v1/reports/whistles/{code}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # instructions: the issuer's dispatcher (or one above it), the assignee's handler
     "POST /v1/instructions": Row("HW", "HY", DISPATCHER, NOBODY),
     "GET /v1/instructions": Row("HW-DH", "HW-XL", ALL, ACROSS),
@@ -96,10 +105,12 @@ TABLE: dict[str, Row] = {
     "POST /v1/instructions/{iid}/progress": Row("HW-DH", "HW-XL", HANDLER, NOBODY),
     "POST /v1/instructions/{iid}/extension-requests": Row("HW-DH", "HW-XL", HANDLER, NOBODY),
     "POST /v1/instructions/{iid}/deferral-requests": Row("HW-DH", "HW-XL", HANDLER, NOBODY),
+    "POST /v1/instructions/{iid}/disputes": Row("HW-DH", "HW-XL", HANDLER, NOBODY),
     "POST /v1/instructions/{iid}/submit": Row("HW-DH", "HW-XL", HANDLER, NOBODY),
     "POST /v1/instructions/{iid}/redirect": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/extension-decisions": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/deferral-decisions": Row("HW", "HY", DISPATCHER, NOBODY),
+    "POST /v1/instructions/{iid}/dispute-arbitrations": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/verify": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/remind": Row("HC", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/supervise": Row("HC", "HY", DISPATCHER, NOBODY),
@@ -119,6 +130,13 @@ TABLE: dict[str, Row] = {
     "GET /v1/stations/{sid}/readings": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # dead letters (ADR 0079): read as the stations are; the target, one of HW-DH-QS's
     "GET /v1/readings/rejected": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # notices (ADR 0077): sent by a dispatcher down its subtree; the target, HW-DH's
+    # notice to HW-DH-QS, whose duty officer confirms receipt
+    "POST /v1/notices": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "GET /v1/notices": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/notices/{nid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/notices/{nid}/receipts": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "POST /v1/notices/{nid}/receipt": Row("HW-DH-QS", "HW-XL", DUTY, NOBODY),
     "GET /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "POST /v1/cap-senders/unbind": Row("HW-DH", "HW-XL", ADMIN, NOBODY),

@@ -37,6 +37,7 @@ from domain.application import CommandCenter
 from domain.cap_sender_commands import CapSenderCases
 from domain.demo import load_demo
 from domain.meta import Actor, Context, now
+from domain.notice_commands import NoticeCases
 from domain.readings import DeadLetter
 from notifiers.outbox import DELIVERIES
 from notifiers.secrets import Keyring
@@ -47,7 +48,7 @@ from tests.fakes import fast_config
 #: Another district of the city, beside HW: "outside" for what belongs to HW itself.
 OTHER_DISTRICT = ("HY", "海阳区人民政府", "Haiyang District Government", "district", "government")
 #: The units whose people the matrix sends requests as.
-UNITS = ("HC", "HW", "HY", "HW-DH", "HW-XL", "HW-DH-QS")
+UNITS = ("HC", "HW", "HY", "HW-DH", "HW-XL", "HW-DH-QS", "HW-WATER")
 #: Where the matrix's subscriptions send: loopback, and nothing is delivered (no worker).
 HOOK = "http://127.0.0.1:9/hook"
 
@@ -144,8 +145,8 @@ class World:
 
     def instruction(self, stage: str = "dispatched") -> UUID:
         """An instruction from the district (HW) to Donghu office (HW-DH), at ``stage``:
-        dispatched, signed, returned, extension asked, deferral asked, deferred, submitted
-        or parked."""
+        dispatched, signed, returned, extension asked, deferral asked, deferred, submitted,
+        parked or disputed."""
 
         def make() -> UUID:
             c = self.center
@@ -179,14 +180,54 @@ class World:
                 c.submit(office(), iid, "inspected; no damage")
             if stage == "parked":
                 c.park(district(), iid, "after the flood season")
+            if stage == "disputed":
+                c.file_dispute(office(), iid, "the dam is the water bureau's")
             return iid
 
         iid: UUID = self.target(f"instruction {stage}", make)
         return iid
 
+    def whistle(self) -> UUID:
+        """An open whistle blown by Donghu office (HW-DH), summoning the water bureau
+        (HW-WATER) and the urban management bureau (ADR 0078)."""
+
+        def make() -> UUID:
+            wid: UUID = self.center.blow_whistle(
+                context("dispatcher", "HW-DH"),
+                unit="HW-DH",
+                matter="a blocked drain floods Hupan road",
+                place="Hupan road 12",
+                departments=["HW-WATER", "HW-URBAN"],
+            ).id
+            return wid
+
+        wid: UUID = self.target("whistle", make)
+        return wid
+
     def disposition(self) -> UUID:
         """Donghu office's disposition of a signed instruction."""
         return self.center.instruction(self.instruction("signed")).dispositions["HW-DH"]
+
+    def notice(self) -> UUID:
+        """A notice from Donghu office (HW-DH) to Qingshan community (HW-DH-QS), its
+        receipt not yet confirmed (ADR 0077)."""
+
+        def make() -> UUID:
+            return (
+                NoticeCases(self.center)
+                .send(
+                    context("dispatcher", "HW-DH"),
+                    title="Typhoon Haikui approaches",
+                    body="Check the embankments.",
+                    kind="warning",
+                    confirm_by=now() + timedelta(days=1),
+                    addressees=["HW-DH-QS"],
+                )
+                .id
+            )
+
+        nid: UUID = self.target("notice", make)
+        return nid
 
     def token(self) -> str:
         """The token id of a handler of Qingshan community (HW-DH-QS)."""

@@ -209,7 +209,8 @@ def test_a_handler_is_offered_sign_for_then_submit_as_the_domain_allows(
     iid = issue(client, as_, lead_unit="HW-DH-QS", who="office")["id"]
     community = desk_of(client, tokens["community"])
     page = community.get(f"/instructions/{iid}")
-    assert steps_on(page.text, iid) == {"sign", "return"}
+    # A new case may also be disputed within its limit (ADR 0076).
+    assert steps_on(page.text, iid) == {"sign", "return", "disputes"}
     # A neighbour under the same office sees the instruction? No: not its unit's.
     neighbour = desk_of(TestClient(client.app), tokens["community_b"])
     assert neighbour.get(f"/instructions/{iid}").status_code == 404

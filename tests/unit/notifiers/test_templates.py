@@ -26,6 +26,10 @@ CONTEXT: dict[str, Any] = {
         "lead": "HW-DH",
         "deadline": "2026-06-01T18:00:00+08:00",
         "url": "https://example.org/hook",
+        "confirm_by": "2026-06-01T18:00:00+08:00",
+        "matter": "排水口堵塞",
+        "place": "湖畔路12号",
+        "departments": ["HW-WATER", "HW-URBAN"],
     },
     "event": {
         "unit": "HW-DH",
@@ -43,6 +47,11 @@ CONTEXT: dict[str, Any] = {
         "text": "到场",
         "outcome": "closed",
         "supervisor": "HC",
+        "department": "HW-WATER",
+        "person": "李伟",
+        "to": "HW",
+        "absent": ["HW-URBAN"],
+        "late": False,
     },
 }
 

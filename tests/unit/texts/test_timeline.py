@@ -21,7 +21,9 @@ from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from domain.disposition import Disposition
 from domain.instruction import Instruction
+from domain.notice import Notice
 from domain.warning import EarlyWarning
+from domain.whistle import Whistle
 from tests.unit.builders import (
     CITY,
     COMMUNITY,
@@ -281,6 +283,24 @@ SAMPLES = [
         "缓办结束，恢复计时，新时限2026-06-01 18:00。判决已出",
     ),
     Sample(
+        "Instruction.DisputeFiled",
+        {"unit": "HW-DH", "reason": "属水务局主管网"},
+        "HW-DH disputed the dispatch: 属水务局主管网",
+        "HW-DH提出派单异议：属水务局主管网",
+    ),
+    Sample(
+        "Instruction.DisputeArbitrated",
+        {"unit": "HW-DH", "upheld": True, "to_unit": "HW-WATER", "deadline": DEADLINE, "note": ""},
+        "The dispute of HW-DH was upheld; the case goes to HW-WATER, due 2026-06-01 18:00.",
+        "HW-DH的派单异议成立，改派HW-WATER，新时限2026-06-01 18:00。",
+    ),
+    Sample(
+        "Instruction.DisputeArbitrated",
+        {"unit": "HW-DH", "upheld": False, "to_unit": "", "deadline": DEADLINE, "note": "属本单位"},
+        "The dispute of HW-DH was refused; the case stays and its clock runs on. 属本单位",
+        "HW-DH的派单异议不成立，案件不变，继续计时。属本单位",
+    ),
+    Sample(
         "Instruction.ResultSubmitted",
         {"unit": "HW-DH", "result": "已疏通"},
         "HW-DH submitted its result: 已疏通",
@@ -297,6 +317,24 @@ SAMPLES = [
         {"accepted": False, "note": "仍有积水"},
         "The issuer rejected the result. 仍有积水",
         "下达单位核查结果：不通过。仍有积水",
+    ),
+    Sample(
+        "Notice.Sent",
+        {"title": "台风来袭", "confirm_by": DEADLINE},
+        "Notice sent: 台风来袭; confirm receipt by 2026-06-01 18:00",
+        "发出通知：台风来袭，请于 2026-06-01 18:00 前签收",
+    ),
+    Sample(
+        "Notice.ReceiptConfirmed",
+        {"unit": "HW-DH", "person": "王", "confirmed_at": DEADLINE, "late": False},
+        "HW-DH confirmed receipt (王)",
+        "HW-DH 签收通知（王）",
+    ),
+    Sample(
+        "Notice.LateReminded",
+        {"units": ["HW-DH", "HW-XL"]},
+        "Past the limit; reminded the units that have not confirmed: HW-DH, HW-XL",
+        "签收时限已过，催办未签收单位：HW-DH、HW-XL",
     ),
     Sample(
         "Instruction.Reminded",
@@ -385,6 +423,52 @@ SAMPLES = [
         {"reason": "指令已撤销"},
         "The disposition ended: 指令已撤销",
         "处置结束：指令已撤销",
+    ),
+    # Whistle and check-in (ADR 0078)
+    Sample(
+        "Whistle.Blown",
+        {
+            "unit": "HW-DH",
+            "place": "湖畔路12号",
+            "departments": ["HW-WATER", "HW-URBAN"],
+            "limit_minutes": 30,
+            "matter": "排水口堵塞",
+        },
+        "HW-DH blew the whistle at 湖畔路12号, summoning HW-WATER, HW-URBAN to check in "
+        "within 30 minutes: 排水口堵塞",
+        "HW-DH在湖畔路12号吹哨，召集HW-WATER、HW-URBAN于30分钟内报到：排水口堵塞",
+    ),
+    Sample(
+        "Whistle.CheckedIn",
+        {"department": "HW-WATER", "arrived_at": DEADLINE, "person": "李伟", "late": False},
+        "HW-WATER checked in at the scene at 2026-06-01 10:00 (李伟 came)",
+        "HW-WATER于2026-06-01 10:00到场报到（到场人：李伟）",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Whistle.CheckedIn",
+        {"department": "HW-WATER", "arrived_at": DEADLINE, "person": "李伟", "late": True},
+        "HW-WATER checked in late at the scene at 2026-06-01 10:00 (李伟 came)",
+        "HW-WATER于2026-06-01 10:00逾时到场报到（到场人：李伟）",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Whistle.Reminded",
+        {"department": "HW-URBAN"},
+        "HW-URBAN was reminded: the time to check in has passed",
+        "已提醒HW-URBAN：报到时限已过",
+    ),
+    Sample(
+        "Whistle.Escalated",
+        {"department": "HW-URBAN", "to": "HW"},
+        "HW-URBAN has not checked in at twice the limit; escalated to HW",
+        "HW-URBAN超过两倍时限未报到，已上报HW",
+    ),
+    Sample(
+        "Whistle.Closed",
+        {"absent": ["HW-URBAN"], "note": "已疏通"},
+        "The whistle was closed; absent: HW-URBAN. 已疏通",
+        "吹哨已结束；未到：HW-URBAN。已疏通",
     ),
 ]
 
@@ -492,7 +576,13 @@ def test_every_event_a_real_loop_records_gets_its_line_from_its_own_fields(
     assert len(seen) >= 15, sorted(seen)
 
 
-AGGREGATES = {"EarlyWarning": EarlyWarning, "Instruction": Instruction, "Disposition": Disposition}
+AGGREGATES = {
+    "EarlyWarning": EarlyWarning,
+    "Instruction": Instruction,
+    "Disposition": Disposition,
+    "Notice": Notice,
+    "Whistle": Whistle,
+}
 
 
 def test_a_line_names_only_fields_its_event_has() -> None:
