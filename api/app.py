@@ -29,6 +29,7 @@ from api.audit import AUDIT_HANDLERS
 from api.board import BoardController
 from api.cap_senders import CAP_SENDER_HANDLERS
 from api.contract import ClosedStructs, allow_every_method, described, publish_exactly, strict_times
+from api.dead_letters import DEAD_LETTER_HANDLERS
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
 from api.headers import add_read_headers, add_safety_headers
@@ -244,6 +245,7 @@ def create_app(
             WhistleReportController,
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
+            *DEAD_LETTER_HANDLERS,
             *CAP_SENDER_HANDLERS,
             *NOTICE_HANDLERS,
             *AUDIT_HANDLERS,

@@ -16,6 +16,7 @@ closedloop token create --unit CODE --role ROLE [--role ROLE...] --user NAME [--
 closedloop token list
 closedloop token revoke ID
 closedloop readings import FILE.csv|FILE.ndjson --unit CODE
+closedloop intake mqtt --unit CODE [--topic FILTER] [--host H] [--port P]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from closedloop.audit_cli import add_audit_commands
 from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center
 from closedloop.connections import ConnectionLimits, GuardedConfig
+from closedloop.mqtt_door import add_intake_commands
 from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.readings_cli import add_readings_commands
 from closedloop.settings import Settings, SettingsError
@@ -494,6 +496,7 @@ def parser() -> argparse.ArgumentParser:
     add_backup_commands(sub)
     add_notifier_commands(sub)
     add_readings_commands(sub)
+    add_intake_commands(sub)
 
     watch = sub.add_parser("watch", help="playbooks and the deadline watch")
     watch_sub = watch.add_subparsers(dest="watch_command", required=True)

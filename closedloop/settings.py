@@ -154,6 +154,9 @@ class IntakeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     stations: Path = DEFAULT_STATIONS
     readings_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] = 30
     readings_future_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 300
+    #: The broker ``closedloop intake mqtt`` subscribes to (ADR 0079).
+    mqtt_host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = "127.0.0.1"
+    mqtt_port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 1883
 
 
 class TelemetrySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -327,6 +330,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "intake.readings_future_seconds",
         "a whole number of seconds from 0 to 86400",
     ),
+    "CLOSEDLOOP_MQTT_HOST": ("intake.mqtt_host", "a host name or address"),
+    "CLOSEDLOOP_MQTT_PORT": ("intake.mqtt_port", "a port number"),
     "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
     "CLOSEDLOOP_DISPUTE_LIMIT": ("dispute_limit", "an ISO 8601 duration such as PT2H"),
     "CLOSEDLOOP_ARBITRATION_LIMIT": ("arbitration_limit", "an ISO 8601 duration such as PT4H"),
@@ -425,6 +430,7 @@ _WHOLE_NUMBERS = frozenset(
         "CLOSEDLOOP_KEEP_ALIVE_SECONDS",
         "CLOSEDLOOP_READINGS_RETENTION_DAYS",
         "CLOSEDLOOP_READINGS_FUTURE_SECONDS",
+        "CLOSEDLOOP_MQTT_PORT",
         "CLOSEDLOOP_METRICS_PORT",
     }
 )

@@ -128,6 +128,20 @@ class Refusal:
     reason: str
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message a door could not take (ADR 0079): unreadable, or all its readings
+    refused. ``unit`` is the unit it spoke as (the topic's, else the door's)."""
+
+    door: str
+    topic: str
+    unit: str
+    payload: str
+    reason: str
+    received_at: datetime
+    id: int = 0
+
+
 class ReadingStore(Protocol):
     """Where readings live. Every method is one transaction or one query; appending the
     same reading again (same id) changes nothing."""
@@ -170,6 +184,14 @@ class ReadingStore(Protocol):
     def apply_retention(self, now: datetime, days: int) -> int:
         """Roll up and drop the raw readings older than ``days``; answers how many
         raw readings went."""
+
+    def reject(self, letters: Sequence[DeadLetter]) -> None:
+        """Keep messages a door could not take, in one transaction."""
+
+    def rejected(
+        self, units: Sequence[str] | None, *, limit: int, before: int | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters newest first (of ``units`` only, unless None), ids below ``before``."""
 
     def close(self) -> None: ...
 

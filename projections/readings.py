@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain.readings import ReadingStore, SeriesPoint, Station, TelemetryReading
+from domain.readings import DeadLetter, ReadingStore, SeriesPoint, Station, TelemetryReading
 
 #: The most raw points one series answers (a chart asks for a step past that).
 MAX_RAW_POINTS = 10_000
@@ -129,6 +129,11 @@ _SQLITE_SCHEMA = (
         PRIMARY KEY (unit, batch))""",
     """CREATE TABLE IF NOT EXISTS stations_enrolled (
         id TEXT PRIMARY KEY, unit TEXT NOT NULL, name TEXT NOT NULL)""",
+    # The messages a door could not take (ADR 0079).
+    """CREATE TABLE IF NOT EXISTS readings_rejected (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, door TEXT NOT NULL, topic TEXT NOT NULL,
+        unit TEXT NOT NULL, payload TEXT NOT NULL, reason TEXT NOT NULL,
+        received_at INTEGER NOT NULL)""",
 )
 
 
@@ -323,6 +328,36 @@ class SQLiteReadings:
             )
             return c.execute("DELETE FROM readings WHERE measured_at < ?", (cutoff,)).rowcount
 
+    def reject(self, letters: Sequence[DeadLetter]) -> None:
+        with self._tx() as c:
+            c.executemany(
+                "INSERT INTO readings_rejected (door, topic, unit, payload, reason, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (d.door, d.topic, d.unit, d.payload, d.reason, _us(d.received_at))
+                    for d in letters
+                ],
+            )
+
+    def rejected(
+        self, units: Sequence[str] | None, *, limit: int, before: int | None = None
+    ) -> list[DeadLetter]:
+        where = ["id < ?"]
+        args: list[object] = [before if before is not None else 2**62]
+        if units is not None:
+            where.append(f"unit IN ({', '.join('?' * len(units)) or 'NULL'})")
+            args.extend(units)
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, door, topic, unit, payload, reason, received_at"
+                f" FROM readings_rejected WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
+            )
+            .fetchall()
+        )
+        return [DeadLetter(d, t, u, p, r, _at(at), i) for i, d, t, u, p, r, at in rows]
+
     def count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM readings").fetchone()[0])
 
@@ -368,6 +403,11 @@ _PG_SCHEMA = (
         PRIMARY KEY (unit, batch))""",
     """CREATE TABLE IF NOT EXISTS stations_enrolled (
         id text PRIMARY KEY, unit text NOT NULL, name text NOT NULL)""",
+    # The messages a door could not take (ADR 0079).
+    """CREATE TABLE IF NOT EXISTS readings_rejected (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, door text NOT NULL,
+        topic text NOT NULL, unit text NOT NULL, payload text NOT NULL, reason text NOT NULL,
+        received_at timestamptz NOT NULL)""",
 )
 
 _PG_INSERT = """INSERT INTO {table} SELECT * FROM unnest(
@@ -566,6 +606,27 @@ class PostgresReadings:
                 conn.execute(f"DROP TABLE {name}")
             self._days.discard(day)
         return dropped
+
+    def reject(self, letters: Sequence[DeadLetter]) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.cursor().executemany(
+                "INSERT INTO readings_rejected (door, topic, unit, payload, reason, received_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [(d.door, d.topic, d.unit, d.payload, d.reason, d.received_at) for d in letters],
+            )
+
+    def rejected(
+        self, units: Sequence[str] | None, *, limit: int, before: int | None = None
+    ) -> list[DeadLetter]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT id, door, topic, unit, payload, reason, received_at
+                   FROM readings_rejected
+                   WHERE id < %s AND (%s::text[] IS NULL OR unit = ANY(%s::text[]))
+                   ORDER BY id DESC LIMIT %s""",
+                (before if before is not None else 2**62, units, units, limit),
+            ).fetchall()
+        return [DeadLetter(d, t, u, p, r, at, i) for i, d, t, u, p, r, at in rows]
 
     def count(self) -> int:
         with self.pool.connection() as conn:

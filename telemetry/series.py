@@ -103,6 +103,13 @@ class Series:
             ["door", "outcome"],
             registry=r,
         )
+        self.dead_letters = Counter(
+            "closedloop_intake_dead_letters",
+            "Messages a door could not take and kept as dead letters (ADR 0079), by door "
+            "and why: unreadable, not_permitted, all_refused.",
+            ["door", "reason"],
+            registry=r,
+        )
 
 
 _lock = threading.Lock()

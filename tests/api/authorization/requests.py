@@ -215,6 +215,9 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         },
     ),
     "GET /v1/stations": lambda w: _lists("/v1/stations", "qingshan-rain-gauge"),
+    "GET /v1/readings/rejected": lambda w: _lists(
+        "/v1/readings/rejected", "HW-DH-QS", key="unit", items="items"
+    ),
     "GET /v1/stations/{sid}": lambda w: Req("GET", "/v1/stations/qingshan-rain-gauge"),
     "GET /v1/stations/{sid}/readings": lambda w: Req(
         "GET", "/v1/stations/qingshan-rain-gauge/readings?metric=rainfall_mm"

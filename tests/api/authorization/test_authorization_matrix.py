@@ -128,6 +128,8 @@ TABLE: dict[str, Row] = {
     "GET /v1/stations": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}/readings": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # dead letters (ADR 0079): read as the stations are; the target, one of HW-DH-QS's
+    "GET /v1/readings/rejected": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # notices (ADR 0077): sent by a dispatcher down its subtree; the target, HW-DH's
     # notice to HW-DH-QS, whose duty officer confirms receipt
     "POST /v1/notices": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),

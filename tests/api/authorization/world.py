@@ -38,6 +38,7 @@ from domain.cap_sender_commands import CapSenderCases
 from domain.demo import load_demo
 from domain.meta import Actor, Context, now
 from domain.notice_commands import NoticeCases
+from domain.readings import DeadLetter
 from notifiers.outbox import DELIVERIES
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
@@ -365,10 +366,15 @@ def world(directory: Path) -> Iterator[World]:
     notifiers = Notifiers(
         center, store, keyring=Keyring.generate(), config=fast_config(), deliver=False
     )
+    intake = build_intake(center)
+    # A dead letter of HW-DH-QS's gauge (ADR 0079), for GET /v1/readings/rejected.
+    intake.readings.reject(
+        [DeadLetter("mqtt", "closedloop/HW-DH-QS/qingshan-rain-gauge", "HW-DH-QS", "?", "x", now())]
+    )
     app = create_app(
         center,
         reads=build_read_models(center),
-        intake=build_intake(center),
+        intake=intake,
         on_startup=[lambda: notifiers.start()],
         on_shutdown=[lambda: notifiers.stop()],
         # The matrix sends thousands of refused requests from one address: what answers

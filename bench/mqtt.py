@@ -1,0 +1,197 @@
+"""Readings through the MQTT door (ADR 0079), beside the HTTP door in the same run.
+
+A Mosquitto of the bench's own (loopback, a free port, its files in a temporary folder)
+and ``closedloop intake mqtt`` on a fresh store with the demo district. A publisher sends
+one reading a message, in the compact format, at QoS 1, at ``--rate`` messages a second
+for ``--seconds``, to ``--stations`` stations in turn; then the bench waits for the door
+to drain. The figures, counted against the readings table and not the door's own word:
+the messages published (each acknowledged by the broker), the readings kept, the ones
+**lost** (published, not in the table) and **doubled** (rows beyond the distinct reading
+ids; the table's key makes it 0 by construction, so what a doubling would show is a
+count above the published one), and the sustained rate, readings kept over the time from
+the first publish to the last reading landed. The HTTP door's rate
+(``python -m bench readings``' load, 1,000 readings a batch) is measured in the same run
+on a store of its own as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.http_issue import ROOT, closedloop, fresh_schema
+from bench.loop_cost import POSTGRES_URL, postgres_unreachable
+from bench.readings import _env, through_the_door
+from closedloop.settings import Settings
+from projections.readings import readings_beside
+from tests.e2e.broker import Broker, publisher
+
+TARGET = 5000
+#: Messages published and not yet acknowledged by the broker, at most.
+WINDOW = 20_000
+
+
+def count(url: str) -> int:
+    store = readings_beside(Settings(database_url=url).store_env())
+    try:
+        return int(store.count())  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+def publish(port: int, args: argparse.Namespace, start: datetime) -> tuple[int, float, float]:
+    """Messages published and acknowledged by the broker, the first and last publish."""
+    client: object = publisher(port, "closedloop-bench-publisher")
+    while not client.is_connected():  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    total = int(args.rate * args.seconds)
+    infos: list[Any] = []
+    began = time.monotonic()
+    chunk = max(1, args.rate // 100)  # a hundred bursts a second
+    for n in range(total):
+        station, step = n % args.stations, n // args.stations
+        at = start + timedelta(seconds=step)
+        ms = int(at.timestamp() * 1000)
+        topic = f"closedloop/HW/bench-{station:05d}/generic_index"
+        value = 10 + (n * 7919 % 2000) / 100
+        if n >= WINDOW:
+            # A packet id names one unacknowledged message: at most WINDOW outstanding,
+            # so the rate offered is what the broker really took.
+            infos[n - WINDOW].wait_for_publish(60)
+        infos.append(client.publish(topic, f",{value},,{ms}".encode(), qos=1))  # type: ignore[attr-defined]
+        if n % chunk == chunk - 1:
+            ahead = began + (n + 1) / args.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    last = time.monotonic()
+    for info in infos:
+        info.wait_for_publish(60)
+    acked = sum(1 for i in infos if i.is_published())
+    client.disconnect()  # type: ignore[attr-defined]
+    client.loop_stop()  # type: ignore[attr-defined]
+    return acked, began, last
+
+
+def through_mqtt(url: str, args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    env = _env(url)
+    closedloop(env, "demo", "load")
+    broker = Broker(folder / "broker").start()
+    log = folder / "door.log"
+    door = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "closedloop.cli",
+            "intake",
+            "mqtt",
+            "--unit",
+            "HW",
+            "--port",
+            str(broker.port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "subscribed to" not in log.read_text():
+            if door.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the door did not start: {log}")
+            time.sleep(0.1)
+        steps = int(args.rate * args.seconds) // args.stations + 1
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=steps + 60)
+        published: list[tuple[int, float, float]] = []
+        t = threading.Thread(target=lambda: published.append(publish(broker.port, args, start)))
+        t.start()
+        t.join()
+        acked, began, last_publish = published[0]
+        # Drain: until every acknowledged message is a reading, or nothing moves for 10 s.
+        kept, landed, still = 0, time.monotonic(), time.monotonic()
+        while kept < acked and time.monotonic() - still < 10:
+            time.sleep(0.2)
+            now_kept = count(url)
+            if now_kept != kept:
+                kept, landed, still = now_kept, time.monotonic(), time.monotonic()
+    finally:
+        door.terminate()
+        door.wait(30)
+        broker.stop()
+    seconds = landed - began
+    return {
+        "published": acked,
+        "kept": kept,
+        "lost": max(0, acked - kept),
+        "doubled": max(0, kept - acked),
+        "seconds": seconds,
+        "rate": kept / seconds if seconds else 0.0,
+        "publish_rate": acked / (last_publish - began) if last_publish > began else 0.0,
+    }
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench mqtt", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--seconds", type=float, default=15.0, help="seconds of publishing (60: issue 21)"
+    )
+    p.add_argument("--rate", type=int, default=TARGET, help="messages a second to publish")
+    p.add_argument("--stations", type=int, default=1000)
+    p.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse(argv)
+    folder = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
+    if args.store == "postgres" and (reason := postgres_unreachable(POSTGRES_URL)) is not None:
+        print(f"PostgreSQL unreachable ({reason}); on SQLite")
+        args.store = "sqlite"
+
+    def store(name: str) -> object:
+        if args.store == "postgres":
+            return fresh_schema(POSTGRES_URL)
+        db = folder / f"{name}.sqlite3"
+
+        class _File:
+            def __enter__(self) -> str:
+                return f"sqlite:///{db}"
+
+            def __exit__(self, *_: object) -> None:
+                return None
+
+        return _File()
+
+    with store("mqtt") as url:  # type: ignore[attr-defined]
+        mqtt = through_mqtt(url, args, folder)
+    http_args = argparse.Namespace(
+        duration=min(args.seconds, 15.0),
+        clients=3,
+        batch=1000,
+        stations=args.stations,
+        steps=300,
+        episode=5,
+        seed=7,
+    )
+    with store("http") as url:  # type: ignore[attr-defined]
+        http, _ = through_the_door(url, http_args, folder, lambda: 0)
+    print(f"MQTT door on {args.store}, {args.rate:,} messages/s offered for {args.seconds:g} s")
+    print(f"  published {mqtt['published']:10,.0f} messages (acknowledged by the broker)")
+    print(f"  kept      {mqtt['kept']:10,.0f} readings in the table")
+    print(f"  lost      {mqtt['lost']:10,.0f}    doubled {mqtt['doubled']:,.0f}")
+    print(f"  offered   {mqtt['publish_rate']:10,.0f} messages/s reached by the publisher")
+    print(f"  sustained {mqtt['rate']:10,.0f} readings/s  ({mqtt['seconds']:.1f} s to the last)")
+    print(f"            goal ≥ {TARGET:,} messages/s, nothing lost or doubled")
+    print(f"  HTTP door {http.rate:10,.0f} readings/s  (baseline, same run, 1,000 a batch)")
+    print(f"  ratio     {mqtt['rate'] / http.rate if http.rate else 0:10.3f}   MQTT ÷ HTTP")
+    print(f"(logs in {folder})")
+    ok = mqtt["lost"] == 0 and mqtt["doubled"] == 0 and mqtt["rate"] >= TARGET
+    return 0 if ok else 1

@@ -1,0 +1,346 @@
+"""``closedloop intake mqtt``: readings from an MQTT broker through the intake (ADR 0079).
+
+The door subscribes at QoS 1 with a persistent session and acknowledges by hand
+(paho-mqtt's ``manual_ack``): the messages that arrived together are read, checked for who
+may speak for which station, and given to :meth:`domain.intake.Intake.observe` as **one
+batch** (the same checks, reading ids and decisions as ``POST /v1/observations``). Only
+once that batch's readings and the dead letters are durable is each message acknowledged.
+A door killed before that is sent the messages again by the broker, and the reading ids
+make the second delivery change nothing.
+
+A message the door cannot read, whose topic's unit may not speak for its station, or
+whose readings are all refused is a dead letter (topic, payload bounded, reason, time),
+acknowledged like any other: the door keeps consuming.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from closedloop.mqtt_payloads import Topic, Unreadable, bounded, parse_payload, parse_topic
+from domain.application import CommandCenter
+from domain.errors import DomainError
+from domain.intake import Intake
+from domain.meta import Actor, Context, now
+from domain.readings import DeadLetter
+from domain.rules import Reading
+from telemetry.series import recording
+
+log = logging.getLogger("closedloop.intake.mqtt")
+
+DOOR = "mqtt"
+#: The most messages one batch takes: a batch is one insert and one transaction.
+MAX_MESSAGES = 1000
+#: How long the first message of a batch waits for others to join it.
+GATHER_SECONDS = 0.02
+#: Messages the broker may have in flight to the door (MQTT 5 Receive Maximum): what
+#: arrives while a batch is being kept is the next batch.
+RECEIVE_MAXIMUM = 4000
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    #: What acknowledges it: the connection it came on and its packet id.
+    generation: int = 0
+    mid: int = 0
+
+
+@dataclass
+class Taken:
+    """What one batch of messages came to."""
+
+    messages: int = 0
+    readings: int = 0
+    refused: int = 0
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+class MqttIntake:
+    """The door's work on messages already received: no broker here (tests call it
+    directly). ``unit`` is the unit the door speaks for: a topic's unit must lie within
+    it, and the topic's unit must own (or, by its subtree, contain) the station."""
+
+    def __init__(self, center: CommandCenter, intake: Intake, unit: str) -> None:
+        center.unit(unit)  # a door for a unit the network does not know does not start
+        self.center = center
+        self.intake = intake
+        self.unit = unit
+        self.actor = Actor(person="closedloop intake mqtt", unit=unit, role="monitor")
+        self._within: dict[tuple[str, str], bool] = {}
+        self._owners: dict[str, str] = {}
+
+    def _is_within(self, code: str, ancestor: str) -> bool:
+        key = (code, ancestor)
+        seen = self._within.get(key)
+        if seen is None:
+            try:
+                self.center.unit(code)
+                seen = self.center.is_within(code, ancestor)
+            except DomainError:
+                seen = False
+            self._within[key] = seen
+        return seen
+
+    def _speaks(self, topic: Topic) -> str | None:
+        """Why the topic's unit may not speak for its station, or None if it may."""
+        if not self._is_within(topic.unit, self.unit):
+            return f"unit {topic.unit} is not within the door's unit {self.unit}"
+        owner = self._owners.get(topic.station)
+        if owner is None:
+            station = self.intake.station(topic.station)
+            if station is None:
+                return None  # enrolled under the topic's unit, if the catalogue allows
+            # A station's unit does not change while the door runs (the catalogue is read
+            # at start); remembered, as a busy door hears each station many times.
+            owner = self._owners[topic.station] = station.unit
+        if not self._is_within(owner, topic.unit):
+            return f"unit {topic.unit} does not speak for station {topic.station}"
+        return None
+
+    def take(self, messages: Sequence[Incoming]) -> Taken:
+        taken = Taken(messages=len(messages))
+        at = now()
+        readings: list[Reading] = []
+        # Each message's readings, as a range of the batch's indexes.
+        spans: list[tuple[Incoming, Topic, int, int]] = []
+
+        def dead(m: Incoming, unit: str, kind: str, reason: str) -> None:
+            taken.dead.append(DeadLetter(DOOR, m.topic, unit, bounded(m.payload), reason, at))
+            series = recording()
+            if series is not None:
+                series.dead_letters.labels(DOOR, kind).inc()
+
+        for m in messages:
+            try:
+                topic = parse_topic(m.topic)
+            except Unreadable as e:
+                dead(m, self.unit, "unreadable", str(e))
+                continue
+            why = self._speaks(topic)
+            if why is not None:
+                dead(m, topic.unit, "not_permitted", why)
+                continue
+            try:
+                parsed = parse_payload(m.payload, topic)
+            except Unreadable as e:
+                dead(m, topic.unit, "unreadable", str(e))
+                continue
+            first = len(readings)
+            readings.extend(
+                Reading(
+                    source=r.source or f"mqtt:{m.topic}"[:200],
+                    subject=topic.station,
+                    metric=r.metric,
+                    value=r.value,  # type: ignore[arg-type]  # the intake refuses non-numbers
+                    unit_of_measure=r.unit_of_measure,
+                    location="",
+                    unit=topic.unit,
+                    observed_at=r.observed_at,
+                    attributes={},
+                )
+                for r in parsed
+            )
+            spans.append((m, topic, first, len(readings)))
+        if readings:
+            batch = f"mqtt-{uuid.uuid4().hex}"
+            result = self.intake.observe(Context(self.actor, command_id=batch), batch, readings)
+            reasons: dict[int, str] = {
+                r["index"]: f"{r['field']}: {r['reason']}" for r in result.refused
+            }
+            taken.readings = len(readings) - len(reasons)
+            taken.refused = len(reasons)
+            for m, topic, first, end in spans:
+                mine = [reasons[i] for i in range(first, end) if i in reasons]
+                if len(mine) == end - first:
+                    dead(m, topic.unit, "all_refused", "; ".join(dict.fromkeys(mine))[:1000])
+        if taken.dead:
+            self.intake.readings.reject(taken.dead)
+        series = recording()
+        if series is not None:
+            series.intake.labels(DOOR, "accepted").inc(len(messages) - len(taken.dead))
+            if taken.dead:
+                series.intake.labels(DOOR, "refused").inc(len(taken.dead))
+        return taken
+
+
+class MqttDoor:
+    """The door on a broker: paho-mqtt's network thread receives, this door's thread
+    keeps the batches and acknowledges them."""
+
+    def __init__(
+        self,
+        work: MqttIntake,
+        *,
+        host: str,
+        port: int,
+        topics: Sequence[str] = ("closedloop/#",),
+        client_id: str | None = None,
+        max_backoff: float = 30.0,
+    ) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+        self.work = work
+        self.host, self.port, self.topics = host, port, list(topics)
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._stop = threading.Event()
+        self._generation = 0
+        self.taken = Taken()
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"closedloop-intake-{work.unit}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        # paho's own reconnection: 1 s, doubling, up to max_backoff.
+        self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(max_backoff)))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+
+    # -- paho's thread -------------------------------------------------------------
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("the broker refused the door: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe([(t, 1) for t in self.topics])
+        log.info(
+            "connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present
+        )
+        self.connected.set()
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, codes: Any, props: Any) -> None:
+        log.info("subscribed to %s", ", ".join(self.topics))
+
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("the broker went away (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self._queue.put(Incoming(msg.topic, bytes(msg.payload), self._generation, msg.mid))
+
+    # -- the door's thread ---------------------------------------------------------
+
+    def _gather(self) -> list[Incoming]:
+        try:
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + GATHER_SECONDS
+        while len(batch) < MAX_MESSAGES:
+            left = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _keep(self, batch: list[Incoming]) -> None:
+        pause = 0.5
+        while True:
+            try:
+                taken = self.work.take(batch)
+                break
+            except Exception:
+                # The store is away: nothing is acknowledged, the batch is tried again.
+                log.exception("a batch of %d message(s) could not be kept", len(batch))
+                if self._stop.wait(pause):
+                    return
+                pause = min(pause * 2, 30.0)
+        self.taken.messages += taken.messages
+        self.taken.readings += taken.readings
+        self.taken.refused += taken.refused
+        for m in batch:
+            # A message of an earlier connection is not ours to acknowledge any more:
+            # the broker sends it again, and it changes nothing the second time.
+            if m.generation == self._generation:
+                self.client.ack(m.mid, 1)
+
+    def run(self) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        # The session (its subscriptions and unacknowledged messages) outlives the door
+        # by a day: a door down for less loses nothing.
+        props.SessionExpiryInterval = 86_400
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        self.client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+        try:
+            while not self._stop.is_set():
+                batch = self._gather()
+                if batch:
+                    self._keep(batch)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _serve(args: Any, settings: Any) -> int:
+    import signal
+
+    from closedloop.bootstrap import build_command_center
+    from closedloop.intake_config import build_intake
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    center = build_command_center(settings)
+    intake = build_intake(center, settings)
+    try:
+        door = MqttDoor(
+            MqttIntake(center, intake, args.unit),
+            host=args.host or settings.intake.mqtt_host,
+            port=args.port or settings.intake.mqtt_port,
+            topics=args.topic or ["closedloop/#"],
+            client_id=args.client_id,
+        )
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: door.stop())
+        door.run()
+        t = door.taken
+        print(f"{t.messages} message(s), {t.readings} reading(s) kept, {t.refused} refused")
+    finally:
+        intake.readings.close()
+        center.close()
+    return 0
+
+
+def add_intake_commands(sub: Any) -> None:
+    intake = sub.add_parser("intake", help="the intake's doors beside HTTP")
+    intake_sub = intake.add_subparsers(dest="intake_command", required=True)
+    command = intake_sub.add_parser(
+        "mqtt", help="readings from an MQTT broker, QoS 1, acknowledged once kept (ADR 0079)"
+    )
+    command.add_argument("--unit", required=True, help="the unit the door speaks for")
+    command.add_argument(
+        "--topic", action="append", help="a topic filter to subscribe to (closedloop/# by default)"
+    )
+    command.add_argument("--host", help="the broker (CLOSEDLOOP_MQTT_HOST)")
+    command.add_argument("--port", type=int, help="the broker's port (CLOSEDLOOP_MQTT_PORT)")
+    command.add_argument(
+        "--client-id", help="the session's name at the broker (closedloop-intake-<unit>)"
+    )
+    command.set_defaults(func=_serve)
