@@ -102,17 +102,15 @@ def allowed_addresses(
     let through anyway (``CLOSEDLOOP_WEBHOOK_ALLOWED_NETWORKS``). The lookup gives up
     after ``timeout`` seconds (:data:`RESOLVE_TIMEOUT` when None) with ``TimeoutError``.
     """
-    lookup = _resolver().submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = lookup.result(timeout=RESOLVE_TIMEOUT if timeout is None else timeout)
-    except TimeoutError:
-        lookup.cancel()
-        raise TimeoutError(f"looking {host} up took too long") from None
-    except socket.gaierror as e:
-        raise TargetRefused(f"{host} does not resolve: {e.strerror}") from None
+        # A literal address is judged as written: no lookup, no resolver thread, and so
+        # nothing of the system's resolver ever handles a private address we refuse.
+        ipaddress.ip_address(host.split("%", 1)[0])
+        texts = [host]
+    except ValueError:
+        texts = _lookup(host, port, timeout)
     addresses: list[str] = []
-    for info in infos:
-        text = str(info[4][0])
+    for text in texts:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         if _refused(address, allowed):
             raise TargetRefused(
@@ -122,6 +120,19 @@ def allowed_addresses(
         if text not in addresses:
             addresses.append(text)
     return addresses
+
+
+def _lookup(host: str, port: int, timeout: float | None) -> list[str]:
+    """The addresses a name resolves to now, within ``timeout`` seconds."""
+    lookup = _resolver().submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = lookup.result(timeout=RESOLVE_TIMEOUT if timeout is None else timeout)
+    except TimeoutError:
+        lookup.cancel()
+        raise TimeoutError(f"looking {host} up took too long") from None
+    except OSError as e:  # gaierror, or the resolver's own failure: never the caller's 500
+        raise TargetRefused(f"{host} does not resolve: {e.strerror or e}") from None
+    return [str(info[4][0]) for info in infos]
 
 
 def check_target(url: str, allowed: tuple[Network, ...]) -> None:

@@ -3,6 +3,7 @@ PostgreSQL, with the outbox follower and the worker running beside the API."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -136,20 +137,44 @@ def test_update_rotate_disable_enable_delete_are_events_on_the_record(
         assert rotated["secret"] not in str(vars(e))
 
 
+#: A private-range address the test names and must never reach (ADR 0014's guard).
+PRIVATE = "10.1.2.3"
+
+
 def test_a_private_target_is_refused_unless_its_network_is_allowed(
-    api: tuple[TestClient[Any], Notifiers],
+    api: tuple[TestClient[Any], Notifiers], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, notifiers = api
     allowed = notifiers.config
     object.__setattr__(notifiers, "config", fast_config(allowed_networks=()))
+    reached: list[object] = []
+
+    lookup, connect = socket.getaddrinfo, socket.create_connection
+
+    def guarded(real: Any) -> Any:
+        def call(address: Any, *args: Any, **kwargs: Any) -> Any:
+            host = address[0] if isinstance(address, tuple) else address
+            if host == PRIVATE:
+                reached.append(host)
+                raise OSError(f"the test reached for {host}; a private target never is")
+            return real(address, *args, **kwargs)
+
+        return call
+
+    # The test's own promise (traffic to loopback only), checked rather than trusted: the
+    # refusal must come from the literal address, before any name lookup or socket.
+    monkeypatch.setattr(socket, "getaddrinfo", guarded(lookup))
+    monkeypatch.setattr(socket, "create_connection", guarded(connect))
     try:
-        # Refused from the literal address at registration: no socket is ever opened
-        # to it, and nothing is stored that a delivery could later try.
-        r = client.post("/v1/subscriptions", json={"url": "http://10.1.2.3/hook"})
+        r = client.post("/v1/subscriptions", json={"url": f"http://{PRIVATE}/hook"})
         assert r.status_code == 422
         assert "private" in r.text
     finally:
         object.__setattr__(notifiers, "config", allowed)
+        monkeypatch.undo()
+    assert reached == []
+    listed = client.get("/v1/subscriptions").json()
+    assert PRIVATE not in str(listed)
     r = client.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"})
     assert r.status_code == 201
 

@@ -81,6 +81,25 @@ def test_a_network_allowed_by_its_ipv4_range_is_allowed_through_nat64_too() -> N
     check_target("http://[64:ff9b::a00:1]/hook", networks("10.0.0.0/8"))
 
 
+def test_a_literal_address_is_judged_without_a_lookup_and_a_failing_resolver_is_a_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[object] = []
+
+    def resolver_down(host: object, *args: object, **kwargs: object) -> Any:
+        asked.append(host)
+        raise OSError("the resolver's socket could not be opened")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver_down)
+    with pytest.raises(TargetRefused, match="private or reserved"):
+        check_target("http://10.1.2.3/hook", ())
+    check_target("http://[2001:4860::8888]/hook", ())
+    assert asked == []
+    with pytest.raises(TargetRefused, match="does not resolve"):
+        check_target("http://receiver.invalid/hook", ())
+    assert asked == ["receiver.invalid"]
+
+
 def test_a_name_that_rebinds_to_a_private_address_is_refused_at_delivery(
     make_notifiers: Callable[..., Notifiers], demo: CommandCenter, rebinding: Rebinding
 ) -> None:
