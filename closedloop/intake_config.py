@@ -33,12 +33,16 @@ def build_intake(
     from projections.readings import readings_beside
 
     files = settings.intake if settings is not None else IntakeSettings()
+    if readings is None:
+        readings = readings_beside(center.env)
+        # Made here, so owned here: closed with the center (its pool's threads with it).
+        center.close_with(readings.close)
     return Intake(
         center,
         catalogue=load_catalogue(files.catalogue),
         profile=load_cap_profile(files.cap_profile),
         playbooks=load_playbooks(files.playbooks),
-        readings=readings if readings is not None else readings_beside(center.env),
+        readings=readings,
         stations=load_stations(files.stations),
         future=timedelta(seconds=files.readings_future_seconds),
         retention_days=files.readings_retention_days,

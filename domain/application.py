@@ -93,6 +93,17 @@ class CommandCenter(WhistleCases):
         self.calendar = calendar or WorkingCalendar()
         self.dispute_limits = dispute_limits or DisputeLimits()
         self.unit_of_work = UnitOfWork(self, reference=REFERENCE)
+        self._closers: list[Callable[[], object]] = []
+
+    def close_with(self, close: Callable[[], object]) -> None:
+        """Run ``close`` when the application closes: what lives beside its store (the
+        readings store's pool) ends with it, in whichever process or test made both."""
+        self._closers.append(close)
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+        super().close()
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
