@@ -248,6 +248,39 @@ def server(
         yield Server(name, port, process, log)
 
 
+def servers_beside_the_followers(
+    stack: contextlib.ExitStack,
+    env: dict[str, str],
+    modes: dict[str, dict[str, str]],
+    workers: int,
+    token: str,
+    logs: Path,
+) -> dict[str, Server]:
+    """One ``serve --no-projections`` per mode (its own settings added to ``env``), the
+    log's three followers in processes of their own beside them, and one instruction
+    issued through each server before any clock starts; all stopped with ``stack``."""
+    servers: dict[str, Server] = {}
+    for mode, settings in modes.items():
+        port = free_port()
+        argv = [sys.executable, "-m", "closedloop.cli", "serve", "--host", HOST]
+        argv += ["--port", str(port), "--workers", str(workers), "--no-projections"]
+        # One token issues thousands a second here: a throughput figure, not abuse (ADR 0043).
+        menv = {**env, "CLOSEDLOOP_WRITE_LIMIT": "off", **settings}
+        servers[mode] = stack.enter_context(server(mode, argv, menv, port, logs))
+    for name, command in (
+        ("projections", ["projections", "run"]),
+        ("notifiers", ["notifiers", "run"]),
+        ("watch", ["watch", "run"]),
+    ):
+        argv = [sys.executable, "-m", "closedloop.cli", *command]
+        stack.enter_context(helper(name, argv, env, logs))
+    for s in servers.values():
+        status, body = post_one(s.port, token)
+        if status != 201:
+            raise RuntimeError(f"{s.name}: answered {status}: {body}")
+    return servers
+
+
 def wait_ready(name: str, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

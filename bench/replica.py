@@ -44,13 +44,10 @@ from bench.http_issue import (
     WRK_SCRIPT,
     Server,
     closedloop,
-    free_port,
     fresh_schema,
-    helper,
     load,
     parse,
-    post_one,
-    server,
+    servers_beside_the_followers,
 )
 from bench.loop_cost import REQUIRE_POSTGRES, postgres_unreachable
 
@@ -165,27 +162,14 @@ def main(argv: Sequence[str]) -> int:
                 env, "token", "create", "--unit", "HW", "--role", "dispatcher", "--user", "b"
             ).splitlines()[0]
             with contextlib.ExitStack() as stack:
-                servers = {}
-                for mode in ("primary", "replica"):
-                    port = free_port()
-                    argv_ = [sys.executable, "-m", "closedloop.cli", "serve", "--host", HOST]
-                    argv_ += ["--port", str(port), "--workers", str(args.workers)]
-                    argv_.append("--no-projections")
-                    menv = dict(env)
-                    if mode == "replica":
-                        menv["CLOSEDLOOP_READ_DATABASE_URL"] = replica_url
-                    servers[mode] = stack.enter_context(server(mode, argv_, menv, port, logs))
-                for name, command in (
-                    ("projections", ["projections", "run"]),
-                    ("notifiers", ["notifiers", "run"]),
-                    ("watch", ["watch", "run"]),
-                ):
-                    argv_ = [sys.executable, "-m", "closedloop.cli", *command]
-                    stack.enter_context(helper(name, argv_, env, logs))
-                for s in servers.values():
-                    status, body = post_one(s.port, token)
-                    if status != 201:
-                        raise RuntimeError(f"{s.name}: answered {status}: {body}")
+                servers = servers_beside_the_followers(
+                    stack,
+                    env,
+                    {"primary": {}, "replica": {"CLOSEDLOOP_READ_DATABASE_URL": replica_url}},
+                    args.workers,
+                    token,
+                    logs,
+                )
                 nonce = uuid.uuid4().hex[:8]
                 for s in servers.values():
                     if args.warmup > 0:

@@ -22,16 +22,12 @@ from pathlib import Path
 from statistics import mean, median
 
 from bench.http_issue import (
-    HOST,
     WRK_MISSING,
     closedloop,
-    free_port,
     fresh_schema,
-    helper,
     load,
     parse,
-    post_one,
-    server,
+    servers_beside_the_followers,
     write_script,
 )
 from bench.loop_cost import REQUIRE_POSTGRES, postgres_unreachable
@@ -56,25 +52,14 @@ def main(argv: Sequence[str]) -> int:
                 env, "token", "create", "--unit", "HW", "--role", "dispatcher", "--user", "b"
             ).splitlines()[0]
             with contextlib.ExitStack() as stack:
-                servers = {}
-                for mode in ("off", "session"):
-                    port = free_port()
-                    argv_ = [sys.executable, "-m", "closedloop.cli", "serve", "--host", HOST]
-                    argv_ += ["--port", str(port), "--workers", str(args.workers)]
-                    argv_.append("--no-projections")
-                    menv = {**env, "CLOSEDLOOP_READ_YOUR_WRITES": mode}
-                    servers[mode] = stack.enter_context(server(mode, argv_, menv, port, logs))
-                for name, command in (
-                    ("projections", ["projections", "run"]),
-                    ("notifiers", ["notifiers", "run"]),
-                    ("watch", ["watch", "run"]),
-                ):
-                    argv_ = [sys.executable, "-m", "closedloop.cli", *command]
-                    stack.enter_context(helper(name, argv_, env, logs))
-                for s in servers.values():
-                    status, body = post_one(s.port, token)
-                    if status != 201:
-                        raise RuntimeError(f"{s.name}: answered {status}: {body}")
+                servers = servers_beside_the_followers(
+                    stack,
+                    env,
+                    {mode: {"CLOSEDLOOP_READ_YOUR_WRITES": mode} for mode in ("off", "session")},
+                    args.workers,
+                    token,
+                    logs,
+                )
                 nonce = uuid.uuid4().hex[:8]
                 for s in servers.values():
                     if args.warmup > 0:
