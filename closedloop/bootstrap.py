@@ -79,11 +79,12 @@ def build_command_center(
 
     def build() -> CommandCenter:
         with _one_process_at_a_time(store), statements_limited(limit):
-            center = CommandCenter(
-                env=env, calendar=calendar, dispute_limits=settings.dispute_limits()
+            return CommandCenter(
+                env=env,
+                calendar=calendar,
+                dispute_limits=settings.dispute_limits(),
+                check_in_limit=timedelta(minutes=settings.server.check_in_limit_minutes),
             )
-            center.check_in_limit = timedelta(minutes=settings.server.check_in_limit_minutes)
-            return center
 
     # A process started while the database is away or full waits for it (ADR 0047).
     center = until_reachable(build, "the event store", waiting=waiting)

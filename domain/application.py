@@ -16,6 +16,7 @@ the :class:`~domain.unit_of_work.UnitOfWork` (ADR 0033). This module puts them t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Transcoder
@@ -42,7 +43,7 @@ from domain.unit import Unit
 from domain.unit_of_work import MAX_ATTEMPTS, NotInMemory, ReadStrategy, UnitOfWork
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey
-from domain.whistle import Whistle
+from domain.whistle import DEFAULT_CHECK_IN_LIMIT, Whistle
 from domain.whistle_commands import WhistleCases
 
 __all__ = [
@@ -88,10 +89,13 @@ class CommandCenter(WhistleCases):
         env: dict[str, str] | None = None,
         calendar: WorkingCalendar | None = None,
         dispute_limits: DisputeLimits | None = None,
+        check_in_limit: timedelta = DEFAULT_CHECK_IN_LIMIT,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar or WorkingCalendar()
         self.dispute_limits = dispute_limits or DisputeLimits()
+        #: How long a department summoned by a whistle has to check in (ADR 0078).
+        self.check_in_limit = check_in_limit
         self.unit_of_work = UnitOfWork(self, reference=REFERENCE)
         self._closers: list[Callable[[], object]] = []
 

@@ -20,8 +20,8 @@ WHISTLING_LEVELS = frozenset({Level.OFFICE, Level.COMMUNITY})
 class WhistleCases(InstructionCases):
     """An office or community summons departments to a scene; they check in there."""
 
-    #: How long a summoned department has to check in (clock time); the composition
-    #: root sets it from ``CLOSEDLOOP_CHECK_IN_LIMIT_MINUTES``.
+    #: How long a summoned department has to check in (clock time): given to the
+    #: command center (``CLOSEDLOOP_CHECK_IN_LIMIT_MINUTES``), this default otherwise.
     check_in_limit: timedelta = DEFAULT_CHECK_IN_LIMIT
 
     def whistle(self, wid: UUID) -> Whistle:
