@@ -146,9 +146,7 @@ class SilenceController(Controller):
         """Move a silence's end later, saying why."""
         _visible(call, sid)
         cases = intake_of(call.request).silences
-        return call.run(
-            data, lambda ctx: cases.extend_silence(ctx, sid, data.ends_at, data.reason)
-        )
+        return call.run(data, lambda ctx: cases.extend_silence(ctx, sid, data.ends_at, data.reason))
 
     @post("/{sid:uuid}/end", sync_to_thread=True, opt={"role": "duty_officer"}, responses=WRITE)
     def end_silence(

@@ -454,7 +454,10 @@ def _feeds(path: Path, s: StationEntry) -> tuple[Feed, ...]:
     """A station's feeds with their heartbeats, checked: a heartbeat names a feed of the
     station, its interval and grace are positive and the grace not under the interval."""
     where = f"station catalogue {path}: station {s.id}"
-    for name, table in (("interval_seconds", s.interval_seconds), ("grace_seconds", s.grace_seconds)):
+    for name, table in (
+        ("interval_seconds", s.interval_seconds),
+        ("grace_seconds", s.grace_seconds),
+    ):
         for metric, seconds in table.items():
             if metric not in s.feeds:
                 raise CatalogueError(f"{where}: {name} names {metric}, which is not its feed")

@@ -17,8 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import CommandCenter
-from domain.intake import Intake
 from domain.heartbeat import HeartbeatWatch
+from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.silence_watch import SilenceWatch
 from domain.watch import DeadlineWatch, WatchPolicy

@@ -78,7 +78,9 @@ class HeartbeatWatch:
 
     def _open(self, station: Station, feed: Feed) -> EarlyWarning | None:
         center = self.intake.center
-        scoped = condition_key(station.unit, FEED_SILENT_RULE, heartbeat_key(station.id, feed.metric))
+        scoped = condition_key(
+            station.unit, FEED_SILENT_RULE, heartbeat_key(station.id, feed.metric)
+        )
         pointer = center.unit_of_work.find(WarningKey, warning_key_id(scoped))
         if pointer is None:
             return None
@@ -104,7 +106,11 @@ class HeartbeatWatch:
             outcome = center.resolve_warning(
                 ctx, open_.id, f"{station.id} {feed.metric}: readings returned; evidence: {back}"
             )
-            return {**where, "act": "resolved", "warning_id": str(open_.id)} if outcome.recorded else {}
+            return (
+                {**where, "act": "resolved", "warning_id": str(open_.id)}
+                if outcome.recorded
+                else {}
+            )
         if open_ is not None:
             return {}
         if self.intake.silences.covering(station, feed.metric, FEED_SILENT_RULE, at) is not None:

@@ -58,8 +58,7 @@ def check_period(starts_at: datetime, ends_at: datetime, at: datetime) -> None:
         raise SilencePeriodRefused("a silence in the past silences nothing: its end has passed")
     if starts_at < at - CLOCK_SKEW:
         raise SilencePeriodRefused(
-            "a silence starts now or later: breaches already judged are not silenced after "
-            "the fact"
+            "a silence starts now or later: breaches already judged are not silenced after the fact"
         )
     if ends_at - starts_at > MAX_SILENCE:
         raise SilencePeriodRefused(f"a silence lasts at most {MAX_SILENCE.days} days")

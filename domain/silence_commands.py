@@ -193,9 +193,7 @@ class SilenceCases:
             return [roster]
 
         self.silence(sid)
-        return self.center.unit_of_work.command(
-            ctx, Silence, sid, "silence", act, "ExtendSilence"
-        )
+        return self.center.unit_of_work.command(ctx, Silence, sid, "silence", act, "ExtendSilence")
 
     def end_silence(self, ctx: Context, sid: UUID, reason: str) -> Outcome:
         """End a silence now, saying why (a pending one never starts)."""
@@ -222,6 +220,4 @@ class SilenceCases:
             roster.drop(silence_id=s.id, meta=meta)
             return [roster]
 
-        return self.center.unit_of_work.command(
-            ctx, Silence, sid, "silence", act, "ExpireSilence"
-        )
+        return self.center.unit_of_work.command(ctx, Silence, sid, "silence", act, "ExpireSilence")

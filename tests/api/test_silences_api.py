@@ -76,9 +76,7 @@ def gauge(value: float, minutes: float = 0) -> dict[str, Any]:
     }
 
 
-def test_a_silence_is_set_seen_extended_and_ended_with_who_and_why(
-    client: Client, who: As
-) -> None:
+def test_a_silence_is_set_seen_extended_and_ended_with_who_and_why(client: Client, who: As) -> None:
     r = client.post("/v1/silences", json=body(), headers=who("duty_water"))
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
@@ -87,7 +85,8 @@ def test_a_silence_is_set_seen_extended_and_ended_with_who_and_why(
     assert client.get("/v1/silences", headers=who("duty_xl")).json() == []
     assert client.get(f"/v1/silences/{sid}", headers=who("duty_xl")).status_code == 404
     one = client.get(f"/v1/silences/{sid}", headers=who("duty")).json()
-    assert one["status"] == "active" and one["scope"] == "E-QSRES"
+    assert one["status"] == "active"
+    assert one["scope"] == "E-QSRES"
     assert one["set_by"] == "duty_water-person"
     later = (now() + timedelta(hours=5)).isoformat()
     r = client.post(
@@ -118,7 +117,8 @@ def test_a_breach_during_a_silence_shows_on_the_station_and_raises_after_it(
     station = client.get("/v1/stations/qingshan-reservoir", headers=who("duty")).json()
     assert station["conditions"] == []
     [silenced] = station["silenced"]
-    assert silenced["silence_id"] == sid and silenced["rule"] == "reservoir.flood_limit"
+    assert silenced["silence_id"] == sid
+    assert silenced["rule"] == "reservoir.flood_limit"
     # Ended: still beyond its limit, it raises at once.
     r = client.post(f"/v1/silences/{sid}/end", json={"reason": "done"}, headers=who("duty"))
     assert r.status_code == 200, r.text
@@ -147,20 +147,40 @@ def test_bad_input_answers_a_named_problem_and_stores_nothing(
     for status, code, b in cases:
         refused(center, client, status, code, "/v1/silences", json=b, headers=h)
     refused(
-        center, client, 403, "silence-refused", "/v1/silences", json=body(),
+        center,
+        client,
+        403,
+        "silence-refused",
+        "/v1/silences",
+        json=body(),
         headers=who("duty_xl"),
     )
     refused(
-        center, client, 403, "role-required", "/v1/silences", json=body(),
+        center,
+        client,
+        403,
+        "role-required",
+        "/v1/silences",
+        json=body(),
         headers=who("water_dispatcher"),
     )
     sid = client.post("/v1/silences", json=body(), headers=h).json()["id"]
     client.post(f"/v1/silences/{sid}/end", json={"reason": "done"}, headers=h)
     refused(
-        center, client, 409, "silence-over", f"/v1/silences/{sid}/extend",
-        json={"ends_at": soon, "reason": "again"}, headers=h,
+        center,
+        client,
+        409,
+        "silence-over",
+        f"/v1/silences/{sid}/extend",
+        json={"ends_at": soon, "reason": "again"},
+        headers=h,
     )
     refused(
-        center, client, 409, "silence-over", f"/v1/silences/{sid}/end",
-        json={"reason": "again"}, headers=h,
+        center,
+        client,
+        409,
+        "silence-over",
+        f"/v1/silences/{sid}/end",
+        json={"reason": "again"},
+        headers=h,
     )

@@ -60,7 +60,8 @@ def raised(intake: Intake) -> list[Any]:
 def test_the_shipped_catalogue_watches_the_dam_gauges_water_level(intake: Intake) -> None:
     feed = intake.stations.by_id()[STATION].feed("water_level")
     assert feed is not None
-    assert feed.interval == timedelta(minutes=10) and feed.grace == timedelta(minutes=30)
+    assert feed.interval == timedelta(minutes=10)
+    assert feed.grace == timedelta(minutes=30)
 
 
 def test_a_silent_feed_raises_once_to_the_stations_unit_with_its_last_reading(
@@ -73,13 +74,17 @@ def test_a_silent_feed_raises_once_to_the_stations_unit_with_its_last_reading(
     [act] = watch.tick()
     assert act["act"] == "raised"
     [w] = raised(intake)
-    assert w.rule == FEED_SILENT_RULE and w.unit == "E-QSRES" and w.level == 4
+    assert w.rule == FEED_SILENT_RULE
+    assert w.unit == "E-QSRES"
+    assert w.level == 4
     [evidence] = w.attributes["evidence"]
-    assert evidence["value"] == 50.0 and evidence["measured_at"].startswith("2026-03-02T02:00")
+    assert evidence["value"] == 50.0
+    assert evidence["measured_at"].startswith("2026-03-02T02:00")
     # Again, and from a restarted watch: nothing more.
     head = intake.center.head_position()
     clock.tick(timedelta(minutes=5))
-    assert watch.tick() == [] and HeartbeatWatch(intake).tick() == []
+    assert watch.tick() == []
+    assert HeartbeatWatch(intake).tick() == []
     assert intake.center.head_position() == head
 
 
@@ -104,7 +109,8 @@ def test_readings_returning_resolve_the_silence_once(intake: Intake, clock: Any)
     # Silent again later: a new warning, from the new last reading.
     clock.tick(timedelta(hours=1))
     [again] = watch.tick()
-    assert again["act"] == "raised" and UUID(again["warning_id"]) != w.id
+    assert again["act"] == "raised"
+    assert UUID(again["warning_id"]) != w.id
 
 
 def test_a_feed_that_never_reported_is_silent_a_grace_after_the_watch_started(
@@ -139,10 +145,13 @@ def test_a_silenced_station_raises_no_feed_silent(intake: Intake, clock: Any) ->
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        ('interval_seconds = { nope = 60 }', "not its feed"),
-        ('interval_seconds = { water_level = 0 }', "1 s to 366 days"),
-        ('interval_seconds = { water_level = 600 }\ngrace_seconds = { water_level = 60 }', "shorter"),
-        ('grace_seconds = { water_level = 600 }', "without its interval"),
+        ("interval_seconds = { nope = 60 }", "not its feed"),
+        ("interval_seconds = { water_level = 0 }", "1 s to 366 days"),
+        (
+            "interval_seconds = { water_level = 600 }\ngrace_seconds = { water_level = 60 }",
+            "shorter",
+        ),
+        ("grace_seconds = { water_level = 600 }", "without its interval"),
     ],
 )
 def test_a_bad_heartbeat_in_the_catalogue_stops_start_up(

@@ -27,6 +27,7 @@ from domain.silence import MAX_SILENCE, Silence
 from domain.silence_watch import SilenceWatch
 from tests.unit.builders import frozen_clock_center
 from tests.unit.intake.conftest import monitor, reading
+from texts.timeline import describe
 
 T0 = "2026-03-02 02:00:00"
 
@@ -99,8 +100,10 @@ def test_a_breach_during_a_silence_is_recorded_and_raises_nothing(
     # Visible on the station's current conditions, with the reading that breached.
     [(rule, state)] = intake.current_conditions("qingshan-reservoir")
     assert rule == "reservoir.flood_limit"
-    assert state.silenced_by == sid and state.silenced_level is not None
-    assert state.silenced_reading is not None and state.silenced_reading.value == 53.2
+    assert state.silenced_by == sid
+    assert state.silenced_level is not None
+    assert state.silenced_reading is not None
+    assert state.silenced_reading.value == 53.2
 
 
 def test_a_silence_on_another_station_or_feed_silences_nothing_here(
@@ -140,7 +143,8 @@ def test_at_expiry_a_still_breaching_condition_raises_at_once_and_once(
     clock.tick(timedelta(hours=1, minutes=1))
     done = SilenceWatch(intake).tick()
     raised = [d for d in done if d.get("action") == "raised"]
-    assert len(raised) == 1 and raised[0]["silence_id"] == str(sid)
+    assert len(raised) == 1
+    assert raised[0]["silence_id"] == str(sid)
     w = intake.center.warning(UUID(raised[0]["warning_id"]))
     assert w.attributes["evidence"][0]["value"] == 53.2
     assert intake.silences.silence(sid).status(now()) == "expired"
@@ -195,9 +199,11 @@ def test_setting_extending_and_ending_are_events_with_who_and_why(
     events = intake.center.history(sid)
     assert [type(e).__name__ for e in events] == ["Created", "Extended", "Ended"]
     assert [e.meta.person for e in events] == ["duty-HW-WATER", "duty-HW-WATER", "duty-HW"]
-    assert events[1].reason == "works run late" and events[2].reason == "the gauge is back"
+    assert events[1].reason == "works run late"
+    assert events[2].reason == "the gauge is back"
     s = intake.silences.silence(sid)
-    assert s.status(now()) == "ended" and intake.silences.live() == {}
+    assert s.status(now()) == "ended"
+    assert intake.silences.live() == {}
     with pytest.raises(SilenceOver):
         intake.silences.extend_silence(duty(), sid, now() + timedelta(hours=4), "again")
     with pytest.raises(SilenceOver):
@@ -302,8 +308,24 @@ def test_the_same_command_again_sets_one_silence(intake: Intake, clock: Any) -> 
     }
     first = intake.silences.set_silence(ctx, **kwargs)
     again = intake.silences.set_silence(ctx, **kwargs)
-    assert first.id == again.id and not again.recorded
+    assert first.id == again.id
+    assert not again.recorded
     assert len(intake.silences.live()) == 1
     assert isinstance(intake.center.find(first.id), Silence)
 
 
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_each_step_of_a_silence_has_a_timeline_line(
+    intake: Intake, clock: Any, language: str
+) -> None:
+    sid = silence(intake, hours=1)
+    intake.silences.extend_silence(duty(), sid, now() + timedelta(hours=2), "works run late")
+    clock.tick(timedelta(hours=3))
+    SilenceWatch(intake).tick()
+    lines = [
+        describe(f"Silence.{type(e).__name__}", vars(e), language, "Asia/Shanghai")
+        for e in intake.center.history(sid)
+    ]
+    assert len(lines) == 3
+    assert not any(line.startswith("Silence.") for line in lines), lines
+    assert "works run late" in lines[1]
