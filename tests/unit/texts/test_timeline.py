@@ -475,7 +475,7 @@ SAMPLES = [
     Sample(
         "Silence.Created",
         {
-            "target": "qingshan-reservoir",
+            "target": "gauge-7",
             "starts_at": DEADLINE,
             "ends_at": DEADLINE,
             "reason": "闸门检修",
