@@ -61,14 +61,22 @@ class SilenceCases:
         """The live silence active at ``at`` that covers a breach of ``rule`` on
         ``station``'s feed ``metric`` (the earliest ending, when several do), or None."""
         found: list[tuple[datetime, str]] = []
+        within: dict[str, bool] = {}  # scope -> whether it holds the station's unit
         for sid, e in self.live().items():
             if not e["starts_at"] <= at < e["ends_at"]:
                 continue
-            if self._covers(e, station, metric, rule):
+            if self._covers(e, station, metric, rule, within):
                 found.append((e["ends_at"], sid))
         return UUID(min(found)[1]) if found else None
 
-    def _covers(self, e: dict[str, Any], station: Station, metric: str, rule: str) -> bool:
+    def _covers(
+        self,
+        e: dict[str, Any],
+        station: Station,
+        metric: str,
+        rule: str,
+        within: dict[str, bool],
+    ) -> bool:
         kind = e["kind"]
         if kind == SilenceKind.STATION:
             return bool(e["target"] == station.id)
@@ -76,10 +84,18 @@ class SilenceCases:
             return bool(e["target"] == station.id and e["metric"] == metric)
         if kind == SilenceKind.RULE and e["target"] != rule:
             return False
-        try:
-            return self.center.is_within(station.unit, e["scope"])
-        except NotFound:  # a station of a unit the network no longer has
-            return False
+        scope = e["scope"]
+        if scope not in within:
+            # The station's unit's ancestors once, not once per silence.
+            if not within:
+                try:
+                    within[""] = False
+                    within.update(dict.fromkeys(self.center.ancestors(station.unit), True))
+                except NotFound:  # a station of a unit the network no longer has
+                    pass
+                within[station.unit] = True
+            within.setdefault(scope, False)
+        return within[scope]
 
     # -- commands ----------------------------------------------------------------------
 

@@ -22,8 +22,8 @@ from domain.demo import load_demo
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.notice import Notice
-from domain.warning import EarlyWarning
 from domain.silence import Silence
+from domain.warning import EarlyWarning
 from domain.whistle import Whistle
 from tests.unit.builders import (
     CITY,
