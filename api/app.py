@@ -48,6 +48,7 @@ from api.schemas import FollowerCopy, Health, ProjectionStatus, ReplicaHealth
 from api.screens import screens
 from api.screens.errors import pages_or
 from api.screens.sessions import SessionBook, SessionPolicy
+from api.silences import SILENCE_HANDLERS
 from api.stations import STATION_HANDLERS
 from api.subscriptions import SUBSCRIPTION_HANDLERS
 from api.token_admin import TOKEN_HANDLERS
@@ -245,6 +246,7 @@ def create_app(
             WhistleReportController,
             *INTAKE_HANDLERS,
             *STATION_HANDLERS,
+            *SILENCE_HANDLERS,
             *DEAD_LETTER_HANDLERS,
             *CAP_SENDER_HANDLERS,
             *NOTICE_HANDLERS,

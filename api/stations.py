@@ -63,9 +63,21 @@ class ConditionOut(msgspec.Struct, kw_only=True):
     status: str
 
 
+class SilencedBreach(msgspec.Struct, kw_only=True):
+    """A breach a silence kept from raising (ADR 0085), with the reading that breached."""
+
+    rule: str
+    level: int | None
+    silence_id: UUID
+    reading_id: UUID | None
+    measured_at: datetime | None
+
+
 class StationDetail(StationOut, kw_only=True):
     last_readings: list[LastReading]
     conditions: list[ConditionOut]
+    #: The breaches silenced on this station, as this server's intake judged them.
+    silenced: list[SilencedBreach] = msgspec.field(default_factory=list)
 
 
 class Point(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -169,6 +181,21 @@ class StationController(Controller):
             conditions=[
                 ConditionOut(rule=w.rule, level=w.level, warning_id=w.id, status=str(w.status))
                 for w in intake.open_conditions(station, metrics)
+            ],
+            silenced=[
+                SilencedBreach(
+                    rule=rule,
+                    level=state.silenced_level,
+                    silence_id=state.silenced_by,
+                    reading_id=state.silenced_reading.reading_id
+                    if state.silenced_reading
+                    else None,
+                    measured_at=state.silenced_reading.measured_at
+                    if state.silenced_reading
+                    else None,
+                )
+                for rule, state in intake.current_conditions(station.id)
+                if state.silenced_by is not None and state.warning_id is None
             ],
         )
 

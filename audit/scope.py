@@ -36,6 +36,8 @@ from domain.network import Network
 from domain.notice import Notice
 from domain.observation_batch import ObservationBatch
 from domain.sign_in_ticket import SignInTicket
+from domain.silence import Silence
+from domain.silence_roster import SilenceRoster
 from domain.subscription import Subscription
 from domain.token_roster import ROSTER_ID, TokenRoster
 from domain.unit import Unit
@@ -66,6 +68,9 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     ObservationBatch,
     Scenario,
     SignInTicket,
+    # A silence (ADR 0085): its scope; the roster, by the scope each listing names.
+    Silence,
+    SilenceRoster,
     Subscription,
     TokenRoster,
     Unit,
@@ -121,6 +126,8 @@ class SubtreeScope:
             return [payload.get("code")]
         if cls in (TokenRoster.Listed, AccountRoster.Listed):
             return [payload.get("unit")]
+        if cls is SilenceRoster.Listed:
+            return [payload.get("scope")]
         if cls is TokenRoster.Delisted:
             return self._token_units(payload.get("token_id"))
         if cls in (Scenario.EmergencySwitchedOn, Scenario.EmergencySwitchedOff):
@@ -160,6 +167,8 @@ class SubtreeScope:
             return [record.unit, *self._record_units(record.instruction_id)]
         if isinstance(record, Whistle):
             return [record.unit, *record.departments]
+        if isinstance(record, Silence):
+            return [record.scope]
         if isinstance(record, WarningKey):
             return self._record_units(record.warning_id)
         if isinstance(record, CapMessage):

@@ -443,6 +443,44 @@ class StationEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str = ""
     #: metric → unit of measure ("" when any is taken).
     feeds: dict[str, str] = msgspec.field(default_factory=dict)
+    #: metric → seconds between two readings the feed is expected to send (ADR 0085).
+    interval_seconds: dict[str, int] = msgspec.field(default_factory=dict)
+    #: metric → seconds the feed may stay quiet before it is silent (twice its interval
+    #: when not given).
+    grace_seconds: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+def _feeds(path: Path, s: StationEntry) -> tuple[Feed, ...]:
+    """A station's feeds with their heartbeats, checked: a heartbeat names a feed of the
+    station, its interval and grace are positive and the grace not under the interval."""
+    where = f"station catalogue {path}: station {s.id}"
+    for name, table in (
+        ("interval_seconds", s.interval_seconds),
+        ("grace_seconds", s.grace_seconds),
+    ):
+        for metric, seconds in table.items():
+            if metric not in s.feeds:
+                raise CatalogueError(f"{where}: {name} names {metric}, which is not its feed")
+            if isinstance(seconds, bool) or seconds < 1 or seconds > 366 * 86_400:
+                raise CatalogueError(f"{where}: {name}.{metric} is 1 s to 366 days")
+    for metric in s.grace_seconds:
+        if metric not in s.interval_seconds:
+            raise CatalogueError(f"{where}: grace_seconds.{metric} without its interval_seconds")
+    feeds: list[Feed] = []
+    for metric, uom in s.feeds.items():
+        interval = s.interval_seconds.get(metric)
+        grace = s.grace_seconds.get(metric, 2 * interval if interval else None)
+        if interval is not None and grace is not None and grace < interval:
+            raise CatalogueError(f"{where}: the grace of {metric} is shorter than its interval")
+        feeds.append(
+            Feed(
+                metric,
+                uom,
+                interval=timedelta(seconds=interval) if interval else None,
+                grace=timedelta(seconds=grace) if grace else None,
+            )
+        )
+    return tuple(feeds)
 
 
 class StationFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -466,7 +504,7 @@ def load_stations(path: Path) -> StationCatalogue:
                 s.id,
                 s.unit,
                 s.name,
-                tuple(Feed(metric, uom) for metric, uom in s.feeds.items()),
+                _feeds(path, s),
             )
             for s in file.stations
         ),

@@ -17,8 +17,10 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import CommandCenter
+from domain.heartbeat import HeartbeatWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
+from domain.silence_watch import SilenceWatch
 from domain.watch import DeadlineWatch, WatchPolicy
 from domain.whistle_watch import CheckInWatch
 from projections.follower import Follower
@@ -113,6 +115,9 @@ class Background:
         #: and absent departments of a whistle reminded and escalated (ADR 0078).
         self.notice_watch = NoticeWatch(center)
         self.check_ins = CheckInWatch(center)
+        #: Silent feeds raised and resolved, and silences lifted at their end (ADR 0085).
+        self.heartbeats = HeartbeatWatch(intake)
+        self.silences = SilenceWatch(intake)
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -149,10 +154,16 @@ class Background:
             loop.start()
 
     def watch_round(self) -> list[dict[str, Any]]:
-        """One round of the deadline watch, then of the notice watch and of the whistles'
-        check-in watch: one loop, led by one copy, so that the reminders and escalations
-        of all three are sent by the same leader."""
-        return [*self.watch.tick(), *self.notice_watch.tick(), *self.check_ins.tick()]
+        """One round of the deadline watch, then of the notice watch, the whistles'
+        check-in watch, the silence watch and the heartbeats: one loop, led by one copy,
+        so that the reminders, escalations and raises of all are sent by the same leader."""
+        return [
+            *self.watch.tick(),
+            *self.notice_watch.tick(),
+            *self.check_ins.tick(),
+            *self.silences.tick(),
+            *self.heartbeats.tick(),
+        ]
 
     def stop(self) -> None:
         # No parameters: Litestar hands its app to a shutdown hook that takes one.

@@ -139,3 +139,28 @@ class AlreadyCheckedIn(InvalidTransition, code="already-checked-in"):
 
 class WhistleClosed(InvalidTransition, code="whistle-closed"):
     """The whistle was closed: nothing more is checked in, reminded or escalated on it."""
+
+
+# -- silences (ADR 0085) -------------------------------------------------------------
+
+
+class SilenceNotFound(NotFound, code="silence-not-found"):
+    """No silence was set under this id (or the caller may not see it)."""
+
+
+class SilencePeriodRefused(InvalidValue, code="silence-period-refused"):
+    """A silence's period cannot be used: it ends before it starts, lies in the past,
+    or is longer than a silence may be."""
+
+
+class SilenceTargetUnknown(InvalidValue, code="silence-target-unknown"):
+    """A silence names a station, feed, rule or unit the center does not know."""
+
+
+class SilenceRefused(NotPermitted, code="silence-refused"):
+    """The caller may not silence this: a silence is set by a duty officer of a unit
+    whose subtree holds what is silenced."""
+
+
+class SilenceOver(InvalidTransition, code="silence-over"):
+    """The silence has ended or expired: it is neither extended nor ended again."""

@@ -27,7 +27,7 @@ from domain.application import CommandCenter, Outcome
 from domain.cap import CapProfile
 from domain.cap_intake import CapIntake, CapResult
 from domain.condition import Condition, condition_id
-from domain.errors import InvalidValue
+from domain.errors import DomainError, InvalidValue
 from domain.meta import SYSTEM, Context, derived_id, now
 from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook
@@ -41,6 +41,8 @@ from domain.readings import (
     screen,
 )
 from domain.rules import Catalogue, Reading, Rule
+from domain.silence import Silence, SilenceKind
+from domain.silence_commands import SilenceCases
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey, condition_key, warning_key_id
 
@@ -93,6 +95,10 @@ class Intake(CapIntake):
         self._lock = threading.RLock()
         self._conditions: dict[tuple[str, str], ConditionState] = {}
         self._enrolled: dict[str, Station] | None = None
+        #: The silences over the stations this intake judges (ADR 0085).
+        self.silences = SilenceCases(
+            center, self.station, lambda code: self.catalogue.rule(code) is not None
+        )
 
     def reload(
         self,
@@ -220,7 +226,8 @@ class Intake(CapIntake):
             return [
                 (rule, state)
                 for (rule, subject), state in self._conditions.items()
-                if subject == sid and state.warning_id is not None
+                if subject == sid
+                and (state.warning_id is not None or state.silenced_by is not None)
             ]
 
     def open_conditions(self, station: Station, metrics: Sequence[str]) -> list[EarlyWarning]:
@@ -236,6 +243,92 @@ class Intake(CapIntake):
                 if warning is not None:
                     found.append(warning)
         return found
+
+    # -- silences (ADR 0085) -----------------------------------------------------------
+
+    def _silenced(self, rule: Rule, reading: Reading) -> UUID | None:
+        """The silence that keeps this breach from raising, or None."""
+        station = self.station(reading.subject) or Station(reading.subject, reading.unit)
+        return self.silences.covering(station, reading.metric, rule.code, reading.observed_at)
+
+    def covered_stations(self, silence: Silence) -> list[Station]:
+        """The stations a silence covers, as the intake knows them now."""
+        if silence.kind in (SilenceKind.STATION, SilenceKind.FEED):
+            station = self.station(silence.target)
+            return [station] if station is not None else []
+        found: list[Station] = []
+        for station in self.all_stations():
+            try:
+                if self.center.is_within(station.unit, silence.scope):
+                    found.append(station)
+            except DomainError:  # a station of a unit the network no longer has
+                continue
+        return found
+
+    def lift(self, silence: Silence) -> list[dict[str, Any]]:
+        """Once a silence is over, raise at once what is still beyond its limit: for
+        every feed it covered, the latest reading measured during it is judged again,
+        and a breach no other silence covers and no open warning holds is raised (its
+        playbooks run). The commands' ids derive from the silence and the reading, so
+        lifting twice (a watch restarted, two watchers) raises once."""
+        done: list[dict[str, Any]] = []
+        at = now()
+        for station in self.covered_stations(silence):
+            for row in self.readings.latest(station.id):
+                if silence.kind == SilenceKind.FEED and row.metric != silence.metric:
+                    continue
+                if row.measured_at < silence.starts_at or row.measured_at >= silence.until:
+                    continue
+                for rule in self.catalogue.for_metric(row.metric):
+                    if silence.kind == SilenceKind.RULE and rule.code != silence.target:
+                        continue
+                    outcome = self._lift_one(silence, station, rule, row, at)
+                    if outcome:
+                        done.append(outcome)
+        return done
+
+    def _lift_one(
+        self, silence: Silence, station: Station, rule: Rule, row: TelemetryReading, at: Any
+    ) -> dict[str, Any]:
+        reading = Reading(
+            source=row.source,
+            subject=station.id,
+            metric=row.metric,
+            value=row.value,
+            unit_of_measure=row.unit_of_measure,
+            location="",
+            unit=station.unit,
+            observed_at=row.measured_at,
+        )
+        judgement = rule.judge(reading, self.catalogue.tz)
+        if not judgement.breach or judgement.level is None:
+            return {}
+        if self.silences.covering(station, row.metric, rule.code, at) is not None:
+            return {}  # another silence still holds it
+        with self._lock:
+            state = self._state(rule, reading)
+            if self._open_warning(state.warning_id) is not None:
+                return {}
+            base = f"silence:{silence.id.hex}:lift:{row.reading_id.hex}:{_rule_hash(rule.code)}"
+            ctx = Context(SYSTEM, command_id=base, cause=f"silence {silence.id} over")
+            evidence = f"evidence: reading {row.reading_id} = {_value(row)} at {row.measured_at}"
+            reason = (
+                f"{reading.describe()}: {judgement.explanation}; still beyond its limit when "
+                f"silence {silence.id} ended; {evidence}"
+            )
+            outcome = self._raise(ctx, rule, reading, judgement.level, reason, row)
+            instructions = self.run_playbooks(outcome.id, "raise") if outcome.created else []
+            state.warning_id, state.level = outcome.id, judgement.level
+            state.silenced_by, state.silenced_level, state.silenced_reading = None, None, None
+        self.readings.keep([row])
+        return {
+            "silence_id": str(silence.id),
+            "station": station.id,
+            "rule": rule.code,
+            "action": "raised" if outcome.created else "repeated",
+            "warning_id": str(outcome.id),
+            "instructions": instructions,
+        }
 
     def _state(self, rule: Rule, reading: Reading) -> ConditionState:
         key = (rule.code, reading.subject)
@@ -321,6 +414,16 @@ class Intake(CapIntake):
             warning = self._open_warning(state.warning_id)
             reason = f"{reading.describe()}: {judgement.explanation}; {evidence}"
             instructions: list[dict[str, Any]] = []
+            silence = None if warning is not None else self._silenced(rule, reading)
+            if silence is not None:
+                # Recorded, not raised: the reading is kept and cited, the condition
+                # shows the silenced breach, and no playbook runs (ADR 0085).
+                if state.silenced_by != silence:
+                    cited.append(row)
+                state.silenced_by, state.silenced_level = silence, judgement.level
+                state.silenced_reading = row
+                result.update(action="silenced", warning_id=None, silence_id=str(silence))
+                return result
             if warning is None:
                 outcome = self._raise(
                     system.derived("raise"), rule, reading, judgement.level, reason, row
@@ -346,6 +449,7 @@ class Intake(CapIntake):
                 result["instructions"] = instructions
             return result
         if state.warning_id is None:
+            state.silenced_by, state.silenced_level, state.silenced_reading = None, None, None
             return {**result, "action": "normal", "warning_id": None}
         state.normal_since = state.normal_since or reading.observed_at
         state.normal_count += 1

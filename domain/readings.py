@@ -27,6 +27,10 @@ class Feed:
 
     metric: str
     unit_of_measure: str = ""
+    #: How often the feed is expected to report, and how long it may stay quiet before
+    #: it is "silent" (ADR 0085); None: the feed is not watched for silence.
+    interval: timedelta | None = None
+    grace: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,11 @@ class ConditionState:
     normal_count: int = 0
     #: The normal readings counted towards settling: a resolution's evidence.
     settling: list[TelemetryReading] = field(default_factory=list)
+    #: A breach a silence kept from raising (ADR 0085): the silence, the level the
+    #: breach would have had and the latest silenced reading (its evidence).
+    silenced_by: UUID | None = None
+    silenced_level: int | None = None
+    silenced_reading: TelemetryReading | None = None
 
     def is_stale(self, at: datetime) -> bool:
         """An older reading than the last one judged, or the same again, decides nothing."""

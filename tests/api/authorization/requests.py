@@ -104,6 +104,27 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "GET /v1/loops/{loop_id}/timeline": lambda w: Req(
         "GET", f"/v1/loops/{w.center.warning(w.warning()).loop_id}/timeline"
     ),
+    # -- silences (ADR 0085) -------------------------------------------------------------
+    "POST /v1/silences": lambda w: Req(
+        "POST",
+        "/v1/silences",
+        json={
+            "kind": "station",
+            "target": "qingshan-rain-gauge",
+            "ends_at": (now() + timedelta(hours=2)).isoformat(),
+            "reason": "the gauge is cleaned",
+        },
+    ),
+    "GET /v1/silences": lambda w: _lists("/v1/silences", str(w.silence())),
+    "GET /v1/silences/{sid}": lambda w: Req("GET", f"/v1/silences/{w.silence()}"),
+    "POST /v1/silences/{sid}/extend": lambda w: Req(
+        "POST",
+        f"/v1/silences/{w.silence()}/extend",
+        json={"ends_at": (now() + timedelta(hours=5)).isoformat(), "reason": "works run late"},
+    ),
+    "POST /v1/silences/{sid}/end": lambda w: Req(
+        "POST", f"/v1/silences/{w.silence()}/end", json={"reason": "the gauge is back"}
+    ),
     # -- whistles (ADR 0078) -------------------------------------------------------------
     "POST /v1/whistles": lambda w: Req(
         "POST",

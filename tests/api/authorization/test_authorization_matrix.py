@@ -128,6 +128,13 @@ TABLE: dict[str, Row] = {
     "GET /v1/stations": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/stations/{sid}/readings": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # silences (ADR 0085): set, extended and ended by a duty officer whose unit's subtree
+    # holds the station; the target, a silence on HW-DH-QS's gauge
+    "POST /v1/silences": Row("HW-DH", "HW-XL", DUTY, NOBODY),
+    "GET /v1/silences": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/silences/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "POST /v1/silences/{sid}/extend": Row("HW-DH", "HW-XL", DUTY, NOBODY),
+    "POST /v1/silences/{sid}/end": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     # dead letters (ADR 0079): read as the stations are; the target, one of HW-DH-QS's
     "GET /v1/readings/rejected": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # notices (ADR 0077): sent by a dispatcher down its subtree; the target, HW-DH's

@@ -38,7 +38,8 @@ from domain.cap_sender_commands import CapSenderCases
 from domain.demo import load_demo
 from domain.meta import Actor, Context, now
 from domain.notice_commands import NoticeCases
-from domain.readings import DeadLetter
+from domain.readings import DeadLetter, Station
+from domain.silence_commands import SilenceCases
 from notifiers.outbox import DELIVERIES
 from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
@@ -203,6 +204,28 @@ class World:
 
         wid: UUID = self.target("whistle", make)
         return wid
+
+    def silence(self) -> UUID:
+        """A live silence on Qingshan community's rain gauge (HW-DH-QS), set by Donghu
+        office's duty officer (ADR 0085)."""
+
+        def make() -> UUID:
+            gauge = Station("qingshan-rain-gauge", "HW-DH-QS")
+            cases = SilenceCases(self.center, {gauge.id: gauge}.get, lambda _: False)
+            sid: UUID = cases.set_silence(
+                context("duty_officer", "HW-DH"),
+                kind="station",
+                target=gauge.id,
+                metric=None,
+                starts_at=now(),
+                ends_at=now() + timedelta(hours=2),
+                category="maintenance",
+                reason="the gauge is cleaned",
+            ).id
+            return sid
+
+        sid: UUID = self.target("silence", make)
+        return sid
 
     def disposition(self) -> UUID:
         """Donghu office's disposition of a signed instruction."""

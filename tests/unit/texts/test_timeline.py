@@ -22,6 +22,7 @@ from domain.demo import load_demo
 from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.notice import Notice
+from domain.silence import Silence
 from domain.warning import EarlyWarning
 from domain.whistle import Whistle
 from tests.unit.builders import (
@@ -470,6 +471,40 @@ SAMPLES = [
         "The whistle was closed; absent: HW-URBAN. 已疏通",
         "吹哨已结束；未到：HW-URBAN。已疏通",
     ),
+    # Silences (ADR 0085)
+    Sample(
+        "Silence.Created",
+        {
+            "target": "gauge-7",
+            "starts_at": DEADLINE,
+            "ends_at": DEADLINE,
+            "reason": "闸门检修",
+        },
+        "gauge-7 was silenced from 2026-06-01 10:00 to 2026-06-01 10:00: 闸门检修",
+        "gauge-7 自 2026-06-01 10:00 至 2026-06-01 10:00 静默：闸门检修",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Silence.Extended",
+        {"ends_at": DEADLINE, "reason": "施工延期"},
+        "The silence was extended to 2026-06-01 10:00: 施工延期",
+        "静默延长至 2026-06-01 10:00：施工延期",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Silence.Ended",
+        {"ended_at": DEADLINE, "reason": "检修完毕"},
+        "The silence was ended at 2026-06-01 10:00: 检修完毕",
+        "静默于 2026-06-01 10:00 提前结束：检修完毕",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "Silence.Expired",
+        {"expired_at": DEADLINE},
+        "The silence expired at 2026-06-01 10:00; what is still beyond its limit raises",
+        "静默于 2026-06-01 10:00 到期；仍超限的情况立即预警",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
 ]
 
 
@@ -582,6 +617,7 @@ AGGREGATES = {
     "Disposition": Disposition,
     "Notice": Notice,
     "Whistle": Whistle,
+    "Silence": Silence,
 }
 
 
