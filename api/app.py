@@ -54,6 +54,7 @@ from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.units import UnitController
 from api.views import Views
+from api.merging import WarningMergeSteps
 from api.warnings import WarningController, WarningSteps
 from api.whistles import WhistleController, WhistleReportController
 from domain.application import CommandCenter
@@ -237,6 +238,7 @@ def create_app(
             UnitController,
             WarningController,
             WarningSteps,
+            WarningMergeSteps,
             InstructionController,
             InstructionSteps,
             DispositionController,

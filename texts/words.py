@@ -62,6 +62,7 @@ STEPS = (
     "IssueSignInTicket",
     "LinkInstruction",
     "MarkOverdue",
+    "MergeWarning",
     "MoveUnit",
     "ObserveBatch",
     "OpenAccount",
@@ -98,6 +99,7 @@ STEPS = (
     "SwitchEmergencyOff",
     "SwitchEmergencyOn",
     "UnbindCapSender",
+    "UnmergeWarning",
     "UpdateSubscription",
     "Verify",
 )
