@@ -37,6 +37,7 @@ from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
+from api.merging import WarningMergeSteps
 from api.metrics import exposition, metrics_registry
 from api.notices import NOTICE_HANDLERS
 from api.observing import observe_requests
@@ -54,7 +55,6 @@ from api.token_admin import TOKEN_HANDLERS
 from api.tokens import DEFAULT_CACHE_SECONDS, TokenBook
 from api.units import UnitController
 from api.views import Views
-from api.merging import WarningMergeSteps
 from api.warnings import WarningController, WarningSteps
 from api.whistles import WhistleController, WhistleReportController
 from domain.application import CommandCenter

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from domain.base import LoopAggregate
 from domain.decision import Outcome
 from domain.errors import MergeRefused, NotPermitted
 from domain.meta import Context
@@ -28,7 +29,7 @@ class MergeCases(WarningCases):
     ) -> Outcome:
         """Close warning ``wid`` as merged into the main case ``into``."""
 
-        def act(merged: EarlyWarning) -> list[EarlyWarning]:
+        def act(merged: EarlyWarning) -> list[LoopAggregate]:
             main = merged if into == merged.id else self.warning(into)
             self._check_merging_unit(ctx, merged, main)
             merged.merge_into(
@@ -45,7 +46,7 @@ class MergeCases(WarningCases):
     def unmerge_warning(self, ctx: Context, wid: UUID, reason: str) -> Outcome:
         """Take warning ``wid`` out of its main case, back to the status it had."""
 
-        def act(merged: EarlyWarning) -> list[EarlyWarning]:
+        def act(merged: EarlyWarning) -> list[LoopAggregate]:
             if merged.merged_into is None:
                 raise MergeRefused(f"warning {merged.title!r} is not merged into another")
             main = self.warning(merged.merged_into)

@@ -39,7 +39,8 @@ def test_a_merge_links_both_warnings_and_an_unmerge_undoes_it(client: Client, as
     kept = client.get(f"/v1/warnings/{main}", headers=as_("district")).json()
     assert (merged["status"], merged["merged_into"]) == ("merged", main)
     assert merged["closed_at"] is not None
-    assert kept["merged"] == [other] and kept["status"] == "raised"
+    assert kept["merged"] == [other]
+    assert kept["status"] == "raised"
     listed = client.get("/v1/warnings?status=merged", headers=as_("district")).json()
     assert [w["id"] for w in listed["items"]] == [other]
     r = client.post(
@@ -52,9 +53,7 @@ def test_a_merge_links_both_warnings_and_an_unmerge_undoes_it(client: Client, as
     assert kept["merged"] == []
 
 
-def test_the_timeline_tells_of_the_merge_in_chinese_and_in_english(
-    client: Client, as_: As
-) -> None:
+def test_the_timeline_tells_of_the_merge_in_chinese_and_in_english(client: Client, as_: As) -> None:
     main, other = _warning(client, as_), _warning(client, as_)
     assert _merge(client, as_, other, main).status_code == 200
     loop = client.get(f"/v1/warnings/{main}", headers=as_("district")).json()

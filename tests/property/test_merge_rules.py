@@ -62,11 +62,11 @@ def test_merges_never_form_a_circle_or_a_chain(steps: list[tuple[bool, int, int]
         for wid, w in warnings.items():
             if w.merged_into is None:
                 assert w.status != WarningStatus.MERGED
-                assert set(w.merged) == {
-                    o for o, x in warnings.items() if x.merged_into == wid
-                }
+                assert set(w.merged) == {o for o, x in warnings.items() if x.merged_into == wid}
             else:
                 main = warnings[w.merged_into]
-                assert w.status == WarningStatus.MERGED and w.merged == ()
-                assert main.merged_into is None and wid in main.merged
+                assert w.status == WarningStatus.MERGED
+                assert w.merged == ()
+                assert main.merged_into is None
+                assert wid in main.merged
                 assert w.merged_into != wid

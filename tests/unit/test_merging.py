@@ -51,12 +51,16 @@ def test_a_merged_warning_closes_as_merged_with_a_link_both_ways(app: CommandCen
     app.merge_warning(ctx(DISTRICT), other, main, "the same gauge, reported twice")
     merged, kept = app.warning(other), app.warning(main)
     assert merged.status == WarningStatus.MERGED
-    assert merged.merged_into == main and merged.closed_at is not None
-    assert kept.merged == (other,) and kept.is_open
+    assert merged.merged_into == main
+    assert merged.closed_at is not None
+    assert kept.merged == (other,)
+    assert kept.is_open
     event = last_event(app, other)
     assert type(event).__name__ == "MergedInto"
-    assert event.reason == "the same gauge, reported twice" and event.mismatch == []
-    assert event.meta.unit == DISTRICT and event.meta.command == "MergeWarning"
+    assert event.reason == "the same gauge, reported twice"
+    assert event.mismatch == []
+    assert event.meta.unit == DISTRICT
+    assert event.meta.command == "MergeWarning"
     assert event_names(app, main)[-1] == "MergeTaken"
 
 
@@ -66,7 +70,8 @@ def test_un_merging_restores_the_status_it_had_and_is_recorded(app: CommandCente
     app.merge_warning(ctx(DISTRICT), other, main, "one matter")
     app.unmerge_warning(ctx(DISTRICT), other, "two dams after all")
     assert app.warning(other).status == WarningStatus.CONFIRMED
-    assert app.warning(other).merged_into is None and app.warning(main).merged == ()
+    assert app.warning(other).merged_into is None
+    assert app.warning(main).merged == ()
     assert event_names(app, other)[-1] == "Unmerged"
     assert event_names(app, main)[-1] == "MergeReleased"
     assert last_event(app, other).reason == "two dams after all"
@@ -79,7 +84,8 @@ def test_a_repeat_of_a_merged_condition_counts_on_the_main_case(app: CommandCent
     app.merge_warning(ctx(DISTRICT), other, main, "one matter")
     again = raise_warning(app, dedup_key=key)
     assert again == main
-    assert app.warning(main).repeats == 1 and app.warning(other).repeats == 0
+    assert app.warning(main).repeats == 1
+    assert app.warning(other).repeats == 0
 
 
 def test_a_merge_into_itself_is_refused(app: CommandCenter) -> None:
@@ -226,4 +232,5 @@ def test_the_same_merge_again_is_answered_as_the_first_time(app: CommandCenter) 
     first = app.merge_warning(ctx(DISTRICT, command_id="merge-1"), other, main, "one")
     with nothing_stored(app):
         again = app.merge_warning(ctx(DISTRICT, command_id="merge-1"), other, main, "one")
-    assert again.version == first.version and not again.recorded
+    assert again.version == first.version
+    assert not again.recorded
