@@ -37,6 +37,7 @@ from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
 from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
+from api.merging import WarningMergeSteps
 from api.metrics import exposition, metrics_registry
 from api.notices import NOTICE_HANDLERS
 from api.observing import observe_requests
@@ -238,6 +239,7 @@ def create_app(
             UnitController,
             WarningController,
             WarningSteps,
+            WarningMergeSteps,
             InstructionController,
             InstructionSteps,
             DispositionController,

@@ -228,6 +228,10 @@ class Warning(msgspec.Struct, kw_only=True):
     instructions: list[UUID]
     open_instructions: list[UUID]
     attributes: dict[str, Any]
+    #: Merging (并单, ADR 0082): the main case this warning was merged into (its status
+    #: is then ``merged``), and the warnings merged into this one.
+    merged_into: UUID | None = None
+    merged: list[UUID] = msgspec.field(default_factory=list)
 
 
 class WarningSummary(msgspec.Struct, kw_only=True):
@@ -314,6 +318,16 @@ class DeferralDecision(Input, kw_only=True):
 
     granted: bool
     note: Note | None = None
+
+
+class WarningMerge(Input, kw_only=True):
+    """A dispatcher's merge of this warning into the main case ``into`` (ADR 0082): the
+    reason is required; ``override`` merges warnings of another hazard, another place or
+    observed too far apart, which are refused otherwise."""
+
+    into: UUID
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE)]
+    override: bool = False
 
 
 class DisputeArbitration(Input, kw_only=True):

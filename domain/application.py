@@ -37,6 +37,7 @@ from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
 from domain.instruction import DisputeLimits, Instruction
+from domain.merge_commands import MergeCases
 from domain.meta import MetaAsDict
 from domain.network import Network
 from domain.unit import Unit
@@ -61,7 +62,7 @@ __all__ = [
 REFERENCE = (Unit, Network)
 
 
-class CommandCenter(WhistleCases):
+class CommandCenter(WhistleCases, MergeCases):
     """Closed Loop's application: units, warnings, instructions, dispositions, whistles."""
 
     name = "closedloop"

@@ -164,3 +164,31 @@ class SilenceRefused(NotPermitted, code="silence-refused"):
 
 class SilenceOver(InvalidTransition, code="silence-over"):
     """The silence has ended or expired: it is neither extended nor ended again."""
+
+
+# -- merging (并单, ADR 0082) ------------------------------------------------------------
+
+
+class MergeIntoItself(InvalidValue, code="merge-into-itself"):
+    """A warning merged into itself: a case cannot be its own main case."""
+
+
+class MergeTargetClosed(InvalidTransition, code="merge-target-closed"):
+    """A merge into (or of) a warning that is no longer open: closed, cancelled, found a
+    false alarm, resolved, or itself merged into another. Only a live matter takes in
+    another, and only a live one is merged."""
+
+
+class CircularMerge(InvalidTransition, code="circular-merge"):
+    """A merge that would close a circle: the main case named is merged into the one
+    being merged, or the one being merged is already the main case of others."""
+
+
+class MergeMismatch(InvalidValue, code="merge-mismatch"):
+    """The two warnings do not look like the same matter (another hazard, another place,
+    or observed too far apart): such a merge needs ``override`` and a reason."""
+
+
+class MergeRefused(InvalidTransition, code="merge-refused"):
+    """A merge or an un-merge refused by the state of a warning: instructions dispatched
+    for it still open, a warning that is not merged, a main case already closed."""

@@ -9,7 +9,7 @@ key) fold into the open warning as a count, never as a new warning.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -17,7 +17,16 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
-from domain.errors import InvalidTransition, InvalidValue, check_printable
+from domain.errors import (
+    CircularMerge,
+    InvalidTransition,
+    InvalidValue,
+    MergeIntoItself,
+    MergeMismatch,
+    MergeRefused,
+    MergeTargetClosed,
+    check_printable,
+)
 from domain.limits import (
     MAX_DEDUP_KEY,
     MAX_LOCATION,
@@ -56,12 +65,19 @@ class WarningStatus(StrEnum):
     RESOLVED = "resolved"
     CANCELLED = "cancelled"
     CLOSED = "closed"
+    #: Closed as merged into a main case about the same matter (并单, ADR 0082).
+    MERGED = "merged"
 
 
 #: While a warning is in one of these, a repeat of its condition folds into it.
 OPEN_STATUSES = frozenset(
     {WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED, WarningStatus.CONFIRMED}
 )
+
+
+#: Two warnings observed further apart than this are not taken for one matter without an
+#: explicit override (ADR 0082): the gap between their spans of observation.
+MERGE_WINDOW = timedelta(hours=24)
 
 
 def warning_id(command_id: str) -> UUID:
@@ -95,6 +111,13 @@ def _checked_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 
 class EarlyWarning(LoopAggregate):
     """One early warning and everything done about it."""
+
+    # Merging (并单, ADR 0082); class defaults for warnings whose events or snapshots
+    # predate it: the main case this one was merged into, the status it had then, and
+    # the warnings merged into this one.
+    merged_into: UUID | None = None
+    status_before_merge: str | None = None
+    merged: tuple[UUID, ...] = ()
 
     class Raised(LoopAggregate.Created):
         source: str
@@ -140,6 +163,33 @@ class EarlyWarning(LoopAggregate):
 
     class Closed(LoopAggregate.Event):
         note: str
+
+    class MergedInto(LoopAggregate.Event):
+        """Closed as merged into the main case ``main_id`` (ADR 0082)."""
+
+        main_id: UUID
+        reason: str
+        #: What did not match (``rule``, ``location``, ``window``), merged by override.
+        mismatch: list[str]
+
+    class MergeTaken(LoopAggregate.Event):
+        """The warning ``merged_id`` was merged into this one, its main case."""
+
+        merged_id: UUID
+        reason: str
+
+    class Unmerged(LoopAggregate.Event):
+        """Taken out of the main case ``main_id`` again, back to the status it had."""
+
+        main_id: UUID
+        reason: str
+        status: str
+
+    class MergeReleased(LoopAggregate.Event):
+        """The warning ``merged_id`` was taken out of this main case again."""
+
+        merged_id: UUID
+        reason: str
 
     @staticmethod
     def create_id(meta: Meta) -> UUID:
@@ -361,3 +411,118 @@ class EarlyWarning(LoopAggregate):
     def _closed(self, note: str, meta: Meta) -> None:
         self.status = WarningStatus.CLOSED
         self.closed_at = meta.occurred_at
+
+    # -- merging (并单, ADR 0082) --------------------------------------------------------
+
+    def mismatch_with(self, main: EarlyWarning, window: timedelta = MERGE_WINDOW) -> list[str]:
+        """What tells this warning and ``main`` apart as matters: another rule (the
+        hazard), another place (both named, and not alike), or spans of observation
+        further apart than ``window``."""
+        found = []
+        if self.rule != main.rule:
+            found.append("rule")
+        here, there = self.location.strip().casefold(), main.location.strip().casefold()
+        if here and there and here != there:
+            found.append("location")
+        gap = max(self.observed_at, main.observed_at) - min(
+            self.last_observed_at, main.last_observed_at
+        )
+        if gap > window:
+            found.append("window")
+        return found
+
+    def check_can_merge_into(self, main: EarlyWarning, *, override: bool) -> list[str]:
+        """Every rule of a merge of this warning into ``main``; answers the mismatch
+        that ``override`` let through."""
+        if main.id == self.id:
+            raise MergeIntoItself("a warning cannot be merged into itself")
+        if main.merged_into == self.id:
+            raise CircularMerge(
+                f"warning {main.title!r} is merged into this one: merging this one into it "
+                "would close a circle; un-merge it first"
+            )
+        if self.merged:
+            raise CircularMerge(
+                f"warning {self.title!r} is the main case of {len(self.merged)} merged "
+                "warning(s): merge the others into the new main case, not this one, or "
+                "un-merge them first"
+            )
+        if main.merged_into is not None:
+            raise MergeTargetClosed(
+                f"warning {main.title!r} is itself merged into another: merge into that "
+                "main case instead"
+            )
+        if not main.is_open:
+            raise MergeTargetClosed(
+                f"warning {main.title!r} is {main.status.replace('_', ' ')}: only an open "
+                "warning takes in another"
+            )
+        if not self.is_open:
+            raise MergeTargetClosed(
+                f"warning {self.title!r} is {self.status.replace('_', ' ')}: only an open "
+                "warning is merged"
+            )
+        if self.open_instructions:
+            raise MergeRefused(
+                f"{len(self.open_instructions)} instruction(s) dispatched for warning "
+                f"{self.title!r} are not finished; finish them before merging it"
+            )
+        mismatch = self.mismatch_with(main)
+        if mismatch and not override:
+            words = {
+                "rule": "another hazard (rule)",
+                "location": "another place",
+                "window": f"observed more than {int(MERGE_WINDOW.total_seconds() // 3600)} h apart",
+            }
+            raise MergeMismatch(
+                f"the warnings differ: {', '.join(words[m] for m in mismatch)}; to merge "
+                "them all the same, say so (override) and why"
+            )
+        return mismatch
+
+    def merge_into(
+        self, main: EarlyWarning, reason: str, override: bool, meta: Meta, main_meta: Meta
+    ) -> None:
+        """Close this warning as merged into ``main``, which takes it in."""
+        reason = check_text(reason, "the reason for merging", MAX_NOTE, required=True)
+        mismatch = self.check_can_merge_into(main, override=override)
+        self._merged_into(main_id=main.id, reason=reason, mismatch=mismatch, meta=meta)
+        main._merge_taken(merged_id=self.id, reason=reason, meta=main_meta)
+
+    @event(MergedInto)
+    def _merged_into(self, main_id: UUID, reason: str, mismatch: list[str], meta: Meta) -> None:
+        self.status_before_merge = self.status
+        self.status = WarningStatus.MERGED
+        self.merged_into = main_id
+        self.closed_at = meta.occurred_at
+
+    @event(MergeTaken)
+    def _merge_taken(self, merged_id: UUID, reason: str, meta: Meta) -> None:
+        self.merged = (*self.merged, merged_id)
+
+    def check_can_unmerge(self, main: EarlyWarning) -> None:
+        if self.merged_into is None or self.merged_into != main.id:
+            raise MergeRefused(f"warning {self.title!r} is not merged into another")
+        if main.status == WarningStatus.CLOSED:
+            raise MergeRefused(
+                f"the main case {main.title!r} is closed: its merged warnings closed with it"
+            )
+
+    def unmerge(self, main: EarlyWarning, reason: str, meta: Meta, main_meta: Meta) -> None:
+        """Take this warning out of its main case, back to the status it had."""
+        self.check_can_unmerge(main)
+        reason = check_text(reason, "the reason for un-merging", MAX_NOTE, required=True)
+        status = self.status_before_merge or WarningStatus.RAISED.value
+        self._unmerged(main_id=main.id, reason=reason, status=str(status), meta=meta)
+        main._merge_released(merged_id=self.id, reason=reason, meta=main_meta)
+
+    @event(Unmerged)
+    def _unmerged(self, main_id: UUID, reason: str, status: str, meta: Meta) -> None:
+        self.status = WarningStatus(status)
+        self.merged_into = None
+        self.status_before_merge = None
+        self.closed_at = None
+
+    @event(MergeReleased)
+    def _merge_released(self, merged_id: UUID, reason: str, meta: Meta) -> None:
+        self.merged = tuple(m for m in self.merged if m != merged_id)

@@ -78,6 +78,14 @@ class WarningCases(NetworkCases):
                     seen = current if wid == current.id else self.warning(wid)
                     if seen.has_seen(ctx.command_id):  # a retried repeat
                         return Decision(seen, [], created=False)
+                if current.merged_into is not None:
+                    # Merged (ADR 0082): its reporters follow the main case, and a
+                    # repeat of its condition counts there while the main case is open.
+                    main = self.warning(current.merged_into)
+                    if main.has_seen(ctx.command_id):
+                        return Decision(main, [], created=False)
+                    if main.is_open:
+                        current = main
                 if current.is_open:
                     meta = ctx.meta("RaiseWarning", current.loop_id)
                     current.repeat(observed, level, meta)

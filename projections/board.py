@@ -186,7 +186,7 @@ def _raised_series(tx: Tx, starts: list[datetime], units: dict[int, str]) -> lis
     rows = _sums(
         tx,
         f"SELECT unit_no, {', '.join(sums)} FROM {WARNINGS} "
-        "WHERE raised_epoch >= ? AND raised_epoch < ? GROUP BY unit_no",
+        "WHERE raised_epoch >= ? AND raised_epoch < ? AND merged_into IS NULL GROUP BY unit_no",
         [*params, bounds[0], bounds[-1]],
         units,
     )

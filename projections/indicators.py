@@ -169,7 +169,8 @@ class IndicatorsView(View):
     name = "indicators"
     # 2: unit_no, theme_level and indicator_numbers (ADR 0024); 3: kind, deferred (0071)
     # 4: an upheld dispute moves the case to the named unit (ADR 0076)
-    version = 4
+    # 5: a warning merged into a main case is not counted on its own (ADR 0082)
+    version = 5
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -215,7 +216,7 @@ class IndicatorsView(View):
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, unit_no BIGINT NOT NULL, "
         "theme TEXT NOT NULL, level TEXT NOT NULL, theme_level BIGINT NOT NULL, "
         "raised_at TEXT NOT NULL, raised_epoch BIGINT NOT NULL, "
-        "acknowledged_at TEXT, ack_epoch BIGINT, ack_s BIGINT)",
+        "acknowledged_at TEXT, ack_epoch BIGINT, ack_s BIGINT, merged_into TEXT)",
         f"CREATE INDEX IF NOT EXISTS {WARNINGS}_raised "
         f"ON {WARNINGS} (unit_no, raised_epoch, theme_level)",
         f"CREATE INDEX IF NOT EXISTS {WARNINGS}_ack "
@@ -370,6 +371,7 @@ class IndicatorsView(View):
                 "acknowledged_at": None,
                 "ack_epoch": None,
                 "ack_s": None,
+                "merged_into": None,
             }
         )
 
@@ -392,6 +394,20 @@ class IndicatorsView(View):
         row["acknowledged_at"] = iso(acknowledged)
         row["ack_epoch"] = epoch(acknowledged)
         row["ack_s"] = seconds_between(raised, acknowledged)
+
+    # -- merging (并单, ADR 0082): a merged warning is counted in its main case only -----
+
+    @_change.register
+    def _(self, event: EarlyWarning.MergedInto, tx: Tx) -> None:
+        assert self._warnings is not None
+        if (row := self._warnings.get(tx, id_text(event.originator_id))) is not None:
+            row["merged_into"] = str(event.main_id)
+
+    @_change.register
+    def _(self, event: EarlyWarning.Unmerged, tx: Tx) -> None:
+        assert self._warnings is not None
+        if (row := self._warnings.get(tx, id_text(event.originator_id))) is not None:
+            row["merged_into"] = None
 
     # -- instructions ------------------------------------------------------------------
 
@@ -621,6 +637,7 @@ WARNING_COLUMNS = [
     "acknowledged_at",
     "ack_epoch",
     "ack_s",
+    "merged_into",
 ]
 DISPUTE_COLUMNS = [
     "id",
@@ -680,7 +697,14 @@ def chain_verifications(rows: list[dict[str, Any]]) -> None:
 
 
 #: The events that change a warning row, and those that change a case row, already there.
-_WARNING_CHANGES = frozenset({EarlyWarning.LevelChanged, EarlyWarning.Acknowledged})
+_WARNING_CHANGES = frozenset(
+    {
+        EarlyWarning.LevelChanged,
+        EarlyWarning.Acknowledged,
+        EarlyWarning.MergedInto,
+        EarlyWarning.Unmerged,
+    }
+)
 _CASE_CHANGES = frozenset(
     {
         Instruction.LinkedToWarning,

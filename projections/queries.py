@@ -159,7 +159,7 @@ def warning(tx: Tx, warning_id: str) -> Row | None:
 
 
 def _warning(row: Row) -> Row:
-    for column in ("instructions", "open_instructions", "attributes"):
+    for column in ("instructions", "open_instructions", "attributes", "merged"):
         row[column] = json.loads(row[column])
     return row
 

@@ -19,7 +19,7 @@ COLUMNS = (
     "id, position, version, status, source, rule, theme, level, title, description, "
     "location, unit, dedup_key, observed_at, last_observed_at, raised_at, acknowledged_at, "
     "closed_at, assessment, repeats, instructions, open_instructions, attributes, loop_id, "
-    "last_position"
+    "last_position, merged_into, merged"
 )
 
 
@@ -27,7 +27,8 @@ class WarningsView(View):
     """One row per early warning, its links to instructions as JSON lists."""
 
     name = "warnings"
-    version = 1
+    # 2: the main case a warning was merged into, and the warnings merged into it (ADR 0082).
+    version = 2
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS warnings ("
@@ -38,7 +39,8 @@ class WarningsView(View):
         "observed_at TEXT NOT NULL, last_observed_at TEXT NOT NULL, raised_at TEXT NOT NULL, "
         "acknowledged_at TEXT, closed_at TEXT, assessment TEXT, repeats INTEGER NOT NULL, "
         "instructions TEXT NOT NULL, open_instructions TEXT NOT NULL, attributes TEXT NOT NULL, "
-        "loop_id TEXT NOT NULL, last_position BIGINT NOT NULL)",
+        "loop_id TEXT NOT NULL, last_position BIGINT NOT NULL, merged_into TEXT, "
+        "merged TEXT NOT NULL DEFAULT '[]')",
         "CREATE INDEX IF NOT EXISTS warnings_position ON warnings (position)",
         "CREATE INDEX IF NOT EXISTS warnings_unit ON warnings (unit, position)",
         "CREATE INDEX IF NOT EXISTS warnings_status ON warnings (status, position)",
@@ -118,6 +120,8 @@ class WarningsView(View):
                 "attributes": dumps(event.attributes),
                 "loop_id": id_text(event.meta.loop_id),
                 "last_position": self.at,
+                "merged_into": None,
+                "merged": "[]",
             }
         )
 
@@ -172,6 +176,32 @@ class WarningsView(View):
             row["status"] = WarningStatus.CLOSED.value
             row["closed_at"] = iso(event.meta.occurred_at)
 
+    # -- merging (并单, ADR 0082) --------------------------------------------------------
+
+    @_change.register
+    def _(self, event: EarlyWarning.MergedInto, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = WarningStatus.MERGED.value
+            row["merged_into"] = str(event.main_id)
+            row["closed_at"] = iso(event.meta.occurred_at)
+
+    @_change.register
+    def _(self, event: EarlyWarning.MergeTaken, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            add_to_lists(row, event.merged_id, "merged")
+
+    @_change.register
+    def _(self, event: EarlyWarning.Unmerged, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            row["status"] = event.status
+            row["merged_into"] = None
+            row["closed_at"] = None
+
+    @_change.register
+    def _(self, event: EarlyWarning.MergeReleased, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            remove_from_list(row, event.merged_id, "merged")
+
 
 #: The events that change a warning already in the view.
 FOLLOWED = (
@@ -184,4 +214,8 @@ FOLLOWED = (
     EarlyWarning.Resolved,
     EarlyWarning.Cancelled,
     EarlyWarning.Closed,
+    EarlyWarning.MergedInto,
+    EarlyWarning.MergeTaken,
+    EarlyWarning.Unmerged,
+    EarlyWarning.MergeReleased,
 )

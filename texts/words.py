@@ -65,6 +65,7 @@ STEPS = (
     "IssueSignInTicket",
     "LinkInstruction",
     "MarkOverdue",
+    "MergeWarning",
     "MoveUnit",
     "ObserveBatch",
     "OpenAccount",
@@ -103,6 +104,7 @@ STEPS = (
     "SwitchEmergencyOff",
     "SwitchEmergencyOn",
     "UnbindCapSender",
+    "UnmergeWarning",
     "UpdateSubscription",
     "Verify",
 )

@@ -192,12 +192,14 @@ def _fact_queries(
         ),
         (
             f"SELECT {warning_keys}, COUNT(*), 0, 0, {nothing} {warnings} "
-            f"WHERE c.raised_epoch >= ? AND c.raised_epoch < ? {warning_group}",
+            f"WHERE c.raised_epoch >= ? AND c.raised_epoch < ? "
+            f"AND c.merged_into IS NULL {warning_group}",
             span,
         ),
         (
             f"SELECT {warning_keys}, 0, 0, 0, {_packed(tx, 'c.ack_s')} {warnings} "
-            f"WHERE c.ack_epoch >= ? AND c.ack_epoch < ? {warning_group}",
+            f"WHERE c.ack_epoch >= ? AND c.ack_epoch < ? "
+            f"AND c.merged_into IS NULL {warning_group}",
             span,
         ),
         # Of the due so far, those an approved deferral holds now: they keep their

@@ -72,6 +72,8 @@ def in_status(status: WarningStatus) -> EarlyWarning:
             warning.cancel("withdrawn by the observatory", meta())
         elif status == WarningStatus.CLOSED:
             warning.close(None, meta())
+        elif status == WarningStatus.MERGED:  # ADR 0082
+            warning.merge_into(raised(), "one matter", False, meta(), meta())
     warning.collect_events()
     assert warning.status == status
     return warning

@@ -101,6 +101,12 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         w, "cancel", body={"reason": "withdrawn by its source"}
     ),
     "POST /v1/warnings/{wid}/close": lambda w: _warning(w, "close", "confirmed"),
+    "POST /v1/warnings/{wid}/merge": lambda w: _warning(
+        w, "merge", body={"into": str(w.warning("acknowledged")), "reason": "one matter"}
+    ),
+    "POST /v1/warnings/{wid}/unmerge": lambda w: _warning(
+        w, "unmerge", "merged", body={"reason": "two matters"}
+    ),
     "GET /v1/loops/{loop_id}/timeline": lambda w: Req(
         "GET", f"/v1/loops/{w.center.warning(w.warning()).loop_id}/timeline"
     ),

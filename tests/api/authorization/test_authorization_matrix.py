@@ -83,6 +83,9 @@ TABLE: dict[str, Row] = {
     "POST /v1/warnings/{wid}/resolve": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "POST /v1/warnings/{wid}/cancel": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "POST /v1/warnings/{wid}/close": Row("HW-DH", "HW-XL", DUTY, NOBODY),
+    # merging (ADR 0082): the dispatcher of a unit above both warnings
+    "POST /v1/warnings/{wid}/merge": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
+    "POST /v1/warnings/{wid}/unmerge": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
     "GET /v1/loops/{loop_id}/timeline": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # whistles (ADR 0078): blown and closed by the office's dispatcher (or one above
     # it), checked in by the summoned department's handler (HW-WATER; another office

@@ -121,7 +121,8 @@ class World:
         self._targets.clear()
 
     def warning(self, stage: str = "raised") -> UUID:
-        """An open warning of Qingshan community (HW-DH-QS), raised by HW's monitor."""
+        """An open warning of Qingshan community (HW-DH-QS), raised by HW's monitor
+        (``merged``: merged into another, ``main``)."""
 
         def make() -> UUID:
             c = self.center
@@ -139,6 +140,9 @@ class World:
                 c.acknowledge_warning(context("duty_officer", "HW"), wid)
             if stage == "confirmed":
                 c.assess_warning(context("duty_officer", "HW"), wid, confirmed=True)
+            if stage == "merged":  # merged into a main case of its own (ADR 0082)
+                main = self.warning("main")
+                c.merge_warning(context("dispatcher", "HW"), wid, main, "one matter")
             return wid
 
         wid: UUID = self.target(f"warning {stage}", make)

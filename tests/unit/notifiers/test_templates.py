@@ -52,6 +52,8 @@ CONTEXT: dict[str, Any] = {
         "to": "HW",
         "absent": ["HW-URBAN"],
         "late": False,
+        "main_id": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
+        "merged_id": "5a2c9d1e-7b3f-5e8a-8c64-1d0e9f3b2a47",
     },
 }
 

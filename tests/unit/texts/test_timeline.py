@@ -154,6 +154,36 @@ SAMPLES = [
         "预警闭环归档。",
     ),
     Sample(
+        "EarlyWarning.MergedInto",
+        {"main_id": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10", "reason": "同一水位计", "mismatch": []},
+        "Merged into the main case 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 "
+        "and closed as merged: 同一水位计",
+        "并入主案件 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10，按并单关闭：同一水位计",
+    ),
+    Sample(
+        "EarlyWarning.MergeTaken",
+        {"merged_id": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10", "reason": "同一水位计"},
+        "Took in warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 as merged: 同一水位计",
+        "并入预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10：同一水位计",
+    ),
+    Sample(
+        "EarlyWarning.Unmerged",
+        {
+            "main_id": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
+            "reason": "两座水库",
+            "status": "raised",
+        },
+        "Un-merged from the main case 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10, "
+        "back to its status: 两座水库",
+        "撤销并单，移出主案件 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10，恢复原状态：两座水库",
+    ),
+    Sample(
+        "EarlyWarning.MergeReleased",
+        {"merged_id": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10", "reason": "两座水库"},
+        "Warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 was un-merged from this case: 两座水库",
+        "预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 撤销并单移出：两座水库",
+    ),
+    Sample(
         "Instruction.Issued",
         {
             "priority": "urgent",
