@@ -139,3 +139,21 @@ class AlreadyCheckedIn(InvalidTransition, code="already-checked-in"):
 
 class WhistleClosed(InvalidTransition, code="whistle-closed"):
     """The whistle was closed: nothing more is checked in, reminded or escalated on it."""
+
+
+# -- follow-up and reopening (回访, 重办; ADR 0083) ---------------------------------------
+
+
+class NotFromThePublic(InvalidTransition, code="not-from-the-public"):
+    """A follow-up of a case that no caller raised: only a case from the public (the 12345
+    feed, a hotline, a reporter named on its warning) is followed up."""
+
+
+class FollowUpRefused(InvalidTransition, code="follow-up-refused"):
+    """A follow-up of a case that is not closed, is a forwarded part, or was followed up
+    already since it was last closed."""
+
+
+class FollowUpIncomplete(InvalidValue, code="follow-up-incomplete"):
+    """A follow-up without one of the caller's three answers (contacted, resolved,
+    satisfaction), or with a satisfaction not on the list."""

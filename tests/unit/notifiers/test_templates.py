@@ -52,6 +52,8 @@ CONTEXT: dict[str, Any] = {
         "to": "HW",
         "absent": ["HW-URBAN"],
         "late": False,
+        "satisfaction": "basically_satisfied",
+        "reopened": False,
     },
 }
 
