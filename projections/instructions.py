@@ -392,7 +392,6 @@ class InstructionsView(View):
         row["pending_extension"] = None
         row["pending_deferral"] = None
 
-
     @_change.register
     def _(self, event: Instruction.FollowedUp, tx: Tx) -> None:
         if (row := self._row(tx, event)) is None:
@@ -417,6 +416,7 @@ class InstructionsView(View):
         row["closed_at"] = None
         row["finished"] = 0
         row["deadline"] = iso(event.deadline)
+
 
 INSTRUCTION_COLUMNS = COLUMNS.split(", ")
 ASSIGNEE_COLUMNS = ["instruction_id", "unit", "lead", "ord", "status", "disposition_id"]

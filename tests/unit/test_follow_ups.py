@@ -89,7 +89,9 @@ def app(calendar: WorkingCalendar) -> CommandCenter:
         return center
 
 
-def test_a_satisfied_caller_is_recorded_and_the_case_stays_closed(calendar: WorkingCalendar) -> None:
+def test_a_satisfied_caller_is_recorded_and_the_case_stays_closed(
+    calendar: WorkingCalendar,
+) -> None:
     with freeze_time(FRIDAY_10AM) as clock:
         app = frozen_clock_center(calendar)
         load_demo(app)
@@ -123,8 +125,10 @@ def test_unresolved_and_dissatisfied_reopens_the_case_to_the_same_unit_with_a_fr
         )
         i = app.instruction(iid)
         assert i.status == InstructionStatus.IN_PROGRESS
-        assert i.lead == OFFICE and i.assignees[OFFICE] == "signed"
-        assert i.reopen_count == 1 and i.closed_at is None
+        assert i.lead == OFFICE
+        assert i.assignees[OFFICE] == "signed"
+        assert i.reopen_count == 1
+        assert i.closed_at is None
         # Five working hours from Monday 9:00: 9-12 and 14-16 on Monday.
         assert i.deadline == beijing(16, 16, 0)
         assert last_event(app, iid).reopened is True
