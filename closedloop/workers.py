@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import CommandCenter
+from domain.follow_up_watch import FollowUpWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.watch import DeadlineWatch, WatchPolicy
@@ -113,6 +114,8 @@ class Background:
         #: and absent departments of a whistle reminded and escalated (ADR 0078).
         self.notice_watch = NoticeWatch(center)
         self.check_ins = CheckInWatch(center)
+        #: Closed cases from the public still to be followed up are reminded (ADR 0083).
+        self.follow_ups = FollowUpWatch(center)
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -152,7 +155,12 @@ class Background:
         """One round of the deadline watch, then of the notice watch and of the whistles'
         check-in watch: one loop, led by one copy, so that the reminders and escalations
         of all three are sent by the same leader."""
-        return [*self.watch.tick(), *self.notice_watch.tick(), *self.check_ins.tick()]
+        return [
+            *self.watch.tick(),
+            *self.notice_watch.tick(),
+            *self.check_ins.tick(),
+            *self.follow_ups.tick(),
+        ]
 
     def stop(self) -> None:
         # No parameters: Litestar hands its app to a shutdown hook that takes one.

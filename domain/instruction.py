@@ -113,6 +113,8 @@ class Instruction(LoopAggregate):
     follow_ups: int = 0
     reopen_count: int = 0
     followed_up_at: datetime | None = None
+    #: Whether the watch reminded the issuer of this closure's follow-up.
+    follow_up_reminded: bool = False
 
     class Issued(LoopAggregate.Created):
         issuer: str
@@ -226,6 +228,10 @@ class Instruction(LoopAggregate):
         reopened: bool
         #: Reopened: the fresh deadline; otherwise the deadline the case closed under.
         deadline: datetime
+
+    class FollowUpReminded(LoopAggregate.Event):
+        #: The last moment of the follow-up limit.
+        due_at: datetime
 
     class Cancelled(LoopAggregate.Event):
         reason: str
@@ -981,12 +987,38 @@ class Instruction(LoopAggregate):
             return
         # The reopen takes this closure's follow-up; the next closure gets its own.
         self.followed_up_at = None
+        self.follow_up_reminded = False
         # 重办: back to the same lead, signed for already, to do again and submit.
         self.reopen_count += 1
         self.assignees[unit] = AssigneeStatus.SIGNED
         self.status = InstructionStatus.IN_PROGRESS
         self.closed_at = None
         self.deadline = deadline
+
+    def follow_up_reminder_at(self, limits: FollowUpLimits, calendar: WorkingCalendar) -> datetime:
+        """When the watch reminds the issuer: once half the follow-up limit has passed."""
+        if self.status != InstructionStatus.CLOSED or self.closed_at is None:
+            raise FollowUpRefused(f"instruction {self.title!r} is not closed")
+        if self.priority == Priority.URGENT:
+            return self.closed_at + limits.window.clock() / 2
+        limit = self.follow_up_deadline(limits, calendar)
+        allowed = calendar.working_time_between(self.closed_at, limit)
+        return calendar.add(self.closed_at, _working(allowed / 2))
+
+    def remind_follow_up(
+        self, public: bool, meta: Meta, limits: FollowUpLimits, calendar: WorkingCalendar
+    ) -> None:
+        """Remind the issuer that this case's caller is still to be followed up."""
+        self.check_can_follow_up(public, meta, limits, calendar)
+        if self.follow_up_reminded:
+            raise FollowUpRefused("the follow-up of this closure was reminded already")
+        if meta.occurred_at < self.follow_up_reminder_at(limits, calendar):
+            raise FollowUpRefused("the follow-up is not near its limit yet")
+        self._follow_up_reminded(due_at=self.follow_up_deadline(limits, calendar), meta=meta)
+
+    @event(FollowUpReminded)
+    def _follow_up_reminded(self, due_at: datetime, meta: Meta) -> None:
+        self.follow_up_reminded = True
 
     def cancel(self, reason: str, meta: Meta) -> None:
         self._check_live("cancel it")

@@ -494,6 +494,17 @@ class InstructionCases(WarningCases):
 
         return self._on_instruction(ctx, iid, "FollowUp", act)
 
+    def remind_follow_up(self, ctx: Context, iid: UUID) -> Outcome:
+        """The watch reminds the issuer of a follow-up nearing its limit (ADR 0083)."""
+        return self._on_instruction(
+            ctx,
+            iid,
+            "RemindFollowUp",
+            lambda i, m: i.remind_follow_up(
+                self.came_from_the_public(i), m, self.follow_up_limits, self.calendar
+            ),
+        )
+
     def cancel_instruction(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
         """Cancel an instruction and, with it, every open instruction forwarded from it."""
 

@@ -55,6 +55,7 @@ STEPS = (
     "DeleteSubscription",
     "DisableSubscription",
     "FollowUp",
+    "RemindFollowUp",
     "FileDispute",
     "EnableSubscription",
     "EscalateAbsent",

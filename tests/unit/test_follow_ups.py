@@ -24,6 +24,7 @@ from domain.errors import (
     TimeLimitPassed,
 )
 from domain.follow_up import is_public, reopens
+from domain.follow_up_watch import FollowUpWatch
 from domain.instruction import InstructionStatus
 from tests.unit.builders import (
     DISTRICT,
@@ -238,3 +239,41 @@ def test_a_case_is_followed_up_once_per_closure(app: CommandCenter) -> None:
         app.follow_up(ctx(DISTRICT), iid, **ANSWERS)
         with nothing_stored(app), pytest.raises(FollowUpRefused):
             app.follow_up(ctx(DISTRICT), iid, **ANSWERS)
+
+
+# -- the follow-up watch ---------------------------------------------------------------
+
+
+def test_the_watch_reminds_the_issuer_once_half_the_limit_has_passed(
+    calendar: WorkingCalendar,
+) -> None:
+    with freeze_time(FRIDAY_10AM) as clock:
+        app = frozen_clock_center(calendar)
+        load_demo(app)
+        iid = _closed_case(app)  # closed Friday 10:00; the limit is Tuesday 10:00
+        other = _closed_case(app, "reservoir-telemetry")  # not the public's
+        watch = FollowUpWatch(app)
+        clock.move_to(beijing(16, 9, 59))  # Monday 9:59: less than a working day gone
+        assert watch.tick() == []
+        clock.move_to(beijing(16, 10, 0))  # one working day of two
+        assert watch.tick() == [{"instruction_id": str(iid), "act": "remind_follow_up"}]
+        e = last_event(app, iid)
+        assert type(e).__name__ == "FollowUpReminded"
+        assert e.due_at == beijing(17, 10, 0)
+        assert e.meta.unit == DISTRICT
+        clock.move_to(beijing(16, 11, 0))
+        with nothing_stored(app):
+            assert watch.tick() == []
+            assert FollowUpWatch(app).tick() == []  # a restarted watch does it once too
+        assert "FollowUpReminded" not in event_names(app, other)
+
+
+def test_the_watch_leaves_a_case_followed_up_in_time(calendar: WorkingCalendar) -> None:
+    with freeze_time(FRIDAY_10AM) as clock:
+        app = frozen_clock_center(calendar)
+        load_demo(app)
+        iid = _closed_case(app)
+        app.follow_up(ctx(DISTRICT), iid, **ANSWERS)
+        clock.move_to(beijing(16, 12, 0))
+        with nothing_stored(app):
+            assert FollowUpWatch(app).tick() == []

@@ -54,6 +54,7 @@ CONTEXT: dict[str, Any] = {
         "late": False,
         "satisfaction": "basically_satisfied",
         "reopened": False,
+        "due_at": "2026-06-02T18:00:00+08:00",
     },
 }
 

@@ -330,6 +330,12 @@ SAMPLES = [
         "回访诉求人，反映未解决、不满意，重办，退回HW-DH，新时限2026-06-01 18:00。仍积水",
     ),
     Sample(
+        "Instruction.FollowUpReminded",
+        {"due_at": DEADLINE},
+        "The caller is still to be followed up, by 2026-06-01 18:00.",
+        "诉求人尚未回访，请于2026-06-01 18:00前回访。",
+    ),
+    Sample(
         "Disposition.Reopened",
         {"note": "仍积水"},
         "The result was opened again after the follow-up. 仍积水",
