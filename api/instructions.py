@@ -276,6 +276,20 @@ def _instruction_steps() -> list[StepRoute]:
             name="arbitrate_dispute",
         ),
         StepRoute(
+            "follow-ups",
+            DISPATCHER,
+            s.FollowUp,
+            lambda c, ctx, iid, d: c.follow_up(
+                ctx,
+                iid,
+                contacted=d.contacted,
+                resolved=d.resolved,
+                satisfaction=d.satisfaction,
+                note=d.note,
+            ),
+            name="follow_up",
+        ),
+        StepRoute(
             "submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)
         ),
         StepRoute(

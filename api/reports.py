@@ -105,6 +105,18 @@ class IndicatorsOut(msgspec.Struct):
     disputes_upheld: int = 0
     dispute_rate: RateOut | None = None
     upheld_rate: RateOut | None = None
+    #: Follow-ups of the public's cases (回访, ADR 0083): the caller's answers, the
+    #: reopens (重办), and the three rates of 接诉即办 with the reopen rate.
+    followed_up: int = 0
+    contacted: int = 0
+    resolved: int = 0
+    satisfied: int = 0
+    basically_satisfied: int = 0
+    reopened: int = 0
+    response_rate: RateOut | None = None
+    resolution_rate: RateOut | None = None
+    satisfaction_rate: RateOut | None = None
+    reopen_rate: RateOut | None = None
 
 
 class ReportUnit(msgspec.Struct):

@@ -339,6 +339,19 @@ class DisputeArbitration(Input, kw_only=True):
     note: Note | None = None
 
 
+Satisfaction = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+
+
+class FollowUp(Input, kw_only=True):
+    """The caller's three answers at a follow-up (回访, ADR 0083): did the unit contact
+    you in time, is it resolved, how satisfied are you."""
+
+    contacted: bool
+    resolved: bool
+    satisfaction: Satisfaction
+    note: Note | None = None
+
+
 class Submission(Input, kw_only=True):
     result: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 
@@ -407,6 +420,18 @@ class PendingDispute(msgspec.Struct, kw_only=True):
     at: datetime
 
 
+class FollowUpRecord(msgspec.Struct, kw_only=True):
+    """The caller's answers at the last follow-up of a case (回访, ADR 0083)."""
+
+    unit: str
+    contacted: bool
+    resolved: bool
+    satisfaction: str
+    reopened: bool
+    note: str
+    at: datetime
+
+
 class Instruction(msgspec.Struct, kw_only=True):
     id: UUID
     status: str
@@ -441,6 +466,9 @@ class Instruction(msgspec.Struct, kw_only=True):
     deferred_remaining_seconds: int | None = None
     #: A dispute of the dispatch waiting for the issuer's arbitration (ADR 0076).
     pending_dispute: PendingDispute | None = None
+    #: Follow-ups of the caller that reopened the case (重办, ADR 0083), and the last one.
+    reopen_count: int = 0
+    last_follow_up: FollowUpRecord | None = None
 
 
 class InstructionSummary(msgspec.Struct, kw_only=True):

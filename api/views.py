@@ -135,7 +135,14 @@ class Views:
             emergency=bool(r.get("emergency")),
             pending_deferral=None,
             deferred_remaining_seconds=r.get("deferred_remaining_s"),
+            reopen_count=r.get("reopen_count") or 0,
+            last_follow_up=None,
         )
+        follow_up = r.get("last_follow_up")
+        if follow_up is not None:
+            out.last_follow_up = s.FollowUpRecord(
+                **{**follow_up, "at": self.t(_at(follow_up["at"]))}
+            )
         deferral = r.get("pending_deferral")
         if deferral is not None:
             out.pending_deferral = s.PendingDeferral(

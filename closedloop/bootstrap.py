@@ -83,6 +83,7 @@ def build_command_center(
                 env=env,
                 calendar=calendar,
                 dispute_limits=settings.dispute_limits(),
+                follow_up_limits=settings.follow_up_limits(),
                 check_in_limit=timedelta(minutes=settings.server.check_in_limit_minutes),
             )
 

@@ -30,6 +30,7 @@ from api.rate_limits import DEFAULT_AUTH_FAILURES, DEFAULT_WRITES, parse_rate
 from api.screens.sessions import SessionPolicy
 from api.tokens import DEFAULT_CACHE_SECONDS
 from domain.calendar import CalendarError, WorkingDuration
+from domain.follow_up import FollowUpLimits
 from domain.instruction import DisputeLimits
 from notifiers.config import WebhookConfig
 
@@ -215,6 +216,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: time for urgent cases), to file after receiving a case and to arbitrate after filing.
     dispute_limit: str = "PT2H"
     arbitration_limit: str = "PT4H"
+    #: Follow-up of a case from the public (ADR 0083): an ISO 8601 duration on the
+    #: working calendar (clock time when urgent) after the closure.
+    follow_up_limit: str = "P2D"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -237,13 +241,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhooks = WebhookConfig.from_env(env)
         except ValueError as e:
             raise SettingsError(str(e)) from None
-        for name in ("CLOSEDLOOP_DISPUTE_LIMIT", "CLOSEDLOOP_ARBITRATION_LIMIT"):
+        for name in (
+            "CLOSEDLOOP_DISPUTE_LIMIT",
+            "CLOSEDLOOP_ARBITRATION_LIMIT",
+            "CLOSEDLOOP_FOLLOW_UP_LIMIT",
+        ):
             key = VARIABLES[name][0]
             if key in raw:
                 _duration(name, raw[key])
         return cls(
             dispute_limit=raw.get("dispute_limit", "PT2H"),
             arbitration_limit=raw.get("arbitration_limit", "PT4H"),
+            follow_up_limit=raw.get("follow_up_limit", "P2D"),
             database_url=raw.get("database_url", DEFAULT_DATABASE_URL),
             calendar_path=Path(raw.get("calendar_path", DEFAULT_CALENDAR)),
             server=_section(raw, "server", ServerSettings, env),
@@ -304,6 +313,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             arbitration=_duration("CLOSEDLOOP_ARBITRATION_LIMIT", self.arbitration_limit),
         )
 
+    def follow_up_limits(self) -> FollowUpLimits:
+        """The limit for following up a closed case from the public (ADR 0083)."""
+        return FollowUpLimits(window=_duration("CLOSEDLOOP_FOLLOW_UP_LIMIT", self.follow_up_limit))
+
     def store(self) -> StoreSettings:
         """The store ``database_url`` names, with ``extra_env`` over the URL's settings."""
         parsed = parse_database_url(self.database_url)
@@ -335,6 +348,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
     "CLOSEDLOOP_DISPUTE_LIMIT": ("dispute_limit", "an ISO 8601 duration such as PT2H"),
     "CLOSEDLOOP_ARBITRATION_LIMIT": ("arbitration_limit", "an ISO 8601 duration such as PT4H"),
+    "CLOSEDLOOP_FOLLOW_UP_LIMIT": ("follow_up_limit", "an ISO 8601 duration such as P2D"),
     "CLOSEDLOOP_HOST": ("server.host", "an address"),
     "CLOSEDLOOP_PORT": ("server.port", "a port number"),
     "CLOSEDLOOP_TOKEN_CACHE_SECONDS": (

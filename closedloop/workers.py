@@ -18,6 +18,7 @@ from uuid import UUID
 
 from domain.application import CommandCenter
 from domain.heartbeat import HeartbeatWatch
+from domain.follow_up_watch import FollowUpWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.silence_watch import SilenceWatch
@@ -118,6 +119,8 @@ class Background:
         #: Silent feeds raised and resolved, and silences lifted at their end (ADR 0085).
         self.heartbeats = HeartbeatWatch(intake)
         self.silences = SilenceWatch(intake)
+        #: Closed cases from the public still to be followed up are reminded (ADR 0083).
+        self.follow_ups = FollowUpWatch(center)
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -155,14 +158,16 @@ class Background:
 
     def watch_round(self) -> list[dict[str, Any]]:
         """One round of the deadline watch, then of the notice watch, the whistles'
-        check-in watch, the silence watch and the heartbeats: one loop, led by one copy,
-        so that the reminders, escalations and raises of all are sent by the same leader."""
+        check-in watch, the silence watch, the heartbeats and the follow-up watch: one
+        loop, led by one copy, so that the reminders, escalations and raises of all are
+        sent by the same leader."""
         return [
             *self.watch.tick(),
             *self.notice_watch.tick(),
             *self.check_ins.tick(),
             *self.silences.tick(),
             *self.heartbeats.tick(),
+            *self.follow_ups.tick(),
         ]
 
     def stop(self) -> None:

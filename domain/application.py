@@ -36,6 +36,7 @@ from domain.calendar import WorkingCalendar
 from domain.cap_senders import CapSenders
 from domain.decision import Outcome, PendingCommand
 from domain.disposition import Disposition
+from domain.follow_up import FollowUpLimits
 from domain.instruction import DisputeLimits, Instruction
 from domain.merge_commands import MergeCases
 from domain.meta import MetaAsDict
@@ -91,10 +92,13 @@ class CommandCenter(WhistleCases, MergeCases):
         calendar: WorkingCalendar | None = None,
         dispute_limits: DisputeLimits | None = None,
         check_in_limit: timedelta = DEFAULT_CHECK_IN_LIMIT,
+        follow_up_limits: FollowUpLimits | None = None,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar or WorkingCalendar()
         self.dispute_limits = dispute_limits or DisputeLimits()
+        #: How long after closure a case from the public is followed up (ADR 0083).
+        self.follow_up_limits = follow_up_limits or FollowUpLimits()
         #: How long a department summoned by a whistle has to check in (ADR 0078).
         self.check_in_limit = check_in_limit
         self.unit_of_work = UnitOfWork(self, reference=REFERENCE)

@@ -66,6 +66,11 @@ class Disposition(LoopAggregate):
     class Ended(LoopAggregate.Event):
         reason: str
 
+    class Reopened(LoopAggregate.Event):
+        """The caller, followed up, found the case unresolved and was dissatisfied (ADR 0083)."""
+
+        note: str
+
     @staticmethod
     def create_id(instruction_id: UUID, unit: str) -> UUID:
         return disposition_id(instruction_id, unit)
@@ -169,3 +174,13 @@ class Disposition(LoopAggregate):
     @event(Ended)
     def _ended(self, reason: str, meta: Meta) -> None:
         self.status = DispositionStatus.CLOSED_UNVERIFIED
+
+    def reopen(self, note: str, meta: Meta) -> None:
+        """The lead's accepted result is opened again: a follow-up reopened the case."""
+        if self.status != DispositionStatus.ACCEPTED:
+            raise InvalidTransition("only an accepted disposition is reopened")
+        self._reopened(note=note, meta=meta)
+
+    @event(Reopened)
+    def _reopened(self, note: str, meta: Meta) -> None:
+        self.status = DispositionStatus.OPEN

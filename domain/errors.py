@@ -192,3 +192,21 @@ class MergeMismatch(InvalidValue, code="merge-mismatch"):
 class MergeRefused(InvalidTransition, code="merge-refused"):
     """A merge or an un-merge refused by the state of a warning: instructions dispatched
     for it still open, a warning that is not merged, a main case already closed."""
+
+
+# -- follow-up and reopening (回访, 重办; ADR 0083) ---------------------------------------
+
+
+class NotFromThePublic(InvalidTransition, code="not-from-the-public"):
+    """A follow-up of a case that no caller raised: only a case from the public (the 12345
+    feed, a hotline, a reporter named on its warning) is followed up."""
+
+
+class FollowUpRefused(InvalidTransition, code="follow-up-refused"):
+    """A follow-up of a case that is not closed, is a forwarded part, or was followed up
+    already since it was last closed."""
+
+
+class FollowUpIncomplete(InvalidValue, code="follow-up-incomplete"):
+    """A follow-up without one of the caller's three answers (contacted, resolved,
+    satisfaction), or with a satisfaction not on the list."""

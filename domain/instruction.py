@@ -33,7 +33,16 @@ from eventsourcing.domain import event
 
 from domain.base import LoopAggregate
 from domain.calendar import WorkingCalendar, WorkingDuration
-from domain.errors import InvalidTransition, InvalidValue, NotPermitted, TimeLimitPassed
+from domain.errors import (
+    FollowUpIncomplete,
+    FollowUpRefused,
+    InvalidTransition,
+    InvalidValue,
+    NotFromThePublic,
+    NotPermitted,
+    TimeLimitPassed,
+)
+from domain.follow_up import FollowUpLimits, Satisfaction, reopens
 from domain.limits import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 from domain.meta import LONGEST_DEADLINE, Meta, derived_id
 
@@ -99,6 +108,13 @@ class Instruction(LoopAggregate):
     lead_since: datetime | None = None
     pending_dispute: dict[str, str] | None = None
     disputed_by: tuple[str, ...] = ()
+    # Follow-up (回访, 重办; ADR 0083): the follow-ups recorded, the reopens among them,
+    # and when the closure in force was followed up (None: not yet).
+    follow_ups: int = 0
+    reopen_count: int = 0
+    followed_up_at: datetime | None = None
+    #: Whether the watch reminded the issuer of this closure's follow-up.
+    follow_up_reminded: bool = False
 
     class Issued(LoopAggregate.Created):
         issuer: str
@@ -200,6 +216,22 @@ class Instruction(LoopAggregate):
         to_unit: str
         deadline: datetime
         note: str
+
+    class FollowedUp(LoopAggregate.Event):
+        #: The lead unit whose handling the caller judged.
+        unit: str
+        contacted: bool
+        resolved: bool
+        satisfaction: str
+        note: str
+        #: Unresolved and dissatisfied: the case goes back to the lead unit (重办).
+        reopened: bool
+        #: Reopened: the fresh deadline; otherwise the deadline the case closed under.
+        deadline: datetime
+
+    class FollowUpReminded(LoopAggregate.Event):
+        #: The last moment of the follow-up limit.
+        due_at: datetime
 
     class Cancelled(LoopAggregate.Event):
         reason: str
@@ -855,6 +887,138 @@ class Instruction(LoopAggregate):
         # What the disputing unit asked for was its own; the new lead starts afresh.
         self.pending_extension = None
         self.pending_deferral = None
+
+    # -- follow-up and reopening (回访, 重办; ADR 0083) -------------------------------------
+
+    def follow_up_deadline(self, limits: FollowUpLimits, calendar: WorkingCalendar) -> datetime:
+        """The last moment the caller may be followed up: the limit after the closure."""
+        if self.status != InstructionStatus.CLOSED or self.closed_at is None:
+            raise FollowUpRefused(f"instruction {self.title!r} is not closed")
+        return self._after(self.closed_at, limits.window, calendar)
+
+    def check_can_follow_up(
+        self, public: bool, meta: Meta, limits: FollowUpLimits, calendar: WorkingCalendar
+    ) -> None:
+        """Whether the issuer may follow this case up now (the answers aside)."""
+        if self.status != InstructionStatus.CLOSED:
+            raise FollowUpRefused(
+                f"instruction {self.title!r} is {self.status.replace('_', ' ')}; "
+                "a case is followed up once it is closed"
+            )
+        if self.parent_id is not None:
+            raise FollowUpRefused(
+                "a forwarded part is not followed up; its case is, with the caller"
+            )
+        self.check_issuer(meta.unit, "follow it up")
+        if not public:
+            raise NotFromThePublic(
+                f"instruction {self.title!r} did not come from the public; "
+                "there is no caller to follow up"
+            )
+        if self.followed_up_at is not None:
+            raise FollowUpRefused("the case was followed up already since it was closed")
+        limit = self.follow_up_deadline(limits, calendar)
+        if meta.occurred_at > limit:
+            raise TimeLimitPassed(
+                f"the time to follow up this case ended at {limit.isoformat()} "
+                f"({limits.window} after it was closed)"
+            )
+
+    def follow_up(
+        self,
+        *,
+        public: bool,
+        contacted: bool | None,
+        resolved: bool | None,
+        satisfaction: str | None,
+        note: str | None,
+        meta: Meta,
+        limits: FollowUpLimits,
+        calendar: WorkingCalendar,
+    ) -> None:
+        """Record the caller's answers; unresolved and dissatisfied reopens the case to
+        the same lead unit with the original's time allowed, counted from now."""
+        self.check_can_follow_up(public, meta, limits, calendar)
+        missing = [
+            name
+            for name, value in (
+                ("contacted", contacted),
+                ("resolved", resolved),
+                ("satisfaction", satisfaction),
+            )
+            if value is None
+        ]
+        if missing:
+            raise FollowUpIncomplete(f"the caller's answer is missing: {', '.join(missing)}")
+        if not isinstance(contacted, bool) or not isinstance(resolved, bool):
+            raise FollowUpIncomplete("contacted and resolved are answered yes or no")
+        if satisfaction not in set(Satisfaction):
+            raise FollowUpIncomplete(
+                f"unknown satisfaction {satisfaction!r}; one of: {', '.join(Satisfaction)}"
+            )
+        note = check_text(note, "the note", MAX_NOTE, required=False)
+        reopened = reopens(resolved, Satisfaction(satisfaction))
+        self._followed_up(
+            unit=self.lead,
+            contacted=contacted,
+            resolved=resolved,
+            satisfaction=str(satisfaction),
+            note=note,
+            reopened=reopened,
+            deadline=self.fresh_deadline(meta.occurred_at, calendar) if reopened else self.deadline,
+            meta=meta,
+        )
+
+    @event(FollowedUp)
+    def _followed_up(
+        self,
+        unit: str,
+        contacted: bool,
+        resolved: bool,
+        satisfaction: str,
+        note: str,
+        reopened: bool,
+        deadline: datetime,
+        meta: Meta,
+    ) -> None:
+        self.follow_ups += 1
+        self.followed_up_at = meta.occurred_at
+        if not reopened:
+            return
+        # The reopen takes this closure's follow-up; the next closure gets its own.
+        self.followed_up_at = None
+        self.follow_up_reminded = False
+        # 重办: back to the same lead, signed for already, to do again and submit.
+        self.reopen_count += 1
+        self.assignees[unit] = AssigneeStatus.SIGNED
+        self.status = InstructionStatus.IN_PROGRESS
+        self.closed_at = None
+        self.deadline = deadline
+
+    def follow_up_reminder_at(self, limits: FollowUpLimits, calendar: WorkingCalendar) -> datetime:
+        """When the watch reminds the issuer: once half the follow-up limit has passed."""
+        if self.status != InstructionStatus.CLOSED or self.closed_at is None:
+            raise FollowUpRefused(f"instruction {self.title!r} is not closed")
+        if self.priority == Priority.URGENT:
+            return self.closed_at + limits.window.clock() / 2
+        limit = self.follow_up_deadline(limits, calendar)
+        allowed = calendar.working_time_between(self.closed_at, limit)
+        return calendar.add(self.closed_at, _working(allowed / 2))
+
+    def remind_follow_up(
+        self, public: bool, meta: Meta, limits: FollowUpLimits, calendar: WorkingCalendar
+    ) -> None:
+        """Remind the issuer that this case's caller is still to be followed up."""
+        self.check_can_follow_up(public, meta, limits, calendar)
+        if self.follow_up_reminded:
+            raise FollowUpRefused("the follow-up of this closure was reminded already")
+        if meta.occurred_at < self.follow_up_reminder_at(limits, calendar):
+            raise FollowUpRefused("the follow-up is not near its limit yet")
+        self._follow_up_reminded(due_at=self.follow_up_deadline(limits, calendar), meta=meta)
+
+    @event(FollowUpReminded)
+    def _follow_up_reminded(self, due_at: datetime, meta: Meta) -> None:
+        self.follow_up_reminded = True
 
     def cancel(self, reason: str, meta: Meta) -> None:
         self._check_live("cancel it")

@@ -15,6 +15,7 @@ from domain.calendar import WorkingDuration
 from domain.decision import Decision, Outcome, check_same_command
 from domain.disposition import Disposition, disposition_id
 from domain.errors import DirectionRefused, InvalidValue, NotPermitted
+from domain.follow_up import FollowUpLimits, is_public
 from domain.instruction import DisputeLimits, Instruction, Priority, instruction_id
 from domain.meta import Context, Meta, now
 from domain.warning import EarlyWarning
@@ -26,6 +27,8 @@ class InstructionCases(WarningCases):
 
     #: How long disputes may be filed and arbitrated (ADR 0076); set by the application.
     dispute_limits: DisputeLimits
+    #: How long after closure a case from the public is followed up (ADR 0083).
+    follow_up_limits: FollowUpLimits
 
     # -- instructions ------------------------------------------------------------------
 
@@ -450,6 +453,57 @@ class InstructionCases(WarningCases):
             i.arbitrate_dispute(upheld, to_unit, note, meta, self.dispute_limits, self.calendar)
 
         return self._on_instruction(ctx, iid, "ArbitrateDispute", act)
+
+    def came_from_the_public(self, i: Instruction) -> bool:
+        """Whether a warning the case answers was raised by the public (ADR 0083)."""
+        for wid in i.warning_ids:
+            w = self.warning(wid)
+            if is_public(w.source, w.attributes):
+                return True
+        return False
+
+    def follow_up(
+        self,
+        ctx: Context,
+        iid: UUID,
+        *,
+        contacted: bool | None,
+        resolved: bool | None,
+        satisfaction: str | None,
+        note: str | None = None,
+    ) -> Outcome:
+        """The issuer records the caller's answers on a closed case from the public (回访);
+        unresolved and dissatisfied reopens it to the same lead unit (重办)."""
+
+        def act(i: Instruction, meta: Meta) -> list[LoopAggregate]:
+            i.follow_up(
+                public=self.came_from_the_public(i),
+                contacted=contacted,
+                resolved=resolved,
+                satisfaction=satisfaction,
+                note=note,
+                meta=meta,
+                limits=self.follow_up_limits,
+                calendar=self.calendar,
+            )
+            if i.status != "in_progress" or i.lead not in i.dispositions:
+                return []
+            d = self.disposition(i.dispositions[i.lead])
+            d.reopen((note or "").strip(), ctx.meta("FollowUp", d.loop_id))
+            return [d]
+
+        return self._on_instruction(ctx, iid, "FollowUp", act)
+
+    def remind_follow_up(self, ctx: Context, iid: UUID) -> Outcome:
+        """The watch reminds the issuer of a follow-up nearing its limit (ADR 0083)."""
+        return self._on_instruction(
+            ctx,
+            iid,
+            "RemindFollowUp",
+            lambda i, m: i.remind_follow_up(
+                self.came_from_the_public(i), m, self.follow_up_limits, self.calendar
+            ),
+        )
 
     def cancel_instruction(self, ctx: Context, iid: UUID, reason: str) -> Outcome:
         """Cancel an instruction and, with it, every open instruction forwarded from it."""

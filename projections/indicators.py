@@ -76,6 +76,8 @@ VERIFICATIONS = "indicator_verifications"
 NUMBERS = "indicator_numbers"
 #: One row per dispute of a dispatch, counted to the unit that filed it (ADR 0076).
 DISPUTES = "indicator_disputes"
+#: One row per follow-up of a case from the public, counted to its lead unit (ADR 0083).
+FOLLOW_UPS = "indicator_follow_ups"
 
 
 def unit_number_name(code: str) -> str:
@@ -170,7 +172,8 @@ class IndicatorsView(View):
     # 2: unit_no, theme_level and indicator_numbers (ADR 0024); 3: kind, deferred (0071)
     # 4: an upheld dispute moves the case to the named unit (ADR 0076)
     # 5: a warning merged into a main case is not counted on its own (ADR 0082)
-    version = 5
+    # 6: follow-ups of the public's cases and their reopens (ADR 0083)
+    version = 6
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -247,6 +250,15 @@ class IndicatorsView(View):
         "filed_epoch BIGINT NOT NULL, arbitrated INTEGER NOT NULL, upheld INTEGER NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {DISPUTES}_filed ON {DISPUTES} "
         "(unit_no, filed_epoch, theme_level, kind, arbitrated, upheld)",
+        f"CREATE TABLE IF NOT EXISTS {FOLLOW_UPS} ("
+        "id TEXT PRIMARY KEY, case_id TEXT NOT NULL, unit TEXT NOT NULL, "
+        "unit_no BIGINT NOT NULL, theme_level BIGINT NOT NULL, kind INTEGER NOT NULL, "
+        "at_epoch BIGINT NOT NULL, contacted INTEGER NOT NULL, resolved INTEGER NOT NULL, "
+        "satisfied INTEGER NOT NULL, basically_satisfied INTEGER NOT NULL, "
+        "reopened INTEGER NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {FOLLOW_UPS}_at ON {FOLLOW_UPS} "
+        "(unit_no, at_epoch, theme_level, kind, contacted, resolved, satisfied, "
+        "basically_satisfied, reopened)",
         f"CREATE TABLE IF NOT EXISTS {NUMBERS} (name TEXT PRIMARY KEY, no BIGINT NOT NULL UNIQUE)",
     ]
 
@@ -257,6 +269,7 @@ class IndicatorsView(View):
         self._warnings: RowBuffer | None = None
         self._verifications: GroupBuffer | None = None
         self._disputes: RowBuffer | None = None
+        self._follow_ups: RowBuffer | None = None
         self._numbers = Numbers()
 
     # Rows are changed in memory and written once per batch (ADR 0016): the rows a batch
@@ -271,6 +284,7 @@ class IndicatorsView(View):
             VERIFICATIONS, VERIFICATION_COLUMNS, "case_id", "seq"
         )
         self._disputes = disputes = RowBuffer(DISPUTES, DISPUTE_COLUMNS)
+        self._follow_ups = follow_ups = RowBuffer(FOLLOW_UPS, FOLLOW_UP_COLUMNS)
         self._numbers = numbers = Numbers()
         try:
             new: set[Any] = set()
@@ -302,7 +316,7 @@ class IndicatorsView(View):
                         verified_ids.append(id_text(event.originator_id))
                     elif kind is Instruction.Verified:
                         verified_ids.append(id_text(event.originator_id))
-                    elif kind is Instruction.DisputeFiled:
+                    elif kind is Instruction.DisputeFiled or kind is Instruction.FollowedUp:
                         names.append(unit_number_name(event.unit))
                     elif kind is Instruction.Redirected or (
                         kind is Instruction.DisputeArbitrated and event.upheld
@@ -318,8 +332,9 @@ class IndicatorsView(View):
             cases.flush(tx)
             verifications.flush(tx)
             disputes.flush(tx)
+            follow_ups.flush(tx)
         finally:
-            self._disputes = None
+            self._disputes = self._follow_ups = None
             self._cases = self._warnings = self._verifications = None
             self._numbers = Numbers()
 
@@ -524,6 +539,30 @@ class IndicatorsView(View):
         case["due_epoch"] = epoch(event.deadline)
 
     @_change.register
+    def _(self, event: Instruction.FollowedUp, tx: Tx) -> None:
+        case = self._case(tx, event)
+        if case is None or self._follow_ups is None:
+            return
+        # The case row stays as it was counted (a reopened case's closure moves to its
+        # next acceptance, as a rework's does); the follow-up is a row of its own.
+        self._follow_ups.add(
+            {
+                "id": f"{case['id']}:{event.originator_version}",
+                "case_id": case["id"],
+                "unit": event.unit,
+                "unit_no": self._unit_no(tx, event.unit),
+                "theme_level": case["theme_level"],
+                "kind": case["kind"],
+                "at_epoch": epoch(event.meta.occurred_at),
+                "contacted": 1 if event.contacted else 0,
+                "resolved": 1 if event.resolved else 0,
+                "satisfied": 1 if event.satisfaction == "satisfied" else 0,
+                "basically_satisfied": 1 if event.satisfaction == "basically_satisfied" else 0,
+                "reopened": 1 if event.reopened else 0,
+            }
+        )
+
+    @_change.register
     def _(self, event: Instruction.SignedFor, tx: Tx) -> None:
         case = self._case(tx, event)
         if case is None or case["unit"] != event.unit or case["signed_at"] is not None:
@@ -651,6 +690,21 @@ DISPUTE_COLUMNS = [
     "upheld",
 ]
 
+FOLLOW_UP_COLUMNS = [
+    "id",
+    "case_id",
+    "unit",
+    "unit_no",
+    "theme_level",
+    "kind",
+    "at_epoch",
+    "contacted",
+    "resolved",
+    "satisfied",
+    "basically_satisfied",
+    "reopened",
+]
+
 
 def _dispute_key(case_id: Any, unit: str) -> str:
     """A unit disputes a case once (the domain's rule), so the pair names the dispute."""
@@ -717,5 +771,6 @@ _CASE_CHANGES = frozenset(
         Instruction.DeferralEnded,
         Instruction.DisputeFiled,
         Instruction.DisputeArbitrated,
+        Instruction.FollowedUp,
     }
 )

@@ -25,7 +25,7 @@ COLUMNS = (
     "warning_ids, parent_id, children, open_children, pending_extension, reminders, "
     "supervised_by, rework_count, status_before_park, loop_id, last_position, "
     "emergency, pending_deferral, status_before_deferral, deferred_remaining_s, "
-    "pending_dispute"
+    "pending_dispute, reopen_count, last_follow_up"
 )
 
 
@@ -33,7 +33,8 @@ class InstructionsView(View):
     """One row per instruction, and one per assignee of it (its own state and disposition)."""
 
     name = "instructions"
-    version = 3  # 2: emergency and deferrals (ADR 0071); 3: disputes (ADR 0076)
+    # 2: emergency and deferrals (ADR 0071); 3: disputes (ADR 0076); 4: follow-ups (0083)
+    version = 4
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS instructions ("
@@ -47,7 +48,8 @@ class InstructionsView(View):
         "reminders INTEGER NOT NULL, supervised_by TEXT, rework_count INTEGER NOT NULL, "
         "status_before_park TEXT, loop_id TEXT NOT NULL, last_position BIGINT NOT NULL, "
         "emergency INTEGER NOT NULL DEFAULT 0, pending_deferral TEXT, "
-        "status_before_deferral TEXT, deferred_remaining_s BIGINT, pending_dispute TEXT)",
+        "status_before_deferral TEXT, deferred_remaining_s BIGINT, pending_dispute TEXT, "
+        "reopen_count INTEGER NOT NULL DEFAULT 0, last_follow_up TEXT)",
         "CREATE INDEX IF NOT EXISTS instructions_position ON instructions (position)",
         "CREATE INDEX IF NOT EXISTS instructions_issuer ON instructions (issuer, position)",
         "CREATE TABLE IF NOT EXISTS instruction_assignees ("
@@ -172,6 +174,8 @@ class InstructionsView(View):
                 "status_before_deferral": None,
                 "deferred_remaining_s": None,
                 "pending_dispute": None,
+                "reopen_count": 0,
+                "last_follow_up": None,
             }
         )
         self._assignees.put(
@@ -388,6 +392,31 @@ class InstructionsView(View):
         row["pending_extension"] = None
         row["pending_deferral"] = None
 
+    @_change.register
+    def _(self, event: Instruction.FollowedUp, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is None:
+            return
+        row["last_follow_up"] = dumps(
+            {
+                "unit": event.unit,
+                "contacted": event.contacted,
+                "resolved": event.resolved,
+                "satisfaction": event.satisfaction,
+                "reopened": event.reopened,
+                "note": event.note,
+                "at": iso(event.meta.occurred_at),
+            }
+        )
+        if not event.reopened:
+            return
+        # 重办: back to the lead, signed for, with its fresh deadline.
+        self._assignee(tx, event, event.unit, AssigneeStatus.SIGNED.value)
+        row["reopen_count"] += 1
+        row["status"] = InstructionStatus.IN_PROGRESS.value
+        row["closed_at"] = None
+        row["finished"] = 0
+        row["deadline"] = iso(event.deadline)
+
 
 INSTRUCTION_COLUMNS = COLUMNS.split(", ")
 ASSIGNEE_COLUMNS = ["instruction_id", "unit", "lead", "ord", "status", "disposition_id"]
@@ -415,5 +444,6 @@ FOLLOWED = frozenset(
         Instruction.DeferralEnded,
         Instruction.DisputeFiled,
         Instruction.DisputeArbitrated,
+        Instruction.FollowedUp,
     }
 )

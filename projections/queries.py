@@ -279,6 +279,8 @@ def _instruction(row: Row) -> Row:
     row["pending_deferral"] = None if deferral is None else json.loads(deferral)
     dispute = row.get("pending_dispute")
     row["pending_dispute"] = None if dispute is None else json.loads(dispute)
+    follow_up = row.get("last_follow_up")
+    row["last_follow_up"] = None if follow_up is None else json.loads(follow_up)
     row["finished"] = bool(row["finished"])
     return row
 

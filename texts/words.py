@@ -11,6 +11,7 @@ domain's enumerations (the roles and columns in ``api/``, the steps in the use c
 from __future__ import annotations
 
 from domain.disposition import DispositionStatus
+from domain.follow_up import Satisfaction
 from domain.instruction import AssigneeStatus, InstructionStatus, Priority
 from domain.unit import Kind, Level
 from domain.warning import LEVEL_NAMES, Theme, WarningStatus
@@ -53,6 +54,8 @@ STEPS = (
     "DecideExtension",
     "DeleteSubscription",
     "DisableSubscription",
+    "FollowUp",
+    "RemindFollowUp",
     "FileDispute",
     "EnableSubscription",
     "EndSilence",
@@ -136,6 +139,16 @@ INDICATORS = (
     "disputes_upheld",
     "dispute_rate",
     "upheld_rate",
+    "followed_up",
+    "contacted",
+    "resolved",
+    "satisfied",
+    "basically_satisfied",
+    "reopened",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "reopen_rate",
 )
 REPORT_SECTIONS = ("total", "own", "emergency", "urgent")
 
@@ -150,6 +163,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "priority": tuple(p.value for p in Priority),
     "warning_status": tuple(s.value for s in WarningStatus),
     "instruction_status": tuple(s.value for s in InstructionStatus),
+    "satisfaction": tuple(s.value for s in Satisfaction),
     "assignee_status": tuple(s.value for s in AssigneeStatus),
     "disposition_status": tuple(s.value for s in DispositionStatus),
     "unit_level": tuple(v.value for v in Level),
@@ -172,6 +186,7 @@ CODE_FIELDS: dict[str, str] = {
     "outcome": "instruction_status",
     "role": "role",
     "command": "step",
+    "satisfaction": "satisfaction",
 }
 
 

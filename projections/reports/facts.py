@@ -17,6 +17,7 @@ import msgspec
 from projections.indicators import (
     CASES,
     DISPUTES,
+    FOLLOW_UPS,
     NUMBERS,
     VERIFICATIONS,
     WARNINGS,
@@ -219,6 +220,22 @@ def _fact_queries(
             f"WHERE c.filed_epoch >= ? AND c.filed_epoch < ? {group}",
             span,
         ),
+        # Follow-ups of the public's cases, counted to the lead unit by the time of the
+        # follow-up: the caller's answers, and the reopens (ADR 0083). Two queries, as
+        # each answers three sums.
+        (
+            f"SELECT {keys}, COUNT(*), SUM(c.contacted), SUM(c.resolved), {nothing} "
+            f"FROM {subtree} b JOIN {FOLLOW_UPS} c ON c.unit_no = b.no "
+            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
+            span,
+        ),
+        (
+            f"SELECT {keys}, SUM(c.satisfied), SUM(c.basically_satisfied), "
+            f"SUM(c.reopened), {nothing} "
+            f"FROM {subtree} b JOIN {FOLLOW_UPS} c ON c.unit_no = b.no "
+            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
+            span,
+        ),
     ]
 
 
@@ -283,6 +300,18 @@ def _count_disputes(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
     t.disputes_upheld += c
 
 
+def _count_followed_up(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.followed_up += a
+    t.contacted += b
+    t.resolved += c
+
+
+def _count_satisfaction(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.satisfied += a
+    t.basically_satisfied += b
+    t.reopened += c
+
+
 #: What each query of :func:`_fact_queries` adds to a tally, in the same order.
 COUNTERS = (
     _count_filed,
@@ -295,6 +324,8 @@ COUNTERS = (
     _count_acknowledged,
     _count_deferred,
     _count_disputes,
+    _count_followed_up,
+    _count_satisfaction,
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain.follow_up import BASICALLY_SATISFIED_POINTS, SATISFIED_POINTS
 from domain.instruction import Priority
 
 
@@ -95,6 +96,12 @@ class Tally:
     disputes: int = 0
     disputes_arbitrated: int = 0
     disputes_upheld: int = 0
+    followed_up: int = 0
+    contacted: int = 0
+    resolved: int = 0
+    satisfied: int = 0
+    basically_satisfied: int = 0
+    reopened: int = 0
     acknowledge: list[int] = field(default_factory=list)
     sign: list[int] = field(default_factory=list)
     close: list[int] = field(default_factory=list)
@@ -114,6 +121,12 @@ class Tally:
         self.disputes += other.disputes
         self.disputes_arbitrated += other.disputes_arbitrated
         self.disputes_upheld += other.disputes_upheld
+        self.followed_up += other.followed_up
+        self.contacted += other.contacted
+        self.resolved += other.resolved
+        self.satisfied += other.satisfied
+        self.basically_satisfied += other.basically_satisfied
+        self.reopened += other.reopened
         self.acknowledge.extend(other.acknowledge)
         self.sign.extend(other.sign)
         self.close.extend(other.close)
@@ -162,6 +175,23 @@ class Indicators:
     dispute_rate: Rate
     #: Upheld ÷ arbitrated.
     upheld_rate: Rate
+    #: Follow-ups of the public's cases in the period (回访, ADR 0083): the caller's
+    #: answers, and the reopens (重办) among them.
+    followed_up: int
+    contacted: int
+    resolved: int
+    satisfied: int
+    basically_satisfied: int
+    reopened: int
+    #: 响应率: contacted in time, in the caller's word ÷ followed up.
+    response_rate: Rate
+    #: 解决率: resolved, in the caller's word ÷ followed up.
+    resolution_rate: Rate
+    #: 满意率: (satisfied + basically satisfied × 0.8) ÷ followed up, in points: 100 a
+    #: satisfied, 80 a basically satisfied, out of 100 a follow-up.
+    satisfaction_rate: Rate
+    #: Reopens ÷ followed up.
+    reopen_rate: Rate
 
     @classmethod
     def of(cls, t: Tally) -> Indicators:
@@ -173,6 +203,13 @@ class Indicators:
             rework_rate=Rate(t.reworked, t.verified),
             dispute_rate=Rate(t.disputes, t.filed + t.disputes_upheld),
             upheld_rate=Rate(t.disputes_upheld, t.disputes_arbitrated),
+            response_rate=Rate(t.contacted, t.followed_up),
+            resolution_rate=Rate(t.resolved, t.followed_up),
+            satisfaction_rate=Rate(
+                SATISFIED_POINTS * t.satisfied + BASICALLY_SATISFIED_POINTS * t.basically_satisfied,
+                SATISFIED_POINTS * t.followed_up,
+            ),
+            reopen_rate=Rate(t.reopened, t.followed_up),
             signed=len(t.sign),
             on_time_sign_for_rate=Rate(t.signed_on_time, len(t.sign)),
             warnings_acknowledged=len(t.acknowledge),
@@ -198,4 +235,10 @@ _COUNTS = (
     "disputes",
     "disputes_arbitrated",
     "disputes_upheld",
+    "followed_up",
+    "contacted",
+    "resolved",
+    "satisfied",
+    "basically_satisfied",
+    "reopened",
 )

@@ -86,6 +86,10 @@ def _try(app: CommandCenter, i: Instruction, unit: str, step: str, accept: bool)
         ),
         "extension-decisions": lambda: app.decide_extension(c, iid, granted=accept, note="no"),
         "verify": lambda: app.verify(c, iid, accepted=accept, note="again"),
+        # The page does not offer the follow-up (ADR 0083): these cases have no caller.
+        "follow-ups": lambda: app.follow_up(
+            c, iid, contacted=True, resolved=accept, satisfaction="satisfied"
+        ),
         "remind": lambda: app.remind(c, iid, "soon"),
         "supervise": lambda: app.supervise(c, iid, "watched"),
         "park": lambda: app.park(c, iid, "winter"),

@@ -192,6 +192,12 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "POST /v1/instructions/{iid}/dispute-arbitrations": lambda w: _instruction(
         w, "dispute-arbitrations", "disputed", {"upheld": True, "lead_unit": "HW-XL"}
     ),
+    "POST /v1/instructions/{iid}/follow-ups": lambda w: _instruction(
+        w,
+        "follow-ups",
+        "closed from the public",
+        {"contacted": True, "resolved": True, "satisfaction": "satisfied"},
+    ),
     "POST /v1/instructions/{iid}/submit": lambda w: _instruction(
         w, "submit", "signed", {"result": "inspected; no damage"}
     ),

@@ -151,7 +151,7 @@ class World:
     def instruction(self, stage: str = "dispatched") -> UUID:
         """An instruction from the district (HW) to Donghu office (HW-DH), at ``stage``:
         dispatched, signed, returned, extension asked, deferral asked, deferred, submitted,
-        parked or disputed."""
+        parked, disputed or closed from the public (a 12345 warning's case, verified)."""
 
         def make() -> UUID:
             c = self.center
@@ -163,15 +163,38 @@ class World:
             def office() -> Context:
                 return context("handler", "HW-DH")
 
+            warning_ids = []
+            if stage == "closed from the public":
+                wid = c.raise_warning(
+                    context("monitor", "HW"),
+                    source="12345",
+                    rule="hotline.drain",
+                    theme="other",
+                    level=4,
+                    title="A caller reports a blocked drain",
+                    unit="HW-DH",
+                    dedup_key=f"matrix-{self.serial()}",
+                ).id
+                c.acknowledge_warning(context("duty_officer", "HW"), wid)
+                c.assess_warning(context("duty_officer", "HW"), wid, confirmed=True)
+                warning_ids = [wid]
             iid = c.issue_instruction(
                 district(),
                 lead_unit="HW-DH",
                 title="Inspect the Qingshan dam",
                 deadline=now() + timedelta(days=3),
+                warning_ids=warning_ids,
             ).id
             if stage == "returned":
                 c.return_to_issuer(office(), iid, "not ours")
-            if stage in ("signed", "extension asked", "submitted", "deferral asked", "deferred"):
+            if stage in (
+                "signed",
+                "extension asked",
+                "submitted",
+                "deferral asked",
+                "deferred",
+                "closed from the public",
+            ):
                 c.sign_for(office(), iid)
             if stage in ("deferral asked", "deferred"):
                 c.request_deferral(office(), iid, "the court has not ruled")
@@ -181,8 +204,10 @@ class World:
                 c.request_extension(
                     office(), iid, deadline=now() + timedelta(days=9), reason="the rain"
                 )
-            if stage == "submitted":
+            if stage in ("submitted", "closed from the public"):
                 c.submit(office(), iid, "inspected; no damage")
+            if stage == "closed from the public":
+                c.verify(district(), iid, accepted=True)
             if stage == "parked":
                 c.park(district(), iid, "after the flood season")
             if stage == "disputed":

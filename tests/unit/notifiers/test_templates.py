@@ -54,6 +54,9 @@ CONTEXT: dict[str, Any] = {
         "late": False,
         "main_id": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
         "merged_id": "5a2c9d1e-7b3f-5e8a-8c64-1d0e9f3b2a47",
+        "satisfaction": "basically_satisfied",
+        "reopened": False,
+        "due_at": "2026-06-02T18:00:00+08:00",
     },
 }
 

@@ -332,6 +332,47 @@ SAMPLES = [
         "HW-DH的派单异议不成立，案件不变，继续计时。属本单位",
     ),
     Sample(
+        "Instruction.FollowedUp",
+        {
+            "unit": "HW-DH",
+            "contacted": True,
+            "resolved": True,
+            "satisfaction": "basically_satisfied",
+            "note": "",
+            "reopened": False,
+            "deadline": DEADLINE,
+        },
+        "The caller was followed up on the handling by HW-DH: basically satisfied.",
+        "回访诉求人，对HW-DH的办理评价为基本满意。",
+    ),
+    Sample(
+        "Instruction.FollowedUp",
+        {
+            "unit": "HW-DH",
+            "contacted": True,
+            "resolved": False,
+            "satisfaction": "dissatisfied",
+            "note": "仍积水",
+            "reopened": True,
+            "deadline": DEADLINE,
+        },
+        "The caller, followed up, found it unresolved and was dissatisfied; the case is "
+        "reopened to HW-DH, due 2026-06-01 18:00. 仍积水",
+        "回访诉求人，反映未解决、不满意，重办，退回HW-DH，新时限2026-06-01 18:00。仍积水",
+    ),
+    Sample(
+        "Instruction.FollowUpReminded",
+        {"due_at": DEADLINE},
+        "The caller is still to be followed up, by 2026-06-01 18:00.",
+        "诉求人尚未回访，请于2026-06-01 18:00前回访。",
+    ),
+    Sample(
+        "Disposition.Reopened",
+        {"note": "仍积水"},
+        "The result was opened again after the follow-up. 仍积水",
+        "回访后重办，处置重新开始。仍积水",
+    ),
+    Sample(
         "Instruction.ResultSubmitted",
         {"unit": "HW-DH", "result": "已疏通"},
         "HW-DH submitted its result: 已疏通",
