@@ -16,7 +16,10 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from closedloop.escalation_config import load_escalation_policy
 from domain.application import CommandCenter
+from domain.duty_escalation import EscalationPolicy
+from domain.duty_watch import SignForWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.watch import DeadlineWatch, WatchPolicy
@@ -104,6 +107,7 @@ class Background:
         intake: Intake,
         policy: WatchPolicy | None = None,
         interval: float = 5.0,
+        escalation_policy: EscalationPolicy | None = None,
     ) -> None:
         self.center = center
         self.store = store
@@ -113,6 +117,11 @@ class Background:
         #: and absent departments of a whistle reminded and escalated (ADR 0078).
         self.notice_watch = NoticeWatch(center)
         self.check_ins = CheckInWatch(center)
+        #: Instructions not signed for climb their escalation ladder (ADR 0084); the
+        #: policy file is checked here, at start, and a broken one stops the process.
+        self.sign_for = SignForWatch(
+            center, escalation_policy or load_escalation_policy(), open_instructions(store)
+        )
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -152,7 +161,12 @@ class Background:
         """One round of the deadline watch, then of the notice watch and of the whistles'
         check-in watch: one loop, led by one copy, so that the reminders and escalations
         of all three are sent by the same leader."""
-        return [*self.watch.tick(), *self.notice_watch.tick(), *self.check_ins.tick()]
+        return [
+            *self.watch.tick(),
+            *self.notice_watch.tick(),
+            *self.check_ins.tick(),
+            *self.sign_for.tick(),
+        ]
 
     def stop(self) -> None:
         # No parameters: Litestar hands its app to a shutdown hook that takes one.
