@@ -31,10 +31,12 @@ from domain.disposition import Disposition
 from domain.emergency import Scenario
 from domain.errors import DomainError
 from domain.idempotency_record import IdempotencyRecord
+from domain.duty_escalation import SignForEscalation
 from domain.instruction import Instruction
 from domain.network import Network
 from domain.notice import Notice
 from domain.observation_batch import ObservationBatch
+from domain.roster import DutyRoster
 from domain.sign_in_ticket import SignInTicket
 from domain.subscription import Subscription
 from domain.token_roster import ROSTER_ID, TokenRoster
@@ -71,6 +73,10 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     Unit,
     WarningKey,
     Whistle,
+    # A duty roster (ADR 0084): its unit; a sign-for escalation: the lead, the units
+    # escalated to and the instruction's units.
+    DutyRoster,
+    SignForEscalation,
 )
 
 #: Past this many records remembered, the memory starts afresh (an export of a whole
@@ -160,6 +166,11 @@ class SubtreeScope:
             return [record.unit, *self._record_units(record.instruction_id)]
         if isinstance(record, Whistle):
             return [record.unit, *record.departments]
+        if isinstance(record, DutyRoster):
+            return [record.unit]
+        if isinstance(record, SignForEscalation):
+            units = [record.lead, *(str(s["unit"]) for s in record.steps)]
+            return [*units, *self._record_units(record.instruction_id)]
         if isinstance(record, WarningKey):
             return self._record_units(record.warning_id)
         if isinstance(record, CapMessage):

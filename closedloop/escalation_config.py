@@ -8,20 +8,18 @@ the file and the entry, as the other data files do (``closedloop/catalogues.py``
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
 from closedloop.catalogues import decode, read_toml
+from closedloop.settings import DEFAULT_ESCALATION
 from domain.duty_escalation import EscalationPolicy, Step, Target, checked_ladder
 from domain.errors import EscalationPolicyError
 from domain.instruction import Priority
 
-DEFAULT_ESCALATION = Path(__file__).parent / "escalation.toml"
-#: The environment variable naming another policy file.
-ESCALATION_ENV = "CLOSEDLOOP_ESCALATION_POLICY"
+__all__ = ["DEFAULT_ESCALATION", "load_escalation_policy"]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -44,10 +42,9 @@ class PolicyFile(_Strict):
     urgent: LadderEntry
 
 
-def load_escalation_policy(path: Path | None = None) -> EscalationPolicy:
-    """The policy in ``path`` (else the file the environment names, else the shipped
-    one); a broken file is :class:`EscalationPolicyError` naming it."""
-    path = path or Path(os.environ.get(ESCALATION_ENV) or DEFAULT_ESCALATION)
+def load_escalation_policy(path: Path = DEFAULT_ESCALATION) -> EscalationPolicy:
+    """The policy in ``path`` (``CLOSEDLOOP_ESCALATION_POLICY``, the shipped file by
+    default); a broken file is :class:`EscalationPolicyError` naming it."""
     table = read_toml(path, EscalationPolicyError, "escalation policy")
     try:
         policy = decode(table, PolicyFile, EscalationPolicyError)

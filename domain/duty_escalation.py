@@ -133,6 +133,8 @@ class SignForEscalation(LoopAggregate):
         person: str | None
         deputy: str | None
         due_at: datetime
+        #: Whether a shift of the roster covered that moment (who is named, if anyone).
+        on_roster: bool
 
     @staticmethod
     def create_id(instruction_id: UUID, lead: str, since: datetime) -> UUID:
@@ -187,6 +189,7 @@ class SignForEscalation(LoopAggregate):
             person=person,
             deputy=deputy,
             due_at=due_at,
+            on_roster=person is not None,
             meta=meta,
         )
         return True
@@ -201,6 +204,7 @@ class SignForEscalation(LoopAggregate):
         person: str | None,
         deputy: str | None,
         due_at: datetime,
+        on_roster: bool,
         meta: Meta,
     ) -> None:
         self.steps.append(

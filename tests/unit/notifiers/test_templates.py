@@ -30,6 +30,7 @@ CONTEXT: dict[str, Any] = {
         "matter": "排水口堵塞",
         "place": "湖畔路12号",
         "departments": ["HW-WATER", "HW-URBAN"],
+        "since": "2026-06-01T10:00:00+08:00",
     },
     "event": {
         "unit": "HW-DH",
@@ -52,6 +53,10 @@ CONTEXT: dict[str, Any] = {
         "to": "HW",
         "absent": ["HW-URBAN"],
         "late": False,
+        "reason": "原因",
+        "from_person": "李伟",
+        "to_person": "王芳",
+        "step": 1,
     },
 }
 

@@ -23,6 +23,8 @@ from domain.disposition import Disposition
 from domain.instruction import Instruction
 from domain.notice import Notice
 from domain.warning import EarlyWarning
+from domain.duty_escalation import SignForEscalation
+from domain.roster import DutyRoster
 from domain.whistle import Whistle
 from tests.unit.builders import (
     CITY,
@@ -470,6 +472,50 @@ SAMPLES = [
         "The whistle was closed; absent: HW-URBAN. 已疏通",
         "吹哨已结束；未到：HW-URBAN。已疏通",
     ),
+    # Duty rosters and escalation (ADR 0084)
+    Sample(
+        "DutyRoster.Started",
+        {"unit": "HW-DH"},
+        "The duty roster of HW-DH was started",
+        "HW-DH建立值班表",
+    ),
+    Sample(
+        "DutyRoster.ShiftsArranged",
+        {"shifts": []},
+        "Shifts were arranged on the duty roster",
+        "值班表已排班",
+    ),
+    Sample(
+        "DutyRoster.ShiftWithdrawn",
+        {"shift_id": "ab", "reason": "调班"},
+        "A shift was withdrawn from the duty roster: 调班",
+        "值班表撤销一个班次：调班",
+    ),
+    Sample(
+        "DutyRoster.HandedOver",
+        {"from_person": "李伟", "to_person": "王芳", "at": DEADLINE, "note": "两件未结"},
+        "李伟 handed the watch over to 王芳 at 2026-06-01 10:00. 两件未结",
+        "交接班：李伟于2026-06-01 10:00交班给王芳。两件未结",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "SignForEscalation.Opened",
+        {"lead": "HW-DH"},
+        "HW-DH has not signed for the instruction in time; escalation begins",
+        "HW-DH未在时限内签收指令，开始升级",
+    ),
+    Sample(
+        "SignForEscalation.Escalated",
+        {"step": 1, "unit": "HW-DH", "person": "陈刚", "deputy": "周敏", "on_roster": True},
+        "Not signed for in time: step 1 escalated to HW-DH, 陈刚 on duty (deputy 周敏)",
+        "超时未签收：第1级升级至HW-DH，值班人陈刚（替班周敏）",
+    ),
+    Sample(
+        "SignForEscalation.Escalated",
+        {"step": 2, "unit": "HW", "person": None, "deputy": None, "on_roster": False},
+        "Not signed for in time: step 2 escalated to HW, nobody on its duty roster",
+        "超时未签收：第2级升级至HW，其值班表无人值班",
+    ),
 ]
 
 
@@ -582,6 +628,8 @@ AGGREGATES = {
     "Disposition": Disposition,
     "Notice": Notice,
     "Whistle": Whistle,
+    "DutyRoster": DutyRoster,
+    "SignForEscalation": SignForEscalation,
 }
 
 
