@@ -39,6 +39,7 @@ from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.notices import NOTICE_HANDLERS
+from api.rosters import ROSTER_HANDLERS
 from api.observing import observe_requests
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
@@ -248,6 +249,7 @@ def create_app(
             *DEAD_LETTER_HANDLERS,
             *CAP_SENDER_HANDLERS,
             *NOTICE_HANDLERS,
+            *ROSTER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *ACCOUNT_HANDLERS,
