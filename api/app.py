@@ -39,12 +39,12 @@ from api.instructions import InstructionController, InstructionSteps
 from api.intake import INTAKE_HANDLERS
 from api.metrics import exposition, metrics_registry
 from api.notices import NOTICE_HANDLERS
-from api.rosters import ROSTER_HANDLERS
 from api.observing import observe_requests
 from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
 from api.rate_limits import RateLimits
 from api.reports import ReportController
+from api.rosters import ROSTER_HANDLERS
 from api.schemas import FollowerCopy, Health, ProjectionStatus, ReplicaHealth
 from api.screens import screens
 from api.screens.errors import pages_or

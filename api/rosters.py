@@ -189,9 +189,9 @@ class RosterController(Controller):
         moment = _moment(at, "at")
         cases = RosterCases(call.center)
         holders: dict[str, PostHolder | None] = {}
-        for post in Post:
-            held = cases.on_duty(code, post.value, moment)
-            holders[post.value] = (
+        for place in Post:
+            held = cases.on_duty(code, place.value, moment)
+            holders[place.value] = (
                 None
                 if held is None
                 else PostHolder(

@@ -28,10 +28,10 @@ from domain.cap import CapMessage
 from domain.cap_senders import CapSenders
 from domain.condition import Condition
 from domain.disposition import Disposition
+from domain.duty_escalation import SignForEscalation
 from domain.emergency import Scenario
 from domain.errors import DomainError
 from domain.idempotency_record import IdempotencyRecord
-from domain.duty_escalation import SignForEscalation
 from domain.instruction import Instruction
 from domain.network import Network
 from domain.notice import Notice

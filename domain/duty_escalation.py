@@ -86,12 +86,11 @@ def checked_ladder(priority: str, steps: list[Step], clock: bool) -> Ladder:
             )
         last = step.after_minutes
     targets = [s.to for s in steps]
-    if Target.DUTY_LEADER in targets and Target.SUPERIOR_DUTY_OFFICER in targets:
-        if targets.index(Target.SUPERIOR_DUTY_OFFICER) < targets.index(Target.DUTY_LEADER):
-            raise EscalationPolicyError(
-                f"{where}: the unit's own duty leader comes before the superior unit's duty "
-                "officer"
-            )
+    both = Target.DUTY_LEADER in targets and Target.SUPERIOR_DUTY_OFFICER in targets
+    if both and targets.index(Target.SUPERIOR_DUTY_OFFICER) < targets.index(Target.DUTY_LEADER):
+        raise EscalationPolicyError(
+            f"{where}: the unit's own duty leader comes before the superior unit's duty officer"
+        )
     return Ladder(tuple(steps), clock)
 
 

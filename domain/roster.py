@@ -167,7 +167,9 @@ class DutyRoster(LoopAggregate):
     def shifts_between(self, start: datetime, end: datetime) -> list[tuple[str, dict[str, Any]]]:
         """The shifts that share a moment with [start, end), earliest first."""
         found = [
-            (sid, s) for sid, s in self.shifts.items() if s["starts_at"] < end and start < s["ends_at"]
+            (sid, s)
+            for sid, s in self.shifts.items()
+            if s["starts_at"] < end and start < s["ends_at"]
         ]
         return sorted(found, key=lambda p: (p[1]["starts_at"], p[1]["post"]))
 
@@ -195,7 +197,7 @@ class DutyRoster(LoopAggregate):
                         self._overlap_words(p, s["person"], s["starts_at"], s["ends_at"])
                     )
         base = len(self.shifts)
-        shifts = [
+        shifts: list[dict[str, Any]] = [
             {
                 "shift_id": derived_id("shift", f"{self.unit}:{meta.command_id}:{base + n}").hex,
                 "post": p.post,

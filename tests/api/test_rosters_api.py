@@ -72,7 +72,8 @@ def test_a_district_duty_officer_arranges_an_offices_shifts_and_anyone_near_asks
     body = on.json()
     assert body["duty_officer"]["person"] == "dh_li"
     assert body["duty_leader"]["deputy"] == "dh_zhou"
-    assert body["at"].endswith("+08:00") and body["duty_officer"]["ends_at"].endswith("+08:00")
+    assert body["at"].endswith("+08:00")
+    assert body["duty_officer"]["ends_at"].endswith("+08:00")
     roster = client.get("/v1/units/HW-DH/roster", headers=who("office")).json()
     assert len(roster["shifts"]) == 2
     later = (now() + timedelta(days=2)).isoformat()
@@ -125,7 +126,8 @@ def test_a_handover_by_the_person_on_duty_passes_the_post_and_by_another_is_refu
     r = client.post("/v1/units/HW-DH/roster/handovers", json=body, headers=who("dh_li"))
     assert r.status_code == 200, r.text
     on = client.get("/v1/units/HW-DH/on-duty", headers=who("duty")).json()
-    assert on["duty_officer"]["person"] == "dh_zhao" and on["duty_officer"]["handed_over"]
+    assert on["duty_officer"]["person"] == "dh_zhao"
+    assert on["duty_officer"]["handed_over"]
 
 
 def test_a_unit_out_of_reach_is_404_and_a_time_without_offset_is_refused(

@@ -30,6 +30,7 @@ from texts.timeline import describe as describe_fields
 def describe(e: Any, language: str) -> str:
     return describe_fields(type(e).__qualname__, vars(e), language, "Asia/Shanghai")
 
+
 # A Friday 10:00 in Shanghai: office hours.
 START = "2026-03-13 02:00:00"
 Frozen = tuple[CommandCenter, Any]
@@ -70,9 +71,11 @@ def test_who_is_on_duty_at_a_moment_follows_the_shifts(frozen: Frozen) -> None:
     day_roster(app, OFFICE)
     cases = RosterCases(app)
     held = cases.on_duty(OFFICE, "duty_officer", now())
-    assert held is not None and (held.person, held.deputy) == ("HW-DH-li", "HW-DH-wang")
+    assert held is not None
+    assert (held.person, held.deputy) == ("HW-DH-li", "HW-DH-wang")
     night = cases.on_duty(OFFICE, "duty_officer", now() + timedelta(hours=11))
-    assert night is not None and night.person == "HW-DH-zhao"
+    assert night is not None
+    assert night.person == "HW-DH-zhao"
     assert cases.on_duty(OFFICE, "duty_officer", now() + timedelta(hours=30)) is None
     assert cases.on_duty(DISTRICT, "duty_officer", now()) is None
 
@@ -135,12 +138,16 @@ def test_a_handover_by_the_person_on_duty_passes_the_post_and_is_on_the_timeline
         keeper(OFFICE, "HW-DH-li"), OFFICE, "duty_officer", "HW-DH-zhao", "two cases open"
     )
     held = cases.on_duty(OFFICE, "duty_officer", now())
-    assert held is not None and held.person == "HW-DH-zhao" and held.handed_over
+    assert held is not None
+    assert held.person == "HW-DH-zhao"
+    assert held.handed_over
     before = cases.on_duty(OFFICE, "duty_officer", now() - timedelta(minutes=1))
-    assert before is not None and before.person == "HW-DH-li"
+    assert before is not None
+    assert before.person == "HW-DH-li"
     last = app.history(roster_id(OFFICE))[-1]
     assert type(last).__name__ == "HandedOver"
-    assert "HW-DH-zhao" in describe(last, "en") and "交接" in describe(last, "zh")
+    assert "HW-DH-zhao" in describe(last, "en")
+    assert "交接" in describe(last, "zh")
 
 
 def test_a_handover_by_someone_not_on_duty_is_refused(frozen: Frozen) -> None:
@@ -181,7 +188,8 @@ def test_an_urgent_instruction_not_signed_for_climbs_the_ladder_once_each_across
     clock.tick(timedelta(minutes=30))
     restarted = SignForWatch(app, default_policy())
     assert [(d["step"], d["to"]) for d in restarted.tick()] == [(2, DISTRICT)]
-    assert watch.tick() == [] and restarted.tick() == []
+    assert watch.tick() == []
+    assert restarted.tick() == []
     i = app.instruction(iid)
     record = app.unit_of_work.find(
         SignForEscalation, SignForEscalation.create_id(iid, OFFICE, i.issued_at)
@@ -193,7 +201,8 @@ def test_an_urgent_instruction_not_signed_for_climbs_the_ladder_once_each_across
     ]
     assert record.loop_id == i.loop_id
     line = describe(app.history(record.id)[-1], "zh")
-    assert "HW-li" in line and "升级" in line
+    assert "HW-li" in line
+    assert "升级" in line
 
 
 def test_a_watch_restarted_after_both_steps_fell_due_takes_them_in_order_once(
@@ -205,21 +214,24 @@ def test_a_watch_restarted_after_both_steps_fell_due_takes_them_in_order_once(
     first, second = SignForWatch(app), SignForWatch(app)
     assert [d["step"] for d in first.tick()] == [1, 2]
     assert second.tick() == []
-    steps = [e for e in escalations(app)]
+    steps = list(escalations(app))
     assert len(steps) == 2
     # Nobody on a roster: the step names the unit, and no person.
     record = app.unit_of_work.find(
         SignForEscalation,
         SignForEscalation.create_id(iid, OFFICE, app.instruction(iid).issued_at),
     )
-    assert record is not None and record.steps[0]["person"] is None
+    assert record is not None
+    assert record.steps[0]["person"] is None
 
 
 def test_a_signed_instruction_is_not_escalated_and_a_normal_one_counts_working_time(
     frozen: Frozen,
 ) -> None:
     app, clock = frozen
-    signed_one = issue(app, DISTRICT, OFFICE, priority="urgent", deadline=now() + timedelta(hours=4))
+    signed_one = issue(
+        app, DISTRICT, OFFICE, priority="urgent", deadline=now() + timedelta(hours=4)
+    )
     app.sign_for(ctx(OFFICE), signed_one)
     issue(app, DISTRICT, OFFICE)  # normal: two working hours for the first step
     watch = SignForWatch(app)

@@ -53,7 +53,6 @@ CONTEXT: dict[str, Any] = {
         "to": "HW",
         "absent": ["HW-URBAN"],
         "late": False,
-        "reason": "原因",
         "from_person": "李伟",
         "to_person": "王芳",
         "step": 1,

@@ -20,11 +20,11 @@ from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from domain.disposition import Disposition
+from domain.duty_escalation import SignForEscalation
 from domain.instruction import Instruction
 from domain.notice import Notice
-from domain.warning import EarlyWarning
-from domain.duty_escalation import SignForEscalation
 from domain.roster import DutyRoster
+from domain.warning import EarlyWarning
 from domain.whistle import Whistle
 from tests.unit.builders import (
     CITY,
