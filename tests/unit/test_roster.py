@@ -267,3 +267,14 @@ def test_the_shipped_policy_file_is_the_default_ladder_and_a_broken_one_is_refus
 def test_the_roster_is_one_aggregate_per_unit() -> None:
     assert roster_id(OFFICE) != roster_id(DISTRICT)
     assert DutyRoster.create_id(OFFICE) == roster_id(OFFICE)
+
+
+def test_the_demo_district_gets_a_week_of_shifts_once(frozen: Frozen) -> None:
+    from domain.roster_demo import load_demo_rosters
+
+    app, _ = frozen
+    assert load_demo_rosters(app) == 3
+    assert load_demo_rosters(app) == 0
+    held = RosterCases(app).on_duty("HW-DH", "duty_officer", now())
+    assert held is not None
+    assert held.person == "dh.liu"
