@@ -100,7 +100,11 @@ def _local(call: Call, at: datetime) -> str:
 
 def _visible(call: Call, code: str) -> None:
     center = call.center
-    center.unit(code)
+    try:
+        center.unit(code)
+    except InvalidValue:
+        # A code no unit could have is answered as a unit that is not there.
+        raise NotFound(f"no unit {code!r} is on the record") from None
     principal = call.principal
     if principal.reads_everything:
         return
