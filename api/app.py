@@ -45,6 +45,7 @@ from api.problems import EXCEPTION_HANDLERS, RETRY_AFTER, ProblemError
 from api.query_secrets import refuse_secrets_in_query
 from api.rate_limits import RateLimits
 from api.reports import ReportController
+from api.rosters import ROSTER_HANDLERS
 from api.schemas import FollowerCopy, Health, ProjectionStatus, ReplicaHealth
 from api.screens import screens
 from api.screens.errors import pages_or
@@ -252,6 +253,7 @@ def create_app(
             *DEAD_LETTER_HANDLERS,
             *CAP_SENDER_HANDLERS,
             *NOTICE_HANDLERS,
+            *ROSTER_HANDLERS,
             *AUDIT_HANDLERS,
             *TOKEN_HANDLERS,
             *ACCOUNT_HANDLERS,

@@ -28,6 +28,7 @@ from domain.cap import CapMessage
 from domain.cap_senders import CapSenders
 from domain.condition import Condition
 from domain.disposition import Disposition
+from domain.duty_escalation import SignForEscalation
 from domain.emergency import Scenario
 from domain.errors import DomainError
 from domain.idempotency_record import IdempotencyRecord
@@ -35,6 +36,7 @@ from domain.instruction import Instruction
 from domain.network import Network
 from domain.notice import Notice
 from domain.observation_batch import ObservationBatch
+from domain.roster import DutyRoster
 from domain.sign_in_ticket import SignInTicket
 from domain.silence import Silence
 from domain.silence_roster import SilenceRoster
@@ -76,6 +78,10 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     Unit,
     WarningKey,
     Whistle,
+    # A duty roster (ADR 0084): its unit; a sign-for escalation: the lead, the units
+    # escalated to and the instruction's units.
+    DutyRoster,
+    SignForEscalation,
 )
 
 #: Past this many records remembered, the memory starts afresh (an export of a whole
@@ -169,6 +175,11 @@ class SubtreeScope:
             return [record.unit, *record.departments]
         if isinstance(record, Silence):
             return [record.scope]
+        if isinstance(record, DutyRoster):
+            return [record.unit]
+        if isinstance(record, SignForEscalation):
+            units = [record.lead, *(str(s["unit"]) for s in record.steps)]
+            return [*units, *self._record_units(record.instruction_id)]
         if isinstance(record, WarningKey):
             return self._record_units(record.warning_id)
         if isinstance(record, CapMessage):

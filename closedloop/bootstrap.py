@@ -139,10 +139,15 @@ def build_background(
     settings: Settings | None = None,
 ) -> Background:
     """Playbooks and the deadline watch (with the shipped intake unless one is given)."""
+    from closedloop.escalation_config import load_escalation_policy
     from closedloop.intake_config import build_intake
     from closedloop.workers import Background
 
-    return Background(center, store, intake or build_intake(center, settings))
+    # The escalation policy file is checked here, as the process starts (ADR 0084).
+    policy = load_escalation_policy(settings.escalation_path) if settings else None
+    return Background(
+        center, store, intake or build_intake(center, settings), escalation_policy=policy
+    )
 
 
 def import_the_server() -> None:

@@ -303,6 +303,10 @@ def _demo_load(args: argparse.Namespace, settings: Settings) -> int:
     print(f"demo district: {added} unit(s) added, {len(center.units())} on the record")
     bound = bind_demo_senders(center)
     print(f"demo CAP senders: {bound} bound")
+    from domain.roster_demo import load_demo_rosters
+
+    rostered = load_demo_rosters(center)
+    print(f"demo duty rosters: {rostered} unit(s) given a week of shifts")
     return 0
 
 

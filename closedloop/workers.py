@@ -16,9 +16,12 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from closedloop.escalation_config import load_escalation_policy
 from domain.application import CommandCenter
-from domain.heartbeat import HeartbeatWatch
+from domain.duty_escalation import EscalationPolicy
+from domain.duty_watch import SignForWatch
 from domain.follow_up_watch import FollowUpWatch
+from domain.heartbeat import HeartbeatWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.silence_watch import SilenceWatch
@@ -107,6 +110,7 @@ class Background:
         intake: Intake,
         policy: WatchPolicy | None = None,
         interval: float = 5.0,
+        escalation_policy: EscalationPolicy | None = None,
     ) -> None:
         self.center = center
         self.store = store
@@ -121,6 +125,11 @@ class Background:
         self.silences = SilenceWatch(intake)
         #: Closed cases from the public still to be followed up are reminded (ADR 0083).
         self.follow_ups = FollowUpWatch(center)
+        #: Instructions not signed for climb their escalation ladder (ADR 0084); the
+        #: policy file is checked here, at start, and a broken one stops the process.
+        self.sign_for = SignForWatch(
+            center, escalation_policy or load_escalation_policy(), open_instructions(store)
+        )
         self.interval = interval
         self.loops: list[Follower] = []
         #: With several copies of ``watch run`` on PostgreSQL, which loops this copy
@@ -158,7 +167,8 @@ class Background:
 
     def watch_round(self) -> list[dict[str, Any]]:
         """One round of the deadline watch, then of the notice watch, the whistles'
-        check-in watch, the silence watch, the heartbeats and the follow-up watch: one
+        check-in watch, the silence watch, the heartbeats, the follow-up watch
+        and the sign-for escalations: one
         loop, led by one copy, so that the reminders, escalations and raises of all are
         sent by the same leader."""
         return [
@@ -168,6 +178,7 @@ class Background:
             *self.silences.tick(),
             *self.heartbeats.tick(),
             *self.follow_ups.tick(),
+            *self.sign_for.tick(),
         ]
 
     def stop(self) -> None:

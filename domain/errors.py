@@ -210,3 +210,22 @@ class FollowUpRefused(InvalidTransition, code="follow-up-refused"):
 class FollowUpIncomplete(InvalidValue, code="follow-up-incomplete"):
     """A follow-up without one of the caller's three answers (contacted, resolved,
     satisfaction), or with a satisfaction not on the list."""
+
+
+# -- duty rosters and escalation (值班, 交接班, 升级; ADR 0084) -----------------------------
+
+
+class ShiftRefused(InvalidValue, code="shift-refused"):
+    """A shift that cannot go on the roster as given: it overlaps another shift of the
+    same post, ends before it starts, lasts too long, ends in the past, or names the same
+    person as its own deputy."""
+
+
+class HandoverRefused(NotPermitted, code="handover-refused"):
+    """A handover by someone who is not on duty at that post at that moment: only the
+    person on duty (or the deputy standing in) hands the watch over."""
+
+
+class EscalationPolicyError(InvalidValue, code="escalation-policy-invalid"):
+    """The escalation policy file cannot be used: a missing priority, an unknown step,
+    steps out of order. Raised at start-up, naming the file and the entry."""

@@ -31,12 +31,15 @@ from enum import Enum
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.disposition import Disposition
+from domain.duty_escalation import SignForEscalation
 from domain.instruction import Instruction
 from domain.meta import NAMESPACE
 from domain.notice import Notice as NoticeRecord
+from domain.roster import DutyRoster, Post, roster_id
 from domain.subscription import Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
@@ -63,6 +66,10 @@ _KINDS: dict[type[Aggregate], str] = {
     # notice.late_reminded.
     NoticeRecord: "notice",
     Whistle: "whistle",
+    # Duty rosters and the sign-for escalation (ADR 0084): roster.handed_over,
+    # escalation.escalated and the others.
+    DutyRoster: "roster",
+    SignForEscalation: "escalation",
 }
 _SUBSCRIPTION_TYPES = {"Disabled": "subscription.disabled", "Enabled": "subscription.enabled"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -177,6 +184,11 @@ def summary(aggregate: Any) -> dict[str, Any]:
     if isinstance(aggregate, Whistle):
         names = ("unit", "matter", "place", "status", "departments", "limit_minutes")
         return {n: _plain(getattr(aggregate, n, None)) for n in names}
+    if isinstance(aggregate, DutyRoster):
+        return {"unit": aggregate.unit}
+    if isinstance(aggregate, SignForEscalation):
+        names = ("instruction_id", "lead", "since", "priority")
+        return {n: _plain(getattr(aggregate, n, None)) for n in names}
     if isinstance(aggregate, Subscription):
         names = ("unit", "url", "active", "disabled_reason", "description")
         return {n: _plain(getattr(aggregate, n, None)) for n in names}
@@ -278,7 +290,8 @@ class OutboxView(View):
         hearing = [s for s in subs if matches(s, notice, lambda u, top: self._within(tx, u, top))]
         if not hearing:
             return
-        rows = [self._delivery(type_, event, aggregate, s) for s in hearing]
+        on_duty = self._on_duty(notice.addressed, event.meta.occurred_at)
+        rows = [self._delivery(type_, event, aggregate, s, on_duty) for s in hearing]
         tx.executemany(
             f"INSERT INTO {DELIVERIES} (id, subscription_id, position, event_type, loop_id, "
             "aggregate_id, body, status, tries, next_attempt_at, created_at) "
@@ -474,10 +487,39 @@ class OutboxView(View):
             else:
                 addressed = (aggregate.unit,)
             return Notice(type_, units, addressed)
+        if isinstance(aggregate, DutyRoster):
+            return Notice(type_, (aggregate.unit,), (aggregate.unit,))
+        if isinstance(aggregate, SignForEscalation):
+            # A step concerns the lead unit that has not signed and the unit escalated
+            # to, and is addressed to both.
+            if isinstance(event, SignForEscalation.Escalated):
+                both = (event.unit, aggregate.lead)
+                return Notice(type_, both, both)
+            return Notice(type_, (aggregate.lead,), (aggregate.lead,))
         if isinstance(aggregate, Subscription):
             unit = aggregate.unit
             return Notice(type_, (unit,), (unit,), exclude=str(aggregate.id))
         return Notice(type_, (), ())
+
+    def _on_duty(self, units: Sequence[str], at: datetime) -> list[dict[str, Any]]:
+        """Who is on duty at each addressed unit at the event's business time (ADR 0084):
+        the person and deputy of each post, None where the roster has no shift then. A
+        roster is never rewritten backwards (a past shift stays as it was), so its state
+        now answers for any past moment alike, in a rebuild too."""
+        out: list[dict[str, Any]] = []
+        for unit in dict.fromkeys(units):
+            try:
+                roster = self.loader(roster_id(unit), None)
+            except (AggregateNotFoundError, LookupError):
+                roster = None
+            line: dict[str, Any] = {"unit": unit}
+            for post in Post:
+                held = roster.on_duty(post.value, at) if isinstance(roster, DutyRoster) else None
+                line[post.value] = (
+                    None if held is None else {"person": held.person, "deputy": held.deputy}
+                )
+            out.append(line)
+        return out
 
     # -- the notification ----------------------------------------------------------------
 
@@ -500,7 +542,12 @@ class OutboxView(View):
         return links
 
     def _delivery(
-        self, type_: str, event: Any, aggregate: Any, sub: SubscriptionRow
+        self,
+        type_: str,
+        event: Any,
+        aggregate: Any,
+        sub: SubscriptionRow,
+        on_duty: list[dict[str, Any]] | None = None,
     ) -> tuple[Any, ...]:
         kind = type_.split(".", 1)[0]
         aggregate_id = str(event.originator_id)
@@ -537,6 +584,8 @@ class OutboxView(View):
                 "links": self._links(kind, aggregate_id, loop_id),
                 "language": sub.language,
                 "text": text,
+                # Who is on duty at the addressed units at that moment (ADR 0084).
+                "on_duty": on_duty or [],
             },
         }
         encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

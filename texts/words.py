@@ -110,6 +110,13 @@ STEPS = (
     "UnmergeWarning",
     "UpdateSubscription",
     "Verify",
+    # Duty rosters and escalation (ADR 0084)
+    "StartRoster",
+    "ArrangeShifts",
+    "WithdrawShift",
+    "HandOver",
+    "OpenEscalation",
+    "EscalateUnsigned",
 )
 
 #: The indicators of a report (``api/reports.py``), and its two sections of own figures.

@@ -345,4 +345,50 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     "POST /v1/deliveries/{delivery_id}/redeliver": lambda w: Req(
         "POST", f"/v1/deliveries/{w.delivery()}/redeliver"
     ),
+    # -- duty rosters (ADR 0084): shifts of the Qingshan community, a handover at Donghu
+    "POST /v1/units/{code}/roster/shifts": lambda w: Req(
+        "POST", "/v1/units/HW-DH-QS/roster/shifts", json=_shifts()
+    ),
+    "POST /v1/units/{code}/roster/handovers": lambda w: _handover(w),
+    "GET /v1/units/{code}/roster": lambda w: Req("GET", "/v1/units/HW-DH-QS/roster"),
+    "GET /v1/units/{code}/on-duty": lambda w: Req("GET", "/v1/units/HW-DH-QS/on-duty"),
 }
+
+
+def _shifts(person: str = "qs.li") -> dict[str, Any]:
+    start = now() + timedelta(days=1)
+    return {
+        "shifts": [
+            {
+                "post": "duty_officer",
+                "person": person,
+                "deputy": "qs.wang",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=8)).isoformat(),
+            }
+        ]
+    }
+
+
+def _handover(w: World) -> Req:
+    """Donghu's duty officer on duty now (the matrix's token person) hands over; the same
+    command id each time, so a repeat is a retry of the one handover."""
+    from domain.meta import SYSTEM, Context
+    from domain.roster import ShiftPlan
+    from domain.roster_commands import RosterCases
+
+    start = now() - timedelta(hours=1)
+    RosterCases(w.center).arrange_shifts(
+        Context(SYSTEM, command_id="matrix-roster-HW-DH"),
+        "HW-DH",
+        [
+            ShiftPlan(
+                "duty_officer", "duty_officer@HW-DH", "dh.wang", start, start + timedelta(days=2)
+            )
+        ],
+    )
+    return Req(
+        "POST",
+        "/v1/units/HW-DH/roster/handovers",
+        json={"command_id": "matrix-handover", "post": "duty_officer", "to_person": "relief"},
+    )

@@ -96,6 +96,12 @@ TABLE: dict[str, Row] = {
     "POST /v1/whistles/{wid}/check-in": Row("HW-WATER", "HW-XL", HANDLER, NOBODY),
     "POST /v1/whistles/{wid}/close": Row("HW-DH", "HW-XL", DISPATCHER, NOBODY),
     "GET /v1/reports/whistles/{code}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # duty rosters (ADR 0084): kept by duty officers of the unit or above it; a handover
+    # by the person on duty at the unit itself; read by the unit's subtree and above
+    "POST /v1/units/{code}/roster/shifts": Row("HW-DH", "HW-XL", DUTY, NOBODY),
+    "POST /v1/units/{code}/roster/handovers": Row("HW-DH", "HW-XL", DUTY, NOBODY),
+    "GET /v1/units/{code}/roster": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    "GET /v1/units/{code}/on-duty": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # instructions: the issuer's dispatcher (or one above it), the assignee's handler
     "POST /v1/instructions": Row("HW", "HY", DISPATCHER, NOBODY),
     "GET /v1/instructions": Row("HW-DH", "HW-XL", ALL, ACROSS),

@@ -30,6 +30,7 @@ CONTEXT: dict[str, Any] = {
         "matter": "排水口堵塞",
         "place": "湖畔路12号",
         "departments": ["HW-WATER", "HW-URBAN"],
+        "since": "2026-06-01T10:00:00+08:00",
     },
     "event": {
         "unit": "HW-DH",
@@ -57,6 +58,9 @@ CONTEXT: dict[str, Any] = {
         "satisfaction": "basically_satisfied",
         "reopened": False,
         "due_at": "2026-06-02T18:00:00+08:00",
+        "from_person": "李伟",
+        "to_person": "王芳",
+        "step": 1,
     },
 }
 

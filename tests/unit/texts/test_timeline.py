@@ -20,8 +20,10 @@ from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from domain.disposition import Disposition
+from domain.duty_escalation import SignForEscalation
 from domain.instruction import Instruction
 from domain.notice import Notice
+from domain.roster import DutyRoster
 from domain.silence import Silence
 from domain.warning import EarlyWarning
 from domain.whistle import Whistle
@@ -576,6 +578,50 @@ SAMPLES = [
         "静默于 2026-06-01 10:00 到期；仍超限的情况立即预警",
         fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
     ),
+    # Duty rosters and escalation (ADR 0084)
+    Sample(
+        "DutyRoster.Started",
+        {"unit": "HW-DH"},
+        "The duty roster of HW-DH was started",
+        "HW-DH建立值班表",
+    ),
+    Sample(
+        "DutyRoster.ShiftsArranged",
+        {"shifts": []},
+        "Shifts were arranged on the duty roster",
+        "值班表已排班",
+    ),
+    Sample(
+        "DutyRoster.ShiftWithdrawn",
+        {"shift_id": "ab", "reason": "调班"},
+        "A shift was withdrawn from the duty roster: 调班",
+        "值班表撤销一个班次：调班",
+    ),
+    Sample(
+        "DutyRoster.HandedOver",
+        {"from_person": "李伟", "to_person": "王芳", "at": DEADLINE, "note": "两件未结"},
+        "李伟 handed the watch over to 王芳 at 2026-06-01 10:00. 两件未结",
+        "交接班：李伟于2026-06-01 10:00交班给王芳。两件未结",
+        fixes=(Fix("time", "en", "10:00", "18:00"), Fix("time", "zh", "10:00", "18:00")),
+    ),
+    Sample(
+        "SignForEscalation.Opened",
+        {"lead": "HW-DH"},
+        "HW-DH has not signed for the instruction in time; escalation begins",
+        "HW-DH未在时限内签收指令，开始升级",
+    ),
+    Sample(
+        "SignForEscalation.Escalated",
+        {"step": 1, "unit": "HW-DH", "person": "陈刚", "deputy": "周敏", "on_roster": True},
+        "Not signed for in time: step 1 escalated to HW-DH, 陈刚 on duty (deputy 周敏)",
+        "超时未签收：第1级升级至HW-DH，值班人陈刚（替班周敏）",
+    ),
+    Sample(
+        "SignForEscalation.Escalated",
+        {"step": 2, "unit": "HW", "person": None, "deputy": None, "on_roster": False},
+        "Not signed for in time: step 2 escalated to HW, nobody on its duty roster",
+        "超时未签收：第2级升级至HW，其值班表无人值班",
+    ),
 ]
 
 
@@ -689,6 +735,8 @@ AGGREGATES = {
     "Notice": Notice,
     "Whistle": Whistle,
     "Silence": Silence,
+    "DutyRoster": DutyRoster,
+    "SignForEscalation": SignForEscalation,
 }
 
 
