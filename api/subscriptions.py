@@ -26,7 +26,14 @@ from api.schemas import Code
 from domain.application import Outcome
 from domain.errors import NotFound, NotPermitted
 from domain.meta import Context
-from domain.subscription import MAX_FILTER_ITEMS, MAX_TEMPLATE, MAX_URL, Subscription
+from domain.subscription import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    MAX_FILTER_ITEMS,
+    MAX_TEMPLATE,
+    MAX_URL,
+    Subscription,
+)
 from notifiers.delivery import (
     STATUSES,
     deliveries,
@@ -54,6 +61,16 @@ MinLevel = Annotated[int, msgspec.Meta(ge=1, le=4)]
 Language = Literal["zh", "en"]
 Template = Annotated[str, msgspec.Meta(max_length=MAX_TEMPLATE)]
 Description = Annotated[str, msgspec.Meta(max_length=200)]
+#: How many of the endpoint's notifications may be on their way at once, each of a
+#: different loop; a loop's own go one after another, in log order (ADR 0081).
+Concurrency = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description="notifications of different loops on their way to the endpoint at once",
+    ),
+]
 #: ``whsec_`` (optional) and the base64 of 24 to 64 bytes (notifiers.secrets).
 Secret = Annotated[
     str,
@@ -77,6 +94,7 @@ class SubscriptionCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     template: Template | None = None
     description: Description | None = None
     active: bool = True
+    concurrency: Concurrency = DEFAULT_CONCURRENCY
     #: A ``whsec_`` secret of the client's own; one is generated when not given.
     secret: Secret | None = None
     #: The unit that subscribes; defaults to the admin's own.
@@ -95,6 +113,7 @@ class SubscriptionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     template: Template | msgspec.UnsetType | None = msgspec.UNSET
     description: Description | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
+    concurrency: Concurrency | msgspec.UnsetType = msgspec.UNSET
 
 
 class Reason(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -184,6 +203,7 @@ def view(s: Subscription) -> dict[str, Any]:
         "template": s.template,
         "description": s.description,
         "active": s.active,
+        "concurrency": s.concurrency,
         "disabled_reason": s.disabled_reason,
         "secret_fingerprint": s.secret_fingerprint,
         "previous_secret_until": s.previous_until.isoformat() if s.previous_until else None,

@@ -11,6 +11,7 @@ from bench import (
     backup,
     board,
     districts,
+    endpoint_concurrency,
     export,
     followers,
     http_issue,
@@ -36,6 +37,10 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),
     "session_reads": (session_reads.main, "instructions over HTTP with session reads, and without"),
     "webhooks": (webhooks.main, "webhook deliveries, against plain signed POSTs"),
+    "endpoint_concurrency": (
+        endpoint_concurrency.main,
+        "webhooks to one slow endpoint, by its concurrency (1, default, 8)",
+    ),
     "backup": (backup.main, "commands/s while pg_dump runs, against none, in turns"),
     "recorder": (recorder.main, "our PostgreSQL recorder, against the library's, 4 threads"),
     "export": (export.main, "an admin's export of its subtree, against the whole log's"),

@@ -7,7 +7,9 @@ notifications derived from as many warnings and delivered by the worker (claimed
 lease, signed, sent, each attempt recorded). Rounds of deliveries (``--rounds``) alternate
 with rounds of plain POSTs; each is set against the plain rounds either side, and the
 figure is the median. Nothing may be lost: the receiver must count every id. The target
-is a delivery rate of at least 0.5 of the plain rate.
+is a delivery rate of at least 0.5 of the plain rate. The rate to one slow endpoint by
+its subscription's concurrency (1, 4, 8 in one run) is ``python -m bench
+endpoint_concurrency`` (bench/endpoint_concurrency.py, ADR 0081).
 """
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ MAX_URL = 2_000
 MAX_FILTER_ITEMS = 64
 MAX_TEMPLATE = 4_000
 MAX_REASON = 500
+#: How many of an endpoint's notifications may be on their way at once, each of a
+#: different loop (a loop's own go one after another, in log order; ADR 0081).
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 32
 
 #: The fields an update may change, with the check each value must pass.
 UPDATABLE = (
@@ -44,6 +48,7 @@ UPDATABLE = (
     "language",
     "template",
     "description",
+    "concurrency",
 )
 
 
@@ -107,6 +112,17 @@ def check_description(text: Any) -> str:
     return text.strip()
 
 
+def check_concurrency(value: Any) -> int:
+    if value is None:
+        return DEFAULT_CONCURRENCY
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CONCURRENCY:
+        raise InvalidValue(
+            f"an endpoint's concurrency is a whole number from 1 to {MAX_CONCURRENCY} "
+            "(notifications of different loops on their way at once)"
+        )
+    return value
+
+
 def check_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidValue("say why")
@@ -126,6 +142,7 @@ _CHECKS = {
     "language": check_language,
     "template": check_template,
     "description": check_description,
+    "concurrency": check_concurrency,
 }
 
 
@@ -196,6 +213,8 @@ class Subscription(LoopAggregate):
         active: bool
         secret_ciphertext: str
         secret_fingerprint: str
+        #: Since ADR 0081; a subscription registered before it has the default.
+        concurrency: int = DEFAULT_CONCURRENCY
 
     class Updated(LoopAggregate.Event):
         changes: dict[str, Any]
@@ -240,6 +259,7 @@ class Subscription(LoopAggregate):
         secret_ciphertext: str,
         secret_fingerprint: str,
         meta: Meta,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.unit = unit
         self.url = url
@@ -261,6 +281,7 @@ class Subscription(LoopAggregate):
         self.deleted = False
         self.disabled_reason = ""
         self.created_at = meta.occurred_at
+        self.concurrency = concurrency
 
     @classmethod
     def register(
@@ -281,6 +302,7 @@ class Subscription(LoopAggregate):
         secret_ciphertext: str,
         secret_fingerprint: str,
         meta: Meta,
+        concurrency: int | None = None,
     ) -> Subscription:
         if not secret_ciphertext or not secret_fingerprint:
             raise InvalidValue("a subscription needs its (encrypted) signing secret")
@@ -300,6 +322,7 @@ class Subscription(LoopAggregate):
             secret_ciphertext=secret_ciphertext,
             secret_fingerprint=secret_fingerprint,
             meta=meta,
+            concurrency=check_concurrency(concurrency),
         )
 
     def _check_not_deleted(self, doing: str) -> None:

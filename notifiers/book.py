@@ -145,7 +145,7 @@ class SubscriptionBook:
             rows = tx.execute(
                 "SELECT id, unit, url, event_types, themes, min_level, units, subtrees, "
                 "addressed_only, language, template, description, active, secret_fingerprint, "
-                "previous_until, disabled_reason, created_at, updated_at, version "
+                "previous_until, disabled_reason, created_at, updated_at, version, concurrency "
                 f"FROM {SUBSCRIPTIONS} WHERE deleted = 0 ORDER BY created_at, id"
             )
         out = []
@@ -173,6 +173,7 @@ class SubscriptionBook:
                     "created_at": r[16],
                     "updated_at": r[17],
                     "version": r[18],
+                    "concurrency": r[19],
                 }
             )
         return out

@@ -12,7 +12,9 @@ sent again under the same ``webhook-id``: delivery is *at least once*, and a rec
 acts once by remembering the ids it has seen (ADR 0014).
 
 Order: a delivery is not claimed while an earlier one of the same subscription and loop
-is still pending, so each endpoint sees each loop's notifications in log order.
+is still pending, so each endpoint sees each loop's notifications in log order. Different
+loops go to one endpoint side by side, up to the subscription's ``concurrency`` on their
+way at once from each copy of the worker (ADR 0081).
 
 Safety (ADR 0020): the HTTP client is the guarded one of ``notifiers/transport.py``.
 """
@@ -119,6 +121,8 @@ class DeliveryWorker(Follower):
         self._plain: dict[str, str] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._inflight = 0
+        #: This copy's deliveries on their way, by subscription (ADR 0081).
+        self._busy: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -147,6 +151,7 @@ class DeliveryWorker(Follower):
         for item in claimed:
             with self._lock:
                 self._inflight += 1
+                self._busy[item.subscription_id] = self._busy.get(item.subscription_id, 0) + 1
             assert self._pool is not None
             self._pool.submit(self._deliver_one, item)
         return len(claimed)
@@ -159,6 +164,11 @@ class DeliveryWorker(Follower):
         finally:
             with self._lock:
                 self._inflight -= 1
+                left = self._busy.get(item.subscription_id, 0) - 1
+                if left > 0:
+                    self._busy[item.subscription_id] = left
+                else:
+                    self._busy.pop(item.subscription_id, None)
             self.poke()
 
     # -- one round by hand (tests, bench) ----------------------------------------------
@@ -179,28 +189,59 @@ class DeliveryWorker(Follower):
     # -- claiming ----------------------------------------------------------------------
 
     def claim(self, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries, each the next of its loop, and of each
+        endpoint no more than its concurrency leaves room for beside this copy's own
+        on their way (ADR 0081).
+
+        The room is counted per copy, in memory, never from the leases in the store: a
+        copy that dies holds no room, so the survivors and its restart go on at full
+        speed at once (its leased deliveries only hold their own loops until the lease
+        ends, as before). With N copies an endpoint may see up to N times its
+        concurrency.
+        """
         now = datetime.now(UTC)
         at = iso(now)
         until = iso(now + timedelta(seconds=self.config.lease))
         skip_locked = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == "postgres" else ""
+        with self._lock:
+            busy = {sid: n for sid, n in self._busy.items() if n > 0}
         with self.store.transaction() as tx:
-            # The rows are picked and locked once (a materialized CTE, never re-run by the
-            # planner); rows another worker has locked are skipped, and one it leased and
-            # committed meanwhile fails the lease condition when PostgreSQL re-checks it.
-            rows = tx.execute(
-                "WITH due AS MATERIALIZED ("
-                f"SELECT d.id FROM {DELIVERIES} d JOIN {SUBSCRIPTIONS} s "
-                "ON s.id = d.subscription_id "
+            full = self._full(tx, busy)
+            not_full = ""
+            if full:
+                not_full = f"AND d.subscription_id NOT IN ({', '.join('?' for _ in full)}) "
+            # Rows another worker has locked are skipped, and one it leased and committed
+            # meanwhile fails the lease condition when PostgreSQL re-checks it. More are
+            # looked at than wanted, so that one endpoint's room does not hide others'.
+            candidates = tx.execute(
+                f"SELECT d.id, d.subscription_id, s.concurrency FROM {DELIVERIES} d "
+                f"JOIN {SUBSCRIPTIONS} s ON s.id = d.subscription_id "
                 "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
                 "AND (d.lease_until IS NULL OR d.lease_until < ?) AND s.active = 1 "
+                f"{not_full}"
                 f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
                 "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
                 "AND e.status = 'pending' AND e.position < d.position) "
-                f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}) "
+                f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}",
+                (at, at, *full, limit * 4),
+            )
+            chosen: list[str] = []
+            taken: dict[str, int] = {}
+            for delivery_id, sid, concurrency in candidates:
+                if len(chosen) >= limit:
+                    break
+                if busy.get(sid, 0) + taken.get(sid, 0) >= int(concurrency):
+                    continue
+                taken[sid] = taken.get(sid, 0) + 1
+                chosen.append(delivery_id)
+            if not chosen:
+                return []
+            rows = tx.execute(
                 f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
-                "WHERE id IN (SELECT id FROM due) "
+                f"WHERE id IN ({', '.join('?' for _ in chosen)}) "
+                "AND (lease_until IS NULL OR lease_until < ?) "
                 "RETURNING id, subscription_id, body, tries, created_at",
-                (at, at, limit, self.owner, until),
+                (self.owner, until, *chosen, at),
             )
             if not rows:
                 return []
@@ -242,6 +283,17 @@ class DeliveryWorker(Follower):
                 )
             )
         return claimed
+
+    def _full(self, tx: Any, busy: dict[str, int]) -> list[str]:
+        """The endpoints this copy already has as many on their way to as they allow."""
+        if not busy:
+            return []
+        rows = tx.execute(
+            f"SELECT id, concurrency FROM {SUBSCRIPTIONS} "
+            f"WHERE id IN ({', '.join('?' for _ in busy)})",
+            list(busy),
+        )
+        return sorted(sid for sid, n in rows if busy[sid] >= int(n))
 
     def _decrypt(self, ciphertext: str) -> str:
         secret = self._plain.get(ciphertext)

@@ -40,7 +40,7 @@ from domain.instruction import Instruction
 from domain.meta import NAMESPACE
 from domain.notice import Notice as NoticeRecord
 from domain.roster import DutyRoster, Post, roster_id
-from domain.subscription import Filters, Notice, Subscription
+from domain.subscription import DEFAULT_CONCURRENCY, Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
 from domain.whistle import Whistle
@@ -203,7 +203,8 @@ class OutboxView(View):
 
     name = "outbox"
     #: 2: the units' table keeps whether each unit is active (ADR 0042).
-    version = 2
+    #: 3: the subscriptions' table keeps each endpoint's concurrency (ADR 0081).
+    version = 3
     create_statements: ClassVar[list[str]] = [
         f"CREATE TABLE IF NOT EXISTS {SUBSCRIPTIONS} ("
         "id TEXT PRIMARY KEY, unit TEXT NOT NULL, url TEXT NOT NULL, event_types TEXT NOT NULL, "
@@ -213,7 +214,8 @@ class OutboxView(View):
         "secret_ciphertext TEXT NOT NULL, secret_fingerprint TEXT NOT NULL, "
         "previous_ciphertext TEXT NOT NULL, previous_fingerprint TEXT NOT NULL, "
         "previous_until TEXT, disabled_reason TEXT NOT NULL, created_at TEXT NOT NULL, "
-        "updated_at TEXT NOT NULL, version INTEGER NOT NULL)",
+        "updated_at TEXT NOT NULL, version INTEGER NOT NULL, "
+        f"concurrency INTEGER NOT NULL DEFAULT {DEFAULT_CONCURRENCY})",
         f"CREATE INDEX IF NOT EXISTS {SUBSCRIPTIONS}_unit ON {SUBSCRIPTIONS} (unit)",
         f"CREATE TABLE IF NOT EXISTS {UNITS} ("
         "code TEXT PRIMARY KEY, parent TEXT, active INTEGER NOT NULL DEFAULT 1)",
@@ -332,8 +334,8 @@ class OutboxView(View):
                 "units, subtrees, addressed_only, language, template, description, active, "
                 "deleted, secret_ciphertext, secret_fingerprint, previous_ciphertext, "
                 "previous_fingerprint, previous_until, disabled_reason, created_at, "
-                "updated_at, version) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '', '', NULL, '', ?, ?, ?) "
+                "updated_at, version, concurrency) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, '', '', NULL, '', ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 (
                     sid,
@@ -354,6 +356,7 @@ class OutboxView(View):
                     at,
                     at,
                     event.originator_version,
+                    event.concurrency,
                 ),
             )
             return

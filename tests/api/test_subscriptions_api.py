@@ -311,3 +311,40 @@ def test_a_repeated_creation_does_not_show_the_secret_again(
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["secret"] is None
     assert first.json()["secret"] not in again.text
+
+
+@pytest.mark.parametrize("bad", [0, -3, 33, 1000, "many", 2.5, True, None])
+def test_an_endpoints_concurrency_outside_1_to_32_is_refused_as_a_problem(
+    api: tuple[TestClient[Any], Notifiers], receiver: Receiver, bad: Any
+) -> None:
+    client, notifiers = api
+    head = notifiers.center.head_position()
+    r = client.post("/v1/subscriptions", json={"url": receiver.url, "concurrency": bad})
+    assert r.status_code in (400, 422), r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "concurrency" in r.text
+    assert notifiers.center.head_position() == head
+    created = client.post("/v1/subscriptions", json={"url": receiver.url}).json()
+    after = notifiers.center.head_position()
+    r = client.patch(f"/v1/subscriptions/{created['id']}", json={"concurrency": bad})
+    assert r.status_code in (400, 422), r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert notifiers.center.head_position() == after
+
+
+def test_an_endpoints_concurrency_has_a_default_is_shown_and_changes(
+    api: tuple[TestClient[Any], Notifiers], receiver: Receiver
+) -> None:
+    client, _ = api
+    created = client.post("/v1/subscriptions", json={"url": receiver.url}).json()
+    assert created["concurrency"] == 4
+    sid = created["id"]
+    r = client.patch(f"/v1/subscriptions/{sid}", json={"concurrency": 32})
+    assert r.status_code == 200, r.text
+    assert r.json()["concurrency"] == 32
+    assert client.get(f"/v1/subscriptions/{sid}").json()["concurrency"] == 32
+    r = client.get("/v1/subscriptions", headers={"X-Min-Position": str(r.json()["position"])})
+    assert [s["concurrency"] for s in r.json() if s["id"] == sid] == [32]
+    other = client.post("/v1/subscriptions", json={"url": receiver.url, "concurrency": 1})
+    assert other.status_code == 201, other.text
+    assert other.json()["concurrency"] == 1

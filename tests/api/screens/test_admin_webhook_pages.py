@@ -144,3 +144,17 @@ def test_an_admin_disables_a_subscription_saying_why_and_enables_it_again(
         assert other.post(f"{page}/enable", {"command_id": "e0"}).status_code == 404
     assert desk.post(f"{page}/enable", {"command_id": "e1"}).status_code == 303
     assert f'action="{page}/disable"' in desk.get(page).text
+
+
+def test_a_subscriptions_page_shows_its_endpoints_concurrency(
+    served: TestClient[Any], demo: CommandCenter, receiver: Receiver
+) -> None:
+    desk, secret = signed_in(served, demo, "HW")
+    created = served.post(
+        "/v1/subscriptions",
+        json={"url": receiver.url, "concurrency": 7},
+        headers={"Authorization": f"Bearer {secret}"},
+    ).json()
+    html = desk.get(f"/admin/webhooks/{created['id']}").text
+    row = html.split("并行推送（不同闭环）", 1)[1].split("</tr>", 1)[0]
+    assert "<td>7</td>" in row

@@ -1,0 +1,205 @@
+"""Deliveries per second to one slow endpoint, by the subscription's concurrency (ADR 0081).
+
+One receiver on loopback (a threaded HTTP server in a process of its own) takes
+``--delay`` seconds (50 ms by default) over each notification and counts the distinct
+``webhook-id``s. One subscription hears every warning; each round raises ``--count``
+warnings (each starts a loop of its own), derives their notifications, and times the
+delivery worker (``--pool`` senders) until the receiver has them all, with the
+subscription's concurrency set to 1, to the default, and to 8, in turns (1, default, 8,
+then 8, default, 1): the figure for each is the median of its rounds, set against
+concurrency 1 in the same run. The ceiling is concurrency ÷ delay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from statistics import median
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from bench.http_issue import fresh_schema
+from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
+from closedloop.bootstrap import build_command_center
+from closedloop.settings import Settings
+from domain.demo import load_demo
+from domain.meta import Actor, Context
+from domain.subscription import DEFAULT_CONCURRENCY
+from notifiers.config import WebhookConfig, networks
+from notifiers.secrets import Keyring
+from notifiers.service import Notifiers
+from notifiers.transport import guarded_client
+from projections.store import ViewStore
+
+
+def _receive(port: Any, ready: Any, delay: float) -> None:
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            time.sleep(delay)  # a slow endpoint: its own work before it answers
+            with lock:
+                seen.add(self.headers.get("webhook-id", ""))
+            self._answer(b"ok")
+
+        def do_GET(self) -> None:
+            with lock:
+                self._answer(str(len(seen)).encode())
+
+        def do_DELETE(self) -> None:
+            with lock:
+                seen.clear()
+            self._answer(b"ok")
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    port.value = server.server_address[1]
+    ready.set()
+    server.serve_forever()
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench endpoint_concurrency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--count", type=int, default=120, help="notifications a round")
+    parser.add_argument("--delay", type=float, default=0.05, help="the endpoint's seconds each")
+    parser.add_argument("--pool", type=int, default=8, help="the worker's senders")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on PostgreSQL (CLOSEDLOOP_TEST_POSTGRES_URL), in a fresh schema made and "
+        "dropped, instead of a fresh SQLite file",
+    )
+    args = parser.parse_args(argv)
+    if not args.postgres:
+        folder = tempfile.mkdtemp(prefix="closedloop-bench-")
+        return measure(args, f"sqlite:///{folder}/closedloop.sqlite3")
+    reason = postgres_unreachable(POSTGRES_URL)
+    if reason is not None:
+        print(f"skipping endpoint_concurrency: {reason}", flush=True)
+        return 1 if REQUIRE_POSTGRES else 0
+    with fresh_schema(POSTGRES_URL) as database:
+        return measure(args, database)
+
+
+def measure(args: argparse.Namespace, database: str) -> int:
+
+    port = multiprocessing.Value("i", 0)
+    ready = multiprocessing.Event()
+    receiver = multiprocessing.Process(target=_receive, args=(port, ready, args.delay), daemon=True)
+    receiver.start()
+    ready.wait(10)
+    url = f"http://127.0.0.1:{port.value}/hook"
+    center = build_command_center(Settings(database_url=database))
+    store = ViewStore.for_url(database)
+    config = WebhookConfig(
+        allowed_networks=networks("127.0.0.0/8"), concurrency=args.pool, poll_interval=0.01
+    )
+    # The worker is stopped between rounds: it must not close the client it was given.
+    client = guarded_client(config)
+    notifiers = Notifiers(center, store, keyring=Keyring.generate(), config=config, client=client)
+    counter = httpx.Client(timeout=10)
+    try:
+        notifiers.prepare()
+        load_demo(center)
+        admin = Context(actor=Actor(person="bench", unit="HW", role="admin"))
+        sid = notifiers.book.register(
+            admin,
+            unit="HW",
+            url=url,
+            event_types=["warning.raised"],
+            themes=[],
+            min_level=None,
+            units=[],
+            subtrees=[],
+            addressed_only=False,
+            language="zh",
+            template=None,
+            description="bench",
+            active=True,
+        ).id
+        monitor = Actor(person="bench", unit="HW", role="monitor")
+        raised = 0
+
+        def round_(concurrency: int) -> float:
+            """Deliveries per second of one round at this concurrency."""
+            nonlocal raised
+            notifiers.book.update(
+                Context(actor=admin.actor), UUID(str(sid)), {"concurrency": concurrency}
+            )
+            for _ in range(args.count):
+                raised += 1
+                center.raise_warning(
+                    Context(actor=monitor),
+                    source="bench",
+                    rule="rainstorm",
+                    theme="meteorological",
+                    level=1 + raised % 4,
+                    title=f"bench warning {raised}",
+                    unit="HW",
+                    dedup_key=f"bench-{raised}",
+                )
+            notifiers.catch_up()  # the notifications derived, and the new concurrency read
+            counter.delete(url)
+            assert notifiers.worker is not None
+            started = time.perf_counter()
+            notifiers.worker.start()
+            deadline = started + 300
+            while counter.get(url).text != str(args.count) and time.perf_counter() < deadline:
+                time.sleep(0.005)
+            took = time.perf_counter() - started
+            notifiers.worker.stop()
+            if counter.get(url).text != str(args.count):
+                raise RuntimeError(f"a round at {concurrency} did not finish in 300 s")
+            rate: float = args.count / took
+            return rate
+
+        levels = sorted({1, DEFAULT_CONCURRENCY, 8})
+        rates: dict[int, list[float]] = {c: [] for c in levels}
+        for c in [*levels, *reversed(levels)]:
+            rates[c].append(round_(c))
+            print(f"  concurrency {c}: {rates[c][-1]:7.1f} deliveries/s", flush=True)
+        base = median(rates[1])
+        print(
+            f"one endpoint answering in {args.delay * 1000:.0f} ms, {args.count} notifications "
+            f"of as many loops a round, {args.pool} senders, on {database.split(':')[0]}:"
+        )
+        for c in levels:
+            label = f"{c} (default)" if c == DEFAULT_CONCURRENCY else str(c)
+            rate = median(rates[c])
+            print(
+                f"  concurrency {label:<12}: {rate:7.1f} /s  x{rate / base:5.2f} of concurrency "
+                f"1  (ceiling {c / args.delay:.0f} /s)"
+            )
+        return 0
+    finally:
+        notifiers.stop()
+        client.close()
+        counter.close()
+        store.close()
+        center.close()
+        receiver.terminate()
