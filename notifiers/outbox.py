@@ -40,6 +40,7 @@ from domain.instruction import Instruction
 from domain.meta import NAMESPACE
 from domain.notice import Notice as NoticeRecord
 from domain.roster import DutyRoster, Post, roster_id
+from domain.silence import Silence
 from domain.subscription import DEFAULT_CONCURRENCY, Filters, Notice, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
@@ -70,6 +71,9 @@ _KINDS: dict[type[Aggregate], str] = {
     # escalation.escalated and the others.
     DutyRoster: "roster",
     SignForEscalation: "escalation",
+    # Silences (ADR 0085): silence.created, silence.extended, silence.ended,
+    # silence.expired.
+    Silence: "silence",
 }
 _SUBSCRIPTION_TYPES = {"Disabled": "subscription.disabled", "Enabled": "subscription.enabled"}
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -98,6 +102,8 @@ EVENT_TYPES: dict[type[Any], str] = {
 EVENT_TYPES.update(
     {getattr(Subscription, name): type_ for name, type_ in _SUBSCRIPTION_TYPES.items()}
 )
+# A silence's first event keeps the library's name, which the rule above leaves out.
+EVENT_TYPES[Silence.Created] = "silence.created"
 TYPE_NAMES: tuple[str, ...] = tuple(sorted(EVENT_TYPES.values()))
 _SUBSCRIPTION_EVENTS = tuple(_event_classes(Subscription).values())
 
@@ -181,6 +187,10 @@ def summary(aggregate: Any) -> dict[str, Any]:
         return out
     if isinstance(aggregate, NoticeRecord):
         names = ("title", "kind", "sender", "confirm_by", "addressees")
+        return {n: _plain(getattr(aggregate, n, None)) for n in names}
+    if isinstance(aggregate, Silence):
+        names = ("kind", "target", "metric", "scope", "starts_at", "ends_at", "category")
+        return {n: _plain(getattr(aggregate, n, None)) for n in names}
     if isinstance(aggregate, Whistle):
         names = ("unit", "matter", "place", "status", "departments", "limit_minutes")
         return {n: _plain(getattr(aggregate, n, None)) for n in names}
@@ -492,6 +502,10 @@ class OutboxView(View):
             return Notice(type_, units, addressed)
         if isinstance(aggregate, DutyRoster):
             return Notice(type_, (aggregate.unit,), (aggregate.unit,))
+        if isinstance(aggregate, Silence):
+            # A silence concerns the unit whose subtree it covers: its duty officers are
+            # told what will not raise, and when it does again.
+            return Notice(type_, (aggregate.scope,), (aggregate.scope,))
         if isinstance(aggregate, SignForEscalation):
             # A step concerns the lead unit that has not signed and the unit escalated
             # to, and is addressed to both.
@@ -533,6 +547,7 @@ class OutboxView(View):
             "instruction": "instructions",
             "notice": "notices",
             "whistle": "whistles",
+            "silence": "silences",
         }.get(kind)
         links = {}
         if plural:
