@@ -19,7 +19,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.http import READ, WRITE, Call, On
-from api.schemas import Input
+from api.schemas import Input, showable
 from domain.application import Outcome
 from domain.errors import InvalidValue, NotFound
 from domain.limits import MAX_NOTE, MAX_SHORT
@@ -91,6 +91,10 @@ def _moment(at: datetime | None, name: str) -> datetime:
         return now()
     if at.tzinfo is None:
         raise InvalidValue(f"{name} must carry a time-zone offset")
+    if not showable(at):
+        # Shown in the calendar's zone, a moment at year 1's start or year 9999's end
+        # would overflow: a client's mistake, answered as one.
+        raise InvalidValue(f"{name} lies outside the times the center can show")
     return at
 
 
