@@ -90,7 +90,14 @@ def test_a_literal_address_is_judged_without_a_lookup_and_a_failing_resolver_is_
         asked.append(host)
         raise OSError("the resolver's socket could not be opened")
 
+    def no_connection(*args: object, **kwargs: object) -> Any:
+        raise AssertionError(f"a check connected to {args!r}: it judges addresses only")
+
     monkeypatch.setattr(socket, "getaddrinfo", resolver_down)
+    # The private address is only ever judged: any connection to it fails the test.
+    monkeypatch.setattr(socket, "create_connection", no_connection)
+    monkeypatch.setattr(socket.socket, "connect", no_connection)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_connection)
     with pytest.raises(TargetRefused, match="private or reserved"):
         check_target("http://10.1.2.3/hook", ())
     check_target("http://[2001:4860::8888]/hook", ())
