@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from statistics import median
-from typing import Any
 from uuid import UUID
 
 import httpx
 
 from bench.http_issue import fresh_schema
 from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
+from bench.webhooks import receive
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -37,46 +35,6 @@ from notifiers.secrets import Keyring
 from notifiers.service import Notifiers
 from notifiers.transport import guarded_client
 from projections.store import ViewStore
-
-
-def _receive(port: Any, ready: Any, delay: float) -> None:
-    seen: set[str] = set()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            time.sleep(delay)  # a slow endpoint: its own work before it answers
-            with lock:
-                seen.add(self.headers.get("webhook-id", ""))
-            self._answer(b"ok")
-
-        def do_GET(self) -> None:
-            with lock:
-                self._answer(str(len(seen)).encode())
-
-        def do_DELETE(self) -> None:
-            with lock:
-                seen.clear()
-            self._answer(b"ok")
-
-        def _answer(self, body: bytes) -> None:
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    port.value = server.server_address[1]
-    ready.set()
-    server.serve_forever()
 
 
 def main(argv: Sequence[str]) -> int:
@@ -110,7 +68,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
 
     port = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=_receive, args=(port, ready, args.delay), daemon=True)
+    receiver = multiprocessing.Process(target=receive, args=(port, ready, args.delay), daemon=True)
     receiver.start()
     ready.wait(10)
     url = f"http://127.0.0.1:{port.value}/hook"

@@ -38,7 +38,9 @@ from notifiers.transport import guarded_client
 from projections.store import ViewStore
 
 
-def _receive(port: Any, ready: Any) -> None:
+def receive(port: Any, ready: Any, delay: float = 0.0) -> None:
+    """A receiver on loopback counting distinct ``webhook-id``s (GET: the count, DELETE:
+    start again), taking ``delay`` seconds over each, as a slow endpoint would."""
     seen: set[str] = set()
     lock = threading.Lock()
 
@@ -49,6 +51,8 @@ def _receive(port: Any, ready: Any) -> None:
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", "0")))
+            if delay:
+                time.sleep(delay)  # a slow endpoint: its own work before it answers
             with lock:
                 seen.add(self.headers.get("webhook-id", ""))
             self._answer(b"ok")
@@ -90,7 +94,7 @@ def main(argv: Sequence[str]) -> int:
 
     port = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=_receive, args=(port, ready), daemon=True)
+    receiver = multiprocessing.Process(target=receive, args=(port, ready), daemon=True)
     receiver.start()
     ready.wait(10)
     url = f"http://127.0.0.1:{port.value}/hook"
