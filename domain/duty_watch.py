@@ -23,7 +23,7 @@ from domain.errors import DomainError
 from domain.instruction import AssigneeStatus, Instruction, InstructionStatus
 from domain.meta import Actor, Context, now
 from domain.roster_commands import RosterCases
-from domain.watch import WATCH_PERSON
+from domain.watch import WATCH_PERSON, OpenInstructions
 
 
 def escalation_command_id(wait: UUID, step: int) -> str:
@@ -50,33 +50,13 @@ class SignForWatch:
         self.center = center
         self.policy = policy or default_policy()
         self.cases = RosterCases(center)
-        self.open_instructions = open_instructions
-        self._next = 1
-        self._open: set[UUID] = set()
-
-    def _catch_up(self) -> None:
-        if self.open_instructions is not None:
-            self._open = set(self.open_instructions())
-            return
-        for n in self.center.iter_log(self._next):
-            self._next = n.id + 1
-            if n.topic.endswith("Instruction.Issued"):
-                self._open.add(n.originator_id)
+        self.open = OpenInstructions(center, open_instructions)
 
     def tick(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Look at every open instruction once; answer the steps taken."""
         at = at or now()
-        self._catch_up()
         done: list[dict[str, Any]] = []
-        for iid in sorted(self._open):
-            try:
-                i = self.center.instruction(iid)
-            except DomainError:
-                self._open.discard(iid)
-                continue
-            if i.is_finished:
-                self._open.discard(iid)
-                continue
+        for i in self.open.each():
             if waiting(i):
                 done += self._climb(i, at)
         return done

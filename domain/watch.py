@@ -26,7 +26,7 @@ that ticks, in a thread of its own, is the composition root's (``closedloop/work
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +83,40 @@ def _span(i: Instruction, duration: WorkingDuration, calendar: WorkingCalendar) 
     return timedelta(seconds=duration.seconds) + duration.days * calendar.day_length
 
 
+class OpenInstructions:
+    """The instructions a watch looks at each round: those ``listing`` names (the
+    instructions view's open ones), or, with no view, every one issued on the log, read
+    on from where the last round stopped; a finished one is dropped from then on."""
+
+    def __init__(
+        self, center: CommandCenter, listing: Callable[[], Iterable[UUID]] | None = None
+    ) -> None:
+        self.center = center
+        self.listing = listing
+        self._next = 1
+        self._open: set[UUID] = set()
+
+    def each(self) -> Iterator[Instruction]:
+        """Each open instruction, as it stands now, in a stable order."""
+        if self.listing is not None:
+            self._open = set(self.listing())
+        else:
+            for n in self.center.iter_log(self._next):
+                self._next = n.id + 1
+                if n.topic.endswith("Instruction.Issued"):
+                    self._open.add(n.originator_id)
+        for iid in sorted(self._open):
+            try:
+                i = self.center.instruction(iid)
+            except DomainError:
+                self._open.discard(iid)
+                continue
+            if i.is_finished:
+                self._open.discard(iid)
+                continue
+            yield i
+
+
 class DeadlineWatch:
     """Reminds, marks overdue and escalates to supervision, each exactly once."""
 
@@ -94,33 +128,13 @@ class DeadlineWatch:
     ) -> None:
         self.center = center
         self.policy = policy or WatchPolicy()
-        self.open_instructions = open_instructions
-        self._next = 1
-        self._open: set[UUID] = set()
-
-    def _catch_up(self) -> None:
-        if self.open_instructions is not None:
-            self._open = set(self.open_instructions())
-            return
-        for n in self.center.iter_log(self._next):
-            self._next = n.id + 1
-            if n.topic.endswith("Instruction.Issued"):
-                self._open.add(n.originator_id)
+        self.open = OpenInstructions(center, open_instructions)
 
     def tick(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Look at every open instruction once; answer what was done."""
         at = at or now()
-        self._catch_up()
         done: list[dict[str, Any]] = []
-        for iid in sorted(self._open):
-            try:
-                i = self.center.instruction(iid)
-            except DomainError:
-                self._open.discard(iid)
-                continue
-            if i.is_finished:
-                self._open.discard(iid)
-                continue
+        for i in self.open.each():
             if i.status in (InstructionStatus.PARKED, InstructionStatus.DEFERRED):
                 continue
             done += self._watch(i, at)

@@ -66,7 +66,7 @@ def test_the_watch_asks_the_instructions_view_which_cases_are_open(
         background = build_background(center, reads.store)
         background.follow_once()
         reads.wait(["instructions"], center.head_position(), timeout=10)
-        assert background.watch.open_instructions is not None
-        assert len(background.watch.open_instructions()) == 2
+        assert background.watch.open.listing is not None
+        assert len(background.watch.open.listing()) == 2
     finally:
         reads.stop()
