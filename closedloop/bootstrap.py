@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +91,29 @@ def build_command_center(
     # A process started while the database is away or full waits for it (ADR 0047).
     center = until_reachable(build, "the event store", waiting=waiting)
     assert center is not None  # nothing stops the wait but the database back
+    owner = _OWNER.get()
+    if owner is not None:
+        owner.callback(center.close)
     return center
+
+
+#: What closes the command centers built while a command runs (see :func:`owned`).
+_OWNER: ContextVar[contextlib.ExitStack | None] = ContextVar("closedloop_owner", default=None)
+
+
+@contextlib.contextmanager
+def owned() -> Iterator[None]:
+    """Close every command center built within, when it ends: a command of the command
+    line ends with its centers closed, whatever it did with them. Left to the garbage
+    collector, a PostgreSQL center may be collected on one of its own pool's threads,
+    whose close then cannot join that thread. Closing twice is harmless, so a command
+    that closes its center itself loses nothing."""
+    with contextlib.ExitStack() as stack:
+        token = _OWNER.set(stack)
+        try:
+            yield
+        finally:
+            _OWNER.reset(token)
 
 
 def build_audit_settings(settings: Settings) -> AuditSettings:

@@ -35,7 +35,7 @@ from api.tokens import ROLES, TokenBook
 from closedloop.accounts_cli import add_account_commands, add_demo_accounts
 from closedloop.audit_cli import add_audit_commands
 from closedloop.backup_cli import add_backup_commands
-from closedloop.bootstrap import build_command_center
+from closedloop.bootstrap import build_command_center, owned
 from closedloop.connections import ConnectionLimits, GuardedConfig
 from closedloop.mqtt_door import add_intake_commands
 from closedloop.notifiers_cli import add_notifier_commands
@@ -549,7 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.host = settings.host
         if getattr(args, "port", None) is None and hasattr(args, "port"):
             args.port = settings.port
-        result: int = args.func(args, settings)
+        with owned():
+            result: int = args.func(args, settings)
         return result
     except (SettingsError, CalendarError) as e:
         print(f"closedloop: configuration error: {e}", file=sys.stderr)
