@@ -277,9 +277,21 @@ def _chart_groups(e: Evaluation) -> list[tuple[str, Any]]:
     """A bar chart of scores per peer group, the bar's class its colour."""
     charts: list[tuple[str, Any]] = []
     groups: dict[str, list[Group]] = {}
+    names = {s.code: s for s in e.facts.subjects}
     for subject, s in e.scores[1:]:
         label = f"{s.rank}. {subject.name} {subject.name_en}"
-        groups.setdefault(_group_name(subject), []).append(
+        parent = names.get(subject.parent or "")
+        # An enterprise is of the enterprise level and kind: its kind says it once.
+        level = subject.level != subject.kind
+        zh = (word("unit_level", subject.level, "zh") if level else "") + word(
+            "unit_kind", subject.kind, "zh"
+        )
+        en = (word("unit_level", subject.level, "en") + " " if level else "") + word(
+            "unit_kind", subject.kind, "en"
+        )
+        under = f" under {parent.name_en}" if parent and parent.name_en else ""
+        title = " · ".join([parent.name if parent else (subject.parent or ""), zh, en + under])
+        groups.setdefault(title, []).append(
             Group(subject.code, label, {s.colour: s.score}, f"({subject.code})")
         )
     for name, members in groups.items():
@@ -302,7 +314,7 @@ def render_html(e: Evaluation, zone: ZoneInfo) -> str:
             top=e.facts.top,
             start=e.period.start.astimezone(zone),
             end=e.period.end.astimezone(zone),
-            as_of=e.as_of.astimezone(zone),
+            as_of=e.as_of.astimezone(zone).replace(microsecond=0),
             charts=_chart_groups(e),
             word=word,
             group_name=_group_name,

@@ -38,11 +38,12 @@ from projections.indicators import (
     FOLLOW_UPS,
     NUMBERS,
     VERIFICATIONS,
+    IndicatorsView,
     epoch,
 )
 from projections.reports.figures import SignForLimits
 from projections.reports.periods import Period
-from projections.store import Tx, ViewStore
+from projections.store import Tx, ViewStore, tracking_name
 from projections.units import like_prefix
 from projections.values import iso
 
@@ -99,7 +100,7 @@ def _unit_numbers(tx: Tx, codes: Iterable[str]) -> dict[int, str]:
 def _position(tx: Tx) -> int:
     rows = tx.execute(
         "SELECT notification_id FROM projection_tracking WHERE application_name = ?",
-        ("indicators",),
+        (tracking_name(IndicatorsView.name),),
     )
     return int(rows[0][0] or 0) if rows else 0
 

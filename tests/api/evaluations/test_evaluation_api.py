@@ -93,6 +93,7 @@ def test_the_month_scores_ranks_and_explains_each_office(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["period"]["label"] == "2026-04"
+    assert body["position"] > 0
     assert body["period"]["from"] == "2026-04-01T00:00:00+08:00"
     assert body["scores"][0]["unit"]["code"] == "HW"
     assert body["scores"][0]["rank"] is None
