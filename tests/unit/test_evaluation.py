@@ -5,6 +5,7 @@ start."""
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_the_ranking_follows_the_scores(members: list[Facts]) -> None:
 
     assert [s.score for s in order] == sorted((s.score for s in scores), reverse=True)
     assert order[0].rank == 1
-    for a, b in zip(order, order[1:], strict=False):
+    for a, b in pairwise(order):
         assert a.rank is not None
         assert b.rank is not None
         assert (a.rank == b.rank) == (a.score == b.score)
