@@ -26,7 +26,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import Services, scope_of
-from api.contract import Published, also_answered
+from api.contract import also_answered, grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, caught_up
 from api.problems import invalid
@@ -186,8 +186,13 @@ def evaluation_period(
         if from_ is not None or to is not None:
             raise PeriodError("month", "give either month or from and to, not both")
         found = _MONTH.match(month.strip())
-        if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
+        if found is None or not 1 <= int(found.group(2)) <= 12:
             raise PeriodError("month", f"month must look like 2026-04, not {month!r}")
+        if int(found.group(1)) < 1:
+            raise PeriodError(
+                "month", "month lies outside the years a report can count (1 to 9999)",
+                "outside-years",
+            )  # fmt: skip
         return report_period(services, period="month", date=f"{month.strip()}-01")
     return report_period(services, from_=from_, to=to)
 
@@ -335,7 +340,22 @@ class EvaluationController(Controller):
         sync_to_thread=True,
         responses=READ,
         operation_class=also_answered(
-            Published,
+            grouped_query(
+                "month",
+                "from",
+                "to",
+                title="period",
+                description="the period: a month, or from and to (to excluded), or nothing "
+                "(this month)",
+                one_of=[
+                    Schema(required=["from", "to"], schema_not=Schema(required=["month"])),
+                    Schema(
+                        schema_not=Schema(
+                            any_of=[Schema(required=["from"]), Schema(required=["to"])]
+                        )
+                    ),
+                ],
+            ),
             **{
                 "text/csv": Schema(type=OpenAPIType.STRING),
                 "text/html": Schema(type=OpenAPIType.STRING),
@@ -352,7 +372,7 @@ class EvaluationController(Controller):
             str | None,
             QueryParameter(
                 max_length=7,
-                schema_extra={"pattern": r"^[0-9]{4}-[0-9]{2}$"},
+                schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"},
                 description="a month, 2026-04 (not with from and to)",
             ),
         ] = None,
