@@ -91,7 +91,7 @@ def _unit_numbers(tx: Tx, codes: Collection[str]) -> dict[int, str]:
     """The indicators view's numbers of ``codes``: one scan of the numbers of every unit
     (a table of one row per unit and per theme and level) beats a list of hundreds of
     parameters."""
-    found = tx.execute(f"SELECT name, no FROM {NUMBERS} WHERE name LIKE 'unit:%'")
+    found = tx.execute(f"SELECT name, no FROM {NUMBERS} WHERE name LIKE ?", ("unit:%",))
     return {int(no): str(name)[5:] for name, no in found if str(name)[5:] in codes}
 
 
