@@ -30,6 +30,7 @@ from api.tokens import SCREEN, Principal, TokenBook, TokenRefused
 from api.views import Views
 from domain.application import CommandCenter
 from domain.errors import NotFound, NotPermitted
+from domain.evaluation import EvaluationPolicy
 from domain.instruction import Instruction
 from domain.meta import Actor
 from domain.warning import EarlyWarning
@@ -58,6 +59,8 @@ class Services:
     #: Each principal's last write, when its reads wait for it (ADR 0045); None when
     #: only a position the client names is waited for.
     sessions: SessionPositions | None = None
+    #: The comprehensive evaluation's weights and bands (ADR 0086); None: the shipped ones.
+    evaluation: EvaluationPolicy | None = None
 
 
 def _is_json(content_type: str) -> bool:

@@ -32,6 +32,7 @@ from api.contract import ClosedStructs, allow_every_method, described, publish_e
 from api.dead_letters import DEAD_LETTER_HANDLERS
 from api.dispositions import DispositionController
 from api.docs_page import OfflineSwagger, static_files
+from api.evaluations import EVALUATION_HANDLERS
 from api.headers import add_read_headers, add_safety_headers
 from api.http import READ, current_call
 from api.idempotency import IdempotencyBook
@@ -60,6 +61,7 @@ from api.views import Views
 from api.warnings import WarningController, WarningSteps
 from api.whistles import WhistleController, WhistleReportController
 from domain.application import CommandCenter
+from domain.evaluation import EvaluationPolicy
 from domain.intake import Intake
 from projections.outage import is_outage, until_reachable, what_is_wrong
 from projections.service import ReadModels
@@ -178,6 +180,7 @@ def build_services(
     token_max_lifetime: timedelta | None = None,
     rate_limits: RateLimits | None = None,
     read_your_writes: bool = True,
+    evaluation: EvaluationPolicy | None = None,
 ) -> Services:
     return Services(
         center=center,
@@ -189,6 +192,7 @@ def build_services(
         read_wait=read_wait,
         limits=rate_limits or RateLimits(),
         sessions=reads.sessions if read_your_writes else None,
+        evaluation=evaluation,
     )
 
 
@@ -208,6 +212,7 @@ def create_app(
     read_your_writes: bool = True,
     session_policy: SessionPolicy | None = None,
     sign_in_failures: str = DEFAULT_SIGN_IN_FAILURES,
+    evaluation: EvaluationPolicy | None = None,
 ) -> Litestar:
     """The API on ``center``, reading the views of ``reads``: the composition root
     builds them (``closedloop.bootstrap.build_read_models``), the API starts and stops them.
@@ -219,7 +224,8 @@ def create_app(
     ``token_max_lifetime`` the longest a token issued over the API may live;
     ``admission`` bounds the requests answered at once and waiting (ADR 0047);
     ``session_policy`` says how long the screens' sessions live and ``sign_in_failures``
-    how many wrong passwords an address may send (ADR 0053).
+    how many wrong passwords an address may send (ADR 0053); ``evaluation`` is the
+    comprehensive evaluation's policy, checked at start (the shipped one if None, ADR 0086).
     """
     services = build_services(
         center,
@@ -229,6 +235,7 @@ def create_app(
         token_max_lifetime=token_max_lifetime,
         rate_limits=rate_limits,
         read_your_writes=read_your_writes,
+        evaluation=evaluation,
     )
     admission = admission or Admission()
     checks = HealthCheck()
@@ -245,6 +252,7 @@ def create_app(
             InstructionSteps,
             DispositionController,
             ReportController,
+            *EVALUATION_HANDLERS,
             WhistleController,
             WhistleReportController,
             *INTAKE_HANDLERS,

@@ -12,6 +12,7 @@ from bench import (
     board,
     districts,
     endpoint_concurrency,
+    evaluation,
     export,
     followers,
     http_issue,
@@ -32,6 +33,7 @@ from bench import (
 BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "loop_cost": (loop_cost.main, "a full closed loop per event, against a bare save"),
     "report_latency": (report_latency.main, "a unit's report for a district of 100,000 loops"),
+    "evaluation": (evaluation.main, "the whole city's evaluation for a month, against a report"),
     "rebuild": (rebuild.main, "rebuilding the views on PostgreSQL, against reading the log"),
     "audit": (audit.main, "verifying the hash chain, against reading and hashing the log"),
     "http": (http_issue.main, "instructions issued over HTTP, against a bare Litestar POST"),

@@ -198,6 +198,7 @@ def build_app(
     from api.app import create_app
     from api.rate_limits import RateLimits
     from audit import AuditChain
+    from closedloop.evaluation_config import load_evaluation_policy
     from closedloop.intake_config import build_intake
     from notifiers.service import Notifiers
 
@@ -240,6 +241,7 @@ def build_app(
         read_your_writes=settings.read_your_writes,
         session_policy=settings.session_policy,
         sign_in_failures=settings.server.sign_in_failure_limit,
+        evaluation=load_evaluation_policy(settings.evaluation_path),
     )
     if close_center:
         # Last of all: the followers and the views' runner use the store until they stop.

@@ -42,6 +42,7 @@ DEFAULT_CAP_PROFILE = HERE / "cap_profile.toml"
 DEFAULT_PLAYBOOKS = HERE / "playbooks"
 DEFAULT_STATIONS = HERE / "stations.toml"
 DEFAULT_ESCALATION = HERE / "escalation.toml"
+DEFAULT_EVALUATION = HERE / "evaluation.toml"
 DEFAULT_AUDIT_KEY = Path("var/audit-signing.key")
 DEFAULT_AUDIT_ORIGIN = "closedloop/audit"
 
@@ -208,6 +209,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     calendar_path: Path = DEFAULT_CALENDAR
     #: The sign-for escalation ladder per priority (ADR 0084).
     escalation_path: Path = DEFAULT_ESCALATION
+    #: The comprehensive evaluation's weights, deductions and colour bands (ADR 0086).
+    evaluation_path: Path = DEFAULT_EVALUATION
     #: Event store library settings over those of the URL (pool sizes in tests, benches).
     extra_env: dict[str, str] = msgspec.field(default_factory=dict)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
@@ -259,6 +262,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             database_url=raw.get("database_url", DEFAULT_DATABASE_URL),
             calendar_path=Path(raw.get("calendar_path", DEFAULT_CALENDAR)),
             escalation_path=Path(raw.get("escalation_path", DEFAULT_ESCALATION)),
+            evaluation_path=Path(raw.get("evaluation_path", DEFAULT_EVALUATION)),
             server=_section(raw, "server", ServerSettings, env),
             audit=_section(raw, "audit", AuditEnv, env),
             webhooks=webhooks,
@@ -351,6 +355,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CLOSEDLOOP_MQTT_PORT": ("intake.mqtt_port", "a port number"),
     "CLOSEDLOOP_CALENDAR": ("calendar_path", "a file"),
     "CLOSEDLOOP_ESCALATION_POLICY": ("escalation_path", "a file"),
+    "CLOSEDLOOP_EVALUATION_POLICY": ("evaluation_path", "a file"),
     "CLOSEDLOOP_DISPUTE_LIMIT": ("dispute_limit", "an ISO 8601 duration such as PT2H"),
     "CLOSEDLOOP_ARBITRATION_LIMIT": ("arbitration_limit", "an ISO 8601 duration such as PT4H"),
     "CLOSEDLOOP_FOLLOW_UP_LIMIT": ("follow_up_limit", "an ISO 8601 duration such as P2D"),

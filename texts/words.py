@@ -11,6 +11,7 @@ domain's enumerations (the roles and columns in ``api/``, the steps in the use c
 from __future__ import annotations
 
 from domain.disposition import DispositionStatus
+from domain.evaluation import COLOURS, DEDUCTION_INDICATORS, RATE_INDICATORS
 from domain.follow_up import Satisfaction
 from domain.instruction import AssigneeStatus, InstructionStatus, Priority
 from domain.unit import Kind, Level
@@ -180,6 +181,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "indicator": INDICATORS,
     "report_section": REPORT_SECTIONS,
     "loop_kind": LOOP_KINDS,
+    # The comprehensive evaluation's lines and colour grades (ADR 0086).
+    "evaluation_line": (*RATE_INDICATORS, *DEDUCTION_INDICATORS),
+    "grade": COLOURS,
 }
 
 #: A field of an event or a summary that holds a code, and the family of its word.

@@ -69,6 +69,7 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         "PATCH", "/v1/units/HW-DH-QS", json={"name": f"青山社区 {w.serial()}"}
     ),
     "GET /v1/reports/units/{code}": lambda w: Req("GET", "/v1/reports/units/HW-DH"),
+    "GET /v1/evaluations/{code}": lambda w: Req("GET", "/v1/evaluations/HW-DH"),
     # -- warnings ------------------------------------------------------------------------
     "GET /v1/board/warnings": lambda w: Req(
         "GET", "/v1/board/warnings", shows=_on_board(str(w.warning()))

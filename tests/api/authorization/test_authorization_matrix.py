@@ -69,6 +69,8 @@ TABLE: dict[str, Row] = {
     "POST /v1/units": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "PATCH /v1/units/{code}": Row("HW-DH", "HW-XL", ADMIN, NOBODY),
     "GET /v1/reports/units/{code}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # the comprehensive evaluation (ADR 0086): read as the reports are
+    "GET /v1/evaluations/{code}": Row("HW-DH", "HW-XL", ALL, ACROSS),
     # warnings: raised by monitors above the unit, handled by its duty officers
     # the board: a hall's kiosk (screen) sees its own subtree's, like everyone else
     "GET /v1/board/warnings": Row("HW-DH", "HW-XL", EVERYONE, ACROSS),

@@ -1,0 +1,56 @@
+"""The evaluation's printable page in a real browser (ADR 0086): a rework in Donghu
+costs it points, the offices are charted and ranked, a hostile unit name stays text.
+Screenshots at both sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Server, screenshot
+
+pytestmark = pytest.mark.slow
+
+SIZES = [(1920, 1080), (1366, 768)]
+HOSTILE = "<img src=x onerror=alert(1)> 新社区"
+
+
+def _act(server: Server, secret: str, path: str, body: dict[str, Any]) -> Any:
+    with server.api(secret) as http:
+        r = http.post(path, json=body)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def test_the_printed_evaluation_charts_ranks_and_explains(browser: Any, server: Server) -> None:
+    admin = server.token("HC", "admin", "管理员")
+    district = server.token("HW", "dispatcher", "调度员")
+    office = server.token("HW-DH", "handler", "街道办理人")
+    _act(
+        server,
+        admin,
+        "/v1/units",
+        {"code": "HW-DH-X", "name": HOSTILE, "name_en": HOSTILE, "parent": "HW-DH",
+         "level": "community", "kind": "government"},
+    )  # fmt: skip
+    body = {"lead_unit": "HW-DH", "title": "堤防巡查", "due_in": "P2D"}
+    order = _act(server, district, "/v1/instructions", body)
+    url = f"/v1/instructions/{order['id']}"
+    _act(server, office, f"{url}/sign", {})
+    _act(server, office, f"{url}/submit", {"result": "巡查完毕"})
+    _act(server, district, f"{url}/verify", {"accepted": False, "note": "缺照片"})
+    dialogs: list[str] = []
+    for width, height in SIZES:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.set_extra_http_headers({"Authorization": f"Bearer {district}"})
+        page.goto(f"{server.base}/v1/evaluations/HW?format=html&min_position=0")
+        page.wait_for_load_state()
+        assert "综合评价" in page.title()
+        assert page.locator("svg.chart").count() >= 2
+        assert page.get_by_text("98.00").count() >= 1  # Donghu: one rework
+        assert page.get_by_text(HOSTILE).count() >= 1
+        screenshot(page, f"evaluation-print-{width}")
+        page.close()
+    assert dialogs == []
