@@ -62,7 +62,8 @@ def test_four_workers_start_together_on_a_fresh_database_and_all_serve(postgres_
         # Said with the server's log: a start that failed once could not be explained
         # without it (ADR 0088).
         failure = e
-    out = stopped(proc, signal.SIGINT)
+    finally:
+        out = stopped(proc, signal.SIGINT)
     log = out.decode(errors="replace")
     assert failure is None, f"{failure} (status {proc.returncode})\n{log[-4000:]}"
     # Nor at the stop: each worker's followers stop before the store they use closes.
@@ -115,8 +116,8 @@ def test_keep_alive_connections_spread_over_two_workers(postgres_url: str) -> No
     finally:
         for client in clients:
             client.close()
-    # The graceful stop a service manager asks for.
-    out = stopped(proc, signal.SIGTERM)
+        # The graceful stop a service manager asks for.
+        out = stopped(proc, signal.SIGTERM)
     log = out.decode(errors="replace")
     assert failure is None, f"{failure} (status {proc.returncode})\n{log[-4000:]}"
     assert proc.returncode == 0, log[-3000:]
