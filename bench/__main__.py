@@ -27,6 +27,7 @@ from bench import (
     session_reads,
     telemetry,
     webhooks,
+    workers,
 )
 
 #: Each benchmark takes its own command-line options and returns an exit status.
@@ -55,6 +56,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
     "replica": (replica.main, "reads on a streaming replica, against all on the primary; lag"),
     "telemetry": (telemetry.main, "API CPU and time per command, metrics and traces on ÷ off"),
+    "workers": (workers.main, "serve --workers 2 ÷ 1, against a bare Litestar app's 2 ÷ 1"),
 }
 
 

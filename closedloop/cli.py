@@ -37,6 +37,7 @@ from closedloop.audit_cli import add_audit_commands
 from closedloop.backup_cli import add_backup_commands
 from closedloop.bootstrap import build_command_center, owned
 from closedloop.connections import ConnectionLimits, GuardedConfig
+from closedloop.listeners import OwnListeners, kernel_balances, own_listeners
 from closedloop.mqtt_door import add_intake_commands
 from closedloop.notifiers_cli import add_notifier_commands
 from closedloop.readings_cli import add_readings_commands
@@ -136,6 +137,7 @@ def run_asgi(
     slow clients cut off by ``limits`` (:mod:`closedloop.connections`); the exit status
     a supervisor reads (3: the server could not start, as uvicorn.run)."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     config = GuardedConfig(
@@ -153,9 +155,35 @@ def run_asgi(
     if workers == 1:
         server = uvicorn.Server(config)
         server.run()
-        return 0 if server.started else 3
-    Multiprocess(config, sockets=[tcp_listener(config)]).run()
-    return 0
+        return 0 if server.started else STARTUP_FAILURE
+    sockets = worker_listeners(config)
+    supervisor = Multiprocess(config, sockets=sockets)
+    try:
+        supervisor.run()
+    finally:
+        for sock in sockets:
+            sock.close()
+        if isinstance(sockets, OwnListeners):
+            sockets.close()
+    # uvicorn's supervisor stops every worker when one fails to start, and says so only
+    # in its log: the status says it too (it was 0, as for a clean stop).
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    return STARTUP_FAILURE if failed else 0
+
+
+def worker_listeners(config: Any) -> list[socket.socket]:
+    """The sockets each worker of ``serve --workers N`` listens on: one of its own per
+    worker where the kernel balances them (Linux's ``SO_REUSEPORT``), so that connections
+    spread over the workers; elsewhere the one socket uvicorn shares (ADR 0088).
+
+    The address is bound here first either way: a port already taken stops the start
+    with uvicorn's message and status before any worker is started; with listeners of
+    their own, the port stays reserved by the supervisor while it runs.
+    """
+    shared = tcp_listener(config)
+    if not kernel_balances() or shared.family not in (socket.AF_INET, socket.AF_INET6):
+        return [shared]
+    return own_listeners(shared, config.host)
 
 
 def uvicorn_options() -> dict[str, Any]:
