@@ -21,8 +21,8 @@ from domain.application import CommandCenter
 from domain.duty_escalation import EscalationPolicy
 from domain.duty_watch import SignForWatch
 from domain.follow_up_watch import FollowUpWatch
-from domain.inhibition_watch import InhibitionWatch
 from domain.heartbeat import HeartbeatWatch
+from domain.inhibition_watch import InhibitionWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.silence_watch import SilenceWatch

@@ -78,7 +78,8 @@ def test_two_gauges_of_one_reservoir_fold_into_one_warning_with_both_members(
     names = event_names(intake.center, w.id)
     assert names.count("MemberJoined") == 1
     group = intake.group_of(w)
-    assert group is not None and group["count"] == 2
+    assert group is not None
+    assert group["count"] == 2
     # The member joined as the system, the intake's rule named as the cause.
     joined = next(e for e in intake.center.history(w.id) if type(e).__name__ == "MemberJoined")
     assert joined.meta.role == "system"

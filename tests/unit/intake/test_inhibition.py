@@ -126,7 +126,8 @@ def test_the_inhibitor_ending_first_brings_the_warning_back_with_its_playbooks(
     assert event_names(intake.center, yellow).count("Uninhibited") == 1
     # The ended red one left the roster.
     roster = intake.center.inhibition_roster()
-    assert roster is not None and str(red) not in roster.entries
+    assert roster is not None
+    assert str(red) not in roster.entries
 
 
 def test_an_inhibitor_falling_below_its_levels_releases(intake: Intake, clock: Any) -> None:
@@ -158,7 +159,8 @@ def test_an_inhibited_warning_that_ends_first_is_kept_and_leaves_the_roster(
     watch = InhibitionWatch(intake)
     watch.tick()
     roster = intake.center.inhibition_roster()
-    assert roster is not None and str(yellow) not in roster.entries
+    assert roster is not None
+    assert str(yellow) not in roster.entries
     assert intake.center.warning(yellow).inhibited_by == red  # its record stands
     intake.center.cancel_warning(Context(MET, command_id="c-r"), red, "over")
     assert watch.tick() == []
