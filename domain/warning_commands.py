@@ -232,9 +232,15 @@ class WarningCases(NetworkCases):
         roster = self.inhibition_roster()
         listed = self.open_listed(roster)
         if roster is None:
-            roster = InhibitionRoster(meta=meta)
+            roster = InhibitionRoster(meta=ctx.meta("StartInhibitionRoster", INHIBITION_ROSTER_ID))
         me = self.alerting(warning)
-        roster.list_warning(warning.id, warning.rule, warning.unit, dict(me.labels), meta)
+        roster.list_warning(
+            warning.id,
+            warning.rule,
+            warning.unit,
+            dict(me.labels),
+            ctx.meta("ListInhibition", INHIBITION_ROSTER_ID),
+        )
         touched: list[Any] = [roster]
         others = [self.alerting(w) for w in listed]
         found = inhibitor_of(rules, me, others, self.unit_within)

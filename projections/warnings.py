@@ -257,9 +257,7 @@ def _first_member(event: EarlyWarning.Raised) -> dict[str, Any]:
     if not isinstance(event.attributes.get("group"), dict):
         return {}
     member = str(event.attributes.get("subject", ""))
-    return {
-        member: {"level": event.level, "active": True, "joined_at": iso(event.observed_at)}
-    }
+    return {member: {"level": event.level, "active": True, "joined_at": iso(event.observed_at)}}
 
 
 #: The events that change a warning already in the view.
