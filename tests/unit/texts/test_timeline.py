@@ -223,8 +223,8 @@ SAMPLES = [
         },
         "Inhibited by warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 (inhibit rule "
         "rainstorm-red-over-lesser); no playbook runs: 区级红色预警已覆盖",
-        "被预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 抑制（抑制规则 rainstorm-red-over-lesser），"
-        "不启动预案：区级红色预警已覆盖",
+        "被预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 抑制"
+        "（抑制规则 rainstorm-red-over-lesser），不启动预案：区级红色预警已覆盖",
     ),
     Sample(
         "EarlyWarning.Uninhibited",
@@ -235,8 +235,8 @@ SAMPLES = [
         },
         "No longer inhibited (warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10, inhibit rule "
         "rainstorm-red-over-lesser); raised again and its playbooks run: 红色预警已撤销",
-        "抑制解除（预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10，抑制规则 rainstorm-red-over-lesser），"
-        "预警恢复并启动预案：红色预警已撤销",
+        "抑制解除（预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10，"
+        "抑制规则 rainstorm-red-over-lesser），预警恢复并启动预案：红色预警已撤销",
     ),
     Sample(
         "Instruction.Issued",
