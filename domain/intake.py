@@ -246,9 +246,25 @@ class Intake(CapIntake):
                     WarningKey, warning_key_id(condition_key(station.unit, rule.code, key))
                 )
                 warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+                if warning is None:
+                    warning = self._open_group_of(station, rule)
                 if warning is not None:
                     found.append(warning)
         return found
+
+    def _open_group_of(self, station: Station, rule: Rule) -> EarlyWarning | None:
+        """The open group's warning a station is an active member of (ADR 0087)."""
+        labels = breach_labels(station.id, station.unit, rule.metric, dict(station.labels))
+        key = group_key(rule.code, rule.group_by, labels)
+        if key is None:
+            return None
+        pointer = self._find(
+            WarningKey, warning_key_id(condition_key(station.unit, rule.code, key))
+        )
+        warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+        if warning is None or not warning.group_members.get(station.id, {}).get("active"):
+            return None
+        return warning
 
     # -- silences (ADR 0085) -----------------------------------------------------------
 
