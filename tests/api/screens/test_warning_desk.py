@@ -358,6 +358,9 @@ def test_an_inhibited_warning_says_so_and_links_its_inhibitor(
     assert "rainstorm-red-over-lesser" in page.text
     assert "已抑制" in page.text
     assert "<b>" not in page.text  # the title is escaped
+    listed = desk(client, tokens, "duty").get("/warnings").text
+    row = listed[listed.index(f'href="/warnings/{yellow["id"]}"') :]
+    assert "state-inhibited" in row[: row.index("</tr>")]
 
 
 def test_a_groups_warning_lists_its_members(
@@ -392,3 +395,4 @@ def test_a_groups_warning_lists_its_members(
     assert page.status_code == 200
     assert "成员 2 个，仍超限 2 个" in page.text
     assert "qingshan-reservoir-spillway" in page.text
+    assert "组预警，成员 2 个" in desk(client, tokens, "duty").get("/warnings").text
