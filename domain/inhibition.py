@@ -48,6 +48,8 @@ class Alerting:
     level: int
     unit: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The warning that inhibits this one, if any.
+    inhibited_by: UUID | None = None
 
 
 def _matches(patterns: Iterable[str], rule: str) -> bool:
@@ -84,7 +86,8 @@ class InhibitRule:
     ) -> bool:
         """Whether ``source`` inhibits ``target`` under this rule; ``within(a, b)``
         tells whether unit ``a`` lies in unit ``b``'s subtree (or is it)."""
-        if source.id == target.id:
+        if source.id == target.id or source.inhibited_by == target.id:
+            # Never one another: a source held by its target does not hold it back.
             return False
         if not self.is_source(source.rule, source.level):
             return False

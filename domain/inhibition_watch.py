@@ -45,13 +45,18 @@ class InhibitionWatch:
         listed = center.open_listed(roster)
         alerting = [center.alerting(w) for w in listed]
         done: list[dict[str, Any]] = []
-        for w, me in zip(listed, alerting, strict=True):
+        for index, w in enumerate(listed):
+            me = alerting[index]
             mine = [r for r in rules if r.mentions(w.rule)]
             others = [a for a in alerting if a.id != w.id]
             holding = {a.id for r in mine for a in others if r.inhibits(a, me, center.unit_within)}
             wanted = inhibitor_of(mine, me, others, center.unit_within)
             try:
-                done += self._settle(w, wanted, holding)
+                acts = self._settle(w, wanted, holding)
+                if acts:
+                    # What it is now decides the warnings after it in this round.
+                    alerting[index] = center.alerting(center.warning(w.id))
+                done += acts
             except DomainError as e:
                 done.append({"warning_id": str(w.id), "act": "inhibit", "skipped": str(e)})
         still = {w.id for w in listed}

@@ -206,7 +206,9 @@ class WarningCases(NetworkCases):
         return self._find(InhibitionRoster, INHIBITION_ROSTER_ID)
 
     def alerting(self, w: EarlyWarning) -> Alerting:
-        return Alerting(w.id, w.rule, w.level, w.unit, labels_of(w.unit, w.attributes))
+        return Alerting(
+            w.id, w.rule, w.level, w.unit, labels_of(w.unit, w.attributes), w.inhibited_by
+        )
 
     def unit_within(self, code: str, ancestor: str) -> bool:
         try:
@@ -247,6 +249,7 @@ class WarningCases(NetworkCases):
         if found is not None:
             rule, source = found
             warning.inhibit(source.id, rule.name, _why(rule, source.id), meta)
+            me = self.alerting(warning)  # held now: it holds back nothing that holds it
         for w, other in zip(listed, others, strict=True):
             if w.inhibited_by is not None or w.id == warning.id:
                 continue

@@ -21,6 +21,7 @@ from closedloop.settings import DEFAULT_CATALOGUE
 from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from domain.heartbeat import HeartbeatWatch
+from domain.inhibition import InhibitRule
 from domain.inhibition_watch import InhibitionWatch
 from domain.intake import Intake
 from domain.meta import Actor, Context, now
@@ -266,3 +267,16 @@ def test_two_inhibit_entries_of_one_name_are_refused() -> None:
 def test_the_shipped_catalogue_inhibits_lesser_rainstorms_and_a_silent_feeds_thresholds() -> None:
     names = [r.name for r in load_catalogue(DEFAULT_CATALOGUE).inhibit]
     assert names == ["rainstorm-red-over-lesser", "silent-feed-over-its-thresholds"]
+
+
+def test_two_warnings_never_inhibit_one_another(intake: Intake, clock: Any) -> None:
+    # An entry whose source and targets overlap (no levels): the first holds the second,
+    # and the second, though a source too, does not hold the first back.
+    both = InhibitRule("any-rain", ("cap:暴雨",), ("cap:暴雨",), equal=("area",))
+    intake.center.inhibit_rules = (both,)
+    first = rainstorm(intake, "a", DISTRICT, 2)
+    second = rainstorm(intake, "b", DISTRICT, 2)
+    assert intake.center.warning(second).inhibited_by == first
+    InhibitionWatch(intake).tick()
+    assert intake.center.warning(first).inhibited_by is None
+    assert intake.center.warning(second).inhibited_by == first
