@@ -232,6 +232,35 @@ class Warning(msgspec.Struct, kw_only=True):
     #: is then ``merged``), and the warnings merged into this one.
     merged_into: UUID | None = None
     merged: list[UUID] = msgspec.field(default_factory=list)
+    #: Grouping (ADR 0087): the group this warning gathers, with its members; None
+    #: for a warning of one condition.
+    group: WarningGroup | None = None
+    #: Inhibition (ADR 0087): the open warning that inhibits this one now, and the
+    #: inhibit rule by which; an inhibited warning runs no playbook.
+    inhibited_by: UUID | None = None
+    inhibition: str | None = None
+
+
+class GroupMember(msgspec.Struct, kw_only=True):
+    #: The station whose breach is a member.
+    member: str
+    level: int
+    #: Still beyond its limit (False once it is normal again).
+    active: bool
+    joined_at: datetime
+
+
+class WarningGroup(msgspec.Struct, kw_only=True):
+    #: The group's key: the rule, the grouping labels' values and the unit.
+    key: str
+    #: The labels the rule groups by, and their values for this group.
+    by: list[str]
+    labels: dict[str, str]
+    window_minutes: int
+    members: list[GroupMember]
+    #: How many members the group has had, and how many are still beyond their limit.
+    count: int
+    active: int
 
 
 class WarningSummary(msgspec.Struct, kw_only=True):
@@ -246,6 +275,9 @@ class WarningSummary(msgspec.Struct, kw_only=True):
     raised_at: datetime
     last_observed_at: datetime
     repeats: int
+    #: A group's member count (ADR 0087); 0 for a warning of one condition.
+    members: int = 0
+    inhibited_by: UUID | None = None
 
 
 class WarningPage(msgspec.Struct, kw_only=True):

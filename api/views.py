@@ -61,10 +61,36 @@ class Views:
         return self.shaped(r, s.Unit)
 
     def warning(self, r: Row) -> s.Warning:
-        return self.shaped(r, s.Warning)
+        out = self.shaped(r, s.Warning)
+        out.group = self.group(r)
+        return out
 
     def warning_row(self, r: Row) -> s.WarningSummary:
-        return self.shaped(r, s.WarningSummary)
+        return self.shaped(r, s.WarningSummary, members=len(r.get("members") or {}))
+
+    def group(self, r: Row) -> s.WarningGroup | None:
+        """A group's warning's group and members (ADR 0087), from its view row."""
+        group = (r.get("attributes") or {}).get("group")
+        if not isinstance(group, dict):
+            return None
+        members = [
+            s.GroupMember(
+                member=m,
+                level=int(v["level"]),
+                active=bool(v["active"]),
+                joined_at=self.t(_at(v["joined_at"])),
+            )
+            for m, v in (r.get("members") or {}).items()
+        ]
+        return s.WarningGroup(
+            key=str(group.get("key", "")),
+            by=[str(b) for b in group.get("by", [])],
+            labels={str(k): str(v) for k, v in (group.get("labels") or {}).items()},
+            window_minutes=int(group.get("window_minutes", 0)),
+            members=members,
+            count=len(members),
+            active=sum(1 for m in members if m.active),
+        )
 
     def board(self, rows: list[Row], now: datetime) -> s.WarningBoard:
         cells: dict[tuple[str, int, str], s.BoardCell] = {}

@@ -32,6 +32,7 @@ from domain.duty_escalation import SignForEscalation
 from domain.emergency import Scenario
 from domain.errors import DomainError
 from domain.idempotency_record import IdempotencyRecord
+from domain.inhibition_roster import InhibitionRoster
 from domain.instruction import Instruction
 from domain.network import Network
 from domain.notice import Notice
@@ -73,6 +74,8 @@ SCOPED_KINDS: tuple[type[Any], ...] = (
     # A silence (ADR 0085): its scope; the roster, by the scope each listing names.
     Silence,
     SilenceRoster,
+    # The inhibition roster (ADR 0087): by the unit each listing names.
+    InhibitionRoster,
     Subscription,
     TokenRoster,
     Unit,
@@ -134,6 +137,8 @@ class SubtreeScope:
             return [payload.get("unit")]
         if cls is SilenceRoster.Listed:
             return [payload.get("scope")]
+        if cls is InhibitionRoster.Listed:
+            return [payload.get("unit")]
         if cls is TokenRoster.Delisted:
             return self._token_units(payload.get("token_id"))
         if cls in (Scenario.EmergencySwitchedOn, Scenario.EmergencySwitchedOff):

@@ -24,10 +24,13 @@ import msgspec
 from domain.calendar import CalendarError, WorkingCalendar, WorkingDuration
 from domain.cap import CapProfile, CapProfileError
 from domain.errors import InvalidValue
+from domain.grouping import LABEL_NAME, OWN_LABELS, check_group_by
+from domain.inhibition import InhibitRule, check_inhibit
 from domain.instruction import Priority
 from domain.playbooks import TRIGGERS, Playbook, PlaybookError, Step
 from domain.readings import Feed, Station, StationCatalogue
 from domain.rules import KINDS, LEVEL_KEYS, Catalogue, CatalogueError, Rule
+from domain.silence_commands import FEED_SILENT_RULE
 from domain.unit import Level, check_code
 from domain.warning import LEVEL_NAMES, Theme
 
@@ -131,11 +134,26 @@ class RuleEntry(_Strict):
     settle: str | None = None
     settle_readings: Annotated[int, msgspec.Meta(ge=1)] | None = None
     unit_of_measure: str = ""
+    #: Grouping (ADR 0087): the labels breaches are grouped by, and the window.
+    group_by: list[str] = msgspec.field(default_factory=list)
+    group_window_minutes: int | None = None
+
+
+class InhibitEntry(_Strict):
+    """One ``[[inhibit]]`` table (ADR 0087)."""
+
+    name: str
+    source_rules: list[str]
+    target_rules: list[str]
+    source_levels: list[str] = msgspec.field(default_factory=list)
+    target_levels: list[str] = msgspec.field(default_factory=list)
+    equal: list[str] = msgspec.field(default_factory=list)
 
 
 class CatalogueFile(_Strict):
     zone: str = "Asia/Shanghai"
     rules: list[Any] = msgspec.field(default_factory=list)
+    inhibit: list[Any] = msgspec.field(default_factory=list)
 
 
 def load_catalogue(path: Path) -> Catalogue:
@@ -161,7 +179,46 @@ def catalogue_from_mapping(data: Mapping[str, Any]) -> Catalogue:
     twice = sorted({c for c in codes if codes.count(c) > 1})
     if twice:
         raise CatalogueError(f"rule code(s) {', '.join(twice)} listed twice")
-    return Catalogue(tuple(rules), file.zone)
+    inhibit: list[InhibitRule] = []
+    for index, entry in enumerate(file.inhibit):
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        where = f"inhibit {name!r}" if isinstance(name, str) else f"inhibit[{index}]"
+        inhibit.append(_in_file(partial(_inhibit, entry, set(codes)), CatalogueError, where))
+    names = [i.name for i in inhibit]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CatalogueError(f"inhibit name(s) {', '.join(twice)} listed twice")
+    return Catalogue(tuple(rules), file.zone, tuple(inhibit))
+
+
+def _inhibit(data: Any, codes: set[str]) -> InhibitRule:
+    if not isinstance(data, Mapping):
+        raise CatalogueError("each inhibit rule is a table ([[inhibit]])")
+    entry = decode(data, InhibitEntry, CatalogueError)
+
+    def known(code: str) -> bool:
+        # The catalogue's rules, the heartbeat's, and CAP's (cap:<event>).
+        return code in codes or code == FEED_SILENT_RULE or code.startswith("cap:")
+
+    try:
+        check_inhibit(entry.name, entry.source_rules, entry.target_rules, entry.equal, known)
+    except ValueError as e:
+        raise CatalogueError(str(e)) from None
+
+    def levels(key: str, names: list[str]) -> frozenset[int]:
+        for n in names:
+            if n not in LEVEL_KEYS:
+                raise CatalogueError(f"{key}: levels are I, II, III, IV, not {n!r}")
+        return frozenset(LEVEL_KEYS[n] for n in names)
+
+    return InhibitRule(
+        name=entry.name.strip(),
+        source_rules=tuple(entry.source_rules),
+        target_rules=tuple(entry.target_rules),
+        source_levels=levels("source_levels", entry.source_levels),
+        target_levels=levels("target_levels", entry.target_levels),
+        equal=tuple(entry.equal),
+    )
 
 
 def _rule(data: Any) -> Rule:
@@ -194,6 +251,10 @@ def _rule(data: Any) -> Rule:
         raise CatalogueError("needs a limit, a [limits] table or a limit_attribute")
     if entry.night_factor is not None and not 0 < entry.night_factor <= 1:
         raise CatalogueError("night_factor is a fraction of the day limit, over 0 and at most 1")
+    try:
+        check_group_by(entry.group_by, entry.group_window_minutes)
+    except ValueError as e:
+        raise CatalogueError(str(e)) from None
     settle = _clock_duration(entry.settle) if entry.settle is not None else None
     if settle is None and entry.settle_readings is None:
         raise CatalogueError("needs settle (e.g. 'PT30M') or settle_readings (e.g. 3)")
@@ -214,6 +275,12 @@ def _rule(data: Any) -> Rule:
         settle=settle,
         settle_readings=entry.settle_readings,
         unit_of_measure=entry.unit_of_measure,
+        group_by=tuple(entry.group_by),
+        group_window=(
+            timedelta(minutes=entry.group_window_minutes)
+            if entry.group_window_minutes is not None
+            else None
+        ),
     )
 
 
@@ -448,6 +515,20 @@ class StationEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: metric → seconds the feed may stay quiet before it is silent (twice its interval
     #: when not given).
     grace_seconds: dict[str, int] = msgspec.field(default_factory=dict)
+    #: label -> value, what its breaches are grouped by (ADR 0087).
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def _labels(path: Path, s: StationEntry) -> tuple[tuple[str, str], ...]:
+    where = f"station catalogue {path}: station {s.id}"
+    for name, value in s.labels.items():
+        if not LABEL_NAME.fullmatch(name):
+            raise CatalogueError(f"{where}: label {name!r} is not a label name (a-z, 0-9, _)")
+        if name in OWN_LABELS:
+            raise CatalogueError(f"{where}: label {name!r} is every breach's own; name another")
+        if not value.strip() or len(value) > 100:
+            raise CatalogueError(f"{where}: label {name} is 1 to 100 characters")
+    return tuple(sorted(s.labels.items()))
 
 
 def _feeds(path: Path, s: StationEntry) -> tuple[Feed, ...]:
@@ -505,6 +586,7 @@ def load_stations(path: Path) -> StationCatalogue:
                 s.unit,
                 s.name,
                 _feeds(path, s),
+                labels=_labels(path, s),
             )
             for s in file.stations
         ),

@@ -22,6 +22,7 @@ from domain.duty_escalation import EscalationPolicy
 from domain.duty_watch import SignForWatch
 from domain.follow_up_watch import FollowUpWatch
 from domain.heartbeat import HeartbeatWatch
+from domain.inhibition_watch import InhibitionWatch
 from domain.intake import Intake
 from domain.notice_watch import NoticeWatch
 from domain.silence_watch import SilenceWatch
@@ -123,6 +124,8 @@ class Background:
         #: Silent feeds raised and resolved, and silences lifted at their end (ADR 0085).
         self.heartbeats = HeartbeatWatch(intake)
         self.silences = SilenceWatch(intake)
+        #: Inhibited warnings released once their inhibitor ends first (ADR 0087).
+        self.inhibitions = InhibitionWatch(intake)
         #: Closed cases from the public still to be followed up are reminded (ADR 0083).
         self.follow_ups = FollowUpWatch(center)
         #: Instructions not signed for climb their escalation ladder (ADR 0084); the
@@ -167,7 +170,7 @@ class Background:
 
     def watch_round(self) -> list[dict[str, Any]]:
         """One round of the deadline watch, then of the notice watch, the whistles'
-        check-in watch, the silence watch, the heartbeats, the follow-up watch
+        check-in watch, the silence watch, the heartbeats, the inhibition watch, the follow-up watch
         and the sign-for escalations: one
         loop, led by one copy, so that the reminders, escalations and raises of all are
         sent by the same leader."""
@@ -177,6 +180,7 @@ class Background:
             *self.check_ins.tick(),
             *self.silences.tick(),
             *self.heartbeats.tick(),
+            *self.inhibitions.tick(),
             *self.follow_ups.tick(),
             *self.sign_for.tick(),
         ]

@@ -28,6 +28,7 @@ from domain.cap import CapProfile
 from domain.cap_intake import CapIntake, CapResult
 from domain.condition import Condition, condition_id
 from domain.errors import DomainError, InvalidValue
+from domain.grouping import OWN_LABELS, breach_labels, group_key, joins
 from domain.meta import SYSTEM, Context, derived_id, now
 from domain.observation_batch import ObservationBatch, batch_id
 from domain.playbooks import Playbook
@@ -40,7 +41,7 @@ from domain.readings import (
     reading_id,
     screen,
 )
-from domain.rules import Catalogue, Reading, Rule
+from domain.rules import Catalogue, CatalogueError, Reading, Rule
 from domain.silence import Silence, SilenceKind
 from domain.silence_commands import SilenceCases
 from domain.warning import EarlyWarning
@@ -85,9 +86,12 @@ class Intake(CapIntake):
         retention_days: int = 30,
     ) -> None:
         super().__init__(center, profile=profile, playbooks=playbooks)
-        self.catalogue = catalogue
-        self.readings = readings
         self.stations = stations or StationCatalogue()
+        check_grouping(catalogue, self.stations)
+        self.catalogue = catalogue
+        # The inhibit rules are the center's: every raise, from any door, consults them.
+        center.inhibit_rules = catalogue.inhibit
+        self.readings = readings
         self.future = future
         self.retention_days = retention_days
         # Each condition's state, in memory: one lock, as readings of one condition must
@@ -109,7 +113,9 @@ class Intake(CapIntake):
     ) -> None:
         """Swap in configuration already loaded and checked (a bad file never gets here)."""
         if catalogue is not None:
+            check_grouping(catalogue, self.stations)
             self.catalogue = catalogue
+            self.center.inhibit_rules = catalogue.inhibit
         if profile is not None:
             self.profile = profile
         if playbooks is not None:
@@ -240,9 +246,25 @@ class Intake(CapIntake):
                     WarningKey, warning_key_id(condition_key(station.unit, rule.code, key))
                 )
                 warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+                if warning is None:
+                    warning = self._open_group_of(station, rule)
                 if warning is not None:
                     found.append(warning)
         return found
+
+    def _open_group_of(self, station: Station, rule: Rule) -> EarlyWarning | None:
+        """The open group's warning a station is an active member of (ADR 0087)."""
+        labels = breach_labels(station.id, station.unit, rule.metric, dict(station.labels))
+        key = group_key(rule.code, rule.group_by, labels)
+        if key is None:
+            return None
+        pointer = self._find(
+            WarningKey, warning_key_id(condition_key(station.unit, rule.code, key))
+        )
+        warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+        if warning is None or not warning.group_members.get(station.id, {}).get("active"):
+            return None
+        return warning
 
     # -- silences (ADR 0085) -----------------------------------------------------------
 
@@ -341,6 +363,13 @@ class Intake(CapIntake):
         scoped = condition_key(reading.unit, rule.code, _dedup_key(rule, reading))
         pointer = self._find(WarningKey, warning_key_id(scoped))
         warning = self._open_warning(pointer.warning_id if pointer is not None else None)
+        if warning is None:
+            # A member of a group's open warning (ADR 0087): found by the group's key.
+            group = self._grouping(rule, reading)
+            if group is not None and group[1] is not None:
+                member = group[1].group_members.get(reading.subject, {})
+                if member.get("active"):
+                    warning = group[1]
         if warning is not None:
             state.warning_id, state.level = warning.id, warning.level
         old = self._find(Condition, condition_id(rule.code, reading.subject))
@@ -425,14 +454,46 @@ class Intake(CapIntake):
                 result.update(action="silenced", warning_id=None, silence_id=str(silence))
                 return result
             if warning is None:
+                group = self._grouping(rule, reading)
+                joined = self._join(system, rule, reading, row, judgement.level, group)
+                if joined is not None:
+                    # A member of an open group's warning (ADR 0087): an event on it.
+                    cited.append(row)
+                    state.warning_id, state.level = joined, judgement.level
+                    result.update(action="joined", warning_id=str(joined))
+                    return result
                 outcome = self._raise(
-                    system.derived("raise"), rule, reading, judgement.level, reason, row
+                    system.derived("raise"),
+                    rule,
+                    reading,
+                    judgement.level,
+                    reason,
+                    row,
+                    group=group if group is not None and group[1] is None else None,
                 )
                 action = "raised" if outcome.created else "repeated"
                 if outcome.created:
                     instructions = self.run_playbooks(outcome.id, "raise")
                     cited.append(row)
                 state.warning_id, state.level = outcome.id, judgement.level
+            elif warning.is_group:
+                # A group's level is its worst active member's (ADR 0087).
+                before = warning.level
+                member = warning.group_members.get(reading.subject, {})
+                action = "repeated"
+                if member.get("level") != judgement.level:
+                    self.center.change_member_level(
+                        system.derived("member-level"),
+                        warning.id,
+                        member=reading.subject,
+                        level=judgement.level,
+                        reason=reason[:2000],
+                    )
+                    cited.append(row)
+                    now_level = self.center.warning(warning.id).level
+                    if now_level != before:
+                        action = "escalated" if now_level < before else "de-escalated"
+                state.level = judgement.level
             elif judgement.level != warning.level:
                 self.center.change_warning_level(
                     system.derived("level"), warning.id, judgement.level, reason[:2000]
@@ -458,6 +519,26 @@ class Intake(CapIntake):
         if not rule.is_settled(state.normal_since, state.normal_count, reading.observed_at):
             return {**result, "action": "settling", "warning_id": _text_id(wid)}
         warning = self._open_warning(wid)
+        if warning is not None and warning.is_group:
+            # One member normal again (ADR 0087); the last one resolves the warning.
+            system, _ = self._system(rule, row, batch)
+            readings_ = ", ".join(f"{r.reading_id} = {_value(r)}" for r in state.settling)
+            self.center.resolve_member(
+                system.derived("resolve-member"),
+                warning.id,
+                member=reading.subject,
+                note=(
+                    f"{rule.code}: {reading.subject} normal since "
+                    f"{state.normal_since.isoformat()} ({state.normal_count} reading(s)); "
+                    f"evidence: {readings_}"
+                )[:2000],
+            )
+            cited.extend(state.settling)
+            state.warning_id, state.level = None, None
+            state.normal_since, state.normal_count, state.settling = None, 0, []
+            after = self._find(EarlyWarning, warning.id)
+            action = "resolved" if after is not None and not after.is_open else "member_resolved"
+            return {**result, "action": action, "warning_id": _text_id(wid)}
         if warning is not None:
             system, _ = self._system(rule, row, batch)
             readings_ = ", ".join(f"{r.reading_id} = {_value(r)}" for r in state.settling)
@@ -477,6 +558,69 @@ class Intake(CapIntake):
         action = "resolved" if warning is not None else "normal"
         return {**result, "action": action, "warning_id": _text_id(wid if warning else None)}
 
+    # -- grouping (ADR 0087) -------------------------------------------------------------
+
+    def _grouping(self, rule: Rule, reading: Reading) -> tuple[str, EarlyWarning | None] | None:
+        """The group key of a breach and its group's open warning, or None when the rule
+        does not group it (no grouping, or a label its station lacks)."""
+        if not rule.group_by:
+            return None
+        station = self.station(reading.subject)
+        labels = breach_labels(
+            reading.subject, reading.unit, reading.metric, dict(station.labels if station else ())
+        )
+        key = group_key(rule.code, rule.group_by, labels)
+        if key is None:
+            return None
+        pointer = self._find(
+            WarningKey, warning_key_id(condition_key(reading.unit, rule.code, key))
+        )
+        return key, self._open_warning(pointer.warning_id if pointer is not None else None)
+
+    def _join(
+        self,
+        system: Context,
+        rule: Rule,
+        reading: Reading,
+        row: TelemetryReading,
+        level: int,
+        group: tuple[str, EarlyWarning | None] | None,
+    ) -> UUID | None:
+        """Join the breach to its group's open warning when it may (a member again, or
+        a new one within the window); the warning's id, or None to raise."""
+        if group is None or group[1] is None:
+            return None
+        warning = group[1]
+        known = reading.subject in warning.group_members
+        window = rule.group_window or timedelta(0)
+        if not known and not joins(warning.observed_at, reading.observed_at, window):
+            return None  # the window has passed: it raises on its own
+        self.center.join_group(
+            system.derived("join"),
+            warning.id,
+            member=reading.subject,
+            level=level,
+            observed_at=reading.observed_at,
+            evidence=row.evidence(),
+        )
+        return warning.id
+
+    def group_of(self, warning: EarlyWarning) -> dict[str, Any] | None:
+        """What the API shows of a group's warning: its key, labels and members."""
+        if not warning.is_group:
+            return None
+        group = dict(warning.attributes.get("group", {}))
+        members = [
+            {
+                "member": m,
+                "level": v.get("level"),
+                "active": bool(v.get("active")),
+                "joined_at": v.get("joined_at"),
+            }
+            for m, v in warning.group_members.items()
+        ]
+        return {**group, "members": members, "count": len(members)}
+
     def _open_warning(self, wid: UUID | None) -> EarlyWarning | None:
         if wid is None:
             return None
@@ -491,20 +635,39 @@ class Intake(CapIntake):
         level: int,
         reason: str,
         row: TelemetryReading,
+        group: tuple[str, EarlyWarning | None] | None = None,
     ) -> Outcome:
+        extra: dict[str, Any] = {}
+        title = f"{rule.title}: {reading.subject}"
+        if group is not None:
+            # The group's first breach raises its warning under the group's key.
+            station = self.station(reading.subject)
+            labels = dict(station.labels) if station is not None else {}
+            shown = {k: labels.get(k, reading.unit if k == "unit" else "") for k in rule.group_by}
+            extra["group"] = {
+                "key": group[0],
+                "by": list(rule.group_by),
+                "labels": shown,
+                "window_minutes": int((rule.group_window or timedelta(0)).total_seconds() // 60),
+            }
+            extra["labels"] = labels
+            title = f"{rule.title}: " + ", ".join(f"{k} {v}" for k, v in shown.items())
+        elif (station := self.station(reading.subject)) is not None and station.labels:
+            extra["labels"] = dict(station.labels)
         return self.center.raise_warning(
             ctx,
             source=reading.source,
             rule=rule.code,
             theme=rule.theme,
             level=level,
-            title=f"{rule.title}: {reading.subject}"[:200],
+            title=title[:200],
             unit=reading.unit,
             description=reason,
             location=reading.location or None,
             observed_at=reading.observed_at,
-            dedup_key=_dedup_key(rule, reading),
+            dedup_key=group[0] if group is not None else _dedup_key(rule, reading),
             attributes={
+                **extra,
                 "subject": reading.subject,
                 "metric": reading.metric,
                 "value": reading.value,
@@ -514,6 +677,19 @@ class Intake(CapIntake):
                 "evidence": [row.evidence()],
             },
         )
+
+
+def check_grouping(catalogue: Catalogue, stations: StationCatalogue) -> None:
+    """Every label a rule groups by is a breach's own or one a station of the catalogue
+    names: a misspelt label would group nothing, silently (ADR 0087)."""
+    named = {k for s in stations.stations for k, _ in s.labels} | set(OWN_LABELS)
+    for rule in catalogue.rules:
+        unknown = [label for label in rule.group_by if label not in named]
+        if unknown:
+            raise CatalogueError(
+                f"rule {rule.code!r}: group_by names {', '.join(unknown)}, which no station "
+                f"of the catalogue has among its labels (nor is it one of {', '.join(OWN_LABELS)})"
+            )
 
 
 @lru_cache(maxsize=256)

@@ -70,6 +70,9 @@ class PlaybookRunner:
         w = self.center.warning(wid)
         if w.status in (WarningStatus.FALSE_ALARM, WarningStatus.CANCELLED, WarningStatus.CLOSED):
             return []
+        if w.inhibited_by is not None:
+            # Inhibited (ADR 0087): recorded, shown, and no playbook until released.
+            return []
         text = " ".join([w.title, w.rule, w.description, *_cap_events(w.attributes)])
         issued: list[dict[str, Any]] = []
         for book in self.playbooks:
@@ -148,7 +151,8 @@ class PlaybookRunner:
         position = start
         for n in self.center.iter_log(start):
             position = n.id + 1
-            if n.topic.endswith("EarlyWarning.Raised"):
+            if n.topic.endswith(("EarlyWarning.Raised", "EarlyWarning.Uninhibited")):
+                # Released from its inhibitor (ADR 0087): its playbooks run as at a raise.
                 trigger = "raise"
             elif n.topic.endswith("EarlyWarning.Assessed"):
                 e = self.center.mapper.to_domain_event(n)

@@ -43,6 +43,8 @@ class Station:
     feeds: tuple[Feed, ...] = ()
     #: Enrolled from its first reading rather than listed in the catalogue.
     enrolled: bool = False
+    #: What its breaches are grouped by (ADR 0087): ``(("reservoir", "qingshan"),)``.
+    labels: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # Looked up for every reading of a batch: a dict, not a scan.

@@ -38,6 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.errors import InvalidValue
+from domain.inhibition import InhibitRule
 
 KINDS = ("threshold", "limit", "standard", "speed", "driving_time")
 LEVEL_KEYS = {"I": 1, "II": 2, "III": 3, "IV": 4}
@@ -105,6 +106,10 @@ class Rule:
     settle: timedelta | None = None
     settle_readings: int | None = None
     unit_of_measure: str = ""
+    #: Grouping (ADR 0087): the labels its breaches are grouped by, and the window after
+    #: a group's first breach in which another station's breach joins it.
+    group_by: tuple[str, ...] = ()
+    group_window: timedelta | None = None
 
     # -- judging ---------------------------------------------------------------------
 
@@ -186,6 +191,8 @@ class Catalogue:
 
     rules: tuple[Rule, ...]
     zone: str = "Asia/Shanghai"
+    #: The inhibit rules (ADR 0087), in the file's order.
+    inhibit: tuple[InhibitRule, ...] = ()
 
     def for_metric(self, metric: str) -> list[Rule]:
         return [r for r in self.rules if r.metric == metric]

@@ -9,8 +9,10 @@ key) fold into the open warning as a count, never as a new warning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -118,6 +120,11 @@ class EarlyWarning(LoopAggregate):
     merged_into: UUID | None = None
     status_before_merge: str | None = None
     merged: tuple[UUID, ...] = ()
+    # Grouping and inhibition (ADR 0087); class defaults for warnings that predate it:
+    # the open warning that inhibits this one and the inhibit rule by which (the group's
+    # members are ``group_members``).
+    inhibited_by: UUID | None = None
+    inhibition: str | None = None
 
     class Raised(LoopAggregate.Created):
         source: str
@@ -191,6 +198,44 @@ class EarlyWarning(LoopAggregate):
         merged_id: UUID
         reason: str
 
+    class MemberJoined(LoopAggregate.Event):
+        """A breach of another station (or of a member again) joined this group's warning
+        (ADR 0087): the member, its level, when it was observed, the reading it cites."""
+
+        member: str
+        level: int
+        observed_at: datetime
+        evidence: dict[str, Any]
+
+    class MemberLevelChanged(LoopAggregate.Event):
+        """One member's breach worsened or eased; the group's level is its worst
+        active member's."""
+
+        member: str
+        level: int
+        reason: str
+
+    class MemberResolved(LoopAggregate.Event):
+        """One member of the group is normal again; the note cites its readings."""
+
+        member: str
+        note: str
+
+    class Inhibited(LoopAggregate.Event):
+        """The open warning ``by`` explains this one, under the inhibit rule named
+        ``inhibition`` (ADR 0087): it runs no playbook while inhibited."""
+
+        by: UUID
+        inhibition: str
+        reason: str
+
+    class Uninhibited(LoopAggregate.Event):
+        """Its inhibitor ``by`` ended or no longer matches: raised again in full."""
+
+        by: UUID
+        inhibition: str
+        reason: str
+
     @staticmethod
     def create_id(meta: Meta) -> UUID:
         return warning_id(meta.command_id)
@@ -231,6 +276,15 @@ class EarlyWarning(LoopAggregate):
         self.instructions: list[UUID] = []
         self.open_instructions: list[UUID] = []
         self.closed_at: datetime | None = None
+        if isinstance(attributes.get("group"), dict):
+            # A group's warning (ADR 0087): its first breach is its first member.
+            self._group_members = {
+                str(attributes.get("subject", "")): {
+                    "level": level,
+                    "active": True,
+                    "joined_at": observed_at.isoformat(),
+                }
+            }
 
     @classmethod
     def raise_(
@@ -411,6 +465,144 @@ class EarlyWarning(LoopAggregate):
     def _closed(self, note: str, meta: Meta) -> None:
         self.status = WarningStatus.CLOSED
         self.closed_at = meta.occurred_at
+
+    # -- grouping (ADR 0087) -------------------------------------------------------------
+
+    @property
+    def group_members(self) -> Mapping[str, Mapping[str, Any]]:
+        """A group's members: station -> {"level", "active", "joined_at"}."""
+        found: Mapping[str, Mapping[str, Any]] = self.__dict__.get(
+            "_group_members", MappingProxyType({})
+        )
+        return found
+
+    @property
+    def is_group(self) -> bool:
+        """Whether this warning gathers a group's members."""
+        return isinstance(self.attributes.get("group"), dict)
+
+    @property
+    def active_members(self) -> list[str]:
+        """The members still beyond their limit."""
+        return [m for m, v in self.group_members.items() if v.get("active")]
+
+    def join(
+        self,
+        member: str,
+        level: int,
+        observed_at: datetime,
+        evidence: dict[str, Any],
+        meta: Meta,
+    ) -> bool:
+        """A member's breach joins this open group's warning; a member already active
+        changes nothing (answers False)."""
+        self._require(*OPEN_STATUSES, doing="add a member to it")
+        if not self.is_group:
+            raise InvalidTransition(f"warning {self.title!r} is not a group's warning")
+        check_level(level)
+        member = check_text(member, "a member", MAX_SHORT, required=True)
+        if self.group_members.get(member, {}).get("active"):
+            return False
+        self._member_joined(
+            member=member, level=level, observed_at=observed_at, evidence=dict(evidence), meta=meta
+        )
+        return True
+
+    @event(MemberJoined)
+    def _member_joined(
+        self,
+        member: str,
+        level: int,
+        observed_at: datetime,
+        evidence: dict[str, Any],
+        meta: Meta,
+    ) -> None:
+        members: dict[str, Any] = dict(self.group_members)
+        self._group_members = {
+            **members,
+            member: {"level": level, "active": True, "joined_at": observed_at.isoformat()},
+        }
+        self.last_observed_at = max(self.last_observed_at, observed_at)
+
+    @property
+    def group_level(self) -> int | None:
+        """The worst level of the active members (None when none is active)."""
+        levels = [int(v["level"]) for v in self.group_members.values() if v.get("active")]
+        return min(levels) if levels else None
+
+    def change_member_level(self, member: str, level: int, reason: str, meta: Meta) -> None:
+        """A member's level changed; the group's follows its worst active member."""
+        self._require(*OPEN_STATUSES, doing="change a member's level")
+        check_level(level)
+        current = self.group_members.get(member, {})
+        if not current.get("active") or current.get("level") == level:
+            return
+        reason = check_text(reason, "the reason", MAX_NOTE, required=True)
+        self._member_level_changed(member=member, level=level, reason=reason, meta=meta)
+        self.follow_members(reason, meta)
+
+    @event(MemberLevelChanged)
+    def _member_level_changed(self, member: str, level: int, reason: str, meta: Meta) -> None:
+        members: dict[str, Any] = dict(self.group_members)
+        self._group_members = {**members, member: {**members[member], "level": level}}
+
+    def follow_members(self, reason: str, meta: Meta) -> None:
+        """The group's level set to its worst active member's."""
+        level = self.group_level
+        if level is not None and level != self.level:
+            self.change_level(level, reason, meta)
+
+    def resolve_member(self, member: str, note: str, meta: Meta) -> bool:
+        """One member is normal again; answers whether it was the last active one (the
+        caller then resolves the warning in the same decision)."""
+        self._require(*OPEN_STATUSES, doing="resolve a member of it")
+        if not self.group_members.get(member, {}).get("active"):
+            return False
+        note = check_text(note, "the note", MAX_NOTE, required=False)
+        self._member_resolved(member=member, note=note, meta=meta)
+        if not self.active_members:
+            return True
+        self.follow_members(f"member {member} is normal again", meta)
+        return False
+
+    @event(MemberResolved)
+    def _member_resolved(self, member: str, note: str, meta: Meta) -> None:
+        members: dict[str, Any] = dict(self.group_members)
+        self._group_members = {
+            **members,
+            member: {**members[member], "active": False},
+        }
+
+    # -- inhibition (ADR 0087) -----------------------------------------------------------
+
+    def inhibit(self, by: UUID, inhibition: str, reason: str, meta: Meta) -> None:
+        """The open warning ``by`` explains this one: recorded, kept, no playbook."""
+        self._require(*OPEN_STATUSES, doing="inhibit it")
+        if by == self.id:
+            raise InvalidValue("a warning cannot inhibit itself")
+        if by == self.inhibited_by:
+            return
+        reason = check_text(reason, "the reason", MAX_NOTE, required=True)
+        self._inhibited(by=by, inhibition=inhibition, reason=reason, meta=meta)
+
+    @event(Inhibited)
+    def _inhibited(self, by: UUID, inhibition: str, reason: str, meta: Meta) -> None:
+        self.inhibited_by = by
+        self.inhibition = inhibition
+
+    def uninhibit(self, reason: str, meta: Meta) -> None:
+        """Its inhibitor ended first: the warning stands on its own again."""
+        if self.inhibited_by is None:
+            return
+        reason = check_text(reason, "the reason", MAX_NOTE, required=True)
+        self._uninhibited(
+            by=self.inhibited_by, inhibition=self.inhibition or "", reason=reason, meta=meta
+        )
+
+    @event(Uninhibited)
+    def _uninhibited(self, by: UUID, inhibition: str, reason: str, meta: Meta) -> None:
+        self.inhibited_by = None
+        self.inhibition = None
 
     # -- merging (并单, ADR 0082) --------------------------------------------------------
 

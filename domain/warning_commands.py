@@ -1,5 +1,6 @@
 """The warnings' use cases: raise (or count a repeat on the open one with the same key),
-change level, acknowledge, assess, resolve, cancel, close."""
+change level, acknowledge, assess, resolve, cancel, close; a group's members joining
+and resolving, and inhibition at the raise (ADR 0087)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 from uuid import UUID
 
 from domain.decision import Decision, Outcome, check_same_command
-from domain.errors import InvalidValue
+from domain.errors import DomainError, InvalidValue
+from domain.inhibition import Alerting, InhibitRule, inhibitor_of, labels_of
+from domain.inhibition_roster import INHIBITION_ROSTER_ID, InhibitionRoster
 from domain.meta import CLOCK_SKEW, Context, Meta, now
 from domain.network_commands import NetworkCases
 from domain.warning import EarlyWarning, warning_id
@@ -18,6 +21,9 @@ from domain.warning_key import WarningKey, condition_key, warning_key_id
 
 class WarningCases(NetworkCases):
     """Early warnings, from raised to closed."""
+
+    #: The inhibit rules in force (ADR 0087), set by the intake from its catalogue.
+    inhibit_rules: tuple[InhibitRule, ...] = ()
 
     # -- warnings ----------------------------------------------------------------------
 
@@ -111,7 +117,8 @@ class WarningCases(NetworkCases):
                 pointer = WarningKey(dedup_key=scoped_key, warning_id=new_id, meta=meta)
             else:
                 pointer.repoint(new_id, meta)
-            return Decision(warning, [warning, pointer], created=True)
+            inhibited = self._inhibit_at_raise(ctx, warning, meta)
+            return Decision(warning, [warning, pointer, *inhibited], created=True)
 
         return self._execute(ctx, decide)
 
@@ -150,3 +157,137 @@ class WarningCases(NetworkCases):
 
     def close_warning(self, ctx: Context, wid: UUID, note: str | None = None) -> Outcome:
         return self._on_warning(ctx, wid, "CloseWarning", lambda w, m: w.close(note, m))
+
+    # -- grouping (ADR 0087) ------------------------------------------------------------
+
+    def join_group(
+        self,
+        ctx: Context,
+        wid: UUID,
+        *,
+        member: str,
+        level: int,
+        observed_at: datetime,
+        evidence: dict[str, Any],
+    ) -> Outcome:
+        """A member's breach joins the open group's warning; a worse level escalates it."""
+
+        def act(w: EarlyWarning) -> None:
+            meta = ctx.meta("JoinGroup", w.loop_id)
+            if w.join(member, level, observed_at, evidence, meta):
+                w.follow_members(f"member {member} joined at level {level}", meta)
+
+        return self._command(ctx, EarlyWarning, wid, "warning", act, "JoinGroup")
+
+    def change_member_level(
+        self, ctx: Context, wid: UUID, *, member: str, level: int, reason: str
+    ) -> Outcome:
+        return self._on_warning(
+            ctx,
+            wid,
+            "ChangeMemberLevel",
+            lambda w, m: w.change_member_level(member, level, reason, m),
+        )
+
+    def resolve_member(self, ctx: Context, wid: UUID, *, member: str, note: str) -> Outcome:
+        """One member is normal again; the last one's resolution resolves the warning in
+        the same decision."""
+
+        def act(w: EarlyWarning) -> None:
+            meta = ctx.meta("ResolveMember", w.loop_id)
+            if w.resolve_member(member, note, meta):
+                w.resolve(f"every member of the group is normal again; last {member}", meta)
+
+        return self._command(ctx, EarlyWarning, wid, "warning", act, "ResolveMember")
+
+    # -- inhibition (ADR 0087) ----------------------------------------------------------
+
+    def inhibition_roster(self) -> InhibitionRoster | None:
+        return self._find(InhibitionRoster, INHIBITION_ROSTER_ID)
+
+    def alerting(self, w: EarlyWarning) -> Alerting:
+        return Alerting(
+            w.id, w.rule, w.level, w.unit, labels_of(w.unit, w.attributes), w.inhibited_by
+        )
+
+    def unit_within(self, code: str, ancestor: str) -> bool:
+        try:
+            return self.is_within(code, ancestor)
+        except DomainError:  # a unit the network does not have (any more)
+            return False
+
+    def open_listed(self, roster: InhibitionRoster | None) -> list[EarlyWarning]:
+        """The roster's warnings still open, in the order they were listed."""
+        found: list[EarlyWarning] = []
+        for text in roster.entries if roster is not None else {}:
+            w = self._find(EarlyWarning, UUID(text))
+            if w is not None and w.is_open:
+                found.append(w)
+        return found
+
+    def _inhibit_at_raise(self, ctx: Context, warning: EarlyWarning, meta: Meta) -> list[Any]:
+        """In the raise's own decision: list a warning an inhibit rule names, inhibit it
+        when an open source explains it, and inhibit the open targets it explains."""
+        rules = [r for r in self.inhibit_rules if r.mentions(warning.rule)]
+        if not rules:
+            return []
+        roster = self.inhibition_roster()
+        listed = self.open_listed(roster)
+        if roster is None:
+            roster = InhibitionRoster(meta=ctx.meta("StartInhibitionRoster", INHIBITION_ROSTER_ID))
+        me = self.alerting(warning)
+        roster.list_warning(
+            warning.id,
+            warning.rule,
+            warning.unit,
+            dict(me.labels),
+            ctx.meta("ListInhibition", INHIBITION_ROSTER_ID),
+        )
+        touched: list[Any] = [roster]
+        others = [self.alerting(w) for w in listed]
+        found = inhibitor_of(rules, me, others, self.unit_within)
+        if found is not None:
+            rule, source = found
+            warning.inhibit(source.id, rule.name, _why(rule, source.id), meta)
+            me = self.alerting(warning)  # held now: it holds back nothing that holds it
+        for w, other in zip(listed, others, strict=True):
+            if w.inhibited_by is not None or w.id == warning.id:
+                continue
+            for rule in rules:
+                if rule.inhibits(me, other, self.unit_within):
+                    w.inhibit(
+                        warning.id,
+                        rule.name,
+                        _why(rule, warning.id),
+                        ctx.meta("InhibitWarning", w.loop_id),
+                    )
+                    touched.append(w)
+                    break
+        return touched
+
+    def inhibit_warning(
+        self, ctx: Context, wid: UUID, *, by: UUID, inhibition: str, reason: str
+    ) -> Outcome:
+        return self._on_warning(
+            ctx, wid, "InhibitWarning", lambda w, m: w.inhibit(by, inhibition, reason, m)
+        )
+
+    def uninhibit_warning(self, ctx: Context, wid: UUID, reason: str) -> Outcome:
+        return self._on_warning(ctx, wid, "UninhibitWarning", lambda w, m: w.uninhibit(reason, m))
+
+    def drop_from_inhibition(self, ctx: Context, wid: UUID) -> Outcome:
+        def act(roster: InhibitionRoster) -> None:
+            roster.drop(wid, ctx.meta("DropInhibition", roster.loop_id))
+
+        return self._command(
+            ctx,
+            InhibitionRoster,
+            INHIBITION_ROSTER_ID,
+            "inhibition roster",
+            act,
+            "DropInhibition",
+        )
+
+
+def _why(rule: InhibitRule, source: UUID) -> str:
+    return f"inhibited by warning {source} under inhibit rule {rule.name}"

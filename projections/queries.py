@@ -112,8 +112,12 @@ def warnings(
     limit: int = 50,
     statuses: Collection[str] | None = None,
     text: str | None = None,
+    inhibited: bool | None = None,
 ) -> tuple[list[Row], str | None]:
     """Newest first; ``unit`` and ``visible_to`` take a unit's whole subtree.
+
+    ``inhibited`` keeps the warnings an open warning inhibits now, or those it does not
+    (ADR 0087).
 
     ``statuses`` keeps any of several (the desk's "open"); ``text`` keeps the warnings
     whose title or location holds it, in any letter case (the desk's search box).
@@ -143,6 +147,8 @@ def warnings(
         )
     where.equal("level", level)
     where.equal("theme", None if theme is None else str(theme))
+    if inhibited is not None:
+        where.add("inhibited_by IS NOT NULL" if inhibited else "inhibited_by IS NULL")
     if raised_from is not None:
         where.add("raised_at >= ?", iso(raised_from))
     if raised_to is not None:
@@ -159,7 +165,7 @@ def warning(tx: Tx, warning_id: str) -> Row | None:
 
 
 def _warning(row: Row) -> Row:
-    for column in ("instructions", "open_instructions", "attributes", "merged"):
+    for column in ("instructions", "open_instructions", "attributes", "merged", "members"):
         row[column] = json.loads(row[column])
     return row
 

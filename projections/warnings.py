@@ -3,6 +3,7 @@ warning board (open warnings by theme, level and unit; ages are computed when as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
@@ -19,7 +20,7 @@ COLUMNS = (
     "id, position, version, status, source, rule, theme, level, title, description, "
     "location, unit, dedup_key, observed_at, last_observed_at, raised_at, acknowledged_at, "
     "closed_at, assessment, repeats, instructions, open_instructions, attributes, loop_id, "
-    "last_position, merged_into, merged"
+    "last_position, merged_into, merged, members, inhibited_by, inhibition"
 )
 
 
@@ -28,7 +29,9 @@ class WarningsView(View):
 
     name = "warnings"
     # 2: the main case a warning was merged into, and the warnings merged into it (ADR 0082).
-    version = 2
+    # 3: a group's members, and the warning that inhibits this one and by which rule
+    # (ADR 0087).
+    version = 3
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS warnings ("
@@ -40,7 +43,8 @@ class WarningsView(View):
         "acknowledged_at TEXT, closed_at TEXT, assessment TEXT, repeats INTEGER NOT NULL, "
         "instructions TEXT NOT NULL, open_instructions TEXT NOT NULL, attributes TEXT NOT NULL, "
         "loop_id TEXT NOT NULL, last_position BIGINT NOT NULL, merged_into TEXT, "
-        "merged TEXT NOT NULL DEFAULT '[]')",
+        "merged TEXT NOT NULL DEFAULT '[]', members TEXT NOT NULL DEFAULT '{}', "
+        "inhibited_by TEXT, inhibition TEXT)",
         "CREATE INDEX IF NOT EXISTS warnings_position ON warnings (position)",
         "CREATE INDEX IF NOT EXISTS warnings_unit ON warnings (unit, position)",
         "CREATE INDEX IF NOT EXISTS warnings_status ON warnings (status, position)",
@@ -122,6 +126,9 @@ class WarningsView(View):
                 "last_position": self.at,
                 "merged_into": None,
                 "merged": "[]",
+                "members": dumps(_first_member(event)),
+                "inhibited_by": None,
+                "inhibition": None,
             }
         )
 
@@ -202,6 +209,56 @@ class WarningsView(View):
         if (row := self._row(tx, event)) is not None:
             remove_from_list(row, event.merged_id, "merged")
 
+    # -- grouping and inhibition (ADR 0087) ------------------------------------------------
+
+    @_change.register
+    def _(self, event: EarlyWarning.MemberJoined, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            members = json.loads(row["members"])
+            members[event.member] = {
+                "level": event.level,
+                "active": True,
+                "joined_at": iso(event.observed_at),
+            }
+            row["members"] = dumps(members)
+            row["last_observed_at"] = max(row["last_observed_at"], iso(event.observed_at))
+
+    @_change.register
+    def _(self, event: EarlyWarning.MemberLevelChanged, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            members = json.loads(row["members"])
+            if event.member in members:
+                members[event.member]["level"] = event.level
+                row["members"] = dumps(members)
+
+    @_change.register
+    def _(self, event: EarlyWarning.MemberResolved, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            members = json.loads(row["members"])
+            if event.member in members:
+                members[event.member]["active"] = False
+                row["members"] = dumps(members)
+
+    @_change.register
+    def _(self, event: EarlyWarning.Inhibited, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            row["inhibited_by"] = str(event.by)
+            row["inhibition"] = event.inhibition
+
+    @_change.register
+    def _(self, event: EarlyWarning.Uninhibited, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is not None:
+            row["inhibited_by"] = None
+            row["inhibition"] = None
+
+
+def _first_member(event: EarlyWarning.Raised) -> dict[str, Any]:
+    """A group's warning's first member: the breach that raised it."""
+    if not isinstance(event.attributes.get("group"), dict):
+        return {}
+    member = str(event.attributes.get("subject", ""))
+    return {member: {"level": event.level, "active": True, "joined_at": iso(event.observed_at)}}
+
 
 #: The events that change a warning already in the view.
 FOLLOWED = (
@@ -218,4 +275,9 @@ FOLLOWED = (
     EarlyWarning.MergeTaken,
     EarlyWarning.Unmerged,
     EarlyWarning.MergeReleased,
+    EarlyWarning.MemberJoined,
+    EarlyWarning.MemberLevelChanged,
+    EarlyWarning.MemberResolved,
+    EarlyWarning.Inhibited,
+    EarlyWarning.Uninhibited,
 )

@@ -109,6 +109,15 @@ STEPS = (
     "SwitchEmergencyOn",
     "UnbindCapSender",
     "UnmergeWarning",
+    # Grouping and inhibition (ADR 0087).
+    "JoinGroup",
+    "ChangeMemberLevel",
+    "ResolveMember",
+    "InhibitWarning",
+    "UninhibitWarning",
+    "DropInhibition",
+    "ListInhibition",
+    "StartInhibitionRoster",
     "UpdateSubscription",
     "Verify",
     # Duty rosters and escalation (ADR 0084)

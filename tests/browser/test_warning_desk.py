@@ -88,3 +88,42 @@ def test_a_duty_officer_acknowledges_assesses_and_resolves_a_warning(
     page.goto(f"{server.base}/warnings/{ids[1]}")
     _shoot(page, "detail-en")
     context.close()
+
+
+def test_an_inhibited_warning_and_its_inhibitor_read_at_a_glance(
+    browser: Any, server: Server
+) -> None:
+    # ADR 0087: the district's red rainstorm warning inhibits the community's yellow one.
+    with server.api(server.token("HW", "monitor", "气象台")) as api:
+        ids = []
+        for n, (level, unit, title) in enumerate(
+            [(1, "HW-DH", "东湖街道暴雨红色预警"), (3, "HW-DH-QS", "青山社区暴雨黄色预警")]
+        ):
+            answer = api.post(
+                "/v1/warnings",
+                json={
+                    "rule": "cap:暴雨",
+                    "theme": "meteorological",
+                    "level": level,
+                    "title": title,
+                    "unit": unit,
+                    "dedup_key": f"inhibit-{n}",
+                },
+            )
+            assert answer.status_code == 201, answer.text
+            ids.append(answer.json()["id"])
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    sign_in(page, server.base, server.token("HW", "duty_officer", "值班长李明"))
+    assert page.locator("table.warnings .badge.state-inhibited").count() == 1
+    _shoot(page, "inhibited-list-zh")
+    page.get_by_role("link", name="青山社区暴雨黄色预警").click()
+    page.wait_for_load_state()
+    assert "已抑制" in page.locator("table.facts").inner_text()
+    _shoot(page, "inhibited-detail-zh")
+    page.get_by_role(
+        "link", name="被更高级别预警抑制（rainstorm-red-over-lesser），暂不启动预案"
+    ).click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/warnings/{ids[0]}")
+    context.close()

@@ -328,3 +328,71 @@ def test_a_warning_shows_its_instructions_its_cap_message_and_its_timeline_in_wo
     assert "确认收到预警" in page  # the timeline's line, in the page's language
     # Another office's handler sees neither the warning nor its instruction.
     assert desk(client, tokens, "office_xl").get(f"/warnings/{w['id']}").status_code == 404
+
+
+def test_an_inhibited_warning_says_so_and_links_its_inhibitor(
+    client: TestClient[Any], tokens: dict[str, str], as_: As
+) -> None:
+    # ADR 0087: a district's red rainstorm warning inhibits a community's yellow one.
+    red = raise_warning(
+        client,
+        as_,
+        rule="cap:暴雨",
+        theme="meteorological",
+        level=1,
+        unit="HW-DH",
+        title="暴雨红色预警",
+    )
+    yellow = raise_warning(
+        client,
+        as_,
+        rule="cap:暴雨",
+        theme="meteorological",
+        level=3,
+        unit="HW-DH-QS",
+        title="暴雨黄色预警 <b>",
+    )
+    page = desk(client, tokens, "duty").get(f"/warnings/{yellow['id']}")
+    assert page.status_code == 200
+    assert f'href="/warnings/{red["id"]}"' in page.text
+    assert "rainstorm-red-over-lesser" in page.text
+    assert "已抑制" in page.text
+    assert "<b>" not in page.text  # the title is escaped
+    listed = desk(client, tokens, "duty").get("/warnings").text
+    row = listed[listed.index(f'href="/warnings/{yellow["id"]}"') :]
+    assert "state-inhibited" in row[: row.index("</tr>")]
+
+
+def test_a_groups_warning_lists_its_members(
+    client: TestClient[Any], tokens: dict[str, str], as_: As, center: CommandCenter
+) -> None:
+    from datetime import timedelta
+
+    from domain.meta import now
+
+    def gauge(station: str, value: float, minutes: int) -> dict[str, Any]:
+        return {
+            "source": "hydrology-net",
+            "subject": station,
+            "metric": "water_level",
+            "value": value,
+            "unit_of_measure": "m",
+            "unit": "E-QSRES",
+            "observed_at": (now() + timedelta(minutes=minutes)).isoformat(),
+        }
+
+    ids = []
+    for n, station in enumerate(["qingshan-reservoir", "qingshan-reservoir-spillway"]):
+        r = client.post(
+            "/v1/observations",
+            json={"batch_id": f"p{n}", "readings": [gauge(station, 52.9, -10 + n)]},
+            headers=as_("monitor"),
+        )
+        assert r.status_code in (200, 201), r.text
+        ids.append(r.json()["results"][0]["warning_id"])
+    assert ids[0] == ids[1]
+    page = desk(client, tokens, "duty").get(f"/warnings/{ids[0]}")
+    assert page.status_code == 200
+    assert "成员 2 个，仍超限 2 个" in page.text
+    assert "qingshan-reservoir-spillway" in page.text
+    assert "组预警，成员 2 个" in desk(client, tokens, "duty").get("/warnings").text

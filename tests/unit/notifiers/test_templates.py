@@ -68,6 +68,10 @@ CONTEXT: dict[str, Any] = {
         "from_person": "李伟",
         "to_person": "王芳",
         "step": 1,
+        "member": "qingshan-reservoir-spillway",
+        "observed_at": "2026-06-01T10:00:00+08:00",
+        "by": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
+        "inhibition": "rainstorm-red-over-lesser",
     },
 }
 

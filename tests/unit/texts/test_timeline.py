@@ -185,6 +185,59 @@ SAMPLES = [
         "Warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 was un-merged from this case: 两座水库",
         "预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 撤销并单移出：两座水库",
     ),
+    # Grouping and inhibition (ADR 0087)
+    Sample(
+        "EarlyWarning.MemberJoined",
+        {"member": "gauge-7", "level": 3, "observed_at": DEADLINE},
+        "gauge-7, beyond its limit at 2026-06-01 10:00 at level 3, joined the group's warning",
+        "gauge-7 于 2026-06-01 10:00 超限，3级，并入本组预警",
+        fixes=(
+            Fix("time", "en", "10:00", "18:00"),
+            Fix("time", "zh", "10:00", "18:00"),
+            Fix("code", "en", "level 3", "level III (yellow)"),
+            Fix("code", "zh", "3级", "Ⅲ级（黄色）"),
+        ),
+    ),
+    Sample(
+        "EarlyWarning.MemberLevelChanged",
+        {"member": "gauge-7", "level": 2, "reason": "水位上涨"},
+        "Group member gauge-7 changed to 2: 水位上涨",
+        "组成员 gauge-7 级别调整为2级：水位上涨",
+        fixes=(
+            Fix("code", "en", "to 2", "to II (orange)"),
+            Fix("code", "zh", "2级", "Ⅱ级（橙色）"),
+        ),
+    ),
+    Sample(
+        "EarlyWarning.MemberResolved",
+        {"member": "gauge-7", "note": "水位回落"},
+        "Group member gauge-7 is normal again: 水位回落",
+        "组成员 gauge-7 恢复正常：水位回落",
+    ),
+    Sample(
+        "EarlyWarning.Inhibited",
+        {
+            "by": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
+            "inhibition": "rainstorm-red-over-lesser",
+            "reason": "区级红色预警已覆盖",
+        },
+        "Inhibited by warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 (inhibit rule "
+        "rainstorm-red-over-lesser); no playbook runs: 区级红色预警已覆盖",
+        "被预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 抑制"
+        "（抑制规则 rainstorm-red-over-lesser），不启动预案：区级红色预警已覆盖",
+    ),
+    Sample(
+        "EarlyWarning.Uninhibited",
+        {
+            "by": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
+            "inhibition": "rainstorm-red-over-lesser",
+            "reason": "红色预警已撤销",
+        },
+        "No longer inhibited (warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10, inhibit rule "
+        "rainstorm-red-over-lesser); raised again and its playbooks run: 红色预警已撤销",
+        "抑制解除（预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10，"
+        "抑制规则 rainstorm-red-over-lesser），预警恢复并启动预案：红色预警已撤销",
+    ),
     Sample(
         "Instruction.Issued",
         {
