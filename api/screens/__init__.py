@@ -25,6 +25,7 @@ from api.screens.guard import page_guard
 from api.screens.idesk import IDESK_HANDLERS
 from api.screens.pages import STATIC_PATH
 from api.screens.report_pages import REPORT_PAGE_HANDLERS
+from api.screens.roster_page import ROSTER_PAGE_HANDLERS
 from api.screens.signin import SIGN_IN_HANDLERS
 from api.screens.warning_desk import WARNING_DESK_HANDLERS
 
@@ -43,6 +44,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *IDESK_HANDLERS,
                 *AUDIT_ROOM_HANDLERS,
                 *REPORT_PAGE_HANDLERS,
+                *ROSTER_PAGE_HANDLERS,
                 *ADMIN_HANDLERS,
                 *pages,
             ],

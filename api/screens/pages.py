@@ -46,6 +46,7 @@ MENU: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/board", "page.menu.board", frozenset()),
     ("/inbox", "page.menu.inbox", frozenset({"handler", "dispatcher", "duty_officer"})),
     ("/warnings", "page.menu.warnings", frozenset()),
+    ("/roster", "page.menu.roster", frozenset({"handler", "dispatcher", "duty_officer"})),
     ("/audit", "page.menu.audit", frozenset({"auditor", "admin"})),
     ("/reports", "page.menu.reports", frozenset()),
     ("/admin", "page.menu.admin", frozenset({"admin"})),

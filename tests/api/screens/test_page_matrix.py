@@ -51,6 +51,9 @@ def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
         (f"/inbox?unit={unit}", f"/v1/units/{unit}/inbox"),
         ("/admin/tokens", "/v1/tokens"),
         ("/admin/accounts", "/v1/accounts"),
+        (f"/units/{unit}/roster", f"/v1/units/{unit}/roster"),
+        ("/units/HW-DH/roster", "/v1/units/HW-DH/roster"),
+        ("/units/HW-XL/roster", "/v1/units/HW-XL/roster"),
     ]
 
 
