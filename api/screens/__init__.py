@@ -28,6 +28,7 @@ from api.screens.report_pages import REPORT_PAGE_HANDLERS
 from api.screens.roster_page import ROSTER_PAGE_HANDLERS
 from api.screens.signin import SIGN_IN_HANDLERS
 from api.screens.warning_desk import WARNING_DESK_HANDLERS
+from api.screens.whistle_pages import WHISTLE_PAGE_HANDLERS
 
 STATIC = Path(__file__).parent / "static"
 
@@ -45,6 +46,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *AUDIT_ROOM_HANDLERS,
                 *REPORT_PAGE_HANDLERS,
                 *ROSTER_PAGE_HANDLERS,
+                *WHISTLE_PAGE_HANDLERS,
                 *ADMIN_HANDLERS,
                 *pages,
             ],

@@ -47,6 +47,7 @@ MENU: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/inbox", "page.menu.inbox", frozenset({"handler", "dispatcher", "duty_officer"})),
     ("/warnings", "page.menu.warnings", frozenset()),
     ("/roster", "page.menu.roster", frozenset({"handler", "dispatcher", "duty_officer"})),
+    ("/whistles", "page.menu.whistles", frozenset({"handler", "dispatcher"})),
     ("/audit", "page.menu.audit", frozenset({"auditor", "admin"})),
     ("/reports", "page.menu.reports", frozenset()),
     ("/admin", "page.menu.admin", frozenset({"admin"})),

@@ -34,7 +34,13 @@ def world(
     secret = TokenBook(center).issue(user="大厅", unit="HW", roles=["screen"], label="hall").secret
     tokens[SCREEN] = secret
     as_.tokens[SCREEN] = secret
-    return {"warning": warning["id"], "instruction": order["id"]}
+    blown = client.post(
+        "/v1/whistles",
+        json={"unit": "HW-DH", "matter": SCRIPT, "place": IMG, "departments": ["HW-WATER"]},
+        headers=as_("office"),
+    )
+    assert blown.status_code == 201, blown.text
+    return {"warning": warning["id"], "instruction": order["id"], "whistle": blown.json()["id"]}
 
 
 def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
@@ -54,6 +60,8 @@ def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
         (f"/units/{unit}/roster", f"/v1/units/{unit}/roster"),
         ("/units/HW-DH/roster", "/v1/units/HW-DH/roster"),
         ("/units/HW-XL/roster", "/v1/units/HW-XL/roster"),
+        ("/whistles", "/v1/whistles"),
+        (f"/whistles/{world['whistle']}", f"/v1/whistles/{world['whistle']}"),
     ]
 
 
@@ -86,7 +94,8 @@ def test_hostile_titles_stay_text_on_every_page_that_shows_them(
     desk = Desk(client)
     desk.sign_in(token=tokens["admin"])
     w, i = world["warning"], world["instruction"]
-    for page in ("/board", "/warnings", f"/warnings/{w}", f"/instructions/{i}", f"/loops/{w}"):
+    pages = ("/board", "/warnings", f"/warnings/{w}", f"/instructions/{i}", f"/loops/{w}")
+    for page in (*pages, "/whistles", f"/whistles/{world['whistle']}"):
         html = desk.get(page).text
         assert SCRIPT not in html, page
         assert "<img src=x" not in html, page
