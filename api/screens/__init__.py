@@ -23,6 +23,7 @@ from api.screens.board import BOARD_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.idesk import IDESK_HANDLERS
+from api.screens.notice_pages import NOTICE_PAGE_HANDLERS
 from api.screens.pages import STATIC_PATH
 from api.screens.report_pages import REPORT_PAGE_HANDLERS
 from api.screens.roster_page import ROSTER_PAGE_HANDLERS
@@ -47,6 +48,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *REPORT_PAGE_HANDLERS,
                 *ROSTER_PAGE_HANDLERS,
                 *WHISTLE_PAGE_HANDLERS,
+                *NOTICE_PAGE_HANDLERS,
                 *ADMIN_HANDLERS,
                 *pages,
             ],

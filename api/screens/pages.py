@@ -48,6 +48,7 @@ MENU: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("/warnings", "page.menu.warnings", frozenset()),
     ("/roster", "page.menu.roster", frozenset({"handler", "dispatcher", "duty_officer"})),
     ("/whistles", "page.menu.whistles", frozenset({"handler", "dispatcher"})),
+    ("/notices", "page.menu.notices", frozenset({"dispatcher", "duty_officer"})),
     ("/audit", "page.menu.audit", frozenset({"auditor", "admin"})),
     ("/reports", "page.menu.reports", frozenset()),
     ("/admin", "page.menu.admin", frozenset({"admin"})),

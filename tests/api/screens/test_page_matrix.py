@@ -10,6 +10,7 @@ Hostile titles stay text on every page that shows them.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from litestar.testing import TestClient
 
 from api.tokens import TokenBook
 from domain.application import CommandCenter
+from domain.meta import now
 from tests.api.conftest import PEOPLE, As, issue, raise_warning
 from tests.api.screens.conftest import Desk
 
@@ -40,7 +42,16 @@ def world(
         headers=as_("office"),
     )
     assert blown.status_code == 201, blown.text
-    return {"warning": warning["id"], "instruction": order["id"], "whistle": blown.json()["id"]}
+    by = (now() + timedelta(hours=2)).isoformat()
+    body = {"title": SCRIPT, "body": IMG, "kind": "other", "confirm_by": by}
+    notice = client.post("/v1/notices", json=body, headers=as_("office"))
+    assert notice.status_code == 201, notice.text
+    return {
+        "warning": warning["id"],
+        "instruction": order["id"],
+        "whistle": blown.json()["id"],
+        "notice": notice.json()["id"],
+    }
 
 
 def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
@@ -62,6 +73,8 @@ def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
         ("/units/HW-XL/roster", "/v1/units/HW-XL/roster"),
         ("/whistles", "/v1/whistles"),
         (f"/whistles/{world['whistle']}", f"/v1/whistles/{world['whistle']}"),
+        ("/notices", "/v1/notices"),
+        (f"/notices/{world['notice']}", f"/v1/notices/{world['notice']}"),
     ]
 
 
@@ -95,7 +108,8 @@ def test_hostile_titles_stay_text_on_every_page_that_shows_them(
     desk.sign_in(token=tokens["admin"])
     w, i = world["warning"], world["instruction"]
     pages = ("/board", "/warnings", f"/warnings/{w}", f"/instructions/{i}", f"/loops/{w}")
-    for page in (*pages, "/whistles", f"/whistles/{world['whistle']}"):
+    more = ("/whistles", f"/whistles/{world['whistle']}", "/notices", f"/notices/{world['notice']}")
+    for page in (*pages, *more):
         html = desk.get(page).text
         assert SCRIPT not in html, page
         assert "<img src=x" not in html, page
