@@ -18,6 +18,8 @@ from domain.application import CommandCenter
 from domain.errors import DomainError
 from domain.instruction import Instruction, InstructionStatus
 from domain.meta import Actor, Context, now
+from domain.roster import Post
+from domain.roster_commands import RosterCases
 from domain.watch import WATCH_PERSON
 
 
@@ -72,8 +74,12 @@ class FollowUpWatch:
                 command_id=reminder_command_id(i),
                 cause="follow-up watch: remind the follow-up",
             )
+            # Who is on duty at the issuer at this moment (ADR 0090).
+            held = RosterCases(self.center).on_duty(i.issuer, Post.DUTY_OFFICER.value, at)
             try:
-                outcome = self.center.remind_follow_up(ctx, iid)
+                outcome = self.center.remind_follow_up(
+                    ctx, iid, held.person if held is not None else None
+                )
             except DomainError as e:
                 done.append({"instruction_id": str(iid), "skipped": str(e)})
                 continue

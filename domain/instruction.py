@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -232,6 +233,19 @@ class Instruction(LoopAggregate):
     class FollowUpReminded(LoopAggregate.Event):
         #: The last moment of the follow-up limit.
         due_at: datetime
+        #: Who was on duty at the issuing unit when it was reminded (ADR 0090); None:
+        #: nobody on its roster then.
+        on_duty: str | None = None
+        #: Whether a shift of the roster covered that moment (chooses the timeline's line).
+        on_roster: bool = False
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Reminders stored before ADR 0090 named nobody: who was on duty is unknown.
+            state["on_duty"] = None
+            state["on_roster"] = False
 
     class Cancelled(LoopAggregate.Event):
         reason: str
@@ -1006,18 +1020,31 @@ class Instruction(LoopAggregate):
         return calendar.add(self.closed_at, _working(allowed / 2))
 
     def remind_follow_up(
-        self, public: bool, meta: Meta, limits: FollowUpLimits, calendar: WorkingCalendar
+        self,
+        public: bool,
+        meta: Meta,
+        limits: FollowUpLimits,
+        calendar: WorkingCalendar,
+        on_duty: str | None = None,
     ) -> None:
-        """Remind the issuer that this case's caller is still to be followed up."""
+        """Remind the issuer that this case's caller is still to be followed up, naming
+        ``on_duty``, who is on duty at the issuer now."""
         self.check_can_follow_up(public, meta, limits, calendar)
         if self.follow_up_reminded:
             raise FollowUpRefused("the follow-up of this closure was reminded already")
         if meta.occurred_at < self.follow_up_reminder_at(limits, calendar):
             raise FollowUpRefused("the follow-up is not near its limit yet")
-        self._follow_up_reminded(due_at=self.follow_up_deadline(limits, calendar), meta=meta)
+        self._follow_up_reminded(
+            due_at=self.follow_up_deadline(limits, calendar),
+            meta=meta,
+            on_duty=on_duty,
+            on_roster=on_duty is not None,
+        )
 
     @event(FollowUpReminded)
-    def _follow_up_reminded(self, due_at: datetime, meta: Meta) -> None:
+    def _follow_up_reminded(
+        self, due_at: datetime, meta: Meta, on_duty: str | None = None, on_roster: bool = False
+    ) -> None:
         self.follow_up_reminded = True
 
     def cancel(self, reason: str, meta: Meta) -> None:

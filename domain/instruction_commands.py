@@ -494,14 +494,15 @@ class InstructionCases(WarningCases):
 
         return self._on_instruction(ctx, iid, "FollowUp", act)
 
-    def remind_follow_up(self, ctx: Context, iid: UUID) -> Outcome:
-        """The watch reminds the issuer of a follow-up nearing its limit (ADR 0083)."""
+    def remind_follow_up(self, ctx: Context, iid: UUID, on_duty: str | None = None) -> Outcome:
+        """The watch reminds the issuer of a follow-up nearing its limit (ADR 0083),
+        naming ``on_duty``, who is on duty at the issuer now (ADR 0090)."""
         return self._on_instruction(
             ctx,
             iid,
             "RemindFollowUp",
             lambda i, m: i.remind_follow_up(
-                self.came_from_the_public(i), m, self.follow_up_limits, self.calendar
+                self.came_from_the_public(i), m, self.follow_up_limits, self.calendar, on_duty
             ),
         )
 

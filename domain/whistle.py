@@ -92,10 +92,33 @@ class Whistle(LoopAggregate):
 
     class Reminded(LoopAggregate.Event):
         department: str
+        #: Who was on duty at the department when it was reminded (ADR 0090); None:
+        #: nobody on its roster then.
+        on_duty: str | None = None
+        #: Whether a shift of the roster covered that moment (chooses the timeline's line).
+        on_roster: bool = False
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Reminders stored before ADR 0090 named nobody: who was on duty is unknown.
+            state["on_duty"] = None
+            state["on_roster"] = False
 
     class Escalated(LoopAggregate.Event):
         department: str
         to: str
+        #: Who was on duty at ``to`` when it was told (ADR 0090); None: nobody then.
+        on_duty: str | None = None
+        on_roster: bool = False
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["on_duty"] = None
+            state["on_roster"] = False
 
     class Closed(LoopAggregate.Event):
         note: str
@@ -235,31 +258,45 @@ class Whistle(LoopAggregate):
     ) -> None:
         self.check_ins[department] = {"person": person, "arrived_at": arrived_at, "late": late}
 
-    def remind(self, department: str, meta: Meta) -> bool:
-        """Remind a department not yet there; once only (False: nothing to do)."""
+    def remind(self, department: str, meta: Meta, on_duty: str | None = None) -> bool:
+        """Remind a department not yet there, naming who is on duty there; once only
+        (False: nothing to do)."""
         self._check_open("a reminder")
         self._check_summoned(department)
         if department in self.check_ins or department in self.reminded:
             return False
-        self._reminded(department=department, meta=meta)
+        self._reminded(
+            department=department, meta=meta, on_duty=on_duty, on_roster=on_duty is not None
+        )
         return True
 
     @event(Reminded)
-    def _reminded(self, department: str, meta: Meta) -> None:
+    def _reminded(
+        self, department: str, meta: Meta, on_duty: str | None = None, on_roster: bool = False
+    ) -> None:
         self.reminded.append(department)
 
-    def escalate(self, department: str, to: str, meta: Meta) -> bool:
+    def escalate(self, department: str, to: str, meta: Meta, on_duty: str | None = None) -> bool:
         """Tell the duty of ``to`` (the department's government) that it has not come;
         once only (False: nothing to do)."""
         self._check_open("an escalation")
         self._check_summoned(department)
         if department in self.check_ins or department in self.escalated:
             return False
-        self._escalated(department=department, to=to, meta=meta)
+        self._escalated(
+            department=department, to=to, meta=meta, on_duty=on_duty, on_roster=on_duty is not None
+        )
         return True
 
     @event(Escalated)
-    def _escalated(self, department: str, to: str, meta: Meta) -> None:
+    def _escalated(
+        self,
+        department: str,
+        to: str,
+        meta: Meta,
+        on_duty: str | None = None,
+        on_roster: bool = False,
+    ) -> None:
         self.escalated[department] = to
 
     def close(self, note: str | None, meta: Meta) -> None:

@@ -107,22 +107,27 @@ class WhistleCases(InstructionCases):
             "CheckIn",
         )
 
-    def remind_absent(self, ctx: Context, wid: UUID, department: str) -> Outcome:
-        """Remind a summoned department that has not come (the check-in watch's act)."""
+    def remind_absent(
+        self, ctx: Context, wid: UUID, department: str, on_duty: str | None = None
+    ) -> Outcome:
+        """Remind a summoned department that has not come (the check-in watch's act),
+        naming ``on_duty``, who is on duty there now."""
 
         def act(w: Whistle) -> None:
-            w.remind(department, ctx.meta("RemindAbsent", w.loop_id))
+            w.remind(department, ctx.meta("RemindAbsent", w.loop_id), on_duty)
 
         return self._command(ctx, Whistle, wid, "whistle", act, "RemindAbsent")
 
-    def escalate_absent(self, ctx: Context, wid: UUID, department: str) -> Outcome:
+    def escalate_absent(
+        self, ctx: Context, wid: UUID, department: str, on_duty: str | None = None
+    ) -> Outcome:
         """Tell the duty of the department's own government that it has not come."""
         government = self.unit(department).parent
         if government is None:
             raise InvalidValue(f"{department} stands under no government to escalate to")
 
         def act(w: Whistle) -> None:
-            w.escalate(department, government, ctx.meta("EscalateAbsent", w.loop_id))
+            w.escalate(department, government, ctx.meta("EscalateAbsent", w.loop_id), on_duty)
 
         return self._command(ctx, Whistle, wid, "whistle", act, "EscalateAbsent")
 

@@ -22,6 +22,8 @@ from uuid import UUID
 from domain.application import CommandCenter
 from domain.errors import DomainError
 from domain.meta import Actor, Context, now
+from domain.roster import Post
+from domain.roster_commands import RosterCases
 from domain.watch import WATCH_PERSON
 from domain.whistle import Whistle
 
@@ -85,11 +87,14 @@ class CheckInWatch:
         )
         if w.has_seen(ctx.command_id):
             return {}
+        # Who is on duty at the unit told, at this moment (ADR 0090).
+        held = RosterCases(self.center).on_duty(unit, Post.DUTY_OFFICER.value, now())
+        on_duty = held.person if held is not None else None
         try:
             if act == "remind":
-                outcome = self.center.remind_absent(ctx, w.id, department)
+                outcome = self.center.remind_absent(ctx, w.id, department, on_duty)
             else:
-                outcome = self.center.escalate_absent(ctx, w.id, department)
+                outcome = self.center.escalate_absent(ctx, w.id, department, on_duty)
         except DomainError as e:
             return {"whistle_id": str(w.id), "act": act, "skipped": str(e)}
         if not outcome.recorded:

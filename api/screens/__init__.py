@@ -23,10 +23,13 @@ from api.screens.board import BOARD_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.idesk import IDESK_HANDLERS
+from api.screens.notice_pages import NOTICE_PAGE_HANDLERS
 from api.screens.pages import STATIC_PATH
 from api.screens.report_pages import REPORT_PAGE_HANDLERS
+from api.screens.roster_page import ROSTER_PAGE_HANDLERS
 from api.screens.signin import SIGN_IN_HANDLERS
 from api.screens.warning_desk import WARNING_DESK_HANDLERS
+from api.screens.whistle_pages import WHISTLE_PAGE_HANDLERS
 
 STATIC = Path(__file__).parent / "static"
 
@@ -43,6 +46,9 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *IDESK_HANDLERS,
                 *AUDIT_ROOM_HANDLERS,
                 *REPORT_PAGE_HANDLERS,
+                *ROSTER_PAGE_HANDLERS,
+                *WHISTLE_PAGE_HANDLERS,
+                *NOTICE_PAGE_HANDLERS,
                 *ADMIN_HANDLERS,
                 *pages,
             ],

@@ -244,6 +244,11 @@ def draw_instruction(
         priorities=[p.value for p in Priority],
         history=_history(call, iid, list(dispositions), page),
         deadline_now=local_input(i.deadline, zone),
+        follow_up_until=(
+            i.follow_up_deadline(center.follow_up_limits, center.calendar)
+            if "follow-ups" in steps
+            else None
+        ),
     )
 
 

@@ -31,6 +31,7 @@ from api.screens.offered import ROLE_OF
 from api.screens.pages import Page, page_of
 from api.steps import StepRoute
 from domain.disposition import disposition_id
+from domain.follow_up import Satisfaction
 
 #: Each step's line: the API's, and the two the API has on routes of their own.
 LINES: dict[str, StepRoute] = {
@@ -68,10 +69,31 @@ NO_NEEDS_NOTE = {
 }
 
 
+#: The follow-up's answers and the values each takes (回访, ADR 0083).
+ANSWERS = {
+    "contacted": ("true", "false"),
+    "resolved": ("true", "false"),
+    "satisfaction": tuple(Satisfaction),
+}
+
+
+def _check_answers(fields: dict[str, Any], page: Page) -> None:
+    """Each of the caller's answers chosen, and one of its choices: else said at it."""
+    wrong = {
+        name: page.t("page.idesk.follow_up.choose")
+        for name, choices in ANSWERS.items()
+        if (fields.get(name) or [""])[0] not in choices
+    }
+    if wrong:
+        raise FormRefused(wrong)
+
+
 def _prepared(step: str, fields: dict[str, Any], page: Page, zone: str) -> dict[str, Any]:
     """The form's fields as the body's: times in the calendar's zone, durations in
     ISO 8601, evidence one reference a line."""
     require(fields, page, *REQUIRED.get(step, ()))
+    if step == "follow-ups":
+        _check_answers(fields, page)
     flag = NO_NEEDS_NOTE.get(step)
     if flag is not None and fields.get(flag, [""])[0] == "false":
         require(fields, page, "note")

@@ -45,7 +45,7 @@ ROLE_OF = {
     "extension-decisions": DISPATCHER,
     "deferral-decisions": DISPATCHER,
     "dispute-arbitrations": DISPATCHER,
-    # The follow-up (ADR 0083) is taken over the API; the page does not offer it yet.
+    # The follow-up of a closed case from the public (回访, ADR 0083 and 0090).
     "follow-ups": DISPATCHER,
     "verify": DISPATCHER,
     "remind": DISPATCHER,
@@ -161,10 +161,29 @@ def redirect_targets(center: CommandCenter, i: Instruction) -> list[Unit]:
     )
 
 
+def may_follow_up(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> bool:
+    """Whether ``unit``'s dispatcher may follow the closed case ``i`` up now (回访): the
+    issuer, a whole case (not a forwarded part) from the public, not yet followed up
+    since it closed, within the limit (the aggregate's own rules, ADR 0083)."""
+    if (
+        i.status != InstructionStatus.CLOSED
+        or i.parent_id is not None
+        or unit != i.issuer
+        or i.followed_up_at is not None
+    ):
+        return False
+    try:
+        if at > i.follow_up_deadline(center.follow_up_limits, center.calendar):
+            return False
+    except DomainError:
+        return False
+    return center.came_from_the_public(i)
+
+
 def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> set[str]:
     """The issuer's steps, and those a unit above the issuer may take too."""
     if i.status in FINISHED:
-        return set()
+        return {"follow-ups"} if may_follow_up(center, i, unit, at) else set()
     parked = i.status == InstructionStatus.PARKED
     # Deferred, the clock is stopped: resumed as a parked case is, nothing else moves.
     paused = parked or i.status == InstructionStatus.DEFERRED

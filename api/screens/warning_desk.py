@@ -25,6 +25,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.types import AnyCallable
 
+from api import schemas as s
 from api.access import warning_to_act_on
 from api.audit import visible_timeline
 from api.http import Call, On, view_store
@@ -35,19 +36,37 @@ from api.screens.forms import act, body_of, fields_of
 from api.screens.pages import page_of, render
 from api.screens.warning_steps import (
     DESK_STEPS,
+    MAX_MERGE_TARGETS,
+    MERGE,
+    MERGES_WARNINGS,
     TEXT_FIELD,
+    UNMERGE,
     EmergencySwitch,
+    MergeForm,
+    MergeTarget,
     body_type,
+    may_be_merged,
+    may_merge_now,
     may_switch_emergency,
+    may_unmerge,
+    merge_targets,
     offered_steps,
 )
 from api.steps import StepRoute
 from api.warnings import DUTY
 from domain.application import Outcome
-from domain.errors import InvalidValue, NotFound
+from domain.errors import (
+    CircularMerge,
+    DomainError,
+    InvalidValue,
+    MergeIntoItself,
+    MergeMismatch,
+    MergeTargetClosed,
+    NotFound,
+)
 from domain.meta import Context, now
 from domain.playbook_runner import DECLARES_EMERGENCY
-from domain.warning import OPEN_STATUSES, Theme, WarningStatus
+from domain.warning import OPEN_STATUSES, EarlyWarning, Theme, WarningStatus
 from projections import queries as q
 from texts.catalogue import catalogue
 
@@ -303,7 +322,15 @@ def _draw_warning(
         timeline = visible_timeline(services, principal, UUID(row["loop_id"])).entries
     except NotFound:  # the loop index has not read the warning yet: no lines to show
         timeline = []
-    page = page_of(request, errors=dict(errors or {}), values=dict(values or {}))
+    merge = _merge_offer(call, wid)
+    shown = {*steps, *([MERGE] if merge.targets else []), *([UNMERGE] if merge.unmerge else [])}
+    errors = dict(errors or {})
+    gone = [k for k in errors if k.partition(".")[0] not in shown and "." in k]
+    if gone:
+        # The form is no longer offered (the case moved on, or never could take the
+        # step): its refusal is said at the top of the steps.
+        errors = {"form": "; ".join(errors.pop(k) for k in gone), **errors}
+    page = page_of(request, errors=errors, values=dict(values or {}))
     units = _units(call)
     cap = warning.attributes.get("cap")
     return render(
@@ -319,6 +346,49 @@ def _draw_warning(
         unit_name=_namer(units, page.language),
         age=lambda since: _age(page.t, now() - since),
         cap_word=lambda kind, code: _text_or(page.t, f"page.wdesk.cap.{kind}.{code}", code),
+        merge_targets=merge.targets,
+        may_unmerge=merge.unmerge,
+        main_case=merge.main,
+        merged_here=merge.merged_here,
+    )
+
+
+@dataclass(frozen=True)
+class MergeOffer:
+    """What a warning's page offers and shows of merging (并单): the main cases it may be
+    merged into now, whether it may be un-merged, its main case and what merged into it
+    (those this person may see)."""
+
+    targets: list[MergeTarget]
+    unmerge: bool
+    main: EarlyWarning | None
+    merged_here: list[EarlyWarning]
+
+
+def _merge_offer(call: Call, wid: UUID) -> MergeOffer:
+    center, principal = call.services.center, call.principal
+    warning = center.warning(wid)
+    main = center.warning(warning.merged_into) if warning.merged_into is not None else None
+    targets: list[MergeTarget] = []
+    if may_merge_now(principal) and may_be_merged(warning):
+        rows, _ = call.page(
+            None,
+            VIEWS,
+            partial(q.warnings, statuses=OPEN_STATUSES, unit=principal.unit),
+            None,
+            MAX_MERGE_TARGETS + 1,
+        )
+        candidates = [center.warning(UUID(r["id"])) for r in rows if r["id"] != str(wid)]
+        targets = merge_targets(center, principal, warning, candidates[:MAX_MERGE_TARGETS])
+
+    def visible(w: EarlyWarning) -> bool:
+        return principal.reads_everything or center.is_within(w.unit, principal.unit)
+
+    return MergeOffer(
+        targets=targets,
+        unmerge=may_unmerge(center, principal, warning, main),
+        main=main if main is not None and visible(main) else None,
+        merged_here=[m for m in (center.warning(x) for x in warning.merged) if visible(m)],
     )
 
 
@@ -416,7 +486,101 @@ async def emergency_switch(
     return await _in_worker(request, _switch, call, name)
 
 
-WARNING_DESK_HANDLERS = [warning_desk, warning_page, warning_step, emergency_switch]
+#: Where a refusal of a merge is said: the main case's picker, the override, the reason.
+MERGE_FIELD: dict[type[DomainError], str] = {
+    MergeIntoItself: "into",
+    MergeTargetClosed: "into",
+    CircularMerge: "into",
+    MergeMismatch: "override",
+}
+
+
+def _merge_field(command: Callable[[Context], Outcome], reason_field: str) -> Any:
+    """``command``, its refusals said at the merge form's fields."""
+
+    def run(ctx: Context) -> Outcome:
+        try:
+            return command(ctx)
+        except DomainError as e:
+            if type(e) is InvalidValue:  # the reason's text: said in the text's words
+                raise TextRefused(str(e), reason_field) from None
+            field = MERGE_FIELD.get(type(e))
+            if field is not None:
+                e.field = field  # type: ignore[attr-defined]  # read by forms.refusal
+            raise
+
+    return run
+
+
+def _take_merge(
+    request: Request[Any, Any, Any], call: Call, wid: UUID, step: str, fields: dict[str, Any]
+) -> Response[Any]:
+    services = call.services
+    center = services.center
+    t = page_of(request).t
+    try:
+        # The API's check before a step: a warning the unit cannot see is not found.
+        warning_to_act_on(services, call.principal, center.warning(wid), MERGES_WARNINGS)
+        if step == MERGE:
+            try:
+                data: Any = body_of(fields, MergeForm)
+            except FormRefused as e:
+                words = {
+                    "into": "page.wdesk.merge.bad_into",
+                    "override": "page.wdesk.step.bad_choice",
+                }
+                raise FormRefused(
+                    {k: t(words.get(k, "problem.text-refused")) for k in e.errors}, e.status
+                ) from None
+            try:
+                center.warning(data.into)
+            except NotFound:
+                raise FormRefused({"into": t("page.wdesk.merge.bad_into")}) from None
+            command = _merge_field(
+                lambda ctx: center.merge_warning(
+                    ctx, wid, data.into, data.reason, override=data.override
+                ),
+                "reason",
+            )
+        else:
+            try:
+                data = body_of(fields, s.Reason)
+            except FormRefused as e:
+                raise FormRefused({"reason": t("problem.text-refused")}, e.status) from None
+            command = _merge_field(
+                lambda ctx: center.unmerge_warning(ctx, wid, data.reason), "reason"
+            )
+        return act(call, data, command, then=f"/warnings/{wid}")
+    except FormRefused as e:
+        errors = {f"{step}.{name}": message for name, message in e.errors.items()}
+        values = {f"{step}.{k}": v[0] for k, v in fields.items() if v and k != "csrf"}
+        return _draw_warning(request, call, wid, errors=errors, values=values, status=e.status)
+
+
+@_form_route("/warnings/{wid:uuid}/merge", MERGES_WARNINGS)
+async def merge_step(
+    request: Request[Any, Any, Any], call: On, wid: FromPath[UUID]
+) -> Response[Any]:
+    """Merge this warning into a main case (并单), then its page again."""
+    return await _in_worker(request, _take_merge, call, wid, MERGE)
+
+
+@_form_route("/warnings/{wid:uuid}/unmerge", MERGES_WARNINGS)
+async def unmerge_step(
+    request: Request[Any, Any, Any], call: On, wid: FromPath[UUID]
+) -> Response[Any]:
+    """Take this warning out of its main case, then its page again."""
+    return await _in_worker(request, _take_merge, call, wid, UNMERGE)
+
+
+WARNING_DESK_HANDLERS = [
+    warning_desk,
+    warning_page,
+    merge_step,
+    unmerge_step,
+    warning_step,
+    emergency_switch,
+]
 
 
 # -- small words -------------------------------------------------------------------------

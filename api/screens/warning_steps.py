@@ -13,18 +13,20 @@ histories and holds that a step is offered exactly when its command is accepted.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Union, get_args, get_origin
+from uuid import UUID
 
 from api import schemas as s
 from api.steps import StepRoute
 from api.tokens import Principal
 from api.warnings import DUTY, WARNING_STEPS
 from domain.application import CommandCenter
-from domain.errors import NotFound, NotPermitted
+from domain.errors import DomainError, NotFound, NotPermitted
 from domain.meta import Context
 from domain.playbook_runner import DECLARES_EMERGENCY, PlaybookRunner
-from domain.warning import OPEN_STATUSES, WarningStatus
+from domain.warning import OPEN_STATUSES, EarlyWarning, WarningStatus
 
 #: The role that issues an instruction, and so links one to a warning
 #: (``POST /v1/instructions`` in api/instructions.py).
@@ -139,3 +141,84 @@ class EmergencySwitch(s.Reason, kw_only=True):
     """The desk's form for a scenario's emergency switch: on or off, and why."""
 
     on: bool
+
+
+# -- merging (并单, ADR 0082 and 0090) ----------------------------------------------------
+
+#: The merge's own steps: their forms post to ``/warnings/{id}/merge`` and ``…/unmerge``,
+#: in the role of the API's routes for them (api/merging.py).
+MERGE, UNMERGE = "merge", "unmerge"
+MERGES_WARNINGS = "dispatcher"
+#: The most open warnings a merge form offers as main cases (newest first).
+MAX_MERGE_TARGETS = 50
+
+
+class MergeForm(s.Input, kw_only=True):
+    """The desk's merge form: the main case, why, and whether to merge warnings that
+    differ all the same (the API's :class:`api.schemas.WarningMerge`)."""
+
+    into: UUID
+    reason: s.Note
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class MergeTarget:
+    """A main case the merge form offers, and what tells it apart from the warning (an
+    override is needed to merge them: another rule, another place, far apart in time)."""
+
+    warning: EarlyWarning
+    mismatch: tuple[str, ...]
+
+
+def may_merge_now(principal: Principal) -> bool:
+    """Whether ``principal`` merges at all: the API route's role."""
+    return MERGES_WARNINGS in principal.roles
+
+
+def merge_targets(
+    center: CommandCenter,
+    principal: Principal,
+    warning: EarlyWarning,
+    candidates: Iterable[EarlyWarning],
+) -> list[MergeTarget]:
+    """The ``candidates`` ``warning`` may be merged into by ``principal`` now: the
+    domain's own rules of a merge (:meth:`EarlyWarning.check_can_merge_into`, with the
+    override the form offers) and the command center's subtree rule for both warnings."""
+    if not may_merge_now(principal) or not center.is_within(warning.unit, principal.unit):
+        return []
+    found = []
+    for main in candidates:
+        if not center.is_within(main.unit, principal.unit):
+            continue
+        try:
+            warning.check_can_merge_into(main, override=True)
+        except DomainError:
+            continue
+        found.append(MergeTarget(main, tuple(warning.mismatch_with(main))))
+    # The same matter first: those that need no override.
+    return sorted(found, key=lambda t: len(t.mismatch) > 0)
+
+
+def may_be_merged(warning: EarlyWarning) -> bool:
+    """Whether ``warning`` could be merged into some other open warning at all (its own
+    side of the domain's rules): worth looking for main cases."""
+    return warning.is_open and not warning.merged and not warning.open_instructions
+
+
+def may_unmerge(
+    center: CommandCenter, principal: Principal, warning: EarlyWarning, main: EarlyWarning | None
+) -> bool:
+    """Whether ``principal`` may take ``warning`` out of its main case ``main`` now."""
+    if main is None or not may_merge_now(principal):
+        return False
+    if not (
+        center.is_within(warning.unit, principal.unit)
+        and center.is_within(main.unit, principal.unit)
+    ):
+        return False
+    try:
+        warning.check_can_unmerge(main)
+    except DomainError:
+        return False
+    return True

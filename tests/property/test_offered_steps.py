@@ -86,7 +86,7 @@ def _try(app: CommandCenter, i: Instruction, unit: str, step: str, accept: bool)
         ),
         "extension-decisions": lambda: app.decide_extension(c, iid, granted=accept, note="no"),
         "verify": lambda: app.verify(c, iid, accepted=accept, note="again"),
-        # The page does not offer the follow-up (ADR 0083): these cases have no caller.
+        # Offered on a closed case from the public (ADR 0083, 0090).
         "follow-ups": lambda: app.follow_up(
             c, iid, contacted=True, resolved=accept, satisfaction="satisfied"
         ),
@@ -108,17 +108,32 @@ def _try(app: CommandCenter, i: Instruction, unit: str, step: str, accept: bool)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(data=st.data(), cooperating=st.booleans())
+@given(data=st.data(), cooperating=st.booleans(), public=st.booleans())
 def test_a_step_is_offered_exactly_when_the_domain_takes_it(
-    data: st.DataObject, cooperating: bool
+    data: st.DataObject, cooperating: bool, public: bool
 ) -> None:
     app = _center()
+    warnings = []
+    if public:  # a caller's case: followed up once closed (回访)
+        warnings.append(
+            app.raise_warning(
+                Context(Actor(person="p-HW", unit="HW", role="monitor")),
+                source="12345",
+                rule="hotline.drain",
+                theme="other",
+                level=4,
+                title="Drain blocked",
+                unit="HW-DH",
+                attributes={"reporter": "Ms Li"},
+            ).id
+        )
     issued = app.issue_instruction(
         Context(Actor(person="p-HW", unit="HW", role="dispatcher")),
         lead_unit="HW-DH",
         cooperating_units=["HW-WATER"] if cooperating else [],
         title="Inspect the dam",
         due_in=WorkingDuration(days=2),
+        warning_ids=warnings,
     )
     known: list[UUID] = [issued.id]
     for _ in range(data.draw(st.integers(min_value=5, max_value=30), label="steps")):

@@ -10,6 +10,7 @@ Hostile titles stay text on every page that shows them.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from litestar.testing import TestClient
 
 from api.tokens import TokenBook
 from domain.application import CommandCenter
+from domain.meta import now
 from tests.api.conftest import PEOPLE, As, issue, raise_warning
 from tests.api.screens.conftest import Desk
 
@@ -34,7 +36,22 @@ def world(
     secret = TokenBook(center).issue(user="大厅", unit="HW", roles=["screen"], label="hall").secret
     tokens[SCREEN] = secret
     as_.tokens[SCREEN] = secret
-    return {"warning": warning["id"], "instruction": order["id"]}
+    blown = client.post(
+        "/v1/whistles",
+        json={"unit": "HW-DH", "matter": SCRIPT, "place": IMG, "departments": ["HW-WATER"]},
+        headers=as_("office"),
+    )
+    assert blown.status_code == 201, blown.text
+    by = (now() + timedelta(hours=2)).isoformat()
+    body = {"title": SCRIPT, "body": IMG, "kind": "other", "confirm_by": by}
+    notice = client.post("/v1/notices", json=body, headers=as_("office"))
+    assert notice.status_code == 201, notice.text
+    return {
+        "warning": warning["id"],
+        "instruction": order["id"],
+        "whistle": blown.json()["id"],
+        "notice": notice.json()["id"],
+    }
 
 
 def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
@@ -51,6 +68,13 @@ def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
         (f"/inbox?unit={unit}", f"/v1/units/{unit}/inbox"),
         ("/admin/tokens", "/v1/tokens"),
         ("/admin/accounts", "/v1/accounts"),
+        (f"/units/{unit}/roster", f"/v1/units/{unit}/roster"),
+        ("/units/HW-DH/roster", "/v1/units/HW-DH/roster"),
+        ("/units/HW-XL/roster", "/v1/units/HW-XL/roster"),
+        ("/whistles", "/v1/whistles"),
+        (f"/whistles/{world['whistle']}", f"/v1/whistles/{world['whistle']}"),
+        ("/notices", "/v1/notices"),
+        (f"/notices/{world['notice']}", f"/v1/notices/{world['notice']}"),
     ]
 
 
@@ -83,7 +107,9 @@ def test_hostile_titles_stay_text_on_every_page_that_shows_them(
     desk = Desk(client)
     desk.sign_in(token=tokens["admin"])
     w, i = world["warning"], world["instruction"]
-    for page in ("/board", "/warnings", f"/warnings/{w}", f"/instructions/{i}", f"/loops/{w}"):
+    pages = ("/board", "/warnings", f"/warnings/{w}", f"/instructions/{i}", f"/loops/{w}")
+    more = ("/whistles", f"/whistles/{world['whistle']}", "/notices", f"/notices/{world['notice']}")
+    for page in (*pages, *more):
         html = desk.get(page).text
         assert SCRIPT not in html, page
         assert "<img src=x" not in html, page

@@ -417,9 +417,16 @@ SAMPLES = [
     ),
     Sample(
         "Instruction.FollowUpReminded",
-        {"due_at": DEADLINE},
+        {"due_at": DEADLINE, "on_duty": None, "on_roster": False},
         "The caller is still to be followed up, by 2026-06-01 18:00.",
         "诉求人尚未回访，请于2026-06-01 18:00前回访。",
+    ),
+    # The person on duty named (ADR 0090).
+    Sample(
+        "Instruction.FollowUpReminded",
+        {"due_at": DEADLINE, "on_duty": "hw.li", "on_roster": True},
+        "The caller is still to be followed up, by 2026-06-01 18:00 (on duty: hw.li).",
+        "诉求人尚未回访，请于2026-06-01 18:00前回访（值班人hw.li）。",
     ),
     Sample(
         "Disposition.Reopened",
@@ -581,15 +588,27 @@ SAMPLES = [
     ),
     Sample(
         "Whistle.Reminded",
-        {"department": "HW-URBAN"},
+        {"department": "HW-URBAN", "on_duty": None, "on_roster": False},
         "HW-URBAN was reminded: the time to check in has passed",
         "已提醒HW-URBAN：报到时限已过",
     ),
     Sample(
+        "Whistle.Reminded",
+        {"department": "HW-URBAN", "on_duty": "张三", "on_roster": True},
+        "HW-URBAN was reminded (on duty: 张三): the time to check in has passed",
+        "已提醒HW-URBAN（值班人张三）：报到时限已过",
+    ),
+    Sample(
         "Whistle.Escalated",
-        {"department": "HW-URBAN", "to": "HW"},
+        {"department": "HW-URBAN", "to": "HW", "on_duty": None, "on_roster": False},
         "HW-URBAN has not checked in at twice the limit; escalated to HW",
         "HW-URBAN超过两倍时限未报到，已上报HW",
+    ),
+    Sample(
+        "Whistle.Escalated",
+        {"department": "HW-URBAN", "to": "HW", "on_duty": "hw.li", "on_roster": True},
+        "HW-URBAN has not checked in at twice the limit; escalated to HW (on duty: hw.li)",
+        "HW-URBAN超过两倍时限未报到，已上报HW（值班人hw.li）",
     ),
     Sample(
         "Whistle.Closed",
