@@ -134,7 +134,9 @@ class Intake(CapIntake):
 
     # -- observations ----------------------------------------------------------------
 
-    def observe(self, ctx: Context, batch: str, readings: Sequence[Reading]) -> BatchResult:
+    def observe(
+        self, ctx: Context, batch: str, readings: Sequence[Reading], *, new_batch: bool = False
+    ) -> BatchResult:
         """Keep a batch's good readings in the readings store and judge those that can
         change a condition; the same batch again answers its first result.
 
@@ -144,13 +146,15 @@ class Intake(CapIntake):
         if not batch.strip() or len(batch) > 64:
             raise InvalidValue("a batch id is 1 to 64 characters")
         unit = ctx.actor.unit
-        kept = self.readings.receipt(unit, batch)
+        # ``new_batch``: the caller named the batch afresh (the MQTT door's random ids),
+        # so no receipt can be kept for it and neither store is asked (ADR 0091).
+        kept = None if new_batch else self.readings.receipt(unit, batch)
         if kept is not None:
             return BatchResult(
                 batch, kept["readings"], list(kept["results"]), True, list(kept["refused"])
             )
         # Batches recorded on the log before ADR 0073 are answered from there.
-        done = self._find(ObservationBatch, batch_id(unit, batch))
+        done = None if new_batch else self._find(ObservationBatch, batch_id(unit, batch))
         if done is not None:
             return BatchResult(batch, done.readings, list(done.results), replayed=True)
         received = now()
