@@ -190,7 +190,8 @@ class Intake(CapIntake):
                     feed_ok[shared] = True
             if not (
                 fine
-                and (type(value) is float or type(value) is int)
+                and station is not None
+                and type(value) is float
                 and math.isfinite(value)
                 and at.tzinfo is not None
                 and at <= latest

@@ -178,3 +178,30 @@ def test_a_readings_id_made_by_hand_is_the_name_based_uuid_it_always_was(
         hash(expected),
     )
     assert reading_id(station, metric, at.astimezone(UTC), instant) == expected
+
+
+def test_a_feed_once_checked_is_checked_again_when_the_catalogue_is_reloaded(
+    intake: Intake,
+) -> None:
+    # The intake remembers the feeds that passed their checks (ADR 0091); an enrolled
+    # station's unit of measure is the rules', so a reloaded catalogue checks it again.
+    from dataclasses import replace
+
+    from domain.rules import Catalogue
+
+    def sent(batch: str, at: str, unit_of_measure: str) -> Any:
+        r = replace(
+            reading("water_level", 10.0, at, subject="new-gauge"),
+            unit_of_measure=unit_of_measure,
+        )
+        return intake.observe(monitor(batch), batch, [r])
+
+    assert sent("f1", "2026-03-02T10:00:00+08:00", "m").refused == []
+    rules = tuple(
+        replace(r, unit_of_measure="cm") if r.metric == "water_level" else r
+        for r in intake.catalogue.rules
+    )
+    intake.reload(catalogue=Catalogue(rules, intake.catalogue.zone))
+    [refusal] = sent("f2", "2026-03-02T10:10:00+08:00", "m").refused
+    assert refusal["field"] == "readings[0].unit_of_measure"
+    assert sent("f3", "2026-03-02T10:20:00+08:00", "cm").refused == []
