@@ -87,10 +87,12 @@ def reading_id(
     # UUID(int=…) checks what is already true here; a thousand ids a batch skip it.
     made = object.__new__(UUID)
     object.__setattr__(made, "int", n)
-    object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    object.__setattr__(made, "is_safe", _UNKNOWN_SAFETY)
     return made
 
 
+#: Looked up once: an enum member read from its class costs a descriptor call each time.
+_UNKNOWN_SAFETY = SafeUUID.unknown
 #: The bits of a version 5 RFC 4122 id: the version nibble and the variant's two bits.
 _VERSION_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _VERSION_5_VARIANT = (0x5000 << 64) | (0x8000 << 48)
