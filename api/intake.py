@@ -201,7 +201,8 @@ class ObservationController(Controller):
         if not result.replayed:
             # The intake answers no position: the log's head now lies at or past its writes.
             note_write(call.services, principal, center.head_position())
-        results = [msgspec.convert(r, ReadingOutcome) for r in result.results]
+        # One conversion for the whole list: a thousand calls cost more than the work.
+        results = msgspec.convert(result.results, list[ReadingOutcome])
         if result.refused:
             refused = [
                 msgspec.convert(e, RefusedReading, from_attributes=False)

@@ -3,27 +3,31 @@ unit for a period, with a reason; extends it; ends it early.
 
 A silence is set, extended and ended by a duty officer of a unit whose subtree holds
 what it silences (the domain checks it, ``domain/silence_commands.py``); it is seen by
-whoever may read that unit's warnings. The list answers the silences not yet over.
+whoever may read that unit's warnings. The list answers the silences not yet over; the
+history (``/v1/silences/history``) pages every silence, over or not (ADR 0091).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api import schemas as s
 from api.access import can_see_unit_case
-from api.http import READ, WRITE, On
+from api.http import READ, WRITE, Cursor, Limit, On
 from api.intake import intake_of
+from api.problems import invalid
 from domain.errors import NotFound, SilenceNotFound
 from domain.limits import MAX_NOTE
 from domain.meta import Context, now
 from domain.silence import Silence, SilenceCategory, SilenceKind
+from projections.queries import BadCursor, decode_cursor, encode_cursor
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE)]
 
@@ -64,6 +68,21 @@ class SilenceOut(msgspec.Struct, kw_only=True):
     status: str
     ended_at: datetime | None
     version: int
+
+
+class SilenceState(StrEnum):
+    """Which silences the history lists: those over (ended early or expired), those not
+    yet over (pending or active), or all."""
+
+    ENDED = "ended"
+    LIVE = "live"
+    ALL = "all"
+
+
+class SilencePage(msgspec.Struct, kw_only=True):
+    items: list[SilenceOut]
+    #: Pass as ``cursor`` for the next (older) page; null on the last.
+    next_cursor: str | None
 
 
 def silence_out(x: Silence) -> SilenceOut:
@@ -133,6 +152,49 @@ class SilenceController(Controller):
                 continue
             out.append(silence_out(cases.silence(UUID(sid))))
         return sorted(out, key=lambda o: (o.ends_at, str(o.id)))
+
+    @get("/history", sync_to_thread=True, responses=READ)
+    def silence_history(
+        self,
+        call: On,
+        # ``state`` is a name litestar keeps for itself: the parameter is named apart.
+        which: Annotated[
+            SilenceState,
+            QueryParameter(name="state", description="ended (the default), live or all"),
+        ] = SilenceState.ENDED,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> SilencePage:
+        """The silences the caller may see, newest set first, paged: by default those
+        over (ended early or expired), which ``GET /v1/silences`` no longer lists."""
+        try:
+            before = decode_cursor(cursor) if cursor is not None else None
+        except BadCursor as e:
+            raise invalid("cursor", str(e), code="cursor-unknown") from None
+        cases = intake_of(call.request).silences
+        seen: dict[str, bool] = {}
+        items: list[SilenceOut] = []
+        next_cursor: str | None = None
+        last = 0
+        for serial, sid, scope, over in cases.history():
+            if before is not None and serial >= before:
+                continue
+            if (which == SilenceState.ENDED and not over) or (which == SilenceState.LIVE and over):
+                continue
+            if scope not in seen:
+                try:
+                    seen[scope] = can_see_unit_case(call.center, call.principal, [scope])
+                except NotFound:
+                    seen[scope] = False
+            if not seen[scope]:
+                continue
+            if len(items) == limit:
+                # One more is there: the page ends after the last one taken.
+                next_cursor = encode_cursor(last)
+                break
+            items.append(silence_out(cases.silence(sid)))
+            last = serial
+        return SilencePage(items=items, next_cursor=next_cursor)
 
     @get("/{sid:uuid}", sync_to_thread=True, responses=READ)
     def get_silence(self, call: On, sid: FromPath[UUID]) -> SilenceOut:

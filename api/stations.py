@@ -76,7 +76,8 @@ class SilencedBreach(msgspec.Struct, kw_only=True):
 class StationDetail(StationOut, kw_only=True):
     last_readings: list[LastReading]
     conditions: list[ConditionOut]
-    #: The breaches silenced on this station, as this server's intake judged them.
+    #: The breaches silenced on this station, from its latest kept readings and the live
+    #: silences (ADR 0091): the same after a restart, and in every server.
     silenced: list[SilencedBreach] = msgspec.field(default_factory=list)
 
 
@@ -184,18 +185,13 @@ class StationController(Controller):
             ],
             silenced=[
                 SilencedBreach(
-                    rule=rule,
-                    level=state.silenced_level,
-                    silence_id=state.silenced_by,
-                    reading_id=state.silenced_reading.reading_id
-                    if state.silenced_reading
-                    else None,
-                    measured_at=state.silenced_reading.measured_at
-                    if state.silenced_reading
-                    else None,
+                    rule=b.rule,
+                    level=b.level,
+                    silence_id=b.silence_id,
+                    reading_id=b.reading.reading_id,
+                    measured_at=b.reading.measured_at,
                 )
-                for rule, state in intake.current_conditions(station.id)
-                if state.silenced_by is not None and state.warning_id is None
+                for b in intake.silenced_breaches(station)
             ],
         )
 

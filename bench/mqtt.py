@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.http_issue import ROOT, closedloop, fresh_schema
 from bench.loop_cost import POSTGRES_URL, postgres_unreachable
-from bench.readings import _env, through_the_door
+from bench.readings import _env, cpu_seconds, through_the_door
 from closedloop.settings import Settings
 from projections.readings import readings_beside
 from tests.e2e.broker import Broker, publisher
@@ -108,6 +108,7 @@ def through_mqtt(url: str, args: argparse.Namespace, folder: Path) -> dict[str, 
             if door.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the door did not start: {log}")
             time.sleep(0.1)
+        door_cpu = cpu_seconds(door.pid)
         steps = int(args.rate * args.seconds) // args.stations + 1
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=steps + 60)
         published: list[tuple[int, float, float]] = []
@@ -122,6 +123,7 @@ def through_mqtt(url: str, args: argparse.Namespace, folder: Path) -> dict[str, 
             now_kept = count(url)
             if now_kept != kept:
                 kept, landed, still = now_kept, time.monotonic(), time.monotonic()
+        door_after = cpu_seconds(door.pid)
     finally:
         door.terminate()
         door.wait(30)
@@ -135,6 +137,13 @@ def through_mqtt(url: str, args: argparse.Namespace, folder: Path) -> dict[str, 
         "seconds": seconds,
         "rate": kept / seconds if seconds else 0.0,
         "publish_rate": acked / (last_publish - began) if last_publish > began else 0.0,
+        # Messages per CPU second of the door's process: what it costs, whatever else the
+        # machine runs beside it (the publisher, the broker, the database; ADR 0091).
+        "per_cpu": (
+            kept / (door_after - door_cpu)
+            if door_cpu is not None and door_after is not None and door_after > door_cpu
+            else 0.0
+        ),
     }
 
 
@@ -190,6 +199,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"  offered   {mqtt['publish_rate']:10,.0f} messages/s reached by the publisher")
     print(f"  sustained {mqtt['rate']:10,.0f} readings/s  ({mqtt['seconds']:.1f} s to the last)")
     print(f"            goal ≥ {TARGET:,} messages/s, nothing lost or doubled")
+    if mqtt["per_cpu"]:
+        print(f"  CPU       {mqtt['per_cpu']:10,.0f} messages per CPU second of the door process")
     print(f"  HTTP door {http.rate:10,.0f} readings/s  (baseline, same run, 1,000 a batch)")
     print(f"  ratio     {mqtt['rate'] / http.rate if http.rate else 0:10.3f}   MQTT ÷ HTTP")
     print(f"(logs in {folder})")

@@ -50,10 +50,27 @@ class Door:
     seconds: float
     events: int
     refused: int
+    #: CPU seconds the server's process spent over the run (None where /proc is not).
+    cpu: float | None = None
 
     @property
     def rate(self) -> float:
         return self.readings / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_cpu(self) -> float | None:
+        """Readings per CPU second of the server: what the door costs, whatever else
+        the machine runs beside it (ADR 0091)."""
+        return self.readings / self.cpu if self.cpu else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """A process's user and system CPU time so far, from Linux's /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stream(args: argparse.Namespace) -> list[list[dict[str, object]]]:
@@ -170,10 +187,13 @@ def through_the_door(
     batches = stream(args)
     warm, batches = batches[:WARM_STEPS], batches[WARM_STEPS:]
     payloads = bodies(batches, f"b{os.getpid()}", args.batch)
-    with server("ours", argv, env, port, logs):
+    with server("ours", argv, env, port, logs) as s:
         push(port, token, bodies(warm, "warm", args.batch), 1, 60)
         before = head()  # type: ignore[operator]
+        cpu = cpu_seconds(s.process.pid)
         door = push(port, token, payloads, args.clients, args.duration)
+        after = cpu_seconds(s.process.pid)
+        door.cpu = after - cpu if after is not None and cpu is not None else None
         door.events = head() - before  # type: ignore[operator]
     return door, batches
 
@@ -219,6 +239,11 @@ def copy_baseline(
     return len(prepared) / seconds
 
 
+def cpu_line(door: Door) -> None:
+    if door.per_cpu is not None:
+        print(f"  CPU       {door.per_cpu:10,.0f} readings per CPU second of the server process")
+
+
 def events(door: Door, per: float) -> None:
     print(f"  events    {per:10.4f} per reading ({door.events} for {door.readings:,})")
     print(f"            goal ≤ {TARGET_EVENTS}")
@@ -249,6 +274,7 @@ def postgres(args: argparse.Namespace, logs: Path) -> bool:
     print(f"  door      {door.rate:10,.0f} readings/s  ({door.readings:,} in {door.seconds:.1f} s)")
     print(f"  COPY      {copy_rate:10,.0f} rows/s (same rows, plain table)")
     print(f"  ratio     {ratio:10.3f}   (goal ≥ {TARGET_RATIO})")
+    cpu_line(door)
     events(door, per)
     per_row = size / count if count else 0
     print(f"  storage   {per_row:10.1f} bytes per reading ({count:,} rows, {size:,} bytes)")
@@ -269,6 +295,7 @@ def sqlite(args: argparse.Namespace, logs: Path) -> bool:
     print("SQLite")
     print(f"  door      {door.rate:10,.0f} readings/s  ({door.readings:,} in {door.seconds:.1f} s)")
     print(f"            goal ≥ {TARGET_SQLITE:,} readings/s")
+    cpu_line(door)
     events(door, per)
     import shutil
 

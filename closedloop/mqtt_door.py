@@ -152,7 +152,9 @@ class MqttIntake:
             spans.append((m, topic, first, len(readings)))
         if readings:
             batch = f"mqtt-{uuid.uuid4().hex}"
-            result = self.intake.observe(Context(self.actor, command_id=batch), batch, readings)
+            result = self.intake.observe(
+                Context(self.actor, command_id=batch), batch, readings, new_batch=True
+            )
             reasons: dict[int, str] = {
                 r["index"]: f"{r['field']}: {r['reason']}" for r in result.refused
             }

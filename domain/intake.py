@@ -15,10 +15,11 @@ a crash or a retry, changes nothing. Readings themselves are kept in a readings 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -47,12 +48,25 @@ from domain.silence_commands import SilenceCases
 from domain.warning import EarlyWarning
 from domain.warning_key import WarningKey, condition_key, warning_key_id
 
-__all__ = ["BatchResult", "CapResult", "Intake"]
+__all__ = ["BatchResult", "CapResult", "Intake", "SilencedBreach"]
 
 #: How many of the normal readings that settle a condition its resolution cites.
 SETTLING_EVIDENCE = 10
+#: How many feeds' checks the intake remembers (ADR 0091): a city's feeds, with room.
+FEED_CHECKS_KEPT = 1_000_000
 #: How far in the future a measured time may lie (clocks drift) unless configured.
 DEFAULT_FUTURE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class SilencedBreach:
+    """A breach a live silence keeps from raising (ADR 0085): the rule, the level it
+    would have raised at, the silence and the reading that breached."""
+
+    rule: str
+    level: int
+    silence_id: UUID
+    reading: TelemetryReading
 
 
 @dataclass
@@ -99,6 +113,8 @@ class Intake(CapIntake):
         self._lock = threading.RLock()
         self._conditions: dict[tuple[str, str], ConditionState] = {}
         self._enrolled: dict[str, Station] | None = None
+        #: (station, metric, unit of measure) that passed the checks not on the value.
+        self._feed_ok: dict[tuple[str, str, str], bool] = {}
         #: The silences over the stations this intake judges (ADR 0085).
         self.silences = SilenceCases(
             center, self.station, lambda code: self.catalogue.rule(code) is not None
@@ -116,6 +132,7 @@ class Intake(CapIntake):
             check_grouping(catalogue, self.stations)
             self.catalogue = catalogue
             self.center.inhibit_rules = catalogue.inhibit
+            self._feed_ok = {}
         if profile is not None:
             self.profile = profile
         if playbooks is not None:
@@ -123,7 +140,9 @@ class Intake(CapIntake):
 
     # -- observations ----------------------------------------------------------------
 
-    def observe(self, ctx: Context, batch: str, readings: Sequence[Reading]) -> BatchResult:
+    def observe(
+        self, ctx: Context, batch: str, readings: Sequence[Reading], *, new_batch: bool = False
+    ) -> BatchResult:
         """Keep a batch's good readings in the readings store and judge those that can
         change a condition; the same batch again answers its first result.
 
@@ -133,13 +152,15 @@ class Intake(CapIntake):
         if not batch.strip() or len(batch) > 64:
             raise InvalidValue("a batch id is 1 to 64 characters")
         unit = ctx.actor.unit
-        kept = self.readings.receipt(unit, batch)
+        # ``new_batch``: the caller named the batch afresh (the MQTT door's random ids),
+        # so no receipt can be kept for it and neither store is asked (ADR 0091).
+        kept = None if new_batch else self.readings.receipt(unit, batch)
         if kept is not None:
             return BatchResult(
                 batch, kept["readings"], list(kept["results"]), True, list(kept["refused"])
             )
         # Batches recorded on the log before ADR 0073 are answered from there.
-        done = self._find(ObservationBatch, batch_id(unit, batch))
+        done = None if new_batch else self._find(ObservationBatch, batch_id(unit, batch))
         if done is not None:
             return BatchResult(batch, done.readings, list(done.results), replayed=True)
         received = now()
@@ -148,6 +169,12 @@ class Intake(CapIntake):
         refused: list[dict[str, Any]] = []
         good: list[tuple[int, Reading, TelemetryReading]] = []
         enrol: dict[str, Station] = {}
+        # What a batch's readings share is worked out once a batch (ADR 0091): each
+        # feed's checks that do not depend on the value or the time, and each instant's
+        # text (a batch is one time step of many stations, or many steps of a few).
+        feed_ok = self._feed_ok
+        instants: dict[datetime, str] = {}
+        latest = received + self.future
         for index, reading in enumerate(readings):
             rules = rules_of.get(reading.metric)
             if rules is None:
@@ -156,29 +183,52 @@ class Intake(CapIntake):
             if station is None and self.stations.enrol_unknown:
                 station = Station(reading.subject, reading.unit, enrolled=True)
                 enrol[station.id] = station
-            refusal = screen(
-                index,
-                station=station,
-                metric=reading.metric,
-                value=reading.value,
-                unit_of_measure=reading.unit_of_measure,
-                measured_at=reading.observed_at,
-                received_at=received,
-                future=self.future,
-                rule_units=[r.unit_of_measure for r in rules],
-            )
-            if refusal is not None:
-                refused.append(
-                    {"index": refusal.index, "field": refusal.field, "reason": refusal.reason}
+            value, at = reading.value, reading.observed_at
+            shared = (reading.subject, reading.metric, reading.unit_of_measure)
+            fine = feed_ok.get(shared)
+            if fine is None:
+                fine = station is not None and _feed_takes(
+                    station, reading.metric, reading.unit_of_measure, rules
                 )
-                continue
+                if fine and len(feed_ok) < FEED_CHECKS_KEPT:
+                    # Kept only when it passes: a station known stays known, and its
+                    # feeds change only with the catalogue (:meth:`reload` forgets).
+                    feed_ok[shared] = True
+            if not (
+                fine
+                and station is not None
+                and type(value) is float
+                and math.isfinite(value)
+                and at.tzinfo is not None
+                and at <= latest
+            ):
+                # Anything unusual is screened whole, and refused with the screen's reason.
+                refusal = screen(
+                    index,
+                    station=station,
+                    metric=reading.metric,
+                    value=value,
+                    unit_of_measure=reading.unit_of_measure,
+                    measured_at=at,
+                    received_at=received,
+                    future=self.future,
+                    rule_units=[r.unit_of_measure for r in rules],
+                )
+                if refusal is not None:
+                    refused.append(
+                        {"index": refusal.index, "field": refusal.field, "reason": refusal.reason}
+                    )
+                    continue
+            instant = instants.get(at)
+            if instant is None:
+                instant = instants[at] = at.astimezone(UTC).isoformat()
             row = TelemetryReading(
-                reading_id=reading_id(reading.subject, reading.metric, reading.observed_at),
+                reading_id=reading_id(reading.subject, reading.metric, at, instant),
                 station=reading.subject,
                 metric=reading.metric,
-                value=None if reading.value is None else float(reading.value),
+                value=None if value is None else float(value),
                 unit_of_measure=reading.unit_of_measure,
-                measured_at=reading.observed_at,
+                measured_at=at,
                 received_at=received,
                 source=reading.source,
             )
@@ -189,7 +239,9 @@ class Intake(CapIntake):
                 self._enrolled = {**(self._enrolled or {}), **enrol}
         results: list[dict[str, Any]] = []
         cited: list[TelemetryReading] = []
+        zone = self.catalogue.tz
         with self._lock:
+            conditions = self._conditions
             for index, reading, row in good:
                 rules = rules_of[reading.metric]
                 if not rules:
@@ -198,6 +250,31 @@ class Intake(CapIntake):
                     )
                     continue
                 for rule in rules:
+                    # A quiet condition (no warning open, no breach silenced) whose
+                    # reading is newer and within its limit changes nothing: its state
+                    # moves on here, without the decision path (ADR 0091).
+                    state = conditions.get((rule.code, reading.subject))
+                    if (
+                        state is not None
+                        and state.warning_id is None
+                        and state.silenced_by is None
+                        and (state.last_at is None or reading.observed_at > state.last_at)
+                    ):
+                        judgement = rule.judge(reading, zone)
+                        if judgement.judged and judgement.level is None:
+                            state.last_at = reading.observed_at
+                            results.append(
+                                {
+                                    "index": index,
+                                    "rule": rule.code,
+                                    "level": None,
+                                    "limit": judgement.limit,
+                                    "explanation": judgement.explanation,
+                                    "action": "normal",
+                                    "warning_id": None,
+                                }
+                            )
+                            continue
                     result = self._judge_with_retry(ctx, batch, rule, reading, row, cited)
                     results.append({"index": index, **result})
         receipt = {"readings": len(readings), "results": results, "refused": refused}
@@ -235,6 +312,33 @@ class Intake(CapIntake):
                 if subject == sid
                 and (state.warning_id is not None or state.silenced_by is not None)
             ]
+
+    def silenced_breaches(self, station: Station) -> list[SilencedBreach]:
+        """The breaches on a station a live silence keeps from raising, read from what is
+        stored rather than from this process's memory (ADR 0091): each feed's latest kept
+        reading, judged by its rules; a breach that a live silence active at its measured
+        time covers, and that no open warning holds, is silenced. A restarted server, or
+        one beside the door that judged the reading (``closedloop intake mqtt``), shows
+        what the judging process showed."""
+        if not self.silences.live():
+            return []
+        found: list[SilencedBreach] = []
+        zone = self.catalogue.tz
+        for row in self.readings.latest(station.id):
+            for rule in self.catalogue.for_metric(row.metric):
+                reading = _reading_of(row, station)
+                judgement = rule.judge(reading, zone)
+                if not judgement.breach or judgement.level is None:
+                    continue
+                sid = self.silences.covering(station, row.metric, rule.code, row.measured_at)
+                if sid is None:
+                    continue
+                key = condition_key(station.unit, rule.code, _dedup_key(rule, reading))
+                pointer = self._find(WarningKey, warning_key_id(key))
+                if self._open_warning(pointer.warning_id if pointer is not None else None):
+                    continue  # people are on it: a warning, not a silenced breach
+                found.append(SilencedBreach(rule.code, judgement.level, sid, row))
+        return found
 
     def open_conditions(self, station: Station, metrics: Sequence[str]) -> list[EarlyWarning]:
         """The open warnings of a station's conditions, as the log has them now."""
@@ -312,16 +416,7 @@ class Intake(CapIntake):
     def _lift_one(
         self, silence: Silence, station: Station, rule: Rule, row: TelemetryReading, at: Any
     ) -> dict[str, Any]:
-        reading = Reading(
-            source=row.source,
-            subject=station.id,
-            metric=row.metric,
-            value=row.value,
-            unit_of_measure=row.unit_of_measure,
-            location="",
-            unit=station.unit,
-            observed_at=row.measured_at,
-        )
+        reading = _reading_of(row, station)
         judgement = rule.judge(reading, self.catalogue.tz)
         if not judgement.breach or judgement.level is None:
             return {}
@@ -699,6 +794,31 @@ def _rule_hash(code: str) -> str:
 
 def _dedup_key(rule: Rule, reading: Reading) -> str:
     return f"rule:{rule.code}|{reading.subject}"
+
+
+def _reading_of(row: TelemetryReading, station: Station) -> Reading:
+    """A kept reading as the rules judge it, spoken for by its station's unit."""
+    return Reading(
+        source=row.source,
+        subject=station.id,
+        metric=row.metric,
+        value=row.value,
+        unit_of_measure=row.unit_of_measure,
+        location="",
+        unit=station.unit,
+        observed_at=row.measured_at,
+    )
+
+
+def _feed_takes(station: Station, metric: str, unit_of_measure: str, rules: list[Rule]) -> bool:
+    """Whether a reading of ``station``'s feed ``metric`` in ``unit_of_measure`` passes the
+    checks of :func:`~domain.readings.screen` that do not look at its value or time."""
+    feed = station.feed(metric)
+    if feed is None and not station.enrolled:
+        return False
+    expected = [feed.unit_of_measure] if feed is not None else [r.unit_of_measure for r in rules]
+    expected = [u for u in expected if u]
+    return not (unit_of_measure and expected and unit_of_measure not in expected)
 
 
 def _value(row: TelemetryReading) -> str:

@@ -57,6 +57,18 @@ class SilenceCases:
         roster = self.center.unit_of_work.find(SilenceRoster, SILENCE_ROSTER_ID)
         return {} if roster is None else dict(roster.entries)
 
+    def history(self) -> list[tuple[int, UUID, str, bool]]:
+        """Every silence set, over or not, newest first: its serial (the order it was
+        set in, from 1), id, scope unit and whether it is over (ended or expired)."""
+        roster = self.center.unit_of_work.find(SilenceRoster, SILENCE_ROSTER_ID)
+        if roster is None:
+            return []
+        listed = list(roster.scopes.items())
+        return [
+            (serial, UUID(sid), scope, sid not in roster.entries)
+            for serial, (sid, scope) in reversed(list(enumerate(listed, start=1)))
+        ]
+
     def covering(self, station: Station, metric: str, rule: str, at: datetime) -> UUID | None:
         """The live silence active at ``at`` that covers a breach of ``rule`` on
         ``station``'s feed ``metric`` (the earliest ending, when several do), or None."""

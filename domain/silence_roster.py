@@ -1,5 +1,6 @@
 """The roster of the silences not yet over (ADR 0085): what the intake consults when a
-breach would raise, and the silence watch walks for expiries, in one load."""
+breach would raise, and the silence watch walks for expiries, in one load; and, in the
+order they were set, every silence listed, over or not (ADR 0091)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class SilenceRoster(LoopAggregate):
     def __init__(self, meta: Meta) -> None:
         #: silence id (text) -> {"kind", "target", "metric", "scope", "starts_at", "ends_at"}
         self.entries: dict[str, dict[str, Any]] = {}
+        #: Every silence ever listed, live or over, in the order they were set, with
+        #: the unit whose subtree sees it: what the history of silences pages (ADR 0091).
+        self.scopes: dict[str, str] = {}
 
     @event(Listed)
     def list_silence(
@@ -58,6 +62,7 @@ class SilenceRoster(LoopAggregate):
         ends_at: datetime,
         meta: Meta,
     ) -> None:
+        self.scopes.setdefault(str(silence_id), scope)
         self.entries[str(silence_id)] = {
             "kind": kind,
             "target": target,

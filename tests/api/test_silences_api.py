@@ -19,6 +19,7 @@ from closedloop.intake_config import build_intake
 from domain.application import CommandCenter
 from domain.meta import now
 from tests.api.conftest import As
+from tests.conftest import opened_center
 
 Client = TestClient[Any]
 
@@ -184,3 +185,77 @@ def test_bad_input_answers_a_named_problem_and_stores_nothing(
         json={"reason": "again"},
         headers=h,
     )
+
+
+# -- ADR 0091: the silences that are over, and the silenced breaches after a restart --
+
+
+def test_the_history_pages_the_silences_over_newest_first_within_the_callers_sight(
+    client: Client, who: As
+) -> None:
+    h = who("duty_water")
+    ids = [client.post("/v1/silences", json=body(), headers=h).json()["id"] for _ in range(3)]
+    for sid in ids[:2]:
+        r = client.post(f"/v1/silences/{sid}/end", json={"reason": "done"}, headers=h)
+        assert r.status_code == 200, r.text
+    # The live list keeps only the one not over; the history has the two that are.
+    assert [x["id"] for x in client.get("/v1/silences", headers=h).json()] == [ids[2]]
+    page = client.get("/v1/silences/history", headers=who("duty")).json()
+    assert [x["id"] for x in page["items"]] == [ids[1], ids[0]]
+    assert {x["status"] for x in page["items"]} == {"ended"}
+    assert page["next_cursor"] is None
+    everything = client.get("/v1/silences/history?state=all", headers=h).json()
+    assert [x["id"] for x in everything["items"]] == list(reversed(ids))
+    live = client.get("/v1/silences/history?state=live", headers=h).json()
+    assert [x["id"] for x in live["items"]] == [ids[2]]
+    # Paged: one at a time, each page older than the last, nothing twice.
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = "/v1/silences/history?state=all&limit=1" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(query, headers=who("auditor")).json()
+        seen += [x["id"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    # Outside the station's units, nothing; a cursor the server did not make, a problem.
+    assert client.get("/v1/silences/history?state=all", headers=who("duty_xl")).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    bad = client.get("/v1/silences/history?cursor=nonsense", headers=h)
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["type"].endswith("cursor-unknown")
+    moon = client.get("/v1/silences/history?state=moon", headers=h)
+    assert moon.status_code == 422, moon.text
+
+
+def test_a_silenced_breach_still_shows_on_the_station_after_a_restart(
+    center: CommandCenter, database_url: str, tokens: dict[str, str], who: As
+) -> None:
+    intake = build_intake(center)
+    with TestClient(create_app(center, reads=build_read_models(center), intake=intake)) as c:
+        sid = c.post("/v1/silences", json=body(), headers=who("duty_water")).json()["id"]
+        sent = c.post(
+            "/v1/observations",
+            json={"batch_id": "r1", "readings": [gauge(53.2)]},
+            headers=who("monitor"),
+        )
+        assert sent.json()["results"][0]["action"] == "silenced", sent.text
+        before = c.get("/v1/stations/qingshan-reservoir", headers=who("duty")).json()
+    intake.readings.close()
+    # A new server process: a center and an intake of its own on the same stores, with
+    # nothing in memory of the breach it did not judge.
+    with opened_center(database_url) as again:
+        fresh = build_intake(again)
+        app = create_app(again, reads=build_read_models(again), intake=fresh)
+        with TestClient(app) as c:
+            station = c.get("/v1/stations/qingshan-reservoir", headers=who("duty")).json()
+        fresh.readings.close()
+    assert station["silenced"] == before["silenced"]
+    [silenced] = station["silenced"]
+    assert silenced["silence_id"] == sid
+    assert silenced["rule"] == "reservoir.flood_limit"
+    assert silenced["level"] == 3
+    assert station["conditions"] == []

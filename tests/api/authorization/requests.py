@@ -124,6 +124,9 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
     ),
     "GET /v1/silences": lambda w: _lists("/v1/silences", str(w.silence())),
     "GET /v1/silences/{sid}": lambda w: Req("GET", f"/v1/silences/{w.silence()}"),
+    "GET /v1/silences/history": lambda w: _lists(
+        "/v1/silences/history?state=all", str(w.silence()), items="items"
+    ),
     "POST /v1/silences/{sid}/extend": lambda w: Req(
         "POST",
         f"/v1/silences/{w.silence()}/extend",

@@ -145,6 +145,8 @@ TABLE: dict[str, Row] = {
     "POST /v1/silences": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "GET /v1/silences": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "GET /v1/silences/{sid}": Row("HW-DH", "HW-XL", ALL, ACROSS),
+    # the silences over, or all of them, paged (ADR 0091): seen as the live list is
+    "GET /v1/silences/history": Row("HW-DH", "HW-XL", ALL, ACROSS),
     "POST /v1/silences/{sid}/extend": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     "POST /v1/silences/{sid}/end": Row("HW-DH", "HW-XL", DUTY, NOBODY),
     # dead letters (ADR 0079): read as the stations are; the target, one of HW-DH-QS's

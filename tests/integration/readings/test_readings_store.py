@@ -108,3 +108,27 @@ def test_postgres_keeps_a_partition_a_day_made_ahead_and_drops_old_ones_whole(
         assert ahead in store.partitions()
     finally:
         store.close()
+
+
+def test_a_batch_keeps_awkward_text_and_no_value_and_a_reading_twice_once(
+    store: ReadingStore,
+) -> None:
+    # PostgreSQL stages a batch by COPY (ADR 0091): text with its own separators and
+    # escapes, a reading without a value, and one reading twice in a batch go through.
+    at = NOW - timedelta(minutes=1)
+    odd = TelemetryReading(
+        reading_id=reading_id("qingshan-reservoir", "rainfall", at),
+        station="qingshan-reservoir",
+        metric="rainfall",
+        value=None,
+        unit_of_measure="m",
+        measured_at=at,
+        received_at=NOW,
+        source="net\twork\n\\N 网",
+    )
+    store.append([odd, odd, gauge(51, NOW)])
+
+    last = {r.metric: r for r in store.latest("qingshan-reservoir")}
+    assert last["water_level"].value == 51
+    assert last["rainfall"] == odd
+    assert store.count() == 2  # type: ignore[attr-defined]

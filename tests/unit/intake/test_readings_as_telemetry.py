@@ -4,7 +4,7 @@ condition backwards; bad readings are refused one by one."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -140,3 +140,68 @@ def test_late_readings_are_kept_and_change_no_condition_backwards(
         subject, "water_level", T0 - timedelta(hours=2), T0 + timedelta(hours=3), None
     )
     assert len(kept) == len(values) + len(late)
+
+
+@given(
+    station=st.text(min_size=1, max_size=40),
+    metric=st.text(min_size=1, max_size=40),
+    at=st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(9998, 12, 31),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))]
+        ),
+    ),
+)
+def test_a_readings_id_made_by_hand_is_the_name_based_uuid_it_always_was(
+    station: str, metric: str, at: datetime
+) -> None:
+    # ADR 0091 builds the id without uuid.UUID's checks, and with the instant's text made
+    # once a batch: the same name gives the same version 5 id as before, in any zone.
+    import hashlib
+    import uuid
+
+    from domain.readings import _READING_NS, reading_id
+
+    instant = at.astimezone(UTC).isoformat()
+    name = _READING_NS + f"{station}|{metric}|{instant}".encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    expected = uuid.UUID(bytes=bytes(digest))
+    made = reading_id(station, metric, at)
+    assert made == expected
+    assert (str(made), made.hex, made.version, hash(made)) == (
+        str(expected),
+        expected.hex,
+        5,
+        hash(expected),
+    )
+    assert reading_id(station, metric, at.astimezone(UTC), instant) == expected
+
+
+def test_a_feed_once_checked_is_checked_again_when_the_catalogue_is_reloaded(
+    intake: Intake,
+) -> None:
+    # The intake remembers the feeds that passed their checks (ADR 0091); an enrolled
+    # station's unit of measure is the rules', so a reloaded catalogue checks it again.
+    from dataclasses import replace
+
+    from domain.rules import Catalogue
+
+    def sent(batch: str, at: str, unit_of_measure: str) -> Any:
+        r = replace(
+            reading("water_level", 10.0, at, subject="new-gauge"),
+            unit_of_measure=unit_of_measure,
+        )
+        return intake.observe(monitor(batch), batch, [r])
+
+    assert sent("f1", "2026-03-02T10:00:00+08:00", "m").refused == []
+    rules = tuple(
+        replace(r, unit_of_measure="cm") if r.metric == "water_level" else r
+        for r in intake.catalogue.rules
+    )
+    intake.reload(catalogue=Catalogue(rules, intake.catalogue.zone))
+    [refusal] = sent("f2", "2026-03-02T10:10:00+08:00", "m").refused
+    assert refusal["field"] == "readings[0].unit_of_measure"
+    assert sent("f3", "2026-03-02T10:20:00+08:00", "cm").refused == []
