@@ -221,10 +221,9 @@ SAMPLES = [
             "inhibition": "rainstorm-red-over-lesser",
             "reason": "区级红色预警已覆盖",
         },
-        "Inhibited by warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 (inhibit rule "
-        "rainstorm-red-over-lesser); no playbook runs: 区级红色预警已覆盖",
-        "被预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 抑制"
-        "（抑制规则 rainstorm-red-over-lesser），不启动预案：区级红色预警已覆盖",
+        "Inhibited by warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10; no playbook runs while it "
+        "stands",
+        "被预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 抑制，暂不启动预案",
     ),
     Sample(
         "EarlyWarning.Uninhibited",
@@ -233,10 +232,9 @@ SAMPLES = [
             "inhibition": "rainstorm-red-over-lesser",
             "reason": "红色预警已撤销",
         },
-        "No longer inhibited (warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10, inhibit rule "
-        "rainstorm-red-over-lesser); raised again and its playbooks run: 红色预警已撤销",
-        "抑制解除（预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10，"
-        "抑制规则 rainstorm-red-over-lesser），预警恢复并启动预案：红色预警已撤销",
+        "Warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 ended or no longer covers this one: no "
+        "longer inhibited, raised again and its playbooks run",
+        "预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 已结束或不再覆盖本预警，抑制解除，预警恢复并启动预案",
     ),
     Sample(
         "Instruction.Issued",
