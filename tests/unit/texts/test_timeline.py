@@ -234,7 +234,8 @@ SAMPLES = [
         },
         "Warning 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 ended or no longer covers this one: no "
         "longer inhibited, raised again and its playbooks run",
-        "预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 已结束或不再覆盖本预警，抑制解除，预警恢复并启动预案",
+        "预警 0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10 已结束或不再覆盖本预警，"
+        "抑制解除，预警恢复并启动预案",
     ),
     Sample(
         "Instruction.Issued",
