@@ -17,6 +17,7 @@ from bench import (
     http_issue,
     loop_cost,
     mqtt,
+    notifier_copies,
     pages,
     readings,
     rebuild,
@@ -53,6 +54,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "pages": (pages.main, "each page's HTML size, and its server time against its API read"),
     "replica": (replica.main, "reads on a streaming replica, against all on the primary; lag"),
     "telemetry": (telemetry.main, "API CPU and time per command, metrics and traces on ÷ off"),
+    "notifier_copies": (notifier_copies.main, "webhook deliveries/s with 2 worker copies ÷ 1"),
 }
 
 
