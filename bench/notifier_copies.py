@@ -48,6 +48,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--endpoints", type=int, default=8, help="subscriptions")
     parser.add_argument("--delay", type=float, default=0.05, help="the endpoint's seconds each")
     parser.add_argument("--pool", type=int, default=8, help="each copy's senders")
+    parser.add_argument("--limit", type=float, default=300, help="seconds a round may take")
     args = parser.parse_args(argv)
     reason = postgres_unreachable(POSTGRES_URL)
     if reason is not None:
@@ -75,11 +76,12 @@ def measure(args: argparse.Namespace, database: str) -> int:
     try:
         setup.prepare()
         load_demo(center)
-        admin = Context(actor=Actor(person="bench", unit="HW", role="admin"))
+        admin = Actor(person="bench", unit="HW", role="admin")
         sids = [
             str(
                 setup.book.register(
-                    admin,
+                    # A context of its own each: one command id would register one.
+                    Context(actor=admin),
                     unit="HW",
                     url=url,
                     event_types=["warning.raised"],
@@ -140,7 +142,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
             started = time.perf_counter()
             for n, _, _ in made:
                 n.start()
-            finish = started + 300
+            finish = started + args.limit
             while counter.get(url).text != str(expected) and time.perf_counter() < finish:
                 time.sleep(0.005)
             took = time.perf_counter() - started
@@ -150,7 +152,10 @@ def measure(args: argparse.Namespace, database: str) -> int:
                 n.stop()
                 own.close()
             if not done:
-                raise RuntimeError(f"a round with {copies} copies did not finish in 300 s")
+                raise RuntimeError(
+                    f"a round with {copies} copies did not finish in {args.limit:g} s: "
+                    f"{counter.get(url).text} of {expected}"
+                )
             return expected / took, endpoints
 
         rates: dict[int, list[float]] = {1: [], 2: []}
