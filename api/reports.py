@@ -30,7 +30,7 @@ from litestar.params import FromPath, QueryParameter
 from api.access import Services, scope_of
 from api.contract import also_answered, grouped_query
 from api.headers import html_page
-from api.http import READ, MinPosition, Svc, Who, best_match, caught_up
+from api.http import READ, MinPosition, Svc, Who, best_match, caught_up, view_store
 from api.problems import invalid
 from api.tokens import Principal
 from domain.errors import NotFound
@@ -47,6 +47,7 @@ from projections.reports import (
     resolve_period,
     unit_report,
 )
+from projections.store import ViewStore
 from projections.units import is_within
 from texts.catalogue import word
 from texts.words import INDICATORS
@@ -389,18 +390,30 @@ def report_period(
 
 
 def scoped_report(
-    services: Services, principal: Principal, code: str, span: Period, moment: datetime
+    services: Services,
+    principal: Principal,
+    code: str,
+    span: Period,
+    moment: datetime,
+    store: ViewStore | None = None,
 ) -> Report:
     """The report of ``code`` if it lies in the principal's scope (not found otherwise,
-    as a unit that does not exist): the API's report and the reports pages alike."""
-    store = services.reads.store
+    as a unit that does not exist): the API's report and the reports pages alike.
+
+    Read from ``store``: the one the request's :func:`~api.http.caught_up` chose (the
+    replica's copy of the views while it serves and holds the reader's own write, ADR
+    0089); the primary's when none is given. A report the standby fails for being away
+    is read again, whole, from the primary."""
     scope = scope_of(principal)
-    if scope is not None:
-        with store.read() as tx:
-            visible = is_within(tx, code, scope)
-        if not visible:
-            raise NotFound(f"unit {code} not found")
-    report = unit_report(store, code, span, as_of=moment)
+
+    def read(views: ViewStore) -> Report | None:
+        if scope is not None:
+            with views.read() as tx:
+                if not is_within(tx, code, scope):
+                    return None
+        return unit_report(views, code, span, as_of=moment)
+
+    report = services.reads.on(store or services.reads.store, read)
     if report is None:
         raise NotFound(f"unit {code} not found")
     return report
@@ -509,7 +522,9 @@ class ReportController(Controller):
         except PeriodError as e:
             raise invalid(e.field, str(e), code=e.code) from None
         caught_up(services, request, min_position, "units", "indicators", principal=principal)
-        report = scoped_report(services, principal, code, span, moment)
+        report = scoped_report(
+            services, principal, code, span, moment, view_store(services, request)
+        )
         if kind == "html":
             return html_page(render_html(report, zone))
         if kind == "csv":

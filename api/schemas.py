@@ -551,7 +551,8 @@ class ProjectionStatus(msgspec.Struct, kw_only=True):
 
 
 class FollowerCopy(msgspec.Struct, kw_only=True):
-    """A live copy of a follower that shares its work with the others (ADR 0074)."""
+    """A live copy of a follower that shares its work with the others (ADR 0074): a
+    ``notifiers`` copy leads ``outbox`` and partitions ``deliveries-N`` (ADR 0089)."""
 
     role: str
     copy: str
@@ -575,6 +576,9 @@ class ReplicaHealth(msgspec.Struct, kw_only=True):
     max_lag_seconds: float
     reason: str
     fallbacks: int
+    #: What is read from the replica while it serves: ``views``, ``reports``, ``board``
+    #: (ADR 0089); everything else is read from the primary.
+    serves: list[str] = msgspec.field(default_factory=list)
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -582,7 +586,8 @@ class Health(msgspec.Struct, kw_only=True):
     store: str
     head: int
     projections: list[ProjectionStatus] = msgspec.field(default_factory=list)
-    #: The copies of ``projections run`` and ``watch run`` and what each leads.
+    #: The copies of ``projections run``, ``watch run`` and ``notifiers run`` and what
+    #: each leads (ADR 0074, 0089).
     copies: list[FollowerCopy] = msgspec.field(default_factory=list)
     #: Null when no replica is set (``CLOSEDLOOP_READ_DATABASE_URL``).
     replica: ReplicaHealth | None = None

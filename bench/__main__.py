@@ -18,6 +18,7 @@ from bench import (
     http_issue,
     loop_cost,
     mqtt,
+    notifier_copies,
     pages,
     readings,
     rebuild,
@@ -57,6 +58,7 @@ BENCHES: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "replica": (replica.main, "reads on a streaming replica, against all on the primary; lag"),
     "telemetry": (telemetry.main, "API CPU and time per command, metrics and traces on ÷ off"),
     "workers": (workers.main, "serve --workers 2 ÷ 1, against a bare Litestar app's 2 ÷ 1"),
+    "notifier_copies": (notifier_copies.main, "webhook deliveries/s with 2 worker copies ÷ 1"),
 }
 
 

@@ -18,6 +18,7 @@ def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
     from closedloop.bootstrap import follower_metrics, start_telemetry
     from closedloop.workers import run_until_stopped
     from notifiers.service import Notifiers
+    from projections.leadership import NOTIFIERS, Leadership
     from projections.store import ViewStore
 
     if not settings.is_postgres and not args.allow_sqlite:
@@ -36,9 +37,14 @@ def _notifiers_run(args: argparse.Namespace, settings: Settings) -> int:
         follow=not args.no_follow,
         deliver=not args.no_deliver,
     )
+    # On PostgreSQL the copies of this command divide the outbox and the partitions of
+    # the subscriptions (ADR 0089).
+    leadership = Leadership(store, NOTIFIERS, notifiers.pieces())
+    notifiers.share(leadership)
     return run_until_stopped(
-        [metrics_start, notifiers.start],
-        [notifiers.stop, store.close, center.close, metrics_stop],
+        [metrics_start, notifiers.start, leadership.start],
+        # Let go first: the other copies take over while this one winds down.
+        [leadership.stop, notifiers.stop, store.close, center.close, metrics_stop],
         f"notifiers following {settings.database_url}",
     )
 

@@ -14,7 +14,14 @@ acts once by remembering the ids it has seen (ADR 0014).
 Order: a delivery is not claimed while an earlier one of the same subscription and loop
 is still pending, so each endpoint sees each loop's notifications in log order. Different
 loops go to one endpoint side by side, up to the subscription's ``concurrency`` on their
-way at once from each copy of the worker (ADR 0081).
+way at once (ADR 0081).
+
+Copies (ADR 0089): with several copies of ``notifiers run`` on PostgreSQL, the
+subscriptions are divided into :data:`PARTITIONS` partitions by a hash of their id, and
+each partition is a piece of the copies' :class:`~projections.leadership.Leadership`: a
+copy claims only the deliveries of the endpoints of the partitions it leads, so each
+endpoint is sent to by one copy at a time, and that copy's count of what it has on its
+way is the endpoint's whole count.
 
 Safety (ADR 0020): the HTTP client is the guarded one of ``notifiers/transport.py``.
 """
@@ -24,6 +31,7 @@ Safety (ADR 0020): the HTTP client is the guarded one of ``notifiers/transport.p
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -31,7 +39,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +53,7 @@ from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS, TRA
 from notifiers.secrets import Keyring, signature_header
 from notifiers.transport import ATTEMPT_ENDS, TargetRefused, guarded_client, retry_after
 from projections.follower import Follower
+from projections.leadership import Leadership
 from projections.store import ViewStore
 from projections.values import from_iso, iso
 from telemetry import series, tracing
@@ -53,6 +62,31 @@ log = logging.getLogger("closedloop.notifiers")
 
 #: Tries to record an attempt before the worker gives up on it (and its lease ends).
 _RECORD_TRIES = 4
+
+#: The partitions the subscriptions are divided into among copies of the worker (ADR
+#: 0089). The same in every copy: a change is a change of the pieces' names.
+PARTITIONS = 8
+
+
+def partition_piece(n: int) -> str:
+    """The name of partition ``n`` as a piece of the copies' leadership."""
+    return f"deliveries-{n}"
+
+
+#: Every partition's piece, in order.
+PARTITION_PIECES = tuple(partition_piece(n) for n in range(PARTITIONS))
+
+
+def partition_of(subscription_id: str) -> int:
+    """The partition of a subscription: the same number in every copy and process."""
+    digest = hashlib.blake2b(subscription_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % PARTITIONS
+
+
+def partitions_led(leads: Iterable[str]) -> set[int]:
+    """The partitions among the pieces ``leads`` names."""
+    names = set(leads)
+    return {n for n, piece in enumerate(PARTITION_PIECES) if piece in names}
 
 
 @dataclass
@@ -124,6 +158,24 @@ class DeliveryWorker(Follower):
         #: This copy's deliveries on their way, by subscription (ADR 0081).
         self._busy: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: With several copies on PostgreSQL, which partitions of the subscriptions this
+        #: copy sends to (ADR 0089); None: all of them.
+        self.leadership: Leadership | None = None
+
+    def share(self, leadership: Leadership) -> None:
+        """Claim only for the partitions ``leadership`` says this copy leads (before
+        :meth:`start`); nothing changes where the work is not divided (SQLite)."""
+        if leadership.divided:
+            self.leadership = leadership
+            self.leading = lambda: bool(self.led_partitions())
+            # Given a partition, it claims at once, not at the end of its poll.
+            leadership.on_change.append(self.poke)
+
+    def led_partitions(self) -> set[int] | None:
+        """The partitions this copy sends to now (None: all, the work is not divided)."""
+        if self.leadership is None:
+            return None
+        return partitions_led(self.leadership.led)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -196,8 +248,8 @@ class DeliveryWorker(Follower):
         The room is counted per copy, in memory, never from the leases in the store: a
         copy that dies holds no room, so the survivors and its restart go on at full
         speed at once (its leased deliveries only hold their own loops until the lease
-        ends, as before). With N copies an endpoint may see up to N times its
-        concurrency.
+        ends, as before). With several copies, each endpoint's partition is led by one
+        copy (ADR 0089), so this count is the endpoint's.
         """
         now = datetime.now(UTC)
         at = iso(now)
@@ -205,11 +257,25 @@ class DeliveryWorker(Follower):
         skip_locked = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == "postgres" else ""
         with self._lock:
             busy = {sid: n for sid, n in self._busy.items() if n > 0}
+        parts = self.led_partitions()
+        if parts is not None and not parts:
+            return []
         with self.store.transaction() as tx:
             full = self._full(tx, busy)
             not_full = ""
             if full:
                 not_full = f"AND d.subscription_id NOT IN ({', '.join('?' for _ in full)}) "
+            mine: list[str] = []
+            if parts is not None and len(parts) < PARTITIONS:
+                # Only the endpoints of the partitions this copy leads (ADR 0089).
+                mine = [
+                    str(sid)
+                    for (sid,) in tx.execute(f"SELECT id FROM {SUBSCRIPTIONS} WHERE active = 1")
+                    if partition_of(str(sid)) in parts
+                ]
+                if not mine:
+                    return []
+                not_full += f"AND d.subscription_id IN ({', '.join('?' for _ in mine)}) "
             # Rows another worker has locked are skipped, and one it leased and committed
             # meanwhile fails the lease condition when PostgreSQL re-checks it. More are
             # looked at than wanted, so that one endpoint's room does not hide others'.
@@ -223,7 +289,7 @@ class DeliveryWorker(Follower):
                 "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
                 "AND e.status = 'pending' AND e.position < d.position) "
                 f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}",
-                (at, at, *full, limit * 4),
+                (at, at, *full, *mine, limit * 4),
             )
             chosen: list[str] = []
             taken: dict[str, int] = {}

@@ -2,7 +2,9 @@
 
 ``closedloop serve`` on the default store runs both in its process
 (:meth:`Notifiers.start` / :meth:`Notifiers.stop`); on PostgreSQL ``closedloop notifiers
-run`` runs them in a process of their own, as many as wanted.
+run`` runs them in a process of their own, as many as wanted: on PostgreSQL the copies
+divide the work (:meth:`Notifiers.share`, ADR 0089), the outbox's derivation led by one
+copy and the deliveries of each partition of the subscriptions by one copy.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from domain.errors import DomainError
 from domain.meta import SYSTEM, Context
 from notifiers.book import SubscriptionBook
 from notifiers.config import WebhookConfig
-from notifiers.delivery import DeliveryWorker
+from notifiers.delivery import PARTITION_PIECES, DeliveryWorker
 from notifiers.outbox import OutboxView
 from notifiers.secrets import Keyring
 from notifiers.texts import Texts
+from projections.leadership import Leadership
 from projections.runner import Runner
 from projections.store import ViewStore
 
@@ -91,10 +94,44 @@ class Notifiers:
             else None
         )
 
+        #: With several copies on PostgreSQL, what this copy leads (ADR 0089).
+        self.leadership: Leadership | None = None
+
+    def pieces(self) -> dict[str, int]:
+        """The pieces of this copy's work with their versions, for its
+        :class:`~projections.leadership.Leadership`: the outbox (when it derives) and each
+        partition of the subscriptions (when it delivers)."""
+        found: dict[str, int] = {}
+        if self.follower is not None:
+            found[self.outbox.name] = self.outbox.version
+        if self.worker is not None:
+            found |= dict.fromkeys(PARTITION_PIECES, 1)
+        return found
+
+    def share(self, leadership: Leadership) -> None:
+        """Derive and deliver only what ``leadership`` says this copy leads (before
+        :meth:`start`); nothing changes where the work is not divided (SQLite)."""
+        if not leadership.divided:
+            return
+        self.leadership = leadership
+        if self.follower is not None:
+            self.follower.share(leadership)
+        if self.worker is not None:
+            self.worker.share(leadership)
+
     def prepare(self) -> None:
-        """Create the outbox's tables (a new view version rebuilds its derived tables)."""
+        """Create the outbox's tables (a new view version rebuilds its derived tables).
+
+        A copy that shares the work only makes sure the tables exist: the copy that
+        comes to lead the outbox rebuilds it for a new version, never one that waits."""
         self.store.create_own_tables()
-        self.store.ensure(self.outbox)
+        if self.leadership is None:
+            self.store.ensure(self.outbox)
+            return
+        for statement in self.outbox.create_statements:
+            with self.store.transaction() as tx:
+                tx.lock_schema_changes()
+                tx.execute(statement)
 
     def start(self) -> Notifiers:
         self.prepare()

@@ -57,9 +57,11 @@ from projections.store import ViewStore
 
 log = logging.getLogger("closedloop.leadership")
 
-#: The roles that share their work: ``projections run``'s and ``watch run``'s.
+#: The roles that share their work: ``projections run``'s, ``watch run``'s and
+#: ``notifiers run``'s (ADR 0089).
 PROJECTIONS = "projections"
 WATCH = "watch"
+NOTIFIERS = "notifiers"
 #: ``projections run``'s piece besides the views.
 AUDIT_CHAIN = "audit-chain"
 

@@ -46,6 +46,11 @@ _PRIMARY_LSN = "SELECT CAST(pg_current_wal_lsn() - pg_lsn '0/0' AS bigint)"
 _REPLAYED = "SELECT CAST(pg_last_wal_replay_lsn() - pg_lsn '0/0' AS bigint)"
 
 
+#: What is read from the standby while it serves (ADR 0072, 0089): the views' reads, the
+#: reports (their API and pages), and the board (its page and its stream's poller).
+SERVES = ("views", "reports", "board")
+
+
 class Replica:
     """The standby's copy of the view store, and whether reads may go to it now."""
 
@@ -176,6 +181,7 @@ class Replica:
                 "max_lag_seconds": self.max_lag,
                 "reason": self._reason,
                 "fallbacks": self.fallbacks,
+                "serves": list(SERVES),
             }
 
     def check(self) -> ReplicaState:

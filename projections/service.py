@@ -114,6 +114,21 @@ class ReadModels:
         replica = self.replica
         return replica.store if replica is not None and replica.serving else self.store
 
+    def on(self, store: ViewStore, work: Callable[[ViewStore], T]) -> T:
+        """``work`` on ``store`` (reads of its own, in as many transactions or threads as
+        it likes: a report's halves, ADR 0023); work on the standby that fails for its
+        being away is done again, whole, on the primary (ADR 0089)."""
+        replica = self.replica
+        if replica is None or store is not replica.store:
+            return work(store)
+        try:
+            return work(store)
+        except Exception as e:
+            if not replica.lost(e):
+                raise
+        replica.fallbacks += 1
+        return work(self.store)
+
     def read(self, store: ViewStore, query: Callable[[Tx], T]) -> T:
         """``query`` in one read of ``store``; a read of the standby that fails for its
         being away is read again from the primary (no 500, no 503, ADR 0072)."""

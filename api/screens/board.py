@@ -19,7 +19,7 @@ from litestar import Request, Response, get
 from litestar.response import Stream
 
 from api.access import Services, scope_of
-from api.http import LARGEST, On
+from api.http import LARGEST, On, view_store
 from api.screens.feed import STREAM_END, BoardFeed, Ending, Key, Snapshots, board_events
 from api.screens.pages import Page, environment, language_of, render
 from api.screens.ticker import Step, latest_steps
@@ -28,6 +28,7 @@ from domain.intake import Intake
 from domain.meta import now
 from domain.warning import Theme
 from projections.board import BOARD_VIEWS, Figures, Trend, figures
+from projections.store import Tx, ViewStore
 from texts.catalogue import catalogue
 
 BOARD_OPT: dict[str, Any] = {"page": True, "screen": True}
@@ -116,13 +117,21 @@ def emergencies(intake: Intake | None, scope: str | None) -> list[Emergency]:
 
 
 def build_board(
-    services: Services, intake: Intake | None, scope: str | None, language: str
+    services: Services,
+    intake: Intake | None,
+    scope: str | None,
+    language: str,
+    store: ViewStore | None = None,
 ) -> Board | None:
-    """The board of ``scope`` in ``language`` from one read of the views; None when the
-    views know no such unit."""
+    """The board of ``scope`` in ``language`` from one read of the views of ``store``
+    (the replica's copy while it serves, else the primary's, ADR 0089; a read the
+    standby fails for being away is read again from the primary); None when the views
+    know no such unit."""
     center = services.center
     zone = ZoneInfo(services.views.zone.key)
-    with services.reads.store.read() as tx:
+    reads = services.reads
+
+    def read(tx: Tx) -> tuple[Figures, list[Step], dict[str, tuple[str, str]]] | None:
         found = figures(tx, scope, now(), zone)
         if found is None:
             return None
@@ -133,6 +142,12 @@ def build_board(
         steps = latest_steps(
             center, tx, scope, found.position, language, zone, lambda c: _named(names, c, language)
         )
+        return found, steps, names
+
+    got = reads.read(store or reads.for_reading(), read)
+    if got is None:
+        return None
+    found, steps, names = got
     return Board(found, steps, emergencies(intake, scope), names, scope)
 
 
@@ -165,7 +180,14 @@ def _feed(request: Request[Any, Any, Any]) -> tuple[BoardFeed, Snapshots]:
                 return 0, ""
             return board.figures.position, parts_html(board, Page(language, zone, "/board"))
 
-        feed = state.board_feed = BoardFeed(lambda: services.reads.reached(BOARD_VIEWS))
+        def reached() -> int:
+            # The position of the views the boards are built from: the replica's copy
+            # while it serves, else the primary's (ADR 0089). A board is keyed by the
+            # position of the read that built it, so the two never disagree.
+            reads = services.reads
+            return reads.reached(BOARD_VIEWS, reads.for_reading())
+
+        feed = state.board_feed = BoardFeed(reached)
         state.board_snapshots = Snapshots(build)
     snapshots: Snapshots = state.board_snapshots
     return feed, snapshots
@@ -177,7 +199,8 @@ def board_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
     call.caught_up(None, *BOARD_VIEWS)
     scope = scope_of(call.principal)
     page_language = language_of(request)
-    board = build_board(call.services, request.app.state.get("intake"), scope, page_language)
+    store = view_store(call.services, request)
+    board = build_board(call.services, request.app.state.get("intake"), scope, page_language, store)
     return render(request, "board.html.j2", board=board, **_helpers())
 
 

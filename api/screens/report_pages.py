@@ -98,6 +98,13 @@ def _earlier(span: Period, monthly: bool, back: int) -> Period | None:
         return None
 
 
+def _report(call: On, code: str, span: Period, moment: datetime) -> Report:
+    """The API's report for the session's person, read where the request's reads go
+    (the replica's copy of the views while it serves, ADR 0089)."""
+    store = view_store(call.services, call.request)
+    return scoped_report(call.services, call.principal, code, span, moment, store)
+
+
 def _percent(indicators: Indicators, rate: str) -> Decimal | None:
     value: Decimal | None = getattr(indicators, rate).percent
     return value
@@ -111,7 +118,7 @@ def _over_time(call: On, code: str, span: Period, monthly: bool, moment: datetim
         earlier = span if back == 0 else _earlier(span, monthly, back)
         if earlier is None:
             continue
-        report = scoped_report(call.services, call.principal, code, earlier, moment)
+        report = _report(call, code, earlier, moment)
         labels.append(earlier.label)
         for rate in RATES:
             series[rate].append(_percent(report.total, rate))
@@ -216,7 +223,7 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
         page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
         moment, span = report_period(call.services)
-        report = scoped_report(call.services, call.principal, code, span, moment)
+        report = _report(call, code, span, moment)
         return render(
             request,
             "reports.html.j2",
@@ -228,7 +235,7 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
             code=code,
         )
     moment, span = chosen
-    report = scoped_report(call.services, call.principal, code, span, moment)
+    report = _report(call, code, span, moment)
     if not asked:
         page.values = {"month": span.label}  # this month, as the picker shows it
     over_time = _over_time(call, code, span, "from" not in asked, moment)
@@ -249,7 +256,7 @@ def report_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -
     if isinstance(chosen, FormRefused):
         return Redirect(f"/reports/{code}?{urlencode(asked)}", status_code=303)
     moment, span = chosen
-    report = scoped_report(call.services, call.principal, code, span, moment)
+    report = _report(call, code, span, moment)
     zone = call.services.views.zone
     filename = f"report-{report.unit.code}-{report.period.label[:10]}.csv"
     return Response(

@@ -1,7 +1,7 @@
-"""Copies of one follower (``closedloop projections run`` or ``watch run``) started for
-real on one PostgreSQL schema, each killable with SIGKILL or stopped with SIGTERM, and
-what the copies table says they lead (ADR 0074). For the tests of copies dividing their
-work and for ``python -m bench followers``."""
+"""Copies of one follower (``closedloop projections run``, ``watch run`` or ``notifiers
+run``) started for real on one PostgreSQL schema, each killable with SIGKILL or stopped
+with SIGTERM, and what the copies table says they lead (ADR 0074, 0089). For the tests
+of copies dividing their work and for ``python -m bench followers``."""
 
 from __future__ import annotations
 
@@ -21,13 +21,16 @@ from tests.e2e.server import BIN
 COMMANDS = {
     "projections": ["projections", "run", "--poll", "0.2"],
     "watch": ["watch", "run"],
+    "notifiers": ["notifiers", "run"],
 }
 
 
 class Copies:
     """The copies of ``role``'s command on ``url``, their logs in ``folder``."""
 
-    def __init__(self, url: str, folder: Path, role: str = "projections") -> None:
+    def __init__(
+        self, url: str, folder: Path, role: str = "projections", env: dict[str, str] | None = None
+    ) -> None:
         self.role = role
         self.folder = folder
         key = folder / "audit.key"
@@ -35,6 +38,7 @@ class Copies:
         Signer.from_file(key)
         self.env = {
             **os.environ,
+            **(env or {}),
             "CLOSEDLOOP_DATABASE_URL": url,
             "CLOSEDLOOP_AUDIT_KEY": str(key),
         }
