@@ -253,14 +253,12 @@ def _receipts(tx: Tx, own: dict[str, Facts], period: Period, as_of: datetime) ->
 
 
 def _rolled_up(subjects: list[Subject], own: dict[str, Facts]) -> dict[str, Facts]:
-    """Each unit's subtree's facts: its own plus its children's, deepest first."""
-    total = {s.code: Facts() for s in subjects}
-    for s in subjects:
-        total[s.code].add(own[s.code])
+    """Each unit's subtree's facts: its own plus its children's, deepest first (in
+    place: each unit's own facts are read once, so they become its subtree's)."""
     for s in sorted(subjects[1:], key=lambda s: -s.depth):
-        if s.parent in total:
-            total[s.parent].add(total[s.code])
-    return total
+        if s.parent in own:
+            own[s.parent].add(own[s.code])
+    return own
 
 
 def evaluation_facts(

@@ -13,14 +13,16 @@ period is read as the reports pages read it (:func:`api.screens.report_pages._re
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from api.evaluations import Evaluation, render_csv, scoped_evaluation
+# A module import: api.evaluations draws with api.screens.charts, so it may be the one
+# being imported when this package is (a name taken from it here would not exist yet).
+import api.evaluations as evaluations
 from api.http import On
 from api.reports import report_period
 from api.screens.charts import BarChart, Group, bar_chart
@@ -29,6 +31,9 @@ from api.screens.pages import Page, render
 from api.screens.report_pages import _crumbs, _reading
 from domain.evaluation import Score, peer_key
 from projections.evaluation import Subject
+
+if TYPE_CHECKING:
+    from api.evaluations import Evaluation
 
 PAGE = {"page": True}
 #: How many ids a line lists on the page before it says how many more there are (an
@@ -113,7 +118,7 @@ def evaluation_page(
         page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
         moment, span = report_period(call.services)
-        found = scoped_evaluation(call.services, call.principal, code, span, moment)
+        found = evaluations.scoped_evaluation(call.services, call.principal, code, span, moment)
         return render(
             request,
             "evaluation.html.j2",
@@ -126,7 +131,7 @@ def evaluation_page(
             suffix="",
         )
     moment, span = chosen
-    found = scoped_evaluation(call.services, call.principal, code, span, moment)
+    found = evaluations.scoped_evaluation(call.services, call.principal, code, span, moment)
     if not asked:
         page.values = {"month": span.label}  # this month, as the picker shows it
     query = urlencode(asked)
@@ -148,10 +153,10 @@ def evaluation_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str
     if isinstance(chosen, FormRefused):
         return Redirect(f"/evaluations/{code}?{urlencode(asked)}", status_code=303)
     moment, span = chosen
-    found = scoped_evaluation(call.services, call.principal, code, span, moment)
+    found = evaluations.scoped_evaluation(call.services, call.principal, code, span, moment)
     filename = f"evaluation-{found.facts.top.code}-{span.label[:10]}.csv"
     return Response(
-        render_csv(found, call.services.views.zone),
+        evaluations.render_csv(found, call.services.views.zone),
         media_type="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
