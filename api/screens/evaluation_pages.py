@@ -1,4 +1,4 @@
-"""The comprehensive evaluation's page in the screens' layout (ADR 0086, 0092): the
+"""The comprehensive evaluation's page in the screens' layout (ADR 0086): the
 month picker (or from and to), the ranking of each peer group with its colour grade
 written as a word beside the colour, a bar chart per group, each score's lines unfolded
 on demand down to the cases that cost points (linked to their pages), the CSV and a

@@ -60,7 +60,7 @@ def test_the_printed_evaluation_charts_ranks_and_explains(browser: Any, server: 
 def test_the_evaluation_page_ranks_unfolds_a_score_and_reaches_the_case(
     browser: Any, server: Server
 ) -> None:
-    """The page in the screens' layout (ADR 0092): reached from the reports, the offices
+    """The page in the screens' layout (ADR 0086): reached from the reports, the offices
     ranked with grades in words, Donghu's lines unfolded down to the reworked case."""
     admin = server.token("HC", "admin", "管理员")
     district = server.token("HW", "dispatcher", "调度员")

@@ -1,4 +1,4 @@
-"""The evaluation page over the test client (ADR 0086, 0092): the API's scope exactly,
+"""The evaluation page over the test client (ADR 0086): the API's scope exactly,
 the ranking with each grade written as a word, the lines down to the case that cost
 points (a link to its page), the CSV the API's, bad periods at their field, hostile unit
 names as text."""
