@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.evaluation import Facts
+from domain.instruction import Priority
 from projections.indicators import (
     CASES,
     DISPUTES,
@@ -124,32 +125,43 @@ def read_facts(
         unit = numbers.get(int(unit_no))
         return None if unit is None else own[unit]
 
-    for no, cid, priority, sign_s, sign_work_s in tx.execute(
-        f"SELECT unit_no, id, priority, sign_s, sign_work_s FROM {CASES} "
-        "WHERE signed_epoch >= ? AND signed_epoch < ?",
-        (start, end),
+    on_time, on_time_params = _on_time(limits)
+    signed = "signed_epoch >= ? AND signed_epoch < ?"
+    for no, judged, good in tx.execute(
+        f"SELECT unit_no, COUNT(*), SUM(CASE WHEN {on_time} THEN 1 ELSE 0 END) "
+        f"FROM {CASES} WHERE {signed} GROUP BY unit_no",
+        (*on_time_params, start, end),
     ):
         if (f := of(no)) is not None:
             fact = f.rates["on_time_sign_for"]
-            fact.denominator += 1
-            if limits.on_time(str(priority), int(sign_s or 0), int(sign_work_s or 0)):
-                fact.numerator += 1
-            else:
-                fact.failed.append(str(cid))
-    for no, cid, closed_epoch, closed_at, deadline_at, deferred in tx.execute(
-        f"SELECT unit_no, id, closed_epoch, closed_at, deadline_at, deferred FROM {CASES} "
-        "WHERE due_epoch >= ? AND due_epoch < ? "
-        "AND (cancelled_at IS NULL OR cancelled_at > deadline_at)",
-        (start, due_end),
+            fact.denominator += int(judged)
+            fact.numerator += int(good or 0)
+    for no, cid in tx.execute(
+        f"SELECT unit_no, id FROM {CASES} WHERE {signed} AND NOT ({on_time}) ORDER BY id",
+        (start, end, *on_time_params),
     ):
-        if (f := of(no)) is None or deferred:
-            continue
-        fact = f.rates["on_time_closure"]
-        fact.denominator += 1
-        if closed_epoch is not None and closed_epoch < end and closed_at <= deadline_at:
-            fact.numerator += 1
-        else:
-            fact.failed.append(str(cid))
+        if (f := of(no)) is not None:
+            f.rates["on_time_sign_for"].failed.append(str(cid))
+    due = (
+        "due_epoch >= ? AND due_epoch < ? AND deferred = 0 "
+        "AND (cancelled_at IS NULL OR cancelled_at > deadline_at)"
+    )
+    closed = "closed_epoch IS NOT NULL AND closed_epoch < ? AND closed_at <= deadline_at"
+    for no, judged, good in tx.execute(
+        f"SELECT unit_no, COUNT(*), SUM(CASE WHEN {closed} THEN 1 ELSE 0 END) "
+        f"FROM {CASES} WHERE {due} GROUP BY unit_no",
+        (end, start, due_end),
+    ):
+        if (f := of(no)) is not None:
+            fact = f.rates["on_time_closure"]
+            fact.denominator += int(judged)
+            fact.numerator += int(good or 0)
+    for no, cid in tx.execute(
+        f"SELECT unit_no, id FROM {CASES} WHERE {due} AND NOT ({closed}) ORDER BY id",
+        (start, due_end, end),
+    ):
+        if (f := of(no)) is not None:
+            f.rates["on_time_closure"].failed.append(str(cid))
     for no, cid in tx.execute(
         f"SELECT unit_no, case_id FROM {VERIFICATIONS} "
         "WHERE at_epoch >= ? AND at_epoch < ? AND accepted = 0",
@@ -157,18 +169,27 @@ def read_facts(
     ):
         if (f := of(no)) is not None:
             f.counts["rework"].cases.append(str(cid))
+    follow_ups = "at_epoch >= ? AND at_epoch < ?"
+    for no, judged, points in tx.execute(
+        f"SELECT unit_no, COUNT(*), SUM(CASE WHEN satisfied <> 0 THEN 100 "
+        "WHEN basically_satisfied <> 0 THEN 80 ELSE 0 END) "
+        f"FROM {FOLLOW_UPS} WHERE {follow_ups} GROUP BY unit_no",
+        (start, end),
+    ):
+        if (f := of(no)) is not None:
+            fact = f.rates["satisfaction"]
+            fact.denominator += 100 * int(judged)
+            fact.numerator += int(points or 0)
     for no, cid, satisfied, basically, reopened in tx.execute(
         f"SELECT unit_no, case_id, satisfied, basically_satisfied, reopened FROM {FOLLOW_UPS} "
-        "WHERE at_epoch >= ? AND at_epoch < ?",
+        f"WHERE {follow_ups} AND ((satisfied = 0 AND basically_satisfied = 0) "
+        "OR reopened <> 0) ORDER BY at_epoch, id",
         (start, end),
     ):
         if (f := of(no)) is None:
             continue
-        fact = f.rates["satisfaction"]
-        fact.denominator += 100
-        fact.numerator += 100 if satisfied else 80 if basically else 0
         if not (satisfied or basically):
-            fact.failed.append(str(cid))
+            f.rates["satisfaction"].failed.append(str(cid))
         if reopened:
             f.counts["reopen"].cases.append(str(cid))
     for no, cid, upheld, issuer in tx.execute(
@@ -185,6 +206,16 @@ def read_facts(
     _whistles(tx, own, period)
     _receipts(tx, own, period, as_of)
     return EvaluationFacts(subjects[0], subjects, _rolled_up(subjects, own), _position(tx))
+
+
+def _on_time(limits: SignForLimits) -> tuple[str, tuple[object, ...]]:
+    """:meth:`SignForLimits.on_time` as an SQL condition on a case row (a missing time
+    counts as none, as the Python rule reads it)."""
+    return (
+        "(CASE WHEN priority = ? THEN COALESCE(sign_s, 0) <= ? "
+        "ELSE COALESCE(sign_work_s, 0) <= ? END)",
+        (Priority.URGENT.value, limits.urgent_seconds, limits.working_seconds),
+    )
 
 
 def _whistles(tx: Tx, own: dict[str, Facts], period: Period) -> None:
@@ -222,14 +253,12 @@ def _receipts(tx: Tx, own: dict[str, Facts], period: Period, as_of: datetime) ->
 
 
 def _rolled_up(subjects: list[Subject], own: dict[str, Facts]) -> dict[str, Facts]:
-    """Each unit's subtree's facts: its own plus its children's, deepest first."""
-    total = {s.code: Facts() for s in subjects}
-    for s in subjects:
-        total[s.code].add(own[s.code])
+    """Each unit's subtree's facts: its own plus its children's, deepest first (in
+    place: each unit's own facts are read once, so they become its subtree's)."""
     for s in sorted(subjects[1:], key=lambda s: -s.depth):
-        if s.parent in total:
-            total[s.parent].add(total[s.code])
-    return total
+        if s.parent in own:
+            own[s.parent].add(own[s.code])
+    return own
 
 
 def evaluation_facts(

@@ -21,6 +21,7 @@ from api.screens.admin import ADMIN_HANDLERS
 from api.screens.audit_room import AUDIT_ROOM_HANDLERS
 from api.screens.board import BOARD_HANDLERS
 from api.screens.errors import PAGE_EXCEPTION_HANDLERS
+from api.screens.evaluation_pages import EVALUATION_PAGE_HANDLERS
 from api.screens.guard import page_guard
 from api.screens.idesk import IDESK_HANDLERS
 from api.screens.notice_pages import NOTICE_PAGE_HANDLERS
@@ -49,6 +50,7 @@ def screens(pages: Sequence[Any] = ()) -> list[Router]:
                 *ROSTER_PAGE_HANDLERS,
                 *WHISTLE_PAGE_HANDLERS,
                 *NOTICE_PAGE_HANDLERS,
+                *EVALUATION_PAGE_HANDLERS,
                 *ADMIN_HANDLERS,
                 *pages,
             ],

@@ -65,6 +65,8 @@ def pairs(world: dict[str, str], unit: str) -> list[tuple[str, str]]:
         (f"/loops/{w}", f"/v1/loops/{w}/timeline"),
         ("/reports/HW", "/v1/reports/units/HW"),
         ("/reports/HW-DH-QS", "/v1/reports/units/HW-DH-QS"),
+        ("/evaluations/HW", "/v1/evaluations/HW"),
+        ("/evaluations/HW-DH-QS", "/v1/evaluations/HW-DH-QS"),
         (f"/inbox?unit={unit}", f"/v1/units/{unit}/inbox"),
         ("/admin/tokens", "/v1/tokens"),
         ("/admin/accounts", "/v1/accounts"),
