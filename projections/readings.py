@@ -144,6 +144,12 @@ def _at(us: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
+#: Each connection's page cache (KiB), the bytes of the file it maps, and the WAL's pages
+#: between checkpoints: sized for a door's batches (see ``SQLiteReadings._conn``).
+SQLITE_CACHE_KIB = 65_536
+SQLITE_MMAP_BYTES = 1 << 30
+SQLITE_CHECKPOINT_PAGES = 16_000
+
 _SQLITE_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS readings (
         reading_id TEXT PRIMARY KEY, station TEXT NOT NULL, metric TEXT NOT NULL,
@@ -199,6 +205,15 @@ class SQLiteReadings:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
+            # A batch of a thousand readings lands on a thousand scattered pages of the
+            # reading id's index and the feeds' index: with SQLite's default 2 MB cache
+            # each batch read them back from the file, and its default checkpoint (every
+            # 1,000 pages of the WAL) copied them home and synced at nearly every commit.
+            # A larger cache, the file mapped, and a checkpoint every 16,000 pages (64 MB)
+            # write each hot page home once for many batches (ADR 0091's SQLite costs).
+            conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
