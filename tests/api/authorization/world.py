@@ -348,7 +348,10 @@ class World:
 
         def make() -> str:
             sid = self.subscription()
-            self.warning()
+            # A warning of its own, raised after the subscription: a subscription hears
+            # what comes after it, so the shared warning, when an earlier case made it
+            # before the subscription, would derive nothing.
+            self.warning("heard by the subscription")
             # The outbox derives the delivery as it follows the log; the worker that
             # would give up on it does not run, so it is marked given up on here.
             deadline = (
