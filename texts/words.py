@@ -56,6 +56,7 @@ STEPS = (
     "DisableSubscription",
     "FollowUp",
     "RemindFollowUp",
+    "RecordUnreachedFollowUp",
     "FileDispute",
     "EnableSubscription",
     "EndSilence",
