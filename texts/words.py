@@ -157,6 +157,8 @@ INDICATORS = (
     "resolution_rate",
     "satisfaction_rate",
     "reopen_rate",
+    "follow_up_unreached",
+    "follow_up_not_reached",
 )
 REPORT_SECTIONS = ("total", "own", "emergency", "urgent")
 

@@ -43,6 +43,8 @@ def test_an_unreached_attempt_leaves_the_case_closed_and_no_rate_moves(
     after = _report(client, as_)
     for figure in ("followed_up", "contacted", "resolved", "satisfied", "reopened"):
         assert after[figure] == before[figure], figure
+    assert after["follow_up_unreached"] == before["follow_up_unreached"] + 1
+    assert after["follow_up_not_reached"] == before["follow_up_not_reached"]
     # Still to be followed up, within the same limit; the answer is taken.
     r = client.post(f"{url}/follow-ups", json=ANSWERS, headers=as_("district"))
     assert r.status_code == 200, r.text
@@ -53,8 +55,13 @@ def test_an_unreached_attempt_leaves_the_case_closed_and_no_rate_moves(
 
 def test_the_timeline_says_the_attempt_in_chinese_and_english(client: Client, as_: As) -> None:
     url = _closed(client, as_)
+    before = _report(client, as_)
     for _ in range(3):
         assert _attempt(client, as_, url).status_code == 200
+    after = _report(client, as_)
+    assert after["follow_up_unreached"] == before["follow_up_unreached"] + 3
+    assert after["follow_up_not_reached"] == before["follow_up_not_reached"] + 1
+    assert after["followed_up"] == before["followed_up"]
     iid = url.rsplit("/", 1)[1]
     detail = client.get(url, headers=as_("district")).json()
     assert detail["unreached_follow_ups"] == 3
