@@ -290,6 +290,13 @@ def _instruction_steps() -> list[StepRoute]:
             name="follow_up",
         ),
         StepRoute(
+            "follow-up-attempts",
+            DISPATCHER,
+            s.UnreachedFollowUp,
+            lambda c, ctx, iid, d: c.record_unreached_follow_up(ctx, iid, d.note),
+            name="record_unreached_follow_up",
+        ),
+        StepRoute(
             "submit", HANDLER, s.Submission, lambda c, ctx, iid, d: c.submit(ctx, iid, d.result)
         ),
         StepRoute(

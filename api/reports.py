@@ -118,6 +118,10 @@ class IndicatorsOut(msgspec.Struct):
     resolution_rate: RateOut | None = None
     satisfaction_rate: RateOut | None = None
     reopen_rate: RateOut | None = None
+    #: Follow-up attempts that did not reach the caller (未联系上, ADR 0093), and the
+    #: closures counted as not reached (the third such attempt); in no rate.
+    follow_up_unreached: int = 0
+    follow_up_not_reached: int = 0
 
 
 class ReportUnit(msgspec.Struct):

@@ -384,6 +384,13 @@ class FollowUp(Input, kw_only=True):
     note: Note | None = None
 
 
+class UnreachedFollowUp(Input, kw_only=True):
+    """An attempt at the follow-up in which the caller could not be reached (未联系上,
+    ADR 0093): what was tried."""
+
+    note: Note
+
+
 class Submission(Input, kw_only=True):
     result: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
 
@@ -501,6 +508,9 @@ class Instruction(msgspec.Struct, kw_only=True):
     #: Follow-ups of the caller that reopened the case (重办, ADR 0083), and the last one.
     reopen_count: int = 0
     last_follow_up: FollowUpRecord | None = None
+    #: Attempts at this closure's follow-up that did not reach the caller (未联系上,
+    #: ADR 0093); 0 again once the case is reopened.
+    unreached_follow_ups: int = 0
 
 
 class InstructionSummary(msgspec.Struct, kw_only=True):

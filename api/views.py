@@ -163,6 +163,7 @@ class Views:
             deferred_remaining_seconds=r.get("deferred_remaining_s"),
             reopen_count=r.get("reopen_count") or 0,
             last_follow_up=None,
+            unreached_follow_ups=r.get("unreached_follow_ups") or 0,
         )
         follow_up = r.get("last_follow_up")
         if follow_up is not None:

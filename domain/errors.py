@@ -194,6 +194,12 @@ class MergeRefused(InvalidTransition, code="merge-refused"):
     for it still open, a warning that is not merged, a main case already closed."""
 
 
+class WarningMerged(InvalidTransition, code="warning-merged"):
+    """A step on a warning closed as merged into a main case (ADR 0093): it is neither
+    cancelled nor given instructions of its own; the matter is handled on its main case,
+    or the warning is un-merged first."""
+
+
 # -- follow-up and reopening (回访, 重办; ADR 0083) ---------------------------------------
 
 

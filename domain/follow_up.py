@@ -35,6 +35,11 @@ SATISFIED_POINTS = 100
 BASICALLY_SATISFIED_POINTS = 80
 
 
+#: After this many attempts at one closure's follow-up in which the caller could not be
+#: reached (未联系上, ADR 0093), the closure counts as "not reached" in the reports.
+UNREACHED_ATTEMPTS = 3
+
+
 class Satisfaction(StrEnum):
     """The caller's word on how the case was handled."""
 

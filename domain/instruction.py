@@ -43,7 +43,7 @@ from domain.errors import (
     NotPermitted,
     TimeLimitPassed,
 )
-from domain.follow_up import FollowUpLimits, Satisfaction, reopens
+from domain.follow_up import UNREACHED_ATTEMPTS, FollowUpLimits, Satisfaction, reopens
 from domain.limits import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 from domain.meta import LONGEST_DEADLINE, Meta, derived_id
 
@@ -116,6 +116,8 @@ class Instruction(LoopAggregate):
     followed_up_at: datetime | None = None
     #: Whether the watch reminded the issuer of this closure's follow-up.
     follow_up_reminded: bool = False
+    #: Attempts at this closure's follow-up in which the caller was not reached (ADR 0093).
+    unreached_attempts: int = 0
 
     class Issued(LoopAggregate.Created):
         issuer: str
@@ -229,6 +231,20 @@ class Instruction(LoopAggregate):
         reopened: bool
         #: Reopened: the fresh deadline; otherwise the deadline the case closed under.
         deadline: datetime
+
+    class FollowUpUnreached(LoopAggregate.Event):
+        """An attempt at the follow-up in which the caller could not be reached (未联系上,
+        ADR 0093): not an answer; the case stays closed."""
+
+        #: The lead unit whose case it is.
+        unit: str
+        #: What was tried (called twice, no answer; the number is out of service…).
+        note: str
+        #: The how-many-th unreached attempt at this closure's follow-up.
+        attempt: int
+        #: Whether this attempt makes the closure count as not reached (the limit's
+        #: attempt: :data:`domain.follow_up.UNREACHED_ATTEMPTS`).
+        not_reached: bool
 
     class FollowUpReminded(LoopAggregate.Event):
         #: The last moment of the follow-up limit.
@@ -1001,6 +1017,7 @@ class Instruction(LoopAggregate):
             return
         # The reopen takes this closure's follow-up; the next closure gets its own.
         self.followed_up_at = None
+        self.unreached_attempts = 0
         self.follow_up_reminded = False
         # 重办: back to the same lead, signed for already, to do again and submit.
         self.reopen_count += 1
@@ -1008,6 +1025,37 @@ class Instruction(LoopAggregate):
         self.status = InstructionStatus.IN_PROGRESS
         self.closed_at = None
         self.deadline = deadline
+
+    def record_unreached_follow_up(
+        self,
+        *,
+        public: bool,
+        note: str | None,
+        meta: Meta,
+        limits: FollowUpLimits,
+        calendar: WorkingCalendar,
+    ) -> None:
+        """Record an attempt at the follow-up in which the caller could not be reached
+        (未联系上): the same rules as a follow-up (closed, the issuer, from the public,
+        not followed up since it closed, within the limit) and what was tried. The case
+        stays closed, may still be followed up within the same limit, and the watch's
+        reminder is not silenced by it."""
+        self.check_can_follow_up(public, meta, limits, calendar)
+        note = check_text(note, "what was tried to reach the caller", MAX_NOTE, required=True)
+        attempt = self.unreached_attempts + 1
+        self._follow_up_unreached(
+            unit=self.lead,
+            note=note,
+            attempt=attempt,
+            not_reached=attempt == UNREACHED_ATTEMPTS,
+            meta=meta,
+        )
+
+    @event(FollowUpUnreached)
+    def _follow_up_unreached(
+        self, unit: str, note: str, attempt: int, not_reached: bool, meta: Meta
+    ) -> None:
+        self.unreached_attempts = attempt
 
     def follow_up_reminder_at(self, limits: FollowUpLimits, calendar: WorkingCalendar) -> datetime:
         """When the watch reminds the issuer: once half the follow-up limit has passed."""

@@ -494,6 +494,22 @@ class InstructionCases(WarningCases):
 
         return self._on_instruction(ctx, iid, "FollowUp", act)
 
+    def record_unreached_follow_up(self, ctx: Context, iid: UUID, note: str | None) -> Outcome:
+        """The issuer records an attempt at the follow-up in which the caller could not be
+        reached (未联系上, ADR 0093); the case stays closed."""
+        return self._on_instruction(
+            ctx,
+            iid,
+            "RecordUnreachedFollowUp",
+            lambda i, m: i.record_unreached_follow_up(
+                public=self.came_from_the_public(i),
+                note=note,
+                meta=m,
+                limits=self.follow_up_limits,
+                calendar=self.calendar,
+            ),
+        )
+
     def remind_follow_up(self, ctx: Context, iid: UUID, on_duty: str | None = None) -> Outcome:
         """The watch reminds the issuer of a follow-up nearing its limit (ADR 0083),
         naming ``on_duty``, who is on duty at the issuer now (ADR 0090)."""

@@ -27,6 +27,7 @@ from domain.errors import (
     MergeMismatch,
     MergeRefused,
     MergeTargetClosed,
+    WarningMerged,
     check_printable,
 )
 from domain.limits import (
@@ -389,7 +390,15 @@ class EarlyWarning(LoopAggregate):
         self.status = WarningStatus.CONFIRMED if confirmed else WarningStatus.FALSE_ALARM
         self.assessment = note
 
+    def _refuse_when_merged(self, doing: str) -> None:
+        if self.status == WarningStatus.MERGED:
+            raise WarningMerged(
+                f"warning {self.title!r} is closed as merged into a main case; cannot {doing}: "
+                "act on the main case, or un-merge this warning first"
+            )
+
     def check_can_link(self) -> None:
+        self._refuse_when_merged("dispatch instructions for it")
         self._refuse_when(
             WarningStatus.FALSE_ALARM,
             WarningStatus.CANCELLED,
@@ -429,6 +438,7 @@ class EarlyWarning(LoopAggregate):
 
     def cancel(self, reason: str, meta: Meta) -> None:
         """The source withdrew the warning."""
+        self._refuse_when_merged("cancel it")
         self._refuse_when(
             WarningStatus.FALSE_ALARM,
             WarningStatus.CANCELLED,

@@ -173,7 +173,8 @@ class IndicatorsView(View):
     # 4: an upheld dispute moves the case to the named unit (ADR 0076)
     # 5: a warning merged into a main case is not counted on its own (ADR 0082)
     # 6: follow-ups of the public's cases and their reopens (ADR 0083)
-    version = 6
+    # 7: follow-up attempts that did not reach the caller, rows of their own (ADR 0093)
+    version = 7
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -255,7 +256,8 @@ class IndicatorsView(View):
         "unit_no BIGINT NOT NULL, theme_level BIGINT NOT NULL, kind INTEGER NOT NULL, "
         "at_epoch BIGINT NOT NULL, contacted INTEGER NOT NULL, resolved INTEGER NOT NULL, "
         "satisfied INTEGER NOT NULL, basically_satisfied INTEGER NOT NULL, "
-        "reopened INTEGER NOT NULL)",
+        "reopened INTEGER NOT NULL, unreached INTEGER NOT NULL DEFAULT 0, "
+        "not_reached INTEGER NOT NULL DEFAULT 0)",
         f"CREATE INDEX IF NOT EXISTS {FOLLOW_UPS}_at ON {FOLLOW_UPS} "
         "(unit_no, at_epoch, theme_level, kind, contacted, resolved, satisfied, "
         "basically_satisfied, reopened)",
@@ -316,7 +318,11 @@ class IndicatorsView(View):
                         verified_ids.append(id_text(event.originator_id))
                     elif kind is Instruction.Verified:
                         verified_ids.append(id_text(event.originator_id))
-                    elif kind is Instruction.DisputeFiled or kind is Instruction.FollowedUp:
+                    elif kind in (
+                        Instruction.DisputeFiled,
+                        Instruction.FollowedUp,
+                        Instruction.FollowUpUnreached,
+                    ):
                         names.append(unit_number_name(event.unit))
                     elif kind is Instruction.Redirected or (
                         kind is Instruction.DisputeArbitrated and event.upheld
@@ -559,6 +565,34 @@ class IndicatorsView(View):
                 "satisfied": 1 if event.satisfaction == "satisfied" else 0,
                 "basically_satisfied": 1 if event.satisfaction == "basically_satisfied" else 0,
                 "reopened": 1 if event.reopened else 0,
+                "unreached": 0,
+                "not_reached": 0,
+            }
+        )
+
+    @_change.register
+    def _(self, event: Instruction.FollowUpUnreached, tx: Tx) -> None:
+        case = self._case(tx, event)
+        if case is None or self._follow_ups is None:
+            return
+        # An attempt that did not reach the caller (ADR 0093): a row of the same table
+        # that answers nothing, so no rate's numerator or denominator counts it.
+        self._follow_ups.add(
+            {
+                "id": f"{case['id']}:{event.originator_version}",
+                "case_id": case["id"],
+                "unit": event.unit,
+                "unit_no": self._unit_no(tx, event.unit),
+                "theme_level": case["theme_level"],
+                "kind": case["kind"],
+                "at_epoch": epoch(event.meta.occurred_at),
+                "contacted": 0,
+                "resolved": 0,
+                "satisfied": 0,
+                "basically_satisfied": 0,
+                "reopened": 0,
+                "unreached": 1,
+                "not_reached": 1 if event.not_reached else 0,
             }
         )
 
@@ -703,6 +737,8 @@ FOLLOW_UP_COLUMNS = [
     "satisfied",
     "basically_satisfied",
     "reopened",
+    "unreached",
+    "not_reached",
 ]
 
 
@@ -772,5 +808,6 @@ _CASE_CHANGES = frozenset(
         Instruction.DisputeFiled,
         Instruction.DisputeArbitrated,
         Instruction.FollowedUp,
+        Instruction.FollowUpUnreached,
     }
 )

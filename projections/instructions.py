@@ -25,7 +25,7 @@ COLUMNS = (
     "warning_ids, parent_id, children, open_children, pending_extension, reminders, "
     "supervised_by, rework_count, status_before_park, loop_id, last_position, "
     "emergency, pending_deferral, status_before_deferral, deferred_remaining_s, "
-    "pending_dispute, reopen_count, last_follow_up"
+    "pending_dispute, reopen_count, last_follow_up, unreached_follow_ups"
 )
 
 
@@ -33,8 +33,9 @@ class InstructionsView(View):
     """One row per instruction, and one per assignee of it (its own state and disposition)."""
 
     name = "instructions"
-    # 2: emergency and deferrals (ADR 0071); 3: disputes (ADR 0076); 4: follow-ups (0083)
-    version = 4
+    # 2: emergency and deferrals (ADR 0071); 3: disputes (ADR 0076); 4: follow-ups (0083);
+    # 5: unreached follow-up attempts (0093)
+    version = 5
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS instructions ("
@@ -49,7 +50,8 @@ class InstructionsView(View):
         "status_before_park TEXT, loop_id TEXT NOT NULL, last_position BIGINT NOT NULL, "
         "emergency INTEGER NOT NULL DEFAULT 0, pending_deferral TEXT, "
         "status_before_deferral TEXT, deferred_remaining_s BIGINT, pending_dispute TEXT, "
-        "reopen_count INTEGER NOT NULL DEFAULT 0, last_follow_up TEXT)",
+        "reopen_count INTEGER NOT NULL DEFAULT 0, last_follow_up TEXT, "
+        "unreached_follow_ups INTEGER NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS instructions_position ON instructions (position)",
         "CREATE INDEX IF NOT EXISTS instructions_issuer ON instructions (issuer, position)",
         "CREATE TABLE IF NOT EXISTS instruction_assignees ("
@@ -176,6 +178,7 @@ class InstructionsView(View):
                 "pending_dispute": None,
                 "reopen_count": 0,
                 "last_follow_up": None,
+                "unreached_follow_ups": 0,
             }
         )
         self._assignees.put(
@@ -412,10 +415,17 @@ class InstructionsView(View):
         # 重办: back to the lead, signed for, with its fresh deadline.
         self._assignee(tx, event, event.unit, AssigneeStatus.SIGNED.value)
         row["reopen_count"] += 1
+        row["unreached_follow_ups"] = 0
         row["status"] = InstructionStatus.IN_PROGRESS.value
         row["closed_at"] = None
         row["finished"] = 0
         row["deadline"] = iso(event.deadline)
+
+    @_change.register
+    def _(self, event: Instruction.FollowUpUnreached, tx: Tx) -> None:
+        if (row := self._row(tx, event)) is None:
+            return
+        row["unreached_follow_ups"] = event.attempt
 
 
 INSTRUCTION_COLUMNS = COLUMNS.split(", ")
@@ -445,5 +455,6 @@ FOLLOWED = frozenset(
         Instruction.DisputeFiled,
         Instruction.DisputeArbitrated,
         Instruction.FollowedUp,
+        Instruction.FollowUpUnreached,
     }
 )

@@ -57,6 +57,7 @@ STEPS = (
     "DisableSubscription",
     "FollowUp",
     "RemindFollowUp",
+    "RecordUnreachedFollowUp",
     "FileDispute",
     "EnableSubscription",
     "EndSilence",
@@ -166,6 +167,8 @@ INDICATORS = (
     "resolution_rate",
     "satisfaction_rate",
     "reopen_rate",
+    "follow_up_unreached",
+    "follow_up_not_reached",
 )
 REPORT_SECTIONS = ("total", "own", "emergency", "urgent")
 

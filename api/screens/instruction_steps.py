@@ -59,6 +59,7 @@ REQUIRED = {
     "forward": ("to_unit",),
     "park": ("reason",),
     "cancel": ("reason",),
+    "follow-up-attempts": ("note",),
 }
 #: A "no" that must say why: a denied extension, a result sent back for rework.
 NO_NEEDS_NOTE = {

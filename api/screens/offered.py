@@ -47,6 +47,8 @@ ROLE_OF = {
     "dispute-arbitrations": DISPATCHER,
     # The follow-up of a closed case from the public (回访, ADR 0083 and 0090).
     "follow-ups": DISPATCHER,
+    # An attempt that did not reach the caller (未联系上, ADR 0093): the same rules.
+    "follow-up-attempts": DISPATCHER,
     "verify": DISPATCHER,
     "remind": DISPATCHER,
     "supervise": DISPATCHER,
@@ -183,7 +185,9 @@ def may_follow_up(center: CommandCenter, i: Instruction, unit: str, at: datetime
 def _dispatcher_steps(center: CommandCenter, i: Instruction, unit: str, at: datetime) -> set[str]:
     """The issuer's steps, and those a unit above the issuer may take too."""
     if i.status in FINISHED:
-        return {"follow-ups"} if may_follow_up(center, i, unit, at) else set()
+        if may_follow_up(center, i, unit, at):
+            return {"follow-ups", "follow-up-attempts"}
+        return set()
     parked = i.status == InstructionStatus.PARKED
     # Deferred, the clock is stopped: resumed as a parked case is, nothing else moves.
     paused = parked or i.status == InstructionStatus.DEFERRED

@@ -34,7 +34,14 @@ ISSUES_INSTRUCTIONS = "dispatcher"
 #: The step that is a link to the issue form, not a form of the desk's own.
 INSTRUCT = "instruct"
 #: Where the domain refuses a warning's own steps after it is over.
-_ENDED = frozenset({WarningStatus.FALSE_ALARM, WarningStatus.CANCELLED, WarningStatus.CLOSED})
+_ENDED = frozenset(
+    {
+        WarningStatus.FALSE_ALARM,
+        WarningStatus.CANCELLED,
+        WarningStatus.CLOSED,
+        WarningStatus.MERGED,
+    }
+)
 #: What a warning must be for its loop to close (domain/warning.py ``close``).
 _CLOSABLE = frozenset(
     {

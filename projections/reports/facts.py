@@ -224,7 +224,8 @@ def _fact_queries(
         # follow-up: the caller's answers, and the reopens (ADR 0083). Two queries, as
         # each answers three sums.
         (
-            f"SELECT {keys}, COUNT(*), SUM(c.contacted), SUM(c.resolved), {nothing} "
+            f"SELECT {keys}, SUM(1 - c.unreached), SUM(c.contacted), SUM(c.resolved), "
+            f"{nothing} "
             f"FROM {subtree} b JOIN {FOLLOW_UPS} c ON c.unit_no = b.no "
             f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
             span,
@@ -232,6 +233,14 @@ def _fact_queries(
         (
             f"SELECT {keys}, SUM(c.satisfied), SUM(c.basically_satisfied), "
             f"SUM(c.reopened), {nothing} "
+            f"FROM {subtree} b JOIN {FOLLOW_UPS} c ON c.unit_no = b.no "
+            f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
+            span,
+        ),
+        # Attempts that did not reach the caller (未联系上, ADR 0093), and the closures
+        # that counted as not reached by their third such attempt.
+        (
+            f"SELECT {keys}, SUM(c.unreached), SUM(c.not_reached), 0, {nothing} "
             f"FROM {subtree} b JOIN {FOLLOW_UPS} c ON c.unit_no = b.no "
             f"WHERE c.at_epoch >= ? AND c.at_epoch < ? {group}",
             span,
@@ -312,6 +321,11 @@ def _count_satisfaction(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
     t.reopened += c
 
 
+def _count_unreached(t: Tally, a: int, b: int, c: int, d: list[int]) -> None:
+    t.follow_up_unreached += a
+    t.follow_up_not_reached += b
+
+
 #: What each query of :func:`_fact_queries` adds to a tally, in the same order.
 COUNTERS = (
     _count_filed,
@@ -326,6 +340,7 @@ COUNTERS = (
     _count_disputes,
     _count_followed_up,
     _count_satisfaction,
+    _count_unreached,
 )
 
 

@@ -102,6 +102,8 @@ class Tally:
     satisfied: int = 0
     basically_satisfied: int = 0
     reopened: int = 0
+    follow_up_unreached: int = 0
+    follow_up_not_reached: int = 0
     acknowledge: list[int] = field(default_factory=list)
     sign: list[int] = field(default_factory=list)
     close: list[int] = field(default_factory=list)
@@ -127,6 +129,8 @@ class Tally:
         self.satisfied += other.satisfied
         self.basically_satisfied += other.basically_satisfied
         self.reopened += other.reopened
+        self.follow_up_unreached += other.follow_up_unreached
+        self.follow_up_not_reached += other.follow_up_not_reached
         self.acknowledge.extend(other.acknowledge)
         self.sign.extend(other.sign)
         self.close.extend(other.close)
@@ -192,6 +196,10 @@ class Indicators:
     satisfaction_rate: Rate
     #: Reopens ÷ followed up.
     reopen_rate: Rate
+    #: Attempts that did not reach the caller (未联系上, ADR 0093), in no rate, and the
+    #: closures counted as not reached by their third such attempt.
+    follow_up_unreached: int
+    follow_up_not_reached: int
 
     @classmethod
     def of(cls, t: Tally) -> Indicators:
@@ -241,4 +249,6 @@ _COUNTS = (
     "satisfied",
     "basically_satisfied",
     "reopened",
+    "follow_up_unreached",
+    "follow_up_not_reached",
 )

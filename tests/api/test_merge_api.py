@@ -128,3 +128,24 @@ def test_a_wrong_role_or_a_unit_outside_the_subtree_is_refused(
     # Another office's dispatcher does not even see HW-DH-QS's warning.
     assert _merge(client, as_, other, main, who="office_xl").status_code == 404
     assert center.head_position() == head
+
+
+def test_a_merged_warning_is_neither_cancelled_nor_given_instructions(
+    client: Client, as_: As, center: CommandCenter
+) -> None:
+    """ADR 0093: a warning closed as merged is handled on its main case."""
+    main, other = _warning(client, as_), _warning(client, as_)
+    assert _merge(client, as_, other, main).status_code == 200
+    head = center.head_position()
+    r = client.post(f"/v1/warnings/{other}/cancel", json={"reason": "gone"}, headers=as_("duty"))
+    _problem(r, 409, "warning-merged")
+    body = {"lead_unit": "HW-DH", "title": "Inspect", "due_in": "P2D", "warning_ids": [other]}
+    r = client.post("/v1/instructions", json=body, headers=as_("district"))
+    _problem(r, 409, "warning-merged")
+    zh = client.post(
+        f"/v1/warnings/{other}/cancel",
+        json={"reason": "gone"},
+        headers={**as_("duty"), "Accept-Language": "zh"},
+    )
+    assert zh.status_code == 409
+    assert center.head_position() == head

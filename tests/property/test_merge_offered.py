@@ -1,6 +1,7 @@
 """The warning desk offers a merge into a main case, and an un-merge, exactly when the
 warnings would take it: random histories of three warnings, each pair asked of both
-(ADR 0082, 0090)."""
+(ADR 0082, 0090). The desk's own steps on each of them, merged ones too, are offered
+exactly when the warning takes them (ADR 0093)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.screens.warning_steps import may_be_merged, may_unmerge, merge_targets
+from api.screens.warning_steps import may_be_merged, may_unmerge, merge_targets, steps_in_state
 from api.tokens import Principal
-from domain.errors import DomainError, MergeMismatch
+from domain.errors import DomainError, MergeMismatch, WarningMerged
 from domain.meta import now
-from domain.warning import EarlyWarning
-from tests.api.screens.test_warning_steps import HAPPENINGS
+from domain.warning import EarlyWarning, WarningStatus
+from tests.api.screens.test_warning_steps import HAPPENINGS, STEP_COMMANDS, accepts
 from tests.unit.builders import WATER, meta
 
 DISPATCHER = Principal("t", "p", WATER, ("dispatcher",))
@@ -100,6 +102,9 @@ def test_a_merge_is_offered_exactly_when_the_warnings_take_it(
         for w in ws:
             w.collect_events()
         for w in ws:
+            steps = steps_in_state(w.status, len(w.open_instructions))
+            for step in STEP_COMMANDS:
+                assert (step in steps) == accepts(w, step), (step, w.status)
             offered = {t.warning.id: t for t in merge_targets(center, DISPATCHER, w, ws)}
             for main in ws:
                 assert (main.id in offered) == accepted(merge, w, main), (w.status, main.status)
@@ -122,3 +127,16 @@ def test_a_handler_or_another_unit_is_offered_no_merge() -> None:
     assert merge_targets(center, DISPATCHER, a, [b])
     assert merge_targets(center, Principal("t", "p", WATER, ("handler",)), a, [b]) == []
     assert merge_targets(center, Principal("t", "p", "HW-ECO", ("dispatcher",)), a, [b]) == []
+
+
+def test_a_merged_warning_is_neither_cancelled_nor_given_instructions() -> None:
+    a, b, _ = (raised(*look) for look in LOOKS)
+    merge(a, b)
+    a.collect_events()
+    assert a.status == WarningStatus.MERGED
+    assert steps_in_state(a.status, 0) == frozenset()
+    for step in ("cancel", "instruct"):
+        trial = copy.deepcopy(a)
+        with pytest.raises(WarningMerged, match="merged into a main case"):
+            STEP_COMMANDS[step](trial)
+        assert trial.collect_events() == []

@@ -90,6 +90,8 @@ def _try(app: CommandCenter, i: Instruction, unit: str, step: str, accept: bool)
         "follow-ups": lambda: app.follow_up(
             c, iid, contacted=True, resolved=accept, satisfaction="satisfied"
         ),
+        # The caller not reached: an attempt under the same rules (ADR 0093).
+        "follow-up-attempts": lambda: app.record_unreached_follow_up(c, iid, "no answer"),
         "remind": lambda: app.remind(c, iid, "soon"),
         "supervise": lambda: app.supervise(c, iid, "watched"),
         "park": lambda: app.park(c, iid, "winter"),

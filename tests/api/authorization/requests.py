@@ -202,6 +202,9 @@ REQUESTS: dict[str, Callable[[World], Req]] = {
         "closed from the public",
         {"contacted": True, "resolved": True, "satisfaction": "satisfied"},
     ),
+    "POST /v1/instructions/{iid}/follow-up-attempts": lambda w: _instruction(
+        w, "follow-up-attempts", "closed from the public", {"note": "no answer, twice"}
+    ),
     "POST /v1/instructions/{iid}/submit": lambda w: _instruction(
         w, "submit", "signed", {"result": "inspected; no damage"}
     ),

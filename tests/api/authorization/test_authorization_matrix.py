@@ -124,6 +124,7 @@ TABLE: dict[str, Row] = {
     "POST /v1/instructions/{iid}/dispute-arbitrations": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/verify": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/follow-ups": Row("HW", "HY", DISPATCHER, NOBODY),
+    "POST /v1/instructions/{iid}/follow-up-attempts": Row("HW", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/remind": Row("HC", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/supervise": Row("HC", "HY", DISPATCHER, NOBODY),
     "POST /v1/instructions/{iid}/park": Row("HW", "HY", DISPATCHER, NOBODY),

@@ -28,7 +28,7 @@ def test_the_issuer_follows_up_a_satisfied_caller_and_the_case_stays_closed(
     iid = url.rsplit("/", 1)[1]
     district = desk_of(client, tokens["district"])
     page = district.get(f"/instructions/{iid}")
-    assert steps_on(page.text, iid) == {"follow-ups"}
+    assert steps_on(page.text, iid) == {"follow-ups", "follow-up-attempts"}
     assert "回访期限" in page.text
     answer = district.post(
         f"/instructions/{iid}/follow-ups",
@@ -147,3 +147,33 @@ def test_the_follow_up_form_speaks_english(
     html = district.get(f"/instructions/{iid}").text
     assert "Basically satisfied" in html
     assert "Follow up by" in html
+
+
+def test_a_caller_not_reached_is_recorded_from_the_page_and_the_case_stays_closed(
+    client: TestClient[Any], tokens: dict[str, str], as_: As, center: CommandCenter
+) -> None:
+    """ADR 0093: 未联系上 is an attempt with what was tried; the answers stay offered."""
+    url = _closed(client, as_)
+    iid = url.rsplit("/", 1)[1]
+    district = desk_of(client, tokens["district"])
+    head = center.head_position()
+    refused = district.post(
+        f"/instructions/{iid}/follow-up-attempts", {"command_id": "u-0", "note": " "}
+    )
+    assert refused.status_code == 422, refused.text
+    assert 'id="follow-up-attempts-note"' in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    assert center.head_position() == head
+    answer = district.post(
+        f"/instructions/{iid}/follow-up-attempts", {"command_id": "u-1", "note": SCRIPT}
+    )
+    assert answer.status_code == 303, answer.text
+    after = district.get(f"/instructions/{iid}").text
+    assert "未联系上 1 次" in after
+    assert steps_on(after, iid) == {"follow-ups", "follow-up-attempts"}
+    assert SCRIPT not in after
+    state = client.get(url, headers=as_("district")).json()
+    assert (state["status"], state["unreached_follow_ups"]) == ("closed", 1)
+    client.cookies.set("cl_lang", "en")
+    en = district.get(f"/instructions/{iid}").text
+    assert "Caller not reached" in en

@@ -80,6 +80,9 @@ def test_a_dispatcher_merges_a_warning_into_its_main_case_and_unmerges_it(
     assert "已并入" in after
     assert f'href="/warnings/{main}"' in after
     assert 'action="/warnings/' + merged + '/merge"' not in after
+    # Closed as merged: neither cancelled nor given instructions here (ADR 0093).
+    assert f'action="/warnings/{merged}/cancel"' not in after
+    assert f"/instructions/new?warning_id={merged}" not in after
     assert f'action="/warnings/{merged}/unmerge"' in after
     state = client.get(at.replace("/warnings", "/v1/warnings"), headers=as_("district")).json()
     assert state["status"] == "merged"

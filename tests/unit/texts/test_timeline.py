@@ -693,6 +693,20 @@ SAMPLES = [
         "Not signed for in time: step 2 escalated to HW, nobody on its duty roster",
         "超时未签收：第2级升级至HW，其值班表无人值班",
     ),
+    Sample(
+        "Instruction.FollowUpUnreached",
+        {"unit": "HW-DH", "note": "无人接听", "attempt": 1, "not_reached": False},
+        "The caller could not be reached for the follow-up (attempt 1); the case stays "
+        "closed. 无人接听",
+        "回访未联系上诉求人（第1次），案件仍办结。无人接听",
+    ),
+    Sample(
+        "Instruction.FollowUpUnreached",
+        {"unit": "HW-DH", "note": "停机", "attempt": 3, "not_reached": True},
+        "The caller could not be reached for the follow-up (attempt 3); this closure counts "
+        "as not reached. 停机",
+        "回访第3次未联系上诉求人，本次办结计为未联系上。停机",
+    ),
 ]
 
 
