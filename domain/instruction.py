@@ -176,14 +176,47 @@ class Instruction(LoopAggregate):
 
     class Reminded(LoopAggregate.Event):
         note: str
+        #: Who was on duty at the lead unit when it was reminded, as the deadline watch
+        #: found it on the roster; None: nobody on the roster, or a person's reminder.
+        on_duty: str | None = None
+        #: Whether a shift of the roster covered that moment (chooses the timeline's line).
+        on_roster: bool = False
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Reminders stored before they named anyone: who was on duty is unknown.
+            state["on_duty"] = None
+            state["on_roster"] = False
 
     class MarkedOverdue(LoopAggregate.Event):
         deadline: datetime
         note: str
+        #: Who was on duty at the lead unit when the lateness was put on the record.
+        on_duty: str | None = None
+        on_roster: bool = False
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["on_duty"] = None
+            state["on_roster"] = False
 
     class Supervised(LoopAggregate.Event):
         supervisor: str
         note: str
+        #: Who was on duty at the supervising unit when the case was escalated to it.
+        on_duty: str | None = None
+        on_roster: bool = False
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["on_duty"] = None
+            state["on_roster"] = False
 
     class Parked(LoopAggregate.Event):
         reason: str
@@ -621,26 +654,48 @@ class Instruction(LoopAggregate):
             self.status = InstructionStatus.REWORK
             self.rework_count += 1
 
-    def remind(self, note: str | None, meta: Meta) -> None:
+    def remind(self, note: str | None, meta: Meta, on_duty: str | None = None) -> None:
+        """Remind the lead unit, naming ``on_duty``, who is on duty there now."""
         self._check_live("remind")
-        self._reminded(note=check_text(note, "the note", MAX_NOTE, required=False), meta=meta)
+        self._reminded(
+            note=check_text(note, "the note", MAX_NOTE, required=False),
+            meta=meta,
+            on_duty=on_duty,
+            on_roster=on_duty is not None,
+        )
 
     @event(Reminded)
-    def _reminded(self, note: str, meta: Meta) -> None:
+    def _reminded(
+        self, note: str, meta: Meta, on_duty: str | None = None, on_roster: bool = False
+    ) -> None:
         self.reminders += 1
 
-    def mark_overdue(self, note: str | None, meta: Meta) -> None:
-        """Put on the record that the deadline has passed with the case still open."""
+    def mark_overdue(self, note: str | None, meta: Meta, on_duty: str | None = None) -> None:
+        """Put on the record that the deadline has passed with the case still open, naming
+        ``on_duty``, who is on duty at the lead unit now."""
         self._check_working("mark it overdue")
         if meta.occurred_at <= self.deadline:
             raise InvalidTransition("the deadline has not passed yet")
         if self.is_marked_overdue:
             raise InvalidTransition("already marked overdue for this deadline")
         note = check_text(note, "the note", MAX_NOTE, required=False)
-        self._marked_overdue(deadline=self.deadline, note=note, meta=meta)
+        self._marked_overdue(
+            deadline=self.deadline,
+            note=note,
+            meta=meta,
+            on_duty=on_duty,
+            on_roster=on_duty is not None,
+        )
 
     @event(MarkedOverdue)
-    def _marked_overdue(self, deadline: datetime, note: str, meta: Meta) -> None:
+    def _marked_overdue(
+        self,
+        deadline: datetime,
+        note: str,
+        meta: Meta,
+        on_duty: str | None = None,
+        on_roster: bool = False,
+    ) -> None:
         self.overdue_marked_for = deadline
 
     @property
@@ -648,15 +703,30 @@ class Instruction(LoopAggregate):
         """Marked overdue for the deadline in force (an extension starts a new watch)."""
         return self.__dict__.get("overdue_marked_for") == self.deadline
 
-    def supervise(self, note: str | None, meta: Meta) -> None:
+    def supervise(self, note: str | None, meta: Meta, on_duty: str | None = None) -> None:
+        """Put the case under the acting unit's supervision, naming ``on_duty``, who is on
+        duty at that unit now."""
         self._check_live("put it under supervision")
         if self.supervised_by == meta.unit:
             raise InvalidTransition(f"already under supervision by {meta.unit}")
         note = check_text(note, "the note", MAX_NOTE, required=False)
-        self._supervised(supervisor=meta.unit, note=note, meta=meta)
+        self._supervised(
+            supervisor=meta.unit,
+            note=note,
+            meta=meta,
+            on_duty=on_duty,
+            on_roster=on_duty is not None,
+        )
 
     @event(Supervised)
-    def _supervised(self, supervisor: str, note: str, meta: Meta) -> None:
+    def _supervised(
+        self,
+        supervisor: str,
+        note: str,
+        meta: Meta,
+        on_duty: str | None = None,
+        on_roster: bool = False,
+    ) -> None:
         self.supervised_by = supervisor
 
     def park(self, reason: str, meta: Meta) -> None:

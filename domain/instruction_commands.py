@@ -359,26 +359,38 @@ class InstructionCases(WarningCases):
         if unit != i.issuer and unit not in self.ancestors(i.issuer):
             raise NotPermitted(f"only the issuing unit {i.issuer} or a unit above it may {doing}")
 
-    def remind(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
+    def remind(
+        self, ctx: Context, iid: UUID, note: str | None = None, on_duty: str | None = None
+    ) -> Outcome:
+        """Remind the lead unit; the deadline watch names ``on_duty``, who is on duty there."""
+
         def act(i: Instruction, meta: Meta) -> None:
             self._check_issuer_or_superior(i, ctx.actor.unit, "remind")
-            i.remind(note, meta)
+            i.remind(note, meta, on_duty)
 
         return self._on_instruction(ctx, iid, "Remind", act)
 
-    def mark_overdue(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
-        """Record that an open instruction's deadline has passed (the deadline watch)."""
+    def mark_overdue(
+        self, ctx: Context, iid: UUID, note: str | None = None, on_duty: str | None = None
+    ) -> Outcome:
+        """Record that an open instruction's deadline has passed (the deadline watch),
+        naming ``on_duty``, who is on duty at the lead unit."""
 
         def act(i: Instruction, meta: Meta) -> None:
             self._check_issuer_or_superior(i, ctx.actor.unit, "mark it overdue")
-            i.mark_overdue(note, meta)
+            i.mark_overdue(note, meta, on_duty)
 
         return self._on_instruction(ctx, iid, "MarkOverdue", act)
 
-    def supervise(self, ctx: Context, iid: UUID, note: str | None = None) -> Outcome:
+    def supervise(
+        self, ctx: Context, iid: UUID, note: str | None = None, on_duty: str | None = None
+    ) -> Outcome:
+        """Put a case under the acting unit's supervision; the deadline watch names
+        ``on_duty``, who is on duty at that unit."""
+
         def act(i: Instruction, meta: Meta) -> None:
             self._check_issuer_or_superior(i, ctx.actor.unit, "put it under supervision")
-            i.supervise(note, meta)
+            i.supervise(note, meta, on_duty)
 
         return self._on_instruction(ctx, iid, "Supervise", act)
 

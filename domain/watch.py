@@ -37,6 +37,8 @@ from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.errors import DomainError
 from domain.instruction import Instruction, InstructionStatus, Priority
 from domain.meta import Actor, Context, derived_id, now
+from domain.roster import Post
+from domain.roster_commands import RosterCases
 
 WATCH_PERSON = "closedloop"
 
@@ -150,10 +152,17 @@ class DeadlineWatch:
                 if not superiors:
                     continue
                 unit = superiors[0]
-            acts.append(self._act(i, key, due.act, unit, due.note))
+            # Who is told: the lead unit of a reminder or a lateness, the superior unit
+            # of a supervision; the event names whoever is on duty there at that moment.
+            told = unit if due.act == "supervise" else i.lead
+            held = RosterCases(self.center).on_duty(told, Post.DUTY_OFFICER.value, at)
+            on_duty = held.person if held is not None else None
+            acts.append(self._act(i, key, due.act, unit, due.note, on_duty))
         return [a for a in acts if a]
 
-    def _act(self, i: Instruction, key: str, act: str, unit: str, note: str) -> dict[str, Any]:
+    def _act(
+        self, i: Instruction, key: str, act: str, unit: str, note: str, on_duty: str | None
+    ) -> dict[str, Any]:
         ctx = Context(
             Actor(person=WATCH_PERSON, unit=unit, role="system"),
             command_id=f"watch:{key}:{act}",
@@ -163,13 +172,13 @@ class DeadlineWatch:
             return {}
         try:
             if act == "supervise":
-                outcome = self.center.supervise(ctx, i.id, note)
+                outcome = self.center.supervise(ctx, i.id, note, on_duty)
             elif act == "overdue":
                 if i.is_marked_overdue:
                     return {}
-                outcome = self.center.mark_overdue(ctx, i.id, note)
+                outcome = self.center.mark_overdue(ctx, i.id, note, on_duty)
             else:
-                outcome = self.center.remind(ctx, i.id, note)
+                outcome = self.center.remind(ctx, i.id, note, on_duty)
         except DomainError as e:
             return {"instruction_id": str(i.id), "act": act, "skipped": str(e)}
         if not outcome.recorded:

@@ -18,8 +18,13 @@ from domain.application import CommandCenter
 from domain.calendar import WorkingCalendar, WorkingDuration
 from domain.demo import load_demo
 from domain.meta import Actor, Context
+from domain.roster import ShiftPlan
+from domain.roster_commands import RosterCases
 from domain.watch import DeadlineWatch, WatchPolicy
 from tests.unit.builders import FrozenClockCenter, frozen_clock_center
+from texts.timeline import describe
+
+ZONE = "Asia/Shanghai"
 
 DISTRICT = Actor("dispatcher", "HW", "dispatcher")
 POLICY = WatchPolicy(
@@ -174,3 +179,41 @@ def test_a_deferred_instruction_is_not_watched_and_its_resumed_deadline_is(
     assert memory_center.instruction(iid).deadline == at("10T09:00:00")
     assert tick(watch, "09T15:59:00") == []
     assert tick(watch, "09T16:00:00") == ["remind"]
+
+
+def test_the_watchs_reminder_lateness_and_supervision_name_who_is_on_duty_there(
+    memory_center: CommandCenter,
+) -> None:
+    """The lead unit's duty officer is named on the reminder and the lateness, the
+    supervising unit's on the supervision; a unit with nobody on its roster names nobody."""
+    iid = issue(memory_center)
+    keeper = Context(Actor("roster-keeper", "SYSTEM", "system"))
+    with freeze_time(at("03T10:00:00")):
+        RosterCases(memory_center).arrange_shifts(
+            keeper,
+            "HW-DH",
+            [
+                ShiftPlan(
+                    "duty_officer", "东湖值班员", "东湖副班", at("07T08:00:00"), at("08T08:00:00")
+                )
+            ],
+        )
+    watch = DeadlineWatch(memory_center, POLICY)
+
+    assert tick(watch, "07T09:00:00") == ["remind"]
+    assert tick(watch, "07T11:30:00") == ["overdue"]
+    assert tick(watch, "08T09:30:00") == ["supervise"]  # HC has no roster: nobody named
+
+    reminded, overdue, supervised = (
+        e
+        for e in memory_center.history(iid)
+        if type(e).__name__ in ("Reminded", "MarkedOverdue", "Supervised")
+    )
+    assert (reminded.on_duty, reminded.on_roster) == ("东湖值班员", True)
+    assert (overdue.on_duty, overdue.on_roster) == ("东湖值班员", True)
+    assert (supervised.on_duty, supervised.on_roster) == (None, False)
+    zh = [describe(type(e).__qualname__, vars(e), "zh", ZONE) for e in (reminded, overdue)]
+    en = [describe(type(e).__qualname__, vars(e), "en", ZONE) for e in (reminded, overdue)]
+    assert all("值班人东湖值班员" in line for line in zh)
+    assert all("on duty: 东湖值班员" in line for line in en)
+    assert describe("Instruction.Supervised", vars(supervised), "zh", ZONE).startswith("HC督办")

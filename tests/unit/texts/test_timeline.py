@@ -471,13 +471,13 @@ SAMPLES = [
     ),
     Sample(
         "Instruction.Reminded",
-        {"note": "请加快"},
+        {"note": "请加快", "on_duty": None, "on_roster": False},
         "Reminder sent. 请加快",
         "催办。请加快",
     ),
     Sample(
         "Instruction.MarkedOverdue",
-        {"deadline": DEADLINE, "note": ""},
+        {"deadline": DEADLINE, "note": "", "on_duty": None, "on_roster": False},
         "Marked overdue (deadline 2026-06-01 10:00).",
         "标记超期（时限2026-06-01 10:00）。",
         fixes=(
@@ -487,9 +487,31 @@ SAMPLES = [
     ),
     Sample(
         "Instruction.Supervised",
-        {"supervisor": "HC", "note": "重点督办"},
+        {"supervisor": "HC", "note": "重点督办", "on_duty": None, "on_roster": False},
         "Placed under supervision by HC. 重点督办",
         "HC督办。重点督办",
+    ),
+    Sample(
+        "Instruction.Reminded",
+        {"note": "请加快", "on_duty": "张三", "on_roster": True},
+        "Reminder sent (on duty: 张三). 请加快",
+        "催办（值班人张三）。请加快",
+    ),
+    Sample(
+        "Instruction.MarkedOverdue",
+        {"deadline": DEADLINE, "note": "", "on_duty": "张三", "on_roster": True},
+        "Marked overdue (deadline 2026-06-01 10:00; on duty: 张三).",
+        "标记超期（时限2026-06-01 10:00，值班人张三）。",
+        fixes=(
+            Fix("time", "en", "10:00", "18:00"),
+            Fix("time", "zh", "10:00", "18:00"),
+        ),
+    ),
+    Sample(
+        "Instruction.Supervised",
+        {"supervisor": "HC", "note": "重点督办", "on_duty": "张三", "on_roster": True},
+        "Placed under supervision by HC (on duty: 张三). 重点督办",
+        "HC督办（值班人张三）。重点督办",
     ),
     Sample(
         "Instruction.Parked",
@@ -752,12 +774,13 @@ def test_a_chinese_line_names_no_code_and_an_english_line_no_chinese_word(sample
 
 
 def test_a_time_reads_in_the_zone_it_is_given() -> None:
-    fields = {"deadline": DEADLINE, "note": ""}
+    fields = {"deadline": DEADLINE, "note": "", "on_roster": False}
 
     assert describe("Instruction.MarkedOverdue", fields, "en", "Europe/London") == (
         "Marked overdue (deadline 2026-06-01 11:00)."
     )
-    iso = {"deadline": DEADLINE.isoformat(), "note": ""}  # as a stored payload has it
+    # as a stored payload has it
+    iso = {"deadline": DEADLINE.isoformat(), "note": "", "on_roster": False}
     assert (
         describe("Instruction.MarkedOverdue", iso, "zh", ZONE)
         == "标记超期（时限2026-06-01 18:00）。"
