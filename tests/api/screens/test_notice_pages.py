@@ -67,6 +67,9 @@ def test_a_notice_is_sent_confirmed_and_reported_per_level(
     assert report["totals"]["on_time"] == 1
     drilled = office.get(f"{at}?level=community").text
     assert "按时签收" in drilled
+    # The report's levels are words of the catalogue, never their codes.
+    assert "社区（村）级" in drilled
+    assert ">community<" not in drilled
 
 
 @pytest.mark.parametrize(
