@@ -17,6 +17,7 @@ closedloop token list
 closedloop token revoke ID
 closedloop readings import FILE.csv|FILE.ndjson --unit CODE
 closedloop intake mqtt --unit CODE [--topic FILTER] [--host H] [--port P]
+                       [--client-id ID --share GROUP]
 """
 
 from __future__ import annotations

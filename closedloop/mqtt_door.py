@@ -11,6 +11,10 @@ make the second delivery change nothing.
 A message the door cannot read, whose topic's unit may not speak for its station, or
 whose readings are all refused is a dead letter (topic, payload bounded, reason, time),
 acknowledged like any other: the door keeps consuming.
+
+With ``--share GROUP`` (ADR 0095) each topic filter is subscribed as the MQTT 5 shared
+subscription ``$share/GROUP/<filter>``: the broker gives each message to one of the
+group's sessions, so N copies, each under a client id of its own, divide the messages.
 """
 
 from __future__ import annotations
@@ -43,6 +47,31 @@ GATHER_SECONDS = 0.02
 #: Messages the broker may have in flight to the door (MQTT 5 Receive Maximum): what
 #: arrives while a batch is being kept is the next batch.
 RECEIVE_MAXIMUM = 4000
+
+
+def default_client_id(unit: str) -> str:
+    return f"closedloop-intake-{unit}"
+
+
+def share_refusal(group: str | None, client_id: str | None, unit: str) -> str | None:
+    """Why ``--share`` cannot start with these options, or None if it can (ADR 0095)."""
+    if group is None:
+        return None
+    if not group or any(c in group for c in "/+#"):
+        return f"--share {group!r}: a group's name is not empty and has no '/', '+' or '#'"
+    if not client_id:
+        return "--share needs --client-id: each copy comes back under a stable id of its own"
+    if client_id == default_client_id(unit):
+        return (
+            f"--share needs a --client-id of its own, not {client_id!r}: that session "
+            "holds the single door's (unshared) subscription"
+        )
+    return None
+
+
+def subscriptions(topics: Sequence[str], share: str | None) -> list[str]:
+    """The filters subscribed: as given, or each in the shared group ``share``."""
+    return [f"$share/{share}/{t}" if share else t for t in topics]
 
 
 @dataclass(frozen=True)
@@ -186,13 +215,15 @@ class MqttDoor:
         port: int,
         topics: Sequence[str] = ("closedloop/#",),
         client_id: str | None = None,
+        share: str | None = None,
         max_backoff: float = 30.0,
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
         self.work = work
-        self.host, self.port, self.topics = host, port, list(topics)
+        self.host, self.port = host, port
+        self.topics = subscriptions(topics, share)
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
         self._generation = 0
@@ -200,7 +231,7 @@ class MqttDoor:
         self.connected = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"closedloop-intake-{work.unit}",
+            client_id=client_id or default_client_id(work.unit),
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
@@ -304,10 +335,15 @@ class MqttDoor:
 
 def _serve(args: Any, settings: Any) -> int:
     import signal
+    import sys
 
     from closedloop.bootstrap import build_command_center
     from closedloop.intake_config import build_intake
 
+    refusal = share_refusal(args.share, args.client_id, args.unit)
+    if refusal is not None:
+        print(f"closedloop intake mqtt: {refusal}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     center = build_command_center(settings)
     intake = build_intake(center, settings)
@@ -318,6 +354,7 @@ def _serve(args: Any, settings: Any) -> int:
             port=args.port or settings.intake.mqtt_port,
             topics=args.topic or ["closedloop/#"],
             client_id=args.client_id,
+            share=args.share,
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: door.stop())
@@ -344,5 +381,11 @@ def add_intake_commands(sub: Any) -> None:
     command.add_argument("--port", type=int, help="the broker's port (CLOSEDLOOP_MQTT_PORT)")
     command.add_argument(
         "--client-id", help="the session's name at the broker (closedloop-intake-<unit>)"
+    )
+    command.add_argument(
+        "--share",
+        metavar="GROUP",
+        help="subscribe as $share/GROUP/<filter>: copies of one group divide the messages; "
+        "each needs a --client-id of its own (ADR 0095)",
     )
     command.set_defaults(func=_serve)

@@ -1,11 +1,14 @@
 """``closedloop intake mqtt`` against a Mosquitto of the test's own (ADR 0079): a door
 killed with SIGKILL before it acknowledges is sent the messages again and nothing is
 doubled or lost; a broker restarted mid-stream is reconnected with backoff and nothing is
-lost; a bad message is a dead letter and the door keeps consuming."""
+lost; a bad message is a dead letter and the door keeps consuming. Two copies in one
+shared group divide the messages, and a copy killed and started again under its id loses
+nothing (ADR 0095)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -41,11 +44,11 @@ def env(tmp_path: Path) -> dict[str, str]:
     return e
 
 
-def door(env: dict[str, str], broker: Broker, log: Path) -> subprocess.Popen[bytes]:
+def door(env: dict[str, str], broker: Broker, log: Path, *options: str) -> subprocess.Popen[bytes]:
     """The door, once it has subscribed (before that, a new session would miss messages)."""
     before = log.read_text().count("subscribed to") if log.exists() else 0
     process = subprocess.Popen(
-        [str(BIN), "intake", "mqtt", "--unit", "HW", "--port", str(broker.port)],
+        [str(BIN), "intake", "mqtt", "--unit", "HW", "--port", str(broker.port), *options],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -141,3 +144,61 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_bad_messages_are_dead_let
         stop(process)
     assert count() == 1000
     assert "reconnecting with backoff" in (tmp_path / "door.log").read_text()
+
+
+def shared(env: dict[str, str], broker: Broker, log: Path, name: str) -> subprocess.Popen[bytes]:
+    """A copy of the door in the group ``readings`` under a client id of its own."""
+    return door(env, broker, log, "--share", "readings", "--client-id", f"closedloop-{name}")
+
+
+def took(log: Path) -> int:
+    """The messages a copy says it took, from the line it prints when it stops."""
+    return sum(int(n) for n in re.findall(r"^(\d+) message\(s\)", log.read_text(), re.M))
+
+
+def test_two_copies_in_one_shared_group_divide_the_messages(
+    broker: Broker, env: dict[str, str], tmp_path: Path
+) -> None:
+    count = counter(env)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    copies = [shared(env, broker, logs[0], "a"), shared(env, broker, logs[1], "b")]
+    assert "subscribed to $share/readings/closedloop/#" in logs[0].read_text()
+    pub = publisher(broker.port)
+    sent = messages(400)
+    try:
+        publish_all(pub, sent)
+        until(lambda: count() == len(sent))
+        time.sleep(0.5)  # a message given to both copies would have landed by now
+    finally:
+        pub.loop_stop()  # type: ignore[attr-defined]
+        for c in copies:
+            stop(c)
+    a, b = took(logs[0]), took(logs[1])
+    assert a > 0, (a, b)
+    assert b > 0, (a, b)
+    assert a + b == len(sent)  # divided, not doubled
+    assert count() == len(sent)
+
+
+def test_a_shared_copy_killed_and_started_again_under_its_id_loses_nothing(
+    broker: Broker, env: dict[str, str], tmp_path: Path
+) -> None:
+    count = counter(env)
+    a_log, b_log = tmp_path / "a.log", tmp_path / "b.log"
+    a, b = shared(env, broker, a_log, "a"), shared(env, broker, b_log, "b")
+    pub = publisher(broker.port)
+    try:
+        publish_all(pub, messages(1500))
+        until(lambda: count() > 0)
+        a.send_signal(signal.SIGKILL)  # mid-stream: what it held unacknowledged stays its own
+        a.wait(10)
+        publish_all(pub, messages(300, first=1500))  # while it is away
+        a = shared(env, broker, a_log, "a")
+        until(lambda: count() == 1800, 30)
+        time.sleep(0.5)
+        assert count() == 1800
+    finally:
+        pub.loop_stop()  # type: ignore[attr-defined]
+        stop(a)
+        stop(b)
+    assert took(b_log) > 0
