@@ -5,6 +5,7 @@ recorded step (ADR 0082, 0090)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,9 +40,16 @@ def client(center: CommandCenter, tokens: dict[str, str]) -> Iterator[TestClient
 
 
 def pair(client: TestClient[Any], as_: As, **other: Any) -> tuple[str, str]:
-    """Two warnings about one gauge (the second to be merged into the first)."""
+    """Two warnings about one gauge (the second to be merged into the first), once the
+    district's dispatcher sees both: they were raised by another principal, whose writes
+    that dispatcher's reads do not wait for, and a loaded machine's views can lag."""
     main = raise_warning(client, as_, location="Qingshan dam")
     merged = raise_warning(client, as_, location="Qingshan dam", **other)
+    deadline = time.monotonic() + 30  # a bound, not a pause
+    for wid in (main["id"], merged["id"]):
+        while client.get(f"/v1/warnings/{wid}", headers=as_("district")).status_code == 404:
+            assert time.monotonic() < deadline, f"warning {wid} never reached the view"
+            time.sleep(0.02)
     return main["id"], merged["id"]
 
 

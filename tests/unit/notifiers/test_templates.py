@@ -72,6 +72,8 @@ CONTEXT: dict[str, Any] = {
         "observed_at": "2026-06-01T10:00:00+08:00",
         "by": "0b6f0e5c-8f4e-5f0a-9d47-3c1f2a9e7b10",
         "inhibition": "rainstorm-red-over-lesser",
+        "attempt": 2,
+        "not_reached": False,
     },
 }
 
