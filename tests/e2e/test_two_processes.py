@@ -70,15 +70,16 @@ def test_two_delivery_processes_never_send_the_same_attempt_twice(
             assert set(seen) == expected, "a notification was lost"
             twice = {i: c for i, c in seen.items() if c > 1}
             assert not twice, f"sent more than once: {twice}"
-            # On the record: one attempt per delivery, and both processes did some of the work.
+            # On the record: one attempt per delivery. Which process sends is the
+            # followers' leadership since ADR 0089: this one subscription's partition has
+            # one leader at a time, so one process may well send all of it (how copies
+            # divide several subscriptions is tests/e2e/test_notifier_copies.py's).
             with store.read() as tx:
                 attempts = tx.execute(
                     f"SELECT delivery_id, owner, status_code FROM {ATTEMPTS}"  # noqa: S608
                 )
             assert Counter(a[0] for a in attempts) == dict.fromkeys(expected, 1)
             assert {a[2] for a in attempts} == {200}
-            owners = Counter(a[1] for a in attempts)
-            assert len(owners) == 2, f"one process did everything: {owners}"
             # In log order per endpoint and loop, as received.
             order: dict[tuple[str, str], list[int]] = {}
             for r in receiver.received:
