@@ -28,12 +28,11 @@ from tests.e2e.faults import (
     wait_for,
 )
 from tests.e2e.load import check_the_log, flood
+from tests.e2e.server import free_port
 from tests.e2e.test_database_outage import answers_while_starting
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PORT = 18620
-LATE_PORT = 18621
 CLIENTS = 300
 #: A request waits at most this for a turn (CLOSEDLOOP_QUEUE_WAIT_SECONDS).
 QUEUE_WAIT = 2.0
@@ -81,18 +80,20 @@ def take_every_slot(url: str) -> list[psycopg.Connection[object]]:
 
 
 def test_300_clients_are_shed_quickly_and_a_full_database_is_waited_for(tmp_path: Path) -> None:
+    # Ports the system hands out, not fixed ones: nothing else on the machine holds them.
+    port, late_port = free_port(), free_port()
     with own_cluster(max_connections=40) as cluster:
         url = f"{cluster.url}?connect_timeout=2"
         tokens = demo_with_tokens(url)
         env = environment(
             url,
             tmp_path,
-            CLOSEDLOOP_PORT=str(PORT),
+            CLOSEDLOOP_PORT=str(port),
             CLOSEDLOOP_QUEUE_WAIT_SECONDS=str(QUEUE_WAIT),
         )
         log = tmp_path / "api.log"
-        base = f"http://127.0.0.1:{PORT}"
-        procs = {"api": start(env, log, "serve", "--port", str(PORT))}
+        base = f"http://127.0.0.1:{port}"
+        procs = {"api": start(env, log, "serve", "--port", str(port))}
         held: list[psycopg.Connection[object]] = []
         try:
             wait_for("the API", lambda: healthy(base), 60)
@@ -151,7 +152,7 @@ def test_300_clients_are_shed_quickly_and_a_full_database_is_waited_for(tmp_path
             )
             assert r.status_code in (201, 503), r.text
             # Processes started now wait for a slot; none exits or crash-loops.
-            late_env = {**env, "CLOSEDLOOP_PORT": str(LATE_PORT)}
+            late_env = {**env, "CLOSEDLOOP_PORT": str(late_port)}
             procs["projections"] = start(
                 env, tmp_path / "projections.log", "projections", "run", "--poll", "1"
             )
@@ -163,7 +164,7 @@ def test_300_clients_are_shed_quickly_and_a_full_database_is_waited_for(tmp_path
                 "2",
                 "--no-projections",
                 "--port",
-                str(LATE_PORT),
+                str(late_port),
             )
             time.sleep(6)
             for name in ("projections", "late-api"):
@@ -171,7 +172,7 @@ def test_300_clients_are_shed_quickly_and_a_full_database_is_waited_for(tmp_path
             full = httpx.get(f"{base}/health", timeout=5)
             print(f"/health while full: {full.status_code} {full.text[:300]}")
             # The late server listens while it waits, and says why it cannot answer yet.
-            late = f"http://127.0.0.1:{LATE_PORT}"
+            late = f"http://127.0.0.1:{late_port}"
             starting = answers_while_starting(late, 20)
             print(f"the late server while full: {starting.status_code} {starting.text[:200]}")
             assert starting.status_code == 503, starting.text
