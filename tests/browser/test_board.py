@@ -60,6 +60,16 @@ def open_board(browser: Any, server: Server, token: str, size: tuple[int, int]) 
     return page
 
 
+def fits_one_screen(page: Any) -> bool:
+    """Whether the board shows all of itself without scrolling: a wall is not scrolled."""
+    return bool(
+        page.evaluate(
+            "document.documentElement.scrollHeight <= window.innerHeight"
+            " && document.documentElement.scrollWidth <= window.innerWidth"
+        )
+    )
+
+
 def test_a_warning_appears_within_2_s_and_the_board_catches_up_after_a_cut(
     browser: Any, server: Server
 ) -> None:
@@ -96,11 +106,14 @@ def test_a_warning_appears_within_2_s_and_the_board_catches_up_after_a_cut(
     assert "Hall board" in page.content()
     assert violations(page) == []
     screenshot(page, "board-board-en-1920x1080")
+    assert fits_one_screen(page)
     page.context.close()
 
     small = open_board(browser, server, server.token("HW", "duty_officer", "值班员"), (1366, 768))
     screenshot(small, "board-board-zh-1366x768")
+    assert fits_one_screen(small)
     small.get_by_role("link", name="English").click()
     small.wait_for_selector("#board-parts .tile")
     screenshot(small, "board-board-en-1366x768")
+    assert fits_one_screen(small)
     small.context.close()
