@@ -147,7 +147,7 @@ _CHECKS = {
 
 
 @dataclass(frozen=True)
-class Notice:
+class EventFacts:
     """What a subscription's filters look at in one event."""
 
     type: str
@@ -177,10 +177,10 @@ class Filters:
     only_themes: tuple[str, ...] = ()
     min_level: int | None = None
 
-    def hear(self, notice: Notice, within: Callable[[str, str], bool]) -> bool:
-        if self.only_types and notice.type not in self.only_types:
+    def hear(self, facts: EventFacts, within: Callable[[str, str], bool]) -> bool:
+        if self.only_types and facts.type not in self.only_types:
             return False
-        scope = notice.addressed if self.addressed_only else notice.units
+        scope = facts.addressed if self.addressed_only else facts.units
         scope = tuple(u for u in scope if within(u, self.unit))
         if not scope:
             return False
@@ -188,11 +188,11 @@ class Filters:
             u in self.only_units or any(within(u, top) for top in self.only_subtrees) for u in scope
         ):
             return False
-        if self.only_themes and notice.theme not in self.only_themes:
+        if self.only_themes and facts.theme not in self.only_themes:
             return False
         if self.min_level is None:
             return True
-        return notice.level is not None and notice.level <= self.min_level
+        return facts.level is not None and facts.level <= self.min_level
 
 
 class Subscription(LoopAggregate):

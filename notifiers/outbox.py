@@ -38,10 +38,10 @@ from domain.disposition import Disposition
 from domain.duty_escalation import SignForEscalation
 from domain.instruction import Instruction
 from domain.meta import NAMESPACE
-from domain.notice import Notice as NoticeRecord
+from domain.notice import Notice
 from domain.roster import DutyRoster, Post, roster_id
 from domain.silence import Silence
-from domain.subscription import DEFAULT_CONCURRENCY, Filters, Notice, Subscription
+from domain.subscription import DEFAULT_CONCURRENCY, EventFacts, Filters, Subscription
 from domain.unit import Unit
 from domain.warning import LEVEL_NAMES, EarlyWarning
 from domain.whistle import Whistle
@@ -65,7 +65,7 @@ _KINDS: dict[type[Aggregate], str] = {
     Disposition: "disposition",
     # Notices and their receipts (ADR 0077): notice.sent, notice.receipt_confirmed,
     # notice.late_reminded.
-    NoticeRecord: "notice",
+    Notice: "notice",
     Whistle: "whistle",
     # Duty rosters and the sign-for escalation (ADR 0084): roster.handed_over,
     # escalation.escalated and the others.
@@ -124,9 +124,9 @@ class SubscriptionRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def matches(sub: SubscriptionRow, notice: Notice, within: Callable[[str, str], bool]) -> bool:
+def matches(sub: SubscriptionRow, facts: EventFacts, within: Callable[[str, str], bool]) -> bool:
     """Whether a subscription hears an event (never one about itself)."""
-    return notice.exclude != sub.id and sub.filters.hear(notice, within)
+    return facts.exclude != sub.id and sub.filters.hear(facts, within)
 
 
 def _plain(value: Any) -> Any:
@@ -185,7 +185,7 @@ def summary(aggregate: Any) -> dict[str, Any]:
         out = {n: _plain(getattr(aggregate, n, None)) for n in names}
         out["result"] = aggregate.result
         return out
-    if isinstance(aggregate, NoticeRecord):
+    if isinstance(aggregate, Notice):
         names = ("title", "kind", "sender", "confirm_by", "addressees")
         return {n: _plain(getattr(aggregate, n, None)) for n in names}
     if isinstance(aggregate, Silence):
@@ -298,11 +298,11 @@ class OutboxView(View):
         if not subs:
             return
         aggregate = self.loader(event.originator_id, event.originator_version)
-        notice = self._notice(type_, event, aggregate, tx)
-        hearing = [s for s in subs if matches(s, notice, lambda u, top: self._within(tx, u, top))]
+        facts = self._facts(type_, event, aggregate, tx)
+        hearing = [s for s in subs if matches(s, facts, lambda u, top: self._within(tx, u, top))]
         if not hearing:
             return
-        on_duty = self._on_duty(notice.addressed, event.meta.occurred_at)
+        on_duty = self._on_duty(facts.addressed, event.meta.occurred_at)
         rows = [self._delivery(type_, event, aggregate, s, on_duty) for s in hearing]
         tx.executemany(
             f"INSERT INTO {DELIVERIES} (id, subscription_id, position, event_type, loop_id, "
@@ -453,10 +453,10 @@ class OutboxView(View):
                 best = (rows[0][0], int(rows[0][1]))
         return best
 
-    def _notice(self, type_: str, event: Any, aggregate: Any, tx: Tx) -> Notice:
+    def _facts(self, type_: str, event: Any, aggregate: Any, tx: Tx) -> EventFacts:
         actor_unit = event.meta.unit
         if isinstance(aggregate, EarlyWarning):
-            return Notice(
+            return EventFacts(
                 type_, (aggregate.unit,), (aggregate.unit,), aggregate.theme, aggregate.level
             )
         if isinstance(aggregate, Instruction):
@@ -467,25 +467,25 @@ class OutboxView(View):
             # What the issuer does is addressed to the assignees, and the other way round.
             addressed = assignees if actor_unit == aggregate.issuer else (aggregate.issuer,)
             theme, level = self._theme_and_level(tx, aggregate.warning_ids)
-            return Notice(type_, units, addressed, theme, level)
+            return EventFacts(type_, units, addressed, theme, level)
         if isinstance(aggregate, Disposition):
             instruction = self.loader(aggregate.instruction_id, None)
             issuer = getattr(instruction, "issuer", None)
             units = (aggregate.unit, issuer) if issuer else (aggregate.unit,)
             addressed = (issuer,) if issuer and actor_unit == aggregate.unit else (aggregate.unit,)
             theme, level = self._theme_and_level(tx, getattr(instruction, "warning_ids", []))
-            return Notice(type_, units, addressed, theme, level)
-        if isinstance(aggregate, NoticeRecord):
+            return EventFacts(type_, units, addressed, theme, level)
+        if isinstance(aggregate, Notice):
             units = (aggregate.sender, *aggregate.addressees)
             # Sent and reminded: to the addressees (the reminded ones); a receipt: to the
             # sender.
-            if isinstance(event, NoticeRecord.ReceiptConfirmed):
+            if isinstance(event, Notice.ReceiptConfirmed):
                 to: tuple[str, ...] = (aggregate.sender,)
-            elif isinstance(event, NoticeRecord.LateReminded):
+            elif isinstance(event, Notice.LateReminded):
                 to = tuple(event.units)
             else:
                 to = tuple(aggregate.addressees)
-            return Notice(type_, units, to)
+            return EventFacts(type_, units, to)
         if isinstance(aggregate, Whistle):
             # A whistle concerns its unit and the departments it summoned; what the
             # whistling unit does is addressed to them (an escalation, to the absent
@@ -499,24 +499,24 @@ class OutboxView(View):
                 addressed = tuple(aggregate.departments)
             else:
                 addressed = (aggregate.unit,)
-            return Notice(type_, units, addressed)
+            return EventFacts(type_, units, addressed)
         if isinstance(aggregate, DutyRoster):
-            return Notice(type_, (aggregate.unit,), (aggregate.unit,))
+            return EventFacts(type_, (aggregate.unit,), (aggregate.unit,))
         if isinstance(aggregate, Silence):
             # A silence concerns the unit whose subtree it covers: its duty officers are
             # told what will not raise, and when it does again.
-            return Notice(type_, (aggregate.scope,), (aggregate.scope,))
+            return EventFacts(type_, (aggregate.scope,), (aggregate.scope,))
         if isinstance(aggregate, SignForEscalation):
             # A step concerns the lead unit that has not signed and the unit escalated
             # to, and is addressed to both.
             if isinstance(event, SignForEscalation.Escalated):
                 both = (event.unit, aggregate.lead)
-                return Notice(type_, both, both)
-            return Notice(type_, (aggregate.lead,), (aggregate.lead,))
+                return EventFacts(type_, both, both)
+            return EventFacts(type_, (aggregate.lead,), (aggregate.lead,))
         if isinstance(aggregate, Subscription):
             unit = aggregate.unit
-            return Notice(type_, (unit,), (unit,), exclude=str(aggregate.id))
-        return Notice(type_, (), ())
+            return EventFacts(type_, (unit,), (unit,), exclude=str(aggregate.id))
+        return EventFacts(type_, (), ())
 
     def _on_duty(self, units: Sequence[str], at: datetime) -> list[dict[str, Any]]:
         """Who is on duty at each addressed unit at the event's business time (ADR 0084):

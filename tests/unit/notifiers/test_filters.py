@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from domain.subscription import Filters
-from notifiers.outbox import Notice, SubscriptionRow, matches
+from domain.subscription import EventFacts, Filters
+from notifiers.outbox import SubscriptionRow, matches
 
 PARENTS = {"HW": None, "HW-DH": "HW", "HW-DH-QS": "HW-DH", "HW-XL": "HW"}
 
@@ -25,12 +25,12 @@ def sub(unit: str = "HW", **filters: Any) -> SubscriptionRow:
     return SubscriptionRow(id="s", filters=Filters(unit, **filters), language="zh", template="")
 
 
-WARNING_QS = Notice("warning.raised", ("HW-DH-QS",), ("HW-DH-QS",), "reservoir", 2)
-WARNING_XL = Notice("warning.raised", ("HW-XL",), ("HW-XL",), "meteorological", 4)
+WARNING_QS = EventFacts("warning.raised", ("HW-DH-QS",), ("HW-DH-QS",), "reservoir", 2)
+WARNING_XL = EventFacts("warning.raised", ("HW-XL",), ("HW-XL",), "meteorological", 4)
 
 
 @pytest.mark.parametrize(
-    ("subscription", "notice", "hears"),
+    ("subscription", "facts", "hears"),
     [
         (sub(only_themes=("reservoir",)), WARNING_QS, True),
         (sub(only_themes=("reservoir",)), WARNING_XL, False),
@@ -43,11 +43,11 @@ WARNING_XL = Notice("warning.raised", ("HW-XL",), ("HW-XL",), "meteorological", 
         (sub(unit="HW-XL"), WARNING_QS, False),  # a unit hears only its own subtree
         (sub(unit="HW-DH", only_subtrees=("HW",)), WARNING_XL, False),  # filters cannot widen it
         (sub(only_types=("instruction.issued",)), WARNING_QS, False),
-        (sub(min_level=4), Notice("instruction.issued", ("HW",), ("HW",)), False),
-        (sub(), Notice("subscription.disabled", ("HW",), ("HW",), exclude="s"), False),
+        (sub(min_level=4), EventFacts("instruction.issued", ("HW",), ("HW",)), False),
+        (sub(), EventFacts("subscription.disabled", ("HW",), ("HW",), exclude="s"), False),
     ],
 )
 def test_filters_narrow_what_a_unit_hears(
-    subscription: SubscriptionRow, notice: Notice, hears: bool
+    subscription: SubscriptionRow, facts: EventFacts, hears: bool
 ) -> None:
-    assert matches(subscription, notice, within) is hears
+    assert matches(subscription, facts, within) is hears
