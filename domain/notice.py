@@ -180,9 +180,7 @@ class Notice(LoopAggregate):
 
     def on_duty_when_reminded(self, unit: str) -> str | None:
         """Who was on duty at ``unit`` when it was reminded; None: nobody named."""
-        # A notice restored from a snapshot taken before ADR 0098 has no map yet.
-        named: dict[str, str] = self.__dict__.get("reminded_on_duty") or {}
-        return named.get(unit)
+        return self.reminded_on_duty.get(unit)
 
     # -- the report ----------------------------------------------------------------
 
