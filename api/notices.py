@@ -83,6 +83,9 @@ class ReceiptLine(msgspec.Struct, kw_only=True):
     confirmed_by: str | None
     confirmed_at: datetime | None
     reminded: bool
+    #: Who was on duty at the unit when it was reminded, as the reminder recorded it
+    #: (ADR 0098); None: not reminded, nobody on its roster then, or reminded before.
+    reminded_on_duty: str | None = None
 
 
 class NoticeOut(msgspec.Struct, kw_only=True):
@@ -156,6 +159,7 @@ def _lines(call: Call, n: Notice, level: str | None = None) -> list[ReceiptLine]
                 confirmed_by=r["person"] if r else None,
                 confirmed_at=r["confirmed_at"] if r else None,
                 reminded=unit in n.reminded,
+                reminded_on_duty=n.on_duty_when_reminded(unit),
             )
         )
     return out
@@ -197,7 +201,9 @@ def _cell(value: Any) -> str:
 def report_csv(report: ReceiptReport) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(["unit", "level", "status", "confirmed_by", "confirmed_at", "reminded"])
+    writer.writerow(
+        ["unit", "level", "status", "confirmed_by", "confirmed_at", "reminded", "reminded_on_duty"]
+    )
     for line in report.units:
         writer.writerow(
             [
@@ -207,6 +213,7 @@ def report_csv(report: ReceiptReport) -> str:
                 _cell(line.confirmed_by),
                 _cell(line.confirmed_at),
                 "yes" if line.reminded else "no",
+                _cell(line.reminded_on_duty),
             ]
         )
     return buffer.getvalue()

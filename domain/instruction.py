@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -46,6 +45,7 @@ from domain.errors import (
 from domain.follow_up import UNREACHED_ATTEMPTS, FollowUpLimits, Satisfaction, reopens
 from domain.limits import MAX_NOTE, MAX_TEXT, MAX_TITLE, check_text
 from domain.meta import LONGEST_DEADLINE, Meta, derived_id
+from domain.on_duty import NamesOnDutyAtUnit
 
 MAX_COOPERATING = 20
 
@@ -174,49 +174,23 @@ class Instruction(LoopAggregate):
         accepted: bool
         note: str
 
-    class Reminded(LoopAggregate.Event):
+    class Reminded(NamesOnDutyAtUnit, LoopAggregate.Event):
+        """Names who was on duty at the lead unit, as the deadline watch found it on the
+        roster (ADR 0094); a person's reminder names nobody."""
+
         note: str
-        #: Who was on duty at the lead unit when it was reminded, as the deadline watch
-        #: found it on the roster; None: nobody on the roster, or a person's reminder.
-        on_duty: str | None = None
-        #: Whether a shift of the roster covered that moment (chooses the timeline's line).
-        on_roster: bool = False
 
-        class_version = 2
+    class MarkedOverdue(NamesOnDutyAtUnit, LoopAggregate.Event):
+        """Names who was on duty at the lead unit when the lateness was put on record."""
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            # Reminders stored before they named anyone: who was on duty is unknown.
-            state["on_duty"] = None
-            state["on_roster"] = False
-
-    class MarkedOverdue(LoopAggregate.Event):
         deadline: datetime
         note: str
-        #: Who was on duty at the lead unit when the lateness was put on the record.
-        on_duty: str | None = None
-        on_roster: bool = False
 
-        class_version = 2
+    class Supervised(NamesOnDutyAtUnit, LoopAggregate.Event):
+        """Names who was on duty at the supervising unit when the case went to it."""
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["on_duty"] = None
-            state["on_roster"] = False
-
-    class Supervised(LoopAggregate.Event):
         supervisor: str
         note: str
-        #: Who was on duty at the supervising unit when the case was escalated to it.
-        on_duty: str | None = None
-        on_roster: bool = False
-
-        class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["on_duty"] = None
-            state["on_roster"] = False
 
     class Parked(LoopAggregate.Event):
         reason: str
@@ -279,22 +253,11 @@ class Instruction(LoopAggregate):
         #: attempt: :data:`domain.follow_up.UNREACHED_ATTEMPTS`).
         not_reached: bool
 
-    class FollowUpReminded(LoopAggregate.Event):
+    class FollowUpReminded(NamesOnDutyAtUnit, LoopAggregate.Event):
+        """Names who was on duty at the issuing unit when it was reminded (ADR 0090)."""
+
         #: The last moment of the follow-up limit.
         due_at: datetime
-        #: Who was on duty at the issuing unit when it was reminded (ADR 0090); None:
-        #: nobody on its roster then.
-        on_duty: str | None = None
-        #: Whether a shift of the roster covered that moment (chooses the timeline's line).
-        on_roster: bool = False
-
-        class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            # Reminders stored before ADR 0090 named nobody: who was on duty is unknown.
-            state["on_duty"] = None
-            state["on_roster"] = False
 
     class Cancelled(LoopAggregate.Event):
         reason: str

@@ -13,9 +13,10 @@ confirmed is *missing*. So on time + late + missing = addressed, always.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
@@ -27,6 +28,7 @@ from domain.errors import (
     check_printable,
 )
 from domain.meta import Meta
+from domain.on_duty import NamesOnDuty
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
@@ -87,8 +89,15 @@ class Notice(LoopAggregate):
         confirmed_at: datetime
         late: bool
 
-    class LateReminded(LoopAggregate.Event):
+    class LateReminded(NamesOnDuty, LoopAggregate.Event):
+        """The units reminded at once, and who was on duty at each (ADR 0098)."""
+
         units: list[str]
+        #: Unit -> the person holding its duty officer's post at the watch's moment; a
+        #: unit with no shift then is not in it. Empty on a reminder stored before.
+        on_duty: dict[str, str]
+
+        NOBODY_NAMED: ClassVar[Mapping[str, Any]] = {"on_duty": {}}
 
     @event(Sent)
     def __init__(
@@ -111,6 +120,8 @@ class Notice(LoopAggregate):
         #: unit -> {"person", "confirmed_at", "late"}
         self.receipts: dict[str, dict[str, Any]] = {}
         self.reminded: list[str] = []
+        #: unit -> who was on duty there when it was reminded (ADR 0098)
+        self.reminded_on_duty: dict[str, str] = {}
 
     # -- receipts ------------------------------------------------------------------
 
@@ -150,17 +161,26 @@ class Notice(LoopAggregate):
             return []
         return self.unconfirmed()
 
-    def remind_late(self, at: datetime, meta: Meta) -> bool:
-        """Remind the units due a reminder at ``at``; answers whether any were."""
+    def remind_late(
+        self, at: datetime, meta: Meta, on_duty: Mapping[str, str | None] | None = None
+    ) -> bool:
+        """Remind the units due a reminder at ``at``, naming who is on duty at each as
+        ``on_duty`` says (the watch asks the rosters); answers whether any were."""
         units = self.reminder_due(at)
         if not units:
             return False
-        self._reminded(units=units, meta=meta)
+        named = {u: p for u in units if (p := (on_duty or {}).get(u))}
+        self._reminded(units=units, on_duty=named, meta=meta)
         return True
 
     @event(LateReminded)
-    def _reminded(self, units: list[str], meta: Meta) -> None:
+    def _reminded(self, units: list[str], on_duty: dict[str, str], meta: Meta) -> None:
         self.reminded = list(units)
+        self.reminded_on_duty = dict(on_duty)
+
+    def on_duty_when_reminded(self, unit: str) -> str | None:
+        """Who was on duty at ``unit`` when it was reminded; None: nobody named."""
+        return self.reminded_on_duty.get(unit)
 
     # -- the report ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ the unit's watch and reads its inbox); the reminder is the system's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -141,8 +141,15 @@ class NoticeCases:
 
         return work.execute(decide, expected_version=ctx.expected_version)
 
-    def remind_late(self, ctx: Context, nid: UUID, at: datetime | None = None) -> Outcome:
-        """Remind, once, the units that have not confirmed by the limit."""
+    def remind_late(
+        self,
+        ctx: Context,
+        nid: UUID,
+        at: datetime | None = None,
+        on_duty: Mapping[str, str | None] | None = None,
+    ) -> Outcome:
+        """Remind, once, the units that have not confirmed by the limit, naming who is
+        on duty at each as ``on_duty`` says (the watch asks the rosters, ADR 0098)."""
         work = self.center.unit_of_work
         when = at or now()
 
@@ -152,7 +159,7 @@ class NoticeCases:
                 raise NoticeNotFound(f"no notice {nid} was sent")
             if notice.has_seen(ctx.command_id):
                 return Decision(notice, [])
-            if not notice.remind_late(when, ctx.meta("RemindLateReceipts", nid)):
+            if not notice.remind_late(when, ctx.meta("RemindLateReceipts", nid), on_duty):
                 return Decision(notice, [])
             return Decision(notice, [notice])
 

@@ -7,6 +7,9 @@ the notice alone (``notice-watch:<notice id>:remind``): run twice, across restar
 two watchers at once, the reminder is recorded once, and the notice itself refuses a
 second reminder (it keeps whom it reminded). The notices are found in the log (every
 ``Notice.Sent``); a restarted watch reads the log again and finds every reminder sent.
+
+The reminder names, for each late unit, who holds its duty officer's post at that moment
+on its roster (ADR 0098), as the other watches' steps name the person on duty.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from domain.errors import DomainError
 from domain.meta import Actor, Context, now
 from domain.notice import Notice
 from domain.notice_commands import NoticeCases
+from domain.roster import Post
+from domain.roster_commands import RosterCases
 
 WATCH_PERSON = "closedloop"
 
@@ -35,6 +40,7 @@ class NoticeWatch:
     def __init__(self, center: CommandCenter) -> None:
         self.center = center
         self.cases = NoticeCases(center)
+        self.rosters = RosterCases(center)
         self._next = 1
         self._open: set[UUID] = set()
 
@@ -66,8 +72,11 @@ class NoticeWatch:
                 command_id=reminder_command_id(nid),
                 cause="notice watch: remind late receipts",
             )
+            # Who is on duty at each late unit at this moment (ADR 0098): the event
+            # names them, as the other watches' steps do (ADRs 0090, 0094).
+            on_duty = {unit: self._on_duty(unit, at) for unit in units}
             try:
-                outcome = self.cases.remind_late(ctx, nid, at)
+                outcome = self.cases.remind_late(ctx, nid, at, on_duty)
             except DomainError as e:
                 done.append({"notice_id": str(nid), "skipped": str(e)})
                 continue
@@ -75,3 +84,7 @@ class NoticeWatch:
             if outcome.recorded:
                 done.append({"notice_id": str(nid), "reminded": units})
         return done
+
+    def _on_duty(self, unit: str, at: datetime) -> str | None:
+        held = self.rosters.on_duty(unit, Post.DUTY_OFFICER.value, at)
+        return held.person if held is not None else None

@@ -29,6 +29,7 @@ from domain.errors import (
 )
 from domain.limits import MAX_LOCATION, MAX_NOTE, MAX_SHORT, MAX_TITLE, check_text
 from domain.meta import Meta, derived_id
+from domain.on_duty import NamesOnDutyAtUnit
 
 #: The limit when no setting names one: thirty minutes of clock time.
 DEFAULT_CHECK_IN_LIMIT = timedelta(minutes=30)
@@ -90,35 +91,16 @@ class Whistle(LoopAggregate):
         arrived_at: datetime
         late: bool
 
-    class Reminded(LoopAggregate.Event):
+    class Reminded(NamesOnDutyAtUnit, LoopAggregate.Event):
+        """Names who was on duty at the department when it was reminded (ADR 0090)."""
+
         department: str
-        #: Who was on duty at the department when it was reminded (ADR 0090); None:
-        #: nobody on its roster then.
-        on_duty: str | None = None
-        #: Whether a shift of the roster covered that moment (chooses the timeline's line).
-        on_roster: bool = False
 
-        class_version = 2
+    class Escalated(NamesOnDutyAtUnit, LoopAggregate.Event):
+        """Names who was on duty at ``to`` when it was told (ADR 0090)."""
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            # Reminders stored before ADR 0090 named nobody: who was on duty is unknown.
-            state["on_duty"] = None
-            state["on_roster"] = False
-
-    class Escalated(LoopAggregate.Event):
         department: str
         to: str
-        #: Who was on duty at ``to`` when it was told (ADR 0090); None: nobody then.
-        on_duty: str | None = None
-        on_roster: bool = False
-
-        class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["on_duty"] = None
-            state["on_roster"] = False
 
     class Closed(LoopAggregate.Event):
         note: str

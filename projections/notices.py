@@ -24,7 +24,8 @@ class NoticesView(View):
     """Notices and their receipts."""
 
     name = "notices"
-    version = 1
+    #: 2: a receipt row names who was on duty at the unit when it was reminded (ADR 0098).
+    version = 2
     create_statements = [  # noqa: RUF012
         "CREATE TABLE IF NOT EXISTS notices ("
         "id TEXT PRIMARY KEY, sender TEXT NOT NULL, title TEXT NOT NULL, kind TEXT NOT NULL, "
@@ -34,7 +35,7 @@ class NoticesView(View):
         "CREATE INDEX IF NOT EXISTS notices_sender ON notices (sender)",
         "CREATE TABLE IF NOT EXISTS notice_receipts ("
         "notice_id TEXT NOT NULL, unit TEXT NOT NULL, status TEXT NOT NULL, "
-        "person TEXT, confirmed_at TEXT, reminded INTEGER NOT NULL, "
+        "person TEXT, confirmed_at TEXT, reminded INTEGER NOT NULL, reminded_on_duty TEXT, "
         "PRIMARY KEY (notice_id, unit))",
         "CREATE INDEX IF NOT EXISTS notice_receipts_unit ON notice_receipts (unit)",
     ]
@@ -94,8 +95,9 @@ class NoticesView(View):
         nid = str(event.originator_id)
         for unit in event.units:
             tx.execute(
-                "UPDATE notice_receipts SET reminded = 1 WHERE notice_id = ? AND unit = ?",
-                (nid, unit),
+                "UPDATE notice_receipts SET reminded = 1, reminded_on_duty = ? "
+                "WHERE notice_id = ? AND unit = ?",
+                (event.on_duty.get(unit), nid, unit),
             )
         tx.execute(
             "UPDATE notices SET reminded = 1, version = ? WHERE id = ?",

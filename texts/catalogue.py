@@ -46,6 +46,9 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 TIME_FIELDS = frozenset({"deadline", "observed_at", "occurred_at", "previous_until"})
 #: The fields that hold unit codes: a reader who knows the units' names sees those.
 UNIT_FIELDS = frozenset({"unit", "lead", "cooperating", "from_unit", "to_unit"})
+#: The fields that map each unit told to who was on duty there (a notice's late
+#: reminder, ADR 0098): they read as "unit: person" pairs, joined as a list is.
+ON_DUTY_MAPS = frozenset({"on_duty"})
 
 _PLACEHOLDER = re.compile(r"%\(([a-z_]+(?:\.[a-z_]+)?)\)s")
 
@@ -230,6 +233,11 @@ class Catalogue:
                 )
             if isinstance(value, bool):
                 out[key] = value
+            elif name in ON_DUTY_MAPS and isinstance(value, Mapping):
+                out[key] = separator.join(
+                    self.text("list.on_duty_at", language, {"unit": u, "person": p})
+                    for u, p in value.items()
+                )
             elif isinstance(value, list | tuple):
                 out[key] = separator.join(str(v) for v in value)
                 out[key + "_count"] = len(value)

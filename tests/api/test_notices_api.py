@@ -19,6 +19,8 @@ from domain.application import CommandCenter
 from domain.meta import Actor, Context, now
 from domain.notice_commands import NoticeCases
 from domain.notice_watch import NoticeWatch
+from domain.roster import ShiftPlan
+from domain.roster_commands import RosterCases
 from tests.api.conftest import As
 
 Client = TestClient[Any]
@@ -117,6 +119,11 @@ def test_a_notice_to_a_chosen_set_and_its_late_units_reminded_once(
     nid = r.json()["id"]
     client.post(f"/v1/notices/{nid}/receipt", headers=duty["HW-DH-QS"])
     after = now() + timedelta(hours=3)
+    RosterCases(center).arrange_shifts(
+        Context(Actor(person="roster", unit="SYSTEM", role="system")),
+        "HW-DH-HP",
+        [ShiftPlan("duty_officer", "值班员周九", "副班", now(), after + timedelta(hours=1))],
+    )
     watch = NoticeWatch(center)
     assert watch.tick() == []  # before the limit
     assert [d["reminded"] for d in watch.tick(after)] == [["HW-DH-HP"]]
@@ -126,6 +133,17 @@ def test_a_notice_to_a_chosen_set_and_its_late_units_reminded_once(
     assert {u["unit"]: u["reminded"] for u in report["units"]} == {
         "HW-DH-QS": False,
         "HW-DH-HP": True,
+    }
+    # Who was on duty at the late unit when it was reminded (ADR 0098).
+    assert {u["unit"]: u["reminded_on_duty"] for u in report["units"]} == {
+        "HW-DH-QS": None,
+        "HW-DH-HP": "值班员周九",
+    }
+    r = client.get(f"/v1/notices/{nid}/receipts?format=csv", headers=as_("office"))
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {row["unit"]: row["reminded_on_duty"] for row in rows} == {
+        "HW-DH-QS": "",
+        "HW-DH-HP": "值班员周九",
     }
 
 

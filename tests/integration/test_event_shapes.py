@@ -39,9 +39,13 @@ from domain.access_token import AccessToken, access_token_id
 from domain.application import CommandCenter
 from domain.base import LoopAggregate
 from domain.idempotency_record import IdempotencyRecord, record_id
+from domain.instruction import Instruction
 from domain.meta import Actor, Context, Meta
+from domain.notice import Notice
 from domain.observation_batch import ObservationBatch, batch_id
 from domain.token_roster import ROSTER_ID, TokenRoster
+from domain.whistle import Whistle
+from texts.timeline import describe
 
 SHAPES_FILE = Path(__file__).with_name("event_shapes.json")
 REGENERATE = ".venv/bin/python -m tests.integration.test_event_shapes"
@@ -357,6 +361,104 @@ def test_a_batch_stored_when_it_shared_the_conditions_module_still_loads(
     assert isinstance(batch, ObservationBatch)
     assert batch.readings == 1
     assert batch.results[0]["action"] == "no_rule"
+
+
+# -- the watches' steps stored before they named the person on duty (ADR 0098) ------------
+
+#: Each event of a watch's step that names the person on duty, with its own fields as its
+#: first version stored them; what it reads as now, naming nobody.
+FIRST_VERSIONS: list[tuple[type, dict[str, Any], dict[str, Any]]] = [
+    (Instruction.Reminded, {"note": "请加快"}, {"on_duty": None, "on_roster": False}),
+    (
+        Instruction.MarkedOverdue,
+        {"deadline": datetime(2026, 7, 1, 10, tzinfo=UTC), "note": ""},
+        {"on_duty": None, "on_roster": False},
+    ),
+    (
+        Instruction.Supervised,
+        {"supervisor": "HC", "note": "重点督办"},
+        {"on_duty": None, "on_roster": False},
+    ),
+    (
+        Instruction.FollowUpReminded,
+        {"due_at": datetime(2026, 7, 3, 10, tzinfo=UTC)},
+        {"on_duty": None, "on_roster": False},
+    ),
+    (Whistle.Reminded, {"department": "HW-URBAN"}, {"on_duty": None, "on_roster": False}),
+    (
+        Whistle.Escalated,
+        {"department": "HW-URBAN", "to": "HW"},
+        {"on_duty": None, "on_roster": False},
+    ),
+    (Notice.LateReminded, {"units": ["HW-DH-HP", "HW-DH-QS"]}, {"on_duty": {}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "first", "named"), FIRST_VERSIONS, ids=[c.__qualname__ for c, _, _ in FIRST_VERSIONS]
+)
+def test_a_watchs_step_stored_before_it_named_anyone_reads_as_naming_nobody(
+    center: CommandCenter, cls: type, first: dict[str, Any], named: dict[str, Any]
+) -> None:
+    aggregate_id = uuid4()
+    state = {
+        "timestamp": datetime(2026, 7, 1, 10, 5, tzinfo=UTC),
+        "meta": meta("Watch", aggregate_id),
+    }
+    store_old_shape(center, aggregate_id, 2, cls, {**state, **first})
+
+    (stored,) = center.recorder.select_events(aggregate_id)
+    assert "class_version" not in json.loads(stored.state)
+    event = center.mapper.to_domain_event(stored)
+
+    assert type(event) is cls
+    assert {name: getattr(event, name) for name in first} == first
+    assert {name: getattr(event, name) for name in named} == named
+    # The line on the timeline reads as it did before the name was kept.
+    name = cls.__qualname__
+    assert describe(name, vars(event), "en", "Asia/Shanghai") != name
+
+
+def test_a_notice_reminded_before_it_named_anyone_still_loads_and_names_nobody(
+    center: CommandCenter,
+) -> None:
+    nid = uuid4()
+    at = datetime(2026, 7, 1, 2, tzinfo=UTC)
+    store_old_shape(
+        center,
+        nid,
+        1,
+        Notice.Sent,
+        {
+            "timestamp": at,
+            "originator_topic": get_topic(Notice),
+            "meta": meta("SendNotice", nid),
+            "sender": "HW-DH",
+            "title": "台风“海葵”将至",
+            "body": "请于18时前检查堤防。",
+            "kind": "warning",
+            "confirm_by": datetime(2026, 7, 1, 10, tzinfo=UTC),
+            "addressees": ["HW-DH-HP", "HW-DH-QS"],
+        },
+    )
+    store_old_shape(
+        center,
+        nid,
+        2,
+        Notice.LateReminded,
+        {"timestamp": at, "meta": meta("RemindLateReceipts", nid), "units": ["HW-DH-HP"]},
+    )
+
+    notice = center.repository.get(nid)
+
+    assert isinstance(notice, Notice)
+    assert notice.reminded == ["HW-DH-HP"]
+    assert notice.on_duty_when_reminded("HW-DH-HP") is None
+    (_, reminded) = center.history(nid)
+    assert reminded.on_duty == {}
+    assert describe("Notice.LateReminded", vars(reminded), "zh", "Asia/Shanghai") == (
+        "签收时限已过，催办未签收单位：HW-DH-HP"
+    )
 
 
 # -- the guard over the domain's event classes ---------------------------------------------

@@ -1,11 +1,12 @@
 """The watches' own reminders and escalations name the person on duty at that moment
-(ADR 0090): a whistle's reminder the department's duty officer, its escalation the
-government's, a follow-up's reminder the issuer's; nobody on the roster is None, and the
-timeline says the name in both languages. On the frozen working calendar."""
+(ADRs 0090, 0098): a whistle's reminder the department's duty officer, its escalation the
+government's, a follow-up's reminder the issuer's, a notice's late reminder each late
+unit's; nobody on the roster is None (or no entry), and the timeline says the name in
+both languages. On the frozen working calendar."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from freezegun import freeze_time
@@ -14,11 +15,23 @@ from domain.calendar import WorkingCalendar
 from domain.demo import load_demo
 from domain.follow_up_watch import FollowUpWatch
 from domain.meta import Actor, Context, now
+from domain.notice_commands import NoticeCases
+from domain.notice_watch import NoticeWatch
 from domain.roster import ShiftPlan
 from domain.roster_commands import RosterCases
 from domain.whistle_watch import CheckInWatch
-from tests.unit.builders import DISTRICT, OFFICE, WATER, ctx, frozen_clock_center, last_event
+from tests.unit.builders import (
+    COMMUNITY,
+    DISTRICT,
+    OFFICE,
+    OTHER_COMMUNITY,
+    WATER,
+    ctx,
+    frozen_clock_center,
+    last_event,
+)
 from tests.unit.test_follow_ups import FRIDAY_10AM, _closed_case, beijing
+from tests.unit.test_notice import LIMIT, send
 from tests.unit.test_whistle import BLOWN, URBAN, blow
 from texts.timeline import describe
 
@@ -104,3 +117,74 @@ def test_a_follow_ups_reminder_names_who_is_on_duty_at_the_issuer(
         zh, en = lines(e)
         assert "值班人区值班员李四" in zh
         assert "on duty: 区值班员李四" in en
+
+
+def utc(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 3, 13, hour, minute, tzinfo=UTC)
+
+
+def test_a_notices_late_reminder_names_who_is_on_duty_at_each_late_unit_then(
+    calendar: WorkingCalendar,
+) -> None:
+    with freeze_time(utc(2)) as clock:  # 10:00 in Beijing; the limit is 18:00 there
+        app = frozen_clock_center(calendar)
+        load_demo(app)
+        addressees = [COMMUNITY, OTHER_COMMUNITY]
+        # The community's day shift ends a quarter past the limit; the night shift's
+        # person hands the post over before the watch comes round.
+        RosterCases(app).arrange_shifts(
+            SYSTEM,
+            COMMUNITY,
+            [
+                ShiftPlan("duty_officer", "早班王五", "早班副", utc(1), utc(10, 15)),
+                ShiftPlan("duty_officer", "晚班赵六", "晚班副", utc(10, 15), utc(22)),
+            ],
+        )
+        n = send(app, addressees=addressees)
+        clock.move_to(utc(10, 20))
+        RosterCases(app).hand_over(
+            Context(Actor(person="晚班赵六", unit=COMMUNITY, role="duty_officer")),
+            COMMUNITY,
+            "duty_officer",
+            "接班钱七",
+            "家中有事",
+        )
+        clock.move_to(utc(10, 30))
+        assert utc(10, 30) > LIMIT
+
+        assert NoticeWatch(app).tick() == [
+            {"notice_id": str(n.id), "reminded": [COMMUNITY, OTHER_COMMUNITY]}
+        ]
+
+        e = last_event(app, n.id)
+        assert type(e).__name__ == "LateReminded"
+        assert e.units == [COMMUNITY, OTHER_COMMUNITY]
+        # The person on duty at the watch's moment, after the handover; the community
+        # with no roster is not named.
+        assert e.on_duty == {COMMUNITY: "接班钱七"}
+        notice = NoticeCases(app).notice(n.id)
+        assert notice.on_duty_when_reminded(COMMUNITY) == "接班钱七"
+        assert notice.on_duty_when_reminded(OTHER_COMMUNITY) is None
+        zh, en = lines(e)
+        assert zh == (
+            f"签收时限已过，催办未签收单位：{COMMUNITY}、{OTHER_COMMUNITY}"
+            f"（值班人 {COMMUNITY}：接班钱七）"
+        )
+        assert en.endswith(f"(on duty: {COMMUNITY}: 接班钱七)")
+
+
+def test_a_notices_late_reminder_with_nobody_on_any_roster_reads_as_before(
+    calendar: WorkingCalendar,
+) -> None:
+    with freeze_time(utc(2)) as clock:
+        app = frozen_clock_center(calendar)
+        load_demo(app)
+        n = send(app, addressees=[COMMUNITY, OTHER_COMMUNITY])
+        clock.move_to(utc(10, 30))
+        NoticeWatch(app).tick()
+        e = last_event(app, n.id)
+        assert e.on_duty == {}
+        assert lines(e)[1] == (
+            "Past the limit; reminded the units that have not confirmed: "
+            f"{COMMUNITY}, {OTHER_COMMUNITY}"
+        )

@@ -15,7 +15,10 @@ from litestar.testing import TestClient
 from api.screens.desk import local_input
 from api.tokens import TokenBook
 from domain.application import CommandCenter
-from domain.meta import now
+from domain.meta import Actor, Context, now
+from domain.notice_watch import NoticeWatch
+from domain.roster import ShiftPlan
+from domain.roster_commands import RosterCases
 from tests.api.conftest import As
 from tests.api.screens.conftest import Desk, desk_of
 
@@ -70,6 +73,24 @@ def test_a_notice_is_sent_confirmed_and_reported_per_level(
     # The report's levels are words of the catalogue, never their codes.
     assert "社区（村）级" in drilled
     assert ">community<" not in drilled
+
+
+def test_a_reminded_unit_shows_who_was_on_duty_there_when_it_was_reminded(
+    client: TestClient[Any], tokens: dict[str, str], center: CommandCenter
+) -> None:
+    RosterCases(center).arrange_shifts(
+        Context(Actor(person="roster", unit="SYSTEM", role="system")),
+        "HW-DH-QS",
+        [ShiftPlan("duty_officer", "青山值班员吴十", "副班", now(), now() + timedelta(hours=4))],
+    )
+    office = desk_of(client, tokens, "office")
+    at = send(office, to="chosen", addressees=["HW-DH-QS", "HW-DH-HP"]).headers["location"]
+    NoticeWatch(center).tick(now() + timedelta(hours=3))
+    page = office.get(at).text
+    assert "已催办（值班人青山值班员吴十）" in page
+    assert page.count("已催办") == 2  # the other community: reminded, nobody named
+    office.get("/language/en")
+    assert "reminded (on duty: 青山值班员吴十)" in office.get(at).text
 
 
 @pytest.mark.parametrize(

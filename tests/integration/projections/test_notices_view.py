@@ -11,6 +11,8 @@ from domain.demo import load_demo
 from domain.meta import Actor, Context, now
 from domain.notice_commands import NoticeCases
 from domain.notice_watch import NoticeWatch
+from domain.roster import ShiftPlan
+from domain.roster_commands import RosterCases
 from projections.notices import notices
 from projections.runner import Runner
 from projections.store import ViewStore
@@ -37,6 +39,12 @@ def test_the_notices_view_follows_sends_receipts_and_reminders_and_verifies(
     ).id
     cases.confirm_receipt(_ctx("HW-DH-QS", "duty_officer"), nid)
     cases.confirm_receipt(_ctx("HW-DH-HP", "duty_officer"), nid, at=limit + timedelta(minutes=5))
+    # Who is on duty at the late community when the watch reminds it (ADR 0098).
+    RosterCases(center).arrange_shifts(
+        _ctx("SYSTEM", "system"),
+        "HW-DH-LY",
+        [ShiftPlan("duty_officer", "值班员孙八", "副班", now(), limit + timedelta(hours=2))],
+    )
     NoticeWatch(center).tick(limit + timedelta(minutes=10))
     Runner(center, store).catch_up()
 
@@ -53,7 +61,14 @@ def test_the_notices_view_follows_sends_receipts_and_reminders_and_verifies(
                 (str(nid),),
             )
         )
+        named = dict(
+            tx.execute(
+                "SELECT unit, reminded_on_duty FROM notice_receipts WHERE notice_id = ?",
+                (str(nid),),
+            )
+        )
     assert receipts == {"HW-DH-HP": "late:0", "HW-DH-LY": "missing:1", "HW-DH-QS": "on_time:0"}
+    assert named == {"HW-DH-HP": None, "HW-DH-LY": "值班员孙八", "HW-DH-QS": None}
 
     verdicts = {v.view: v for v in verify_views(center, store)}
     assert verdicts["notices"].ok, verdicts["notices"].line()

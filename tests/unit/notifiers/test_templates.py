@@ -74,6 +74,8 @@ CONTEXT: dict[str, Any] = {
         "inhibition": "rainstorm-red-over-lesser",
         "attempt": 2,
         "not_reached": False,
+        # A notice's late reminder: who was on duty at each unit told (ADR 0098).
+        "on_duty": {"HW-DH": "张三"},
     },
 }
 

@@ -102,6 +102,9 @@ def _renderings(
             plain[name] = _value(bare, language, as_text) if chosen else []
             if bare == "location" and not chosen:
                 plain[name] = ""
+        elif bare == "on_duty":
+            # A notice's late reminder: who was on duty at each unit told (ADR 0098).
+            plain[name] = {UNIT: WRITTEN[language]} if chosen else {}
         else:
             plain[name] = chosen
     coded = [n for n in names if n.split(".")[-1] in CODE_FIELDS]

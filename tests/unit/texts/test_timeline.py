@@ -465,9 +465,16 @@ SAMPLES = [
     ),
     Sample(
         "Notice.LateReminded",
-        {"units": ["HW-DH", "HW-XL"]},
+        {"units": ["HW-DH", "HW-XL"], "on_duty": {}},
         "Past the limit; reminded the units that have not confirmed: HW-DH, HW-XL",
         "签收时限已过，催办未签收单位：HW-DH、HW-XL",
+    ),
+    Sample(
+        "Notice.LateReminded",
+        {"units": ["HW-DH", "HW-XL"], "on_duty": {"HW-DH": "hw.li"}},
+        "Past the limit; reminded the units that have not confirmed: HW-DH, HW-XL "
+        "(on duty: HW-DH: hw.li)",
+        "签收时限已过，催办未签收单位：HW-DH、HW-XL（值班人 HW-DH：hw.li）",
     ),
     Sample(
         "Instruction.Reminded",

@@ -20,7 +20,7 @@ from tests.unit.builders import (
 )
 from tests.unit.texts.test_timeline import CODES, WRITTEN
 from texts.catalogue import catalogue, placeholders
-from texts.webhooks import message_id, notification_values
+from texts.webhooks import message_id, notification_values, webhook_text
 
 TYPES = {type_: cls for cls, type_ in EVENT_TYPES.items()}
 
@@ -92,3 +92,19 @@ def test_a_real_loops_notifications_fill_every_placeholder_of_their_texts(
         zh = catalogue().text(message_id(type_, values), "zh", values)
         assert not set(re.findall(r"[A-Za-z_]+", zh)) & CODES, zh
     assert len(seen) >= 15, sorted(seen)
+
+
+def test_a_notices_late_reminder_names_who_was_on_duty_at_each_unit_in_both_languages() -> None:
+    # ADR 0098: the event's map, unit -> person, as the webhook's body carries it.
+    context: dict[str, Any] = {
+        "summary": {"title": "台风“海葵”逼近"},
+        "event": {"units": ["HW-DH-HP", "HW-DH-LY"], "on_duty": {"HW-DH-HP": "张三"}},
+    }
+    zh = webhook_text("notice.late_reminded", "zh", context, "Asia/Shanghai")
+    en = webhook_text("notice.late_reminded", "en", context, "Asia/Shanghai")
+    assert zh == "【催办】通知“台风“海葵”逼近”签收时限已过，请尽快签收（值班人 HW-DH-HP：张三）。"
+    assert en.endswith("confirm receipt now (on duty: HW-DH-HP: 张三).")
+    nobody = {**context, "event": {"units": ["HW-DH-HP"], "on_duty": {}}}
+    assert webhook_text("notice.late_reminded", "zh", nobody, "Asia/Shanghai") == (
+        "【催办】通知“台风“海葵”逼近”签收时限已过，请尽快签收。"
+    )
