@@ -252,8 +252,9 @@ def _wait(check: Any, seconds: float) -> bool:
 
 
 def takeover(url: str, args: argparse.Namespace, folder: Path) -> list[tuple[float, int]]:
-    """Per kill: seconds until every published message was in the table, and how many
-    the survivor took from the killed copy's session (from its log)."""
+    """Per kill: seconds from the kill until the survivor had kept what the killed copy's
+    session held and ended it (the time of its log line), and how many messages that was.
+    Every round also waits until every message published is in the table."""
     env = _env(url)
     closedloop(env, "demo", "load")
     broker = Broker(folder / "broker").start()
@@ -265,10 +266,14 @@ def takeover(url: str, args: argparse.Namespace, folder: Path) -> list[tuple[flo
     found: list[tuple[float, int]] = []
     published = 0
 
-    def took(survivor: str, victim: str) -> list[str]:
-        """What the survivor's log says it took from the victim's session, each time."""
+    def took(survivor: str, victim: str) -> list[tuple[str, str]]:
+        """When and how many the survivor's log says it took from the victim's session."""
         said = (folder / f"{survivor}.log").read_text()
-        return re.findall(rf"took (\d+) message\(s\) from closedloop-bench-{victim}'s", said)
+        return re.findall(
+            rf"^(\S+ \S+) \S+ took (\d+) message\(s\) from closedloop-bench-{victim}'s",
+            said,
+            re.M,
+        )
 
     try:
         for k in range(args.kills):
@@ -276,28 +281,31 @@ def takeover(url: str, args: argparse.Namespace, folder: Path) -> list[tuple[flo
             stream = []
             for n in range(published, published + args.per_kill):
                 ms = int((start + timedelta(seconds=n)).timestamp() * 1000)
-                stream.append(
-                    (
-                        f"closedloop/HW/bench-{n % 50:05d}/generic_index",
-                        f",{10 + n % 20},,{ms}".encode(),
-                    )
-                )
-            publish_all(pub, stream, 60)
+                topic = f"closedloop/HW/bench-{n % 50:05d}/generic_index"
+                stream.append((topic, f",{10 + n % 20},,{ms}".encode()))
+            before = published
             published += len(stream)
-            # Mid-stream: some of this round kept, the rest on the copies' way.
-            _wait(lambda p=published: count(url) > p - args.per_kill, 60)
+            sending = threading.Thread(target=publish_all, args=(pub, stream, 60))
+            sending.start()
+            # Mid-stream: the round is being published and kept when the copy dies, so
+            # its session holds messages in flight and goes on being given its turn.
+            _wait(lambda b=before: count(url) > b + args.per_kill // 10, 60)
             seen = len(took(survivor, victim))
             copies[victim].kill()
+            killed = time.time()
             copies[victim].wait(10)
-            killed = time.monotonic()
+            sending.join()
             if not _wait(lambda p=published: count(url) >= p, 60):
                 raise RuntimeError(f"kill {k + 1}: {count(url)} of {published} after 60 s")
-            seconds = time.monotonic() - killed
-            # The survivor says what it took once it has ended the session, just after.
-            _wait(lambda s=survivor, v=victim, n=seen: len(took(s, v)) > n, 10)
-            held = sum(int(n) for n in took(survivor, victim)[seen:])
-            found.append((seconds, held))
-            print(f"  kill {k + 1}: copy {victim}, {held} message(s) adopted, {seconds:.2f} s")
+            if not _wait(lambda s=survivor, v=victim, n=seen: len(took(s, v)) > n, 30):
+                raise RuntimeError(f"kill {k + 1}: {survivor} did not take {victim}'s session")
+            adoptions = took(survivor, victim)[seen:]
+            held = sum(int(n) for _, n in adoptions)
+            ended = datetime.strptime(adoptions[-1][0], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            found.append((ended - killed, held))
+            print(
+                f"  kill {k + 1}: copy {victim}, {held} message(s) adopted, {ended - killed:.2f} s"
+            )
             copies[victim] = _copy(env, broker.port, victim, folder)
         time.sleep(0.5)
         if count(url) != published:
