@@ -379,12 +379,16 @@ class MqttDoor:
         (ended, holding nothing), False if it was kept at the broker."""
         self._connect()
         ended = False
+        unkept = False
         try:
             while not self._stop.is_set():
                 batch = self._gather()
-                if batch:
-                    self._keep(batch)
-            if self.hand_over is not None and not self._abandon.is_set() and self.hand_over():
+                if batch and not self._keep(batch):
+                    # Stopped while the store was away: the batch is unacknowledged in
+                    # the session, which must therefore be kept, not ended.
+                    unkept = True
+            asked = self.hand_over
+            if asked is not None and not unkept and not self._abandon.is_set() and asked():
                 ended = self._drain()
         finally:
             self._disconnect(end_session=ended)
