@@ -141,6 +141,14 @@ class FileRoster:
             self.unlock(client_id)
 
 
+#: The server drops a silent client after 5 s idle and 3 probes a second apart, or 8 s of
+#: unacknowledged data (settings any session may make for itself).
+SERVER_KEEPALIVES = {
+    "tcp_keepalives_idle": 5,
+    "tcp_keepalives_interval": 1,
+    "tcp_keepalives_count": 3,
+    "tcp_user_timeout": 8000,
+}
 #: Where a PostgreSQL store's copies register, beside the readings.
 COPIES_TABLE = "mqtt_copies"
 _CREATE = (
@@ -162,9 +170,12 @@ class PostgresRoster:
         from projections.store.postgres import session_options
 
         self.schema, self.group = schema, group
-        self.conn = psycopg.connect(
-            conninfo, autocommit=True, options=session_options(schema, 0), **KEEPALIVES
+        # The server's side of the keepalives too: a copy whose machine is cut off loses
+        # its session (and its lock) in seconds, not at TCP's timeout of hours.
+        options = session_options(schema, 0) + "".join(
+            f" -c {name}={value}" for name, value in SERVER_KEEPALIVES.items()
         )
+        self.conn = psycopg.connect(conninfo, autocommit=True, options=options, **KEEPALIVES)
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
             self.conn.execute(_CREATE)
