@@ -62,6 +62,12 @@ def _entry(filters: Sequence[str], leaving: bool = False) -> str:
     return json.dumps({"filters": list(filters), "leaving": leaving, **who})
 
 
+def _name(text: str) -> str:
+    """``text`` as a file name: every character but letters, digits and ``_.-`` escaped,
+    so ``~`` can part a group from an id."""
+    return quote(text, safe="").replace("~", "%7E")
+
+
 class FileRoster:
     """On SQLite: a folder beside the database, a file per registered id, ``flock``-ed by
     the process that holds it (a lock per open file, so two holders in one process
@@ -70,12 +76,12 @@ class FileRoster:
     def __init__(self, folder: Path, group: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.prefix = f"{quote(group, safe='')}~"
+        self.prefix = f"{_name(group)}~"
         self._held: dict[str, int] = {}
-        self._group_file = folder / f"{quote(group, safe='')}.group"
+        self._group_file = folder / f"{_name(group)}.group"
 
     def _path(self, client_id: str) -> Path:
-        return self.folder / f"{self.prefix}{quote(client_id, safe='')}.copy"
+        return self.folder / f"{self.prefix}{_name(client_id)}.copy"
 
     def try_lock(self, client_id: str) -> bool:
         path = self._path(client_id)

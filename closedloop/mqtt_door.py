@@ -513,7 +513,7 @@ def _serve(args: Any, settings: Any) -> int:
         t = door.taken
         print(f"{t.messages} message(s), {t.readings} reading(s) kept, {t.refused} refused")
         if takeover is not None and takeover.adopted:
-            print(f"{takeover.adopted} dead copy's session(s) taken over")
+            print(f"{takeover.adopted} session(s) of dead copies taken over")
     finally:
         if copies is not None:
             copies.close()

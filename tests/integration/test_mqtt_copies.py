@@ -8,10 +8,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from closedloop.mqtt_copies import Copies, Takeover, roster_for
+from closedloop.mqtt_copies import Copies, FileRoster, Takeover, roster_for
 from closedloop.settings import Settings
 
 FILTERS = ["$share/readings/closedloop/#"]
@@ -148,3 +149,24 @@ def test_the_takeover_hands_a_dead_copys_session_over_and_stops_when_the_store_g
     assert lost.wait(5)
     takeover.stop()
     assert takeover.failed
+
+
+def test_a_store_in_memory_has_no_roster_and_a_sqlite_file_has_one_beside_it(
+    tmp_path: Path,
+) -> None:
+    assert roster_for(Settings(database_url="sqlite:///:memory:").store(), "readings") is None
+    roster = roster_for(Settings(database_url=f"sqlite:///{tmp_path}/x.sqlite3").store(), "g")
+    assert isinstance(roster, FileRoster)
+    assert roster.folder == tmp_path / "x-mqtt-copies"
+
+
+def test_ids_and_groups_with_any_characters_are_kept_apart(tmp_path: Path) -> None:
+    one, other = FileRoster(tmp_path, "g"), FileRoster(tmp_path, "g~x")
+    assert one.try_lock("x~a/b")
+    one.register("x~a/b", FILTERS)
+    assert other.try_lock("a/b")
+    other.register("a/b", ["other"])
+    assert one.registered() == {"x~a/b": (FILTERS, False)}
+    assert other.registered() == {"a/b": (["other"], False)}
+    one.close()
+    other.close()
