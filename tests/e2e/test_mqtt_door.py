@@ -228,7 +228,9 @@ def test_a_shared_copy_killed_and_started_again_under_its_id_loses_nothing(
     try:
         publish_all(pub, messages(1500))
         until(lambda: count() > 0)
-        a.send_signal(signal.SIGKILL)  # mid-stream: what it held unacknowledged stays its own
+        # Mid-stream: what it held unacknowledged stays in its session, for the survivor
+        # to take over (ADR 0096) or for itself once it is back, whichever comes first.
+        a.send_signal(signal.SIGKILL)
         a.wait(10)
         publish_all(pub, messages(300, first=1500))  # while it is away
         a = shared(env, broker, a_log, "a")
