@@ -111,10 +111,13 @@ def until(check: Callable[[], bool], seconds: float = 20) -> None:
         time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(10)
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to each at once (copies of a group then decide together who hands over)."""
+    running = [p for p in processes if p.poll() is None]
+    for p in running:
+        p.send_signal(signal.SIGTERM)
+    for p in running:
+        p.wait(30)
 
 
 def test_a_door_killed_before_it_acknowledges_doubles_and_loses_nothing(
@@ -266,8 +269,7 @@ def test_a_shared_copy_stopped_cleanly_hands_its_share_over_at_once(
         assert count() == 1800
     finally:
         pub.loop_stop()  # type: ignore[attr-defined]
-        stop(a)
-        stop(b)
+        stop(a, b)
     assert took(a_log) + took(b_log) == 1800
 
 
@@ -320,5 +322,4 @@ def test_a_killed_copy_started_again_at_once_under_its_id_loses_nothing(
         assert count() == 1800
     finally:
         pub.loop_stop()  # type: ignore[attr-defined]
-        stop(a)
-        stop(b)
+        stop(a, b)
