@@ -17,11 +17,20 @@ count above the published one), and the sustained rate, readings kept over the t
 the first publish to the last reading landed. The HTTP door's rate
 (``python -m bench readings``' load, 1,000 readings a batch) is measured in the same run
 on a store of its own as the baseline.
+
+``--kills N`` measures the takeover of ADR 0096 instead: two shared copies of the door
+(``--share bench``); N times, a stream of ``--per-kill`` messages is published (each
+acknowledged by the broker), one copy is SIGKILLed mid-stream and **not** restarted
+until the figure is taken, and the figure is the seconds from the kill until every
+message published is in the table, the killed copy's held and queued ones included
+(the survivor adopts its session). The killed copy is then started again under its id
+for the next round. Goal: p95 under 10 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -36,11 +45,14 @@ from typing import Any
 from bench.http_issue import ROOT, closedloop, fresh_schema
 from bench.loop_cost import POSTGRES_URL, postgres_unreachable
 from bench.readings import _env, cpu_seconds, through_the_door
+from bench.report_latency import p95
 from closedloop.settings import Settings
 from projections.readings import readings_beside
-from tests.e2e.broker import Broker, publisher
+from tests.e2e.broker import Broker, publish_all, publisher
 
 TARGET = 5000
+#: Seconds from a copy's SIGKILL to its held messages in the table, p95 (issue 23).
+TAKEOVER_GOAL_S = 10.0
 #: Messages published and not yet acknowledged by the broker, at most.
 WINDOW = 20_000
 #: Debian's mosquitto-clients: a publisher in C, far cheaper a message than paho's.
@@ -213,6 +225,100 @@ def through_mqtt(url: str, args: argparse.Namespace, folder: Path) -> dict[str, 
     }
 
 
+def _copy(env: dict[str, str], port: int, name: str, folder: Path) -> subprocess.Popen[bytes]:
+    """A shared copy of the door under ``closedloop-bench-<name>``, once subscribed."""
+    log = folder / f"{name}.log"
+    before = log.read_text().count("subscribed to") if log.exists() else 0
+    command = [sys.executable, "-m", "closedloop.cli", "intake", "mqtt", "--unit", "HW"]
+    command += ["--port", str(port), "--share", "bench", "--client-id", f"closedloop-bench-{name}"]
+    door = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 90
+    while log.read_text().count("subscribed to") == before:
+        if door.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the copy did not start: {log}")
+        time.sleep(0.05)
+    return door
+
+
+def _wait(check: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def takeover(url: str, args: argparse.Namespace, folder: Path) -> list[tuple[float, int]]:
+    """Per kill: seconds from the kill until the survivor had kept what the killed copy's
+    session held and ended it (the time of its log line), and how many messages that was.
+    Every round also waits until every message published is in the table."""
+    env = _env(url)
+    closedloop(env, "demo", "load")
+    broker = Broker(folder / "broker").start()
+    copies = {name: _copy(env, broker.port, name, folder) for name in "ab"}
+    pub: Any = publisher(broker.port, "closedloop-bench-takeover")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(
+        seconds=args.kills * args.per_kill + 60
+    )
+    found: list[tuple[float, int]] = []
+    published = 0
+
+    def took(survivor: str, victim: str) -> list[tuple[str, str]]:
+        """When and how many the survivor's log says it took from the victim's session."""
+        said = (folder / f"{survivor}.log").read_text()
+        return re.findall(
+            rf"^(\S+ \S+) \S+ took (\d+) message\(s\) from closedloop-bench-{victim}'s",
+            said,
+            re.M,
+        )
+
+    try:
+        for k in range(args.kills):
+            victim, survivor = ("a", "b") if k % 2 == 0 else ("b", "a")
+            stream = []
+            for n in range(published, published + args.per_kill):
+                ms = int((start + timedelta(seconds=n)).timestamp() * 1000)
+                topic = f"closedloop/HW/bench-{n % 50:05d}/generic_index"
+                stream.append((topic, f",{10 + n % 20},,{ms}".encode()))
+            before = published
+            published += len(stream)
+            sending = threading.Thread(target=publish_all, args=(pub, stream, 60))
+            sending.start()
+            # Mid-stream: the round is being published and kept when the copy dies, so
+            # its session holds messages in flight and goes on being given its turn.
+            _wait(lambda b=before: count(url) > b + args.per_kill // 10, 60)
+            seen = len(took(survivor, victim))
+            copies[victim].kill()
+            killed = time.time()
+            copies[victim].wait(10)
+            sending.join()
+            if not _wait(lambda p=published: count(url) >= p, 60):
+                raise RuntimeError(f"kill {k + 1}: {count(url)} of {published} after 60 s")
+            if not _wait(lambda s=survivor, v=victim, n=seen: len(took(s, v)) > n, 30):
+                raise RuntimeError(f"kill {k + 1}: {survivor} did not take {victim}'s session")
+            adoptions = took(survivor, victim)[seen:]
+            held = sum(int(n) for _, n in adoptions)
+            ended = datetime.strptime(adoptions[-1][0], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            found.append((ended - killed, held))
+            print(
+                f"  kill {k + 1}: copy {victim}, {held} message(s) adopted, {ended - killed:.2f} s"
+            )
+            copies[victim] = _copy(env, broker.port, victim, folder)
+        time.sleep(0.5)
+        if count(url) != published:
+            raise RuntimeError(f"{count(url)} readings in the table, {published} published")
+    finally:
+        pub.loop_stop()
+        for door in copies.values():
+            door.terminate()
+            door.wait(30)
+        broker.stop()
+    return found
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench mqtt", description=__doc__.split("\n")[0])
     p.add_argument(
@@ -230,6 +336,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "--publishers", type=int, default=8, help="mosquitto_pub processes, one station each"
     )
+    p.add_argument(
+        "--kills", type=int, default=0, help="measure the takeover after SIGKILL instead (ADR 0096)"
+    )
+    p.add_argument("--per-kill", type=int, default=3000, help="messages published each round")
     return p.parse_args(argv)
 
 
@@ -254,6 +364,19 @@ def main(argv: Sequence[str]) -> int:
 
         return _File()
 
+    if args.kills:
+        print(f"MQTT door takeover on {args.store}: two shared copies, {args.kills} SIGKILLs")
+        with store("takeover") as url:  # type: ignore[attr-defined]
+            found = takeover(url, args, folder)
+        seconds = [s for s, _ in found]
+        verdict = "PASS" if p95(seconds) < TAKEOVER_GOAL_S else "MISS"
+        print(
+            f"  takeover after SIGKILL, {len(seconds)} kills: p95 {p95(seconds):.2f} s, "
+            f"max {max(seconds):.2f} s, {sum(h for _, h in found)} message(s) adopted in all; "
+            f"goal under {TAKEOVER_GOAL_S:g} s: {verdict}; nothing lost or doubled"
+        )
+        print(f"(logs in {folder})")
+        return 0 if verdict == "PASS" else 1
     with store("mqtt") as url:  # type: ignore[attr-defined]
         mqtt = through_mqtt(url, args, folder)
     http_args = argparse.Namespace(

@@ -7,7 +7,7 @@ Nothing is built at import time: the CLI, the server and the tests all call
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
     from audit import AuditSettings
+    from closedloop.mqtt_copies import Copies
     from closedloop.workers import Background
     from domain.intake import Intake
     from projections.service import ReadModels
@@ -128,6 +129,17 @@ def build_audit_settings(settings: Settings) -> AuditSettings:
         every=timedelta(minutes=settings.audit.checkpoint_minutes),
         origin=settings.audit.origin,
     )
+
+
+def build_mqtt_copies(
+    settings: Settings, group: str, client_id: str, filters: Sequence[str]
+) -> Copies | None:
+    """How a shared copy of the MQTT door knows the others of its group (ADR 0096): a
+    roster beside the store ``settings`` name, or None for a store in memory."""
+    from closedloop.mqtt_copies import Copies, roster_for
+
+    roster = roster_for(settings.store(), group)
+    return None if roster is None else Copies(roster, client_id, filters)
 
 
 def build_read_models(

@@ -15,6 +15,10 @@ acknowledged like any other: the door keeps consuming.
 With ``--share GROUP`` (ADR 0095) each topic filter is subscribed as the MQTT 5 shared
 subscription ``$share/GROUP/<filter>``: the broker gives each message to one of the
 group's sessions, so N copies, each under a client id of its own, divide the messages.
+
+A shared copy hands its share over (ADR 0096): stopped cleanly, it unsubscribes, takes
+what its session still had for it and ends the session; killed, its session is adopted
+by a survivor (:mod:`closedloop.mqtt_copies`), which does the same under its id.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,13 @@ GATHER_SECONDS = 0.02
 #: Messages the broker may have in flight to the door (MQTT 5 Receive Maximum): what
 #: arrives while a batch is being kept is the next batch.
 RECEIVE_MAXIMUM = 4000
+#: Handing a session over: it is done once nothing has come for QUIET_SECONDS after the
+#: unsubscription (the broker sends what it queued as the acknowledgements free the
+#: window), and given up (the session kept, for a copy to adopt) past HAND_OVER_SECONDS.
+QUIET_SECONDS = 0.5
+HAND_OVER_SECONDS = 20.0
+#: How long an adopting door waits for the broker to take its connection.
+ADOPT_CONNECT_SECONDS = 5.0
 
 
 def default_client_id(unit: str) -> str:
@@ -106,6 +117,9 @@ class MqttIntake:
         self.actor = Actor(person="closedloop intake mqtt", unit=unit, role="monitor")
         self._within: dict[tuple[str, str], bool] = {}
         self._owners: dict[str, str] = {}
+        # A copy adopting a dead copy's session (ADR 0096) keeps batches from two doors:
+        # one at a time, as its own door alone would.
+        self._taking = threading.Lock()
 
     def _is_within(self, code: str, ancestor: str) -> bool:
         key = (code, ancestor)
@@ -136,6 +150,10 @@ class MqttIntake:
         return None
 
     def take(self, messages: Sequence[Incoming]) -> Taken:
+        with self._taking:
+            return self._take(messages)
+
+    def _take(self, messages: Sequence[Incoming]) -> Taken:
         taken = Taken(messages=len(messages))
         at = now()
         readings: list[Reading] = []
@@ -217,7 +235,10 @@ class MqttDoor:
         client_id: str | None = None,
         share: str | None = None,
         max_backoff: float = 30.0,
+        hand_over: Callable[[], bool] | None = None,
     ) -> None:
+        """``hand_over`` is asked once the door is told to stop: whether to end its
+        session (a shared copy with others live to take its share, ADR 0096)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
@@ -226,12 +247,19 @@ class MqttDoor:
         self.topics = subscriptions(topics, share)
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
+        #: Stop at once, the session kept: a second signal, or the roster lost.
+        self._abandon = threading.Event()
+        #: Handing over: a connection (again) subscribes to nothing.
+        self._leaving = False
+        self._unsubscribed = threading.Event()
+        self.hand_over = hand_over
         self._generation = 0
         self.taken = Taken()
         self.connected = threading.Event()
+        self.client_id = client_id or default_client_id(work.unit)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or default_client_id(work.unit),
+            client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
@@ -241,6 +269,7 @@ class MqttDoor:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_unsubscribe = self._on_unsubscribe
 
     # -- paho's thread -------------------------------------------------------------
 
@@ -249,7 +278,8 @@ class MqttDoor:
             log.warning("the broker refused the door: %s", reason)
             return
         self._generation += 1
-        client.subscribe([(t, 1) for t in self.topics])
+        if not self._leaving:
+            client.subscribe([(t, 1) for t in self.topics])
         log.info(
             "connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present
         )
@@ -257,6 +287,9 @@ class MqttDoor:
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: Any, codes: Any, props: Any) -> None:
         log.info("subscribed to %s", ", ".join(self.topics))
+
+    def _on_unsubscribe(self, client: Any, userdata: Any, mid: Any, codes: Any, props: Any) -> None:
+        self._unsubscribed.set()
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
@@ -286,7 +319,9 @@ class MqttDoor:
                 break
         return batch
 
-    def _keep(self, batch: list[Incoming]) -> None:
+    def _keep(self, batch: list[Incoming], until: float | None = None) -> bool:
+        """Keep a batch and acknowledge it; False if it was not kept (stopping, or past
+        ``until`` while handing over): nothing acknowledged, the broker sends it again."""
         pause = 0.5
         while True:
             try:
@@ -295,8 +330,11 @@ class MqttDoor:
             except Exception:
                 # The store is away: nothing is acknowledged, the batch is tried again.
                 log.exception("a batch of %d message(s) could not be kept", len(batch))
-                if self._stop.wait(pause):
-                    return
+                if until is None:
+                    if self._stop.wait(pause):
+                        return False
+                elif self._abandon.wait(pause) or time.monotonic() > until:
+                    return False
                 pause = min(pause * 2, 30.0)
         self.taken.messages += taken.messages
         self.taken.readings += taken.readings
@@ -306,8 +344,9 @@ class MqttDoor:
             # the broker sends it again, and it changes nothing the second time.
             if m.generation == self._generation:
                 self.client.ack(m.mid, 1)
+        return True
 
-    def run(self) -> None:
+    def _connect(self) -> None:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
@@ -320,16 +359,96 @@ class MqttDoor:
             self.host, self.port, keepalive=30, clean_start=False, properties=props
         )
         self.client.loop_start()
+
+    def _disconnect(self, *, end_session: bool) -> None:
+        self._stop.set()  # an adopting door too: its going away is no outage
+        props = None
+        if end_session:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            # Sent after the last acknowledgement (paho sends in order): the broker
+            # drops the session, which holds nothing any more.
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
+        self.client.loop_stop()
+
+    def run(self) -> bool:
+        """Take messages until told to stop; True if the session was then handed over
+        (ended, holding nothing), False if it was kept at the broker."""
+        self._connect()
+        ended = False
+        unkept = False
         try:
             while not self._stop.is_set():
                 batch = self._gather()
-                if batch:
-                    self._keep(batch)
+                if batch and not self._keep(batch):
+                    # Stopped while the store was away: the batch is unacknowledged in
+                    # the session, which must therefore be kept, not ended.
+                    unkept = True
+            asked = self.hand_over
+            if asked is not None and not unkept and not self._abandon.is_set() and asked():
+                ended = self._drain()
         finally:
-            self.client.disconnect()
-            self.client.loop_stop()
+            self._disconnect(end_session=ended)
+        return ended
+
+    def adopt(self) -> bool:
+        """Connect under a dead copy's id, take what its session held and end it; True if
+        it was ended, False if it was kept (for the next look, or the copy's return)."""
+        self._leaving = True
+        self._connect()
+        ended = False
+        try:
+            if self.connected.wait(ADOPT_CONNECT_SECONDS):
+                ended = self._drain()
+            else:
+                log.warning("the broker did not take the connection under %s", self.client_id)
+        finally:
+            self._disconnect(end_session=ended)
+        return ended
+
+    def _drain(self) -> bool:
+        """Unsubscribe (the broker gives the group's new messages to the others), then
+        keep and acknowledge what the session still brings until it is quiet. False if
+        that did not finish within HAND_OVER_SECONDS or the connection changed meanwhile
+        (its unacknowledged messages are the session's again, so it must be kept)."""
+        self._leaving = True
+        deadline = time.monotonic() + HAND_OVER_SECONDS
+        generation = self._generation
+        if not self.connected.is_set():
+            return False
+        self._unsubscribed.clear()
+        self.client.unsubscribe(self.topics)
+        quiet_since = time.monotonic()
+        unsubscribed = False
+        while not self._abandon.is_set() and time.monotonic() < deadline:
+            if self._generation != generation or not self.connected.is_set():
+                break
+            batch = self._gather()
+            if batch:
+                if not self._keep(batch, until=deadline):
+                    break
+                quiet_since = time.monotonic()
+            elif not unsubscribed:
+                unsubscribed = self._unsubscribed.is_set()
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET_SECONDS:
+                log.info("%s: its session is empty; ending it", self.client_id)
+                return True
+        log.warning("%s: the hand-over did not finish; the session is kept", self.client_id)
+        return False
 
     def stop(self) -> None:
+        """Stop (a shared copy hands over first); asked again, stop at once."""
+        if self._stop.is_set():
+            self._abandon.set()
+        self._stop.set()
+
+    def abandon(self) -> None:
+        """Stop at once and keep the session (its messages wait in it)."""
+        self._abandon.set()
         self._stop.set()
 
 
@@ -337,8 +456,9 @@ def _serve(args: Any, settings: Any) -> int:
     import signal
     import sys
 
-    from closedloop.bootstrap import build_command_center
+    from closedloop.bootstrap import build_command_center, build_mqtt_copies
     from closedloop.intake_config import build_intake
+    from closedloop.mqtt_copies import Takeover
 
     refusal = share_refusal(args.share, args.client_id, args.unit)
     if refusal is not None:
@@ -347,24 +467,80 @@ def _serve(args: Any, settings: Any) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     center = build_command_center(settings)
     intake = build_intake(center, settings)
+    topics = args.topic or ["closedloop/#"]
+    host = args.host or settings.intake.mqtt_host
+    port = args.port or settings.intake.mqtt_port
+    copies = None
+    takeover: Takeover | None = None
+    if args.share:
+        copies = build_mqtt_copies(
+            settings, args.share, args.client_id, subscriptions(topics, args.share)
+        )
     try:
+        if copies is not None and not copies.hold_own():
+            print(f"closedloop intake mqtt: {args.client_id}'s lock stayed taken", file=sys.stderr)
+            return 1
+        work = MqttIntake(center, intake, args.unit)
+
+        def hand_over() -> bool:
+            if takeover is None or copies is None:
+                return False  # a single door, or copies on a store in memory: kept
+            takeover.stop()
+            try:
+                return copies.leave()
+            except Exception:
+                log.exception("the store's roster is unreachable: the session is kept")
+                return False
+
         door = MqttDoor(
-            MqttIntake(center, intake, args.unit),
-            host=args.host or settings.intake.mqtt_host,
-            port=args.port or settings.intake.mqtt_port,
-            topics=args.topic or ["closedloop/#"],
+            work,
+            host=host,
+            port=port,
+            topics=topics,
             client_id=args.client_id,
             share=args.share,
+            hand_over=hand_over,
         )
+        if copies is not None:
+            takeover = Takeover(copies, _adopter(work, host, port), lost=door.abandon).start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: door.stop())
-        door.run()
+        ended = door.run()
+        if takeover is not None:
+            takeover.stop()
+        if copies is not None and not (takeover is not None and takeover.failed):
+            copies.let_go(copies.me, ended=ended)
         t = door.taken
         print(f"{t.messages} message(s), {t.readings} reading(s) kept, {t.refused} refused")
+        if takeover is not None and takeover.adopted:
+            print(f"{takeover.adopted} session(s) of dead copies taken over")
     finally:
+        if copies is not None:
+            copies.close()
         intake.readings.close()
         center.close()
-    return 0
+    # A copy that lost the store's roster stopped, its session kept: not a clean stop.
+    return 1 if takeover is not None and takeover.failed else 0
+
+
+def _adopter(work: MqttIntake, host: str, port: int) -> Callable[[str, list[str]], bool]:
+    """How a copy adopts a dead copy's session: a door of its own under the dead id,
+    unsubscribing the filters that copy registered, through the same batches."""
+
+    def adopt(client_id: str, filters: list[str]) -> bool:
+        door = MqttDoor(work, host=host, port=port, topics=filters, client_id=client_id)
+        ended = door.adopt()
+        t = door.taken
+        log.info(
+            "took %d message(s) from %s's session, %d reading(s) kept, %d refused",
+            t.messages,
+            client_id,
+            t.readings,
+            t.refused,
+        )
+        return ended
+
+    return adopt
 
 
 def add_intake_commands(sub: Any) -> None:

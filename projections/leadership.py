@@ -74,6 +74,22 @@ BEAT_EVERY = 1.0
 STALE_AFTER = 10.0
 #: A row this old is removed by whichever copy beats next.
 FORGET_AFTER = 60.0
+#: libpq's keepalives for a connection that holds locks: a peer cut off the network is
+#: noticed within seconds, not TCP's hours (the MQTT door's copies use them too).
+KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+}
+
+
+def advisory_key(name: str) -> int:
+    """A session advisory lock's 64-bit key for ``name``: locks are per database, so the
+    name carries the schema (tests and districts share databases)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
 
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {COPIES_TABLE} ("
@@ -282,14 +298,7 @@ class Leadership(Follower):
     def _connect(self) -> None:
         from psycopg import sql
 
-        conn = self.store.connect(  # type: ignore[attr-defined]
-            autocommit=True,
-            # A peer cut off the network is noticed within seconds, not TCP's hours.
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=1,
-            keepalives_count=3,
-        )
+        conn = self.store.connect(autocommit=True, **KEEPALIVES)  # type: ignore[attr-defined]
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
@@ -365,9 +374,7 @@ class Leadership(Follower):
 
     def _key(self, piece: str) -> int:
         """The advisory lock of a piece: locks are per database, so the schema is in it."""
-        name = f"closedloop:{self.store.schema}:{self.role}:{piece}"  # type: ignore[attr-defined]
-        digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        return advisory_key(f"closedloop:{self.store.schema}:{self.role}:{piece}")  # type: ignore[attr-defined]
 
     def _say_waiting(self, reasons: dict[str, str]) -> None:
         if reasons == self.waiting:
