@@ -13,8 +13,6 @@ copy left alone: tests/integration/notifiers/test_lease_takeover.py.)"""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -24,17 +22,16 @@ from domain.application import CommandCenter
 from notifiers.delivery import (
     PARTITION_PIECES,
     deliveries,
-    delivery,
     partition_of,
     partitions_led,
 )
 from notifiers.outbox import ATTEMPTS, DELIVERIES
 from projections.store import ViewStore, tracking_name
-from tests.e2e.copies import Copies, wait_for
+from tests.e2e.copies import Copies, kill_mid_attempt, wait_for
 from tests.e2e.fleet import deployment_env
 from tests.e2e.processes import subscribed_demo
 from tests.e2e.server import free_port
-from tests.fakes import Answer, Received, Receiver
+from tests.fakes import Receiver
 from tests.integration.notifiers.test_delivery import a_loop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -140,40 +137,9 @@ def test_a_killed_copys_deliveries_on_their_way_are_sent_by_the_other_within_10_
             assert wait_for(
                 lambda: sorted((len(copies.leads(a)), len(copies.leads(b)))) == [4, 5], 60
             ), copies.live()
-            b_parts = partitions_led(copies.leads(b))
-            # Until b is killed, b's endpoints hold what they are sent (b's tries, cut by
-            # the kill); a's endpoints, and every endpoint after the kill, answer at once.
-            held: set[str] = set()
-            holding = threading.Event()
-            holding.set()
-
-            def answer(item: Received) -> Answer:
-                found = delivery(store, item.id) if holding.is_set() else None
-                if found is not None and partition_of(str(found["subscription_id"])) in b_parts:
-                    held.add(item.id)
-                    return 200, {}, 15.0
-                return 200, {}, 0.0
-
-            receiver.answer = answer
-            a_loop(center, "on its way when b is killed")
-            assert wait_for(lambda: held, 30), copies.live()
-            time.sleep(0.3)  # b's other senders start theirs
-            on_their_way = {
-                d["id"]
-                for d in deliveries(store, status="pending", limit=10_000)
-                if d["id"] in held
-            }
+            on_their_way, took = kill_mid_attempt(copies, b, center, store, receiver, TAKEOVER)
             assert on_their_way
-            holding.clear()
-            copies.kill(b)
-            killed = time.monotonic()
-            sent = wait_for(
-                lambda: all(
-                    (delivery(store, i) or {}).get("status") == "delivered" for i in on_their_way
-                ),
-                TAKEOVER,
-            )
-            assert sent is not None, (time.monotonic() - killed, copies.live())
+            assert took is not None, copies.live()
             assert "takes over" in copies.log(a)
             assert wait_for(lambda: drained(center, store), 60), copies.live()
             # Each taken over was sent twice under its webhook-id (b's cut try, a's), and
