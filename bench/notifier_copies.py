@@ -30,6 +30,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import httpx
 
@@ -97,7 +98,7 @@ def takeover(args: argparse.Namespace, database: str) -> list[float]:
     kills: list[float] = []
     receiver = Receiver()
     server = serve(receiver)
-    endpoints = [{} for _ in range(max(args.endpoints, 16))]
+    endpoints: list[dict[str, Any]] = [{} for _ in range(max(args.endpoints, 16))]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with subscribed_demo(database, receiver, folder / "webhook.key", *endpoints) as (

@@ -334,7 +334,8 @@ class DeliveryWorker(Follower):
                     continue
                 taken[sid] = taken.get(sid, 0) + 1
                 chosen.append(delivery_id)
-                if leased_until is not None and str(leased_until) >= at:
+                held_until = from_iso(leased_until)
+                if held_until is not None and held_until >= now:  # not run out: taken over
                     from_gone[delivery_id] = str(owner)
             if not chosen:
                 return []
