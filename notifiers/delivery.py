@@ -23,6 +23,12 @@ copy claims only the deliveries of the endpoints of the partitions it leads, so 
 endpoint is sent to by one copy at a time, and that copy's count of what it has on its
 way is the endpoint's whole count.
 
+Takeover (ADR 0101): a copy's leases name it (:func:`lease_owner`). The new leader of a
+partition claims the deliveries leased by a copy that its leadership counts as gone
+(killed: registered, its session ended, its beat recent until then) at once, without
+waiting for their leases to run out; a lease of any other copy, live or merely silent,
+is waited for as before.
+
 Safety (ADR 0020): the HTTP client is the guarded one of ``notifiers/transport.py``.
 """
 
@@ -53,7 +59,7 @@ from notifiers.outbox import ATTEMPTS, DELIVERIES, ENDPOINTS, SUBSCRIPTIONS, TRA
 from notifiers.secrets import Keyring, signature_header
 from notifiers.transport import ATTEMPT_ENDS, TargetRefused, guarded_client, retry_after
 from projections.follower import Follower
-from projections.leadership import Leadership
+from projections.leadership import Copy, Leadership
 from projections.store import ViewStore
 from projections.values import from_iso, iso
 from telemetry import series, tracing
@@ -83,10 +89,26 @@ def partition_of(subscription_id: str) -> int:
     return int.from_bytes(digest, "big") % PARTITIONS
 
 
+def lease_owner(copy: Copy) -> str:
+    """What the leases of a copy's worker are held under: ``host:pid:copy``, so that the
+    others can tell whose a lease is, and whether that copy is gone (ADR 0101)."""
+    return f"{copy.host}:{copy.pid}:{copy.copy_id}"
+
+
 def partitions_led(leads: Iterable[str]) -> set[int]:
     """The partitions among the pieces ``leads`` names."""
     names = set(leads)
     return {n for n, piece in enumerate(PARTITION_PIECES) if piece in names}
+
+
+def _free(alias: str, gone: list[str]) -> str:
+    """The condition of a delivery whose lease leaves it free to claim: none, one run
+    out, or one held by a copy that is gone (it cannot be sending any more, ADR 0101);
+    its parameters are the time now and then ``gone``."""
+    free = f"{alias}lease_until IS NULL OR {alias}lease_until < ?"
+    if gone:
+        free += f" OR {alias}lease_owner IN ({', '.join('?' for _ in gone)})"
+    return free
 
 
 @dataclass
@@ -167,9 +189,17 @@ class DeliveryWorker(Follower):
         :meth:`start`); nothing changes where the work is not divided (SQLite)."""
         if leadership.divided:
             self.leadership = leadership
+            self.owner = lease_owner(leadership.me)
             self.leading = lambda: bool(self.led_partitions())
             # Given a partition, it claims at once, not at the end of its poll.
             leadership.on_change.append(self.poke)
+
+    def gone_owners(self) -> list[str]:
+        """The lease owners whose leases this copy may take over now: the gone copies'
+        (none where the work is not divided)."""
+        if self.leadership is None:
+            return []
+        return sorted(lease_owner(c) for c in self.leadership.gone_copies())
 
     def led_partitions(self) -> set[int] | None:
         """The partitions this copy sends to now (None: all, the work is not divided)."""
@@ -249,7 +279,8 @@ class DeliveryWorker(Follower):
         copy that dies holds no room, so the survivors and its restart go on at full
         speed at once (its leased deliveries only hold their own loops until the lease
         ends, as before). With several copies, each endpoint's partition is led by one
-        copy (ADR 0089), so this count is the endpoint's.
+        copy (ADR 0089), so this count is the endpoint's, and a lease held by a copy that
+        is gone counts as run out (ADR 0101).
         """
         now = datetime.now(UTC)
         at = iso(now)
@@ -260,6 +291,7 @@ class DeliveryWorker(Follower):
         parts = self.led_partitions()
         if parts is not None and not parts:
             return []
+        gone = self.gone_owners()
         with self.store.transaction() as tx:
             full = self._full(tx, busy)
             not_full = ""
@@ -280,38 +312,50 @@ class DeliveryWorker(Follower):
             # meanwhile fails the lease condition when PostgreSQL re-checks it. More are
             # looked at than wanted, so that one endpoint's room does not hide others'.
             candidates = tx.execute(
-                f"SELECT d.id, d.subscription_id, s.concurrency FROM {DELIVERIES} d "
+                f"SELECT d.id, d.subscription_id, s.concurrency, d.lease_owner, "
+                f"d.lease_until FROM {DELIVERIES} d "
                 f"JOIN {SUBSCRIPTIONS} s ON s.id = d.subscription_id "
                 "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
-                "AND (d.lease_until IS NULL OR d.lease_until < ?) AND s.active = 1 "
+                f"AND ({_free('d.', gone)}) AND s.active = 1 "
                 f"{not_full}"
                 f"AND NOT EXISTS (SELECT 1 FROM {DELIVERIES} e "
                 "WHERE e.subscription_id = d.subscription_id AND e.loop_id = d.loop_id "
                 "AND e.status = 'pending' AND e.position < d.position) "
                 f"ORDER BY d.next_attempt_at, d.position LIMIT ?{skip_locked}",
-                (at, at, *full, *mine, limit * 4),
+                (at, at, *gone, *full, *mine, limit * 4),
             )
             chosen: list[str] = []
             taken: dict[str, int] = {}
-            for delivery_id, sid, concurrency in candidates:
+            from_gone: dict[str, str] = {}
+            for delivery_id, sid, concurrency, owner, leased_until in candidates:
                 if len(chosen) >= limit:
                     break
                 if busy.get(sid, 0) + taken.get(sid, 0) >= int(concurrency):
                     continue
                 taken[sid] = taken.get(sid, 0) + 1
                 chosen.append(delivery_id)
+                held_until = from_iso(leased_until)
+                if held_until is not None and held_until >= now:  # not run out: taken over
+                    from_gone[delivery_id] = str(owner)
             if not chosen:
                 return []
             rows = tx.execute(
                 f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? "
-                f"WHERE id IN ({', '.join('?' for _ in chosen)}) "
-                "AND (lease_until IS NULL OR lease_until < ?) "
+                f"WHERE id IN ({', '.join('?' for _ in chosen)}) AND ({_free('', gone)}) "
                 "RETURNING id, subscription_id, body, tries, created_at",
-                (self.owner, until, *chosen, at),
+                (self.owner, until, *chosen, at, *gone),
             )
             if not rows:
                 return []
             ids = [r[0] for r in rows]
+            for owner in sorted({from_gone[i] for i in ids if i in from_gone}):
+                n = sum(from_gone.get(i) == owner for i in ids)
+                log.warning(
+                    "webhooks: takes over %d deliveries leased by %s, a copy that is gone "
+                    "(killed); each is sent again under its webhook-id",
+                    n,
+                    owner,
+                )
             traces = dict(
                 tx.execute(
                     f"SELECT delivery_id, traceparent FROM {TRACES} "

@@ -28,6 +28,11 @@ Leading is about not doing work twice, not about correctness: a step begun just 
 its copy lost the lock is still applied once (the views' tracking rows, ADR 0016) and an
 act of the watch repeated is a no-op (derived command ids).
 
+A copy also learns at each look which copies are *gone* (:meth:`Leadership.gone_copies`):
+registered, their session ended, their beat recent until then, which is how a killed
+process looks. The notifiers' new leader of a partition takes over the leases of such a
+copy instead of waiting for them to run out (ADR 0101).
+
 On SQLite (one process) there is nothing to divide: a copy leads everything, always.
 """
 
@@ -99,11 +104,13 @@ _CREATE = (
     "waiting TEXT NOT NULL)"
 )
 _COLUMNS = "copy_id, role, host, pid, started, backend_pid, versions, leads, waiting"
-# Live: the copy's session is still there and its beat is recent.
-_LIVE = (
-    f"SELECT {_COLUMNS} FROM {COPIES_TABLE} "
-    "WHERE role = %s AND heartbeat > now() - make_interval(secs => %s) "
-    "AND backend_pid IN (SELECT pid FROM pg_stat_activity) ORDER BY copy_id"
+# Every registered copy of a role, with what the server says of it: whether its session
+# is still there, whether its beat is recent, and whether it beat since the server last
+# started (a restart ends every session, the live copies' too).
+_ROSTER = (
+    f"SELECT {_COLUMNS}, backend_pid IN (SELECT pid FROM pg_stat_activity), "
+    "heartbeat > now() - make_interval(secs => %s), heartbeat > pg_postmaster_start_time() "
+    f"FROM {COPIES_TABLE} WHERE role = %s ORDER BY copy_id"
 )
 
 
@@ -239,6 +246,8 @@ class Leadership(Follower):
         #: Per piece this copy waits for, why (said in the log once per change).
         self.waiting: dict[str, str] = {}
         self.on_change: list[Callable[[], object]] = []
+        #: The copies of this role that are gone (:meth:`gone_copies`), as of the last look.
+        self.gone: tuple[Copy, ...] = ()
         self._conn: Any = None
         #: The server's process for this copy's connection (0 while unconnected).
         self.backend_pid = 0
@@ -250,6 +259,22 @@ class Leadership(Follower):
 
     def leads(self, piece: str) -> bool:
         return piece in self.led
+
+    def gone_copies(self) -> tuple[Copy, ...]:
+        """The copies of this role that are provably gone, as of this copy's last look
+        (none while it leads nothing: it has not looked, or its connection is lost).
+
+        Gone is narrower than not live (ADR 0101). A copy is gone when it is still
+        registered (a clean stop deletes its row, and finishes what it was sending
+        after), its session has left ``pg_stat_activity`` (so its advisory locks are
+        released: the server saw its socket close), and yet its last beat is recent and
+        after the server's start. That is what a killed process looks like: it beat
+        until a moment ago and the kernel closed its connection. A copy whose beat went
+        stale *before* its session ended was cut off, not killed: it may still be sending
+        what it had claimed, and is not counted gone. Neither is one whose session a
+        restart of the server ended: it comes back with a new session in a moment.
+        """
+        return self.gone if self.led else ()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -345,7 +370,15 @@ class Leadership(Follower):
             f"DELETE FROM {COPIES_TABLE} WHERE heartbeat < now() - make_interval(secs => %s)",
             (FORGET_AFTER,),
         )
-        copies = [Copy.from_row(r) for r in conn.execute(_LIVE, (self.role, self.stale_after))]
+        copies, gone = [], []
+        for *row, connected, beating, since_start in conn.execute(
+            _ROSTER, (self.stale_after, self.role)
+        ):
+            if connected and beating:  # live
+                copies.append(Copy.from_row(row))
+            elif beating and since_start and row[0] != self.me.copy_id:
+                gone.append(Copy.from_row(row))
+        self.gone = tuple(gone)
         if not any(c.copy_id == self.me.copy_id for c in copies):
             copies.append(dataclasses.replace(self.me, leads=led))
         chosen = plan(copies)
@@ -397,6 +430,7 @@ class Leadership(Follower):
                 ", ".join(sorted(self.led)),
             )
         self._set_led(frozenset())
+        self.gone = ()
         if conn is not None:
             # Closing what is already broken may fail: nothing to do about it.
             with contextlib.suppress(Exception):

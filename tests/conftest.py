@@ -22,7 +22,8 @@ import psycopg
 import pytest
 
 import audit
-from closedloop.bootstrap import build_command_center, load_calendar
+from closedloop.bootstrap import build_command_center
+from closedloop.catalogues import load_calendar
 from closedloop.eventstore import CheckingPostgresRecorder
 from closedloop.settings import DEFAULT_CALENDAR, Settings
 from domain.application import CommandCenter

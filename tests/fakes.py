@@ -107,12 +107,16 @@ def serve(receiver: Receiver, host: str = "127.0.0.1") -> ThreadingHTTPServer:
             status, extra, delay = receiver.handle(headers, body)
             if delay:
                 time.sleep(delay)
-            self.send_response(status)
-            for k, v in extra.items():
-                self.send_header(k, v)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            try:
+                self.send_response(status)
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except (BrokenPipeError, ConnectionResetError):
+                # The sender was killed while its answer was held: nobody to answer.
+                self.close_connection = True
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -1,22 +1,28 @@
 """Copies of one follower (``closedloop projections run``, ``watch run`` or ``notifiers
 run``) started for real on one PostgreSQL schema, each killable with SIGKILL or stopped
 with SIGTERM, and what the copies table says they lead (ADR 0074, 0089). For the tests
-of copies dividing their work and for ``python -m bench followers``."""
+of copies dividing their work and for ``python -m bench followers`` and ``python -m
+bench notifier_copies``."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from audit.notes import Signer
+from domain.application import CommandCenter
+from notifiers.delivery import deliveries, delivery, partition_of, partitions_led
 from projections.leadership import copies_of
 from projections.store import ViewStore
 from tests.e2e.server import BIN
+from tests.fakes import Answer, Received, Receiver
+from tests.integration.notifiers.test_delivery import a_loop
 
 COMMANDS = {
     "projections": ["projections", "run", "--poll", "0.2"],
@@ -99,3 +105,47 @@ def wait_for(check: Callable[[], object], seconds: float, every: float = 0.05) -
             return time.monotonic() - started
         time.sleep(every)
     return None
+
+
+def kill_mid_attempt(
+    copies: Copies,
+    victim: subprocess.Popen[bytes],
+    center: CommandCenter,
+    store: ViewStore,
+    receiver: Receiver,
+    limit: float,
+) -> tuple[set[str], float | None]:
+    """SIGKILL a copy of ``notifiers run`` while it has deliveries on their way (ADR 0101).
+
+    Until the kill, the endpoints of the victim's partitions hold what they are sent (the
+    victim's tries, cut by the kill); every other endpoint, and every one after the kill,
+    answers at once. A loop is closed, and once the victim's tries have reached the
+    receiver it is killed. Answers the deliveries that were on their way at the kill and
+    the seconds from the kill until they were all delivered (None after ``limit``)."""
+    parts = partitions_led(copies.leads(victim))
+    held: set[str] = set()
+    holding = threading.Event()
+    holding.set()
+
+    def answer(item: Received) -> Answer:
+        found = delivery(store, item.id) if holding.is_set() else None
+        if found is not None and partition_of(str(found["subscription_id"])) in parts:
+            held.add(item.id)
+            return 200, {}, 15.0
+        return 200, {}, 0.0
+
+    receiver.answer = answer
+    a_loop(center, "on its way when its copy is killed")
+    if wait_for(lambda: held, 30) is None:
+        raise RuntimeError(f"nothing reached the victim's endpoints: {copies.live()}")
+    time.sleep(0.3)  # the victim's other senders start theirs
+    pending = deliveries(store, status="pending", limit=100_000)
+    on_their_way = {d["id"] for d in pending if d["id"] in held}
+    holding.clear()
+    copies.kill(victim)
+    killed = time.monotonic()
+    took = wait_for(
+        lambda: all((delivery(store, i) or {}).get("status") == "delivered" for i in on_their_way),
+        limit,
+    )
+    return on_their_way, None if took is None else time.monotonic() - killed
