@@ -11,8 +11,6 @@ never sent. The rules are the domain's (``domain/notice_commands.py``).
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -27,6 +25,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api.commands import future
 from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On
+from api.renderings import csv_text
 from api.schemas import Code, Input
 from domain.application import Outcome
 from domain.errors import NoticeNotFound
@@ -187,29 +186,26 @@ def receipt_report(call: Call, n: Notice, level: str | None) -> ReceiptReport:
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (a leading = + - @ quoted off)."""
-    text = (
+    return (
         "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
     )
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def report_csv(report: ReceiptReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(["unit", "level", "status", "confirmed_by", "confirmed_at", "reminded"])
-    for line in report.units:
-        writer.writerow(
-            [
-                _cell(line.unit),
-                line.level,
-                line.status,
-                _cell(line.confirmed_by),
-                _cell(line.confirmed_at),
-                "yes" if line.reminded else "no",
-            ]
-        )
-    return buffer.getvalue()
+    """The receipt report's units, a spreadsheet's rows none of which runs as a formula."""
+    header = ["unit", "level", "status", "confirmed_by", "confirmed_at", "reminded"]
+    rows = [
+        [
+            _cell(line.unit),
+            line.level,
+            line.status,
+            _cell(line.confirmed_by),
+            _cell(line.confirmed_at),
+            "yes" if line.reminded else "no",
+        ]
+        for line in report.units
+    ]
+    return csv_text(header, rows)
 
 
 _CSV = also_answered(Published, **{"text/csv": Schema(type=OpenAPIType.STRING)})

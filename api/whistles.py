@@ -9,8 +9,6 @@ CSV, are at ``/v1/reports/whistles/{code}``.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ from api.access import can_see_unit_case, scope_of
 from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On, check_times
 from api.problems import invalid
-from api.reports import neutral
+from api.renderings import csv_file, csv_text
 from domain.errors import NotFound, NotPermitted
 from domain.limits import MAX_LOCATION, MAX_SHORT
 from domain.meta import Context
@@ -265,11 +263,7 @@ class WhistleReportController(Controller):
         if rows is None:
             raise NotFound(f"unit {code} not found")
         if format == "csv":
-            return Response(
-                figures_csv(rows),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'inline; filename="whistles-{code}.csv"'},
-            )
+            return csv_file(figures_csv(rows), f"whistles-{code}.csv")
         out = WhistleFigures(unit=code, departments=[DepartmentFigures(**r) for r in rows])
         return Response(msgspec.json.encode(out), media_type="application/json")
 
@@ -279,10 +273,5 @@ CSV_COLUMNS = ("department", "summoned", "on_time", "late", "absent", "mean_seco
 
 def figures_csv(rows: list[dict[str, Any]]) -> str:
     """Every cell quoted and none read as a formula (a code is written by people)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        cells = ["" if r[c] is None else str(r[c]) for c in CSV_COLUMNS]
-        writer.writerow([neutral(c) for c in cells])
-    return buffer.getvalue()
+    cells = [["" if r[c] is None else str(r[c]) for c in CSV_COLUMNS] for r in rows]
+    return csv_text(CSV_COLUMNS, cells)

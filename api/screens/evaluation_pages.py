@@ -24,7 +24,8 @@ from litestar.response import Redirect
 # being imported when this package is (a name taken from it here would not exist yet).
 import api.evaluations as evaluations
 from api.http import On
-from api.reports import report_period
+from api.periods import report_period
+from api.renderings import csv_file
 from api.screens.charts import BarChart, Group, bar_chart
 from api.screens.errors import FormRefused
 from api.screens.pages import Page, render
@@ -155,13 +156,8 @@ def evaluation_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str
     moment, span = chosen
     found = evaluations.scoped_evaluation(call.services, call.principal, code, span, moment)
     filename = f"evaluation-{found.facts.top.code}-{span.label[:10]}.csv"
-    return Response(
-        evaluations.render_csv(found, call.services.views.zone),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
+    return csv_file(
+        evaluations.render_csv(found, call.services.views.zone), filename, download=True
     )
 
 
