@@ -31,7 +31,7 @@ from api.http import Call
 from api.problems import ProblemError
 from api.schemas import Input
 from api.screens.errors import FormRefused, refusal_text
-from api.screens.pages import Page, page_of
+from api.screens.pages import Page, page_of, render
 from domain.application import Outcome
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, NotPermitted
 from domain.meta import Context
@@ -166,6 +166,12 @@ class Redraw:
     def page(self, request: Request[Any, Any, Any]) -> Page:
         """The page to draw, with copies of the messages and values (a page may add some)."""
         return page_of(request, errors=dict(self.errors), values=dict(self.values))
+
+    def render(
+        self, request: Request[Any, Any, Any], template: str, **context: Any
+    ) -> Response[str]:
+        """The page ``template`` drawn so, with ``context``."""
+        return render(request, template, status=self.status, page=self.page(request), **context)
 
 
 FIRST = Redraw()

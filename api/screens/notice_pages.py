@@ -23,7 +23,7 @@ from api.notices import NoticeCreate, NoticeSummary, ReceiptConfirmation, _notic
 from api.screens.desk import local_input, require, time_of
 from api.screens.errors import FormRefused
 from api.screens.forms import FIRST, Redraw, act, act_and_show, body_of, posted
-from api.screens.pages import page_of, render
+from api.screens.pages import page_of
 from domain.meta import now
 from domain.notice import Notice, NoticeKind
 from domain.notice_commands import CONFIRMS, SENDS, NoticeCases
@@ -61,11 +61,9 @@ def _draw_list(request: Request[Any, Any, Any], call: Call, again: Redraw = FIRS
         else []
     )
     zone = call.services.views.zone
-    return render(
+    return again.render(
         request,
         "notices.html.j2",
-        status=again.status,
-        page=again.page(request),
         notices=notices,
         may_send=sends and bool(below),
         below=below,
@@ -87,11 +85,9 @@ def _draw_notice(
     wanted = request.query_params.get("level")
     level = wanted if wanted in {lv.value for lv in Level} else None
     report = receipt_report(call, n, level)
-    return render(
+    return again.render(
         request,
         "notice.html.j2",
-        status=again.status,
-        page=again.page(request),
         n=n,
         report=report,
         level=level,

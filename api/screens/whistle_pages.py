@@ -24,7 +24,7 @@ from api.http import Call, On
 from api.screens.desk import require
 from api.screens.errors import FormRefused
 from api.screens.forms import FIRST, Redraw, act, act_and_show, body_of, posted
-from api.screens.pages import page_of, render
+from api.screens.pages import page_of
 from api.whistles import VIEWS, CheckIn, WhistleCreate, _acts_for, _visible, whistle_out
 from domain.errors import DomainError
 from domain.unit import Kind, Unit
@@ -88,11 +88,9 @@ def _refused(e: FormRefused, form: str, fields: dict[str, Any]) -> Redraw:
 def _draw_list(request: Request[Any, Any, Any], call: Call, again: Redraw = FIRST) -> Response[str]:
     rows, _ = call.page(None, VIEWS, partial(q.whistles, status=None), None, 100)
     blow = may_blow(call)
-    return render(
+    return again.render(
         request,
         "whistles.html.j2",
-        status=again.status,
-        page=again.page(request),
         whistles=[whistle_out(r) for r in rows],
         may_blow=blow,
         departments=summonable(call) if blow else [],
@@ -116,11 +114,9 @@ def _draw_whistle(
         "whistle not found",
     )
     w = call.center.whistle(wid)
-    return render(
+    return again.render(
         request,
         "whistle.html.j2",
-        status=again.status,
-        page=again.page(request),
         w=whistle_out(row),
         may_check_in=may_check_in(call, w),
         may_close=may_close(call, w),
