@@ -13,7 +13,6 @@ concurrency 1 in the same run. The ceiling is concurrency ÷ delay.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import tempfile
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ import httpx
 
 from bench.http_issue import fresh_schema
 from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
-from bench.webhooks import receive
+from bench.webhooks import start_receiver, subscribe
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -66,12 +65,7 @@ def main(argv: Sequence[str]) -> int:
 
 def measure(args: argparse.Namespace, database: str) -> int:
 
-    port = multiprocessing.Value("i", 0)
-    ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=receive, args=(port, ready, args.delay), daemon=True)
-    receiver.start()
-    ready.wait(10)
-    url = f"http://127.0.0.1:{port.value}/hook"
+    receiver, url = start_receiver(args.delay)
     center = build_command_center(Settings(database_url=database))
     store = ViewStore.for_url(database)
     config = WebhookConfig(
@@ -85,21 +79,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
         notifiers.prepare()
         load_demo(center)
         admin = Context(actor=Actor(person="bench", unit="HW", role="admin"))
-        sid = notifiers.book.register(
-            admin,
-            unit="HW",
-            url=url,
-            event_types=["warning.raised"],
-            themes=[],
-            min_level=None,
-            units=[],
-            subtrees=[],
-            addressed_only=False,
-            language="zh",
-            template=None,
-            description="bench",
-            active=True,
-        ).id
+        sid = subscribe(notifiers.book, admin, url).id
         monitor = Actor(person="bench", unit="HW", role="monitor")
         raised = 0
 

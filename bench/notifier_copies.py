@@ -16,7 +16,6 @@ senders waiting on a slow endpoint, not CPU.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import time
 from collections.abc import Sequence
 from statistics import median
@@ -25,7 +24,7 @@ import httpx
 
 from bench.http_issue import fresh_schema
 from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
-from bench.webhooks import receive
+from bench.webhooks import start_receiver, subscribe
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -59,12 +58,7 @@ def main(argv: Sequence[str]) -> int:
 
 
 def measure(args: argparse.Namespace, database: str) -> int:
-    port = multiprocessing.Value("i", 0)
-    ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=receive, args=(port, ready, args.delay), daemon=True)
-    receiver.start()
-    ready.wait(10)
-    url = f"http://127.0.0.1:{port.value}/hook"
+    receiver, url = start_receiver(args.delay)
     center = build_command_center(Settings(database_url=database))
     store = ViewStore.for_url(database)
     keyring = Keyring.generate()
@@ -78,25 +72,8 @@ def measure(args: argparse.Namespace, database: str) -> int:
         load_demo(center)
         admin = Actor(person="bench", unit="HW", role="admin")
         sids = [
-            str(
-                setup.book.register(
-                    # A context of its own each: one command id would register one.
-                    Context(actor=admin),
-                    unit="HW",
-                    url=url,
-                    event_types=["warning.raised"],
-                    themes=[],
-                    min_level=None,
-                    units=[],
-                    subtrees=[],
-                    addressed_only=False,
-                    language="zh",
-                    template=None,
-                    description=f"bench {n}",
-                    active=True,
-                    concurrency=4,
-                ).id
-            )
+            # A context of its own each: one command id would register one.
+            str(subscribe(setup.book, Context(actor=admin), url, f"bench {n}", concurrency=4).id)
             for n in range(args.endpoints)
         ]
         monitor = Actor(person="bench", unit="HW", role="monitor")
