@@ -11,6 +11,7 @@ never sent. The rules are the domain's (``domain/notice_commands.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -208,6 +209,18 @@ def report_csv(report: ReceiptReport) -> str:
     return csv_text(header, rows)
 
 
+def sending(call: Call, data: NoticeCreate) -> Callable[[Context], Outcome]:
+    """The command that sends the notice ``data`` describes: the API's and the page's."""
+    return lambda ctx: NoticeCases(call.center).send(
+        ctx,
+        title=data.title,
+        body=data.body,
+        kind=str(data.kind),
+        confirm_by=data.confirm_by,
+        addressees=data.addressees,
+    )
+
+
 _CSV = also_answered(Published, **{"text/csv": Schema(type=OpenAPIType.STRING)})
 
 
@@ -220,17 +233,7 @@ class NoticeController(Controller):
         # A limit already past is refused at the edge, naming the field (``time-past``).
         future(data.confirm_by, "confirm_by")
 
-        def act(ctx: Context) -> Outcome:
-            return NoticeCases(call.center).send(
-                ctx,
-                title=data.title,
-                body=data.body,
-                kind=str(data.kind),
-                confirm_by=data.confirm_by,
-                addressees=data.addressees,
-            )
-
-        return call.run(data, act, creates=True)
+        return call.run(data, sending(call, data), creates=True)
 
     @get("/", sync_to_thread=True, responses=READ)
     def list_notices(

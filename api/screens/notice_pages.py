@@ -19,7 +19,14 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from api.http import Call, On
-from api.notices import NoticeCreate, NoticeSummary, ReceiptConfirmation, _notice, receipt_report
+from api.notices import (
+    NoticeCreate,
+    NoticeSummary,
+    ReceiptConfirmation,
+    _notice,
+    receipt_report,
+    sending,
+)
 from api.screens.desk import local_input, require, time_of
 from api.screens.errors import FormRefused
 from api.screens.forms import FIRST, Redraw, act, act_and_show, body_of, posted
@@ -119,19 +126,7 @@ def _send(request: Request[Any, Any, Any], call: Call, fields: dict[str, Any]) -
         data = body_of(wanted, NoticeCreate)
         if data.confirm_by <= now():
             raise FormRefused({"confirm_by": page.t("page.notice.error.past")})
-        return act_and_show(
-            call,
-            data,
-            lambda ctx: NoticeCases(call.center).send(
-                ctx,
-                title=data.title,
-                body=data.body,
-                kind=str(data.kind),
-                confirm_by=data.confirm_by,
-                addressees=data.addressees,
-            ),
-            listed="/notices",
-        )
+        return act_and_show(call, data, sending(call, data), listed="/notices")
     except FormRefused as e:
         return _draw_list(request, call, Redraw.refused(e, "send", fields, lists=("addressees",)))
 
