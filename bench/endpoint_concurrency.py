@@ -21,9 +21,8 @@ from uuid import UUID
 
 import httpx
 
-from bench.http_issue import fresh_schema
-from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
-from bench.webhooks import start_receiver, subscribe
+from bench.http_issue import on_fresh_schema
+from bench.webhooks import raise_bench_warning, start_receiver, subscribe
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -55,12 +54,7 @@ def main(argv: Sequence[str]) -> int:
     if not args.postgres:
         folder = tempfile.mkdtemp(prefix="closedloop-bench-")
         return measure(args, f"sqlite:///{folder}/closedloop.sqlite3")
-    reason = postgres_unreachable(POSTGRES_URL)
-    if reason is not None:
-        print(f"skipping endpoint_concurrency: {reason}", flush=True)
-        return 1 if REQUIRE_POSTGRES else 0
-    with fresh_schema(POSTGRES_URL) as database:
-        return measure(args, database)
+    return on_fresh_schema("endpoint_concurrency", measure, args)
 
 
 def measure(args: argparse.Namespace, database: str) -> int:
@@ -91,16 +85,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
             )
             for _ in range(args.count):
                 raised += 1
-                center.raise_warning(
-                    Context(actor=monitor),
-                    source="bench",
-                    rule="rainstorm",
-                    theme="meteorological",
-                    level=1 + raised % 4,
-                    title=f"bench warning {raised}",
-                    unit="HW",
-                    dedup_key=f"bench-{raised}",
-                )
+                raise_bench_warning(center, monitor, raised)
             notifiers.catch_up()  # the notifications derived, and the new concurrency read
             counter.delete(url)
             assert notifiers.worker is not None

@@ -22,9 +22,8 @@ from statistics import median
 
 import httpx
 
-from bench.http_issue import fresh_schema
-from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
-from bench.webhooks import start_receiver, subscribe
+from bench.http_issue import on_fresh_schema
+from bench.webhooks import raise_bench_warning, start_receiver, subscribe
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -49,12 +48,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--pool", type=int, default=8, help="each copy's senders")
     parser.add_argument("--limit", type=float, default=300, help="seconds a round may take")
     args = parser.parse_args(argv)
-    reason = postgres_unreachable(POSTGRES_URL)
-    if reason is not None:
-        print(f"skipping notifier_copies: {reason}", flush=True)
-        return 1 if REQUIRE_POSTGRES else 0
-    with fresh_schema(POSTGRES_URL) as database:
-        return measure(args, database)
+    return on_fresh_schema("notifier_copies", measure, args)
 
 
 def measure(args: argparse.Namespace, database: str) -> int:
@@ -85,16 +79,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
             nonlocal raised
             for _ in range(args.count):
                 raised += 1
-                center.raise_warning(
-                    Context(actor=monitor),
-                    source="bench",
-                    rule="rainstorm",
-                    theme="meteorological",
-                    level=1 + raised % 4,
-                    title=f"bench warning {raised}",
-                    unit="HW",
-                    dedup_key=f"bench-{raised}",
-                )
+                raise_bench_warning(center, monitor, raised)
             setup.catch_up()
             expected = args.count * len(sids)
             counter.delete(url)

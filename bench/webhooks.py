@@ -29,7 +29,7 @@ import httpx
 
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
-from domain.application import Outcome
+from domain.application import CommandCenter, Outcome
 from domain.demo import load_demo
 from domain.meta import Actor, Context
 from notifiers.book import SubscriptionBook
@@ -95,6 +95,21 @@ def start_receiver(delay: float = 0.0) -> tuple[multiprocessing.Process, str]:
     return receiver, f"http://127.0.0.1:{port.value}/hook"
 
 
+def raise_bench_warning(center: CommandCenter, monitor: Actor, n: int) -> None:
+    """The ``n``-th warning a bench raises in the demo district (what :func:`subscribe`
+    sends), its level going round 1 to 4."""
+    center.raise_warning(
+        Context(actor=monitor),
+        source="bench",
+        rule="rainstorm",
+        theme="meteorological",
+        level=1 + n % 4,
+        title=f"bench warning {n}",
+        unit="HW",
+        dedup_key=f"bench-{n}",
+    )
+
+
 def subscribe(
     book: SubscriptionBook, ctx: Context, url: str, description: str = "bench", **more: Any
 ) -> Outcome:
@@ -157,16 +172,7 @@ def main(argv: Sequence[str]) -> int:
             nonlocal raised
             for _ in range(args.count):
                 raised += 1
-                center.raise_warning(
-                    Context(actor=monitor.actor),
-                    source="bench",
-                    rule="rainstorm",
-                    theme="meteorological",
-                    level=1 + raised % 4,
-                    title=f"bench warning {raised}",
-                    unit="HW",
-                    dedup_key=f"bench-{raised}",
-                )
+                raise_bench_warning(center, monitor.actor, raised)
 
         def plain_rate(payload: bytes, round_: int) -> float:
             """Plain signed POSTs from the worker's own client, at its concurrency."""
