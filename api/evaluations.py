@@ -19,15 +19,14 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.openapi.spec import Schema
-from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import Services, scope_of
 from api.contract import also_answered, grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, caught_up
-from api.periods import To, instant_query, month_or_range, period_problems
-from api.renderings import Format, choose_format, csv_file, csv_text, template
+from api.periods import To, instant_query, month_or_range, no_range, period_problems
+from api.renderings import Format, besides_json, choose_format, csv_file, csv_text, template
 from api.screens.charts import Group, bar_chart
 from api.tokens import Principal
 from domain.errors import NotFound
@@ -218,7 +217,7 @@ def render_csv(e: Evaluation, zone: ZoneInfo) -> str:
     """One row per line of each score; every cell quoted and none read as a formula."""
     start = e.period.start.astimezone(zone).isoformat()
     end = e.period.end.astimezone(zone).isoformat()
-    rows = []
+    rows: list[list[str]] = []
     for subject, s in e.scores:
         head = [
             subject.code, subject.name, subject.name_en, subject.level, subject.kind,
@@ -313,17 +312,10 @@ class EvaluationController(Controller):
                 "(this month)",
                 one_of=[
                     Schema(required=["from", "to"], schema_not=Schema(required=["month"])),
-                    Schema(
-                        schema_not=Schema(
-                            any_of=[Schema(required=["from"]), Schema(required=["to"])]
-                        )
-                    ),
+                    no_range(),
                 ],
             ),
-            **{
-                "text/csv": Schema(type=OpenAPIType.STRING),
-                "text/html": Schema(type=OpenAPIType.STRING),
-            },
+            **besides_json(),
         ),
     )
     def evaluation(

@@ -44,6 +44,12 @@ def instant_query(description: str, *, name: str | None = None) -> QueryParamete
     )
 
 
+def no_range() -> Schema:
+    """The query of a period asked without ``from`` and ``to`` (the OpenAPI ``oneOf``
+    arm beside the one that asks for both)."""
+    return Schema(schema_not=Schema(any_of=[Schema(required=["from"]), Schema(required=["to"])]))
+
+
 #: ``?to=``: the end of a period, itself outside it.
 To = Annotated[str | None, instant_query("excluded: the period is [from, to)")]
 

@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from litestar import Request, Response
+from litestar.openapi.spec import Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter
 
 from api.http import best_match
@@ -33,6 +35,14 @@ Format = Annotated[
         max_length=8, schema_extra={"enum": list(FORMATS)}, description="json, html or csv"
     ),
 ]
+
+
+def besides_json() -> dict[str, Schema]:
+    """The renderings an operation answers besides JSON, for the OpenAPI document."""
+    return {
+        "text/csv": Schema(type=OpenAPIType.STRING),
+        "text/html": Schema(type=OpenAPIType.STRING),
+    }
 
 
 def choose_format(requested: str | None, request: Request[Any, Any, Any]) -> str:

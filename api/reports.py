@@ -19,15 +19,14 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.openapi.spec import Schema
-from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import Services, scope_of
 from api.contract import also_answered, grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, caught_up, view_store
-from api.periods import To, instant_query, period_problems, report_period
-from api.renderings import MEDIA, Format, choose_format, csv_file, csv_text, template
+from api.periods import To, instant_query, no_range, period_problems, report_period
+from api.renderings import MEDIA, Format, besides_json, choose_format, csv_file, csv_text, template
 from api.tokens import Principal
 from domain.errors import NotFound
 from projections.reports import (
@@ -357,17 +356,10 @@ class ReportController(Controller):
                             any_of=[Schema(required=["period"]), Schema(required=["date"])]
                         ),
                     ),
-                    Schema(
-                        schema_not=Schema(
-                            any_of=[Schema(required=["from"]), Schema(required=["to"])]
-                        )
-                    ),
+                    no_range(),
                 ],
             ),
-            **{
-                "text/csv": Schema(type=OpenAPIType.STRING),
-                "text/html": Schema(type=OpenAPIType.STRING),
-            },
+            **besides_json(),
         ),
     )
     def unit_report(
