@@ -135,6 +135,18 @@ def _visible(call: Call, wid: UUID) -> Whistle:
     return w
 
 
+def whistle_row(call: Call, wid: UUID, min_position: int | None = None) -> dict[str, Any]:
+    """The whistle's row in the views, if the caller may see it: as the unit that blew it
+    or one of the departments summoned (404 otherwise, as for one not there)."""
+    return call.visible_row(
+        min_position,
+        VIEWS,
+        lambda tx: q.whistle(tx, str(wid)),
+        lambda row: [row["unit"], *(r["department"] for r in row["summons"])],
+        "whistle not found",
+    )
+
+
 def _acts_for(call: Call, unit: str, doing: str) -> None:
     """Acting on a whistle is the acting role's own subtree's, whatever else it reads."""
     if not call.center.is_within(unit, call.principal.unit):
@@ -192,14 +204,7 @@ class WhistleController(Controller):
     @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
     def get_whistle(self, call: On, wid: FromPath[UUID], min_position: MinPosition = None) -> Any:
         """One whistle and its summons."""
-        row = call.visible_row(
-            min_position,
-            VIEWS,
-            lambda tx: q.whistle(tx, str(wid)),
-            lambda row: [row["unit"], *(r["department"] for r in row["summons"])],
-            "whistle not found",
-        )
-        return whistle_out(row)
+        return whistle_out(whistle_row(call, wid, min_position))
 
     @post("/{wid:uuid}/check-in", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
     def check_in(

@@ -25,7 +25,15 @@ from api.screens.desk import require
 from api.screens.errors import FormRefused
 from api.screens.forms import FIRST, Redraw, act, act_and_show, body_of, posted
 from api.screens.pages import page_of
-from api.whistles import VIEWS, CheckIn, WhistleCreate, _acts_for, _visible, whistle_out
+from api.whistles import (
+    VIEWS,
+    CheckIn,
+    WhistleCreate,
+    _acts_for,
+    _visible,
+    whistle_out,
+    whistle_row,
+)
 from domain.errors import DomainError
 from domain.unit import Kind, Unit
 from domain.whistle import Whistle
@@ -106,13 +114,7 @@ def whistles_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
 def _draw_whistle(
     request: Request[Any, Any, Any], call: Call, wid: UUID, again: Redraw = FIRST
 ) -> Response[str]:
-    row = call.visible_row(
-        None,
-        VIEWS,
-        lambda tx: q.whistle(tx, str(wid)),
-        lambda row: [row["unit"], *(r["department"] for r in row["summons"])],
-        "whistle not found",
-    )
+    row = whistle_row(call, wid)
     w = call.center.whistle(wid)
     return again.render(
         request,
