@@ -133,7 +133,8 @@ def _visible(call: Call, notice: Notice) -> Notice:
     raise NoticeNotFound(f"no notice {notice.id} was sent")
 
 
-def _notice(call: Call, nid: UUID) -> Notice:
+def visible_notice(call: Call, nid: UUID) -> Notice:
+    """The notice, if the caller may see it (not found otherwise, as one never sent)."""
     return _visible(call, NoticeCases(call.center).notice(nid))
 
 
@@ -261,7 +262,7 @@ class NoticeController(Controller):
 
     @get("/{nid:uuid}", sync_to_thread=True, responses=READ)
     def read_notice(self, call: On, nid: FromPath[UUID]) -> NoticeOut:
-        n = _notice(call, nid)
+        n = visible_notice(call, nid)
         return NoticeOut(
             id=n.id,
             sender=n.sender,
@@ -280,7 +281,7 @@ class NoticeController(Controller):
         self, call: On, nid: FromPath[UUID], data: JSONBody[ReceiptConfirmation | None] = None
     ) -> Response[Any]:
         """The caller's unit confirms receipt of the notice, now."""
-        _notice(call, nid)
+        visible_notice(call, nid)
         return call.run(data, lambda ctx: NoticeCases(call.center).confirm_receipt(ctx, nid))
 
     @get("/{nid:uuid}/receipts", sync_to_thread=True, responses=READ, operation_class=_CSV)
@@ -293,7 +294,9 @@ class NoticeController(Controller):
     ) -> Response[Any]:
         """The receipt report: on time, late and missing per level; the units of
         ``level`` (all without it) line by line; ``format=csv`` for a spreadsheet."""
-        report = receipt_report(call, _notice(call, nid), None if level is None else str(level))
+        report = receipt_report(
+            call, visible_notice(call, nid), None if level is None else str(level)
+        )
         if format == "csv":
             return Response(report_csv(report), media_type="text/csv; charset=utf-8")
         return Response(msgspec.json.encode(report), media_type="application/json")

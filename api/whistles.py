@@ -124,7 +124,7 @@ def _units_of(w: Whistle) -> list[str]:
     return [w.unit, *w.departments]
 
 
-def _visible(call: Call, wid: UUID) -> Whistle:
+def visible_whistle(call: Call, wid: UUID) -> Whistle:
     """The whistle, if the caller may see it (404 otherwise, as for one not there)."""
     try:
         w = call.center.whistle(wid)
@@ -147,7 +147,7 @@ def whistle_row(call: Call, wid: UUID, min_position: int | None = None) -> dict[
     )
 
 
-def _acts_for(call: Call, unit: str, doing: str) -> None:
+def acts_for(call: Call, unit: str, doing: str) -> None:
     """Acting on a whistle is the acting role's own subtree's, whatever else it reads."""
     if not call.center.is_within(unit, call.principal.unit):
         raise NotPermitted(
@@ -165,7 +165,7 @@ class WhistleController(Controller):
         """Blow a whistle: summon departments to a place."""
         center = call.center
         center.unit(data.unit)
-        _acts_for(call, data.unit, "blows whistles")
+        acts_for(call, data.unit, "blows whistles")
 
         def act(ctx: Context) -> Any:
             return center.blow_whistle(
@@ -211,7 +211,7 @@ class WhistleController(Controller):
         self, call: On, wid: FromPath[UUID], data: JSONBody[CheckIn]
     ) -> Response[s.Receipt]:
         """The caller's department checks in at the scene, naming who came."""
-        _visible(call, wid)
+        visible_whistle(call, wid)
         return call.run(data, lambda ctx: call.center.check_in(ctx, wid, data.person))
 
     @post("/{wid:uuid}/close", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
@@ -219,8 +219,8 @@ class WhistleController(Controller):
         self, call: On, wid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
     ) -> Response[s.Receipt]:
         """End the whistle; the departments that never came are counted absent."""
-        w = _visible(call, wid)
-        _acts_for(call, w.unit, "closes whistles")
+        w = visible_whistle(call, wid)
+        acts_for(call, w.unit, "closes whistles")
         note = data.note if data else None
         return call.run(data, lambda ctx: call.center.close_whistle(ctx, wid, note))
 

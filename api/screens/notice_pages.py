@@ -23,9 +23,9 @@ from api.notices import (
     NoticeCreate,
     NoticeSummary,
     ReceiptConfirmation,
-    _notice,
     receipt_report,
     sending,
+    visible_notice,
 )
 from api.screens.desk import local_input, require, time_of
 from api.screens.errors import FormRefused
@@ -88,7 +88,7 @@ def notices_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
 def _draw_notice(
     request: Request[Any, Any, Any], call: Call, nid: UUID, again: Redraw = FIRST
 ) -> Response[str]:
-    n = _notice(call, nid)
+    n = visible_notice(call, nid)
     wanted = request.query_params.get("level")
     level = wanted if wanted in {lv.value for lv in Level} else None
     report = receipt_report(call, n, level)
@@ -134,7 +134,7 @@ def _send(request: Request[Any, Any, Any], call: Call, fields: dict[str, Any]) -
 def _confirm(
     request: Request[Any, Any, Any], call: Call, nid: UUID, fields: dict[str, Any]
 ) -> Response[Any]:
-    _notice(call, nid)
+    visible_notice(call, nid)
     try:
         data = body_of(fields, ReceiptConfirmation)
         return act(

@@ -29,8 +29,8 @@ from api.whistles import (
     VIEWS,
     CheckIn,
     WhistleCreate,
-    _acts_for,
-    _visible,
+    acts_for,
+    visible_whistle,
     whistle_out,
     whistle_row,
 )
@@ -141,7 +141,7 @@ def _blow(request: Request[Any, Any, Any], call: Call, fields: dict[str, Any]) -
             raise FormRefused({"departments": page.t("page.whistle.error.departments")})
         wanted = {**fields, "unit": [call.principal.unit]}
         data = body_of(wanted, WhistleCreate)
-        _acts_for(call, data.unit, "blows whistles")
+        acts_for(call, data.unit, "blows whistles")
         return act_and_show(
             call,
             data,
@@ -161,7 +161,7 @@ def _blow(request: Request[Any, Any, Any], call: Call, fields: dict[str, Any]) -
 def _check_in(
     request: Request[Any, Any, Any], call: Call, wid: UUID, fields: dict[str, Any]
 ) -> Response[Any]:
-    _visible(call, wid)
+    visible_whistle(call, wid)
     page = page_of(request)
     try:
         require(fields, page, "person")
@@ -179,9 +179,9 @@ def _check_in(
 def _close(
     request: Request[Any, Any, Any], call: Call, wid: UUID, fields: dict[str, Any]
 ) -> Response[Any]:
-    w = _visible(call, wid)
+    w = visible_whistle(call, wid)
     try:
-        _acts_for(call, w.unit, "closes whistles")
+        acts_for(call, w.unit, "closes whistles")
         data = body_of(fields, s.Remark)
         return act(
             call,
