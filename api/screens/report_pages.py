@@ -136,7 +136,7 @@ def _name(unit: Any, page: Page) -> str:
     return str(unit.name if page.language == "zh" else unit.name_en or unit.name)
 
 
-def _crumbs(call: On, code: str, page: Page) -> list[tuple[str, str]]:
+def unit_crumbs(call: On, code: str, page: Page) -> list[tuple[str, str]]:
     """(code, name) from the top this person may read down to ``code``."""
     top = None if call.principal.reads_everything else call.principal.unit
     out: list[tuple[str, str]] = []
@@ -184,7 +184,7 @@ def _context(call: On, report: Report, page: Page, query: str, over_time: Any) -
         "summary": SUMMARY,
         "rates": RATES,
         "suffix": suffix,
-        "crumbs": _crumbs(call, report.unit.code, page),
+        "crumbs": unit_crumbs(call, report.unit.code, page),
     }
 
 
@@ -194,7 +194,7 @@ def reports_home(call: On) -> Response[Any]:
     return Redirect(f"/reports/{call.principal.unit}", status_code=303)
 
 
-def _reading(
+def picked_period(
     call: On, request: Request[Any, Any, Any], code: str
 ) -> tuple[dict[str, str], Page, tuple[datetime, Period] | FormRefused]:
     """What a reports route was asked for: the picker's fields, the page, and the
@@ -214,7 +214,7 @@ def _reading(
 @get("/reports/{code:str}", opt=PAGE, include_in_schema=False, sync_to_thread=True)
 def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
     """A unit's indicators over the chosen period, with charts and its children."""
-    asked, page, chosen = _reading(call, request, code)
+    asked, page, chosen = picked_period(call, request, code)
     if isinstance(chosen, FormRefused):
         page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
@@ -227,7 +227,7 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
             page=page,
             report=None,
             unit_name=_name(report.unit, page),
-            crumbs=_crumbs(call, code, page),
+            crumbs=unit_crumbs(call, code, page),
             code=code,
         )
     moment, span = chosen
@@ -248,7 +248,7 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
 def report_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     """The API's CSV of the same report, for the session's person (a period it cannot
     read goes back to the page, which says what is wrong)."""
-    asked, _page, chosen = _reading(call, request, code)
+    asked, _page, chosen = picked_period(call, request, code)
     if isinstance(chosen, FormRefused):
         return Redirect(f"/reports/{code}?{urlencode(asked)}", status_code=303)
     moment, span = chosen
