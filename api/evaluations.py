@@ -167,7 +167,9 @@ def evaluation_out(e: Evaluation, zone: ZoneInfo) -> EvaluationOut:
 # -- reading -----------------------------------------------------------------------------
 
 
-def _ordered(facts: EvaluationFacts, scores: dict[str, Score]) -> list[tuple[Subject, Score]]:
+def ranked_in_groups(
+    facts: EvaluationFacts, scores: dict[str, Score]
+) -> list[tuple[Subject, Score]]:
     """The top first, then the peer groups in the tree's order, each best first."""
     top = facts.top
     out = [(top, scores[top.code])]
@@ -201,7 +203,7 @@ def scoped_evaluation(
     policy = services.evaluation or DEFAULT_POLICY
     units = [(s.code, s.parent, s.level, s.kind, s.active) for s in facts.subjects]
     scores = evaluate(units, facts.facts, policy, top=facts.top.code)
-    return Evaluation(facts, _ordered(facts, scores), span, moment, policy)
+    return Evaluation(facts, ranked_in_groups(facts, scores), span, moment, policy)
 
 
 # -- CSV and HTML ------------------------------------------------------------------------

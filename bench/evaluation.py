@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from api.evaluations import Evaluation, _ordered, evaluation_out
+from api.evaluations import Evaluation, evaluation_out, ranked_in_groups
 from bench.report_latency import (
     AS_OF,
     POSTGRES_URL,
@@ -49,7 +49,7 @@ def evaluated(store: ViewStore, period: Period) -> tuple[int, int]:
     assert facts is not None
     units = [(s.code, s.parent, s.level, s.kind, s.active) for s in facts.subjects]
     scores = evaluate(units, facts.facts, DEFAULT_POLICY, top="HC")
-    found = Evaluation(facts, _ordered(facts, scores), period, AS_OF, DEFAULT_POLICY)
+    found = Evaluation(facts, ranked_in_groups(facts, scores), period, AS_OF, DEFAULT_POLICY)
     body = msgspec.json.encode(evaluation_out(found, ZoneInfo(ZONE)))
     return len(scores), len(body)
 
