@@ -18,13 +18,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
@@ -46,6 +44,7 @@ from api.http import (
     problem_specs,
 )
 from api.problems import ProblemError
+from api.renderings import template
 from api.tokens import Principal
 from domain.application import CommandCenter
 from domain.disposition import Disposition
@@ -290,23 +289,8 @@ def visible_timeline(services: Services, principal: Principal, loop_id: UUID) ->
     )
 
 
-_TEMPLATES: Environment | None = None
-
-
-def _templates() -> Environment:
-    global _TEMPLATES
-    if _TEMPLATES is None:
-        _TEMPLATES = Environment(
-            loader=FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=select_autoescape(["html", "j2"]),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-    return _TEMPLATES
-
-
 def render_timeline(timeline: Timeline, chain_head: int, zone: ZoneInfo) -> str:
-    page = _templates().get_template("timeline.html.j2")
+    page = template("timeline.html.j2")
     # The page shows wall times without an offset, so it names the zone and its offset
     # once (at the loop's first event: the offset a reader of these times needs).
     first = timeline.entries[0].recorded_at if timeline.entries else datetime.now(UTC)

@@ -10,9 +10,6 @@ subtree answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -22,26 +19,23 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.openapi.spec import Schema
-from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import Services, scope_of
 from api.contract import also_answered, grouped_query
 from api.headers import html_page
 from api.http import READ, MinPosition, Svc, Who, caught_up
-from api.problems import invalid
-from api.reports import INSTANT, _templates, choose_format, neutral, report_period
+from api.periods import To, instant_query, month_or_range, no_range, period_problems
+from api.renderings import Format, besides_json, choose_format, csv_file, csv_text, template
 from api.screens.charts import Group, bar_chart
 from api.tokens import Principal
 from domain.errors import NotFound
 from domain.evaluation import DEFAULT_POLICY, EvaluationPolicy, Score, evaluate, peer_key
 from domain.unit import CODE_PATTERN
 from projections.evaluation import EvaluationFacts, Subject, evaluation_facts
-from projections.reports import Period, PeriodError
+from projections.reports import Period
 from projections.units import is_within
 from texts.catalogue import word
-
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 # -- the JSON shape ----------------------------------------------------------------------
 
@@ -173,31 +167,9 @@ def evaluation_out(e: Evaluation, zone: ZoneInfo) -> EvaluationOut:
 # -- reading -----------------------------------------------------------------------------
 
 
-def evaluation_period(
-    services: Services,
-    *,
-    month: str | None = None,
-    from_: str | None = None,
-    to: str | None = None,
-) -> tuple[datetime, Period]:
-    """The period asked for: a month (``YYYY-MM``), from and to, or this month; a
-    :class:`PeriodError` naming the field at fault."""
-    if month is not None:
-        if from_ is not None or to is not None:
-            raise PeriodError("month", "give either month or from and to, not both")
-        found = _MONTH.match(month.strip())
-        if found is None or not 1 <= int(found.group(2)) <= 12:
-            raise PeriodError("month", f"month must look like 2026-04, not {month!r}")
-        if int(found.group(1)) < 1:
-            raise PeriodError(
-                "month", "month lies outside the years a report can count (1 to 9999)",
-                "outside-years",
-            )  # fmt: skip
-        return report_period(services, period="month", date=f"{month.strip()}-01")
-    return report_period(services, from_=from_, to=to)
-
-
-def _ordered(facts: EvaluationFacts, scores: dict[str, Score]) -> list[tuple[Subject, Score]]:
+def ranked_in_groups(
+    facts: EvaluationFacts, scores: dict[str, Score]
+) -> list[tuple[Subject, Score]]:
     """The top first, then the peer groups in the tree's order, each best first."""
     top = facts.top
     out = [(top, scores[top.code])]
@@ -231,7 +203,7 @@ def scoped_evaluation(
     policy = services.evaluation or DEFAULT_POLICY
     units = [(s.code, s.parent, s.level, s.kind, s.active) for s in facts.subjects]
     scores = evaluate(units, facts.facts, policy, top=facts.top.code)
-    return Evaluation(facts, _ordered(facts, scores), span, moment, policy)
+    return Evaluation(facts, ranked_in_groups(facts, scores), span, moment, policy)
 
 
 # -- CSV and HTML ------------------------------------------------------------------------
@@ -245,37 +217,34 @@ CSV_COLUMNS = (
 
 def render_csv(e: Evaluation, zone: ZoneInfo) -> str:
     """One row per line of each score; every cell quoted and none read as a formula."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
     start = e.period.start.astimezone(zone).isoformat()
     end = e.period.end.astimezone(zone).isoformat()
+    rows: list[list[str]] = []
     for subject, s in e.scores:
         head = [
             subject.code, subject.name, subject.name_en, subject.level, subject.kind,
             subject.parent or "", str(s.score), s.colour,
             "" if s.rank is None else str(s.rank), str(s.peers),
         ]  # fmt: skip
-        for line in s.lines:
-            writer.writerow(
-                neutral(cell)
-                for cell in [
-                    *head,
-                    line.indicator,
-                    line.kind,
-                    str(line.numerator),
-                    str(line.denominator),
-                    str(line.weight),
-                    "" if line.cap is None else str(line.cap),
-                    str(line.points),
-                    str(line.lost),
-                    line.refers_to,
-                    " ".join(line.cases),
-                    start,
-                    end,
-                ]
-            )
-    return buffer.getvalue()
+        rows += [
+            [
+                *head,
+                line.indicator,
+                line.kind,
+                str(line.numerator),
+                str(line.denominator),
+                str(line.weight),
+                "" if line.cap is None else str(line.cap),
+                str(line.points),
+                str(line.lost),
+                line.refers_to,
+                " ".join(line.cases),
+                start,
+                end,
+            ]
+            for line in s.lines
+        ]
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def _chart_groups(e: Evaluation) -> list[tuple[str, Any]]:
@@ -311,20 +280,16 @@ def _chart_groups(e: Evaluation) -> list[tuple[str, Any]]:
 
 
 def render_html(e: Evaluation, zone: ZoneInfo) -> str:
-    return (
-        _templates()
-        .get_template("evaluation.html.j2")
-        .render(
-            e=e,
-            top=e.facts.top,
-            start=e.period.start.astimezone(zone),
-            end=e.period.end.astimezone(zone),
-            as_of=e.as_of.astimezone(zone).replace(microsecond=0),
-            charts=_chart_groups(e),
-            word=word,
-            group_name=_group_name,
-            zero=Decimal(0),
-        )
+    return template("evaluation.html.j2").render(
+        e=e,
+        top=e.facts.top,
+        start=e.period.start.astimezone(zone),
+        end=e.period.end.astimezone(zone),
+        as_of=e.as_of.astimezone(zone).replace(microsecond=0),
+        charts=_chart_groups(e),
+        word=word,
+        group_name=_group_name,
+        zero=Decimal(0),
     )
 
 
@@ -349,17 +314,10 @@ class EvaluationController(Controller):
                 "(this month)",
                 one_of=[
                     Schema(required=["from", "to"], schema_not=Schema(required=["month"])),
-                    Schema(
-                        schema_not=Schema(
-                            any_of=[Schema(required=["from"]), Schema(required=["to"])]
-                        )
-                    ),
+                    no_range(),
                 ],
             ),
-            **{
-                "text/csv": Schema(type=OpenAPIType.STRING),
-                "text/html": Schema(type=OpenAPIType.STRING),
-            },
+            **besides_json(),
         ),
     )
     def evaluation(
@@ -377,40 +335,18 @@ class EvaluationController(Controller):
             ),
         ] = None,
         from_: Annotated[
-            str | None,
-            QueryParameter(
-                name="from",
-                max_length=64,
-                schema_extra={"any_of": INSTANT},
-                description="a date or an RFC 3339 time (with to)",
-            ),
+            str | None, instant_query("a date or an RFC 3339 time (with to)", name="from")
         ] = None,
-        to: Annotated[
-            str | None,
-            QueryParameter(
-                max_length=64,
-                schema_extra={"any_of": INSTANT},
-                description="excluded: the period is [from, to)",
-            ),
-        ] = None,
-        format: Annotated[
-            str | None,
-            QueryParameter(
-                max_length=8,
-                schema_extra={"enum": ["json", "html", "csv"]},
-                description="json, html or csv",
-            ),
-        ] = None,
+        to: To = None,
+        format: Format = None,
         min_position: MinPosition = None,
     ) -> Response[Any]:
         """Every unit of a subtree scored out of 100 over a period (default: this month),
         explained line by line down to the cases, ranked among its peers, graded."""
         kind = choose_format(format, request)
         zone = ZoneInfo(services.center.calendar.zone)
-        try:
-            moment, span = evaluation_period(services, month=month, from_=from_, to=to)
-        except PeriodError as e:
-            raise invalid(e.field, str(e), code=e.code) from None
+        with period_problems():
+            moment, span = month_or_range(services, month=month, from_=from_, to=to)
         caught_up(
             services, request, min_position, "units", "indicators", "whistles", "notices",
             principal=principal,
@@ -420,11 +356,7 @@ class EvaluationController(Controller):
             return html_page(render_html(found, zone))
         if kind == "csv":
             filename = f"evaluation-{found.facts.top.code}-{span.label[:10]}.csv"
-            return Response(
-                render_csv(found, zone),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'inline; filename="{filename}"'},
-            )
+            return csv_file(render_csv(found, zone), filename)
         return Response(
             msgspec.json.encode(evaluation_out(found, zone)), media_type="application/json"
         )

@@ -11,8 +11,7 @@ never sent. The rules are the domain's (``domain/notice_commands.py``).
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -27,6 +26,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api.commands import future
 from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On
+from api.renderings import csv_text
 from api.schemas import Code, Input
 from domain.application import Outcome
 from domain.errors import NoticeNotFound
@@ -136,7 +136,8 @@ def _visible(call: Call, notice: Notice) -> Notice:
     raise NoticeNotFound(f"no notice {notice.id} was sent")
 
 
-def _notice(call: Call, nid: UUID) -> Notice:
+def visible_notice(call: Call, nid: UUID) -> Notice:
+    """The notice, if the caller may see it (not found otherwise, as one never sent)."""
     return _visible(call, NoticeCases(call.center).notice(nid))
 
 
@@ -191,32 +192,47 @@ def receipt_report(call: Call, n: Notice, level: str | None) -> ReceiptReport:
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (a leading = + - @ quoted off)."""
-    text = (
+    return (
         "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
     )
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def report_csv(report: ReceiptReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(
-        ["unit", "level", "status", "confirmed_by", "confirmed_at", "reminded", "reminded_on_duty"]
+    """The receipt report's units, a spreadsheet's rows none of which runs as a formula."""
+    header = [
+        "unit",
+        "level",
+        "status",
+        "confirmed_by",
+        "confirmed_at",
+        "reminded",
+        "reminded_on_duty",
+    ]
+    rows = [
+        [
+            _cell(line.unit),
+            line.level,
+            line.status,
+            _cell(line.confirmed_by),
+            _cell(line.confirmed_at),
+            "yes" if line.reminded else "no",
+            _cell(line.reminded_on_duty),
+        ]
+        for line in report.units
+    ]
+    return csv_text(header, rows)
+
+
+def sending(call: Call, data: NoticeCreate) -> Callable[[Context], Outcome]:
+    """The command that sends the notice ``data`` describes: the API's and the page's."""
+    return lambda ctx: NoticeCases(call.center).send(
+        ctx,
+        title=data.title,
+        body=data.body,
+        kind=str(data.kind),
+        confirm_by=data.confirm_by,
+        addressees=data.addressees,
     )
-    for line in report.units:
-        writer.writerow(
-            [
-                _cell(line.unit),
-                line.level,
-                line.status,
-                _cell(line.confirmed_by),
-                _cell(line.confirmed_at),
-                "yes" if line.reminded else "no",
-                _cell(line.reminded_on_duty),
-            ]
-        )
-    return buffer.getvalue()
 
 
 _CSV = also_answered(Published, **{"text/csv": Schema(type=OpenAPIType.STRING)})
@@ -231,17 +247,7 @@ class NoticeController(Controller):
         # A limit already past is refused at the edge, naming the field (``time-past``).
         future(data.confirm_by, "confirm_by")
 
-        def act(ctx: Context) -> Outcome:
-            return NoticeCases(call.center).send(
-                ctx,
-                title=data.title,
-                body=data.body,
-                kind=str(data.kind),
-                confirm_by=data.confirm_by,
-                addressees=data.addressees,
-            )
-
-        return call.run(data, act, creates=True)
+        return call.run(data, sending(call, data), creates=True)
 
     @get("/", sync_to_thread=True, responses=READ)
     def list_notices(
@@ -269,7 +275,7 @@ class NoticeController(Controller):
 
     @get("/{nid:uuid}", sync_to_thread=True, responses=READ)
     def read_notice(self, call: On, nid: FromPath[UUID]) -> NoticeOut:
-        n = _notice(call, nid)
+        n = visible_notice(call, nid)
         return NoticeOut(
             id=n.id,
             sender=n.sender,
@@ -288,7 +294,7 @@ class NoticeController(Controller):
         self, call: On, nid: FromPath[UUID], data: JSONBody[ReceiptConfirmation | None] = None
     ) -> Response[Any]:
         """The caller's unit confirms receipt of the notice, now."""
-        _notice(call, nid)
+        visible_notice(call, nid)
         return call.run(data, lambda ctx: NoticeCases(call.center).confirm_receipt(ctx, nid))
 
     @get("/{nid:uuid}/receipts", sync_to_thread=True, responses=READ, operation_class=_CSV)
@@ -301,7 +307,9 @@ class NoticeController(Controller):
     ) -> Response[Any]:
         """The receipt report: on time, late and missing per level; the units of
         ``level`` (all without it) line by line; ``format=csv`` for a spreadsheet."""
-        report = receipt_report(call, _notice(call, nid), None if level is None else str(level))
+        report = receipt_report(
+            call, visible_notice(call, nid), None if level is None else str(level)
+        )
         if format == "csv":
             return Response(report_csv(report), media_type="text/csv; charset=utf-8")
         return Response(msgspec.json.encode(report), media_type="application/json")

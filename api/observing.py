@@ -104,12 +104,8 @@ def commanded(kind: str) -> Iterator[Observed]:
     except ConcurrencyConflict:
         outcome = "conflict"
         raise
-    except DomainError:
-        outcome = "refused"
-        raise
     except Exception as e:
-        # A problem answered at the edge (an If-Match, a field) is a refusal too.
-        if 400 <= _status(e) < 500:
+        if _refused(e):
             outcome = "refused"
         raise
     finally:
@@ -127,16 +123,19 @@ def taken_in(door: str) -> Iterator[None]:
     try:
         yield
         outcome = "accepted"
-    except DomainError:
-        outcome = "refused"
-        raise
     except Exception as e:
-        if 400 <= _status(e) < 500:
+        if _refused(e):
             outcome = "refused"
         raise
     finally:
         if counts is not None:
             counts.intake.labels(door, outcome).inc()
+
+
+def _refused(error: Exception) -> bool:
+    """A rule of the domain, or a problem answered at the edge (an If-Match, a field):
+    the caller's to mend, not a failure of ours."""
+    return isinstance(error, DomainError) or 400 <= _status(error) < 500
 
 
 def _status(error: Exception) -> int:

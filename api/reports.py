@@ -11,56 +11,37 @@ answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, Request, Response, get
 from litestar.openapi.spec import Schema
-from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, QueryParameter
 
 from api.access import Services, scope_of
 from api.contract import also_answered, grouped_query
 from api.headers import html_page
-from api.http import READ, MinPosition, Svc, Who, best_match, caught_up, view_store
-from api.problems import invalid
+from api.http import READ, MinPosition, Svc, Who, caught_up, view_store
+from api.periods import To, instant_query, no_range, period_problems, report_period
+from api.renderings import MEDIA, Format, besides_json, choose_format, csv_file, csv_text, template
 from api.tokens import Principal
 from domain.errors import NotFound
-from domain.meta import now
 from projections.reports import (
     PERIODS,
     Durations,
     Indicators,
     Period,
-    PeriodError,
     Rate,
     Report,
-    parse_instant,
-    resolve_period,
     unit_report,
 )
 from projections.store import ViewStore
 from projections.units import is_within
 from texts.catalogue import word
 from texts.words import INDICATORS
-
-FORMATS = ("json", "html", "csv")
-#: A report's instant: a day (local midnight) or an RFC 3339 time with its offset.
-INSTANT = [
-    Schema(
-        type=OpenAPIType.STRING, format=OpenAPIFormat.DATE, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-    ),
-    Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
-]
-_MEDIA = {"json": "application/json", "html": "text/html", "csv": "text/csv"}
 
 # -- the JSON shape ----------------------------------------------------------------------
 
@@ -282,49 +263,18 @@ def sections(report: Report) -> list[tuple[str, str, str, str, Indicators]]:
     return rows
 
 
-#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutral(cell: str) -> str:
-    """A cell a spreadsheet shows as text: one that would start a formula
-    (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``, ``-2+3``) gets a leading single quote,
-    as OWASP's CSV injection guidance says. Every cell is also quoted (``QUOTE_ALL``)."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
-
-
 def render_csv(report: Report, zone: ZoneInfo) -> str:
     """The report as CSV, every cell quoted and none read as a formula: unit names and
     keys are written by people, and a spreadsheet opens the file (issue 19)."""
-    buffer = io.StringIO()
-    period = (
-        report.period.start.astimezone(zone).isoformat(),
-        report.period.end.astimezone(zone).isoformat(),
-    )
-    writer: Any = None
-    for section, key, name, name_en, figures in sections(report):
-        fields = csv_fields(figures)
-        if writer is None:
-            header = ["section", "key", "name", "name_en", "from", "to", *fields]
-            writer = csv.DictWriter(
-                buffer, fieldnames=header, lineterminator="\r\n", quoting=csv.QUOTE_ALL
-            )
-            writer.writeheader()
-        row = {"section": section, "key": key, "name": name, "name_en": name_en}
-        row = {**row, "from": period[0], "to": period[1], **fields}
-        writer.writerow({column: neutral(value) for column, value in row.items()})
-    return buffer.getvalue()
-
-
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
-    folder = Path(__file__).parent / "templates"
-    return Environment(
-        loader=FileSystemLoader(folder),
-        autoescape=select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    start = report.period.start.astimezone(zone).isoformat()
+    end = report.period.end.astimezone(zone).isoformat()
+    # Every Indicators has the same figures of the same kinds: the same columns a row.
+    header = ["section", "key", "name", "name_en", "from", "to", *csv_fields(report.total)]
+    rows = [
+        [section, key, name, name_en, start, end, *csv_fields(figures).values()]
+        for section, key, name, name_en, figures in sections(report)
+    ]
+    return csv_text(header, rows)
 
 
 _UNIT_SECTIONS = ("total", "own", "child")
@@ -332,65 +282,24 @@ _UNIT_SECTIONS = ("total", "own", "child")
 
 def render_html(report: Report, zone: ZoneInfo) -> str:
     rows = sections(report)
-    return (
-        _templates()
-        .get_template("report.html.j2")
-        .render(
-            report=report,
-            start=report.period.start.astimezone(zone),
-            end=report.period.end.astimezone(zone),
-            as_of=report.as_of.astimezone(zone),
-            columns=columns(),
-            word=word,
-            units=[
-                (s, k, zh, en, cells(f))
-                for s, k, zh, en, f in rows
-                if s in ("total", "own", "emergency", "urgent", "child")
-            ],
-            themes=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "theme"],
-            levels=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "level"],
-        )
+    return template("report.html.j2").render(
+        report=report,
+        start=report.period.start.astimezone(zone),
+        end=report.period.end.astimezone(zone),
+        as_of=report.as_of.astimezone(zone),
+        columns=columns(),
+        word=word,
+        units=[
+            (s, k, zh, en, cells(f))
+            for s, k, zh, en, f in rows
+            if s in ("total", "own", "emergency", "urgent", "child")
+        ],
+        themes=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "theme"],
+        levels=[(k, zh, en, cells(f)) for s, k, zh, en, f in rows if s == "level"],
     )
 
 
 # -- the route ---------------------------------------------------------------------------
-
-
-def choose_format(requested: str | None, request: Request[Any, Any, Any]) -> str:
-    """``?format=``, or else the format the ``Accept`` header prefers (JSON by default)."""
-    if requested is not None:
-        if requested not in FORMATS:
-            raise invalid(
-                "format", f"format must be one of {', '.join(FORMATS)}, not {requested!r}"
-            )
-        return requested
-    media = best_match(request, [_MEDIA[f] for f in FORMATS], default=_MEDIA["json"])
-    return next(f for f in FORMATS if _MEDIA[f] == media)
-
-
-def report_period(
-    services: Services,
-    *,
-    from_: str | None = None,
-    to: str | None = None,
-    period: str | None = None,
-    date: str | None = None,
-    as_of: str | None = None,
-) -> tuple[datetime, Period]:
-    """The moment "overdue now" is counted at and the period a request names, read in
-    the calendar's zone (a :class:`PeriodError` naming the field at fault)."""
-    zone_name = services.center.calendar.zone
-    zone = ZoneInfo(zone_name)
-    moment = parse_instant(as_of, "as_of", zone) if as_of is not None else now()
-    span = resolve_period(
-        zone=zone_name,
-        today=moment.astimezone(zone).date(),
-        from_=from_,
-        to=to,
-        period=period,
-        on=date,
-    )
-    return moment, span
 
 
 def scoped_report(
@@ -447,17 +356,10 @@ class ReportController(Controller):
                             any_of=[Schema(required=["period"]), Schema(required=["date"])]
                         ),
                     ),
-                    Schema(
-                        schema_not=Schema(
-                            any_of=[Schema(required=["from"]), Schema(required=["to"])]
-                        )
-                    ),
+                    no_range(),
                 ],
             ),
-            **{
-                "text/csv": Schema(type=OpenAPIType.STRING),
-                "text/html": Schema(type=OpenAPIType.STRING),
-            },
+            **besides_json(),
         ),
     )
     def unit_report(
@@ -467,22 +369,9 @@ class ReportController(Controller):
         principal: Who,
         request: Request[Any, Any, Any],
         from_: Annotated[
-            str | None,
-            QueryParameter(
-                name="from",
-                max_length=64,
-                schema_extra={"any_of": INSTANT},
-                description="a date or an RFC 3339 time",
-            ),
+            str | None, instant_query("a date or an RFC 3339 time", name="from")
         ] = None,
-        to: Annotated[
-            str | None,
-            QueryParameter(
-                max_length=64,
-                schema_extra={"any_of": INSTANT},
-                description="excluded: the period is [from, to)",
-            ),
-        ] = None,
+        to: To = None,
         period: Annotated[
             str | None,
             QueryParameter(
@@ -500,31 +389,19 @@ class ReportController(Controller):
             ),
         ] = None,
         as_of: Annotated[
-            str | None,
-            QueryParameter(
-                max_length=64,
-                schema_extra={"any_of": INSTANT},
-                description="the moment 'overdue now' is counted at",
-            ),
+            str | None, instant_query("the moment 'overdue now' is counted at")
         ] = None,
-        format: Annotated[
-            str | None,
-            QueryParameter(
-                max_length=8, schema_extra={"enum": list(FORMATS)}, description="json, html or csv"
-            ),
-        ] = None,
+        format: Format = None,
         min_position: MinPosition = None,
     ) -> Response[Any]:
         """The standard indicators of a unit's subtree, of its own cases, of each child's
         subtree, by theme and by level, over a period (default: this month)."""
         kind = choose_format(format, request)
         zone = ZoneInfo(services.center.calendar.zone)
-        try:
+        with period_problems():
             moment, span = report_period(
                 services, from_=from_, to=to, period=period, date=date, as_of=as_of
             )
-        except PeriodError as e:
-            raise invalid(e.field, str(e), code=e.code) from None
         caught_up(services, request, min_position, "units", "indicators", principal=principal)
         report = scoped_report(
             services, principal, code, span, moment, view_store(services, request)
@@ -533,9 +410,5 @@ class ReportController(Controller):
             return html_page(render_html(report, zone))
         if kind == "csv":
             filename = f"report-{report.unit.code}-{report.period.label[:10]}.csv"
-            return Response(
-                render_csv(report, zone),
-                media_type="text/csv",  # Litestar adds "; charset=utf-8" to text/ types
-                headers={"Content-Disposition": f'inline; filename="{filename}"'},
-            )
-        return Response(msgspec.json.encode(report_out(report, zone)), media_type=_MEDIA["json"])
+            return csv_file(render_csv(report, zone), filename)
+        return Response(msgspec.json.encode(report_out(report, zone)), media_type=MEDIA["json"])

@@ -9,8 +9,6 @@ CSV, are at ``/v1/reports/whistles/{code}``.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ from api.access import can_see_unit_case, scope_of
 from api.contract import Published, also_answered
 from api.http import READ, WRITE, Call, Cursor, Limit, MinPosition, On, check_times
 from api.problems import invalid
-from api.reports import neutral
+from api.renderings import csv_file, csv_text
 from domain.errors import NotFound, NotPermitted
 from domain.limits import MAX_LOCATION, MAX_SHORT
 from domain.meta import Context
@@ -126,7 +124,7 @@ def _units_of(w: Whistle) -> list[str]:
     return [w.unit, *w.departments]
 
 
-def _visible(call: Call, wid: UUID) -> Whistle:
+def visible_whistle(call: Call, wid: UUID) -> Whistle:
     """The whistle, if the caller may see it (404 otherwise, as for one not there)."""
     try:
         w = call.center.whistle(wid)
@@ -137,7 +135,19 @@ def _visible(call: Call, wid: UUID) -> Whistle:
     return w
 
 
-def _acts_for(call: Call, unit: str, doing: str) -> None:
+def whistle_row(call: Call, wid: UUID, min_position: int | None = None) -> dict[str, Any]:
+    """The whistle's row in the views, if the caller may see it: as the unit that blew it
+    or one of the departments summoned (404 otherwise, as for one not there)."""
+    return call.visible_row(
+        min_position,
+        VIEWS,
+        lambda tx: q.whistle(tx, str(wid)),
+        lambda row: [row["unit"], *(r["department"] for r in row["summons"])],
+        "whistle not found",
+    )
+
+
+def acts_for(call: Call, unit: str, doing: str) -> None:
     """Acting on a whistle is the acting role's own subtree's, whatever else it reads."""
     if not call.center.is_within(unit, call.principal.unit):
         raise NotPermitted(
@@ -155,7 +165,7 @@ class WhistleController(Controller):
         """Blow a whistle: summon departments to a place."""
         center = call.center
         center.unit(data.unit)
-        _acts_for(call, data.unit, "blows whistles")
+        acts_for(call, data.unit, "blows whistles")
 
         def act(ctx: Context) -> Any:
             return center.blow_whistle(
@@ -194,21 +204,14 @@ class WhistleController(Controller):
     @get("/{wid:uuid}", sync_to_thread=True, responses=READ)
     def get_whistle(self, call: On, wid: FromPath[UUID], min_position: MinPosition = None) -> Any:
         """One whistle and its summons."""
-        row = call.visible_row(
-            min_position,
-            VIEWS,
-            lambda tx: q.whistle(tx, str(wid)),
-            lambda row: [row["unit"], *(r["department"] for r in row["summons"])],
-            "whistle not found",
-        )
-        return whistle_out(row)
+        return whistle_out(whistle_row(call, wid, min_position))
 
     @post("/{wid:uuid}/check-in", sync_to_thread=True, opt={"role": "handler"}, responses=WRITE)
     def check_in(
         self, call: On, wid: FromPath[UUID], data: JSONBody[CheckIn]
     ) -> Response[s.Receipt]:
         """The caller's department checks in at the scene, naming who came."""
-        _visible(call, wid)
+        visible_whistle(call, wid)
         return call.run(data, lambda ctx: call.center.check_in(ctx, wid, data.person))
 
     @post("/{wid:uuid}/close", sync_to_thread=True, opt={"role": "dispatcher"}, responses=WRITE)
@@ -216,8 +219,8 @@ class WhistleController(Controller):
         self, call: On, wid: FromPath[UUID], data: JSONBody[s.Remark | None] = None
     ) -> Response[s.Receipt]:
         """End the whistle; the departments that never came are counted absent."""
-        w = _visible(call, wid)
-        _acts_for(call, w.unit, "closes whistles")
+        w = visible_whistle(call, wid)
+        acts_for(call, w.unit, "closes whistles")
         note = data.note if data else None
         return call.run(data, lambda ctx: call.center.close_whistle(ctx, wid, note))
 
@@ -265,11 +268,7 @@ class WhistleReportController(Controller):
         if rows is None:
             raise NotFound(f"unit {code} not found")
         if format == "csv":
-            return Response(
-                figures_csv(rows),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'inline; filename="whistles-{code}.csv"'},
-            )
+            return csv_file(figures_csv(rows), f"whistles-{code}.csv")
         out = WhistleFigures(unit=code, departments=[DepartmentFigures(**r) for r in rows])
         return Response(msgspec.json.encode(out), media_type="application/json")
 
@@ -279,10 +278,5 @@ CSV_COLUMNS = ("department", "summoned", "on_time", "late", "absent", "mean_seco
 
 def figures_csv(rows: list[dict[str, Any]]) -> str:
     """Every cell quoted and none read as a formula (a code is written by people)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        cells = ["" if r[c] is None else str(r[c]) for c in CSV_COLUMNS]
-        writer.writerow([neutral(c) for c in cells])
-    return buffer.getvalue()
+    cells = [["" if r[c] is None else str(r[c]) for c in CSV_COLUMNS] for r in rows]
+    return csv_text(CSV_COLUMNS, cells)

@@ -13,7 +13,6 @@ concurrency 1 in the same run. The ceiling is concurrency ÷ delay.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,9 +21,8 @@ from uuid import UUID
 
 import httpx
 
-from bench.http_issue import fresh_schema
-from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
-from bench.webhooks import receive
+from bench.http_issue import on_fresh_schema
+from bench.webhooks import raise_bench_warning, start_receiver, subscribe
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -56,22 +54,12 @@ def main(argv: Sequence[str]) -> int:
     if not args.postgres:
         folder = tempfile.mkdtemp(prefix="closedloop-bench-")
         return measure(args, f"sqlite:///{folder}/closedloop.sqlite3")
-    reason = postgres_unreachable(POSTGRES_URL)
-    if reason is not None:
-        print(f"skipping endpoint_concurrency: {reason}", flush=True)
-        return 1 if REQUIRE_POSTGRES else 0
-    with fresh_schema(POSTGRES_URL) as database:
-        return measure(args, database)
+    return on_fresh_schema("endpoint_concurrency", measure, args)
 
 
 def measure(args: argparse.Namespace, database: str) -> int:
 
-    port = multiprocessing.Value("i", 0)
-    ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=receive, args=(port, ready, args.delay), daemon=True)
-    receiver.start()
-    ready.wait(10)
-    url = f"http://127.0.0.1:{port.value}/hook"
+    receiver, url = start_receiver(args.delay)
     center = build_command_center(Settings(database_url=database))
     store = ViewStore.for_url(database)
     config = WebhookConfig(
@@ -85,21 +73,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
         notifiers.prepare()
         load_demo(center)
         admin = Context(actor=Actor(person="bench", unit="HW", role="admin"))
-        sid = notifiers.book.register(
-            admin,
-            unit="HW",
-            url=url,
-            event_types=["warning.raised"],
-            themes=[],
-            min_level=None,
-            units=[],
-            subtrees=[],
-            addressed_only=False,
-            language="zh",
-            template=None,
-            description="bench",
-            active=True,
-        ).id
+        sid = subscribe(notifiers.book, admin, url).id
         monitor = Actor(person="bench", unit="HW", role="monitor")
         raised = 0
 
@@ -111,16 +85,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
             )
             for _ in range(args.count):
                 raised += 1
-                center.raise_warning(
-                    Context(actor=monitor),
-                    source="bench",
-                    rule="rainstorm",
-                    theme="meteorological",
-                    level=1 + raised % 4,
-                    title=f"bench warning {raised}",
-                    unit="HW",
-                    dedup_key=f"bench-{raised}",
-                )
+                raise_bench_warning(center, monitor, raised)
             notifiers.catch_up()  # the notifications derived, and the new concurrency read
             counter.delete(url)
             assert notifiers.worker is not None

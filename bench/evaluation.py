@@ -22,18 +22,16 @@ from time import perf_counter
 from zoneinfo import ZoneInfo
 
 import msgspec
-import psycopg
 
-from api.evaluations import Evaluation, _ordered, evaluation_out
+from api.evaluations import Evaluation, evaluation_out, ranked_in_groups
 from bench.report_latency import (
     AS_OF,
     POSTGRES_URL,
     ZONE,
     fill,
     months,
+    on_each_store,
     p95,
-    postgres_store,
-    sqlite_store,
 )
 from domain.evaluation import DEFAULT_POLICY, evaluate
 from projections.evaluation import evaluation_facts
@@ -51,7 +49,7 @@ def evaluated(store: ViewStore, period: Period) -> tuple[int, int]:
     assert facts is not None
     units = [(s.code, s.parent, s.level, s.kind, s.active) for s in facts.subjects]
     scores = evaluate(units, facts.facts, DEFAULT_POLICY, top="HC")
-    found = Evaluation(facts, _ordered(facts, scores), period, AS_OF, DEFAULT_POLICY)
+    found = Evaluation(facts, ranked_in_groups(facts, scores), period, AS_OF, DEFAULT_POLICY)
     body = msgspec.json.encode(evaluation_out(found, ZoneInfo(ZONE)))
     return len(scores), len(body)
 
@@ -106,21 +104,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str]) -> int:
-    args = parse(argv)
-    passed = True
-    if args.store in ("sqlite", "both"):
-        with sqlite_store() as store:
-            passed = measure("sqlite", store, args) and passed
-    if args.store in ("postgres", "both"):
-        try:
-            with psycopg.connect(args.postgres_url, connect_timeout=3):
-                pass
-        except psycopg.Error as e:
-            print(f"skipping postgres: {e}", flush=True)
-        else:
-            with postgres_store(args.postgres_url) as store:
-                passed = measure("postgres", store, args) and passed
-    return 0 if passed else 1
+    return on_each_store(parse(argv), measure)
 
 
 if __name__ == "__main__":

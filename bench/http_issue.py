@@ -38,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,6 +320,19 @@ def fresh_schema(base_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(base_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def on_fresh_schema(
+    name: str, measure: Callable[[argparse.Namespace, str], int], args: argparse.Namespace
+) -> int:
+    """Bench ``name``'s ``measure`` on a fresh schema of the test server, made and
+    dropped; skipped when the server cannot be reached (failed where CI requires it)."""
+    reason = postgres_unreachable(POSTGRES_URL)
+    if reason is not None:
+        print(f"skipping {name}: {reason}", flush=True)
+        return 1 if REQUIRE_POSTGRES else 0
+    with fresh_schema(POSTGRES_URL) as database:
+        return measure(args, database)
 
 
 # -- load ------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ the gone copy, not left to run out. Goal: p95 under 10 s (issue 23).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,7 +36,7 @@ import httpx
 from bench.http_issue import fresh_schema
 from bench.loop_cost import POSTGRES_URL, REQUIRE_POSTGRES, postgres_unreachable
 from bench.report_latency import p95
-from bench.webhooks import receive
+from bench.webhooks import raise_bench_warning, start_receiver, subscribe
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
 from domain.demo import load_demo
@@ -139,12 +138,7 @@ def takeover(args: argparse.Namespace, database: str) -> list[float]:
 
 
 def measure(args: argparse.Namespace, database: str) -> int:
-    port = multiprocessing.Value("i", 0)
-    ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=receive, args=(port, ready, args.delay), daemon=True)
-    receiver.start()
-    ready.wait(10)
-    url = f"http://127.0.0.1:{port.value}/hook"
+    receiver, url = start_receiver(args.delay)
     center = build_command_center(Settings(database_url=database))
     store = ViewStore.for_url(database)
     keyring = Keyring.generate()
@@ -158,25 +152,8 @@ def measure(args: argparse.Namespace, database: str) -> int:
         load_demo(center)
         admin = Actor(person="bench", unit="HW", role="admin")
         sids = [
-            str(
-                setup.book.register(
-                    # A context of its own each: one command id would register one.
-                    Context(actor=admin),
-                    unit="HW",
-                    url=url,
-                    event_types=["warning.raised"],
-                    themes=[],
-                    min_level=None,
-                    units=[],
-                    subtrees=[],
-                    addressed_only=False,
-                    language="zh",
-                    template=None,
-                    description=f"bench {n}",
-                    active=True,
-                    concurrency=4,
-                ).id
-            )
+            # A context of its own each: one command id would register one.
+            str(subscribe(setup.book, Context(actor=admin), url, f"bench {n}", concurrency=4).id)
             for n in range(args.endpoints)
         ]
         monitor = Actor(person="bench", unit="HW", role="monitor")
@@ -188,16 +165,7 @@ def measure(args: argparse.Namespace, database: str) -> int:
             nonlocal raised
             for _ in range(args.count):
                 raised += 1
-                center.raise_warning(
-                    Context(actor=monitor),
-                    source="bench",
-                    rule="rainstorm",
-                    theme="meteorological",
-                    level=1 + raised % 4,
-                    title=f"bench warning {raised}",
-                    unit="HW",
-                    dedup_key=f"bench-{raised}",
-                )
+                raise_bench_warning(center, monitor, raised)
             setup.catch_up()
             expected = args.count * len(sids)
             counter.delete(url)

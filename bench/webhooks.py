@@ -29,8 +29,10 @@ import httpx
 
 from closedloop.bootstrap import build_command_center
 from closedloop.settings import Settings
+from domain.application import CommandCenter, Outcome
 from domain.demo import load_demo
 from domain.meta import Actor, Context
+from notifiers.book import SubscriptionBook
 from notifiers.config import WebhookConfig, networks
 from notifiers.secrets import Keyring, new_secret, signature_header
 from notifiers.service import Notifiers
@@ -82,6 +84,54 @@ def receive(port: Any, ready: Any, delay: float = 0.0) -> None:
     server.serve_forever()
 
 
+def start_receiver(delay: float = 0.0) -> tuple[multiprocessing.Process, str]:
+    """:func:`receive` in a process of its own, ready: the process (to terminate) and
+    the URL it counts deliveries at."""
+    port = multiprocessing.Value("i", 0)
+    ready = multiprocessing.Event()
+    receiver = multiprocessing.Process(target=receive, args=(port, ready, delay), daemon=True)
+    receiver.start()
+    ready.wait(10)
+    return receiver, f"http://127.0.0.1:{port.value}/hook"
+
+
+def raise_bench_warning(center: CommandCenter, monitor: Actor, n: int) -> None:
+    """The ``n``-th warning a bench raises in the demo district (what :func:`subscribe`
+    sends), its level going round 1 to 4."""
+    center.raise_warning(
+        Context(actor=monitor),
+        source="bench",
+        rule="rainstorm",
+        theme="meteorological",
+        level=1 + n % 4,
+        title=f"bench warning {n}",
+        unit="HW",
+        dedup_key=f"bench-{n}",
+    )
+
+
+def subscribe(
+    book: SubscriptionBook, ctx: Context, url: str, description: str = "bench", **more: Any
+) -> Outcome:
+    """A subscription of the whole demo district to every raised warning, sent to ``url``."""
+    return book.register(
+        ctx,
+        unit="HW",
+        url=url,
+        event_types=["warning.raised"],
+        themes=[],
+        min_level=None,
+        units=[],
+        subtrees=[],
+        addressed_only=False,
+        language="zh",
+        template=None,
+        description=description,
+        active=True,
+        **more,
+    )
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench webhooks", description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
@@ -92,12 +142,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--database", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args(argv)
 
-    port = multiprocessing.Value("i", 0)
-    ready = multiprocessing.Event()
-    receiver = multiprocessing.Process(target=receive, args=(port, ready), daemon=True)
-    receiver.start()
-    ready.wait(10)
-    url = f"http://127.0.0.1:{port.value}/hook"
+    receiver, url = start_receiver()
     folder = tempfile.mkdtemp(prefix="closedloop-bench-")
     database = args.database or f"sqlite:///{folder}/closedloop.sqlite3"
     center = build_command_center(Settings(database_url=database))
@@ -115,21 +160,7 @@ def main(argv: Sequence[str]) -> int:
         notifiers.prepare()
         load_demo(center)
         admin = Context(actor=Actor(person="bench", unit="HW", role="admin"))
-        notifiers.book.register(
-            admin,
-            unit="HW",
-            url=url,
-            event_types=["warning.raised"],
-            themes=[],
-            min_level=None,
-            units=[],
-            subtrees=[],
-            addressed_only=False,
-            language="zh",
-            template=None,
-            description="bench",
-            active=True,
-        )
+        subscribe(notifiers.book, admin, url)
         monitor = Context(actor=Actor(person="bench", unit="HW", role="monitor"))
         assert notifiers.worker is not None
         client: httpx.Client = notifiers.worker.client
@@ -141,16 +172,7 @@ def main(argv: Sequence[str]) -> int:
             nonlocal raised
             for _ in range(args.count):
                 raised += 1
-                center.raise_warning(
-                    Context(actor=monitor.actor),
-                    source="bench",
-                    rule="rainstorm",
-                    theme="meteorological",
-                    level=1 + raised % 4,
-                    title=f"bench warning {raised}",
-                    unit="HW",
-                    dedup_key=f"bench-{raised}",
-                )
+                raise_bench_warning(center, monitor.actor, raised)
 
         def plain_rate(payload: bytes, round_: int) -> float:
             """Plain signed POSTs from the worker's own client, at its concurrency."""

@@ -137,7 +137,7 @@ def _compact(body: bytes, topic: Topic) -> list[MessageReading]:
         out.append(
             MessageReading(
                 _metric(metric, topic, f"line {n}"),
-                _number(value),
+                reading_value(value),
                 uom,
                 _time(at, n),
             )
@@ -145,13 +145,16 @@ def _compact(body: bytes, topic: Topic) -> list[MessageReading]:
     return out
 
 
-def _number(text: str) -> float | str | None:
+def reading_value(text: str) -> float | str | None:
+    """A reading's value written as text (a CSV cell, here or in an imported file): a
+    number, none when empty, else the text, which the intake refuses as not a number
+    (naming its line), as at the HTTP door."""
     if text == "":
         return None
     try:
         return float(text)
     except ValueError:
-        return text  # the intake refuses it as not a number, as at the HTTP door
+        return text
 
 
 def _time(text: str, line: int) -> datetime:

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from closedloop.mqtt_payloads import reading_value
 from closedloop.settings import Settings
 from domain.errors import DomainError
 from domain.meta import Actor, Context
@@ -35,20 +36,11 @@ def records(path: Path) -> Iterator[dict[str, Any]]:
         if path.suffix.lower() == ".csv":
             for row in csv.DictReader(f):
                 value = row.get("value", "")
-                yield {**row, "value": _number(value)}
+                yield {**row, "value": reading_value(value)}
         else:
             for line in f:
                 if line.strip():
                     yield json.loads(line)
-
-
-def _number(text: str) -> float | str | None:
-    if text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text  # refused by the intake as not a number, with its line
 
 
 def to_reading(record: dict[str, Any]) -> Reading:

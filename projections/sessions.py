@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeAlias
 
-from projections.store import ViewStore
+from projections.store import OwnTable, ViewStore
 
 log = logging.getLogger("closedloop.sessions")
 
@@ -62,15 +62,10 @@ class SessionPositions:
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self._closed = False
-        self._created = False
+        self._table = OwnTable(store, CREATE_STATEMENT)
 
     def create_table(self) -> None:
-        if self._created:
-            return
-        with self.store.transaction() as tx:
-            tx.lock_schema_changes()
-            tx.execute(CREATE_STATEMENT)
-        self._created = True
+        self._table.make()
 
     # -- reading ------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ print layout.
 The figures are the API's evaluation (:func:`api.evaluations.scoped_evaluation`),
 scoped as its route is: outside the auditor's and admin's roles a person reads the
 evaluation of their own unit's subtree, and any other unit is the not-found page. The
-period is read as the reports pages read it (:func:`api.screens.report_pages._reading`).
+period is read as the reports pages read it (:func:`api.screens.report_pages.picked_period`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from litestar.response import Redirect
 # being imported when this package is (a name taken from it here would not exist yet).
 import api.evaluations as evaluations
 from api.http import On
-from api.reports import report_period
+from api.periods import report_period
+from api.renderings import csv_file
 from api.screens.charts import BarChart, Group, bar_chart
 from api.screens.errors import FormRefused
 from api.screens.pages import Page, render
-from api.screens.report_pages import _crumbs, _reading
+from api.screens.report_pages import picked_period, unit_crumbs
 from domain.evaluation import Score, peer_key
 from projections.evaluation import Subject
 
@@ -113,7 +114,7 @@ def evaluation_page(
     call: On, request: Request[Any, Any, Any], code: FromPath[str]
 ) -> Response[str]:
     """Every unit of ``code``'s subtree scored, ranked among its peers and explained."""
-    asked, page, chosen = _reading(call, request, code)
+    asked, page, chosen = picked_period(call, request, code)
     if isinstance(chosen, FormRefused):
         page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
@@ -126,7 +127,7 @@ def evaluation_page(
             page=page,
             e=None,
             unit_name=_name(found.facts.top, page),
-            crumbs=_crumbs(call, code, page),
+            crumbs=unit_crumbs(call, code, page),
             code=code,
             suffix="",
         )
@@ -140,7 +141,7 @@ def evaluation_page(
         "evaluation.html.j2",
         page=page,
         code=code,
-        crumbs=_crumbs(call, code, page),
+        crumbs=unit_crumbs(call, code, page),
         **_context(found, page, f"?{query}" if query else ""),
     )
 
@@ -149,19 +150,14 @@ def evaluation_page(
 def evaluation_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     """The API's CSV of the same evaluation, for the session's person (a period it
     cannot read goes back to the page, which says what is wrong)."""
-    asked, _page, chosen = _reading(call, request, code)
+    asked, _page, chosen = picked_period(call, request, code)
     if isinstance(chosen, FormRefused):
         return Redirect(f"/evaluations/{code}?{urlencode(asked)}", status_code=303)
     moment, span = chosen
     found = evaluations.scoped_evaluation(call.services, call.principal, code, span, moment)
     filename = f"evaluation-{found.facts.top.code}-{span.label[:10]}.csv"
-    return Response(
-        evaluations.render_csv(found, call.services.views.zone),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
+    return csv_file(
+        evaluations.render_csv(found, call.services.views.zone), filename, download=True
     )
 
 

@@ -10,7 +10,7 @@ command, as for an API client that retries (ADR 0025).
 shows its result (post, redirect, get: a reload never sends it again); the page then
 reads with the session's own-write consistency (ADR 0045), so it shows the new state.
 A refusal is a :class:`FormRefused`, which the handler turns into its page drawn again
-with the message at the field it concerns and the values as sent.
+with the message at the field it concerns and the values as sent (a :class:`Redraw`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,20 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from uuid import UUID
 
 import msgspec
 from litestar import Request, Response
+from litestar.concurrency import sync_to_thread
 from litestar.response import Redirect
 
 from api.http import Call
 from api.problems import ProblemError
 from api.schemas import Input
 from api.screens.errors import FormRefused, refusal_text
+from api.screens.pages import Page, page_of, render
 from domain.application import Outcome
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, NotPermitted
 from domain.meta import Context
@@ -112,3 +116,71 @@ def act(
     except (DomainError, ProblemError) as e:
         raise refusal(call.request, e) from None
     return Redirect(then, status_code=303)
+
+
+def act_and_show(
+    call: Call, data: Input | None, command: Callable[[Context], Outcome], *, listed: str
+) -> Response[Any]:
+    """Run a command that makes something, then show what it made at ``listed/{id}``; a
+    form sent again is answered from its first time, which names nothing made: the list."""
+    made: list[UUID] = []
+
+    def making(ctx: Context) -> Outcome:
+        done = command(ctx)
+        made.append(done.id)
+        return done
+
+    act(call, data, making, then=listed)
+    return Redirect(f"{listed}/{made[0]}" if made else listed, status_code=303)
+
+
+@dataclass(frozen=True)
+class Redraw:
+    """How a page with forms is drawn: the first time (200, no messages, no values), or
+    again after one of its forms was refused: the refusal's status, its messages at that
+    form's fields and, where the form keeps them, the values as sent, each under the
+    form's name (``send.title``), as the templates look them up."""
+
+    status: int = 200
+    errors: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def refused(
+        cls,
+        refusal: FormRefused,
+        form: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        lists: tuple[str, ...] = (),
+    ) -> Redraw:
+        """``form`` refused: its messages, and its ``fields`` as sent (the CSRF token left
+        out), one text a field but the whole list of each of ``lists``."""
+        errors = {f"{form}.{k}": m for k, m in refusal.errors.items()}
+        values: dict[str, Any] = {}
+        if fields is not None:
+            values = {f"{form}.{k}": v[0] for k, v in fields.items() if v and k != "csrf"}
+            values |= {f"{form}.{name}": list(fields.get(name, [])) for name in lists}
+        return cls(refusal.status, errors, values)
+
+    def page(self, request: Request[Any, Any, Any]) -> Page:
+        """The page to draw, with copies of the messages and values (a page may add some)."""
+        return page_of(request, errors=dict(self.errors), values=dict(self.values))
+
+    def render(
+        self, request: Request[Any, Any, Any], template: str, **context: Any
+    ) -> Response[str]:
+        """The page ``template`` drawn so, with ``context``."""
+        return render(request, template, status=self.status, page=self.page(request), **context)
+
+
+FIRST = Redraw()
+
+
+async def posted(
+    request: Request[Any, Any, Any], handle: Callable[..., Response[Any]], *args: Any
+) -> Response[Any]:
+    """A form's post: its fields read here, then ``handle(request, *args, fields)`` run in
+    a worker thread (it reads and writes the store, which blocks)."""
+    fields = await fields_of(request)
+    return await sync_to_thread(handle, request, *args, fields)

@@ -19,7 +19,6 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
-from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 from litestar.response import Redirect
 
@@ -31,7 +30,7 @@ from api.instructions import issuing, read_instruction
 from api.problems import ProblemError
 from api.screens.desk import countdown, due_in_of, local_input, require, time_of, unit_names
 from api.screens.errors import FormRefused
-from api.screens.forms import act, body_of, fields_of, refusal
+from api.screens.forms import act, body_of, posted, refusal
 from api.screens.offered import (
     instructable_units,
     may_uphold,
@@ -159,8 +158,7 @@ def fields_view(fields: dict[str, Any]) -> dict[str, Any]:
 @post("/instructions", opt=DISPATCHER, include_in_schema=False, status_code=303)
 async def issue_instruction(request: Request[Any, Any, Any], call: On) -> Response[Any]:
     """Issue the instruction of the form, then show it."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_issue, request, call, fields)
+    return await posted(request, _issue, call)
 
 
 # -- the instruction --------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any, get_args
 from uuid import UUID
 
 from litestar import Request, Response, post
-from litestar.concurrency import sync_to_thread
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
@@ -25,7 +24,7 @@ from api.instructions import FORWARD, INSTRUCTION_STEPS
 from api.problems import ProblemError
 from api.screens.desk import due_in_of, require, time_of
 from api.screens.errors import FormRefused
-from api.screens.forms import act, body_of, fields_of, refusal
+from api.screens.forms import act, body_of, posted, refusal
 from api.screens.instruction_pages import draw_instruction, fields_view
 from api.screens.offered import ROLE_OF
 from api.screens.pages import Page, page_of
@@ -156,8 +155,7 @@ def _route(step: str) -> HTTPRouteHandler:
     async def take_step(
         request: Request[Any, Any, Any], call: On, iid: FromPath[UUID]
     ) -> Response[Any]:
-        fields = await fields_of(request)
-        return await sync_to_thread(_take, request, call, iid, step, fields)
+        return await posted(request, _take, call, iid, step)
 
     name = "page_" + step.replace("-", "_")
     return post(

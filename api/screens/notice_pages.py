@@ -10,24 +10,28 @@ per level of the network, each level a link to its units line by line (``?level=
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
-from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
-from litestar.response import Redirect
 
 from api.http import Call, On
-from api.notices import NoticeCreate, NoticeSummary, ReceiptConfirmation, _notice, receipt_report
+from api.notices import (
+    NoticeCreate,
+    NoticeSummary,
+    ReceiptConfirmation,
+    receipt_report,
+    sending,
+    visible_notice,
+)
 from api.screens.desk import local_input, require, time_of
 from api.screens.errors import FormRefused
-from api.screens.forms import act, body_of, fields_of
-from api.screens.pages import page_of, render
-from domain.meta import Context, now
+from api.screens.forms import FIRST, Redraw, act, act_and_show, body_of, posted
+from api.screens.pages import page_of
+from domain.meta import now
 from domain.notice import Notice, NoticeKind
 from domain.notice_commands import CONFIRMS, SENDS, NoticeCases
 from domain.unit import Level
@@ -46,14 +50,7 @@ def may_confirm(call: Call, n: Notice) -> bool:
     )
 
 
-def _draw_list(
-    request: Request[Any, Any, Any],
-    call: Call,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: Mapping[str, Any] | None = None,
-) -> Response[str]:
+def _draw_list(request: Request[Any, Any, Any], call: Call, again: Redraw = FIRST) -> Response[str]:
     rows, _ = call.page(None, ("units", "notices"), partial(nv.notices, addressee=None), None, 100)
     notices = [
         NoticeSummary(**{**r, "reminded": bool(r["reminded"])})
@@ -70,13 +67,10 @@ def _draw_list(
         if sends
         else []
     )
-    page = page_of(request, errors=errors or {}, values=values or {})
     zone = call.services.views.zone
-    return render(
+    return again.render(
         request,
         "notices.html.j2",
-        status=status,
-        page=page,
         notices=notices,
         may_send=sends and bool(below),
         below=below,
@@ -92,23 +86,15 @@ def notices_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
 
 
 def _draw_notice(
-    request: Request[Any, Any, Any],
-    call: Call,
-    nid: UUID,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
+    request: Request[Any, Any, Any], call: Call, nid: UUID, again: Redraw = FIRST
 ) -> Response[str]:
-    n = _notice(call, nid)
+    n = visible_notice(call, nid)
     wanted = request.query_params.get("level")
     level = wanted if wanted in {lv.value for lv in Level} else None
     report = receipt_report(call, n, level)
-    page = page_of(request, errors=errors or {})
-    return render(
+    return again.render(
         request,
         "notice.html.j2",
-        status=status,
-        page=page,
         n=n,
         report=report,
         level=level,
@@ -140,38 +126,15 @@ def _send(request: Request[Any, Any, Any], call: Call, fields: dict[str, Any]) -
         data = body_of(wanted, NoticeCreate)
         if data.confirm_by <= now():
             raise FormRefused({"confirm_by": page.t("page.notice.error.past")})
-        sent: list[UUID] = []
-
-        def command(ctx: Context) -> Any:
-            done = NoticeCases(call.center).send(
-                ctx,
-                title=data.title,
-                body=data.body,
-                kind=str(data.kind),
-                confirm_by=data.confirm_by,
-                addressees=data.addressees,
-            )
-            sent.append(done.id)
-            return done
-
-        act(call, data, command, then="/notices")
-        return Redirect(f"/notices/{sent[0]}" if sent else "/notices", status_code=303)
+        return act_and_show(call, data, sending(call, data), listed="/notices")
     except FormRefused as e:
-        values: dict[str, Any] = {f"send.{k}": v[0] for k, v in fields.items() if v and k != "csrf"}
-        values["send.addressees"] = list(fields.get("addressees", []))
-        return _draw_list(
-            request,
-            call,
-            status=e.status,
-            errors={f"send.{k}": m for k, m in e.errors.items()},
-            values=values,
-        )
+        return _draw_list(request, call, Redraw.refused(e, "send", fields, lists=("addressees",)))
 
 
 def _confirm(
     request: Request[Any, Any, Any], call: Call, nid: UUID, fields: dict[str, Any]
 ) -> Response[Any]:
-    _notice(call, nid)
+    visible_notice(call, nid)
     try:
         data = body_of(fields, ReceiptConfirmation)
         return act(
@@ -181,20 +144,13 @@ def _confirm(
             then=f"/notices/{nid}",
         )
     except FormRefused as e:
-        return _draw_notice(
-            request,
-            call,
-            nid,
-            status=e.status,
-            errors={f"receipt.{k}": m for k, m in e.errors.items()},
-        )
+        return _draw_notice(request, call, nid, Redraw.refused(e, "receipt"))
 
 
 @post("/notices", opt={"page": True, "role": SENDS}, include_in_schema=False, status_code=303)
 async def send_notice(request: Request[Any, Any, Any], call: On) -> Response[Any]:
     """Send the notice of the form, then show it."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_send, request, call, fields)
+    return await posted(request, _send, call)
 
 
 @post(
@@ -207,8 +163,7 @@ async def confirm_receipt(
     request: Request[Any, Any, Any], call: On, nid: FromPath[UUID]
 ) -> Response[Any]:
     """The person's unit confirms receipt, now."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_confirm, request, call, nid, fields)
+    return await posted(request, _confirm, call, nid)
 
 
 NOTICE_PAGE_HANDLERS = [notices_page, notice_page, send_notice, confirm_receipt]

@@ -4,12 +4,11 @@ drill-down to each child, the CSV and a print layout (issue 20, ADR 0057).
 The figures are the API's report (:func:`api.reports.scoped_report`), scoped as its
 route is: outside the auditor's and admin's roles a person reads the reports of their
 own unit's subtree, and any other unit is the not-found page. The period is read by the
-API's own rules (:func:`api.reports.report_period`); a page adds the month picker.
+API's own rules (:mod:`api.periods`); a page adds the month picker.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,9 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from api.http import On, view_store
-from api.reports import cells, render_csv, report_period, scoped_report
+from api.periods import month_or_range, report_period
+from api.renderings import csv_file
+from api.reports import cells, render_csv, scoped_report
 from api.screens.charts import Group, bar_chart, line_chart
 from api.screens.errors import FormRefused
 from api.screens.pages import Page, page_of, render
@@ -32,7 +33,6 @@ from projections.reports import Indicators, Period, PeriodError, Report, resolve
 from texts.words import INDICATORS
 
 PAGE = {"page": True}
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: How many periods the rates-over-time chart shows, the chosen one last.
 HISTORY = 6
 #: The rates each bar chart shows, side by side.
@@ -66,14 +66,10 @@ def _chosen(call: On, asked: dict[str, str], page: Page) -> tuple[datetime, Peri
     month = asked.get("month")
     if month is not None and ("from" in asked or "to" in asked):
         raise FormRefused({"month": page.t("page.reports.month_or_range")})
-    if month is not None:
-        found = _MONTH.match(month)
-        if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1:
-            raise FormRefused({"month": page.t("page.reports.bad_month")})
     try:
-        if month is not None:
-            return report_period(call.services, period="month", date=f"{month}-01")
-        return report_period(call.services, from_=asked.get("from"), to=asked.get("to"))
+        return month_or_range(
+            call.services, month=month, from_=asked.get("from"), to=asked.get("to")
+        )
     except PeriodError as e:
         field = e.field if e.field in ("from", "to") else "month"
         raise FormRefused({field: page.t(f"page.reports.bad_{field}")}) from None
@@ -140,7 +136,7 @@ def _name(unit: Any, page: Page) -> str:
     return str(unit.name if page.language == "zh" else unit.name_en or unit.name)
 
 
-def _crumbs(call: On, code: str, page: Page) -> list[tuple[str, str]]:
+def unit_crumbs(call: On, code: str, page: Page) -> list[tuple[str, str]]:
     """(code, name) from the top this person may read down to ``code``."""
     top = None if call.principal.reads_everything else call.principal.unit
     out: list[tuple[str, str]] = []
@@ -188,7 +184,7 @@ def _context(call: On, report: Report, page: Page, query: str, over_time: Any) -
         "summary": SUMMARY,
         "rates": RATES,
         "suffix": suffix,
-        "crumbs": _crumbs(call, report.unit.code, page),
+        "crumbs": unit_crumbs(call, report.unit.code, page),
     }
 
 
@@ -198,7 +194,7 @@ def reports_home(call: On) -> Response[Any]:
     return Redirect(f"/reports/{call.principal.unit}", status_code=303)
 
 
-def _reading(
+def picked_period(
     call: On, request: Request[Any, Any, Any], code: str
 ) -> tuple[dict[str, str], Page, tuple[datetime, Period] | FormRefused]:
     """What a reports route was asked for: the picker's fields, the page, and the
@@ -218,7 +214,7 @@ def _reading(
 @get("/reports/{code:str}", opt=PAGE, include_in_schema=False, sync_to_thread=True)
 def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[str]:
     """A unit's indicators over the chosen period, with charts and its children."""
-    asked, page, chosen = _reading(call, request, code)
+    asked, page, chosen = picked_period(call, request, code)
     if isinstance(chosen, FormRefused):
         page.errors = chosen.errors
         # The unit must still be one this person may read: else the not-found page.
@@ -231,7 +227,7 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
             page=page,
             report=None,
             unit_name=_name(report.unit, page),
-            crumbs=_crumbs(call, code, page),
+            crumbs=unit_crumbs(call, code, page),
             code=code,
         )
     moment, span = chosen
@@ -252,21 +248,14 @@ def report_page(call: On, request: Request[Any, Any, Any], code: FromPath[str]) 
 def report_csv(call: On, request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
     """The API's CSV of the same report, for the session's person (a period it cannot
     read goes back to the page, which says what is wrong)."""
-    asked, _page, chosen = _reading(call, request, code)
+    asked, _page, chosen = picked_period(call, request, code)
     if isinstance(chosen, FormRefused):
         return Redirect(f"/reports/{code}?{urlencode(asked)}", status_code=303)
     moment, span = chosen
     report = _report(call, code, span, moment)
     zone = call.services.views.zone
     filename = f"report-{report.unit.code}-{report.period.label[:10]}.csv"
-    return Response(
-        render_csv(report, zone),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_file(render_csv(report, zone), filename, download=True)
 
 
 REPORT_PAGE_HANDLERS = [reports_home, report_page, report_csv]

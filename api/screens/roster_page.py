@@ -19,13 +19,11 @@ take it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
 from litestar.response import Redirect
 
@@ -33,8 +31,8 @@ from api.http import Call, On
 from api.rosters import HandoverCreate, ShiftIn, ShiftsCreate, _visible
 from api.screens.desk import local_input, require, time_of
 from api.screens.errors import FormRefused
-from api.screens.forms import act, body_of, fields_of
-from api.screens.pages import Page, page_of, render
+from api.screens.forms import FIRST, Redraw, act, body_of, posted
+from api.screens.pages import Page, page_of
 from domain.errors import ShiftRefused
 from domain.meta import Context, now
 from domain.roster import LONGEST_SHIFT, DutyRoster, OnDuty, Post, ShiftPlan, overlapping
@@ -85,10 +83,8 @@ def _draw(
     request: Request[Any, Any, Any],
     call: Call,
     code: str,
+    again: Redraw = FIRST,
     *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: Mapping[str, Any] | None = None,
     open_form: str | None = None,
 ) -> Response[str]:
     _visible(call, code)
@@ -122,12 +118,9 @@ def _draw(
     for sid, s in shifts:
         begins = max(s["starts_at"].astimezone(zone), start)
         days[min((begins - start).days, WEEK.days - 1)][1].append((sid, s))
-    page = page_of(request, errors=errors or {}, values=values or {})
-    return render(
+    return again.render(
         request,
         "roster.html.j2",
-        status=status,
-        page=page,
         unit=code,
         posts=posts,
         days=days,
@@ -154,10 +147,6 @@ def roster_page(request: Request[Any, Any, Any], call: On, code: FromPath[str]) 
 
 
 # -- the forms ---------------------------------------------------------------------------
-
-
-def _values(fields: dict[str, Any], form: str) -> dict[str, Any]:
-    return {f"{form}.{k}": v[0] for k, v in fields.items() if v and k not in ("csrf",)}
 
 
 def _shift_field(
@@ -220,15 +209,7 @@ def _arrange(
 
         return act(call, data, command, then=f"/units/{code}/roster")
     except FormRefused as e:
-        return _draw(
-            request,
-            call,
-            code,
-            status=e.status,
-            errors={f"shift.{k}": m for k, m in e.errors.items()},
-            values=_values(fields, "shift"),
-            open_form="shift",
-        )
+        return _draw(request, call, code, Redraw.refused(e, "shift", fields), open_form="shift")
 
 
 def _hand_over(
@@ -252,15 +233,7 @@ def _hand_over(
 
         return act(call, data, command, then=f"/units/{code}/roster")
     except FormRefused as e:
-        return _draw(
-            request,
-            call,
-            code,
-            status=e.status,
-            errors={f"{form}.{k}": m for k, m in e.errors.items()},
-            values=_values(fields, form),
-            open_form=form,
-        )
+        return _draw(request, call, code, Redraw.refused(e, form, fields), open_form=form)
 
 
 @post("/units/{code:str}/roster/shifts", opt=KEEPER, include_in_schema=False, status_code=303)
@@ -268,8 +241,7 @@ async def arrange_shift(
     request: Request[Any, Any, Any], call: On, code: FromPath[str]
 ) -> Response[Any]:
     """Put one shift on the unit's roster, then the roster again."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_arrange, request, call, code, fields)
+    return await posted(request, _arrange, call, code)
 
 
 @post("/units/{code:str}/roster/handovers", opt=KEEPER, include_in_schema=False, status_code=303)
@@ -277,8 +249,7 @@ async def hand_over(
     request: Request[Any, Any, Any], call: On, code: FromPath[str]
 ) -> Response[Any]:
     """Hand the post over (交接班), then the roster again."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_hand_over, request, call, code, fields)
+    return await posted(request, _hand_over, call, code)
 
 
 ROSTER_PAGE_HANDLERS = [my_roster, roster_page, arrange_shift, hand_over]

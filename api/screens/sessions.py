@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from projections.store import ViewStore
+from projections.store import OwnTable, ViewStore
 
 TABLE = "screen_sessions"
 CREATE_STATEMENT = (
@@ -83,15 +83,10 @@ class SessionBook:
         self.store = store
         self.policy = policy or SessionPolicy()
         self.clock = clock
-        self._created = False
+        self._table = OwnTable(store, CREATE_STATEMENT)
 
     def create_table(self) -> None:
-        if self._created:
-            return
-        with self.store.transaction() as tx:
-            tx.lock_schema_changes()
-            tx.execute(CREATE_STATEMENT)
-        self._created = True
+        self._table.make()
 
     def open(self, subject: str, *, kiosk: bool) -> tuple[str, Session]:
         """A new session for ``subject``: the cookie's secret and the record."""

@@ -32,7 +32,7 @@ from api.http import Call, On, view_store
 from api.intake import intake_of
 from api.problems import ProblemError
 from api.screens.errors import FormRefused
-from api.screens.forms import act, body_of, fields_of
+from api.screens.forms import FIRST, Redraw, act, body_of, fields_of
 from api.screens.pages import page_of, render
 from api.screens.warning_steps import (
     DESK_STEPS,
@@ -296,10 +296,7 @@ def _draw_warning(
     request: Request[Any, Any, Any],
     call: Call,
     wid: UUID,
-    *,
-    errors: dict[str, str] | None = None,
-    values: Mapping[str, Any] | None = None,
-    status: int = 200,
+    again: Redraw = FIRST,
 ) -> Response[str]:
     row = call.visible_row(
         None,
@@ -324,19 +321,19 @@ def _draw_warning(
         timeline = []
     merge = _merge_offer(call, wid)
     shown = {*steps, *([MERGE] if merge.targets else []), *([UNMERGE] if merge.unmerge else [])}
-    errors = dict(errors or {})
+    errors = dict(again.errors)
     gone = [k for k in errors if k.partition(".")[0] not in shown and "." in k]
     if gone:
         # The form is no longer offered (the case moved on, or never could take the
         # step): its refusal is said at the top of the steps.
         errors = {"form": "; ".join(errors.pop(k) for k in gone), **errors}
-    page = page_of(request, errors=errors, values=dict(values or {}))
+    page = page_of(request, errors=errors, values=dict(again.values))
     units = _units(call)
     cap = warning.attributes.get("cap")
     return render(
         request,
         "warning.html.j2",
-        status=status,
+        status=again.status,
         page=page,
         warning=warning,
         steps=[name for name in STEP_ORDER if name in steps],
@@ -435,9 +432,7 @@ def _take_step(
         )
         return act(call, data, command, then=f"/warnings/{wid}")
     except FormRefused as e:
-        errors = {f"{step}.{name}": message for name, message in e.errors.items()}
-        values = {f"{step}.{k}": v[0] for k, v in fields.items() if v and k != "csrf"}
-        return _draw_warning(request, call, wid, errors=errors, values=values, status=e.status)
+        return _draw_warning(request, call, wid, Redraw.refused(e, step, fields))
 
 
 def _form_route(path: str, role: str) -> Callable[[AnyCallable], HTTPRouteHandler]:
@@ -552,9 +547,7 @@ def _take_merge(
             )
         return act(call, data, command, then=f"/warnings/{wid}")
     except FormRefused as e:
-        errors = {f"{step}.{name}": message for name, message in e.errors.items()}
-        values = {f"{step}.{k}": v[0] for k, v in fields.items() if v and k != "csrf"}
-        return _draw_warning(request, call, wid, errors=errors, values=values, status=e.status)
+        return _draw_warning(request, call, wid, Redraw.refused(e, step, fields))
 
 
 @_form_route("/warnings/{wid:uuid}/merge", MERGES_WARNINGS)

@@ -12,23 +12,28 @@ unit or one above it. Every button is shown only when the domain would take its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
-from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath
-from litestar.response import Redirect
 
 from api import schemas as s
 from api.http import Call, On
 from api.screens.desk import require
 from api.screens.errors import FormRefused
-from api.screens.forms import act, body_of, fields_of
-from api.screens.pages import page_of, render
-from api.whistles import VIEWS, CheckIn, WhistleCreate, _acts_for, _visible, whistle_out
+from api.screens.forms import FIRST, Redraw, act, act_and_show, body_of, posted
+from api.screens.pages import page_of
+from api.whistles import (
+    VIEWS,
+    CheckIn,
+    WhistleCreate,
+    acts_for,
+    visible_whistle,
+    whistle_out,
+    whistle_row,
+)
 from domain.errors import DomainError
 from domain.unit import Kind, Unit
 from domain.whistle import Whistle
@@ -84,28 +89,16 @@ def may_close(call: Call, w: Whistle) -> bool:
     )
 
 
-def _values(fields: dict[str, Any], form: str) -> dict[str, Any]:
-    out: dict[str, Any] = {f"{form}.{k}": v[0] for k, v in fields.items() if v and k != "csrf"}
-    out[f"{form}.departments"] = list(fields.get("departments", []))
-    return out
+def _refused(e: FormRefused, form: str, fields: dict[str, Any]) -> Redraw:
+    return Redraw.refused(e, form, fields, lists=("departments",))
 
 
-def _draw_list(
-    request: Request[Any, Any, Any],
-    call: Call,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: Mapping[str, Any] | None = None,
-) -> Response[str]:
+def _draw_list(request: Request[Any, Any, Any], call: Call, again: Redraw = FIRST) -> Response[str]:
     rows, _ = call.page(None, VIEWS, partial(q.whistles, status=None), None, 100)
-    page = page_of(request, errors=errors or {}, values=values or {})
     blow = may_blow(call)
-    return render(
+    return again.render(
         request,
         "whistles.html.j2",
-        status=status,
-        page=page,
         whistles=[whistle_out(r) for r in rows],
         may_blow=blow,
         departments=summonable(call) if blow else [],
@@ -119,28 +112,13 @@ def whistles_page(request: Request[Any, Any, Any], call: On) -> Response[str]:
 
 
 def _draw_whistle(
-    request: Request[Any, Any, Any],
-    call: Call,
-    wid: UUID,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: Mapping[str, Any] | None = None,
+    request: Request[Any, Any, Any], call: Call, wid: UUID, again: Redraw = FIRST
 ) -> Response[str]:
-    row = call.visible_row(
-        None,
-        VIEWS,
-        lambda tx: q.whistle(tx, str(wid)),
-        lambda row: [row["unit"], *(r["department"] for r in row["summons"])],
-        "whistle not found",
-    )
+    row = whistle_row(call, wid)
     w = call.center.whistle(wid)
-    page = page_of(request, errors=errors or {}, values=values or {})
-    return render(
+    return again.render(
         request,
         "whistle.html.j2",
-        status=status,
-        page=page,
         w=whistle_out(row),
         may_check_in=may_check_in(call, w),
         may_close=may_close(call, w),
@@ -163,38 +141,27 @@ def _blow(request: Request[Any, Any, Any], call: Call, fields: dict[str, Any]) -
             raise FormRefused({"departments": page.t("page.whistle.error.departments")})
         wanted = {**fields, "unit": [call.principal.unit]}
         data = body_of(wanted, WhistleCreate)
-        _acts_for(call, data.unit, "blows whistles")
-        center = call.center
-        blown: list[UUID] = []
-
-        def command(ctx: Any) -> Any:
-            done = center.blow_whistle(
+        acts_for(call, data.unit, "blows whistles")
+        return act_and_show(
+            call,
+            data,
+            lambda ctx: call.center.blow_whistle(
                 ctx,
                 unit=data.unit,
                 matter=data.matter,
                 place=data.place,
                 departments=list(data.departments),
-            )
-            blown.append(done.id)
-            return done
-
-        act(call, data, command, then="/whistles")
-        # The new whistle's page (a repeated form is answered from its first time: the list).
-        return Redirect(f"/whistles/{blown[0]}" if blown else "/whistles", status_code=303)
-    except FormRefused as e:
-        return _draw_list(
-            request,
-            call,
-            status=e.status,
-            errors={f"blow.{k}": m for k, m in e.errors.items()},
-            values=_values(fields, "blow"),
+            ),
+            listed="/whistles",
         )
+    except FormRefused as e:
+        return _draw_list(request, call, _refused(e, "blow", fields))
 
 
 def _check_in(
     request: Request[Any, Any, Any], call: Call, wid: UUID, fields: dict[str, Any]
 ) -> Response[Any]:
-    _visible(call, wid)
+    visible_whistle(call, wid)
     page = page_of(request)
     try:
         require(fields, page, "person")
@@ -206,22 +173,15 @@ def _check_in(
             then=f"/whistles/{wid}",
         )
     except FormRefused as e:
-        return _draw_whistle(
-            request,
-            call,
-            wid,
-            status=e.status,
-            errors={f"check-in.{k}": m for k, m in e.errors.items()},
-            values=_values(fields, "check-in"),
-        )
+        return _draw_whistle(request, call, wid, _refused(e, "check-in", fields))
 
 
 def _close(
     request: Request[Any, Any, Any], call: Call, wid: UUID, fields: dict[str, Any]
 ) -> Response[Any]:
-    w = _visible(call, wid)
+    w = visible_whistle(call, wid)
     try:
-        _acts_for(call, w.unit, "closes whistles")
+        acts_for(call, w.unit, "closes whistles")
         data = body_of(fields, s.Remark)
         return act(
             call,
@@ -231,21 +191,13 @@ def _close(
         )
     except (FormRefused, DomainError) as e:
         refused = e if isinstance(e, FormRefused) else FormRefused({"form": str(e)}, 403)
-        return _draw_whistle(
-            request,
-            call,
-            wid,
-            status=refused.status,
-            errors={f"close.{k}": m for k, m in refused.errors.items()},
-            values=_values(fields, "close"),
-        )
+        return _draw_whistle(request, call, wid, _refused(refused, "close", fields))
 
 
 @post("/whistles", opt={"page": True, "role": DISPATCHER}, include_in_schema=False, status_code=303)
 async def blow_whistle(request: Request[Any, Any, Any], call: On) -> Response[Any]:
     """Blow a whistle from the form, then show it."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_blow, request, call, fields)
+    return await posted(request, _blow, call)
 
 
 @post(
@@ -256,8 +208,7 @@ async def blow_whistle(request: Request[Any, Any, Any], call: On) -> Response[An
 )
 async def check_in(request: Request[Any, Any, Any], call: On, wid: FromPath[UUID]) -> Response[Any]:
     """The department checks in at the scene, naming who came."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_check_in, request, call, wid, fields)
+    return await posted(request, _check_in, call, wid)
 
 
 @post(
@@ -270,8 +221,7 @@ async def close_whistle(
     request: Request[Any, Any, Any], call: On, wid: FromPath[UUID]
 ) -> Response[Any]:
     """End the whistle; who never came is absent."""
-    fields = await fields_of(request)
-    return await sync_to_thread(_close, request, call, wid, fields)
+    return await posted(request, _close, call, wid)
 
 
 WHISTLE_PAGE_HANDLERS = [whistles_page, whistle_page, blow_whistle, check_in, close_whistle]

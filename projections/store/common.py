@@ -411,3 +411,22 @@ class ViewStore(TrackingRecorder):
         with self.read() as tx:
             rows = tx.execute(f"SELECT * FROM {table}")
         return sorted(rows, key=lambda row: tuple((v is None, str(v)) for v in row))
+
+
+class OwnTable:
+    """A table a part of the system keeps on a view store beside the views (the pages'
+    sessions, each principal's last write): made the first time it is needed, under the
+    schema-change lock, so that processes starting together make it once."""
+
+    def __init__(self, store: ViewStore, statement: str) -> None:
+        self.store = store
+        self.statement = statement
+        self._made = False
+
+    def make(self) -> None:
+        if self._made:
+            return
+        with self.store.transaction() as tx:
+            tx.lock_schema_changes()
+            tx.execute(self.statement)
+        self._made = True

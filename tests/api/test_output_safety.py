@@ -19,7 +19,7 @@ import uvicorn
 from litestar.testing import TestClient
 
 from api.query_secrets import RedactSecrets, redact
-from api.reports import neutral
+from api.renderings import neutral
 from closedloop.bootstrap import build_app
 from closedloop.cli import uvicorn_options
 from domain.application import CommandCenter
