@@ -151,11 +151,17 @@ SQLITE_MMAP_BYTES = 1 << 30
 SQLITE_CHECKPOINT_PAGES = 16_000
 
 _SQLITE_SCHEMA = (
+    # A reading's id is derived from its station, metric and measured instant and from
+    # nothing else (``domain.readings.reading_id``), so the feeds' index, made unique,
+    # is what keeps a redelivered reading out: no index of the ids beside it, whose
+    # random keys put each of a batch's thousand rows on a page of its own (ADR 0099).
+    # A file made before keeps its primary key on the id; both refuse the same rows.
     """CREATE TABLE IF NOT EXISTS readings (
-        reading_id TEXT PRIMARY KEY, station TEXT NOT NULL, metric TEXT NOT NULL,
+        reading_id TEXT NOT NULL, station TEXT NOT NULL, metric TEXT NOT NULL,
         value REAL, unit_of_measure TEXT NOT NULL, measured_at INTEGER NOT NULL,
         received_at INTEGER NOT NULL, source TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS readings_by_feed ON readings (station, metric, measured_at)",
+    """CREATE UNIQUE INDEX IF NOT EXISTS readings_by_feed
+        ON readings (station, metric, measured_at)""",
     "CREATE INDEX IF NOT EXISTS readings_by_time ON readings (measured_at)",
     """CREATE TABLE IF NOT EXISTS readings_kept (
         reading_id TEXT PRIMARY KEY, station TEXT NOT NULL, metric TEXT NOT NULL,
