@@ -5,8 +5,9 @@ On PostgreSQL, raw readings live in a table partitioned by day of measured time
 index on the measured time), written many rows a statement (``COPY``-ed into a staging
 table, moved by one ``INSERT … ON CONFLICT DO NOTHING``), so a redelivery changes nothing:
 a reading is unique by its feed and measured instant, from which its id derives. On
-SQLite, one table in a file of its own, written with ``executemany`` in one transaction. On both: hourly roll-ups kept after the raw rows are dropped, the readings
-a decision cites kept past retention, and each batch's receipt beside its readings.
+SQLite, one table in a file of its own, written with ``executemany`` in one transaction.
+On both: hourly roll-ups kept after the raw rows are dropped, the readings a decision
+cites kept past retention, and each batch's receipt beside its readings.
 """
 
 # Table names are module constants; every value is a bound parameter.
