@@ -566,7 +566,9 @@ class PostgresReadings:
         receipt: tuple[str, str, Mapping[str, Any]] | None = None,
         cited: Sequence[TelemetryReading] = (),
     ) -> None:
-        self._ensure_days({r.measured_at.astimezone(UTC).date() for r in readings})
+        # A batch's readings share a few instants: each one's day is worked out once.
+        instants = {r.measured_at for r in readings}
+        self._ensure_days({at.astimezone(UTC).date() for at in instants})
         with self.pool.connection() as conn, conn.transaction():
             if readings:
                 # COPY into the session's staging table, then one INSERT … SELECT that
