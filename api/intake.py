@@ -182,16 +182,16 @@ class ObservationController(Controller):
             # Not converted: a value that is not a number is the intake's to refuse,
             # for this reading alone.
             readings.append(
-                Reading(
-                    source=r.source,
-                    subject=r.subject,
-                    metric=r.metric,
-                    value=r.value,  # type: ignore[arg-type]
-                    unit_of_measure=r.unit_of_measure,
-                    location=r.location,
-                    unit=r.unit,
-                    observed_at=r.observed_at,
-                    attributes=r.attributes,
+                Reading.of(
+                    r.source,
+                    r.subject,
+                    r.metric,
+                    r.value,  # type: ignore[arg-type]
+                    r.unit_of_measure,
+                    r.location,
+                    r.unit,
+                    r.observed_at,
+                    r.attributes,
                 )
             )
         ctx = Context(

@@ -183,16 +183,16 @@ class MqttIntake:
                 continue
             first = len(readings)
             readings.extend(
-                Reading(
-                    source=r.source or f"mqtt:{m.topic}"[:200],
-                    subject=topic.station,
-                    metric=r.metric,
-                    value=r.value,  # type: ignore[arg-type]  # the intake refuses non-numbers
-                    unit_of_measure=r.unit_of_measure,
-                    location="",
-                    unit=topic.unit,
-                    observed_at=r.observed_at,
-                    attributes={},
+                Reading.of(
+                    r.source or f"mqtt:{m.topic}"[:200],
+                    topic.station,
+                    r.metric,
+                    r.value,  # type: ignore[arg-type]  # the intake refuses non-numbers
+                    r.unit_of_measure,
+                    "",
+                    topic.unit,
+                    r.observed_at,
+                    {},
                 )
                 for r in parsed
             )

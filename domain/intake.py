@@ -222,15 +222,15 @@ class Intake(CapIntake):
             instant = instants.get(at)
             if instant is None:
                 instant = instants[at] = at.astimezone(UTC).isoformat()
-            row = TelemetryReading(
-                reading_id=reading_id(reading.subject, reading.metric, at, instant),
-                station=reading.subject,
-                metric=reading.metric,
-                value=None if value is None else float(value),
-                unit_of_measure=reading.unit_of_measure,
-                measured_at=at,
-                received_at=received,
-                source=reading.source,
+            row = TelemetryReading.of(
+                reading_id(reading.subject, reading.metric, at, instant),
+                reading.subject,
+                reading.metric,
+                None if value is None else float(value),
+                reading.unit_of_measure,
+                at,
+                received,
+                reading.source,
             )
             good.append((index, reading, row))
         if enrol:
@@ -260,7 +260,7 @@ class Intake(CapIntake):
                         and state.silenced_by is None
                         and (state.last_at is None or reading.observed_at > state.last_at)
                     ):
-                        judgement = rule.judge(reading, zone)
+                        judgement = rule.calm(reading.value) or rule.judge(reading, zone)
                         if judgement.judged and judgement.level is None:
                             state.last_at = reading.observed_at
                             results.append(

@@ -117,6 +117,34 @@ class TelemetryReading:
     received_at: datetime
     source: str
 
+    @classmethod
+    def of(
+        cls,
+        reading_id: UUID,
+        station: str,
+        metric: str,
+        value: float | None,
+        unit_of_measure: str,
+        measured_at: datetime,
+        received_at: datetime,
+        source: str,
+    ) -> TelemetryReading:
+        """The same reading as the constructor makes, without its one
+        ``object.__setattr__`` a field (a frozen dataclass's ``__init__``): a batch builds
+        a thousand, and this takes a third of the time (ADR 0099)."""
+        made = object.__new__(cls)
+        made.__dict__.update(
+            reading_id=reading_id,
+            station=station,
+            metric=metric,
+            value=value,
+            unit_of_measure=unit_of_measure,
+            measured_at=measured_at,
+            received_at=received_at,
+            source=source,
+        )
+        return made
+
     def evidence(self) -> dict[str, Any]:
         """What a decision cites of it: enough to prove why without the readings table."""
         return {

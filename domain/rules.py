@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,6 +62,35 @@ class Reading:
     unit: str
     observed_at: datetime
     attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        source: str,
+        subject: str,
+        metric: str,
+        value: float | None,
+        unit_of_measure: str,
+        location: str,
+        unit: str,
+        observed_at: datetime,
+        attributes: Mapping[str, Any],
+    ) -> Reading:
+        """The same reading as the constructor makes, every field given, without its one
+        ``object.__setattr__`` a field: a door builds a thousand a batch (ADR 0099)."""
+        made = object.__new__(cls)
+        made.__dict__.update(
+            source=source,
+            subject=subject,
+            metric=metric,
+            value=value,
+            unit_of_measure=unit_of_measure,
+            location=location,
+            unit=unit,
+            observed_at=observed_at,
+            attributes=attributes,
+        )
+        return made
 
     def describe(self) -> str:
         value = "no value" if self.value is None else f"{self.value:g} {self.unit_of_measure}"
@@ -134,6 +164,28 @@ class Rule:
             ratio = value / limit if self.direction == "above" else limit / max(value, 1e-9)
             return self._grade(ratio, limit, beyond, f" (standard {limit:g})")
         return self._grade(beyond, limit, beyond, f" (limit {limit:g})")
+
+    def calm(self, value: object) -> Judgement | None:
+        """What :meth:`judge` answers for a number that a threshold rule's bands cannot
+        reach, or None when it must judge: the door's quiet readings skip the grading
+        (ADR 0099). The answer is one shared value, as equal to judge's as its own."""
+        if type(value) is not float or self.kind != "threshold" or not math.isfinite(value):
+            return None
+        bound, within = self._calm_bound
+        if value <= bound if self.direction == "above" else value >= bound:
+            return within
+        return None
+
+    @cached_property
+    def _calm_bound(self) -> tuple[float, Judgement]:
+        # Beyond no band: at or below the lowest threshold (above), or at or over the
+        # highest (below); a number judge would call finite and uncrossed.
+        thresholds = [t for _, t in self.bands]
+        if self.direction == "above":
+            bound = min(thresholds, default=math.inf)
+        else:
+            bound = max(thresholds, default=-math.inf)
+        return bound, Judgement(None, None, f"within rule {self.code}")
 
     def _grade(self, measure: float, limit: float | None, beyond: float, note: str) -> Judgement:
         if self.kind in ("threshold",):

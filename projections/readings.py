@@ -2,11 +2,12 @@
 
 On PostgreSQL, raw readings live in a table partitioned by day of measured time
 (declarative partitions, created ahead and on demand, dropped whole by retention, a BRIN
-index on the measured time), written many rows a statement (arrays ``unnest``-ed into one
-``INSERT … ON CONFLICT DO NOTHING`` on the reading's id, so a redelivery changes
-nothing). On SQLite, one table in a file of its own, written with ``executemany`` in one
-transaction. On both: hourly roll-ups kept after the raw rows are dropped, the readings
-a decision cites kept past retention, and each batch's receipt beside its readings.
+index on the measured time), written many rows a statement (``COPY``-ed into a staging
+table, moved by one ``INSERT … ON CONFLICT DO NOTHING``), so a redelivery changes nothing:
+a reading is unique by its feed and measured instant, from which its id derives. On
+SQLite, one table in a file of its own, written with ``executemany`` in one transaction.
+On both: hourly roll-ups kept after the raw rows are dropped, the readings a decision
+cites kept past retention, and each batch's receipt beside its readings.
 """
 
 # Table names are module constants; every value is a bound parameter.
@@ -151,11 +152,17 @@ SQLITE_MMAP_BYTES = 1 << 30
 SQLITE_CHECKPOINT_PAGES = 16_000
 
 _SQLITE_SCHEMA = (
+    # A reading's id is derived from its station, metric and measured instant and from
+    # nothing else (``domain.readings.reading_id``), so the feeds' index, made unique,
+    # is what keeps a redelivered reading out: no index of the ids beside it, whose
+    # random keys put each of a batch's thousand rows on a page of its own (ADR 0099).
+    # A file made before keeps its primary key on the id; both refuse the same rows.
     """CREATE TABLE IF NOT EXISTS readings (
-        reading_id TEXT PRIMARY KEY, station TEXT NOT NULL, metric TEXT NOT NULL,
+        reading_id TEXT NOT NULL, station TEXT NOT NULL, metric TEXT NOT NULL,
         value REAL, unit_of_measure TEXT NOT NULL, measured_at INTEGER NOT NULL,
         received_at INTEGER NOT NULL, source TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS readings_by_feed ON readings (station, metric, measured_at)",
+    """CREATE UNIQUE INDEX IF NOT EXISTS readings_by_feed
+        ON readings (station, metric, measured_at)""",
     "CREATE INDEX IF NOT EXISTS readings_by_time ON readings (measured_at)",
     """CREATE TABLE IF NOT EXISTS readings_kept (
         reading_id TEXT PRIMARY KEY, station TEXT NOT NULL, metric TEXT NOT NULL,
@@ -429,14 +436,18 @@ def _partition(day: date) -> str:
 
 
 _PG_SCHEMA = (
+    # As on SQLite, the feeds' index, unique, is what skips a reading already there (a
+    # reading's id derives from its station, metric and instant): one B-tree a row
+    # fewer than a primary key on the id beside it (ADR 0099). A schema made before
+    # keeps its primary key and its plain feeds' index; both skip the same rows.
     """CREATE TABLE IF NOT EXISTS readings (
         reading_id uuid NOT NULL, station text NOT NULL, metric text NOT NULL,
         value double precision, unit_of_measure text NOT NULL,
         measured_at timestamptz NOT NULL, received_at timestamptz NOT NULL,
-        source text NOT NULL,
-        PRIMARY KEY (reading_id, measured_at)) PARTITION BY RANGE (measured_at)""",
+        source text NOT NULL) PARTITION BY RANGE (measured_at)""",
     "CREATE INDEX IF NOT EXISTS readings_by_time ON readings USING brin (measured_at)",
-    "CREATE INDEX IF NOT EXISTS readings_by_feed ON readings (station, metric, measured_at)",
+    """CREATE UNIQUE INDEX IF NOT EXISTS readings_by_feed
+        ON readings (station, metric, measured_at)""",
     """CREATE TABLE IF NOT EXISTS readings_kept (
         reading_id uuid PRIMARY KEY, station text NOT NULL, metric text NOT NULL,
         value double precision, unit_of_measure text NOT NULL,
@@ -555,7 +566,9 @@ class PostgresReadings:
         receipt: tuple[str, str, Mapping[str, Any]] | None = None,
         cited: Sequence[TelemetryReading] = (),
     ) -> None:
-        self._ensure_days({r.measured_at.astimezone(UTC).date() for r in readings})
+        # A batch's readings share a few instants: each one's day is worked out once.
+        instants = {r.measured_at for r in readings}
+        self._ensure_days({at.astimezone(UTC).date() for at in instants})
         with self.pool.connection() as conn, conn.transaction():
             if readings:
                 # COPY into the session's staging table, then one INSERT … SELECT that

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,79 @@ def test_a_batch_keeps_awkward_text_and_no_value_and_a_reading_twice_once(
     assert last["water_level"].value == 51
     assert last["rainfall"] == odd
     assert store.count() == 2  # type: ignore[attr-defined]
+
+
+#: The readings table as ADR 0073 made it: a primary key on the reading id (ADR 0099 made
+#: new tables unique by feed and instant instead, and leaves an existing one as it is).
+_BEFORE_0099 = {
+    "sqlite": [
+        """CREATE TABLE readings (
+            reading_id TEXT PRIMARY KEY, station TEXT NOT NULL, metric TEXT NOT NULL,
+            value REAL, unit_of_measure TEXT NOT NULL, measured_at INTEGER NOT NULL,
+            received_at INTEGER NOT NULL, source TEXT NOT NULL)""",
+        "CREATE INDEX readings_by_feed ON readings (station, metric, measured_at)",
+    ],
+    "postgres": [
+        """CREATE TABLE readings (
+            reading_id uuid NOT NULL, station text NOT NULL, metric text NOT NULL,
+            value double precision, unit_of_measure text NOT NULL,
+            measured_at timestamptz NOT NULL, received_at timestamptz NOT NULL,
+            source text NOT NULL,
+            PRIMARY KEY (reading_id, measured_at)) PARTITION BY RANGE (measured_at)""",
+        "CREATE INDEX readings_by_feed ON readings (station, metric, measured_at)",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_store_made_before_keeps_its_layout_and_refuses_the_same_readings(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    import psycopg
+
+    url: str = request.getfixturevalue(f"{kind}_url")
+    env = Settings(database_url=url).store_env()
+    if kind == "sqlite":
+        made = SQLiteReadings(str(tmp_path) + "/x.sqlite3")  # the path readings_beside names
+        path = made.path
+        made.close()
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE readings")
+            for statement in _BEFORE_0099[kind]:
+                conn.execute(statement)
+        store: ReadingStore = SQLiteReadings(path)
+    else:
+        schema = env["POSTGRES_SCHEMA"]
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            for statement in _BEFORE_0099[kind]:
+                conn.execute(statement)
+        store = readings_beside(env)
+    try:
+        rows = [gauge(50 + i, NOW - timedelta(minutes=i)) for i in range(3)]
+        store.append(rows)
+        store.append([*rows, gauge(60, NOW + timedelta(minutes=1))])
+        assert store.count() == 4  # type: ignore[attr-defined]
+        assert primary_key_on_the_id(store)
+    finally:
+        store.close()
+
+
+def primary_key_on_the_id(store: ReadingStore) -> bool:
+    if isinstance(store, SQLiteReadings):
+        columns = store._conn().execute("PRAGMA table_info(readings)").fetchall()
+        return [c[1] for c in columns if c[5]] == ["reading_id"]
+    assert isinstance(store, PostgresReadings)
+    with store.pool.connection() as conn:
+        row = conn.execute(
+            """SELECT count(*) FROM pg_constraint
+               WHERE conrelid = 'readings'::regclass AND contype = 'p'"""
+        ).fetchone()
+    return row is not None and row[0] == 1
+
+
+def test_a_new_store_has_no_index_on_the_id(store: ReadingStore) -> None:
+    # ADR 0099: the feeds' unique index alone refuses a reading already there.
+    assert not primary_key_on_the_id(store)

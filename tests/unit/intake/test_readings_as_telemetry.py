@@ -205,3 +205,26 @@ def test_a_feed_once_checked_is_checked_again_when_the_catalogue_is_reloaded(
     [refusal] = sent("f2", "2026-03-02T10:10:00+08:00", "m").refused
     assert refusal["field"] == "readings[0].unit_of_measure"
     assert sent("f3", "2026-03-02T10:20:00+08:00", "cm").refused == []
+
+
+def test_a_reading_built_in_haste_is_the_one_its_constructor_builds() -> None:
+    # ADR 0099: the doors build a thousand readings a batch with ``of``, which fills the
+    # frozen dataclass's fields itself; it must set every field and make an equal value.
+    import dataclasses
+
+    import pytest
+
+    from domain.readings import TelemetryReading, reading_id
+    from domain.rules import Reading
+
+    when = T0
+    row = (reading_id("s1", "m", when), "s1", "m", 1.5, "m3/s", when, when, "bench")
+    built, hasty = TelemetryReading(*row), TelemetryReading.of(*row)
+    r = ("bench", "s1", "m", 1.5, "m3/s", "here", "HW", when, {"k": 1})
+    assert (Reading(*r), hash(built), repr(built)) == (Reading.of(*r), hash(hasty), repr(hasty))
+    assert built == hasty
+    for made in (hasty, Reading.of(*r)):
+        names = {f.name for f in dataclasses.fields(made)}
+        assert set(vars(made)) == names
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.source = "other"  # type: ignore[misc]

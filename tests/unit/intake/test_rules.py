@@ -5,13 +5,16 @@ A value exactly at a limit is within it; only a value beyond it breaches (ADR 00
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from closedloop.catalogues import catalogue_from_mapping, load_catalogue
 from closedloop.intake_config import DEFAULT_CATALOGUE
-from domain.rules import Catalogue, CatalogueError
+from domain.rules import Catalogue, CatalogueError, Rule
 from tests.unit.intake.conftest import reading
 
 CATALOGUE = load_catalogue(DEFAULT_CATALOGUE)
@@ -210,3 +213,22 @@ def test_the_shipped_catalogue_loads_every_rule_the_issue_names() -> None:
         "transport.fatigue.daily",
         "generic.threshold",
     }
+
+
+@given(
+    value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-200, 200)),
+    direction=st.sampled_from(["above", "below"]),
+    bands=st.lists(st.tuples(st.integers(1, 4), st.floats(-100, 100)), max_size=4),
+)
+def test_a_calm_answer_is_the_judgement_or_none(
+    value: float, direction: str, bands: list[tuple[int, float]]
+) -> None:
+    # ADR 0099: the door's quiet readings take ``calm`` before ``judge``; whenever it
+    # answers, it answers what judge does, for every rule of the catalogue too.
+    made = Rule("t", "threshold", "other", "T", "m", direction=direction, bands=tuple(bands))
+    for rule in (made, *CATALOGUE.rules):
+        calm = rule.calm(value)
+        if calm is not None:
+            assert calm == rule.judge(reading("m", value, DAY), CATALOGUE.tz)
+    if type(value) is float and math.isfinite(value) and made.calm(value) is None:
+        assert made.judge(reading("m", value, DAY), CATALOGUE.tz).level is not None
