@@ -18,8 +18,7 @@ from domain.instruction import Instruction
 from domain.warning import EarlyWarning
 from projections import indicator_months
 from projections.indicator_months import MONTHS
-from projections.reports import SignForLimits, resolve_period, unit_report
-from projections.reports import reading
+from projections.reports import SignForLimits, reading, resolve_period, unit_report
 from projections.store import SQLiteViewStore
 from tests.integration.reports.conftest import as_unit, local, project
 from tests.integration.reports.test_projected_equals_naive import (
@@ -113,7 +112,8 @@ def test_a_month_read_from_the_rollup_equals_the_month_read_from_the_facts(
         assert from_rollup == from_facts
         # …and the first was read from the rollup indeed.
         read = reading._read_month(store, top, period, as_of, SignForLimits())
-        assert read is not None and not isinstance(read, reading._NotAMonth)
+        assert read is not None
+        assert not isinstance(read, reading._NotAMonth)
         kept = store.table_rows(MONTHS)
         with store.transaction() as tx:
             indicator_months.rebuild(tx, calendar.zone)
