@@ -27,6 +27,11 @@ whether an approved deferral stops its clock now (``deferred``): such a case kee
 deadline at approval in ``due_epoch`` (it is counted as due, then taken out of the
 on-time denominator) while ``deadline_at`` reads as no deadline at all, so that no
 moment finds it overdue (ADR 0071).
+
+Beside the facts, the view keeps their month rollup (:mod:`projections.indicator_months`,
+ADR 0097): what each report query counts per unit and calendar month, changed at the end
+of each batch by the facts the batch changed, so that a whole month's report reads a row
+per group instead of every fact of the month.
 """
 
 # Table names are constants; every value is a bound parameter.

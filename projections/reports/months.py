@@ -2,9 +2,11 @@
 
 The rollup (:mod:`projections.indicator_months`) holds, per unit and month, what the
 fact queries of :mod:`~projections.reports.facts` count over that month. One statement
-sums the subtree's rows three ways, by child, by (theme, level) and by kind, which is
-all :func:`~projections.reports.assembly.assemble` needs: a district's month is a few
-dozen answer rows from the rows of its units, not a scan of each kind of fact.
+sums the subtree's rows of the month grouped as the fact queries group (child, theme
+and level, kind), and the tallies by child, by (theme, level) and by kind, which is all
+:func:`~projections.reports.assembly.assemble` needs, are added up from its few hundred
+answer rows: one row per group and month is read, not every fact of the month once per
+kind of fact.
 
 Two figures stay on the facts: *overdue now* is a count at the report's moment, not of
 a month; and while the month is not over, what is *due* (and deferred) is due so far
