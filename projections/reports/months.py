@@ -90,7 +90,9 @@ def month_statement(
     they matched is theirs to list."""
     where = "m.month = ?" if over else "m.month = ? AND m.matched > m.matched_due"
     concat = "string_agg(m.{0}, ',')" if dialect == "postgres" else "group_concat(m.{0}, ',')"
-    columns = ", ".join([*(f"SUM(m.{c})" for c in _SUMMED), *(concat.format(c) for c in SECONDS)])
+    # As BIGINT: PostgreSQL's SUM of BIGINT is a NUMERIC, which arrives as a Decimal.
+    sums = (f"CAST(SUM(m.{c}) AS BIGINT)" for c in _SUMMED)
+    columns = ", ".join([*sums, *(concat.format(c) for c in SECONDS)])
     return (
         f"SELECT b.bucket, m.theme_level, m.kind, {columns} "
         f"FROM {subtree} b JOIN {MONTHS} m ON m.unit_no = b.no WHERE {where} "
@@ -115,21 +117,21 @@ class _Sums:
 
     def __init__(self) -> None:
         self.rows: list[Sequence[Any]] = []
-        self.texts: list[list[str]] = [[] for _ in SECONDS]
+        self.texts: list[Sequence[Any]] = []
 
     def add(self, counts: Sequence[Any], texts: Sequence[Any]) -> None:
         self.rows.append(counts)
-        for kept, text in zip(self.texts, texts, strict=True):
-            if text:
-                kept.append(str(text))
+        self.texts.append(texts)
 
     def into(self, tally: Tally, limits: SignForLimits, *, over: bool) -> None:
         for name, column in zip(_SUMMED, zip(*self.rows, strict=True), strict=True):
             if over or name not in _DUE_COUNTS:
                 attribute = _TALLY_NAMES[name]
-                value = sum(int(v or 0) for v in column)
+                value = sum(column)  # a SUM of a group's NOT NULL column, an integer
                 setattr(tally, attribute, getattr(tally, attribute) + value)
-        urgent, other, work, close, acknowledge = (_seconds(",".join(t)) for t in self.texts)
+        urgent, other, work, close, acknowledge = (
+            _seconds(",".join(filter(None, column))) for column in zip(*self.texts, strict=True)
+        )
         urgent.sort()
         work.sort()
         tally.signed_on_time += bisect_right(urgent, limits.urgent_seconds) + bisect_right(
