@@ -9,8 +9,10 @@ spread over two years, half of them answering a warning, a tenth reworked once.
 
 Each run asks ``projections.reports.unit_report`` for the district over a random month
 (and, separately, an office over a random month and the district over a year), on
-SQLite and on PostgreSQL, and reports p50 and p95. Target: the district's monthly
-report within 50 ms at p95.
+SQLite and on PostgreSQL, and reports p50 and p95. Target (issue 22): the district's
+monthly report within 20 ms at p95. A whole month reads the indicators view's month
+rollup (ADR 0097), made here from the generated facts; the same months are also timed
+read from the facts, in turns, and the ratio of the two is what the rollup gains.
 
 The target is a time, and this machine's speed moves from hour to hour; so the
 district's months are timed alternately with a baseline on the same store, in the same
@@ -40,10 +42,12 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
+from projections import indicator_months
+from projections.indicator_months import MONTHS
 from projections.indicators import (
     CASES,
     NUMBERS,
@@ -65,7 +69,8 @@ from projections.values import iso
 POSTGRES_URL = os.environ.get(
     "CLOSEDLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-TARGET_P95_MS = 50.0
+#: Issue 22's figure for the district's month with the new indicators.
+TARGET_P95_MS = 20.0
 ZONE = "Asia/Shanghai"
 FIRST_DAY = datetime(2025, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 730
@@ -186,12 +191,14 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
             verifications,
         )
         tx.executemany(f"INSERT INTO {NUMBERS} (name, no) VALUES (?, ?)", list(numbers.items()))
+        # The month rollup the projection keeps beside the facts (ADR 0097), made from them.
+        indicator_months.rebuild(tx, ZONE)
     if isinstance(store, PostgresViewStore):
         # VACUUM as autovacuum would after these inserts: until the visibility map is
         # set, the covering indexes cannot answer alone (every row is fetched from the
         # heap), which no long-running deployment sees.
         with store.connect(autocommit=True) as conn:
-            for table in ("units", CASES, WARNINGS, VERIFICATIONS, NUMBERS):
+            for table in ("units", CASES, WARNINGS, VERIFICATIONS, NUMBERS, MONTHS):
                 conn.execute(f"VACUUM (ANALYZE) {table}")
     return leads
 
@@ -234,11 +241,13 @@ def before_0071() -> Iterator[None]:
         facts._fact_queries = _TODAYS_QUERIES
 
 
-def timed(store: ViewStore, code: str, periods: Iterator[Period]) -> list[float]:
+def timed(
+    store: ViewStore, code: str, periods: Iterator[Period], *, months: bool = True
+) -> list[float]:
     millis = []
     for period in periods:
         began = perf_counter()
-        report = unit_report(store, code, period, as_of=AS_OF)
+        report = unit_report(store, code, period, as_of=AS_OF, months=months)
         millis.append((perf_counter() - began) * 1000)
         assert report is not None
     return millis
@@ -275,33 +284,48 @@ def raw_read(store: ViewStore, period: Period) -> int:
         return rows + len(tx.execute(RAW_OPEN, (moment,) * 3, prepare=False))
 
 
-def timed_with_baseline(
-    store: ViewStore, code: str, periods: Iterator[Period]
-) -> tuple[list[float], list[float], list[float]]:
-    """Each period's report, the report before ADR 0071 and the baseline, one after the
-    other, which goes first taking turns (a later one finds the month's pages the first
-    brought into the caches)."""
-    report_ms: list[float] = []
-    before_ms: list[float] = []
-    raw_ms: list[float] = []
+class Turns(NamedTuple):
+    """The district's months timed four ways in turns (milliseconds each)."""
+
+    report: list[float]
+    #: The same report read from the facts, as before ADR 0097's month rollup.
+    facts: list[float]
+    #: The report from the facts as it stood before ADR 0071.
+    before: list[float]
+    baseline: list[float]
+
+
+def timed_with_baseline(store: ViewStore, code: str, periods: Iterator[Period]) -> Turns:
+    """Each period's report (from the month rollup), the report from the facts, the
+    report before ADR 0071 and the baseline, one after the other, which goes first taking
+    turns (a later one finds the month's pages the first brought into the caches)."""
+    turns = Turns([], [], [], [])
 
     def baseline(period: Period) -> None:
         began = perf_counter()
         assert raw_read(store, period) > 0
-        raw_ms.append((perf_counter() - began) * 1000)
+        turns.baseline.append((perf_counter() - began) * 1000)
 
     def report(period: Period) -> None:
-        report_ms.extend(timed(store, code, iter([period])))
+        turns.report.extend(timed(store, code, iter([period])))
+
+    def report_from_facts(period: Period) -> None:
+        turns.facts.extend(timed(store, code, iter([period]), months=False))
 
     def report_before(period: Period) -> None:
         with before_0071():
-            before_ms.extend(timed(store, code, iter([period])))
+            turns.before.extend(timed(store, code, iter([period]), months=False))
 
-    turns: tuple[Callable[[Period], None], ...] = (report, report_before, baseline)
+    order: tuple[Callable[[Period], None], ...] = (
+        report,
+        report_from_facts,
+        report_before,
+        baseline,
+    )
     for n, period in enumerate(periods):
-        for k in range(3):
-            turns[(n + k) % 3](period)
-    return report_ms, before_ms, raw_ms
+        for k in range(len(order)):
+            order[(n + k) % len(order)](period)
+    return turns
 
 
 def p95(values: list[float]) -> float:
@@ -322,10 +346,10 @@ def measure(name: str, store: ViewStore, args: argparse.Namespace) -> bool:
         ("district HW, one year", "HW", year(rng, max(10, args.runs // 10)), False),
     ]
     for label, code, periods, is_target in cases:
-        baseline: list[float] = []
-        before: list[float] = []
+        turns = Turns([], [], [], [])
         if is_target:
-            millis, before, baseline = timed_with_baseline(store, code, periods)
+            turns = timed_with_baseline(store, code, periods)
+            millis = turns.report
         else:
             millis = timed(store, code, periods)
         verdict = ""
@@ -338,20 +362,29 @@ def measure(name: str, store: ViewStore, args: argparse.Namespace) -> bool:
             f"  (n={len(millis)}){verdict}",
             flush=True,
         )
-        if before:
+        if turns.facts:
             print(
-                f"{name:<9} {'  before ADR 0071':<26} p50 {median(before):7.2f} ms"
-                f"  p95 {p95(before):7.2f} ms  (in turns; with/without the new indicators"
-                f" p50 {median(millis) / median(before):.2f}, p95 "
-                f"{p95(millis) / p95(before):.2f})",
+                f"{name:<9} {'  from the facts':<26} p50 {median(turns.facts):7.2f} ms"
+                f"  p95 {p95(turns.facts):7.2f} ms  (in turns; rollup/facts p50 "
+                f"{median(millis) / median(turns.facts):.2f}, p95 "
+                f"{p95(millis) / p95(turns.facts):.2f})",
                 flush=True,
             )
-        if baseline:
+        if turns.before:
             print(
-                f"{name:<9} {'  baseline: its facts read':<26} p50 {median(baseline):7.2f} ms"
-                f"  p95 {p95(baseline):7.2f} ms  (in turns with the report; report/baseline"
-                f" p50 {median(millis) / median(baseline):.2f}, p95 "
-                f"{p95(millis) / p95(baseline):.2f})",
+                f"{name:<9} {'  before ADR 0071':<26} p50 {median(turns.before):7.2f} ms"
+                f"  p95 {p95(turns.before):7.2f} ms  (in turns, from the facts; with/without"
+                f" the new indicators p50 {median(turns.facts) / median(turns.before):.2f},"
+                f" p95 {p95(turns.facts) / p95(turns.before):.2f})",
+                flush=True,
+            )
+        if turns.baseline:
+            print(
+                f"{name:<9} {'  baseline: its facts read':<26} p50 {median(turns.baseline):7.2f}"
+                f" ms  p95 {p95(turns.baseline):7.2f} ms  (in turns with the report;"
+                f" report/baseline p50 {median(millis) / median(turns.baseline):.2f}, p95 "
+                f"{p95(millis) / p95(turns.baseline):.2f}; from the facts/baseline p95 "
+                f"{p95(turns.facts) / p95(turns.baseline):.2f})",
                 flush=True,
             )
     return passed

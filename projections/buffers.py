@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from projections.store import Tx
@@ -27,10 +27,16 @@ class RowBuffer:
     A view that changes the same rows again and again (a warning repeated a hundred
     times) keeps them here during :meth:`View.apply_batch` and writes them with one
     upsert at its end, instead of one statement per event. Rows are dicts by column.
+
+    With ``track``, each row is also kept as it was read, for :meth:`changes`.
     """
 
-    def __init__(self, table: str, columns: Sequence[str], key: str = "id") -> None:
+    def __init__(
+        self, table: str, columns: Sequence[str], key: str = "id", *, track: bool = False
+    ) -> None:
         self.table = table
+        self.track = track
+        self._loaded: dict[Any, dict[str, Any]] = {}
         self.columns = list(columns)
         self.key = key
         self._rows: dict[Any, dict[str, Any] | None] = {}
@@ -52,6 +58,15 @@ class RowBuffer:
         for values in tx.select_in(self._select, wanted):
             row = dict(zip(self.columns, values, strict=True))
             self._rows[row[self.key]] = row
+            if self.track:
+                self._loaded[row[self.key]] = dict(row)
+
+    def changes(self) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any]]]:
+        """Each row changed or added, as it was read (None: new) and as it is now; with
+        ``track`` only, and before :meth:`flush`."""
+        assert self.track, "a buffer that keeps no rows as read"
+        for key, row in self._dirty.items():
+            yield self._loaded.get(key), row
 
     def get(self, tx: Tx, key: Any) -> dict[str, Any] | None:
         """The row to change (None if the table has none): it is written at :meth:`flush`."""
@@ -80,6 +95,7 @@ class RowBuffer:
             tx.insert_rows(self.table, self.columns, rows, self._upsert)
         self._rows.clear()
         self._dirty.clear()
+        self._loaded.clear()
 
 
 class GroupBuffer:
@@ -89,10 +105,16 @@ class GroupBuffer:
     The table's primary key is (``group``, ``member``). A group is read whole, changed
     in memory as a list of dicts by column, and at :meth:`flush` its rows are written
     with one upsert and the rows no longer in it are deleted.
+
+    With ``track``, each group is also kept as it was read, for :meth:`changes`.
     """
 
-    def __init__(self, table: str, columns: Sequence[str], group: str, member: str) -> None:
+    def __init__(
+        self, table: str, columns: Sequence[str], group: str, member: str, *, track: bool = False
+    ) -> None:
         self.table = table
+        self.track = track
+        self._loaded: dict[Any, list[dict[str, Any]]] = {}
         self.columns = list(columns)
         self.group = group
         self.member = member
@@ -119,6 +141,15 @@ class GroupBuffer:
             row = dict(zip(self.columns, values, strict=True))
             self._groups[row[self.group]].append(row)
             self._stored[row[self.group]].add(row[self.member])
+            if self.track:
+                self._loaded.setdefault(row[self.group], []).append(dict(row))
+
+    def changes(self) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+        """Each group changed or added, its rows as they were read and as they are now;
+        with ``track`` only, and before :meth:`flush`."""
+        assert self.track, "a buffer that keeps no rows as read"
+        for key in self._dirty:
+            yield self._loaded.get(key, []), self._groups[key]
 
     def get(self, tx: Tx, key: Any) -> list[dict[str, Any]]:
         """The rows of a group (empty if it has none), to change in place or to add to
@@ -150,3 +181,4 @@ class GroupBuffer:
         self._groups.clear()
         self._stored.clear()
         self._dirty.clear()
+        self._loaded.clear()

@@ -27,6 +27,11 @@ whether an approved deferral stops its clock now (``deferred``): such a case kee
 deadline at approval in ``due_epoch`` (it is counted as due, then taken out of the
 on-time denominator) while ``deadline_at`` reads as no deadline at all, so that no
 moment finds it overdue (ADR 0071).
+
+Beside the facts, the view keeps their month rollup (:mod:`projections.indicator_months`,
+ADR 0097): what each report query counts per unit and calendar month, changed at the end
+of each batch by the facts the batch changed, so that a whole month's report reads a row
+per group instead of every fact of the month.
 """
 
 # Table names are constants; every value is a bound parameter.
@@ -44,6 +49,7 @@ from typing import Any
 from domain.calendar import WorkingCalendar
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
+from projections import indicator_months
 from projections.buffers import GroupBuffer, RowBuffer
 from projections.store import Tx, ViewStore
 from projections.values import id_text, iso
@@ -174,7 +180,8 @@ class IndicatorsView(View):
     # 5: a warning merged into a main case is not counted on its own (ADR 0082)
     # 6: follow-ups of the public's cases and their reopens (ADR 0083)
     # 7: follow-up attempts that did not reach the caller, rows of their own (ADR 0093)
-    version = 7
+    # 8: the month rollup, indicator_months (ADR 0097)
+    version = 8
     dispatcher = "_change"
     create_statements = [  # noqa: RUF012
         f"CREATE TABLE IF NOT EXISTS {CASES} ("
@@ -262,6 +269,7 @@ class IndicatorsView(View):
         "(unit_no, at_epoch, theme_level, kind, contacted, resolved, satisfied, "
         "basically_satisfied, reopened)",
         f"CREATE TABLE IF NOT EXISTS {NUMBERS} (name TEXT PRIMARY KEY, no BIGINT NOT NULL UNIQUE)",
+        *indicator_months.CREATE_STATEMENTS,
     ]
 
     def __init__(self, view: ViewStore, calendar: WorkingCalendar | None = None) -> None:
@@ -280,13 +288,15 @@ class IndicatorsView(View):
     # pair met for the first time through an instruction or a change of level.
 
     def apply_batch(self, events: Sequence[tuple[Any, int]], tx: Tx) -> None:
-        self._cases = cases = RowBuffer(CASES, CASE_COLUMNS)
-        self._warnings = warnings = RowBuffer(WARNINGS, WARNING_COLUMNS)
+        # Every fact buffer keeps its rows as read: the month rollup takes away what they
+        # added and adds what they add now (ADR 0097).
+        self._cases = cases = RowBuffer(CASES, CASE_COLUMNS, track=True)
+        self._warnings = warnings = RowBuffer(WARNINGS, WARNING_COLUMNS, track=True)
         self._verifications = verifications = GroupBuffer(
-            VERIFICATIONS, VERIFICATION_COLUMNS, "case_id", "seq"
+            VERIFICATIONS, VERIFICATION_COLUMNS, "case_id", "seq", track=True
         )
-        self._disputes = disputes = RowBuffer(DISPUTES, DISPUTE_COLUMNS)
-        self._follow_ups = follow_ups = RowBuffer(FOLLOW_UPS, FOLLOW_UP_COLUMNS)
+        self._disputes = disputes = RowBuffer(DISPUTES, DISPUTE_COLUMNS, track=True)
+        self._follow_ups = follow_ups = RowBuffer(FOLLOW_UPS, FOLLOW_UP_COLUMNS, track=True)
         self._numbers = numbers = Numbers()
         try:
             new: set[Any] = set()
@@ -333,6 +343,18 @@ class IndicatorsView(View):
             numbers.load(tx, names)
             verifications.load(tx, verified_ids)
             super().apply_batch(events, tx)
+            months = indicator_months.Changes(self.calendar.zone)
+            for table, buffer in (
+                ("case", cases),
+                ("warning", warnings),
+                ("dispute", disputes),
+                ("follow_up", follow_ups),
+            ):
+                for before, after in buffer.changes():
+                    months.row(table, before, after)
+            for before_rows, after_rows in verifications.changes():
+                months.rows("verification", before_rows, after_rows)
+            indicator_months.write(tx, self.calendar.zone, months.deltas)
             numbers.flush(tx)
             warnings.flush(tx)
             cases.flush(tx)

@@ -357,7 +357,19 @@ def fact_answers(
     On PostgreSQL they are the branches of a single statement (one round trip, the
     subtree sent and planned once); SQLite, in process, runs them one by one.
     """
-    with_b, table, units = subtree_table(tx, subtree)
+    return fact_answers_on(tx, subtree_table(tx, subtree), which, period, as_of, limits)
+
+
+def fact_answers_on(
+    tx: Tx,
+    subtree: tuple[str, str, tuple[Any, ...]],
+    which: Sequence[int],
+    period: Period,
+    as_of: datetime,
+    limits: SignForLimits,
+) -> list[tuple[int, Sequence[Any]]]:
+    """:func:`fact_answers` on a subtree already made a table (:func:`subtree_table`)."""
+    with_b, table, units = subtree
     queries = _fact_queries(tx, period, as_of, limits, table)
     chosen = [(n, *queries[n]) for n in which]
     if tx.dialect == "postgres":

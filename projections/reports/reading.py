@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from projections.indicator_months import whole_month
 from projections.indicators import (
     NUMBERS,
     IndicatorsView,
+    epoch,
     parse_theme_level_name,
     theme_level_name,
 )
@@ -31,9 +33,18 @@ from projections.reports.facts import (
     Subtree,
     Tallies,
     fact_answers,
+    fact_answers_on,
     subtree_numbers,
+    subtree_table,
 )
 from projections.reports.figures import SignForLimits
+from projections.reports.months import (
+    DUE_QUERIES,
+    OVERDUE_QUERY,
+    count_months,
+    month_statement,
+    rollup_month,
+)
 from projections.reports.periods import Period
 from projections.store import Tx, ViewStore, tracking_name
 from projections.units import UnitsView
@@ -165,6 +176,39 @@ def _read(
     return _Read(marks, answers, numbering)
 
 
+def _read_month(
+    store: ViewStore, code: str, period: Period, as_of: datetime, limits: SignForLimits
+) -> tuple[_Read, Tallies] | _NotAMonth | None:
+    """One read of a whole calendar month from the month rollup (ADR 0097): the rollup's
+    statement and the fact queries it leaves to the facts; None when the unit is not in
+    the view, :data:`NOT_A_MONTH` when the period is not one of the rollup's months."""
+    store.scratch_table(SUBTREE_TABLE)
+    with store.read() as tx:
+        month = rollup_month(tx, period)
+        if month is None:
+            return NOT_A_MONTH
+        marks = _marks(tx)
+        numbering = _numbering(store, tx, code, marks)
+        if numbering is None:
+            return None
+        over = epoch(as_of) >= period.end_s
+        subtree = subtree_table(tx, numbering.subtree)
+        which = (OVERDUE_QUERY,) if over else (OVERDUE_QUERY, *DUE_QUERIES)
+        answers = fact_answers_on(tx, subtree, which, period, as_of, limits)
+        with_b, table, units = subtree
+        sql, params = month_statement(table, month, over=over, dialect=tx.dialect)
+        rows = tx.execute(f"{with_b} {sql}", (*units, *params), prepare=False)
+    tallies = count_months(Tallies().count(answers), rows, limits, over=over)
+    return _Read(marks, answers, numbering), tallies
+
+
+class _NotAMonth:
+    """The answer of :func:`_read_month` for a period the rollup does not hold."""
+
+
+NOT_A_MONTH = _NotAMonth()
+
+
 class _ViewsMovedOn(Exception):
     """The two halves of a report saw different states of the views."""
 
@@ -201,8 +245,13 @@ def unit_report(
     *,
     as_of: datetime,
     limits: SignForLimits | None = None,
+    months: bool = True,
 ) -> Report | None:
     """The report of ``code`` as the views stand, or None if the unit is unknown.
+
+    A whole calendar month (of the working calendar's zone) is read from the month
+    rollup, unless ``months`` is false; every other period from the facts (ADR 0097).
+    The two give the same report.
 
     When the store reads concurrently, the fact queries are read in two halves at the
     same time, and the halves are used only if both saw the same positions of the
@@ -211,7 +260,13 @@ def unit_report(
     """
     limits = limits or SignForLimits()
     found: tuple[_Read, Tallies] | None = None
-    if store.concurrent_reads:
+    if months and whole_month(period.zone, period.start_s, period.end_s) is not None:
+        month = _read_month(store, code, period, as_of, limits)
+        if month is None:
+            return None
+        if not isinstance(month, _NotAMonth):
+            found = month
+    if found is None and store.concurrent_reads:
         try:
             found = _read_in_halves(store, code, period, as_of, limits)
             if found is None:
