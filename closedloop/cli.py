@@ -451,6 +451,19 @@ def _projections_status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"copy {c['role']}\t{c['copy']}\tleads {leads}")
         for piece, why in c["waiting"].items():
             print(f"copy {c['role']}\t{c['copy']}\twaits for {piece}: {why}")
+    # The shared MQTT door's copies (ADR 0096): each takes its share of its group, and a
+    # gone one's session waits for a survivor to adopt it.
+    from closedloop.mqtt_copies import registered_copies
+
+    for m in registered_copies(settings.store()):
+        state = (
+            "gone: its session waits for a survivor to adopt it"
+            if not m.live
+            else "live, handing its share over"
+            if m.leaving
+            else "live"
+        )
+        print(f"mqtt {m.group}\t{m.client_id}\t{m.host} pid {m.pid}\t{state}")
     return 0
 
 

@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
@@ -165,6 +166,12 @@ _CREATE = (
 )
 
 
+def _lock_key(schema: str, group: str, what: str) -> int:
+    from projections.leadership import advisory_key
+
+    return advisory_key(f"closedloop:{schema}:mqtt:{group}:{what}")
+
+
 class PostgresRoster:
     """On PostgreSQL: session advisory locks on one connection of the copy's own, which
     does nothing else (the followers' way, ADR 0074), and a row per registered id."""
@@ -187,9 +194,7 @@ class PostgresRoster:
             self.conn.execute(_CREATE)
 
     def _key(self, what: str) -> int:
-        from projections.leadership import advisory_key
-
-        return advisory_key(f"closedloop:{self.schema}:mqtt:{self.group}:{what}")
+        return _lock_key(self.schema, self.group, what)
 
     def try_lock(self, client_id: str) -> bool:
         row = self.conn.execute(
@@ -398,13 +403,109 @@ class Takeover:
                 log.info("%s: ended %s's session", self.copies.me, client_id)
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A registered copy of a group, as ``projections status`` shows it."""
+
+    group: str
+    client_id: str
+    host: str
+    pid: int
+    leaving: bool
+    #: Its lock held: the copy runs. A registered id whose lock is free is a dead copy's,
+    #: its session waiting at the broker for a survivor to adopt it.
+    live: bool
+
+
+def registered_copies(store: Any) -> list[Registered]:
+    """Every group's registered copies beside a store's settings (``StoreSettings``),
+    looked at without taking anything: none for a store in memory."""
+    if store.conninfo is not None:
+        return _registered_on_postgres(store.conninfo, store.env.get("POSTGRES_SCHEMA") or "public")
+    folder = _files_folder(store)
+    return [] if folder is None else _registered_in_files(folder)
+
+
+def _registered_on_postgres(conninfo: str, schema: str) -> list[Registered]:
+    import psycopg
+
+    from projections.store.postgres import session_options
+
+    with psycopg.connect(conninfo, autocommit=True, options=session_options(schema, 0)) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", (COPIES_TABLE,)).fetchone()
+        if found is None or found[0] is None:
+            return []
+        rows = conn.execute(
+            f"SELECT share_group, client_id, host, pid, leaving FROM {COPIES_TABLE} "
+            "ORDER BY share_group, client_id"
+        ).fetchall()
+        # A 64-bit advisory key shows in pg_locks as its high and low 32 bits.
+        held = {
+            (int(c) << 32) | int(o)
+            for c, o in conn.execute(
+                "SELECT classid::bigint, objid::bigint FROM pg_locks WHERE locktype = "
+                "'advisory' AND objsubid = 1 AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        }
+    return [
+        Registered(
+            str(g),
+            str(cid),
+            str(host),
+            int(pid),
+            bool(leaving),
+            (_lock_key(schema, str(g), f"id:{cid}") & 0xFFFF_FFFF_FFFF_FFFF) in held,
+        )
+        for g, cid, host, pid, leaving in rows
+    ]
+
+
+def _registered_in_files(folder: Path) -> list[Registered]:
+    found: list[Registered] = []
+    for path in sorted(folder.glob("*~*.copy")) if folder.is_dir() else []:
+        group, _, rest = path.name[: -len(".copy")].partition("~")
+        try:
+            entry = json.loads(path.read_text() or "null")
+        except (OSError, ValueError):
+            continue  # being written or removed this instant
+        if entry is None:
+            continue
+        # Whether its holder runs: a lock tried and let go at once (an adopter trying it
+        # at that instant finds it taken, and tries again at its next look).
+        with path.open("rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                live = False
+            except BlockingIOError:
+                live = True
+        found.append(
+            Registered(
+                unquote(group),
+                unquote(rest),
+                str(entry.get("host", "")),
+                int(entry.get("pid", 0)),
+                bool(entry["leaving"]),
+                live,
+            )
+        )
+    return found
+
+
 def roster_for(store: Any, group: str) -> Roster | None:
     """The roster for a store's settings (``StoreSettings``), or None for a store in
     memory (one process, no copies to know)."""
     if store.conninfo is not None:
         return PostgresRoster(store.conninfo, store.env.get("POSTGRES_SCHEMA") or "public", group)
+    folder = _files_folder(store)
+    return None if folder is None else FileRoster(folder, group)
+
+
+def _files_folder(store: Any) -> Path | None:
+    """Where a SQLite store's copies keep their files: beside the database file; None
+    for a database in memory."""
     path = store.env.get("SQLITE_DBNAME", ":memory:")
     if path == ":memory:" or path.startswith("file:"):
         return None
     p = Path(path)
-    return FileRoster(p.with_name(f"{p.stem}-mqtt-copies"), group)
+    return p.with_name(f"{p.stem}-mqtt-copies")

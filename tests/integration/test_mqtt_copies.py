@@ -170,3 +170,28 @@ def test_ids_and_groups_with_any_characters_are_kept_apart(tmp_path: Path) -> No
     assert other.registered() == {"a/b": (["other"], False)}
     one.close()
     other.close()
+
+
+def test_projections_status_lists_each_groups_copies_live_or_gone(
+    make: Make, database_url: str
+) -> None:
+    from closedloop.mqtt_copies import registered_copies
+
+    store = Settings(database_url=database_url).store()
+    a, b = holding(make, "a", "b")
+    (other,) = holding(lambda cid: make(cid, group="gauges"), "g")
+    b.roster.mark_leaving("b")
+
+    def states() -> dict[tuple[str, str], tuple[bool, bool]]:
+        return {(m.group, m.client_id): (m.live, m.leaving) for m in registered_copies(store)}
+
+    assert states() == {
+        ("gauges", "g"): (True, False),
+        ("readings", "a"): (True, False),
+        ("readings", "b"): (True, True),
+    }
+    a.close()  # killed: still registered, its lock free
+    assert soon(lambda: states()[("readings", "a")] == (False, False))
+    # Looking takes nothing: a survivor still adopts the gone copy's id.
+    assert b.adopt("a")
+    assert states()[("readings", "a")] == (True, False)
