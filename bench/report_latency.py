@@ -46,7 +46,6 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from projections import indicator_months
 from projections.indicator_months import MONTHS
 from projections.indicators import (
     CASES,
@@ -58,6 +57,7 @@ from projections.indicators import (
     IndicatorsView,
     epoch,
     kind_of,
+    rebuild_month_rollup,
     theme_level_name,
     unit_number_name,
 )
@@ -192,7 +192,7 @@ def fill(store: ViewStore, loops: int, seed: int) -> list[str]:
         )
         tx.executemany(f"INSERT INTO {NUMBERS} (name, no) VALUES (?, ?)", list(numbers.items()))
         # The month rollup the projection keeps beside the facts (ADR 0097), made from them.
-        indicator_months.rebuild(tx, ZONE)
+        rebuild_month_rollup(tx, ZONE)
     if isinstance(store, PostgresViewStore):
         # VACUUM as autovacuum would after these inserts: until the visibility map is
         # set, the covering indexes cannot answer alone (every row is fetched from the

@@ -344,32 +344,14 @@ def _merged(text: str | None, delta: Counter[int]) -> Counter[int]:
     return values
 
 
-def rebuild(tx: Tx, zone: str) -> None:
+def rebuild(tx: Tx, zone: str, tables: Sequence[tuple[str, str, Sequence[str]]]) -> None:
     """Make the rollup anew from the fact tables as they stand (for rows written other
-    than through the view, as the benchmarks write them)."""
-    from projections.indicators import (  # the view imports this module
-        CASE_COLUMNS,
-        CASES,
-        DISPUTE_COLUMNS,
-        DISPUTES,
-        FOLLOW_UP_COLUMNS,
-        FOLLOW_UPS,
-        VERIFICATION_COLUMNS,
-        VERIFICATIONS,
-        WARNING_COLUMNS,
-        WARNINGS,
-    )
-
+    than through the view, as the benchmarks write them). ``tables``: each fact table's
+    kind of row, name and columns, as the view names them
+    (:func:`projections.indicators.rebuild_month_rollup`)."""
     tx.execute(f"DELETE FROM {MONTHS}")
     tx.execute(f"DELETE FROM {ZONE_TABLE}")
     changes = Changes(zone)
-    tables: Sequence[tuple[str, str, Sequence[str]]] = (
-        ("case", CASES, CASE_COLUMNS),
-        ("warning", WARNINGS, WARNING_COLUMNS),
-        ("verification", VERIFICATIONS, VERIFICATION_COLUMNS),
-        ("dispute", DISPUTES, DISPUTE_COLUMNS),
-        ("follow_up", FOLLOW_UPS, FOLLOW_UP_COLUMNS),
-    )
     for method, table, columns in tables:
         changes.rows(method, (), _dicts(tx, table, columns))
     write(tx, zone, changes.deltas)

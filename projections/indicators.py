@@ -833,3 +833,18 @@ _CASE_CHANGES = frozenset(
         Instruction.FollowUpUnreached,
     }
 )
+
+
+def rebuild_month_rollup(tx: Tx, zone: str) -> None:
+    """The month rollup made anew from this view's fact tables (ADR 0097)."""
+    indicator_months.rebuild(
+        tx,
+        zone,
+        (
+            ("case", CASES, CASE_COLUMNS),
+            ("warning", WARNINGS, WARNING_COLUMNS),
+            ("verification", VERIFICATIONS, VERIFICATION_COLUMNS),
+            ("dispute", DISPUTES, DISPUTE_COLUMNS),
+            ("follow_up", FOLLOW_UPS, FOLLOW_UP_COLUMNS),
+        ),
+    )

@@ -179,7 +179,7 @@ def test_projections_status_lists_each_groups_copies_live_or_gone(
 
     store = Settings(database_url=database_url).store()
     a, b = holding(make, "a", "b")
-    (other,) = holding(lambda cid: make(cid, group="gauges"), "g")
+    holding(lambda cid: make(cid, group="gauges"), "g")
     b.roster.mark_leaving("b")
 
     def states() -> dict[tuple[str, str], tuple[bool, bool]]:

@@ -16,8 +16,8 @@ from domain.demo import load_demo
 from domain.errors import DomainError
 from domain.instruction import Instruction
 from domain.warning import EarlyWarning
-from projections import indicator_months
 from projections.indicator_months import MONTHS
+from projections.indicators import rebuild_month_rollup
 from projections.reports import SignForLimits, reading, resolve_period, unit_report
 from projections.store import SQLiteViewStore
 from tests.integration.reports.conftest import as_unit, local, project
@@ -116,7 +116,7 @@ def test_a_month_read_from_the_rollup_equals_the_month_read_from_the_facts(
         assert not isinstance(read, reading._NotAMonth)
         kept = store.table_rows(MONTHS)
         with store.transaction() as tx:
-            indicator_months.rebuild(tx, calendar.zone)
+            rebuild_month_rollup(tx, calendar.zone)
         assert store.table_rows(MONTHS) == kept
     finally:
         store.discard()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from projections import indicator_months
 from projections.indicator_months import MONTHS
+from projections.indicators import rebuild_month_rollup
 from projections.reports import SignForLimits, reading, unit_report
 from tests.integration.reports.conftest import Month, local
 from tests.integration.reports.test_fixture_month import april_period
@@ -35,7 +35,7 @@ def test_the_rollup_kept_batch_after_batch_is_the_rollup_made_from_the_facts(
     kept = april.store.table_rows(MONTHS)
     assert kept, "the fixture month left no rollup"
     with april.store.transaction() as tx:
-        indicator_months.rebuild(tx, april.center.calendar.zone)
+        rebuild_month_rollup(tx, april.center.calendar.zone)
     assert april.store.table_rows(MONTHS) == kept
 
 
