@@ -132,8 +132,10 @@ def test_two_copies_divide_the_outbox_and_the_endpoints_and_a_clean_stop_hands_o
     assert until(lambda: len(receiver.acted) >= expected, 30), (
         f"{len(receiver.acted)} of {expected}"
     )
-    sent = deliveries(a.store, limit=10_000)
-    assert all(d["status"] == "delivered" for d in sent)
+    # The endpoint has each request before its sender records the answer: wait for that.
+    assert until(
+        lambda: all(d["status"] == "delivered" for d in deliveries(a.store, limit=10_000)), 30
+    )
     # Nothing sent twice, and each endpoint by the copy that leads its partition only.
     assert len(receiver.received) == expected
     by = owners_by_subscription(a.store)
